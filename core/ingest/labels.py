@@ -1,0 +1,145 @@
+"""Label ingest: ground truth per event, session or user, with an optional scenario.
+
+Accepted layouts:
+- long: columns ``level`` (event|session|user) and ``entity_id``;
+- wide: one key column — ``event_id``, ``session_id`` or ``user_id`` (the most specific one
+  present decides the level, or pass ``level``).
+The label column is the first of ``is_anomaly``, ``label``, ``is_fraud``, ``anomaly``; without
+one, every listed entity is taken as anomalous. ``scenario`` and ``note`` are optional.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pandas as pd
+
+from core.errors import IngestError
+from core.ingest.report import IngestReport
+from core.ingest.sources import load_source, source_label
+from core.schema import LABEL_LEVELS, LABEL_SOURCES
+from core.store import Store
+from core.store.ingest_sql import quote_ident, quote_literal
+
+LABEL_COLUMNS = ("is_anomaly", "label", "is_fraud", "anomaly")
+_TRUE = ("1", "1.0", "true", "t", "yes", "y", "anomaly", "anomalous", "fraud")
+_FALSE = ("0", "0.0", "false", "f", "no", "n", "normal", "legit", "legitimate", "benign")
+
+
+def ingest_labels(
+    store: Store,
+    source: str | Path | pd.DataFrame,
+    *,
+    level: str | None = None,
+    label_source: str = "ground_truth",
+    encoding: str = "utf-8",
+) -> IngestReport:
+    """Store labels from ``source``; re-ingesting replaces a label of the same level, id and
+    source, so the operation is idempotent."""
+    if label_source not in LABEL_SOURCES:
+        raise IngestError(f"label source must be one of {LABEL_SOURCES}, got {label_source!r}.")
+    if level is not None and level not in LABEL_LEVELS:
+        raise IngestError(f"level must be one of {', '.join(LABEL_LEVELS)}, got {level!r}.")
+    con = store.con
+    report = IngestReport("labels", [source_label(source)])
+    raw = load_source(con, source, 0, encoding=encoding)
+    try:
+        con.execute(f"CREATE OR REPLACE TEMP TABLE _label_stage AS {_stage_sql(raw, level)}")
+        report.n_rows = raw.n_rows
+        bad = con.execute(
+            "SELECT _row, _reason FROM _label_stage WHERE _reason IS NOT NULL ORDER BY _row LIMIT 5"
+        ).fetchall()
+        if bad:
+            n_bad = con.execute(
+                "SELECT count(*) FROM _label_stage WHERE _reason IS NOT NULL"
+            ).fetchall()[0][0]
+            listed = "; ".join(f"{raw.row_label(r)}: {why}" for r, why in bad)
+            raise IngestError(
+                f"{raw.label}: {n_bad:,} label row(s) are invalid, e.g. {listed}. Nothing was "
+                f"written. Labels must be one of {', '.join(_TRUE + _FALSE)}; ids must not "
+                "be empty."
+            )
+        clash = con.execute(
+            "SELECT level, entity_id FROM _label_stage GROUP BY ALL "
+            "HAVING count(DISTINCT is_anomaly) > 1 LIMIT 1"
+        ).fetchall()
+        if clash:
+            raise IngestError(
+                f"{raw.label}: {clash[0][0]} {clash[0][1]!r} is labelled both anomalous and "
+                "normal. Nothing was written. Keep one label per id."
+            )
+        con.execute(
+            "CREATE OR REPLACE TEMP TABLE _label_stage AS SELECT DISTINCT ON (level, entity_id) "
+            "* FROM _label_stage ORDER BY level, entity_id, _row"
+        )
+        n_unique = int(con.execute("SELECT count(*) FROM _label_stage").fetchall()[0][0])
+        unknown = int(store.scalar("unknown_label_ids"))
+        if unknown:
+            report.notes.append(
+                f"{unknown:,} label(s) name ids not in the store yet; they apply once those "
+                "events are ingested."
+            )
+        started = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+        with store.transaction():
+            ingest_id = int(store.scalar("next_ingest_id"))
+            store.run("upsert_labels", [label_source, started, ingest_id])
+            report.ingest_id = ingest_id
+            report.n_added = n_unique
+            report.n_duplicates = raw.n_rows - n_unique
+            store.run(
+                "record_ingest",
+                [ingest_id, "labels", report.sources[0][:2000], started, raw.n_rows,
+                 n_unique, report.n_duplicates, 0, " ".join(report.notes)[:2000]],
+            )
+    finally:
+        con.execute("DROP TABLE IF EXISTS _label_stage")
+        con.execute(f"DROP TABLE IF EXISTS {raw.table}")
+    return report
+
+
+def _stage_sql(raw, level: str | None) -> str:
+    names = {c.lower(): c for c in raw.column_names}
+    if "level" in names and "entity_id" in names and level is None:
+        level_expr = f"lower(trim(CAST({quote_ident(names['level'])} AS VARCHAR)))"
+        id_col = names["entity_id"]
+    else:
+        key_for = {"event": "event_id", "session": "session_id", "user": "user_id"}
+        if level is None:
+            level = next((lv for lv in LABEL_LEVELS if key_for[lv] in names), None)
+        if level is None or key_for[level] not in names:
+            wanted = key_for[level] if level else "event_id, session_id or user_id"
+            raise IngestError(
+                f"{raw.label}: a labels file needs a {wanted} column (or level + entity_id), "
+                f"got columns {', '.join(raw.column_names)}. Rename the key column."
+            )
+        level_expr = quote_literal(level)
+        id_col = names[key_for[level]]
+    label_col = next((names[c] for c in LABEL_COLUMNS if c in names), None)
+    text = f"lower(trim(CAST({quote_ident(label_col)} AS VARCHAR)))" if label_col else "'1'"
+    true_list = ", ".join(quote_literal(v) for v in _TRUE)
+    false_list = ", ".join(quote_literal(v) for v in _FALSE)
+    scenario = (
+        f"NULLIF(trim(CAST({quote_ident(names['scenario'])} AS VARCHAR)), '')"
+        if "scenario" in names else "CAST(NULL AS VARCHAR)"
+    )
+    note = (
+        f"CAST({quote_ident(names['note'])} AS VARCHAR)" if "note" in names
+        else "CAST(NULL AS VARCHAR)"
+    )
+    entity = f"NULLIF(trim(CAST({quote_ident(id_col)} AS VARCHAR)), '')"
+    levels = ", ".join(quote_literal(v) for v in LABEL_LEVELS)
+    return f"""
+        SELECT rowid AS _row, {level_expr} AS level, {entity} AS entity_id,
+               CASE WHEN {text} IN ({true_list}) THEN true
+                    WHEN {text} IN ({false_list}) THEN false END AS is_anomaly,
+               {scenario} AS scenario, {note} AS note,
+               NULLIF(concat_ws('; ',
+                   CASE WHEN {entity} IS NULL THEN 'id is empty' END,
+                   CASE WHEN {level_expr} NOT IN ({levels}) OR {level_expr} IS NULL
+                        THEN 'level must be event, session or user' END,
+                   CASE WHEN {text} IS NULL OR {text} NOT IN ({true_list}, {false_list})
+                        THEN 'label ' || coalesce({text}, '(empty)') || ' is not a label' END
+               ), '') AS _reason
+        FROM {quote_ident(raw.table)}
+    """

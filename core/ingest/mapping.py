@@ -1,0 +1,98 @@
+"""Mapping a source's column names onto the canonical schema."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from core.errors import ConfigError, SchemaError
+from core.schema import EVENT_COLUMN_NAMES, REQUIRED_EVENT_COLUMNS
+
+# Common spellings recognised without a --map. An explicit mapping always wins.
+ALIASES: dict[str, tuple[str, ...]] = {
+    "user_id": ("user", "userid", "customer_id", "customer", "account_id", "account"),
+    "session_id": ("session", "sessionid", "visit_id"),
+    "ts": ("timestamp", "time", "event_time", "event_timestamp", "datetime", "created_at"),
+    "event_type": ("event", "type", "action", "event_name"),
+    "event_id": ("id", "eventid"),
+    "amount": ("price", "value", "order_value"),
+    "device_id": ("device",),
+    "ip": ("ip_address", "ipaddress"),
+}
+
+
+@dataclass(frozen=True)
+class ColumnMapping:
+    """canonical name -> source column name, as given by the user (``--map ts=purchase_time``)."""
+
+    explicit: Mapping[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        unknown = sorted(set(self.explicit) - set(EVENT_COLUMN_NAMES))
+        if unknown:
+            raise ConfigError(
+                f"Mapping targets must be canonical columns, got {unknown}. "
+                f"Valid targets: {', '.join(EVENT_COLUMN_NAMES)}."
+            )
+
+    @classmethod
+    def parse(cls, pairs: Iterable[str] = (), map_file: str | Path | None = None) -> ColumnMapping:
+        """From ``canonical=source`` strings and/or a JSON file ``{"canonical": "source"}``."""
+        explicit: dict[str, str] = {}
+        if map_file is not None:
+            try:
+                loaded = json.loads(Path(map_file).read_text(encoding="utf-8"))
+            except (OSError, json.JSONDecodeError) as exc:
+                raise ConfigError(
+                    f"Mapping file {map_file} must be a readable JSON object, got an error: "
+                    f"{exc}. Write it as {{\"user_id\": \"customer\", \"ts\": \"time\"}}."
+                ) from exc
+            if not isinstance(loaded, dict) or not all(
+                isinstance(k, str) and isinstance(v, str) for k, v in loaded.items()
+            ):
+                raise ConfigError(
+                    f"Mapping file {map_file} must map canonical names to source column names "
+                    'as strings, e.g. {"user_id": "customer"}.'
+                )
+            explicit.update(loaded)
+        for pair in pairs:
+            target, sep, source = pair.partition("=")
+            if not sep or not target.strip() or not source.strip():
+                raise ConfigError(
+                    f"--map must look like canonical=source (e.g. user_id=customer), got {pair!r}."
+                )
+            explicit[target.strip()] = source.strip()
+        return cls(explicit)
+
+    def resolve(self, source_columns: Sequence[str], file_label: str) -> dict[str, str]:
+        """canonical -> source column for this file; raises when a required column is missing."""
+        by_lower = {c.lower(): c for c in source_columns}
+        resolved: dict[str, str] = {}
+        for canonical, source in self.explicit.items():
+            if source not in source_columns:
+                raise SchemaError(
+                    f"{file_label}: the mapping {canonical}={source} names column {source!r}, "
+                    f"which the file does not have. Its columns are: "
+                    f"{', '.join(source_columns)}."
+                )
+            resolved[canonical] = source
+        used = set(resolved.values())
+        for canonical in EVENT_COLUMN_NAMES:
+            if canonical in resolved:
+                continue
+            for candidate in (canonical, *ALIASES.get(canonical, ())):
+                found = by_lower.get(candidate)
+                if found is not None and found not in used:
+                    resolved[canonical] = found
+                    used.add(found)
+                    break
+        missing = [c for c in REQUIRED_EVENT_COLUMNS if c not in resolved]
+        if missing:
+            raise SchemaError(
+                f"{file_label}: required column(s) {', '.join(missing)} not found. The file has "
+                f"columns: {', '.join(source_columns) or '(none)'}. Map them with "
+                f"--map {missing[0]}=<your column> (repeatable) or --map-file mapping.json."
+            )
+        return resolved

@@ -1,0 +1,166 @@
+"""Reading a CSV, Parquet file or DataFrame into a DuckDB temp table, with clear failures."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+
+from core.errors import IngestError
+from core.store.ingest_sql import quote_ident, quote_literal
+
+CSV_SUFFIXES = {".csv": ",", ".tsv": "\t", ".txt": ","}
+PARQUET_SUFFIXES = {".parquet", ".pq"}
+SUPPORTED = ", ".join(sorted([*CSV_SUFFIXES, *PARQUET_SUFFIXES]))
+
+EventSource = str | os.PathLike[str] | pd.DataFrame
+
+
+@dataclass(frozen=True)
+class RawSource:
+    """A source loaded as temp table ``table`` whose ``rowid`` is the source's row order."""
+
+    label: str
+    table: str
+    columns: tuple[tuple[str, str], ...]  # (name, DuckDB type)
+    n_rows: int
+    is_csv: bool
+    kind: str = "TABLE"  # TABLE, or VIEW for Parquet (read in place; ``rowid`` from the file)
+
+    def row_label(self, row: int) -> str:
+        """How a person finds row ``row`` (0-based) in the source."""
+        return f"line {row + 2}" if self.is_csv else f"row {row + 1}"
+
+    @property
+    def column_names(self) -> list[str]:
+        return [name for name, _ in self.columns]
+
+
+def source_label(source: EventSource) -> str:
+    return "DataFrame" if isinstance(source, pd.DataFrame) else str(source)
+
+
+def load_source(
+    con: duckdb.DuckDBPyConnection, source: EventSource, index: int, *, encoding: str = "utf-8"
+) -> RawSource:
+    """Load ``source`` into temp table ``_raw_{index}``. Raises IngestError, never a raw error."""
+    table = f"_raw_{index}"
+    label = source_label(source)
+    is_csv = False
+    kind = "TABLE"
+    if isinstance(source, pd.DataFrame):
+        if source.columns.duplicated().any():
+            raise IngestError(f"{label}: column names must be unique; rename the duplicates.")
+        frame = source.copy(deep=False)
+        frame.columns = [str(c) for c in frame.columns]
+        con.register("_incoming_frame", frame)
+        try:
+            con.execute(f"CREATE OR REPLACE TEMP TABLE {table} AS SELECT * FROM _incoming_frame")
+        except duckdb.Error as exc:
+            raise IngestError(
+                f"{label}: could not read the DataFrame ({_first_line(exc)}). Convert object "
+                "columns holding mixed Python types to strings first."
+            ) from exc
+        finally:
+            con.unregister("_incoming_frame")
+    else:
+        path = Path(source)
+        _check_file(path)
+        suffix = path.suffix.lower()
+        if suffix in CSV_SUFFIXES:
+            is_csv = True
+            delim = CSV_SUFFIXES[suffix]
+            reader = (
+                f"read_csv({quote_literal(str(path))}, all_varchar = true, header = true, "
+                f"delim = {quote_literal(delim)}, skip = 0, encoding = {quote_literal(encoding)})"
+            )
+        elif suffix in PARQUET_SUFFIXES:
+            reader = f"read_parquet({quote_literal(str(path))}, file_row_number = true)"
+        else:
+            raise IngestError(
+                f"{path}: files must be one of {SUPPORTED}, got {suffix or 'no extension'}. "
+                "Convert the file or rename it to its real format."
+            )
+        try:
+            if is_csv:
+                con.execute(f"CREATE OR REPLACE TEMP TABLE {table} AS SELECT * FROM {reader}")
+            else:  # Parquet is read in place: no copy, its own row numbers stand for rowid
+                kind = "VIEW"
+                con.execute(
+                    f"CREATE OR REPLACE TEMP VIEW {table} AS SELECT * EXCLUDE (file_row_number), "
+                    f"file_row_number AS rowid FROM {reader}"
+                )
+                con.execute(f"SELECT count(*) FROM {table}").fetchall()
+        except duckdb.Error as exc:
+            raise IngestError(_read_failure(path, exc, is_csv, encoding)) from exc
+    view_or_table = kind
+    columns = tuple(
+        (str(name), str(sql_type))
+        for name, sql_type, *_ in con.execute(f"DESCRIBE {quote_ident(table)}").fetchall()
+        if name != "rowid"
+    )
+    n_rows = int(con.execute(f"SELECT count(*) FROM {quote_ident(table)}").fetchall()[0][0])
+    if n_rows == 0:
+        raise IngestError(
+            f"{label}: has a header but no data rows. Export the file again with its rows, "
+            "or leave it out of this ingest."
+        )
+    return RawSource(label, table, columns, n_rows, is_csv, view_or_table)
+
+
+def _check_file(path: Path) -> None:
+    if not path.exists():
+        raise IngestError(f"{path}: no such file. Check the path and try again.")
+    if not path.is_file():
+        raise IngestError(f"{path}: is not a file. Pass CSV or Parquet files, not folders.")
+    if not os.access(path, os.R_OK):
+        raise IngestError(f"{path}: cannot be read (permission denied). Fix its permissions.")
+    if path.stat().st_size == 0:
+        raise IngestError(f"{path}: the file is empty. Export it again with a header and rows.")
+
+
+def _first_line(exc: BaseException) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+
+
+def _read_failure(path: Path, exc: duckdb.Error, is_csv: bool, encoding: str) -> str:
+    message = str(exc)
+    if is_csv and "invalid unicode" in message.lower():
+        return (
+            f"{path}: the file is not valid {encoding} text ({_first_line(exc)}). It may mix "
+            "encodings. Re-save it as UTF-8, or pass --encoding latin-1 (or utf-16) if that is "
+            "what it is."
+        )
+    if is_csv:
+        ragged = _first_ragged_line(path, CSV_SUFFIXES[path.suffix.lower()], encoding)
+        where = (
+            f" Line {ragged[0]} has {ragged[1]} fields, the header {ragged[2]}." if ragged else ""
+        )
+        return (
+            f"{path}: could not be parsed as CSV ({_first_line(exc)}).{where} Every row must "
+            "have as many fields as the header, separated by ',' (tabs for .tsv), with text "
+            'that holds the separator quoted by ". Fix those rows and ingest again.'
+        )
+    return (
+        f"{path}: could not be read as Parquet ({_first_line(exc)}). The file may be truncated "
+        "or not Parquet; export it again."
+    )
+
+
+def _first_ragged_line(path: Path, delim: str, encoding: str) -> tuple[int, int, int] | None:
+    """(line, fields, header fields) of the first row whose width differs from the header."""
+    import csv
+
+    try:
+        with path.open(newline="", encoding=encoding, errors="replace") as handle:
+            reader = csv.reader(handle, delimiter=delim)
+            header = next(reader, [])
+            for row in reader:
+                if len(row) != len(header):
+                    return reader.line_num, len(row), len(header)
+    except (OSError, csv.Error, LookupError):
+        return None
+    return None

@@ -1,0 +1,56 @@
+"""The canonical event schema every source is mapped onto, and the label vocabulary.
+
+See docs/ARCHITECTURE.md for the whole data flow. Types are DuckDB type names.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column of the canonical event table."""
+
+    name: str
+    sql_type: str
+    required: bool
+    description: str
+
+
+EVENT_COLUMNS: tuple[Column, ...] = (
+    Column("event_id", "VARCHAR", False, "unique id; a hash of the row when absent"),
+    Column("user_id", "VARCHAR", True, "account"),
+    Column("session_id", "VARCHAR", False, "visit; sessionized by an inactivity gap when absent"),
+    Column("ts", "TIMESTAMP", True, "event time, UTC (ISO string, epoch seconds or ms)"),
+    Column("event_type", "VARCHAR", True, "open vocabulary: login, view, purchase, ..."),
+    Column("item_id", "VARCHAR", False, "item"),
+    Column("category", "VARCHAR", False, "item category"),
+    Column("amount", "DOUBLE", False, "price or order value"),
+    Column("quantity", "INTEGER", False, "units"),
+    Column("device_id", "VARCHAR", False, "device fingerprint"),
+    Column("ip", "VARCHAR", False, "IP address"),
+    Column("country", "VARCHAR", False, "ISO country code"),
+    Column("user_agent", "VARCHAR", False, "browser user agent"),
+    Column("payment_id", "VARCHAR", False, "payment instrument fingerprint (card, wallet)"),
+    Column("text", "VARCHAR", False, "review or search text"),
+)
+"""Canonical columns in storage order. ``payment_id`` extends DESIGN.md's table so that card
+testing and shared payment methods can be seen; it is optional like every other extra."""
+
+EVENT_COLUMN_NAMES: tuple[str, ...] = tuple(c.name for c in EVENT_COLUMNS)
+REQUIRED_EVENT_COLUMNS: tuple[str, ...] = tuple(c.name for c in EVENT_COLUMNS if c.required)
+STRING_EVENT_COLUMNS: tuple[str, ...] = tuple(
+    c.name for c in EVENT_COLUMNS if c.sql_type == "VARCHAR" and c.name != "text"
+)
+
+# Longest accepted values. Longer cells are rejected row by row (see ingest), because silently
+# cutting a review could hide what an analyst needs to read.
+MAX_TEXT_CHARS = 20_000
+MAX_FIELD_CHARS = 1_000
+
+LABEL_LEVELS: tuple[str, ...] = ("event", "session", "user")
+LABEL_SOURCES: tuple[str, ...] = ("ground_truth", "analyst")
+NORMAL_SCENARIO = "normal"
+
+DEFAULT_SESSION_GAP_MINUTES = 30

@@ -1,0 +1,172 @@
+"""The store: one class owns all DuckDB access (splink's "one class handles all database access").
+
+    >>> from core.store import Store
+    >>> with Store.open(":memory:") as store:
+    ...     store.scalar("count_events")
+    0
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pandas as pd
+
+from core.errors import StoreError
+from core.store.connection import (
+    DEFAULT_WAIT_S,
+    check_readable_version,
+    connect_with_retry,
+    migrate,
+    resolve_db_path,
+    stored_version,
+)
+from core.store.queries import QUERIES
+
+__all__ = ["Store", "resolve_db_path"]
+
+
+class Store:
+    """An open Anomalyst store. Use ``Store.open(path)`` as a context manager.
+
+    One connection per store object; each thread that uses the store gets its own cursor
+    (DuckDB connections are not safe to share across threads).
+    """
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, path: Path, *, read_only: bool) -> None:
+        self._con = con
+        self.path = path
+        self.read_only = read_only
+        self._local = threading.local()
+
+    # --- lifecycle ------------------------------------------------------------------------
+    @classmethod
+    def open(
+        cls,
+        path: str | os.PathLike[str] | None = None,
+        *,
+        read_only: bool = False,
+        wait_s: float = DEFAULT_WAIT_S,
+    ) -> Store:
+        """Open (and for writers create and migrate) the store at ``path``.
+
+        ``path`` defaults to ``$ANOMALYST_DB`` or ``data/anomalyst.duckdb``; ``":memory:"``
+        gives a throw-away store. Waits up to ``wait_s`` for another process to let go.
+        """
+        resolved = Path(":memory:") if str(path) == ":memory:" else resolve_db_path(path)
+        if str(resolved) == ":memory:":
+            con = duckdb.connect(":memory:")
+            con.execute("SET TimeZone = 'UTC'")
+        else:
+            con = connect_with_retry(resolved, read_only=read_only, wait_s=wait_s)
+        try:
+            if read_only:
+                check_readable_version(con, resolved)
+            else:
+                migrate(con, resolved)
+        except Exception:
+            con.close()
+            raise
+        return cls(con, resolved, read_only=read_only)
+
+    def close(self) -> None:
+        self._con.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def version(self) -> int:
+        return stored_version(self.con)
+
+    # --- access ---------------------------------------------------------------------------
+    @property
+    def con(self) -> duckdb.DuckDBPyConnection:
+        """This thread's cursor on the store's connection."""
+        cursor = getattr(self._local, "cursor", None)
+        if cursor is None:
+            cursor = self._con if threading.current_thread() is threading.main_thread() else (
+                self._con.cursor()
+            )
+            self._local.cursor = cursor
+        return cursor
+
+    def run(self, name: str, params: Sequence[Any] | None = None) -> duckdb.DuckDBPyConnection:
+        """Execute the named query with bound parameters; errors carry the query's name."""
+        return self.execute_sql(name, QUERIES[name], params)
+
+    def execute_sql(
+        self, name: str, sql: str, params: Sequence[Any] | dict[str, Any] | None = None
+    ) -> duckdb.DuckDBPyConnection:
+        """Execute ``sql`` (owned by a store-layer module) under ``name`` for error messages."""
+        try:
+            return self.con.execute(sql, params) if params is not None else self.con.execute(sql)
+        except duckdb.Error as exc:
+            first = str(exc).splitlines()[0]
+            raise StoreError(f"Store query '{name}' failed: {first}") from exc
+
+    def scalar(self, name: str, params: Sequence[Any] | None = None) -> Any:
+        rows = self.run(name, params).fetchall()
+        return rows[0][0] if rows else None
+
+    def frame(self, name: str, params: Sequence[Any] | None = None) -> pd.DataFrame:
+        return self.run(name, params).df()
+
+    @contextmanager
+    def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """All or nothing: commit on success, roll back on any exception."""
+        con = self.con
+        con.execute("BEGIN TRANSACTION")
+        try:
+            yield con
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+        con.execute("COMMIT")
+
+    # --- summaries ------------------------------------------------------------------------
+    def info(self) -> dict[str, Any]:
+        """What the store holds, as plain JSON-ready values."""
+        first, last = self.run("time_range").fetchall()[0]
+        labels = self.frame("label_counts")
+        models = self.frame("model_list")
+        return {
+            "path": str(self.path),
+            "schema_version": self.version,
+            "n_events": int(self.scalar("count_events")),
+            "n_sessions": int(self.scalar("count_sessions")),
+            "n_users": int(self.scalar("count_users")),
+            "first_event_at": first.isoformat() if first is not None else None,
+            "last_event_at": last.isoformat() if last is not None else None,
+            "event_types": {
+                str(t): int(n) for t, n in self.run("event_type_counts").fetchall()
+            },
+            "labels": _records(labels),
+            "models": _records(models),
+        }
+
+
+def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    out = []
+    for row in frame.to_dict(orient="records"):
+        out.append(
+            {k: (v.isoformat() if hasattr(v, "isoformat") else _plain(v)) for k, v in row.items()}
+        )
+    return out
+
+
+def _plain(value: Any) -> Any:
+    if value is None or (isinstance(value, float) and value != value):
+        return None
+    if hasattr(value, "item"):
+        return value.item()
+    return value

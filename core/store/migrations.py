@@ -1,0 +1,107 @@
+"""The store's schema, as an ordered list of forward migrations.
+
+A store records the version it is at in ``schema_meta``; opening it for writing applies every
+later migration in one transaction. Migrations are append-only: never edit a released one,
+add a new one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from core.schema import EVENT_COLUMNS
+
+_EVENT_COLUMNS_DDL = ",\n    ".join(f"{c.name} {c.sql_type}" for c in EVENT_COLUMNS)
+
+
+@dataclass(frozen=True)
+class Migration:
+    """One step forward: the version it produces and the statements that get there."""
+
+    version: int
+    description: str
+    statements: tuple[str, ...]
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(
+        1,
+        "events, sessions, labels and the ingest log",
+        (
+            """CREATE TABLE IF NOT EXISTS schema_meta (
+                key VARCHAR PRIMARY KEY,
+                value VARCHAR NOT NULL
+            )""",
+            """CREATE SEQUENCE IF NOT EXISTS ingest_id_seq START 1""",
+            """CREATE TABLE IF NOT EXISTS ingests (
+                ingest_id BIGINT PRIMARY KEY,
+                kind VARCHAR NOT NULL,
+                source VARCHAR NOT NULL,
+                started_at TIMESTAMP NOT NULL,
+                n_rows BIGINT NOT NULL,
+                n_added BIGINT NOT NULL,
+                n_duplicates BIGINT NOT NULL,
+                n_rejected BIGINT NOT NULL,
+                note VARCHAR
+            )""",
+            f"""CREATE TABLE IF NOT EXISTS events (
+    {_EVENT_COLUMNS_DDL},
+    extra VARCHAR,
+    ingest_id BIGINT
+            )""",
+            """CREATE TABLE IF NOT EXISTS sessions (
+                session_id VARCHAR PRIMARY KEY,
+                user_id VARCHAR NOT NULL,
+                start_ts TIMESTAMP NOT NULL,
+                end_ts TIMESTAMP NOT NULL,
+                n_events BIGINT NOT NULL
+            )""",
+            """CREATE TABLE IF NOT EXISTS labels (
+                level VARCHAR NOT NULL,
+                entity_id VARCHAR NOT NULL,
+                is_anomaly BOOLEAN NOT NULL,
+                scenario VARCHAR,
+                source VARCHAR NOT NULL,
+                created_at TIMESTAMP NOT NULL,
+                note VARCHAR,
+                ingest_id BIGINT,
+                PRIMARY KEY (level, entity_id, source)
+            )""",
+        ),
+    ),
+    Migration(
+        2,
+        "models and their scores",
+        (
+            """CREATE TABLE IF NOT EXISTS models (
+                model_id VARCHAR PRIMARY KEY,
+                detector VARCHAR NOT NULL,
+                created_at TIMESTAMP NOT NULL,
+                config VARCHAR NOT NULL,
+                feature_hash VARCHAR,
+                feature_spec VARCHAR,
+                train_start TIMESTAMP,
+                train_end TIMESTAMP,
+                n_train BIGINT,
+                metrics VARCHAR,
+                path VARCHAR NOT NULL,
+                device VARCHAR
+            )""",
+            """CREATE TABLE IF NOT EXISTS scores (
+                model_id VARCHAR NOT NULL,
+                session_id VARCHAR NOT NULL,
+                score DOUBLE NOT NULL,
+                scored_at TIMESTAMP NOT NULL
+            )""",
+            """CREATE TABLE IF NOT EXISTS event_scores (
+                model_id VARCHAR NOT NULL,
+                session_id VARCHAR NOT NULL,
+                event_id VARCHAR NOT NULL,
+                position INTEGER NOT NULL,
+                score DOUBLE NOT NULL
+            )""",
+        ),
+    ),
+)
+
+CURRENT_VERSION: int = MIGRATIONS[-1].version
