@@ -181,7 +181,7 @@ def migrate(db: str | None, wait_s: float) -> None:
 
 def _register_optional_commands() -> None:
     """Commands that live beside their feature (sample data, training, dashboard)."""
-    from core import cli_commands  # noqa: F401  (registers on import)
+    from core import cli_commands, cli_dashboard, cli_models  # noqa: F401  (register on import)
 
 
 _register_optional_commands()

@@ -16,6 +16,7 @@ from pathlib import Path
 import pandas as pd
 
 from core.errors import IngestError
+from core.ingest.events import drop_temp
 from core.ingest.report import IngestReport
 from core.ingest.sources import load_source, source_label
 from core.schema import LABEL_LEVELS, LABEL_SOURCES
@@ -93,8 +94,8 @@ def ingest_labels(
                  n_unique, report.n_duplicates, 0, " ".join(report.notes)[:2000]],
             )
     finally:
-        con.execute("DROP TABLE IF EXISTS _label_stage")
-        con.execute(f"DROP TABLE IF EXISTS {raw.table}")
+        drop_temp(con, "_label_stage")
+        drop_temp(con, raw.table)
     return report
 
 

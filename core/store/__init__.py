@@ -100,7 +100,9 @@ class Store:
             self._local.cursor = cursor
         return cursor
 
-    def run(self, name: str, params: Sequence[Any] | None = None) -> duckdb.DuckDBPyConnection:
+    def run(
+        self, name: str, params: Sequence[Any] | dict[str, Any] | None = None
+    ) -> duckdb.DuckDBPyConnection:
         """Execute the named query with bound parameters; errors carry the query's name."""
         return self.execute_sql(name, QUERIES[name], params)
 
@@ -114,11 +116,13 @@ class Store:
             first = str(exc).splitlines()[0]
             raise StoreError(f"Store query '{name}' failed: {first}") from exc
 
-    def scalar(self, name: str, params: Sequence[Any] | None = None) -> Any:
+    def scalar(self, name: str, params: Sequence[Any] | dict[str, Any] | None = None) -> Any:
         rows = self.run(name, params).fetchall()
         return rows[0][0] if rows else None
 
-    def frame(self, name: str, params: Sequence[Any] | None = None) -> pd.DataFrame:
+    def frame(
+        self, name: str, params: Sequence[Any] | dict[str, Any] | None = None
+    ) -> pd.DataFrame:
         return self.run(name, params).df()
 
     @contextmanager

@@ -102,6 +102,20 @@ MIGRATIONS: tuple[Migration, ...] = (
             )""",
         ),
     ),
+    Migration(
+        3,
+        "operating thresholds per model and segment",
+        (
+            """CREATE TABLE IF NOT EXISTS thresholds (
+                model_id VARCHAR NOT NULL,
+                segment VARCHAR NOT NULL,
+                threshold DOUBLE NOT NULL,
+                set_by VARCHAR,
+                set_at TIMESTAMP NOT NULL,
+                PRIMARY KEY (model_id, segment)
+            )""",
+        ),
+    ),
 )
 
 CURRENT_VERSION: int = MIGRATIONS[-1].version

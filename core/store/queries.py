@@ -63,4 +63,153 @@ QUERIES: dict[str, str] = {
            OR (l.level = 'user' AND l.entity_id NOT IN (SELECT user_id FROM sessions))
            OR (l.level = 'event' AND l.entity_id NOT IN (SELECT event_id FROM events))
     """,
+    # --- reads for the dashboard and CLI (core.lookups) ---------------------------------------
+    # One label per session: explicit session labels, else derived from event labels (any
+    # anomalous event makes the session anomalous). With both sources, an analyst's decision
+    # overrides the ground truth for that session.
+    "session_labels": """
+        WITH explicit AS (
+            SELECT entity_id AS session_id, is_anomaly, scenario, source
+            FROM labels WHERE level = 'session' AND list_contains($sources, source)
+        ),
+        from_events AS (
+            SELECT e.session_id, bool_or(l.is_anomaly) AS is_anomaly,
+                   min(l.scenario) FILTER (WHERE l.is_anomaly) AS scenario, l.source
+            FROM labels l JOIN events e ON e.event_id = l.entity_id
+            WHERE l.level = 'event' AND list_contains($sources, l.source)
+            GROUP BY e.session_id, l.source
+        ),
+        merged AS (
+            SELECT * FROM explicit
+            UNION ALL BY NAME
+            SELECT f.* FROM from_events f
+            WHERE NOT EXISTS (SELECT 1 FROM explicit x
+                              WHERE x.session_id = f.session_id AND x.source = f.source)
+        )
+        SELECT session_id, is_anomaly, coalesce(scenario, 'unspecified') AS scenario, source
+        FROM merged
+        QUALIFY row_number() OVER (
+            PARTITION BY session_id ORDER BY CASE source WHEN 'analyst' THEN 0 ELSE 1 END) = 1
+    """,
+    "model_scores": """
+        SELECT s.session_id, se.user_id, se.start_ts, s.score
+        FROM scores s JOIN sessions se USING (session_id)
+        WHERE s.model_id = $model_id
+        ORDER BY se.start_ts, s.session_id
+    """,
+    "all_scores_wide": """
+        SELECT s.session_id, s.model_id, s.score,
+               percent_rank() OVER (PARTITION BY s.model_id ORDER BY s.score) AS percentile
+        FROM scores s
+    """,
+    "session_segments": """
+        WITH first_seen AS (SELECT user_id, min(start_ts) AS first_ts FROM sessions GROUP BY 1),
+        home AS (
+            SELECT session_id, mode(country) AS country FROM events GROUP BY session_id
+        )
+        SELECT s.session_id,
+               CASE WHEN s.start_ts - f.first_ts < INTERVAL 7 DAY THEN 'new' ELSE 'returning' END
+                   AS tenure,
+               coalesce(h.country, 'unknown') AS country
+        FROM sessions s JOIN first_seen f USING (user_id) LEFT JOIN home h USING (session_id)
+    """,
+    "thresholds_for_model": """
+        SELECT segment, threshold, set_by, set_at FROM thresholds WHERE model_id = $model_id
+        ORDER BY segment
+    """,
+    "save_threshold": """
+        INSERT OR REPLACE INTO thresholds VALUES ($model_id, $segment, $threshold, $set_by,
+                                                  $set_at)
+    """,
+    "delete_threshold": "DELETE FROM thresholds WHERE model_id = $model_id AND segment = $segment",
+    "user_events": """
+        SELECT e.event_id, e.session_id, e.ts, e.event_type, e.item_id, e.category, e.amount,
+               e.quantity, e.device_id, e.ip, e.country, e.payment_id, e.text,
+               es.score AS event_score
+        FROM events e
+        LEFT JOIN event_scores es ON es.event_id = e.event_id AND es.model_id = $model_id
+        WHERE e.user_id = $user_id
+        ORDER BY e.ts, e.event_id
+    """,
+    "user_sessions": """
+        SELECT se.session_id, se.start_ts, se.end_ts, se.n_events, s.model_id, s.score
+        FROM sessions se LEFT JOIN scores s USING (session_id)
+        WHERE se.user_id = $user_id
+        ORDER BY se.start_ts
+    """,
+    "linked_accounts": """
+        WITH mine AS (
+            SELECT DISTINCT kind, value FROM (
+                SELECT 'device' AS kind, device_id AS value FROM events
+                    WHERE user_id = $user_id AND device_id IS NOT NULL
+                UNION ALL SELECT 'ip', ip FROM events WHERE user_id = $user_id AND ip IS NOT NULL
+                UNION ALL SELECT 'payment', payment_id FROM events
+                    WHERE user_id = $user_id AND payment_id IS NOT NULL)
+        ),
+        shared AS (
+            SELECT m.kind, m.value, e.user_id
+            FROM mine m JOIN events e
+              ON (m.kind = 'device' AND e.device_id = m.value)
+              OR (m.kind = 'ip' AND e.ip = m.value)
+              OR (m.kind = 'payment' AND e.payment_id = m.value)
+            WHERE e.user_id <> $user_id
+        )
+        SELECT user_id, list(DISTINCT kind || ':' || value ORDER BY kind || ':' || value)
+                   AS shared, count(DISTINCT value) AS n_shared
+        FROM shared GROUP BY user_id ORDER BY n_shared DESC, user_id LIMIT 200
+    """,
+    "user_ids_like": """
+        SELECT DISTINCT user_id FROM sessions WHERE user_id ILIKE $pattern ESCAPE '\\' ORDER BY 1 LIMIT 50
+    """,
+    # --- models and scores (core.pipeline) --------------------------------------------------
+    "register_model": """
+        INSERT INTO models VALUES ($model_id, $detector, $created_at, $config, $feature_hash,
+            $feature_spec, $train_start, $train_end, $n_train, $metrics, $path, $device)
+    """,
+    "model_by_id": "SELECT * FROM models WHERE model_id = $model_id",
+    "latest_model_of": """
+        SELECT model_id FROM models WHERE detector = $detector ORDER BY created_at DESC LIMIT 1
+    """,
+    "scored_models": """
+        SELECT m.model_id, m.detector, m.created_at, m.train_end, count(s.session_id) AS n_scores
+        FROM models m JOIN scores s USING (model_id)
+        GROUP BY ALL ORDER BY m.created_at
+    """,
+    "unscored_sessions": """
+        SELECT session_id FROM sessions
+        WHERE session_id NOT IN (SELECT session_id FROM scores WHERE model_id = $model_id)
+    """,
+    "delete_scores": "DELETE FROM scores WHERE model_id = $model_id",
+    "delete_scores_of": """
+        DELETE FROM scores WHERE model_id = $model_id
+          AND session_id IN (SELECT session_id FROM _new_scores)
+    """,
+    "insert_scores": """
+        INSERT INTO scores SELECT $model_id, session_id, score, $scored_at FROM _new_scores
+    """,
+    "delete_event_scores": "DELETE FROM event_scores WHERE model_id = $model_id",
+    "delete_event_scores_of": """
+        DELETE FROM event_scores WHERE model_id = $model_id
+          AND session_id IN (SELECT session_id FROM _new_scores)
+    """,
+    "insert_event_scores": """
+        INSERT INTO event_scores
+        SELECT $model_id, session_id, event_id, position, score FROM _new_event_scores
+    """,
+    "export_scores": """
+        SELECT s.model_id, s.session_id, se.user_id, s.score
+        FROM scores s JOIN sessions se USING (session_id)
+        ORDER BY s.model_id, se.start_ts, s.session_id
+    """,
+    "sessions_meta": """
+        SELECT session_id, user_id, start_ts, end_ts, n_events FROM sessions
+        ORDER BY start_ts, session_id
+    """,
+    "session_amounts": """
+        SELECT session_id, coalesce(sum(amount), 0) AS amount FROM events GROUP BY session_id
+    """,
+    "sessions_with_event_types": """
+        SELECT DISTINCT session_id FROM events WHERE list_contains($event_types, event_type)
+    """,
+    "event_type_names": "SELECT DISTINCT event_type FROM events ORDER BY 1",
 }

@@ -1,0 +1,94 @@
+"""Read-only views of the store for the dashboard and the CLI: scores, labels, users.
+
+Every function takes an open ``Store`` and returns plain DataFrames or dicts; the SQL lives in
+``core.store.queries``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from core.schema import LABEL_SOURCES
+from core.store import Store
+
+
+def scored_models(store: Store) -> pd.DataFrame:
+    """model_id, detector, created_at, train_end, n_scores for every model with scores."""
+    return store.frame("scored_models")
+
+
+def session_labels(store: Store, sources: Sequence[str] = LABEL_SOURCES) -> pd.DataFrame:
+    """One label per session from the chosen sources (analysts override ground truth)."""
+    return store.frame("session_labels", {"sources": list(sources)})
+
+
+def score_table(store: Store, model_ids: Sequence[str]) -> pd.DataFrame:
+    """One row per session: meta, tenure/country segment and, per model, score and percentile.
+
+    Columns: session_id, user_id, start_ts, tenure, country, ``score:<model>``,
+    ``pct:<model>`` (0..100, the share of sessions this model scores lower).
+    """
+    base = store.frame("sessions_meta")
+    segments = store.frame("session_segments")
+    table = base.merge(segments, on="session_id", how="left")
+    for model_id in model_ids:
+        scores = store.frame("model_scores", {"model_id": model_id})[["session_id", "score"]]
+        values = scores["score"].to_numpy(np.float64)
+        order = values.argsort(kind="stable")
+        pct = np.empty(len(values))
+        pct[order] = np.arange(len(values)) / max(len(values) - 1, 1) * 100
+        scores = scores.assign(pct=pct).rename(
+            columns={"score": f"score:{model_id}", "pct": f"pct:{model_id}"}
+        )
+        table = table.merge(scores, on="session_id", how="left")
+    return table
+
+
+def user_events(store: Store, user_id: str, model_id: str | None = None) -> pd.DataFrame:
+    """The user's events in time order, with the model's per-event score where it has one."""
+    return store.frame("user_events", {"user_id": user_id, "model_id": model_id or ""})
+
+
+def user_sessions(store: Store, user_id: str) -> pd.DataFrame:
+    """The user's sessions with every model's score, one column per model."""
+    frame = store.frame("user_sessions", {"user_id": user_id})
+    if frame.empty:
+        return frame
+    wide = frame.pivot_table(index=["session_id", "start_ts", "end_ts", "n_events"],
+                             columns="model_id", values="score", aggfunc="first")
+    return wide.reset_index().sort_values("start_ts")
+
+
+def linked_accounts(store: Store, user_id: str) -> pd.DataFrame:
+    """Other users sharing a device, IP or payment method with ``user_id``."""
+    return store.frame("linked_accounts", {"user_id": user_id})
+
+
+def find_users(store: Store, text: str) -> list[str]:
+    """User ids containing ``text`` (case-insensitive), at most 50."""
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return store.frame("user_ids_like", {"pattern": f"%{escaped}%"})["user_id"].tolist()
+
+
+def store_summary(store: Store) -> dict[str, Any]:
+    """The headline counts of the store (``Store.info``)."""
+    return store.info()
+
+
+def session_amounts(store: Store) -> pd.DataFrame:
+    """session_id, amount (the sum of the session's amounts, 0 without any)."""
+    return store.frame("session_amounts")
+
+
+def sessions_with_event_types(store: Store, event_types: Sequence[str]) -> list[str]:
+    """Sessions holding at least one event of ``event_types``."""
+    frame = store.frame("sessions_with_event_types", {"event_types": list(event_types)})
+    return frame["session_id"].tolist()
+
+
+def event_type_names(store: Store) -> list[str]:
+    return store.frame("event_type_names")["event_type"].tolist()

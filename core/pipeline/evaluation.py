@@ -1,0 +1,67 @@
+"""Evaluating every scored model on labelled sessions (ground truth and analysts' decisions)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from core.evaluate import evaluate_scores
+from core.schema import LABEL_SOURCES
+from core.store import Store
+
+
+def labelled_scores(
+    store: Store, model_id: str, sources: Sequence[str] = LABEL_SOURCES
+) -> pd.DataFrame:
+    """session_id, user_id, start_ts, score, is_anomaly (NA when unlabelled), scenario."""
+    scores = store.frame("model_scores", {"model_id": model_id})
+    labels = store.frame("session_labels", {"sources": list(sources)})
+    merged = scores.merge(labels[["session_id", "is_anomaly", "scenario"]], on="session_id",
+                          how="left")
+    return merged
+
+
+def evaluate_models(
+    store: Store,
+    *,
+    from_ts: dt.datetime | None = None,
+    session_ids: Sequence[str] | None = None,
+    sources: Sequence[str] = LABEL_SOURCES,
+    model_ids: Sequence[str] | None = None,
+    ks: Sequence[int] = (100,),
+) -> list[dict[str, Any]]:
+    """Metrics per scored model, on labelled sessions after ``from_ts`` (default: each model's
+    own train end, so no model is judged on what it trained on) or in ``session_ids``."""
+    results = []
+    models = store.frame("scored_models")
+    if model_ids is not None:
+        models = models[models["model_id"].isin(list(model_ids))]
+    wanted = set(session_ids) if session_ids is not None else None
+    for model in models.itertuples():
+        frame = labelled_scores(store, model.model_id, sources)
+        frame = frame[frame["is_anomaly"].notna()]
+        if wanted is not None:
+            frame = frame[frame["session_id"].isin(wanted)]
+            window = "given sessions"
+        else:
+            start = from_ts or (None if pd.isna(model.train_end) else model.train_end)
+            if start is not None:
+                frame = frame[frame["start_ts"] >= start]
+            window = f"sessions from {start}" if start is not None else "all sessions"
+        labels = frame["is_anomaly"].astype(bool).to_numpy()
+        entry: dict[str, Any] = {
+            "model_id": model.model_id, "detector": model.detector, "window": window,
+            "n_sessions": int(len(frame)), "n_anomalous": int(labels.sum()),
+        }
+        if len(frame) and 0 < labels.sum() < len(labels):
+            scenarios = np.where(labels, frame["scenario"].astype(str).to_numpy(), "normal")
+            entry.update(evaluate_scores(frame["score"].to_numpy(np.float64), labels,
+                                         scenarios=scenarios, ks=tuple(ks)))
+        else:
+            entry["note"] = "needs labelled anomalous and normal sessions in the window"
+        results.append(entry)
+    return results

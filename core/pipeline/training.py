@@ -1,0 +1,167 @@
+"""Training a registered detector on the store's sessions and registering the model.
+
+Unsupervised detectors train on sessions before ``train_end`` (default: the first 70% of the
+data's time span) and leave out every session labelled anomalous, by any source.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+import logging
+import secrets
+import shutil
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from core.detectors import build_detector, get_detector_class
+from core.errors import ConfigError, ModelError
+from core.pipeline.inputs import build_input, save_input_spec
+from core.store import Store
+
+log = logging.getLogger(__name__)
+
+DEFAULT_TRAIN_SHARE = 0.7
+"""Without --train-end, train on the first 70% of the time span and keep 30% for evaluation."""
+
+Progress = Callable[[float, str], None]
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """What ``train_model`` registered."""
+
+    model_id: str
+    detector: str
+    path: Path
+    n_train: int
+    n_excluded_anomalous: int
+    train_end: dt.datetime | None
+    seconds: float
+
+
+def models_dir_for(store: Store) -> Path:
+    """Model folders live beside the store file (``<store dir>/models``)."""
+    if str(store.path) == ":memory:":
+        return Path("data") / "models"
+    return store.path.parent / "models"
+
+
+def default_train_end(store: Store) -> dt.datetime | None:
+    first, last = store.run("time_range").fetchall()[0]
+    if first is None:
+        return None
+    return first + (last - first) * DEFAULT_TRAIN_SHARE
+
+
+def train_model(
+    store: Store,
+    detector: str,
+    *,
+    train_end: dt.datetime | None = None,
+    train_sessions: Sequence[str] | None = None,
+    epochs: int | None = None,
+    device: str = "auto",
+    quiet: bool = False,
+    config: dict[str, Any] | None = None,
+    models_dir: Path | None = None,
+) -> TrainResult:
+    """Fit ``detector`` on the store's training sessions, save it, register it, return its id."""
+    started = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    cls = get_detector_class(detector)
+    if store.scalar("count_sessions") == 0:
+        raise ConfigError(
+            "The store must hold sessions to train on, got none. Ingest events first "
+            "(`anomalyst ingest FILE` or `anomalyst generate --db PATH`)."
+        )
+    overrides = dict(config or {})
+    fields = {f.name for f in dataclasses.fields(cls.config_class)}
+    if epochs is not None and "epochs" in fields:
+        overrides["epochs"] = epochs
+    if "device" in fields:
+        overrides["device"] = device
+    if "quiet" in fields:
+        overrides["quiet"] = quiet
+    model = build_detector(detector, **overrides)
+
+    built = build_input(store, cls.input_kind)
+    meta = built.meta
+    if train_sessions is not None:
+        wanted = set(train_sessions)
+        in_train = meta["session_id"].isin(wanted).to_numpy()
+        if not in_train.any():
+            raise ConfigError(
+                "train sessions must name sessions in the store, got none that match. Check "
+                "the ids in the --train-sessions file."
+            )
+        train_end = None
+    else:
+        train_end = train_end or default_train_end(store)
+        in_train = (meta["start_ts"] < train_end).to_numpy() if train_end else np.ones(len(meta),
+                                                                                       bool)
+    anomalous = set(
+        store.frame("session_labels", {"sources": ["ground_truth", "analyst"]})
+        .query("is_anomaly")["session_id"]
+    )
+    is_anomalous = meta["session_id"].isin(anomalous).to_numpy()
+    keep = in_train & ~is_anomalous
+    n_train = int(keep.sum())
+    if n_train < 10:
+        raise ConfigError(
+            f"training needs at least 10 normal sessions before the train end, got {n_train}. "
+            "Move --train-end later or ingest more data."
+        )
+    log.info("training %s on %d sessions (%d labelled anomalous left out)", detector, n_train,
+             int((in_train & is_anomalous).sum()))
+    model.fit(built.data.take(np.flatnonzero(keep)))
+
+    model_id = f"{detector}-{started:%Y%m%d-%H%M%S}-{secrets.token_hex(2)}"
+    folder = (models_dir or models_dir_for(store)) / model_id
+    model.save(folder / "detector")
+    save_input_spec(folder, built.spec)
+    seconds = (dt.datetime.now(dt.UTC).replace(tzinfo=None) - started).total_seconds()
+    history = getattr(model, "history_", None)
+    metrics = {"train_seconds": round(seconds, 3)}
+    if history is not None and hasattr(history, "to_dict"):
+        metrics["history"] = history.to_dict()
+    try:
+        with store.transaction():
+            store.run("register_model", {
+                "model_id": model_id, "detector": detector, "created_at": started,
+                "config": json.dumps(model.config.to_dict()), "feature_hash": built.feature_hash,
+                "feature_spec": json.dumps(built.spec), "train_start": meta["start_ts"].min(),
+                "train_end": train_end, "n_train": n_train, "metrics": json.dumps(metrics),
+                "path": str(folder.resolve()), "device": _device_of(model),
+            })
+    except Exception:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
+    return TrainResult(model_id, detector, folder, n_train, int((in_train & is_anomalous).sum()),
+                       train_end, seconds)
+
+
+def _device_of(model: Any) -> str:
+    net = getattr(model, "net_", None)
+    if net is None:
+        return "cpu"
+    try:
+        return str(next(net.parameters()).device)
+    except StopIteration:
+        return "cpu"
+
+
+def model_row(store: Store, model_id: str) -> dict[str, Any]:
+    """The registered model ``model_id``; ModelError listing the known ids otherwise."""
+    rows = store.frame("model_by_id", {"model_id": model_id})
+    if rows.empty:
+        known = store.frame("model_list")["model_id"].tolist()
+        raise ModelError(
+            f"model must be one of the registered models ({', '.join(known) or 'none'}), got "
+            f"{model_id!r}. Train one with `anomalyst train --detector NAME`."
+        )
+    return rows.iloc[0].to_dict()

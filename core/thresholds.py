@@ -1,0 +1,131 @@
+"""Operating thresholds: defaults, per-segment precedence, cost and capacity, daily budgets.
+
+A session is flagged when its score is at or above the threshold in force for it. Thresholds
+are saved per (model, segment); segments are ``all``, ``tenure:new`` / ``tenure:returning``
+(first seen less / more than 7 days before the session) and ``country:XX``. The most specific
+saved segment wins: country, then tenure, then all.
+
+    >>> import numpy as np
+    >>> cheapest_threshold(np.array([0.9, 0.8, 0.1]), np.array([True, False, False]),
+    ...                    cost_miss=100.0, cost_review=1.0).threshold
+    0.9
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from core.errors import ConfigError
+
+DEFAULT_ALERT_SHARE = 0.01
+"""Without a saved threshold, flag the top 1% of sessions: a queue a team can review."""
+
+
+def default_threshold(scores: np.ndarray, share: float = DEFAULT_ALERT_SHARE) -> float:
+    """The score at which ``share`` of sessions are flagged."""
+    if len(scores) == 0:
+        return float("inf")
+    return float(np.quantile(scores, 1.0 - share))
+
+
+def thresholds_per_session(
+    tenure: pd.Series, country: pd.Series, saved: dict[str, float], fallback: float
+) -> np.ndarray:
+    """The threshold in force for each session, by segment precedence."""
+    out = np.full(len(tenure), saved.get("all", fallback), dtype=np.float64)
+    for segment, value in saved.items():
+        if segment.startswith("tenure:"):
+            out[(tenure == segment.split(":", 1)[1]).to_numpy()] = value
+    for segment, value in saved.items():
+        if segment.startswith("country:"):
+            out[(country == segment.split(":", 1)[1]).to_numpy()] = value
+    return out
+
+
+@dataclass(frozen=True)
+class CostChoice:
+    """The threshold with the lowest expected cost, and what it costs."""
+
+    threshold: float
+    cost: float
+    n_alerts: int
+    n_missed: int
+
+
+def cheapest_threshold(
+    scores: np.ndarray, labels: np.ndarray, *, cost_miss: float, cost_review: float
+) -> CostChoice:
+    """Minimise missed frauds × cost_miss + alerts × cost_review over all cut points."""
+    if cost_miss < 0 or cost_review < 0:
+        raise ConfigError(
+            f"costs must be >= 0, got miss={cost_miss}, review={cost_review}. Enter amounts."
+        )
+    if len(scores) == 0:
+        raise ConfigError("scores must not be empty, got none. Score some sessions first.")
+    order = np.argsort(-scores, kind="stable")
+    sorted_scores = scores[order]
+    positives = labels[order].astype(np.int64)
+    # Cut after position i flags the first i+1 sessions; only cut where the score changes.
+    last_of_tie = np.r_[sorted_scores[1:] != sorted_scores[:-1], True]
+    tp = np.cumsum(positives)[last_of_tie]
+    alerts = (np.arange(len(scores)) + 1)[last_of_tie]
+    cuts = sorted_scores[last_of_tie]
+    total_pos = int(positives.sum())
+    costs = (total_pos - tp) * cost_miss + alerts * cost_review
+    flag_none = total_pos * cost_miss
+    best = int(np.argmin(costs))
+    if flag_none <= costs[best]:
+        return CostChoice(float(np.nextafter(sorted_scores[0], np.inf)), float(flag_none), 0,
+                          total_pos)
+    return CostChoice(float(cuts[best]), float(costs[best]), int(alerts[best]),
+                      int(total_pos - tp[best]))
+
+
+def threshold_for_capacity(scores: np.ndarray, start_ts: pd.Series, per_day: float) -> float:
+    """The lowest threshold whose alerts average at most ``per_day`` a day over the span."""
+    if per_day <= 0:
+        raise ConfigError(f"capacity must be > 0 sessions a day, got {per_day}.")
+    if len(scores) == 0:
+        return float("inf")
+    days = max(int(pd.to_datetime(start_ts).dt.normalize().nunique()), 1)
+    k = int(per_day * days)
+    if k >= len(scores):
+        return float(np.min(scores))
+    ranked = np.sort(scores)[::-1]
+    # Ties at the k-th score would exceed the budget: step just above it.
+    return float(np.nextafter(ranked[k], np.inf)) if ranked[k] == ranked[k - 1] else float(
+        ranked[k - 1])
+
+
+def apply_daily_budget(scores: np.ndarray, flagged: np.ndarray, start_ts: pd.Series,
+                       top_k: int | None) -> np.ndarray:
+    """Keep at most ``top_k`` flagged sessions per day (the highest scores); None keeps all."""
+    if top_k is None:
+        return flagged
+    frame = pd.DataFrame({"day": pd.to_datetime(start_ts).dt.normalize().to_numpy(),
+                          "score": np.where(flagged, scores, -np.inf)})
+    rank = frame.groupby("day")["score"].rank(method="first", ascending=False).to_numpy()
+    return flagged & (rank <= top_k)
+
+
+def alerts_per_day(start_ts: pd.Series, flagged: np.ndarray) -> pd.DataFrame:
+    """day, alerts."""
+    days = pd.to_datetime(start_ts).dt.normalize()
+    counts = pd.Series(flagged.astype(int), index=days.to_numpy()).groupby(level=0).sum()
+    return counts.rename("alerts").rename_axis("day").reset_index()
+
+
+def flag_sessions(table: pd.DataFrame, model_id: str, saved: dict[str, float]) -> np.ndarray:
+    """Boolean flags of ``model_id`` for every row of a ``core.lookups.score_table``.
+
+    Uses the saved thresholds by segment precedence, the default share where none is saved.
+    Sessions the model has not scored are never flagged.
+    """
+    scores = table[f"score:{model_id}"].to_numpy(np.float64)
+    scored = np.isfinite(scores)
+    fallback = default_threshold(scores[scored])
+    per_session = thresholds_per_session(table["tenure"], table["country"], saved, fallback)
+    return scored & (scores >= per_session)

@@ -1,0 +1,49 @@
+"""Small helpers shared by pages: global choices and the empty-store guidance."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from dashboard import services
+
+
+def label_sources() -> tuple[str, ...]:
+    return services.label_sources(st.session_state.get("label_choice", "both"))
+
+
+def analyst() -> str:
+    return (st.session_state.get("analyst") or "").strip() or "anonymous"
+
+
+def page(name: str):
+    """The st.Page registered as ``name`` (for links and switches)."""
+    return st.session_state["_pages"][name]
+
+
+def scored_models_or_stop() -> pd.DataFrame:
+    """The scored models; explains what to run and stops the page when there are none."""
+    path = services.db_path()
+    if not services.store_exists():
+        st.info(
+            f"No store at `{path}` yet. Build the demo store with `anomalyst demo`, or bring "
+            f"your own data: `anomalyst ingest events.csv --db {path}`."
+        )
+        st.stop()
+    models = services.safely(lambda: services.models(*services.key()), "read the models")
+    if models is None:
+        st.stop()
+    if models.empty:
+        st.info(
+            "The store has no scored models yet. Train and score one:\n\n"
+            f"    anomalyst train --detector autoencoder --db {path}\n"
+            f"    anomalyst score --db {path}"
+        )
+        st.stop()
+    return models
+
+
+def model_label(models: pd.DataFrame):
+    """Format function for model pickers: 'detector · model id'."""
+    names = dict(zip(models["model_id"], models["detector"], strict=True))
+    return lambda model_id: f"{names.get(model_id, '?')} · {model_id}"

@@ -1,0 +1,193 @@
+"""Pure figure builders: data in, plotly figure out. No streamlit, no store.
+
+Histograms are binned with numpy and drawn as bars: a million raw points would ship ~14 MB of
+JSON per rerun, the bins ship ~10 kB.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+
+NORMAL = "#4C78A8"
+ANOMALY = "#E45756"
+THRESHOLD = "#222222"
+PALETTE = ["#4C78A8", "#F58518", "#54A24B", "#E45756", "#72B7B2", "#EECA3B", "#B279A2",
+           "#FF9DA6", "#9D755D", "#BAB0AC", "#2F4B7C", "#A05195", "#D45087", "#665191",
+           "#FFA600", "#003F5C"]
+_LAYOUT = dict(margin=dict(l=10, r=10, t=40, b=10), template="plotly_white", height=320)
+
+
+def score_histogram(scores: np.ndarray, *, anomalous: np.ndarray | None = None,
+                    threshold: float | None = None, log_y: bool = False, bins: int = 60,
+                    title: str = "") -> go.Figure:
+    """Distribution of scores, labelled anomalies overlaid, the threshold as a line."""
+    fig = go.Figure()
+    scores = np.asarray(scores, dtype=np.float64)
+    scores = scores[np.isfinite(scores)]
+    if len(scores):
+        edges = np.histogram_bin_edges(scores, bins=bins)
+        centres, width = (edges[:-1] + edges[1:]) / 2, float(edges[1] - edges[0]) or 1.0
+        mask = np.zeros(len(scores), bool) if anomalous is None else np.asarray(anomalous, bool)
+        counts, _ = np.histogram(scores[~mask], bins=edges)
+        fig.add_bar(x=centres, y=counts, width=width, name="not labelled anomalous",
+                    marker_color=NORMAL, opacity=0.8)
+        if mask.any():
+            counts_a, _ = np.histogram(scores[mask], bins=edges)
+            fig.add_bar(x=centres, y=counts_a, width=width, name="labelled anomalous",
+                        marker_color=ANOMALY, opacity=0.9)
+    if threshold is not None and math.isfinite(threshold):
+        fig.add_vline(x=threshold, line_color=THRESHOLD, line_dash="dash",
+                      annotation_text="threshold", annotation_position="top")
+    fig.update_layout(barmode="overlay", title=title, xaxis_title="anomaly score",
+                      yaxis_title="sessions", yaxis_type="log" if log_y else "linear",
+                      legend=dict(orientation="h", y=-0.25), **_LAYOUT)
+    return fig
+
+
+def alerts_over_time(daily: pd.DataFrame, title: str = "Alerts per day") -> go.Figure:
+    """Bars of ``alerts`` per ``day``."""
+    fig = go.Figure(go.Bar(x=daily["day"], y=daily["alerts"], marker_color=ANOMALY))
+    fig.update_layout(title=title, xaxis_title="day", yaxis_title="alerts", **_LAYOUT)
+    return fig
+
+
+def pr_curve(recall: np.ndarray, precision: np.ndarray, point: tuple[float, float] | None
+             ) -> go.Figure:
+    """Precision against recall, the operating point marked."""
+    fig = go.Figure(go.Scatter(x=recall, y=precision, mode="lines", name="PR",
+                               line_color=NORMAL))
+    if point is not None:
+        fig.add_scatter(x=[point[0]], y=[point[1]], mode="markers", name="operating point",
+                        marker=dict(size=12, color=ANOMALY))
+    fig.update_layout(title="Precision–recall", xaxis_title="recall", yaxis_title="precision",
+                      xaxis_range=[0, 1.02], yaxis_range=[0, 1.02], showlegend=False, **_LAYOUT)
+    return fig
+
+
+def roc_curve(fpr: np.ndarray, tpr: np.ndarray, point: tuple[float, float] | None) -> go.Figure:
+    """True against false positive rate, the operating point marked."""
+    fig = go.Figure(go.Scatter(x=fpr, y=tpr, mode="lines", name="ROC", line_color=NORMAL))
+    fig.add_scatter(x=[0, 1], y=[0, 1], mode="lines", line=dict(dash="dot", color="#999"),
+                    name="chance")
+    if point is not None:
+        fig.add_scatter(x=[point[0]], y=[point[1]], mode="markers", name="operating point",
+                        marker=dict(size=12, color=ANOMALY))
+    fig.update_layout(title="ROC", xaxis_title="false positive rate",
+                      yaxis_title="true positive rate", showlegend=False, **_LAYOUT)
+    return fig
+
+
+def confusion_matrix(tp: int, fp: int, fn: int, tn: int) -> go.Figure:
+    """2×2 counts: rows are the truth, columns the decision."""
+    z = [[tp, fn], [fp, tn]]
+    text = [[f"caught<br>{tp:,}", f"missed<br>{fn:,}"], [f"false alarms<br>{fp:,}",
+                                                          f"cleared<br>{tn:,}"]]
+    fig = go.Figure(go.Heatmap(z=np.log1p(z), x=["flagged", "not flagged"],
+                               y=["anomalous", "normal"], text=text, texttemplate="%{text}",
+                               colorscale="Blues", showscale=False, hoverinfo="skip"))
+    fig.update_layout(title="Confusion matrix (labelled sessions)", **_LAYOUT)
+    fig.update_yaxes(autorange="reversed")
+    return fig
+
+
+def scenario_recall(per_scenario: pd.DataFrame) -> go.Figure:
+    """Horizontal bars of ``recall`` per ``scenario`` (with ``n`` in the hover)."""
+    frame = per_scenario.sort_values("recall")
+    fig = go.Figure(go.Bar(x=frame["recall"], y=frame["scenario"], orientation="h",
+                           marker_color=ANOMALY, customdata=frame["n"],
+                           hovertemplate="%{y}: %{x:.0%} of %{customdata} sessions"))
+    fig.update_layout(title="Recall per scenario at this threshold", xaxis_range=[0, 1],
+                      xaxis_tickformat=".0%", **_LAYOUT)
+    return fig
+
+
+def user_timeline(events: pd.DataFrame, sessions: pd.DataFrame) -> go.Figure:
+    """Events over time (colour = event type, size = per-event score), sessions as bands."""
+    fig = go.Figure()
+    for i, row in enumerate(sessions.itertuples()):
+        fig.add_vrect(x0=row.start_ts, x1=max(row.end_ts, row.start_ts + pd.Timedelta("1min")),
+                      fillcolor="#4C78A8" if i % 2 else "#72B7B2", opacity=0.12, line_width=0)
+    types = sorted(events["event_type"].astype(str).unique())
+    score = events.get("event_score")
+    has_score = score is not None and score.notna().any()
+    if has_score:
+        s = score.fillna(score.min())
+        size = 6 + 18 * (s - s.min()) / max(float(s.max() - s.min()), 1e-9)
+    else:
+        size = pd.Series(9.0, index=events.index)
+    for i, kind in enumerate(types):
+        part = events["event_type"].astype(str) == kind
+        hover = ("%{x}<br>" + kind + "<br>session %{customdata[0]}<br>amount %{customdata[1]}"
+                 + ("<br>event score %{customdata[2]:.3f}" if has_score else ""))
+        fig.add_scatter(
+            x=events.loc[part, "ts"], y=[kind] * int(part.sum()), mode="markers", name=kind,
+            marker=dict(size=size[part], color=PALETTE[i % len(PALETTE)], opacity=0.85,
+                        line=dict(width=0.5, color="#333")),
+            customdata=np.c_[events.loc[part, "session_id"], events.loc[part, "amount"],
+                             (score[part] if has_score else np.zeros(int(part.sum())))],
+            hovertemplate=hover + "<extra></extra>",
+        )
+    fig.update_layout(title="Timeline (marker size = per-event anomaly score)",
+                      xaxis_title="time (UTC)", showlegend=False,
+                      **{**_LAYOUT, "height": max(260, 28 * len(types) + 120)})
+    return fig
+
+
+def entities_over_time(events: pd.DataFrame) -> go.Figure:
+    """Devices, IPs, countries and payment methods the user used, first use marked."""
+    fig = go.Figure()
+    rows = []
+    for column, label in (("device_id", "device"), ("ip", "ip"), ("country", "country"),
+                          ("payment_id", "payment")):
+        if column not in events or events[column].isna().all():
+            continue
+        seen = events.dropna(subset=[column]).sort_values("ts")
+        first = seen.groupby(column)["ts"].transform("min") == seen["ts"]
+        is_new = first & (seen["ts"] > seen["ts"].min())
+        rows.append((label, seen, column, is_new))
+    for i, (label, seen, column, is_new) in enumerate(rows):
+        fig.add_scatter(x=seen["ts"], y=label + ": " + seen[column].astype(str), mode="markers",
+                        marker=dict(size=np.where(is_new, 14, 7), color=np.where(
+                            is_new, ANOMALY, PALETTE[i]), symbol=np.where(is_new, "star",
+                                                                            "circle")),
+                        name=label, hovertemplate="%{y}<br>%{x}<extra></extra>")
+    n = sum(r[1][r[2]].nunique() for r in rows) if rows else 1
+    fig.update_layout(title="Devices, IPs, countries, payment methods (★ first use)",
+                      showlegend=False, **{**_LAYOUT, "height": max(220, 22 * n + 120)})
+    return fig
+
+
+def amounts_over_time(events: pd.DataFrame) -> go.Figure:
+    """Amounts per event over time."""
+    paid = events.dropna(subset=["amount"])
+    fig = go.Figure(go.Scatter(x=paid["ts"], y=paid["amount"], mode="markers",
+                               text=paid["event_type"], marker_color="#F58518",
+                               hovertemplate="%{text}: %{y:.2f}<br>%{x}<extra></extra>"))
+    fig.update_layout(title="Amounts", yaxis_title="amount", **_LAYOUT)
+    return fig
+
+
+def linked_graph(user_id: str, linked: pd.DataFrame) -> go.Figure:
+    """The user in the centre, linked accounts on a ring, edges labelled by what they share."""
+    fig = go.Figure()
+    n = len(linked)
+    angles = np.linspace(0, 2 * np.pi, n, endpoint=False) if n else np.array([])
+    xs, ys = np.cos(angles), np.sin(angles)
+    for x, y in zip(xs, ys, strict=True):
+        fig.add_scatter(x=[0, x], y=[0, y], mode="lines", line=dict(color="#bbb", width=1),
+                        hoverinfo="skip", showlegend=False)
+    colour = linked.get("colour", pd.Series(NORMAL, index=linked.index))
+    fig.add_scatter(x=xs, y=ys, mode="markers+text", text=linked["user_id"],
+                    textposition="top center", marker=dict(size=14, color=colour),
+                    customdata=linked["shared"].astype(str),
+                    hovertemplate="%{text}<br>shares %{customdata}<extra></extra>",
+                    showlegend=False)
+    fig.add_scatter(x=[0], y=[0], mode="markers+text", text=[user_id], textposition="bottom center",
+                    marker=dict(size=20, color=ANOMALY, symbol="diamond"), showlegend=False)
+    fig.update_layout(title="Linked accounts", xaxis_visible=False, yaxis_visible=False,
+                      **{**_LAYOUT, "height": 360})
+    return fig

@@ -1,0 +1,74 @@
+"""User: timeline with per-event scores, sessions, devices and places, linked accounts.
+
+Deep link: ``/user?user=<id>&session=<id>``.
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from dashboard import common, figures, services
+
+st.title("User")
+models = common.scored_models_or_stop()
+key = services.key()
+params = st.query_params
+user_id = params.get("user", "")
+with st.container(border=True):
+    search = st.text_input("Find a user", value=user_id, key="user_search",
+                           placeholder="user id or part of it")
+    if search and search != user_id:
+        matches = services.find_users(search)
+        if not matches:
+            st.warning(f"No user id contains {search!r}.")
+        elif search in matches:
+            user_id = search
+        else:
+            user_id = st.selectbox("Matching users", matches, key="user_pick")
+if not user_id:
+    st.info("Pick a user above, or open one from the flagged queue.")
+    st.stop()
+if params.get("user") != user_id:
+    st.query_params["user"] = user_id
+
+sessions = services.user_sessions(*key, user_id)
+if sessions.empty:
+    st.warning(f"User {user_id!r} has no sessions in this store.")
+    st.stop()
+detector_of = dict(zip(models["model_id"], models["detector"], strict=True))
+seq_models = [m for m in models["model_id"] if services.input_kind(detector_of[m]) == "sequences"]
+event_model = st.selectbox("Per-event scores from", [None, *seq_models], key="user_event_model",
+                           index=1 if seq_models else 0,
+                           format_func=lambda m: "none" if m is None else common.model_label(
+                               models)(m))
+events = services.user_events(*key, user_id, event_model)
+focus = params.get("session")
+
+c = st.columns(4)
+c[0].metric("Sessions", f"{len(sessions):,}")
+c[1].metric("Events", f"{len(events):,}")
+c[2].metric("Amount", f"{events['amount'].sum():,.2f}")
+c[3].metric("Devices / IPs", f"{events['device_id'].nunique()} / {events['ip'].nunique()}")
+if focus:
+    st.caption(f"Opened for session `{focus}`.")
+
+st.plotly_chart(figures.user_timeline(events, sessions), key="user_timeline")
+st.subheader("Sessions")
+score_cols = {m: f"{detector_of.get(m, m)}" for m in sessions.columns if m in detector_of}
+st.dataframe(sessions.rename(columns=score_cols), hide_index=True, key="user_sessions")
+left, right = st.columns(2)
+left.plotly_chart(figures.entities_over_time(events), key="user_entities")
+right.plotly_chart(figures.amounts_over_time(events), key="user_amounts")
+
+st.subheader("Linked accounts")
+linked = services.linked_accounts(*key, user_id)
+if linked.empty:
+    st.caption("No other user shares a device, IP or payment method with this one.")
+else:
+    st.caption("Other users sharing a device, IP or payment method: rings of fake reviewers "
+               "and coupon abusers show up here.")
+    lc, rc = st.columns([3, 2])
+    lc.dataframe(linked, hide_index=True, key="user_linked")
+    rc.plotly_chart(figures.linked_graph(user_id, linked.head(30)), key="user_graph")
+with st.expander("Events"):
+    st.dataframe(events, hide_index=True, key="user_events")

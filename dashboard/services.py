@@ -1,0 +1,188 @@
+"""The dashboard's only door to ``core``: cached reads, short-lived store connections.
+
+Every page calls these functions and draws what they return. The store is opened for each
+read (read-only) or write (read-write) and closed right after, so a CLI command can take the
+file between two reruns; one process-wide lock keeps this process's own threads from opening
+it in two modes at once (DuckDB refuses that). Cached results are keyed on the store file's
+modification time, so new scores appear on the next rerun.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import threading
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from core import lookups
+from core.errors import AnomalystError
+from core.evaluate import ThresholdTable
+from core.store import Store, resolve_db_path
+
+T = TypeVar("T")
+_LOCK = threading.RLock()
+READ_WAIT_S = 10.0
+
+
+def db_path() -> Path:
+    """The store the dashboard shows: ``$ANOMALYST_DB`` or ``data/anomalyst.duckdb``."""
+    return resolve_db_path(os.environ.get("ANOMALYST_DB"))
+
+
+def store_stamp() -> float:
+    """Changes whenever the store file does; part of every cache key."""
+    path = db_path()
+    wal = Path(str(path) + ".wal")
+    stamps = [p.stat().st_mtime for p in (path, wal) if p.exists()]
+    return max(stamps) if stamps else 0.0
+
+
+def with_store(func: Callable[[Store], T], *, write: bool = False) -> T:
+    """Run ``func`` on a freshly opened store and close it."""
+    with _LOCK, Store.open(db_path(), read_only=not write, wait_s=READ_WAIT_S) as store:
+        return func(store)
+
+
+def store_exists() -> bool:
+    return db_path().exists()
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def summary(_stamp: float, path: str) -> dict[str, Any]:
+    return with_store(lookups.store_summary)
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def models(_stamp: float, path: str) -> pd.DataFrame:
+    return with_store(lookups.scored_models)
+
+
+@st.cache_data(show_spinner="Loading scores…", max_entries=8)
+def score_table(_stamp: float, path: str, model_ids: tuple[str, ...]) -> pd.DataFrame:
+    return with_store(lambda s: lookups.score_table(s, model_ids))
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def labels(_stamp: float, path: str, sources: tuple[str, ...]) -> pd.DataFrame:
+    return with_store(lambda s: lookups.session_labels(s, sources))
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def thresholds(_stamp: float, path: str, model_id: str) -> pd.DataFrame:
+    return with_store(lambda s: s.frame("thresholds_for_model", {"model_id": model_id}))
+
+
+@st.cache_resource(show_spinner=False, max_entries=32)
+def threshold_table(_stamp: float, path: str, model_id: str,
+                    sources: tuple[str, ...]) -> ThresholdTable | None:
+    """The sorted-once table behind every slider; None without both classes labelled."""
+    table = labelled_scores(_stamp, path, model_id, sources)
+    known = table[table["is_anomaly"].notna()]
+    labels_ = known["is_anomaly"].astype(bool).to_numpy()
+    if len(known) == 0 or labels_.all() or not labels_.any():
+        return None
+    return ThresholdTable.from_scores(known["score"].to_numpy(np.float64), labels_)
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def labelled_scores(_stamp: float, path: str, model_id: str,
+                    sources: tuple[str, ...]) -> pd.DataFrame:
+    from core.pipeline import labelled_scores as build
+
+    return with_store(lambda s: build(s, model_id, sources))
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def user_events(_stamp: float, path: str, user_id: str, model_id: str | None) -> pd.DataFrame:
+    return with_store(lambda s: lookups.user_events(s, user_id, model_id))
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def user_sessions(_stamp: float, path: str, user_id: str) -> pd.DataFrame:
+    return with_store(lambda s: lookups.user_sessions(s, user_id))
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def linked_accounts(_stamp: float, path: str, user_id: str) -> pd.DataFrame:
+    return with_store(lambda s: lookups.linked_accounts(s, user_id))
+
+
+@st.cache_data(show_spinner=False, max_entries=4)
+def session_amounts(_stamp: float, path: str) -> pd.DataFrame:
+    return with_store(lookups.session_amounts)
+
+
+@st.cache_data(show_spinner=False, max_entries=4)
+def event_type_names(_stamp: float, path: str) -> list[str]:
+    return with_store(lookups.event_type_names)
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def sessions_with_event_types(_stamp: float, path: str, types: tuple[str, ...]) -> list[str]:
+    return with_store(lambda s: lookups.sessions_with_event_types(s, types))
+
+
+def input_kind(detector: str) -> str:
+    """'features' or 'sequences' for a detector name ('features' if it is unknown)."""
+    from core.detectors import available_detectors, get_detector_class
+
+    if detector not in available_detectors():
+        return "features"
+    return get_detector_class(detector).input_kind
+
+
+def find_users(text: str) -> list[str]:
+    return with_store(lambda s: lookups.find_users(s, text))
+
+
+def save_threshold(model_id: str, segment: str, threshold: float, set_by: str) -> bool:
+    """Persist an operating threshold (used by every page) and drop cached reads."""
+    params = {"model_id": model_id, "segment": segment, "threshold": float(threshold),
+              "set_by": set_by, "set_at": dt.datetime.now(dt.UTC).replace(tzinfo=None)}
+    with_store(lambda s: s.run("save_threshold", params), write=True)
+    st.cache_data.clear()
+    return True
+
+
+def key() -> tuple[float, str]:
+    """(stamp, path): the first two arguments of every cached call."""
+    return store_stamp(), str(db_path())
+
+
+def safely(func: Callable[[], T], what: str) -> T | None:
+    """Call ``func``; show a user's problem as an error that says what to do."""
+    try:
+        return func()
+    except AnomalystError as exc:
+        st.error(f"Could not {what}: {exc}")
+        return None
+
+
+def label_sources(choice: str) -> tuple[str, ...]:
+    return {"both": ("ground_truth", "analyst"), "ground truth": ("ground_truth",),
+            "analysts": ("analyst",)}[choice]
+
+
+def saved_thresholds(model_id: str) -> dict[str, float]:
+    """segment -> threshold saved for ``model_id``."""
+    saved = thresholds(*key(), model_id)
+    return {str(s): float(t) for s, t in zip(saved["segment"], saved["threshold"], strict=True)}
+
+
+def threshold_in_force(model_id: str, segment: str = "all") -> float | None:
+    saved = thresholds(*key(), model_id)
+    row = saved[saved["segment"] == segment]
+    return None if row.empty else float(row["threshold"].iloc[0])
+
+
+def default_model_ids(frame: pd.DataFrame) -> Sequence[str]:
+    """The newest model of each detector."""
+    if frame.empty:
+        return []
+    return frame.sort_values("created_at").groupby("detector")["model_id"].last().tolist()
