@@ -1,0 +1,161 @@
+"""Shared plumbing of the feature builders: the events relation and session scoping.
+
+The store's ``events`` table always has every canonical column, but tables built by hand (tests,
+notebooks) may lack the optional ones; :func:`events_relation` substitutes typed NULLs so every
+feature query can name every column, and features of an absent column come out as 0.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+import uuid
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import duckdb
+
+from core.errors import ConfigError, StoreError
+from core.schema import EVENT_COLUMNS, REQUIRED_EVENT_COLUMNS
+
+log = logging.getLogger(__name__)
+
+EVENTS_TABLE = "events"
+ALWAYS_PRESENT = (*REQUIRED_EVENT_COLUMNS, "session_id")
+
+
+def events_relation(con: duckdb.DuckDBPyConnection) -> str:
+    """SQL text of a relation with every canonical event column (absent ones as typed NULLs)."""
+    try:
+        rows = con.execute(f"DESCRIBE {EVENTS_TABLE}").fetchall()
+    except duckdb.Error as exc:
+        raise StoreError(
+            f"table {EVENTS_TABLE!r} must exist in the store, got {exc}. Ingest events first "
+            "(anomalyst ingest)."
+        ) from exc
+    present = {str(r[0]) for r in rows}
+    missing_required = [c for c in ALWAYS_PRESENT if c not in present]
+    if missing_required:
+        raise StoreError(
+            f"table {EVENTS_TABLE!r} must have columns {list(ALWAYS_PRESENT)}, got "
+            f"{sorted(present)}. Ingest events through core.ingest, which derives them."
+        )
+    if all(c.name in present for c in EVENT_COLUMNS):
+        return EVENTS_TABLE
+    cols = ", ".join(
+        c.name if c.name in present else f"NULL::{c.sql_type} AS {c.name}" for c in EVENT_COLUMNS
+    )
+    return f"(SELECT {cols} FROM {EVENTS_TABLE})"
+
+
+def scoped_relation(
+    all_events: str, session_ids: Sequence[str] | None
+) -> tuple[str, dict[str, Any]]:
+    """Events of the users owning ``session_ids`` (all events when None), plus bound params.
+
+    Features that look at a user's history (novelty, previous sessions) need every session of
+    those users, not only the requested ones.
+    """
+    if session_ids is None:
+        return all_events, {}
+    sql = (
+        f"(SELECT * FROM {all_events} WHERE user_id IN (SELECT DISTINCT user_id FROM "
+        f"{all_events} WHERE session_id IN (SELECT unnest($session_ids))))"
+    )
+    return sql, {"session_ids": normalize_session_ids(session_ids)}
+
+
+def normalize_session_ids(session_ids: Sequence[str]) -> list[str]:
+    """``session_ids`` as a list of str; refuses a bare string (a common slip)."""
+    if isinstance(session_ids, str | bytes):
+        raise ConfigError(
+            f"session_ids must be a sequence of ids, got the string {session_ids!r}. "
+            "Wrap a single id in a list."
+        )
+    return [str(s) for s in session_ids]
+
+
+def check_all_found(requested: list[str], found: Iterable[Any]) -> None:
+    """ConfigError naming a few requested session ids that have no events."""
+    missing = sorted(set(requested) - {str(s) for s in found})
+    if not missing:
+        return
+    raise ConfigError(
+        f"session_ids must name sessions in the events table, got {len(missing)} unknown "
+        f"(e.g. {missing[:5]!r}). List sessions with the store's sessions table."
+    )
+
+
+def top_event_types(
+    con: duckdb.DuckDBPyConnection, k: int, *, relation: str | None = None
+) -> tuple[str, ...]:
+    """The ``k`` most frequent event types (ties broken by name, so the choice is stable)."""
+    if k < 0:
+        raise ConfigError(f"max_event_types must be >= 0, got {k}.")
+    relation = relation or events_relation(con)
+    rows = con.execute(
+        f"SELECT event_type FROM {relation} GROUP BY event_type "
+        "ORDER BY count(*) DESC, event_type LIMIT $k",
+        {"k": k},
+    ).fetchall()
+    return tuple(str(r[0]) for r in rows)
+
+
+class TempTables:
+    """Uniquely named temp tables for one build, dropped on exit (even after an error).
+
+    Temp tables live in the connection's private in-memory catalog, so they work on read-only
+    stores and do not clash between cursors. Steps run one by one, which keeps DuckDB's plans
+    simple (one CTE feeding many consumers was several times slower) and lets each step's time
+    be logged.
+    """
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, prefix: str) -> None:
+        self.con = con
+        self.prefix = f"_{prefix}_{uuid.uuid4().hex[:8]}"
+        self.created: list[str] = []
+        self.timings: dict[str, float] = {}
+
+    def name(self, step: str) -> str:
+        return f"{self.prefix}_{step}"
+
+    def create(self, step: str, sql: str, params: dict[str, Any] | None = None) -> str:
+        """``CREATE TEMP TABLE <name> AS <sql>`` and return the table name."""
+        table = self.name(step)
+        started = time.perf_counter()
+        try:
+            self.con.execute(f"CREATE TEMP TABLE {table} AS {sql}", _used(sql, params))
+        except duckdb.Error as exc:
+            raise StoreError(f"query '{step}' failed: {exc}") from exc
+        self.created.append(table)
+        self.timings[step] = time.perf_counter() - started
+        return table
+
+    def query(self, step: str, sql: str, params: dict[str, Any] | None = None) -> Any:
+        """Run ``sql`` and return ``fetchnumpy()`` of its result."""
+        started = time.perf_counter()
+        try:
+            out = self.con.execute(sql, _used(sql, params)).fetchnumpy()
+        except duckdb.Error as exc:
+            raise StoreError(f"query '{step}' failed: {exc}") from exc
+        self.timings[step] = time.perf_counter() - started
+        return out
+
+    def __enter__(self) -> TempTables:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for table in reversed(self.created):
+            try:
+                self.con.execute(f"DROP TABLE IF EXISTS {table}")
+            except duckdb.Error:  # pragma: no cover - best effort on a broken connection
+                log.warning("could not drop temp table %s", table)
+        log.debug("%s steps: %s", self.prefix, {k: round(v, 3) for k, v in self.timings.items()})
+
+
+def _used(sql: str, params: dict[str, Any] | None) -> dict[str, Any]:
+    """Only the parameters that ``sql`` names (DuckDB refuses unused named parameters)."""
+    if not params:
+        return {}
+    return {k: v for k, v in params.items() if re.search(rf"\${k}\b", sql)}
