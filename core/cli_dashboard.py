@@ -10,35 +10,11 @@ from pathlib import Path
 import click
 
 from core.cli import db_option, main, user_errors, wait_option
+from core.demo import build_demo_store
 from core.store import Store, resolve_db_path
 
-DEMO_DETECTORS = ("zscore", "isolation_forest", "autoencoder", "sequence_autoencoder")
-"""Trained by `anomalyst demo`: both baselines and both reconstruction families."""
-
-
 def _echo(step: str) -> None:
-    click.echo(click.style(f"== {step}", bold=True), err=True)
-
-
-def build_demo_store(db: Path, *, users: int, days: int, seed: int, wait_s: float) -> None:
-    """Generate sample data, ingest it, train the demo detectors and score every session."""
-    import sample_data
-    from core.ingest import ingest_events
-    from core.ingest.labels import ingest_labels
-    from core.pipeline import score_model, train_model
-
-    _echo(f"1/4 generating {users:,} users × {days} days of sample data")
-    data = sample_data.generate(sample_data.GeneratorConfig(users=users, days=days, seed=seed))
-    paths = sample_data.write(data, db.parent / "sample")
-    with Store.open(db, wait_s=wait_s) as store:
-        _echo(f"2/4 ingesting {len(data.events):,} events into {db}")
-        click.echo(ingest_events(store, str(paths["events"])).summary(), err=True)
-        click.echo(ingest_labels(store, str(paths["labels"])).summary(), err=True)
-        for i, name in enumerate(DEMO_DETECTORS, 1):
-            _echo(f"3/4 training {name} ({i}/{len(DEMO_DETECTORS)})")
-            result = train_model(store, name)
-            _echo(f"4/4 scoring with {result.model_id}")
-            score_model(store, result.model_id)
+    click.echo(click.style(f"== {step}", bold=True) if step[:1].isdigit() else step, err=True)
 
 
 def _store_is_ready(db: Path) -> bool:
@@ -75,7 +51,7 @@ def demo(db: str | None, users: int, days: int, seed: int, rebuild: bool, no_das
                 f"{path} exists but holds no scored sessions. Pass --rebuild to replace it "
                 "with the demo store, or --db another path."
             )
-        build_demo_store(path, users=users, days=days, seed=seed, wait_s=wait_s)
+        build_demo_store(path, users=users, days=days, seed=seed, wait_s=wait_s, step=_echo)
     else:
         _echo(f"using the existing demo store {path} (pass --rebuild to build it again)")
     if not no_dashboard:

@@ -1,0 +1,75 @@
+"""Operating thresholds: segment precedence, cost, capacity and daily budgets."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from core.errors import ConfigError
+from core.thresholds import (
+    alerts_per_day,
+    apply_daily_budget,
+    cheapest_threshold,
+    default_threshold,
+    flag_sessions,
+    threshold_for_capacity,
+    thresholds_per_session,
+)
+
+
+def test_segment_precedence_country_over_tenure_over_all() -> None:
+    tenure = pd.Series(["new", "returning", "new"])
+    country = pd.Series(["DE", "DE", "FR"])
+    got = thresholds_per_session(tenure, country, {"all": 5, "tenure:new": 3, "country:DE": 1}, 9)
+    assert got.tolist() == [1, 1, 3]
+    assert thresholds_per_session(tenure, country, {}, 9).tolist() == [9, 9, 9]
+
+
+def test_cheapest_threshold_brute_force() -> None:
+    rng = np.random.default_rng(0)
+    scores = rng.normal(size=300).round(1)
+    labels = rng.random(300) < 0.1 + 0.3 * (scores > 1)
+    choice = cheapest_threshold(scores, labels, cost_miss=50, cost_review=3)
+    candidates = np.r_[np.unique(scores), np.inf]
+    costs = [((labels & (scores < t)).sum() * 50 + (scores >= t).sum() * 3) for t in candidates]
+    assert choice.cost == pytest.approx(min(costs))
+    assert ((labels & (scores < choice.threshold)).sum() * 50
+            + (scores >= choice.threshold).sum() * 3) == pytest.approx(choice.cost)
+
+
+def test_cheapest_threshold_rejects_negative_costs() -> None:
+    with pytest.raises(ConfigError, match="costs must be >= 0"):
+        cheapest_threshold(np.array([1.0]), np.array([True]), cost_miss=-1, cost_review=1)
+
+
+def test_capacity_keeps_daily_average_under_budget() -> None:
+    rng = np.random.default_rng(1)
+    days = pd.Series(pd.to_datetime("2026-01-01") + pd.to_timedelta(rng.integers(0, 10, 1000),
+                                                                    unit="D"))
+    scores = rng.random(1000)
+    threshold = threshold_for_capacity(scores, days, per_day=20)
+    assert (scores >= threshold).sum() <= 200
+    assert (scores >= threshold).sum() >= 195
+    with pytest.raises(ConfigError):
+        threshold_for_capacity(scores, days, per_day=0)
+
+
+def test_daily_budget_keeps_top_k_each_day() -> None:
+    days = pd.Series(pd.to_datetime(["2026-01-01"] * 4 + ["2026-01-02"] * 2))
+    scores = np.array([0.9, 0.8, 0.7, 0.1, 0.95, 0.2])
+    flagged = scores > 0.15
+    kept = apply_daily_budget(scores, flagged, days, top_k=2)
+    assert kept.tolist() == [True, True, False, False, True, True]
+    assert apply_daily_budget(scores, flagged, days, None).tolist() == flagged.tolist()
+    daily = alerts_per_day(days, kept)
+    assert daily["alerts"].tolist() == [2, 2]
+
+
+def test_flag_sessions_uses_saved_and_default() -> None:
+    table = pd.DataFrame({"score:m": np.arange(100, dtype=float), "tenure": ["new"] * 100,
+                          "country": ["DE"] * 100})
+    assert flag_sessions(table, "m", {}).sum() == 1  # default: top 1%
+    assert flag_sessions(table, "m", {"all": 90.0}).sum() == 10
+    assert flag_sessions(table, "m", {"all": 90.0, "country:DE": 50.0}).sum() == 50
+    assert default_threshold(np.array([])) == float("inf")

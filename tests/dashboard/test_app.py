@@ -1,0 +1,126 @@
+"""AppTest smoke and behaviour tests of every page: empty store, unscored store, demo store."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from core.evaluate import ThresholdTable
+from core.ingest import ingest_events
+from core.pipeline import labelled_scores
+from core.store import Store
+
+APP = str(Path(__file__).resolve().parents[2] / "dashboard" / "app.py")
+PAGES = ["overview", "thresholds", "queue", "user"]
+
+
+def open_page(page: str, db: Path, monkeypatch: pytest.MonkeyPatch,
+              query: dict[str, str] | None = None) -> AppTest:
+    monkeypatch.setenv("ANOMALYST_DB", str(db))
+    at = AppTest.from_file(APP, default_timeout=60)
+    for k, v in (query or {}).items():
+        at.query_params[k] = v
+    at.run()
+    if page != "overview":
+        at.switch_page(f"pages/{page}.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+@pytest.fixture(autouse=True)
+def fresh_cache():
+    import streamlit as st
+
+    st.cache_data.clear()
+    st.cache_resource.clear()
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_pages_explain_a_missing_store(page: str, tmp_path: Path,
+                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    at = open_page(page, tmp_path / "none.duckdb", monkeypatch)
+    assert any("anomalyst demo" in i.value for i in at.info)
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_pages_explain_an_unscored_store(page: str, tmp_path: Path,
+                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    db = tmp_path / "unscored.duckdb"
+    with Store.open(db) as store:
+        ingest_events(store, pd.DataFrame({"user_id": ["u"], "ts": ["2026-01-01"],
+                                           "event_type": ["view"]}))
+    at = open_page(page, db, monkeypatch)
+    assert any("anomalyst train" in i.value for i in at.info)
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_pages_render_the_demo_store(page: str, demo_store: Path,
+                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    at = open_page(page, demo_store, monkeypatch)
+    assert not at.error, [e.value for e in at.error]
+
+
+def metric(at: AppTest, label: str) -> str:
+    return next(m.value for m in at.metric if m.label == label)
+
+
+def test_threshold_slider_matches_core_evaluate(demo_store: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    at = open_page("thresholds", demo_store, monkeypatch)
+    model_id = at.selectbox(key="thr_model").value
+    slider = at.slider(key="thr_value")
+    lo, hi = slider.min, slider.max
+    for fraction in (0.2, 0.6):
+        value = lo + (hi - lo) * fraction
+        at.slider(key="thr_value").set_value(value).run()
+        assert not at.exception
+        chosen = at.slider(key="thr_value").value
+        with Store.open(demo_store, read_only=True) as store:
+            frame = labelled_scores(store, model_id)
+        known = frame[frame["is_anomaly"].notna()]
+        op = ThresholdTable.from_scores(known["score"].to_numpy(np.float64),
+                                        known["is_anomaly"].astype(bool)).at(chosen)
+        assert metric(at, "Precision") == f"{op.precision:.3f}"
+        assert metric(at, "Recall") == f"{op.recall:.3f}"
+        assert metric(at, "Alerts") == f"{int((frame['score'] >= chosen).sum()):,}"
+
+
+def test_threshold_save_is_used_by_other_pages(demo_store_copy: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    at = open_page("thresholds", demo_store_copy, monkeypatch)
+    slider = at.slider(key="thr_value")
+    at.slider(key="thr_value").set_value(slider.min).run()
+    at.button(key="thr_save").click().run()
+    assert not at.exception and at.success
+    with Store.open(demo_store_copy, read_only=True) as store:
+        saved = store.con.execute("SELECT count(*) FROM thresholds").fetchall()[0][0]
+    assert saved == 1
+    overview = open_page("overview", demo_store_copy, monkeypatch)
+    assert metric(overview, "Flag rate") == "100.00%"
+
+
+def test_capacity_suggestion_moves_the_slider(demo_store: Path,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    at = open_page("thresholds", demo_store, monkeypatch)
+    at.number_input(key="thr_capacity").set_value(5).run()
+    at.button(key="thr_use_cap").click().run()
+    assert not at.exception
+    per_day = float(metric(at, "Alerts a day").replace(",", ""))
+    assert per_day <= 5
+
+
+def test_queue_filters_and_user_deep_link(demo_store: Path,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    at = open_page("queue", demo_store, monkeypatch)
+    at.selectbox(key="q_agree").set_value("flagged by exactly one detector").run()
+    at.selectbox(key="q_label").set_value("labelled anomalous").run()
+    assert not at.exception
+    with Store.open(demo_store, read_only=True) as store:
+        user_id = store.frame("sessions_meta")["user_id"].iloc[0]
+    user = open_page("user", demo_store, monkeypatch, query={"user": user_id})
+    assert any(m.label == "Sessions" for m in user.metric)
+    assert not user.warning
