@@ -1,0 +1,62 @@
+"""Per-column centre/scale learned in fit, shared by the feature and sequence detectors."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from core.errors import ModelError
+
+SCALINGS = ("robust", "standard", "mad")
+
+# IQR / 1.349 and MAD * 1.4826 estimate the standard deviation of a normal distribution, so the
+# three scalings give comparable units.
+_IQR_TO_STD = 1.349
+_MAD_TO_STD = 1.4826
+
+
+def fit_scaler(values: np.ndarray, method: str) -> tuple[np.ndarray, np.ndarray]:
+    """(centre, scale) float64 per column of ``values`` (rows, columns); scale is always > 0.
+
+    A column whose robust spread is 0 (e.g. a flag that is almost always 0) falls back to its
+    standard deviation, then to 1, so a rare non-zero value stands out instead of dividing by 0.
+    """
+    x = np.asarray(values, dtype=np.float64)
+    if x.shape[0] == 0:
+        zeros = np.zeros(x.shape[1])
+        return zeros, np.ones(x.shape[1])
+    if method == "standard":
+        centre, scale = x.mean(axis=0), x.std(axis=0)
+    elif method == "robust":
+        q25, centre, q75 = np.percentile(x, [25, 50, 75], axis=0)
+        scale = (q75 - q25) / _IQR_TO_STD
+    elif method == "mad":
+        centre = np.median(x, axis=0)
+        scale = np.median(np.abs(x - centre), axis=0) * _MAD_TO_STD
+    else:
+        raise ModelError(f"scaling must be one of {SCALINGS}, got {method!r}. Pick one of those.")
+    fallback = x.std(axis=0)
+    scale = np.where(scale > 1e-12, scale, np.where(fallback > 1e-12, fallback, 1.0))
+    return centre, scale
+
+
+def scaler_to_state(centre: np.ndarray, scale: np.ndarray) -> dict[str, list[float]]:
+    """JSON form (Python floats round-trip exactly through json)."""
+    return {"centre": [float(v) for v in centre], "scale": [float(v) for v in scale]}
+
+
+def scaler_from_state(state: dict[str, list[float]], n_columns: int) -> tuple[
+        np.ndarray, np.ndarray]:
+    centre = np.asarray(state["centre"], dtype=np.float64)
+    scale = np.asarray(state["scale"], dtype=np.float64)
+    if centre.shape != (n_columns,) or scale.shape != (n_columns,):
+        raise ModelError(
+            f"scaler statistics in config.json must have {n_columns} values each, got "
+            f"{centre.shape[0] if centre.ndim else 0} and {scale.shape[0] if scale.ndim else 0}. "
+            "Save the model again or retrain it."
+        )
+    if not (np.isfinite(centre).all() and np.isfinite(scale).all() and (scale > 0).all()):
+        raise ModelError(
+            "scaler statistics in config.json must be finite with positive scale, got invalid "
+            "values. Save the model again or retrain it."
+        )
+    return centre, scale

@@ -1,0 +1,74 @@
+"""Name -> detector class, so the CLI, the dashboard and saved models can name a detector.
+
+>>> from core.detectors import available_detectors
+>>> "zscore" in available_detectors()
+True
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from core.errors import ConfigError
+
+if TYPE_CHECKING:
+    from core.detectors.base import Detector
+
+D = TypeVar("D", bound="type[Detector[Any]]")
+
+_REGISTRY: dict[str, type[Detector[Any]]] = {}
+
+
+def register(name: str) -> Callable[[D], D]:
+    """Class decorator: register a detector under ``name`` and set its ``kind`` to it."""
+
+    def decorate(cls: D) -> D:
+        known = _REGISTRY.get(name)
+        # A reloaded module (e.g. by Streamlit) re-registers the same class: allowed.
+        same = known is not None and (known.__module__, known.__qualname__) == (
+            cls.__module__, cls.__qualname__)
+        if known is not None and not same:
+            raise ConfigError(
+                f"detector name must be unique, got {name!r} for both "
+                f"{known.__name__} and {cls.__name__}. Pick another name."
+            )
+        cls.kind = name
+        _REGISTRY[name] = cls
+        return cls
+
+    return decorate
+
+
+def available_detectors() -> tuple[str, ...]:
+    """Names of every registered detector, sorted."""
+    return tuple(sorted(_REGISTRY))
+
+
+def get_detector_class(name: str) -> type[Detector[Any]]:
+    """The detector class registered as ``name``; ConfigError listing the choices otherwise."""
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise ConfigError(
+            f"detector must be one of {', '.join(available_detectors())}, got {name!r}. "
+            "Pick one of those names."
+        ) from None
+
+
+def build_detector(name: str, **config_overrides: Any) -> Detector[Any]:
+    """An unfitted detector ``name`` whose config is the default one with ``config_overrides``.
+
+    >>> build_detector("zscore", top_k=2).config.top_k
+    2
+    """
+    cls = get_detector_class(name)
+    valid = {f.name for f in dataclasses.fields(cls.config_class)}
+    unknown = sorted(set(config_overrides) - valid)
+    if unknown:
+        raise ConfigError(
+            f"config fields of {name!r} must be among {', '.join(sorted(valid))}, "
+            f"got {', '.join(unknown)}. Remove or rename them."
+        )
+    return cls(cls.config_class(**config_overrides))

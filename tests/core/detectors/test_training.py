@@ -1,0 +1,89 @@
+"""The shared torch training loop: split by time, early stopping, progress, devices."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from core.detectors._training import (
+    TorchTrainingConfig,
+    evaluate_loss,
+    resolve_device,
+    split_by_time,
+    train_model,
+)
+from core.errors import ConfigError
+
+
+def test_validation_is_the_latest_rows() -> None:
+    train, val = split_by_time(10, 0.3)
+    assert list(train) == list(range(7)) and list(val) == [7, 8, 9]
+    assert len(split_by_time(10, 0.0)[1]) == 0
+    assert len(split_by_time(3, 0.2)[1]) == 0  # too few rows to hold any out
+
+
+def _regression(seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(256, 4)).astype(np.float32)
+    y = (x @ np.array([1.0, -2.0, 0.5, 0.0], dtype=np.float32) + rng.normal(size=256) * 0.5)
+    return x, y.astype(np.float32)
+
+
+def _loss(net: nn.Module, batch: tuple[torch.Tensor, ...]) -> torch.Tensor:
+    x, y = batch
+    return torch.mean((net(x)[:, 0] - y) ** 2)
+
+
+def test_early_stopping_restores_the_best_weights_and_reports_progress() -> None:
+    x, y = _regression()
+    calls: list[tuple[float, str]] = []
+    # A learning rate this high makes the validation loss bounce, so patience triggers.
+    config = TorchTrainingConfig(epochs=30, batch_size=16, learning_rate=0.5, patience=2,
+                                 quiet=True, device="cpu")
+    net, history = train_model(lambda: nn.Linear(4, 1), _loss, [x[:200], y[:200]], config,
+                               [x[200:], y[200:]], lambda f, m: calls.append((f, m)))
+    assert len(history.val_loss) == len(history.train_loss) <= 30
+    assert history.best_epoch == int(np.argmin(history.val_loss))
+    restored = evaluate_loss(net, _loss, [torch.from_numpy(x[200:]), torch.from_numpy(y[200:])],
+                             64, torch.device("cpu"))
+    assert restored == pytest.approx(min(history.val_loss), rel=1e-5)
+    fractions = [f for f, _ in calls]
+    assert fractions == sorted(fractions) and fractions[-1] == 1.0
+    assert not net.training
+
+
+def test_training_is_seeded_and_leaves_global_rng_alone() -> None:
+    x, y = _regression()
+    config = TorchTrainingConfig(epochs=2, batch_size=32, quiet=True, device="cpu", seed=3)
+    torch.manual_seed(123)
+    before = torch.rand(1)
+    torch.manual_seed(123)
+    a, _ = train_model(lambda: nn.Linear(4, 1), _loss, [x, y], config)
+    after = torch.rand(1)
+    b, _ = train_model(lambda: nn.Linear(4, 1), _loss, [x, y], config)
+    assert torch.equal(before, after)
+    assert torch.equal(a.weight, b.weight)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
+def test_cuda_without_cuda_is_a_config_error_when_training_only() -> None:
+    with pytest.raises(ConfigError, match="Use device='auto' or 'cpu'"):
+        resolve_device("cuda")
+    assert resolve_device("cuda", strict=False).type == "cpu"
+    assert resolve_device("auto").type == "cpu"
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_detectors_train_and_score_on_cuda(features, sequences, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from core.detectors import build_detector, load_detector
+
+    for name, data in (("autoencoder", features), ("sequence_autoencoder", sequences)):
+        detector = build_detector(name, device="cuda", epochs=2, quiet=True).fit(data)
+        assert next(detector.net_.parameters()).is_cuda
+        scores = detector.score(data)
+        assert np.isfinite(scores).all()
+        detector.save(tmp_path / name)
+        np.testing.assert_allclose(load_detector(tmp_path / name).score(data), scores, rtol=1e-6)
