@@ -8,21 +8,21 @@ import streamlit as st
 
 HERE = Path(__file__).parent
 
-st.set_page_config(page_title="Anomalyst", page_icon="🛡️", layout="wide")
+st.set_page_config(page_title="Anomalyst", page_icon=":material/shield:", layout="wide")
 
 PAGES = {
-    "overview": st.Page(str(HERE / "pages" / "overview.py"), title="Overview", icon="📊",
-                        default=True, url_path="overview"),
-    "thresholds": st.Page(str(HERE / "pages" / "thresholds.py"), title="Thresholds", icon="🎚️",
+    "overview": st.Page(str(HERE / "views" / "overview.py"), title="Overview", icon=":material/monitoring:",
+                        default=True),
+    "thresholds": st.Page(str(HERE / "views" / "thresholds.py"), title="Thresholds", icon=":material/tune:",
                           url_path="thresholds"),
-    "queue": st.Page(str(HERE / "pages" / "queue.py"), title="Flagged queue", icon="🚩",
+    "queue": st.Page(str(HERE / "views" / "queue.py"), title="Flagged queue", icon=":material/flag:",
                      url_path="queue"),
-    "user": st.Page(str(HERE / "pages" / "user.py"), title="User", icon="👤", url_path="user"),
+    "user": st.Page(str(HERE / "views" / "user.py"), title="User", icon=":material/person_search:", url_path="user"),
 }
 st.session_state["_pages"] = PAGES
 
 with st.sidebar:
-    st.markdown("### 🛡️ Anomalyst")
+    st.markdown("### :material/shield: Anomalyst")
     st.radio("Labels used for precision/recall", ["both", "ground truth", "analysts"],
              key="label_choice", help="Ground truth shipped with the data, analysts' case "
              "decisions, or both (an analyst's decision overrides the ground truth).")

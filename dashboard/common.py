@@ -47,3 +47,26 @@ def model_label(models: pd.DataFrame):
     """Format function for model pickers: 'detector · model id'."""
     names = dict(zip(models["model_id"], models["detector"], strict=True))
     return lambda model_id: f"{names.get(model_id, '?')} · {model_id}"
+
+
+PREFERRED_DETECTORS = ("ensemble", "transformer", "autoencoder")
+"""Which model a page shows first: the strongest family present (see docs/BENCHMARKS.md)."""
+
+
+def preferred_index(models: pd.DataFrame) -> int:
+    """Position of the newest model of the most preferred detector present, else the last."""
+    detectors = list(models["detector"])
+    for name in PREFERRED_DETECTORS:
+        if name in detectors:
+            return len(detectors) - 1 - detectors[::-1].index(name)
+    return len(detectors) - 1
+
+
+def number(value: float, digits: int) -> str:
+    """A metric value, or '–' when it is undefined (no labels, nothing flagged)."""
+    return "–" if value != value else f"{value:.{digits}f}"
+
+
+def when(iso: str | None) -> str:
+    """'2026-09-01 00:32' from an ISO timestamp; '–' for none."""
+    return "–" if not iso else iso.replace("T", " ")[:16]

@@ -45,6 +45,8 @@ def score_histogram(scores: np.ndarray, *, anomalous: np.ndarray | None = None,
     fig.update_layout(barmode="overlay", title=title, xaxis_title="anomaly score",
                       yaxis_title="sessions", yaxis_type="log" if log_y else "linear",
                       legend=dict(orientation="h", y=-0.25), **_LAYOUT)
+    if log_y:
+        fig.update_yaxes(dtick=1)  # label powers of ten only: 1, 10, 100, ...
     return fig
 
 

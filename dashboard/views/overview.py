@@ -33,8 +33,8 @@ cols[2].metric("Flagged sessions", f"{int(any_flag.sum()):,}",
 cols[3].metric("Flag rate", f"{any_flag.mean():.2%}")
 cols[4].metric("Labelled anomalous", f"{int(labels['is_anomaly'].sum()):,}",
                help=f"of {len(labels):,} labelled sessions ({common.label_sources()})")
-st.caption(f"Events {info['n_events']:,} · from {info['first_event_at']} to "
-           f"{info['last_event_at']} · store `{info['path']}`")
+st.caption(f"Events {info['n_events']:,} · from {common.when(info['first_event_at'])} to "
+           f"{common.when(info['last_event_at'])} UTC · store `{info['path']}`")
 
 log_y = st.toggle("Log-scale counts", value=True, key="overview_log")
 grid = st.columns(2)

@@ -17,8 +17,9 @@ from dashboard import common, figures, services
 st.title("Thresholds")
 models = common.scored_models_or_stop()
 key = services.key()
-model_id = st.selectbox("Detector", list(models["model_id"]), key="thr_model",
-                        index=len(models) - 1, format_func=common.model_label(models))
+ids = list(models["model_id"])
+model_id = st.selectbox("Detector", ids, key="thr_model", index=common.preferred_index(models),
+                        format_func=common.model_label(models))
 table = services.score_table(*key, (model_id,))
 countries = sorted(table["country"].dropna().unique().tolist())
 segments = ["all", "tenure:new", "tenure:returning"] + [f"country:{c}" for c in countries]
@@ -83,10 +84,10 @@ precision = tp / (tp + fp) if tp + fp else float("nan")
 recall = tp / (tp + fn) if tp + fn else float("nan")
 f1 = 2 * precision * recall / (precision + recall) if precision + recall > 0 else float("nan")
 fpr = fp / (fp + tn) if fp + tn else float("nan")
-cols[0].metric("Precision", f"{precision:.3f}")
-cols[1].metric("Recall", f"{recall:.3f}")
-cols[2].metric("F1", f"{f1:.3f}")
-cols[3].metric("False-positive rate", f"{fpr:.4f}")
+cols[0].metric("Precision", common.number(precision, 3))
+cols[1].metric("Recall", common.number(recall, 3))
+cols[2].metric("F1", common.number(f1, 3))
+cols[3].metric("False-positive rate", common.number(fpr, 4))
 cols[4].metric("Alerts", f"{int(flagged.sum()):,}")
 cols[5].metric("Alerts a day", f"{flagged.sum() / n_days:,.1f}")
 

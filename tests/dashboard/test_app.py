@@ -26,7 +26,7 @@ def open_page(page: str, db: Path, monkeypatch: pytest.MonkeyPatch,
         at.query_params[k] = v
     at.run()
     if page != "overview":
-        at.switch_page(f"pages/{page}.py").run()
+        at.switch_page(f"views/{page}.py").run()
     assert not at.exception, [e.value for e in at.exception]
     return at
 
