@@ -13,6 +13,7 @@ from core.cli import db_option, main, user_errors, wait_option
 from core.demo import build_demo_store
 from core.store import Store, resolve_db_path
 
+
 def _echo(step: str) -> None:
     click.echo(click.style(f"== {step}", bold=True) if step[:1].isdigit() else step, err=True)
 

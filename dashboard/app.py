@@ -10,14 +10,16 @@ HERE = Path(__file__).parent
 
 st.set_page_config(page_title="Anomalyst", page_icon=":material/shield:", layout="wide")
 
+VIEWS = HERE / "views"
 PAGES = {
-    "overview": st.Page(str(HERE / "views" / "overview.py"), title="Overview", icon=":material/monitoring:",
-                        default=True),
-    "thresholds": st.Page(str(HERE / "views" / "thresholds.py"), title="Thresholds", icon=":material/tune:",
+    "overview": st.Page(VIEWS / "overview.py", title="Overview",
+                        icon=":material/monitoring:", default=True),
+    "thresholds": st.Page(VIEWS / "thresholds.py", title="Thresholds", icon=":material/tune:",
                           url_path="thresholds"),
-    "queue": st.Page(str(HERE / "views" / "queue.py"), title="Flagged queue", icon=":material/flag:",
+    "queue": st.Page(VIEWS / "queue.py", title="Flagged queue", icon=":material/flag:",
                      url_path="queue"),
-    "user": st.Page(str(HERE / "views" / "user.py"), title="User", icon=":material/person_search:", url_path="user"),
+    "user": st.Page(VIEWS / "user.py", title="User", icon=":material/person_search:",
+                    url_path="user"),
 }
 st.session_state["_pages"] = PAGES
 

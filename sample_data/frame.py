@@ -72,7 +72,10 @@ def add_missing(ev: Events, rng: np.random.Generator, rate: float) -> None:
     n = len(ev.t)
     for name, scale in (("device", 1.0), ("ip", 1.0), ("country", 1.0), ("ua", 2.0),
                         ("category", 0.5)):
-        rows = rng.integers(0, n, rng.binomial(n, min(rate * scale, 1.0))) if n else []
+        rows: np.ndarray = (
+            rng.integers(0, n, rng.binomial(n, min(rate * scale, 1.0))) if n
+            else np.zeros(0, np.int64)
+        )
         getattr(ev, name)[rows] = -1
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -58,8 +59,9 @@ def ingest_events(
     unless ``skip_bad_rows``, which loads the good rows and writes the rejected ones, with a
     reason each, next to the source (or into ``rejected_dir``).
     """
-    if isinstance(sources, (str, Path, pd.DataFrame)):
+    if isinstance(sources, (str, os.PathLike, pd.DataFrame)):
         sources = [sources]
+    sources = list(sources)
     if not sources:
         raise IngestError("No sources given. Pass at least one CSV or Parquet file.")
     if session_gap_minutes <= 0:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeAlias
 
 import duckdb
 import pandas as pd
@@ -16,7 +17,7 @@ CSV_SUFFIXES = {".csv": ",", ".tsv": "\t", ".txt": ","}
 PARQUET_SUFFIXES = {".parquet", ".pq"}
 SUPPORTED = ", ".join(sorted([*CSV_SUFFIXES, *PARQUET_SUFFIXES]))
 
-EventSource = str | os.PathLike[str] | pd.DataFrame
+EventSource: TypeAlias = str | os.PathLike[str] | pd.DataFrame
 
 
 @dataclass(frozen=True)

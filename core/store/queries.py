@@ -159,7 +159,8 @@ QUERIES: dict[str, str] = {
         FROM shared GROUP BY user_id ORDER BY n_shared DESC, user_id LIMIT 200
     """,
     "user_ids_like": """
-        SELECT DISTINCT user_id FROM sessions WHERE user_id ILIKE $pattern ESCAPE '\\' ORDER BY 1 LIMIT 50
+        SELECT DISTINCT user_id FROM sessions
+        WHERE user_id ILIKE $pattern ESCAPE '\\' ORDER BY 1 LIMIT 50
     """,
     # --- models and scores (core.pipeline) --------------------------------------------------
     "register_model": """
