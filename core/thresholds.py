@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from core.errors import ConfigError
+from core.evaluate import ThresholdTable
 
 DEFAULT_ALERT_SHARE = 0.01
 """Without a saved threshold, flag the top 1% of sessions: a queue a team can review."""
@@ -129,3 +130,57 @@ def flag_sessions(table: pd.DataFrame, model_id: str, saved: dict[str, float]) -
     fallback = default_threshold(scores[scored])
     per_session = thresholds_per_session(table["tenure"], table["country"], saved, fallback)
     return scored & (scores >= per_session)
+
+
+@dataclass(frozen=True)
+class SegmentView:
+    """Everything the Thresholds page asks at a threshold, answered in O(log n).
+
+    Built once per (model, segment, label sources) from sorted arrays; moving the slider then
+    costs a few binary searches, whatever the number of sessions.
+    """
+
+    sorted_scores: np.ndarray  # every session of the segment, ascending
+    labelled_scores: np.ndarray  # labelled sessions, in the same order as ``labels``
+    labels: np.ndarray
+    scenario_scores: dict[str, np.ndarray]  # ascending scores of the positives per scenario
+    n_days: int
+    table: ThresholdTable | None
+
+    @classmethod
+    def build(cls, scores: np.ndarray, start_ts: pd.Series, labelled_scores: np.ndarray,
+              labels: np.ndarray, scenarios: np.ndarray) -> SegmentView:
+        labels = np.asarray(labels, bool)
+        per_scenario = {
+            str(name): np.sort(labelled_scores[labels & (scenarios == name)])
+            for name in np.unique(scenarios[labels])
+        }
+        both = labels.any() and not labels.all()
+        return cls(
+            sorted_scores=np.sort(scores[np.isfinite(scores)]),
+            labelled_scores=labelled_scores, labels=labels, scenario_scores=per_scenario,
+            n_days=max(int(pd.to_datetime(start_ts).dt.normalize().nunique()), 1),
+            table=ThresholdTable.from_scores(labelled_scores, labels) if both else None,
+        )
+
+    def n_alerts(self, threshold: float) -> int:
+        return int(len(self.sorted_scores) - np.searchsorted(self.sorted_scores, threshold))
+
+    def scenario_recall(self, threshold: float) -> pd.DataFrame:
+        """scenario, recall, n at ``threshold``."""
+        rows = [(name, (len(s) - np.searchsorted(s, threshold)) / len(s), len(s))
+                for name, s in self.scenario_scores.items() if len(s)]
+        return pd.DataFrame(rows, columns=["scenario", "recall", "n"])
+
+
+def segment_mask(table: pd.DataFrame, segment: str) -> np.ndarray:
+    """Rows of a score table in ``segment`` ('all', 'tenure:new', 'country:DE', ...)."""
+    if segment == "all":
+        return np.ones(len(table), bool)
+    kind, _, value = segment.partition(":")
+    if kind not in ("tenure", "country") or not value:
+        raise ConfigError(
+            f"segment must be 'all', 'tenure:new', 'tenure:returning' or 'country:XX', got "
+            f"{segment!r}."
+        )
+    return (table[kind] == value).to_numpy()

@@ -22,8 +22,14 @@ import streamlit as st
 
 from core import lookups
 from core.errors import AnomalystError
-from core.evaluate import ThresholdTable
 from core.store import Store, resolve_db_path
+from core.thresholds import (
+    CostChoice,
+    SegmentView,
+    cheapest_threshold,
+    segment_mask,
+    threshold_for_capacity,
+)
 
 T = TypeVar("T")
 _LOCK = threading.RLock()
@@ -78,16 +84,40 @@ def thresholds(_stamp: float, path: str, model_id: str) -> pd.DataFrame:
     return with_store(lambda s: s.frame("thresholds_for_model", {"model_id": model_id}))
 
 
-@st.cache_resource(show_spinner=False, max_entries=32)
-def threshold_table(_stamp: float, path: str, model_id: str,
-                    sources: tuple[str, ...]) -> ThresholdTable | None:
-    """The sorted-once table behind every slider; None without both classes labelled."""
-    table = labelled_scores(_stamp, path, model_id, sources)
-    known = table[table["is_anomaly"].notna()]
-    labels_ = known["is_anomaly"].astype(bool).to_numpy()
-    if len(known) == 0 or labels_.all() or not labels_.any():
+@st.cache_resource(show_spinner="Preparing thresholds…", max_entries=32)
+def segment_view(_stamp: float, path: str, model_id: str, segment: str,
+                 sources: tuple[str, ...]) -> SegmentView:
+    """The sorted arrays behind the Thresholds page for one model, segment and label set."""
+    table = score_table(_stamp, path, (model_id,))
+    part = table[segment_mask(table, segment)]
+    labelled = labelled_scores(_stamp, path, model_id, sources)
+    known = labelled[labelled["is_anomaly"].notna()]
+    if segment != "all":
+        known = known[known["session_id"].isin(part["session_id"])]
+    return SegmentView.build(
+        part[f"score:{model_id}"].to_numpy(np.float64), part["start_ts"],
+        known["score"].to_numpy(np.float64), known["is_anomaly"].astype(bool).to_numpy(),
+        known["scenario"].astype(str).to_numpy(),
+    )
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def cheapest(_stamp: float, path: str, model_id: str, segment: str, sources: tuple[str, ...],
+             miss: float, review: float) -> CostChoice | None:
+    view = segment_view(_stamp, path, model_id, segment, sources)
+    if not view.labels.any():
         return None
-    return ThresholdTable.from_scores(known["score"].to_numpy(np.float64), labels_)
+    return cheapest_threshold(view.labelled_scores, view.labels, cost_miss=miss,
+                              cost_review=review)
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def capacity_threshold(_stamp: float, path: str, model_id: str, segment: str,
+                       per_day: float) -> float:
+    table = score_table(_stamp, path, (model_id,))
+    part = table[segment_mask(table, segment)]
+    return threshold_for_capacity(part[f"score:{model_id}"].to_numpy(np.float64),
+                                  part["start_ts"], per_day)
 
 
 @st.cache_data(show_spinner=False, max_entries=16)

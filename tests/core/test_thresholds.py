@@ -73,3 +73,34 @@ def test_flag_sessions_uses_saved_and_default() -> None:
     assert flag_sessions(table, "m", {"all": 90.0}).sum() == 10
     assert flag_sessions(table, "m", {"all": 90.0, "country:DE": 50.0}).sum() == 50
     assert default_threshold(np.array([])) == float("inf")
+
+
+def test_segment_view_matches_brute_force() -> None:
+    from core.thresholds import SegmentView
+
+    rng = np.random.default_rng(3)
+    scores = rng.normal(size=500)
+    labelled = scores[:300]
+    labels = rng.random(300) < 0.2
+    scenarios = np.where(rng.random(300) < 0.5, "a", "b")
+    days = pd.Series(pd.to_datetime("2026-01-01") + pd.to_timedelta(np.arange(500) % 5, "D"))
+    view = SegmentView.build(scores, days, labelled, labels, scenarios)
+    for t in (-1.0, 0.0, 0.7):
+        assert view.n_alerts(t) == int((scores >= t).sum())
+        recall = view.scenario_recall(t).set_index("scenario")["recall"]
+        for name in ("a", "b"):
+            pos = labels & (scenarios == name)
+            assert recall[name] == pytest.approx((labelled[pos] >= t).mean())
+        op = view.table.at(t)
+        assert op.tp == int((labels & (labelled >= t)).sum())
+    assert view.n_days == 5
+
+
+def test_segment_mask() -> None:
+    from core.thresholds import segment_mask
+
+    table = pd.DataFrame({"tenure": ["new", "returning"], "country": ["DE", "FR"]})
+    assert segment_mask(table, "all").tolist() == [True, True]
+    assert segment_mask(table, "country:FR").tolist() == [False, True]
+    with pytest.raises(ConfigError, match="segment must be"):
+        segment_mask(table, "colour:red")
