@@ -101,6 +101,29 @@ def segment_view(_stamp: float, path: str, model_id: str, segment: str,
     )
 
 
+@st.cache_data(show_spinner="Finding flagged sessions…", max_entries=8)
+def flagged_table(_stamp: float, path: str, model_ids: tuple[str, ...],
+                  sources: tuple[str, ...]) -> pd.DataFrame:
+    """Sessions flagged by at least one model at the thresholds in force, with their labels,
+    amounts, a ``flag:<model>`` column per model, ``n_flagging`` and ``flagged_by``."""
+    from core.thresholds import flag_sessions
+
+    table = score_table(_stamp, path, model_ids)
+    flags = np.column_stack([flag_sessions(table, m, saved_thresholds(m)) for m in model_ids])
+    any_flag = flags.any(axis=1)
+    table = table[any_flag].copy()
+    flags = flags[any_flag]
+    names = models(_stamp, path).set_index("model_id")["detector"].to_dict()
+    for j, m in enumerate(model_ids):
+        table[f"flag:{m}"] = flags[:, j]
+    table["n_flagging"] = flags.sum(axis=1)
+    table["flagged_by"] = [", ".join(names.get(m, m) for m, f in zip(model_ids, row, strict=True)
+                                     if f) for row in flags]
+    found = labels(_stamp, path, sources)[["session_id", "is_anomaly", "scenario"]]
+    table = table.merge(found, on="session_id", how="left")
+    return table.merge(session_amounts(_stamp, path), on="session_id", how="left")
+
+
 @st.cache_data(show_spinner=False, max_entries=64)
 def cheapest(_stamp: float, path: str, model_id: str, segment: str, sources: tuple[str, ...],
              miss: float, review: float) -> CostChoice | None:

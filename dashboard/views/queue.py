@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 import streamlit as st
 
-from core.thresholds import flag_sessions
 from dashboard import common, services
 
 st.title("Flagged queue")
@@ -14,18 +12,16 @@ models = common.scored_models_or_stop()
 key = services.key()
 model_ids = list(services.default_model_ids(models))
 detector_of = dict(zip(models["model_id"], models["detector"], strict=True))
-table = services.score_table(*key, tuple(model_ids))
-labels = services.labels(*key, common.label_sources())
-table = table.merge(labels[["session_id", "is_anomaly", "scenario"]], on="session_id",
-                    how="left")
-table = table.merge(services.session_amounts(*key), on="session_id", how="left")
-flags = pd.DataFrame({m: flag_sessions(table, m, services.saved_thresholds(m))
-                      for m in model_ids})
+table = services.flagged_table(*key, tuple(model_ids), common.label_sources())
+flags = table[[f"flag:{m}" for m in model_ids]].set_axis(model_ids, axis=1)
 kinds = {m: services.input_kind(detector_of[m]) for m in model_ids}
-table["n_flagging"] = flags.sum(axis=1).to_numpy()
-table["flagged_by"] = flags.apply(lambda r: ", ".join(detector_of[m] for m in r.index[r]), axis=1)
 seq = [m for m in model_ids if kinds[m] == "sequences"]
 feat = [m for m in model_ids if kinds[m] == "features"]
+n_sessions = services.summary(*key)["n_sessions"]
+if table.empty:
+    st.info("No session is flagged at the thresholds in force. Lower a threshold on the "
+            "Thresholds page.")
+    st.stop()
 
 with st.expander("Filters", expanded=True):
     c1, c2, c3 = st.columns(3)
@@ -41,14 +37,15 @@ with st.expander("Filters", expanded=True):
     c4, c5, c6 = st.columns(3)
     label_filter = c4.selectbox("Label", ["any", "labelled anomalous", "labelled normal",
                                           "unlabelled"] + sorted(
-        labels.loc[labels["is_anomaly"], "scenario"].unique().tolist()), key="q_label")
+        table.loc[table["is_anomaly"] == True, "scenario"].dropna().unique().tolist()),  # noqa: E712
+        key="q_label")
     country = c5.multiselect("Country", sorted(table["country"].dropna().unique()),
                              key="q_country")
     types = c6.multiselect("Has event type", services.event_type_names(*key), key="q_types")
     min_amount = st.number_input("Session amount at least", min_value=0.0, value=0.0,
                                  key="q_amount")
 
-keep = table["n_flagging"].to_numpy() > 0
+keep = np.ones(len(table), bool)
 if by:
     keep &= flags[by].any(axis=1).to_numpy()
 if agreement == "flagged only by sequence models" and seq:
@@ -91,7 +88,7 @@ else:
         flagged_sessions=("session_id", "size"), last_seen=("start_ts", "max"),
         amount=("amount", "sum"), **{v: (k, "max") for k, v in pct_cols.items()},
     ).reset_index().sort_values("flagged_sessions", ascending=False)
-st.caption(f"{len(shown):,} flagged sessions of {len(table):,} · {shown['user_id'].nunique():,} "
+st.caption(f"{len(shown):,} flagged sessions of {n_sessions:,} · {shown['user_id'].nunique():,} "
            "users. Percentiles: the share of all sessions each detector scores lower. "
            "Select a row to open the user.")
 config = {v: st.column_config.ProgressColumn(v, min_value=0, max_value=100, format="%.1f")
