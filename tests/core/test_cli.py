@@ -98,3 +98,31 @@ def test_console_script_is_installed() -> None:
     result = subprocess.run([sys.executable, "-m", "core.cli", "--help"], capture_output=True,
                             text=True, check=False)
     assert result.returncode == 0 and "ingest-labels" in result.stdout
+
+
+def test_ingest_into_a_busy_store_waits_then_explains(files: dict[str, Path]) -> None:
+    """Another process holds the store: a bounded wait, a clear message, nothing written."""
+    import textwrap
+
+    db = files["db"]
+    run("migrate", "--db", str(db))
+    holder = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
+        import time, duckdb
+        con = duckdb.connect({str(db)!r})
+        print("held", flush=True)
+        time.sleep(60)
+    """)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        result = subprocess.run(
+            [sys.executable, "-m", "core.cli", "ingest", str(files["events"]), "--db", str(db),
+             "--map", "user_id=customer", "--map", "ts=purchase_time", "--wait", "1"],
+            capture_output=True, text=True, check=False,
+        )
+    finally:
+        holder.kill()
+        holder.wait()
+    assert result.returncode == 2
+    assert "in use by another process" in result.stderr and "Traceback" not in result.stderr
+    code, out = run("info", "--db", str(db), "--json")
+    assert json.loads(out)["n_events"] == 0
