@@ -11,10 +11,11 @@ import logging
 import re
 import time
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 import duckdb
+import numpy as np
 
 from core.errors import ConfigError, StoreError
 from core.schema import EVENT_COLUMNS, REQUIRED_EVENT_COLUMNS
@@ -27,6 +28,19 @@ ALWAYS_PRESENT = (*REQUIRED_EVENT_COLUMNS, "session_id")
 
 def events_relation(con: duckdb.DuckDBPyConnection) -> str:
     """SQL text of a relation with every canonical event column (absent ones as typed NULLs)."""
+    exprs = event_columns(con)
+    if all(exprs[c.name] == c.name for c in EVENT_COLUMNS):
+        return EVENTS_TABLE
+    cols = ", ".join(f"{e} AS {name}" if e != name else name for name, e in exprs.items())
+    return f"(SELECT {cols} FROM {EVENTS_TABLE})"
+
+
+def event_columns(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
+    """Canonical column -> SQL expression over the ``events`` table (typed NULL when absent).
+
+    Queries written as ``SELECT ... FROM events`` with these expressions can also read
+    ``rowid``, which a subquery cannot.
+    """
     try:
         rows = con.execute(f"DESCRIBE {EVENTS_TABLE}").fetchall()
     except duckdb.Error as exc:
@@ -41,12 +55,18 @@ def events_relation(con: duckdb.DuckDBPyConnection) -> str:
             f"table {EVENTS_TABLE!r} must have columns {list(ALWAYS_PRESENT)}, got "
             f"{sorted(present)}. Ingest events through core.ingest, which derives them."
         )
-    if all(c.name in present for c in EVENT_COLUMNS):
-        return EVENTS_TABLE
-    cols = ", ".join(
-        c.name if c.name in present else f"NULL::{c.sql_type} AS {c.name}" for c in EVENT_COLUMNS
+    return {c.name: c.name if c.name in present else f"NULL::{c.sql_type}" for c in EVENT_COLUMNS}
+
+
+def scope_filter(session_ids: Sequence[str] | None) -> tuple[str, dict[str, Any]]:
+    """WHERE clause over ``events`` keeping the users owning ``session_ids`` (all when None)."""
+    if session_ids is None:
+        return "", {}
+    sql = (
+        f"WHERE user_id IN (SELECT user_id FROM {EVENTS_TABLE} "
+        "WHERE session_id IN (SELECT unnest($session_ids)))"
     )
-    return f"(SELECT {cols} FROM {EVENTS_TABLE})"
+    return sql, {"session_ids": normalize_session_ids(session_ids)}
 
 
 def scoped_relation(
@@ -125,7 +145,7 @@ class TempTables:
         table = self.name(step)
         started = time.perf_counter()
         try:
-            self.con.execute(f"CREATE TEMP TABLE {table} AS {sql}", _used(sql, params))
+            self.con.execute(f"CREATE TEMP TABLE {table} AS {sql}", used_params(sql, params))
         except duckdb.Error as exc:
             raise StoreError(f"query '{step}' failed: {exc}") from exc
         self.created.append(table)
@@ -136,11 +156,35 @@ class TempTables:
         """Run ``sql`` and return ``fetchnumpy()`` of its result."""
         started = time.perf_counter()
         try:
-            out = self.con.execute(sql, _used(sql, params)).fetchnumpy()
+            out = self.con.execute(sql, used_params(sql, params)).fetchnumpy()
         except duckdb.Error as exc:
             raise StoreError(f"query '{step}' failed: {exc}") from exc
         self.timings[step] = time.perf_counter() - started
         return out
+
+    def stream(
+        self, step: str, sql: str, params: dict[str, Any] | None = None,
+        batch_rows: int = 1 << 20,
+    ) -> Iterator[dict[str, np.ndarray]]:
+        """Run ``sql`` and yield its rows in batches of numpy columns (strings as objects).
+
+        Consuming the result batch by batch keeps neither DuckDB's whole result nor a second
+        full copy of it in memory.
+        """
+        started = time.perf_counter()
+        try:
+            reader = self.con.sql(sql, params=used_params(sql, params) or None).to_arrow_reader(
+                batch_rows
+            )
+            for batch in reader:
+                yield {
+                    name: batch.column(i).to_numpy(zero_copy_only=False)
+                    for i, name in enumerate(batch.schema.names)
+                }
+        except duckdb.Error as exc:
+            raise StoreError(f"query '{step}' failed: {exc}") from exc
+        finally:
+            self.timings[step] = time.perf_counter() - started
 
     def __enter__(self) -> TempTables:
         return self
@@ -154,7 +198,7 @@ class TempTables:
         log.debug("%s steps: %s", self.prefix, {k: round(v, 3) for k, v in self.timings.items()})
 
 
-def _used(sql: str, params: dict[str, Any] | None) -> dict[str, Any]:
+def used_params(sql: str, params: dict[str, Any] | None) -> dict[str, Any]:
     """Only the parameters that ``sql`` names (DuckDB refuses unused named parameters)."""
     if not params:
         return {}

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -84,7 +84,9 @@ class ChannelScaling:
         if len(real) == 0:
             return cls(tuple(names), (0.0,) * len(names), (1.0,) * len(names))
         mean = real.mean(axis=0, dtype=np.float64)
-        std = np.sqrt(np.maximum((real.astype(np.float64) ** 2).mean(axis=0) - mean**2, 0.0))
+        squares = real.astype(np.float64)  # squared in place: one float64 copy, not two
+        np.square(squares, out=squares)
+        std = np.sqrt(np.maximum(squares.mean(axis=0) - mean**2, 0.0))
         std = np.where(std < _MIN_STD, 1.0, std)
         return cls(tuple(names), tuple(mean), tuple(std))
 
@@ -260,23 +262,25 @@ def build_event_sequences(
     }
     started = time.perf_counter()
     with TempTables(con, "seq") as tt:
-        meta_cols, ev = _query(tt, src, scoped=requested is not None, params=params)
-    n = len(meta_cols["session_id"])
-    session_col = np.asarray(meta_cols["session_id"], dtype=object)
-    if requested is not None:
-        check_all_found(requested, session_col)
-
-    row = np.asarray(ev["idx"], dtype=np.int64)
-    pos = np.asarray(ev["pos"], dtype=np.int64)
-    tokens = np.zeros((n, max_len), dtype=np.int64)
-    tokens[row, pos] = np.asarray(ev["token"], dtype=np.int64)
-    mask = np.zeros((n, max_len), dtype=bool)
-    mask[row, pos] = True
-    event_ids = np.full((n, max_len), "", dtype=object)
-    event_ids[row, pos] = np.asarray(ev["event_id"], dtype=object)
-    raw = np.zeros((n, max_len, len(CHANNEL_NAMES)), dtype=np.float32)
-    for c, name in enumerate(CHANNEL_NAMES):
-        raw[row, pos, c] = np.nan_to_num(np.asarray(ev[name], dtype=np.float32))
+        meta_cols, batches = _query(tt, src, scoped=requested is not None, params=params)
+        n = len(meta_cols["session_id"])
+        session_col = np.asarray(meta_cols["session_id"], dtype=object)
+        if requested is not None:
+            check_all_found(requested, session_col)
+        # Filled batch by batch as DuckDB streams the events: no full per-event copy is held.
+        tokens = np.zeros((n, max_len), dtype=np.int64)
+        mask = np.zeros((n, max_len), dtype=bool)
+        event_ids = np.full((n, max_len), "", dtype=object)
+        raw = np.zeros((n, max_len, len(CHANNEL_NAMES)), dtype=np.float32)
+        for ev in batches:
+            row = np.asarray(ev["idx"], dtype=np.int64)
+            pos = np.asarray(ev["pos"], dtype=np.int64)
+            tokens[row, pos] = np.asarray(ev["token"], dtype=np.int64)
+            mask[row, pos] = True
+            event_ids[row, pos] = np.asarray(ev["event_id"], dtype=object)
+            for c, name in enumerate(CHANNEL_NAMES):
+                raw[row, pos, c] = np.nan_to_num(np.asarray(ev[name], dtype=np.float32))
+            del ev, row, pos
     if scaling is None:
         scaling = ChannelScaling.fit(CHANNEL_NAMES, raw, mask)
     numeric = scaling.apply(raw, mask, inplace=True)
@@ -307,8 +311,9 @@ def build_event_sequences(
 
 def _query(
     tt: TempTables, src: str, *, scoped: bool, params: dict[str, Any]
-) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
-    """(per-session meta in result order, per-event rows with their (idx, pos) cell)."""
+) -> tuple[dict[str, np.ndarray], Iterator[dict[str, np.ndarray]]]:
+    """(per-session meta in result order, batches of per-event rows with their (idx, pos)
+    cell); the batches must be consumed before ``tt`` closes."""
     if scoped:
         src = tt.create("scope", f"SELECT * FROM {src}", params)
     # The session's device/country/payment values, then each user's sessions in order: a value
@@ -351,7 +356,7 @@ def _query(
     )
     # Descending order numbers events from the end, so rn <= max_len keeps the last ones, and
     # lead() in that order is the previous event in time.
-    events = tt.query("events", f"""
+    events = tt.stream("events", f"""
         WITH ranked AS (
           SELECT session_id, event_id, event_type, amount, device_id, country, payment_id,
             text IS NOT NULL AS has_text,
