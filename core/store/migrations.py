@@ -116,6 +116,17 @@ MIGRATIONS: tuple[Migration, ...] = (
             )""",
         ),
     ),
+    Migration(
+        4,
+        "a country per session (the first by name among its events), for segments",
+        (
+            "ALTER TABLE sessions ADD COLUMN IF NOT EXISTS country VARCHAR",
+            """UPDATE sessions SET country = c.country
+               FROM (SELECT session_id, min(country) AS country FROM events
+                     GROUP BY session_id) c
+               WHERE sessions.session_id = c.session_id""",
+        ),
+    ),
 )
 
 CURRENT_VERSION: int = MIGRATIONS[-1].version
