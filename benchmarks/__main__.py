@@ -1,0 +1,457 @@
+"""Run every benchmark in its own process and write docs/BENCHMARKS.md.
+
+    python -m benchmarks [--quick] [--only detection,scoring] [--out docs/BENCHMARKS.md]
+
+Modules: ingest, generate, features (their printed lines are parsed), detection, scoring,
+dashboard (each prints one ``BENCH_JSON`` line with ``--json``). Each runs in a fresh
+subprocess, so peak memory is per module. A module whose runs take under 10 s is run three
+times and its figures are medians. The CPU seconds of each whole subprocess (with its children)
+are recorded next to its wall seconds. Comparisons are ratios measured in the same run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import re
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+JSON_PREFIX = "BENCH_JSON "
+MODULES = ("ingest", "generate", "features", "detection", "scoring", "dashboard")
+
+# (module, label, arguments) for the parsed modules, full and quick.
+TEXT_RUNS = {
+    False: [
+        ("ingest", "ingest 10M events, given ids", ["--events", "10000000"]),
+        ("ingest", "ingest 10M events, derived ids", ["--events", "10000000", "--derive-ids"]),
+        ("generate", "generate 200,000 users x 26 days", ["--users", "200000", "--days", "26"]),
+        ("features", "features on 10M synthetic events", ["--events", "10000000",
+                                                          "--sequences"]),
+    ],
+    True: [
+        ("ingest", "ingest 1M events, given ids", ["--events", "1000000"]),
+        ("ingest", "ingest 1M events, derived ids", ["--events", "1000000", "--derive-ids"]),
+        ("generate", "generate 20,000 users x 26 days", ["--users", "20000", "--days", "26"]),
+        ("features", "features on 1M synthetic events", ["--events", "1000000", "--sequences"]),
+    ],
+}
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def run_module(module: str, args: list[str], timeout_s: float) -> dict[str, Any]:
+    """One subprocess run: stdout, wall seconds, CPU seconds (its process tree), status."""
+    cmd = [sys.executable, "-m", f"benchmarks.{module}", *args]
+    print(f"$ {' '.join(cmd[1:])}", flush=True)
+    wall, cpu = time.perf_counter(), _children_cpu()
+    try:
+        proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=timeout_s)
+        status, stdout, stderr = proc.returncode, proc.stdout, proc.stderr
+    except subprocess.TimeoutExpired as exc:
+        status, stdout = "timeout", (exc.stdout or b"").decode() if isinstance(
+            exc.stdout, bytes) else (exc.stdout or "")
+        stderr = f"timed out after {timeout_s:.0f} s"
+    wall, cpu = time.perf_counter() - wall, _children_cpu() - cpu
+    shown = "\n".join(line for line in stdout.splitlines() if not line.startswith(JSON_PREFIX))
+    print(shown, flush=True)
+    if status != 0:
+        print(stderr[-3000:], file=sys.stderr, flush=True)
+    return {"cmd": "python -m " + " ".join(cmd[2:]), "status": status, "stdout": stdout,
+            "stderr_tail": stderr[-3000:] if status != 0 else "", "wall_s": wall, "cpu_s": cpu}
+
+
+_NUM = r"([\d,]+(?:\.\d+)?)"
+
+
+def _num(pattern: str, text: str) -> float | None:
+    match = re.search(pattern, text)
+    return float(match.group(1).replace(",", "")) if match else None
+
+
+def parse_text(module: str, stdout: str) -> list[dict[str, Any]]:
+    """The figures of the modules that print lines (ingest, generate, features)."""
+    figures = []
+    for line in stdout.splitlines():
+        line = line.strip()
+        if module == "ingest" and line.startswith("ingest "):
+            figures.append({"figure": line.split(" in ")[0], "line": line,
+                            "wall_s": _num(rf"in {_NUM} s", line),
+                            "cpu_s": _num(rf"{_NUM} s CPU", line),
+                            "rate": _num(rf"{_NUM} events/s", line), "unit": "events/s",
+                            "peak_mb": _num(rf"peak memory {_NUM} MB", line)})
+        elif module == "generate" and line.startswith(("generate ", "write ")):
+            figures.append({"figure": line.split(" in ")[0], "line": line,
+                            "wall_s": _num(rf"in {_NUM} s", line),
+                            "cpu_s": _num(rf"{_NUM} s CPU", line),
+                            "rate": _num(rf"{_NUM} events/s", line), "unit": "events/s",
+                            "peak_mb": _num(rf"peak memory {_NUM} MB", line)})
+        elif module == "features" and line.startswith(("session features:", "event sequences:")):
+            figures.append({"figure": line.split(" in ")[0], "line": line,
+                            "wall_s": _num(rf"in {_NUM} ?s", line),
+                            "cpu_s": _num(rf"{_NUM} CPU-?s", line),
+                            "rate": _num(rf"{_NUM} sessions/s", line), "unit": "sessions/s",
+                            "peak_mb": _num(rf"peak RSS {_NUM} MB", line)})
+    return figures
+
+
+def _median_figures(runs: list[list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    """Per figure (by position), the median of each number over the runs."""
+    out = []
+    for i, first in enumerate(runs[0]):
+        same = [r[i] for r in runs if len(r) > i]
+        merged = dict(first)
+        for key in ("wall_s", "cpu_s", "rate", "peak_mb"):
+            values = [f[key] for f in same if f.get(key) is not None]
+            merged[key] = statistics.median(values) if values else None
+        merged["runs"] = len(same)
+        out.append(merged)
+    return out
+
+
+def run_text(quick: bool, only: set[str]) -> list[dict[str, Any]]:
+    results = []
+    for module, label, args in TEXT_RUNS[quick]:
+        if module not in only:
+            continue
+        runs, figures = [], []
+        first = run_module(module, args, timeout_s=1800)
+        runs.append(first)
+        figures.append(parse_text(module, first["stdout"]))
+        slowest = max((f["wall_s"] or 0 for f in figures[0]), default=0)
+        if first["status"] == 0 and figures[0] and slowest < 10:
+            for _ in range(2):
+                again = run_module(module, args, timeout_s=1800)
+                if again["status"] == 0:
+                    runs.append(again)
+                    figures.append(parse_text(module, again["stdout"]))
+        results.append({
+            "module": module, "label": label, "cmd": first["cmd"], "status": first["status"],
+            "stderr_tail": first["stderr_tail"],
+            "process_wall_s": statistics.median(r["wall_s"] for r in runs),
+            "process_cpu_s": statistics.median(r["cpu_s"] for r in runs),
+            "figures": _median_figures(figures) if figures[0] else [],
+        })
+    return results
+
+
+def run_json(module: str, quick: bool) -> dict[str, Any]:
+    args = ["--json"] + (["--quick"] if quick else [])
+    done = run_module(module, args, timeout_s=3600)
+    data: dict[str, Any] = {}
+    for line in done["stdout"].splitlines():
+        if line.startswith(JSON_PREFIX):
+            data = json.loads(line[len(JSON_PREFIX):])
+    return {"module": module, "cmd": done["cmd"], "status": done["status"],
+            "stderr_tail": done["stderr_tail"], "process_wall_s": done["wall_s"],
+            "process_cpu_s": done["cpu_s"], "results": data}
+
+
+# ------------------------------------------------------------------------------- the report
+def versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {"python": platform.python_version()}
+    for name in ("torch", "duckdb", "streamlit", "pyod", "numpy", "pandas", "plotly",
+                 "scikit-learn"):
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            out[name] = "not installed"
+    return out
+
+
+def machine_lines() -> list[str]:
+    cpu = "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem = ""
+    try:
+        import psutil
+
+        mem = f", {psutil.virtual_memory().total / 2**30:.0f} GiB RAM"
+    except ImportError:
+        pass
+    try:
+        import torch
+
+        device = (f"CUDA: {torch.cuda.get_device_name(0)}" if torch.cuda.is_available()
+                  else "no CUDA device: everything ran on the CPU")
+    except ImportError:
+        device = "torch not importable"
+    return [f"{platform.machine()}, {os.cpu_count()} cores ({cpu}){mem}, "
+            f"{platform.system()} {platform.release()}", f"torch device: {device}"]
+
+
+def _f(value: Any, digits: int = 2) -> str:
+    if value is None or (isinstance(value, float) and value != value):
+        return "–"
+    if isinstance(value, float):
+        return f"{value:,.{digits}f}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return str(value)
+
+
+def _table(header: list[str], rows: list[list[Any]]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |",
+             "|" + "|".join("---" if i == 0 else "---:" for i in range(len(header))) + "|"]
+    lines += ["| " + " | ".join(_f(c) if not isinstance(c, str) else c for c in row) + " |"
+              for row in rows]
+    return lines
+
+
+def _failed(entry: dict[str, Any]) -> list[str]:
+    if entry["status"] == 0:
+        return []
+    return ["", f"**`{entry['cmd']}` failed ({entry['status']}):**", "", "```",
+            entry["stderr_tail"].strip()[-1500:], "```"]
+
+
+def section_text(results: list[dict[str, Any]]) -> list[str]:
+    lines = []
+    for title, module in (("Ingest", "ingest"), ("Sample-data generation", "generate"),
+                          ("Feature building", "features")):
+        entries = [r for r in results if r["module"] == module]
+        if not entries:
+            continue
+        lines += ["", f"## {title}", ""]
+        rows = []
+        for e in entries:
+            for f in e["figures"]:
+                rows.append([f["figure"], _f(f["rate"], 0) + f" {f['unit']}", f["wall_s"],
+                             f["cpu_s"], None if f["peak_mb"] is None else int(f["peak_mb"]),
+                             f.get("runs", 1)])
+        lines += _table(["figure", "rate (wall)", "wall s", "CPU s", "peak MB", "runs"], rows)
+        lines += [""] + [f"- `{e['cmd']}`: whole process {e['process_wall_s']:.1f} s wall, "
+                         f"{e['process_cpu_s']:.1f} s CPU" for e in entries]
+        for e in entries:
+            lines += _failed(e)
+    return lines
+
+
+def section_detection(entry: dict[str, Any]) -> list[str]:
+    res = entry["results"]
+    lines = ["", "## Detection quality", ""]
+    lines += _failed(entry)
+    if not res:
+        return lines
+    lines += [
+        f"`{entry['cmd']}` ({entry['process_wall_s']:.0f} s wall, "
+        f"{entry['process_cpu_s']:.0f} s CPU). Split by time: detectors train on the sessions "
+        "before the 70% time point (labelled anomalies left out) and are judged on the labelled "
+        "sessions after it. Anomalyst detectors run through `core.pipeline.train_model` / "
+        "`score_model`, so their seconds include building the input from the store (and "
+        "writing scores); the PyOD peers get the same session feature matrix, robust-"
+        "standardised (median/IQR of the training rows, clipped to ±10) and their seconds are "
+        f"the detector alone. Torch epochs: {res['epochs']} (dense), {res['seq_epochs']} "
+        f"(sequence); PyOD deep peers {res['epochs']} epochs, batch 256. Each peer is warmed up "
+        "once (numba JIT) before it is timed. R@1%FPR: recall at the threshold whose "
+        "false-positive rate is 1%. Fit and score seconds are medians of 3 runs where a run "
+        "takes under 10 s (training is seeded: the metrics are those of every run).", ""]
+    for ds in res["datasets"]:
+        lines += [f"### {ds['name']}: {ds['description']}", "",
+                  f"{ds['events']:,} events, {ds['sessions']:,} sessions; store built in "
+                  f"{ds['build_wall_s']:.1f} s wall / {ds['build_cpu_s']:.1f} s CPU.", ""]
+        rows = []
+        for r in ds["rows"]:
+            rows.append([r["detector"], r.get("roc_auc"), r.get("ap"),
+                         r.get("recall_at_1pct_fpr"), r.get("fit_wall_s"), r.get("fit_cpu_s"),
+                         r.get("score_wall_s"), r.get("score_cpu_s"),
+                         r.get("error", "")[:80]])
+        lines += _table(["detector", "ROC-AUC", "AP", "R@1%FPR", "fit s", "fit CPU s",
+                         "score s", "score CPU s", "error"],
+                        [[c if not isinstance(c, float) else round(c, 3) for c in row]
+                         for row in rows])
+        scenarios = sorted({s for r in ds["rows"] for s in r.get("recall_by_scenario", {})})
+        if len(scenarios) > 1:
+            lines += ["", "Recall at 1% FPR by scenario:", ""]
+            srows = [[r["detector"], *[r.get("recall_by_scenario", {}).get(s) for s in scenarios]]
+                     for r in ds["rows"] if r.get("recall_by_scenario")]
+            lines += _table(["detector", *scenarios], srows)
+        lines += ["", f"**Leader on AP: {ds['leader_ap']}.**", ""]
+    return lines
+
+
+def section_scoring(entry: dict[str, Any]) -> list[str]:
+    res = entry["results"]
+    lines = ["", "## Scoring speed", ""]
+    lines += _failed(entry)
+    if not res:
+        return lines
+    store = res["store"]
+    lines += [
+        f"`{entry['cmd']}` ({entry['process_wall_s']:.0f} s wall, "
+        f"{entry['process_cpu_s']:.0f} s CPU). Store: sample data {store['users']:,} users × "
+        f"{store['days']} days (seed {store['seed']}): {store['events']:,} events, "
+        f"{store['sessions']:,} sessions, {res['n_features']} features; "
+        f"{'cached from an earlier run' if store['cached'] else 'built in this run'}. The "
+        "1M-row matrix is the store's feature rows repeated to 1,000,000. Load average "
+        f"{res['load_before']:.1f} before, {res['load_after']:.1f} after (2 cores, shared).", ""]
+    def mb(value: float | None) -> int | None:
+        return None if value is None else round(value)
+
+    rows = [[f["figure"], _f(f["per_s"], 0), f["wall_s"], f["cpu_s"], f.get("runs", 1),
+             mb(f.get("peak_rss_mb")), mb(f.get("added_rss_mb"))] for f in res["figures"]]
+    lines += _table(["figure", "sessions/s", "wall s", "CPU s", "runs", "peak RSS MB",
+                     "+MB during"], rows)
+    lines += [""]
+    for f in res["figures"]:
+        if "write_wall_s" in f:
+            lines.append(
+                f"- {f['figure']}: features {f['features_wall_s']:.2f} s "
+                f"({f['features_cpu_s']:.2f} CPU), load model {f['load_wall_s']:.2f} s, "
+                f"score {f['score_wall_s']:.2f} s ({f['score_cpu_s']:.2f} CPU), write and rest "
+                f"{f['write_wall_s']:.2f} s ({f['write_cpu_s']:.2f} CPU)")
+        if "fit_wall_s" in f:
+            lines.append(f"- {f['figure']}: fitted on {f['fit_rows']:,} rows in "
+                         f"{f['fit_wall_s']:.1f} s wall / {f['fit_cpu_s']:.1f} s CPU (not "
+                         "a quality setting: only for speed)")
+    for f in res["figures"]:
+        for step in f.get("steps", []):
+            lines.append(f"- {f['figure']}, steps as logged by `core.features`: {step}")
+    if "dense_autoencoder_compute" in res:
+        c = res["dense_autoencoder_compute"]
+        lines.append(f"- dense autoencoder: {c['macs_per_row']:,} multiply-adds a row (its "
+                     f"Linear layers), so {c['achieved_gflops']:.0f} GFLOP/s achieved; the "
+                     f"target needs {c['gflops_needed_for_target']:.0f} GFLOP/s")
+    lines += [""] + [f"- ratio {k}: **{v:.1f}×** (same run)" for k, v in res["ratios"].items()]
+    lines += ["", "Targets:", ""]
+    lines += _table(["target", "measured /s", "target /s", ""],
+                    [[k, _f(v["measured"], 0), _f(v["target"], 0),
+                      "met" if v["met"] else "**missed**"]
+                     for k, v in res["target_check"].items()])
+    for name, top in res.get("profiles", {}).items():
+        lines += ["", f"Profile of one {name} call (top own time):", "", "```", *top, "```"]
+    return lines
+
+
+def section_dashboard(entry: dict[str, Any]) -> list[str]:
+    res = entry["results"]
+    lines = ["", "## Dashboard responsiveness", ""]
+    lines += _failed(entry)
+    if not res:
+        return lines
+    lines += [
+        f"`{entry['cmd']}` ({entry['process_wall_s']:.0f} s wall, "
+        f"{entry['process_cpu_s']:.0f} s CPU). Server side with `streamlit.testing.v1.AppTest` "
+        f"on the scoring store ({res['store']['sessions']:,} sessions, "
+        f"{res['store']['scored_models']} scored models). *AppTest wall* is the whole "
+        "`at.run()`, including AppTest parsing the page's output; *script* is the page "
+        "script's own thread (the server's work). Browser rendering and transfer are not "
+        f"included. Load average {res['load_before']:.1f} before, {res['load_after']:.1f} "
+        "after.", ""]
+    rows = [[f["figure"], f["wall_ms"], f["cpu_ms"], f["script_ms"], f["script_cpu_ms"]]
+            for f in res["figures"]]
+    lines += _table(["figure", "AppTest wall ms", "process CPU ms", "script wall ms",
+                     "script CPU ms"], [[c if not isinstance(c, float) else round(c)
+                                         for c in row] for row in rows])
+    lines += ["", "Targets:", ""]
+    lines += _table(["target", "measured ms (AppTest)", "script ms", "target ms", ""],
+                    [[k, round(v["measured_ms"]), round(v["script_ms"]), round(v["target_ms"]),
+                      "met" if v["met"] else "**missed**"]
+                     for k, v in res["target_check"].items()])
+    for name, top in res.get("profiles", {}).items():
+        lines += ["", f"Profile of {name} (cProfile of the script thread): top cumulative in "
+                  "dashboard/ and core/, then top own time anywhere:", "", "```",
+                  *top["project_cumulative"], "", *top["own_time"][:10], "```"]
+    return lines
+
+
+def targets_summary(json_results: dict[str, dict[str, Any]]) -> list[str]:
+    rows = []
+    scoring = json_results.get("scoring", {}).get("results") or {}
+    for k, v in scoring.get("target_check", {}).items():
+        rows.append([f"scoring: {k}", f"{v['measured']:,.0f}/s", f"≥ {v['target']:,}/s",
+                     "met" if v["met"] else "**missed**"])
+    dash = json_results.get("dashboard", {}).get("results") or {}
+    for k, v in dash.get("target_check", {}).items():
+        rows.append([f"dashboard: {k}", f"{v['measured_ms']:,.0f} ms",
+                     f"≤ {v['target_ms']:,.0f} ms", "met" if v["met"] else "**missed**"])
+    det = json_results.get("detection", {}).get("results") or {}
+    leaders = [f"{d['name']}: {d['leader_ap']}" for d in det.get("datasets", [])]
+    lines = ["", "## Summary", ""]
+    if rows:
+        lines += _table(["target", "measured", "target", ""], rows)
+    if leaders:
+        lines += ["", "Leader on average precision: " + "; ".join(leaders) + "."]
+    return lines
+
+
+def write_report(path: Path, quick: bool, text: list[dict[str, Any]],
+                 json_results: dict[str, dict[str, Any]], started: dt.datetime,
+                 seconds: float) -> None:
+    vers = versions()
+    lines = [
+        "# Benchmarks", "",
+        f"Measured {started:%Y-%m-%d %H:%M} UTC by `python -m benchmarks"
+        f"{' --quick' if quick else ''}` in {seconds / 60:.0f} minutes"
+        f"{' (quick sizes: not the reference figures)' if quick else ''}. Regenerate with the "
+        "same command; every module also runs alone (`python -m benchmarks.<name> [--quick]`).",
+        "",
+        "Machine: " + "; ".join(machine_lines()) + ".",
+        "",
+        "Versions: " + ", ".join(f"{k} {v}" for k, v in vers.items()) + ".",
+        "",
+        "Method: every module runs in its own process (peak memory is that process's). Wall "
+        "seconds and CPU seconds (`time.process_time`, all threads of the process) are both "
+        "given: the machine is shared, and other jobs inflate wall time far more than CPU "
+        "time. Figures of runs under 10 s are medians of 3 runs. Ratios compare figures of the "
+        "same run.",
+    ]
+    lines += targets_summary(json_results)
+    lines += section_text(text)
+    if "detection" in json_results:
+        lines += section_detection(json_results["detection"])
+    if "scoring" in json_results:
+        lines += section_scoring(json_results["scoring"])
+    if "dashboard" in json_results:
+        lines += section_dashboard(json_results["dashboard"])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="small sizes, a few minutes")
+    parser.add_argument("--only", help=f"comma-separated subset of {','.join(MODULES)}")
+    parser.add_argument("--out", default=str(ROOT / "docs" / "BENCHMARKS.md"))
+    parser.add_argument("--raw", default="/tmp/anomalyst-bench/results.json",
+                        help="where to keep every result as JSON")
+    args = parser.parse_args()
+    only = set(args.only.split(",")) if args.only else set(MODULES)
+    unknown = only - set(MODULES)
+    if unknown:
+        parser.error(f"--only must name modules of {MODULES}, got {sorted(unknown)}")
+    started = dt.datetime.now(dt.UTC)
+    wall = time.perf_counter()
+    text = run_text(args.quick, only)
+    json_results = {m: run_json(m, args.quick) for m in ("detection", "scoring", "dashboard")
+                    if m in only}
+    seconds = time.perf_counter() - wall
+    write_report(Path(args.out), args.quick, text, json_results, started, seconds)
+    raw = Path(args.raw)
+    raw.parent.mkdir(parents=True, exist_ok=True)
+    raw.write_text(json.dumps({"text": text, "json": json_results}, indent=1, default=str))
+    print(f"\nwrote {args.out} (raw results: {raw}) in {seconds / 60:.1f} minutes")
+
+
+if __name__ == "__main__":
+    main()
