@@ -397,14 +397,15 @@ def targets_summary(json_results: dict[str, dict[str, Any]]) -> list[str]:
 
 def write_report(path: Path, quick: bool, text: list[dict[str, Any]],
                  json_results: dict[str, dict[str, Any]], started: dt.datetime,
-                 seconds: float) -> None:
+                 seconds: float, note: str = "") -> None:
     vers = versions()
     lines = [
         "# Benchmarks", "",
         f"Measured {started:%Y-%m-%d %H:%M} UTC by `python -m benchmarks"
         f"{' --quick' if quick else ''}` in {seconds / 60:.0f} minutes"
         f"{' (quick sizes: not the reference figures)' if quick else ''}. Regenerate with the "
-        "same command; every module also runs alone (`python -m benchmarks.<name> [--quick]`).",
+        "same command; every module also runs alone (`python -m benchmarks.<name> [--quick]`)."
+        + note,
         "",
         "Machine: " + "; ".join(machine_lines()) + ".",
         "",
@@ -435,6 +436,9 @@ def main() -> None:
     parser.add_argument("--out", default=str(ROOT / "docs" / "BENCHMARKS.md"))
     parser.add_argument("--raw", default="/tmp/anomalyst-bench/results.json",
                         help="where to keep every result as JSON")
+    parser.add_argument("--reuse", metavar="RAW",
+                        help="with --only: take the other modules' results from this earlier "
+                             "--raw file")
     args = parser.parse_args()
     only = set(args.only.split(",")) if args.only else set(MODULES)
     unknown = only - set(MODULES)
@@ -446,10 +450,21 @@ def main() -> None:
     json_results = {m: run_json(m, args.quick) for m in ("detection", "scoring", "dashboard")
                     if m in only}
     seconds = time.perf_counter() - wall
-    write_report(Path(args.out), args.quick, text, json_results, started, seconds)
+    note = ""
+    if args.reuse:  # keep an earlier run's results for the modules not run now
+        earlier = json.loads(Path(args.reuse).read_text())
+        text = [t for t in earlier["text"] if t["module"] not in only] + text
+        json_results = {**{k: v for k, v in earlier["json"].items() if k not in only},
+                        **json_results}
+        started = dt.datetime.fromisoformat(earlier.get("started", started.isoformat()))
+        seconds = earlier.get("seconds", seconds)
+        note = (f" {', '.join(sorted(only))} re-measured at {dt.datetime.now(dt.UTC):%H:%M} "
+                "UTC (the first measurement ran beside another heavy job).")
+    write_report(Path(args.out), args.quick, text, json_results, started, seconds, note)
     raw = Path(args.raw)
     raw.parent.mkdir(parents=True, exist_ok=True)
-    raw.write_text(json.dumps({"text": text, "json": json_results}, indent=1, default=str))
+    raw.write_text(json.dumps({"text": text, "json": json_results, "seconds": seconds,
+                               "started": started.isoformat()}, indent=1, default=str))
     print(f"\nwrote {args.out} (raw results: {raw}) in {seconds / 60:.1f} minutes")
 
 
