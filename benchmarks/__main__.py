@@ -459,7 +459,7 @@ def main() -> None:
         started = dt.datetime.fromisoformat(earlier.get("started", started.isoformat()))
         seconds = earlier.get("seconds", seconds)
         note = (f" {', '.join(sorted(only))} re-measured at {dt.datetime.now(dt.UTC):%H:%M} "
-                "UTC (the first measurement ran beside another heavy job).")
+                "UTC; each section gives the load average it ran under.")
     write_report(Path(args.out), args.quick, text, json_results, started, seconds, note)
     raw = Path(args.raw)
     raw.parent.mkdir(parents=True, exist_ok=True)
