@@ -127,6 +127,94 @@ MIGRATIONS: tuple[Migration, ...] = (
                WHERE sessions.session_id = c.session_id""",
         ),
     ),
+    Migration(
+        5,
+        "cases, the sessions they cover, notes, the append-only audit log and suppressions",
+        (
+            """CREATE TABLE IF NOT EXISTS cases (
+                case_id VARCHAR PRIMARY KEY,
+                user_id VARCHAR NOT NULL,
+                status VARCHAR NOT NULL,
+                assignee VARCHAR,
+                decision VARCHAR,
+                scenario VARCHAR,
+                title VARCHAR,
+                created_by VARCHAR NOT NULL,
+                created_at TIMESTAMP NOT NULL,
+                updated_at TIMESTAMP NOT NULL,
+                decided_by VARCHAR,
+                decided_at TIMESTAMP,
+                snapshot VARCHAR
+            )""",
+            """CREATE TABLE IF NOT EXISTS case_sessions (
+                case_id VARCHAR NOT NULL,
+                session_id VARCHAR NOT NULL,
+                PRIMARY KEY (case_id, session_id)
+            )""",
+            """CREATE SEQUENCE IF NOT EXISTS case_note_id_seq START 1""",
+            """CREATE TABLE IF NOT EXISTS case_notes (
+                note_id BIGINT PRIMARY KEY,
+                case_id VARCHAR NOT NULL,
+                author VARCHAR NOT NULL,
+                created_at TIMESTAMP NOT NULL,
+                text VARCHAR NOT NULL
+            )""",
+            """CREATE SEQUENCE IF NOT EXISTS audit_id_seq START 1""",
+            """CREATE TABLE IF NOT EXISTS audit_log (
+                audit_id BIGINT PRIMARY KEY,
+                logged_at TIMESTAMP NOT NULL,
+                actor VARCHAR NOT NULL,
+                action VARCHAR NOT NULL,
+                case_id VARCHAR,
+                entity VARCHAR,
+                detail VARCHAR
+            )""",
+            """CREATE SEQUENCE IF NOT EXISTS suppression_id_seq START 1""",
+            """CREATE TABLE IF NOT EXISTS suppressions (
+                suppression_id BIGINT PRIMARY KEY,
+                kind VARCHAR NOT NULL,
+                value VARCHAR NOT NULL,
+                reason VARCHAR NOT NULL,
+                created_by VARCHAR NOT NULL,
+                created_at TIMESTAMP NOT NULL,
+                expires_at TIMESTAMP NOT NULL,
+                lifted_by VARCHAR,
+                lifted_at TIMESTAMP
+            )""",
+        ),
+    ),
+    Migration(
+        6,
+        "explanations cached per (model, session, method)",
+        (
+            """CREATE TABLE IF NOT EXISTS explanations (
+                model_id VARCHAR NOT NULL,
+                session_id VARCHAR NOT NULL,
+                method VARCHAR NOT NULL,
+                computed_at TIMESTAMP NOT NULL,
+                payload VARCHAR NOT NULL,
+                PRIMARY KEY (model_id, session_id, method)
+            )""",
+        ),
+    ),
+    Migration(
+        7,
+        "text embeddings cache and ensemble member contributions",
+        (
+            """CREATE TABLE IF NOT EXISTS text_embeddings (
+                encoder VARCHAR NOT NULL,
+                text_hash VARCHAR NOT NULL,
+                embedding FLOAT[] NOT NULL,
+                PRIMARY KEY (encoder, text_hash)
+            )""",
+            """CREATE TABLE IF NOT EXISTS score_contributions (
+                model_id VARCHAR NOT NULL,
+                session_id VARCHAR NOT NULL,
+                member_id VARCHAR NOT NULL,
+                contribution DOUBLE NOT NULL
+            )""",
+        ),
+    ),
 )
 
 CURRENT_VERSION: int = MIGRATIONS[-1].version

@@ -212,3 +212,17 @@ QUERIES: dict[str, str] = {
     """,
     "event_type_names": "SELECT DISTINCT event_type FROM events ORDER BY 1",
 }
+
+
+def _merge_feature_queries() -> None:
+    """Each feature keeps its SQL in its own module; names must not collide."""
+    from core.store import queries_cases, queries_ensemble, queries_explain, queries_text
+
+    for module in (queries_cases, queries_explain, queries_text, queries_ensemble):
+        clash = set(QUERIES) & set(module.QUERIES)
+        if clash:
+            raise RuntimeError(f"query names must be unique, got {sorted(clash)} twice")
+        QUERIES.update(module.QUERIES)
+
+
+_merge_feature_queries()

@@ -1,0 +1,5 @@
+"""Named SQL for ensemble (merged into ``core.store.queries.QUERIES``). Values are bound, never formatted in."""
+
+from __future__ import annotations
+
+QUERIES: dict[str, str] = {}
