@@ -11,9 +11,9 @@ if [ ! -x .venv/bin/python ]; then
 fi
 stamp=.venv/.anomalyst-installed
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
-  echo "== installing torch==2.13.0, then anomalyst[dev] (about a minute)"
+  echo "== installing torch==2.13.0, then anomalyst[dev,text] (about a minute)"
   .venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip
   .venv/bin/python -m pip install --quiet --disable-pip-version-check "torch==2.13.0"
-  .venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".[dev]"
+  .venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".[dev,text]"
   touch "$stamp"
 fi

@@ -216,9 +216,16 @@ QUERIES: dict[str, str] = {
 
 def _merge_feature_queries() -> None:
     """Each feature keeps its SQL in its own module; names must not collide."""
-    from core.store import queries_cases, queries_ensemble, queries_explain, queries_text
+    from core.store import (
+        queries_cases,
+        queries_ensemble,
+        queries_explain,
+        queries_text,
+        queries_training,
+    )
 
-    for module in (queries_cases, queries_explain, queries_text, queries_ensemble):
+    for module in (queries_cases, queries_explain, queries_text, queries_ensemble,
+                   queries_training):
         clash = set(QUERIES) & set(module.QUERIES)
         if clash:
             raise RuntimeError(f"query names must be unique, got {sorted(clash)} twice")

@@ -1,4 +1,4 @@
-"""Named SQL for ensemble (merged into ``core.store.queries.QUERIES``). Values are bound, never formatted in."""
+"""Named SQL for ensemble (merged into ``core.store.queries.QUERIES``)."""
 
 from __future__ import annotations
 

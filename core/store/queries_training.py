@@ -1,0 +1,5 @@
+"""Named SQL for supervised training (merged into ``core.store.queries.QUERIES``)."""
+
+from __future__ import annotations
+
+QUERIES: dict[str, str] = {}
