@@ -182,6 +182,7 @@ def migrate(db: str | None, wait_s: float) -> None:
 def _register_optional_commands() -> None:
     """Commands that live beside their feature (sample data, training, dashboard)."""
     from core import cli_commands, cli_dashboard, cli_models  # noqa: F401  (register on import)
+    from core import cli_users  # noqa: F401
 
 
 _register_optional_commands()

@@ -41,3 +41,7 @@ class ModelError(AnomalystError):
 
 class ConfigError(AnomalystError):
     """A configuration value is out of range or of the wrong kind."""
+
+
+class AccessDeniedError(AnomalystError):
+    """The signed-in user's role does not allow the action."""
