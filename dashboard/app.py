@@ -6,6 +6,8 @@ from pathlib import Path
 
 import streamlit as st
 
+from dashboard import auth
+
 HERE = Path(__file__).parent
 
 st.set_page_config(page_title="Anomalyst", page_icon=":material/shield:", layout="wide")
@@ -23,12 +25,19 @@ PAGES = {
 }
 st.session_state["_pages"] = PAGES
 
+principal = auth.gate()  # draws only the login and stops when sign-in is on and nobody is in
+
 with st.sidebar:
     st.markdown("### :material/shield: Anomalyst")
+    if principal.authenticated:
+        st.caption(f"Signed in as **{principal.name}** ({principal.role})")
+        if st.button("Sign out", key="sign_out", icon=":material/logout:"):
+            auth.sign_out()
     st.radio("Labels used for precision/recall", ["both", "ground truth", "analysts"],
              key="label_choice", help="Ground truth shipped with the data, analysts' case "
              "decisions, or both (an analyst's decision overrides the ground truth).")
-    st.text_input("Analyst name", key="analyst", placeholder="your name",
-                  help="Recorded with every threshold you save.")
+    if not principal.authenticated:
+        st.text_input("Analyst name", key="analyst", placeholder="your name",
+                      help="Recorded with every threshold, case action and export.")
 
 st.navigation(list(PAGES.values())).run()

@@ -13,7 +13,10 @@ def label_sources() -> tuple[str, ...]:
 
 
 def analyst() -> str:
-    return (st.session_state.get("analyst") or "").strip() or "anonymous"
+    """The signed-in user's name, or (sign-in off) the name typed in the sidebar."""
+    from dashboard import auth
+
+    return auth.current().name
 
 
 def page(name: str):

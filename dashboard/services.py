@@ -49,8 +49,20 @@ def store_stamp() -> float:
     return max(stamps) if stamps else 0.0
 
 
-def with_store(func: Callable[[Store], T], *, write: bool = False) -> T:
-    """Run ``func`` on a freshly opened store and close it."""
+def with_store(func: Callable[[Store], T], *, write: bool = False,
+               action: str | None = None) -> T:
+    """Run ``func`` on a freshly opened store and close it.
+
+    A write names the ``action`` it performs (see ``core.access.ACTIONS``) and is refused with
+    AccessDeniedError unless the signed-in user's role allows it: the check runs here, on the
+    server, whatever a page showed or hid.
+    """
+    if write:
+        if action is None:
+            raise TypeError("with_store(write=True) needs the action it performs")
+        from dashboard import auth
+
+        auth.require(action)
     with _LOCK, Store.open(db_path(), read_only=not write, wait_s=READ_WAIT_S) as store:
         return func(store)
 
@@ -198,7 +210,7 @@ def save_threshold(model_id: str, segment: str, threshold: float, set_by: str) -
     """Persist an operating threshold (used by every page) and drop cached reads."""
     params = {"model_id": model_id, "segment": segment, "threshold": float(threshold),
               "set_by": set_by, "set_at": dt.datetime.now(dt.UTC).replace(tzinfo=None)}
-    with_store(lambda s: s.run("save_threshold", params), write=True)
+    with_store(lambda s: s.run("save_threshold", params), write=True, action="threshold")
     st.cache_data.clear()
     return True
 

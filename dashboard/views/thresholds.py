@@ -10,7 +10,7 @@ import numpy as np
 import streamlit as st
 
 from core.thresholds import apply_daily_budget, default_threshold, segment_mask
-from dashboard import common, figures, services
+from dashboard import auth, common, figures, services
 
 st.title("Thresholds")
 models = common.scored_models_or_stop()
@@ -119,7 +119,11 @@ st.divider()
 current = saved.get(segment)
 st.write(f"Saved threshold for **{segment}**: "
          f"{'none (default: top 1% of sessions)' if current is None else f'{current:.4f}'}")
-if st.button(f"Save {threshold:.4f} for {segment}", type="primary", key="thr_save"):
+may_save = auth.allowed("threshold")
+if not may_save:
+    st.caption(":material/lock: Only an admin can save thresholds; you can still explore them.")
+if st.button(f"Save {threshold:.4f} for {segment}", type="primary", key="thr_save",
+             disabled=not may_save):
     saved_ok = services.safely(
         lambda: services.save_threshold(model_id, segment, threshold, common.analyst()),
         "save the threshold",
