@@ -20,6 +20,7 @@ from pathlib import Path
 import pandas as pd
 
 from core.errors import IngestError
+from core.faults import crash_point
 from core.ingest.mapping import ColumnMapping
 from core.ingest.report import IngestReport
 from core.ingest.sources import EventSource, RawSource, load_source, source_label
@@ -199,6 +200,7 @@ def _write(store: Store, report: IngestReport, raws: list[RawSource], skip: bool
                 "session_id unmapped to sessionize by the inactivity gap."
             )
         store.run("merge_sessions")
+        crash_point("ingest.before_commit")
         report.n_sessions_touched = int(con.execute("SELECT count(*) FROM _session_agg")
                                         .fetchall()[0][0])
         n_good = report.n_rows - report.n_rejected
