@@ -22,6 +22,8 @@ PAGES = {
                      url_path="queue"),
     "user": st.Page(VIEWS / "user.py", title="User", icon=":material/person_search:",
                     url_path="user"),
+    "data": st.Page(VIEWS / "data.py", title="Data", icon=":material/upload_file:",
+                    url_path="data"),
 }
 st.session_state["_pages"] = PAGES
 

@@ -96,3 +96,22 @@ class ColumnMapping:
                 f"--map {missing[0]}=<your column> (repeatable) or --map-file mapping.json."
             )
         return resolved
+
+
+def suggest_mapping(source_columns: Sequence[str]) -> dict[str, str]:
+    """canonical -> source column guessed by name and the common aliases (never raises).
+
+    >>> suggest_mapping(["customer", "Timestamp", "action", "price"])["ts"]
+    'Timestamp'
+    """
+    by_lower = {c.lower(): c for c in source_columns}
+    found: dict[str, str] = {}
+    used: set[str] = set()
+    for canonical in EVENT_COLUMN_NAMES:
+        for candidate in (canonical, *ALIASES.get(canonical, ())):
+            column = by_lower.get(candidate)
+            if column is not None and column not in used:
+                found[canonical] = column
+                used.add(column)
+                break
+    return found

@@ -1,0 +1,98 @@
+"""Data: upload events or labels (CSV/Parquet), map the columns, ingest — the CLI's checks."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from core.schema import EVENT_COLUMN_NAMES, REQUIRED_EVENT_COLUMNS
+from dashboard import auth, services, services_data
+
+st.title("Data")
+st.caption("Bring your own events or labels. The same validation as `anomalyst ingest`: a file "
+           "with bad rows is refused whole (or its good rows kept, with the bad ones listed), "
+           "and nothing half-lands.")
+
+if not auth.allowed("ingest"):
+    st.info(":material/lock: Only an admin can add data. Ask one, or use "
+            "`anomalyst ingest FILE` on the server.")
+    st.stop()
+
+kind = st.segmented_control("What are you adding?", ["events", "labels"], default="events",
+                            key="data_kind")
+upload = st.file_uploader(f"CSV or Parquet, at most {services_data.MAX_UPLOAD_MB} MB",
+                          type=[s.lstrip(".") for s in services_data.ALLOWED_SUFFIXES],
+                          key="data_upload")
+if upload is None:
+    st.stop()
+
+staged_key = (upload.file_id, upload.name)
+if st.session_state.get("data_staged_key") != staged_key:
+    staged = services.safely(lambda: services_data.stage_upload(upload.name, upload.getvalue()),
+                             "read the upload")
+    if staged is None:
+        st.stop()
+    st.session_state["data_staged"], st.session_state["data_staged_key"] = staged, staged_key
+staged = st.session_state["data_staged"]
+
+head = services.safely(lambda: services_data.preview(staged), "read the file")
+if head is None:
+    st.stop()
+st.write(f"**{staged.name}** — {staged.size_mb:,.1f} MB, columns: {', '.join(head.columns)}")
+st.dataframe(head, hide_index=True, height=220)
+
+if kind == "labels":
+    st.caption("Labels need `entity_id` (or `session_id` / `event_id` / `user_id`) and "
+               "`is_anomaly`; `scenario` is optional.")
+    if st.button("Add labels", type="primary", key="data_ingest_labels"):
+        report = services.safely(lambda: services_data.ingest_label_upload(staged),
+                                 "add the labels")
+        if report is not None:
+            st.success(report.summary())
+    st.stop()
+
+from core.ingest import suggest_mapping  # noqa: E402  (only needed past this point)
+
+guess = suggest_mapping(list(head.columns))
+st.subheader("Map your columns")
+st.caption("Required: " + ", ".join(REQUIRED_EVENT_COLUMNS) + ". Columns already named like "
+           "a canonical column (or a common alias) are picked for you.")
+mapping: dict[str, str] = {}
+choices = ["", *head.columns]
+cols = st.columns(4)
+for i, canonical in enumerate(EVENT_COLUMN_NAMES):
+    default = guess.get(canonical, "")
+    with cols[i % 4]:
+        picked = st.selectbox(canonical + (" *" if canonical in REQUIRED_EVENT_COLUMNS else ""),
+                              choices, index=choices.index(default), key=f"data_map_{canonical}",
+                              format_func=lambda c: c or "(none)")
+    if picked:
+        mapping[canonical] = picked
+missing = [c for c in REQUIRED_EVENT_COLUMNS if c not in mapping]
+gap = st.number_input("Session gap (minutes), used when there is no session_id", 1, 24 * 60,
+                      30, key="data_gap")
+skip = st.checkbox("Keep the good rows and list the bad ones (instead of refusing the file)",
+                   key="data_skip")
+if missing:
+    st.warning(f"Map the required column(s) {', '.join(missing)} to continue.")
+if st.button("Ingest", type="primary", disabled=bool(missing), key="data_ingest"):
+    with st.spinner("Validating and ingesting..."):
+        report = services.safely(
+            lambda: services_data.ingest_upload(staged, mapping, gap_minutes=float(gap),
+                                                skip_bad_rows=skip),
+            "ingest the file")
+    if report is not None:
+        st.success(report.summary())
+        for path in report.rejected_files:
+            with open(path, "rb") as handle:
+                st.download_button("Download the rejected rows with reasons", handle.read(),
+                                   file_name="rejected_rows.csv", key=f"dl_{path}")
+        st.session_state["data_unscored"] = True
+if st.session_state.get("data_unscored"):
+    st.info("New sessions are not scored yet; score them with every detector's latest model "
+            "(or from the command line: `anomalyst score --only-new`).")
+    if st.button("Score new sessions", key="data_score_new"):
+        with st.spinner("Scoring new sessions..."):
+            lines = services.safely(services_data.score_new_sessions, "score new sessions")
+        if lines is not None:
+            st.session_state.pop("data_unscored", None)
+            st.success("\n\n".join(lines) or "No models yet: train one first.")
