@@ -58,9 +58,17 @@ def user_sessions(store: Store, user_id: str) -> pd.DataFrame:
     frame = store.frame("user_sessions", {"user_id": user_id})
     if frame.empty:
         return frame
-    wide = frame.pivot_table(index=["session_id", "start_ts", "end_ts", "n_events"],
-                             columns="model_id", values="score", aggfunc="first")
-    return wide.reset_index().sort_values("start_ts")
+    # Sessions no model has scored yet (just ingested) are listed too, with no scores.
+    base = (frame[["session_id", "start_ts", "end_ts", "n_events"]]
+            .drop_duplicates("session_id"))
+    scored = frame.dropna(subset=["model_id"])
+    if scored.empty:
+        return base.sort_values("start_ts").reset_index(drop=True)
+    wide = scored.pivot_table(index="session_id", columns="model_id", values="score",
+                              aggfunc="first")
+    wide.columns.name = None
+    return (base.merge(wide.reset_index(), on="session_id", how="left")
+            .sort_values("start_ts").reset_index(drop=True))
 
 
 def linked_accounts(store: Store, user_id: str) -> pd.DataFrame:
