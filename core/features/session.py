@@ -317,6 +317,7 @@ def build_session_features(
     event_types: Sequence[str] | None = None,
     max_event_types: int = DEFAULT_MAX_EVENT_TYPES,
     session_ids: Sequence[str] | None = None,
+    text: bool | None = None,
 ) -> SessionFeatures:
     """One row of float32 features per session, ordered by (start time, session id).
 
@@ -328,6 +329,9 @@ def build_session_features(
         session_ids: only these sessions (their users' earlier sessions still count as
             history, and device/IP/text sharing is counted over the whole table); all
             sessions when None. Unknown ids raise ConfigError.
+        text: without a spec, whether to append the text features (core.text); None adds
+            them when the sentence model is installed and ``con`` is a store with texts. With
+            a spec, its own choice holds.
 
     Returns:
         SessionFeatures with the matrix, the per-session meta and the spec used.
@@ -354,7 +358,11 @@ def build_session_features(
             if event_types is not None
             else top_event_types(con, max_event_types, relation=all_events)
         )
-        spec = FeatureSpec(types)
+        from core.text.features import default_text_spec, require_text_spec
+
+        text_spec = None if text is False else (
+            require_text_spec(con) if text else default_text_spec(con))
+        spec = FeatureSpec(types, text=text_spec)
     params = {
         **params,
         **{f"t{i}": t for i, t in enumerate(spec.event_types)},
@@ -366,6 +374,13 @@ def build_session_features(
     started = time.perf_counter()
     timings: dict[str, float] = {}
     f, meta = _compute(con, spec, where, params, requested is not None, timings)
+    if spec.text is not None:
+        from core.text.features import text_feature_columns
+
+        text_columns, text_spec = text_feature_columns(con, spec.text, meta["session_id"],
+                                                       scoped=requested is not None)
+        f |= text_columns
+        spec = FeatureSpec(spec.event_types, spec.version, text_spec)  # PCA fitted when new
     names = spec.names
     rows = np.argsort(meta["rank"])  # session_id order -> output order
     if requested is not None:

@@ -17,6 +17,7 @@ import pandas as pd
 
 from core.datasets import FeatureMatrix
 from core.errors import ConfigError, ModelError
+from core.text.spec import TextSpec
 
 FEATURE_VERSION = 1
 """Bump whenever a feature's definition changes: models trained on another version are refused."""
@@ -121,6 +122,8 @@ class FeatureSpec:
 
     event_types: tuple[str, ...]
     version: int = FEATURE_VERSION
+    text: TextSpec | None = None
+    """Text features (core.text) appended after the others, or None for none."""
 
     def __post_init__(self) -> None:
         types = tuple(self.event_types)
@@ -142,22 +145,30 @@ class FeatureSpec:
     @property
     def names(self) -> tuple[str, ...]:
         """Feature names in column order."""
-        return (*BASE_FEATURES, *event_type_features(self.event_types))
+        text = self.text.names if self.text is not None else ()
+        return (*BASE_FEATURES, *event_type_features(self.event_types), *text)
 
     @property
     def hash(self) -> str:
-        """:func:`feature_hash` of :attr:`names`."""
-        return feature_hash(self.names, self.version)
+        """:func:`feature_hash` of :attr:`names` (and of the text spec, when there is one)."""
+        if self.text is None:
+            return feature_hash(self.names, self.version)
+        text = json.dumps(self.text.to_dict(), sort_keys=True)
+        return feature_hash((*self.names, f"text:{text}"), self.version)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form, saved next to a model."""
-        return {"version": self.version, "event_types": list(self.event_types), "hash": self.hash}
+        out = {"version": self.version, "event_types": list(self.event_types), "hash": self.hash}
+        if self.text is not None:
+            out["text"] = self.text.to_dict()
+        return out
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> FeatureSpec:
         """Inverse of :meth:`to_dict`; refuses a spec from another feature version."""
         try:
-            spec = cls(tuple(data["event_types"]), int(data["version"]))
+            text = TextSpec.from_dict(data["text"]) if data.get("text") else None
+            spec = cls(tuple(data["event_types"]), int(data["version"]), text)
         except KeyError as exc:
             raise ModelError(
                 f"feature spec must have 'event_types' and 'version', got keys {sorted(data)}."

@@ -1,0 +1,187 @@
+"""The ensemble's arithmetic: rank-normalise each member's score, weight, sum (pure numpy).
+
+Not a registered :class:`~core.detectors.base.Detector`: its input is other models' scores,
+not features or sequences. ``core.pipeline.ensemble`` reads those scores from the store.
+
+Each member's score is mapped to its empirical CDF over a reference set (the member's scores
+on its training window), summarised by 1001 quantiles at plotting positions (j + 0.5) / 1001.
+Between quantiles the CDF is interpolated linearly; beyond the outermost ones it continues as
+a hyperbolic tail, 1 - F falling as 1 / (1 + distance / scale) with the scale of the outer 1%
+of the reference, so a session more extreme than anything in training still outranks a less
+extreme one instead of tying at 1 (an exponential tail reaches 1.0 in floating point within
+a few scales).
+
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> combiner = EnsembleCombiner.fit(["a", "b"], [rng.normal(size=500), rng.normal(size=500)],
+    ...                                 [0.75, 0.25])
+    >>> score, contributions = combiner.combine(np.array([[0.0, 0.0], [9.0, 9.0]]))
+    >>> bool(np.allclose(contributions.sum(axis=1), score)), bool(score[1] > 0.99)
+    (True, True)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from safetensors import SafetensorError
+from safetensors.numpy import load_file, save_file
+
+from core.errors import ConfigError, ModelError
+
+N_QUANTILES = 1001
+PROBS = (np.arange(N_QUANTILES) + 0.5) / N_QUANTILES
+"""Plotting positions of the stored quantiles: strictly inside (0, 1), leaving room for tails."""
+TAIL_SPAN = N_QUANTILES // 100
+"""The tails' scale is that of an exponential through the outermost 1% of the quantiles."""
+FORMAT_VERSION = 1
+CONFIG_FILE = "ensemble.json"
+QUANTILES_FILE = "quantiles.safetensors"
+
+
+def reference_quantiles(scores: np.ndarray) -> np.ndarray:
+    """The N_QUANTILES quantiles of ``scores`` at :data:`PROBS` (float64)."""
+    values = np.asarray(scores, dtype=np.float64)
+    values = values[np.isfinite(values)]
+    if len(values) == 0:
+        raise ModelError(
+            "an ensemble member must have finite scores on its training window, got none. "
+            "Score the member on the whole store first (`anomalyst score --model ID`)."
+        )
+    return np.quantile(values, PROBS)
+
+
+def rank_normalise(quantiles: np.ndarray, scores: np.ndarray) -> np.ndarray:
+    """Empirical CDF (0, 1) of ``scores`` against a reference summarised by ``quantiles``."""
+    s = np.asarray(scores, dtype=np.float64)
+    xs, inverse = np.unique(quantiles, return_inverse=True)
+    ps = np.bincount(inverse, weights=PROBS) / np.bincount(inverse)  # ties: mean position
+    out = np.interp(s, xs, ps)
+    spread = float(xs[-1] - xs[0])
+    floor = spread / N_QUANTILES if spread > 0 else max(abs(float(xs[0])), 1.0) * 1e-3
+    k = TAIL_SPAN
+    beta_hi = max((quantiles[-1] - quantiles[-1 - k])
+                  / np.log((1 - PROBS[-1 - k]) / (1 - PROBS[-1])), floor)
+    beta_lo = max((quantiles[k] - quantiles[0]) / np.log(PROBS[k] / PROBS[0]), floor)
+    hi, lo = s > xs[-1], s < xs[0]
+    out[hi] = 1.0 - (1.0 - ps[-1]) / (1.0 + (s[hi] - xs[-1]) / beta_hi)
+    out[lo] = ps[0] / (1.0 + (xs[0] - s[lo]) / beta_lo)
+    return out
+
+
+@dataclass(frozen=True)
+class EnsembleCombiner:
+    """Members (model ids), their weights (sum 1) and reference quantiles (members, 1001)."""
+
+    members: tuple[str, ...]
+    weights: np.ndarray
+    quantiles: np.ndarray
+
+    def __post_init__(self) -> None:
+        weights = np.asarray(self.weights, dtype=np.float64)
+        quantiles = np.asarray(self.quantiles, dtype=np.float64)
+        m = len(self.members)
+        if len(set(self.members)) != m or m < 2:
+            raise ConfigError(
+                f"ensemble members must be at least 2 distinct models, got {list(self.members)}."
+                " Name two or more scored models."
+            )
+        if weights.shape != (m,) or quantiles.shape != (m, N_QUANTILES):
+            raise ModelError(
+                f"ensemble weights and quantiles must have shapes ({m},) and ({m}, "
+                f"{N_QUANTILES}), got {weights.shape} and {quantiles.shape}. Retrain the ensemble."
+            )
+        if not (np.all(weights >= 0) and abs(weights.sum() - 1.0) < 1e-6):
+            raise ModelError(f"ensemble weights must be >= 0 and sum to 1, got {weights}.")
+        object.__setattr__(self, "members", tuple(self.members))
+        object.__setattr__(self, "weights", weights)
+        object.__setattr__(self, "quantiles", quantiles)
+
+    @classmethod
+    def fit(
+        cls, members: Sequence[str], references: Sequence[np.ndarray],
+        weights: Sequence[float] | np.ndarray,
+    ) -> EnsembleCombiner:
+        """Quantiles of each member's reference scores; weights as given (normalised here)."""
+        w = np.asarray(weights, dtype=np.float64)
+        if w.sum() <= 0:
+            raise ConfigError(f"ensemble weights must have a positive sum, got {list(w)}.")
+        return cls(tuple(members), w / w.sum(),
+                   np.stack([reference_quantiles(r) for r in references]))
+
+    def ranks(self, scores: np.ndarray) -> np.ndarray:
+        """(n, members) scores -> (n, members) rank-normalised scores in (0, 1)."""
+        scores = np.asarray(scores, dtype=np.float64)
+        if scores.ndim != 2 or scores.shape[1] != len(self.members):
+            raise ModelError(
+                f"ensemble input must be (sessions, {len(self.members)}) member scores, got "
+                f"shape {scores.shape}."
+            )
+        return np.stack([rank_normalise(self.quantiles[j], scores[:, j])
+                         for j in range(len(self.members))], axis=1)
+
+    def combine(self, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(ensemble score (n,), contributions w_m * rank_m (n, members)); score = row sum."""
+        contributions = self.ranks(scores) * self.weights[None, :]
+        return contributions.sum(axis=1), contributions
+
+    # -- persistence ----------------------------------------------------------------------------
+    @property
+    def fingerprint(self) -> str:
+        """16 hex digits over members, weights and quantiles (recorded in the registry)."""
+        digest = hashlib.sha256(json.dumps(list(self.members)).encode())
+        digest.update(np.ascontiguousarray(self.weights).tobytes())
+        digest.update(np.ascontiguousarray(self.quantiles).tobytes())
+        return digest.hexdigest()[:16]
+
+    def save(self, folder: str | os.PathLike[str], extra: dict | None = None) -> Path:
+        """Write ensemble.json + quantiles.safetensors into ``folder`` (atomically replaced)."""
+        target = Path(folder)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.parent / f".{target.name}.tmp-{uuid.uuid4().hex}"
+        tmp.mkdir()
+        try:
+            save_file({"quantiles": np.ascontiguousarray(self.quantiles),
+                       "weights": np.ascontiguousarray(self.weights)},
+                      str(tmp / QUANTILES_FILE), metadata={"kind": "ensemble"})
+            document = {"format_version": FORMAT_VERSION, "kind": "ensemble",
+                        "members": list(self.members), "weights": self.weights.tolist(),
+                        "n_quantiles": N_QUANTILES, "fingerprint": self.fingerprint,
+                        **(extra or {})}
+            (tmp / CONFIG_FILE).write_text(json.dumps(document, indent=2), encoding="utf-8")
+            if target.exists():
+                shutil.rmtree(target)
+            os.replace(tmp, target)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        return target
+
+    @classmethod
+    def load(cls, folder: str | os.PathLike[str]) -> EnsembleCombiner:
+        """Rebuild from ``save``'s files; ModelError when they are missing or do not agree."""
+        path = Path(folder)
+        try:
+            document = json.loads((path / CONFIG_FILE).read_text(encoding="utf-8"))
+            arrays = load_file(str(path / QUANTILES_FILE))
+            version, members = document["format_version"], document["members"]
+            combiner = cls(tuple(members), arrays["weights"], arrays["quantiles"])
+        except (OSError, json.JSONDecodeError, KeyError, TypeError, SafetensorError) as exc:
+            raise ModelError(
+                f"ensemble folder {path} must hold {CONFIG_FILE} and {QUANTILES_FILE}, got an "
+                f"unreadable or incomplete folder ({exc}). Train the ensemble again."
+            ) from exc
+        if version != FORMAT_VERSION or document.get("fingerprint") != combiner.fingerprint:
+            raise ModelError(
+                f"ensemble files in {path} must agree with each other (format {FORMAT_VERSION}),"
+                f" got format {version} and a fingerprint mismatch. Train the ensemble again."
+            )
+        return combiner

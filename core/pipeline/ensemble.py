@@ -1,0 +1,260 @@
+"""The ensemble model: combines scored models by rank-normalised, AP-weighted scores.
+
+An ensemble is a registered model (``models.detector = 'ensemble'``) whose folder holds
+``ensemble.json`` (members, weights) and ``quantiles.safetensors`` (each member's 1001
+reference quantiles); see :mod:`core.detectors.ensemble` for the arithmetic.
+
+- Reference: each member's scores on its own training window (sessions before its train end).
+- Weights: each member's average precision minus the base rate (floored at a small epsilon),
+  normalised to sum 1, on labelled sessions (ground truth and analysts) between the member's
+  train end and a validation cut halfway from the latest member train end to the end of the
+  data. The ensemble's train end is that cut, so ``anomalyst evaluate`` judges it only on
+  sessions its weights never saw. With no usable labels the weights are equal (and the
+  metrics say so), and the train end is the latest member's.
+- Scoring covers the sessions every member has scored; the others are skipped and counted.
+  Each session's contributions (weight x rank per member) go to ``score_contributions`` in the
+  same transaction as its score.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import secrets
+import shutil
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from core.detectors.ensemble import EnsembleCombiner
+from core.errors import ConfigError, ModelError
+from core.evaluate import ThresholdTable
+from core.pipeline.scoring import ScoreResult
+from core.pipeline.training import TrainResult, default_train_end, model_row, models_dir_for
+from core.schema import LABEL_SOURCES
+from core.store import Store
+
+log = logging.getLogger(__name__)
+
+ENSEMBLE = "ensemble"
+VALIDATION_SHARE = 0.5
+"""The weights are validated on the first half (in time) of what follows the members' training."""
+WEIGHT_EPSILON = 1e-3
+"""A member no better than chance keeps this (pre-normalisation) weight rather than zero."""
+MIN_VALIDATION_ANOMALIES = 5
+"""Fewer labelled anomalous validation sessions than this give equal weights: the AP of one or
+two positives is the rank of one or two sessions, noise rather than evidence."""
+
+
+@dataclass(frozen=True)
+class EnsembleScoreResult(ScoreResult):
+    """A ScoreResult that also counts sessions skipped because a member had not scored them."""
+
+    n_skipped: int = 0
+
+
+def default_members(store: Store) -> list[str]:
+    """The newest scored model of each detector kind (ensembles excluded), by detector name."""
+    frame = store.frame("ensemble_default_members", {"ensemble": ENSEMBLE})
+    return frame["model_id"].tolist()
+
+
+def train_ensemble(
+    store: Store,
+    member_ids: Sequence[str] | None = None,
+    *,
+    models_dir: Path | None = None,
+    sources: Sequence[str] = LABEL_SOURCES,
+    min_validation_anomalies: int = MIN_VALIDATION_ANOMALIES,
+) -> TrainResult:
+    """Fit reference quantiles and weights for ``member_ids`` (None: :func:`default_members`),
+    save the ensemble beside the store and register it. Score it with ``score_model``."""
+    started = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    members = list(member_ids) if member_ids is not None else default_members(store)
+    rows = [_member_row(store, mid) for mid in members]
+    if len(members) < 2 or len(set(members)) != len(members):
+        raise ConfigError(
+            f"ensemble members must be at least 2 distinct scored models, got {members}. Train "
+            "and score more detectors, or name them with --members ID,ID."
+        )
+    fallback_end = default_train_end(store)
+    ends = [_train_end(row, fallback_end) for row in rows]
+    references = [
+        store.frame("ensemble_reference_scores", {"model_id": mid, "before": end})["score"]
+        .to_numpy(np.float64) for mid, end in zip(members, ends, strict=True)
+    ]
+    wide = _member_scores(store, members)
+    last = store.run("time_range").fetchall()[0][1]
+    cut = max(ends) + (last - max(ends)) * VALIDATION_SHARE
+    weights, validation, note = _weights(store, wide, members, ends, cut, sources,
+                                         min_validation_anomalies)
+    combiner = EnsembleCombiner.fit(members, references, weights)
+
+    model_id = f"{ENSEMBLE}-{started:%Y%m%d-%H%M%S}-{secrets.token_hex(2)}"
+    folder = (models_dir or models_dir_for(store)) / model_id
+    weight_source = "validation_ap" if note is None else "equal"
+    train_end = cut if note is None else max(ends)
+    config = {"members": members, "detectors": [r["detector"] for r in rows],
+              "weights": dict(zip(members, combiner.weights.tolist(), strict=True)),
+              "weight_source": weight_source, "validation_share": VALIDATION_SHARE}
+    combiner.save(folder, extra={"config": config})
+    seconds = (dt.datetime.now(dt.UTC).replace(tzinfo=None) - started).total_seconds()
+    metrics: dict[str, Any] = {
+        "train_seconds": round(seconds, 3), "weight_source": weight_source,
+        "weights": config["weights"], "validation": validation,
+        "reference_sizes": {m: int(len(r)) for m, r in zip(members, references, strict=True)},
+        "validation_window": [min(ends).isoformat(), cut.isoformat()],
+    }
+    if note is not None:
+        metrics["note"] = note
+    n_validation = max((v.get("n", 0) for v in validation.values()), default=0)
+    try:
+        with store.transaction():
+            store.run("register_model", {
+                "model_id": model_id, "detector": ENSEMBLE, "created_at": started,
+                "config": json.dumps(config), "feature_hash": combiner.fingerprint,
+                "feature_spec": json.dumps({"kind": ENSEMBLE, "members": members}),
+                "train_start": wide["start_ts"].min() if len(wide) else None,
+                "train_end": train_end, "n_train": n_validation,
+                "metrics": json.dumps(metrics), "path": str(folder.resolve()), "device": "cpu",
+            })
+    except Exception:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
+    log.info("ensemble %s of %s, weights %s (%s)", model_id, members,
+             np.round(combiner.weights, 3).tolist(), weight_source)
+    return TrainResult(model_id, ENSEMBLE, folder, n_validation, 0, train_end, seconds)
+
+
+def score_ensemble(store: Store, model_id: str, *, only_new: bool = False) -> EnsembleScoreResult:
+    """Score the sessions every member has scored; write scores and contributions in one
+    transaction, replacing the ensemble's earlier ones (idempotent, like ``score_model``)."""
+    started = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    row = model_row(store, model_id)
+    folder = Path(row["path"])
+    if not folder.exists():
+        raise ModelError(
+            f"model folder must exist, got a missing {folder}. The model files were moved or "
+            "deleted: train the ensemble again."
+        )
+    combiner = EnsembleCombiner.load(folder)
+    if combiner.fingerprint != row["feature_hash"]:
+        raise ModelError(
+            f"ensemble {model_id} files must match the registry, got fingerprint "
+            f"{combiner.fingerprint} on disk and {row['feature_hash']} registered. Train the "
+            "ensemble again."
+        )
+    members = list(combiner.members)
+    for mid in members:
+        _member_row(store, mid)
+    wide = _member_scores(store, members, model_id if only_new else None)
+    in_scope = int(store.scalar("ensemble_unscored_count", {"model_id": model_id}) if only_new
+                   else store.scalar("count_sessions"))
+    n_skipped = in_scope - len(wide)
+    if n_skipped:
+        log.warning("ensemble %s: %d of %d sessions skipped (not scored by every member: "
+                    "score the members first)", model_id, n_skipped, in_scope)
+    if only_new and wide.empty:
+        return EnsembleScoreResult(model_id, 0, 0, 0.0, n_skipped)
+    score, contributions = combiner.combine(_matrix(wide, len(members)))
+    sessions = wide["session_id"].to_numpy()
+    new_scores = pd.DataFrame({"session_id": sessions, "score": score})
+    new_contributions = pd.DataFrame({
+        "session_id": np.repeat(sessions, len(members)),
+        "member_id": np.tile(np.array(members, dtype=object), len(sessions)),
+        "contribution": contributions.ravel(),
+    })
+    con = store.con
+    con.register("_new_scores", new_scores)
+    con.register("_new_contributions", new_contributions)
+    try:
+        with store.transaction():
+            params = {"model_id": model_id}
+            store.run("delete_scores_of" if only_new else "delete_scores", params)
+            store.run("ensemble_delete_contributions_of" if only_new
+                      else "ensemble_delete_contributions", params)
+            store.run("insert_scores", {**params, "scored_at": started})
+            store.run("ensemble_insert_contributions", params)
+    finally:
+        con.unregister("_new_scores")
+        con.unregister("_new_contributions")
+    seconds = (dt.datetime.now(dt.UTC).replace(tzinfo=None) - started).total_seconds()
+    return EnsembleScoreResult(model_id, len(new_scores), 0, seconds, n_skipped)
+
+
+def ensemble_contributions(store: Store, model_id: str, session_id: str) -> pd.DataFrame:
+    """member_id, detector, contribution for one session (largest first); they sum to its
+    ensemble score."""
+    return store.frame("ensemble_contributions", {"model_id": model_id, "session_id": session_id})
+
+
+# -------------------------------------------------------------------------------- internals
+def _member_row(store: Store, member_id: str) -> dict[str, Any]:
+    row = model_row(store, member_id)  # ModelError naming the registered ids when unknown
+    if row["detector"] == ENSEMBLE:
+        raise ModelError(
+            f"ensemble members must be detector models, got the ensemble {member_id!r}. Name "
+            "the models it combines instead."
+        )
+    if not store.scalar("ensemble_count_scores", {"model_id": member_id}):
+        raise ModelError(
+            f"ensemble member {member_id} must have scores, got none. Score it first: "
+            f"`anomalyst score --model {member_id}`."
+        )
+    return row
+
+
+def _train_end(row: dict[str, Any], fallback: dt.datetime | None) -> dt.datetime:
+    end = row.get("train_end")
+    if end is None or pd.isna(end):
+        end = fallback
+    if end is None:
+        raise ConfigError("the store must hold sessions, got none. Ingest events first.")
+    return pd.Timestamp(end).to_pydatetime()
+
+
+def _member_scores(store: Store, members: list[str], model_id: str | None = None) -> pd.DataFrame:
+    """session_id, start_ts, scores (list in member order) for sessions all members scored."""
+    if model_id is None:
+        return store.frame("ensemble_member_scores", {"members": members})
+    return store.frame("ensemble_member_scores_new", {"members": members, "model_id": model_id})
+
+
+def _matrix(wide: pd.DataFrame, n_members: int) -> np.ndarray:
+    if wide.empty:
+        return np.zeros((0, n_members))
+    return np.vstack(wide["scores"].to_numpy()).astype(np.float64)
+
+
+def _weights(
+    store: Store, wide: pd.DataFrame, members: list[str], ends: list[dt.datetime],
+    cut: dt.datetime, sources: Sequence[str], min_anomalies: int,
+) -> tuple[np.ndarray, dict[str, dict[str, Any]], str | None]:
+    """(weights, per-member validation numbers, a note when the weights fell back to equal)."""
+    m = len(ends)
+    labels = store.frame("session_labels", {"sources": list(sources)})
+    frame = wide.merge(labels[["session_id", "is_anomaly"]], on="session_id", how="inner")
+    scores = _matrix(frame, m)
+    y_all = frame["is_anomaly"].astype(bool).to_numpy()
+    start = frame["start_ts"].to_numpy()
+    weights = np.zeros(m)
+    validation: dict[str, dict[str, Any]] = {}
+    for j, end in enumerate(ends):
+        window = (start >= np.datetime64(end)) & (start < np.datetime64(cut))
+        y = y_all[window]
+        entry: dict[str, Any] = {"n": int(window.sum()), "n_anomalous": int(y.sum())}
+        if max(min_anomalies, 1) <= y.sum() < len(y):
+            ap = ThresholdTable.from_scores(scores[window, j], y).average_precision()
+            entry |= {"average_precision": float(ap), "base_rate": float(y.mean())}
+            weights[j] = max(ap - y.mean(), WEIGHT_EPSILON)
+        validation[members[j]] = entry
+    if any("average_precision" not in v for v in validation.values()):
+        return (np.full(m, 1.0 / m), validation,
+                f"equal weights: fewer than {max(min_anomalies, 1)} labelled anomalous (or no "
+                "normal) sessions in some member's validation window")
+    return weights / weights.sum(), validation, None

