@@ -1,0 +1,122 @@
+"""Every scored model's view of a few sessions: score, percentile, threshold in force, flag.
+
+Used to pick the sessions of a case opened from a user, to freeze a decision's snapshot and to
+fill a report. Built once per call site (one score table over all sessions, because percentiles
+and the default threshold are relative to every session), then asked about any sessions.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from core import lookups
+from core.store import Store
+from core.thresholds import DEFAULT_ALERT_SHARE, default_threshold, thresholds_per_session
+
+
+def current_model_ids(models: pd.DataFrame) -> list[str]:
+    """The newest model of each detector (what the flagged queue shows)."""
+    if models.empty:
+        return []
+    newest = models.sort_values("created_at").groupby("detector")["model_id"].last()
+    return sorted(newest.tolist())
+
+
+@dataclass(frozen=True)
+class ScoreContext:
+    """Scores and thresholds of every scored model over every session."""
+
+    models: pd.DataFrame  # model_id, detector, created_at, train_end, n_scores
+    table: pd.DataFrame  # core.lookups.score_table, indexed by session_id
+    saved: dict[str, dict[str, float]]  # model -> segment -> saved threshold
+    defaults: dict[str, float]  # model -> threshold of the default rule
+    in_force: dict[str, np.ndarray]  # model -> threshold in force per row of ``table``
+
+    @classmethod
+    def build(cls, store: Store) -> ScoreContext:
+        models = lookups.scored_models(store)
+        ids = models["model_id"].tolist()
+        table = lookups.score_table(store, ids)
+        saved, defaults, in_force = {}, {}, {}
+        for model_id in ids:
+            rows = store.frame("thresholds_for_model", {"model_id": model_id})
+            saved[model_id] = {str(s): float(t) for s, t in zip(rows["segment"],
+                                                                rows["threshold"], strict=True)}
+            scores = table[f"score:{model_id}"].to_numpy(np.float64)
+            defaults[model_id] = default_threshold(scores[np.isfinite(scores)])
+            in_force[model_id] = thresholds_per_session(
+                table["tenure"], table["country"], saved[model_id], defaults[model_id])
+        return cls(models, table.set_index("session_id", drop=False), saved, defaults, in_force)
+
+    @property
+    def model_ids(self) -> list[str]:
+        return self.models["model_id"].tolist()
+
+    def flagged(self, session_ids: Iterable[str], model_ids: Sequence[str] | None = None
+                ) -> list[str]:
+        """The sessions among ``session_ids`` that at least one of ``model_ids`` flags."""
+        ids = [s for s in session_ids if s in self.table.index]
+        if not ids:
+            return []
+        rows = self.table.index.get_indexer(ids)
+        hit = np.zeros(len(ids), bool)
+        for model_id in model_ids if model_ids is not None else self.model_ids:
+            scores = self.table[f"score:{model_id}"].to_numpy(np.float64)[rows]
+            hit |= np.isfinite(scores) & (scores >= self.in_force[model_id][rows])
+        return [s for s, h in zip(ids, hit, strict=True) if h]
+
+    def sessions(self, session_ids: Iterable[str]) -> list[dict[str, Any]]:
+        """Per session: start, segment and, per model, score, percentile, threshold, flag."""
+        detector = dict(zip(self.models["model_id"], self.models["detector"], strict=True))
+        out = []
+        for session_id in session_ids:
+            if session_id not in self.table.index:
+                continue
+            i = int(self.table.index.get_loc(session_id))
+            row = self.table.iloc[i]
+            scores: dict[str, Any] = {}
+            for model_id in self.model_ids:
+                score = _finite(row[f"score:{model_id}"])
+                threshold = _finite(self.in_force[model_id][i])
+                scores[model_id] = {
+                    "detector": detector[model_id], "score": score,
+                    "percentile": _finite(row[f"pct:{model_id}"]), "threshold": threshold,
+                    "flagged": bool(score is not None and threshold is not None
+                                    and score >= threshold),
+                }
+            out.append({"session_id": session_id, "user_id": str(row["user_id"]),
+                        "start_ts": _iso(row["start_ts"]), "tenure": str(row["tenure"]),
+                        "country": str(row["country"]), "scores": scores})
+        return out
+
+    def thresholds(self) -> dict[str, dict[str, Any]]:
+        """model -> saved thresholds by segment and the default rule's threshold."""
+        return {m: {"saved": dict(self.saved[m]), "default": _finite(self.defaults[m]),
+                    "default_rule": f"top {DEFAULT_ALERT_SHARE:.0%} of sessions when no "
+                                    "threshold is saved for the segment"}
+                for m in self.model_ids}
+
+    def model_versions(self) -> list[dict[str, Any]]:
+        return [{"model_id": r.model_id, "detector": r.detector, "created_at": _iso(r.created_at),
+                 "train_end": _iso(r.train_end), "n_scores": int(r.n_scores)}
+                for r in self.models.itertuples()]
+
+
+def _finite(value: Any) -> float | None:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
+
+
+def _iso(value: Any) -> str | None:
+    if value is None or (not isinstance(value, str) and pd.isna(value)):
+        return None
+    return pd.Timestamp(value).isoformat()

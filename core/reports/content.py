@@ -1,0 +1,175 @@
+"""Everything a case report shows, gathered once as plain JSON-ready values.
+
+HTML, PDF and the JSON bundle all render this one structure, so the three formats cannot
+disagree. A decided case reads its scores, thresholds and model versions from the snapshot
+frozen at the decision; an undecided one from the store as it is now.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from core.cases import audit_trail, case_notes, get_case
+from core.cases.audit import now_utc
+from core.cases.snapshot import case_session_scores
+from core.errors import AnomalystError
+from core.reports.masking import Masker, mask_ip
+from core.store import Store
+
+log = logging.getLogger(__name__)
+
+REPORT_FORMAT = "anomalyst-case-report"
+REPORT_VERSION = 1
+MAX_EXPLAINED_SESSIONS = 10
+"""Explanations are computed per session (SHAP and friends): the first ten flagged sessions
+(then unflagged ones) are explained; the report says when more were left out."""
+
+
+@dataclass(frozen=True)
+class CaseReport:
+    """The report's content (JSON-ready) and the user's events (for CSV, timeline, tables)."""
+
+    content: dict[str, Any]
+    events: pd.DataFrame  # the user's events; ``in_case`` marks the case's sessions
+
+
+def gather_case_report(store: Store, case_id: str, *, actor: str, mask: bool = False,
+                       explain: bool = True) -> CaseReport:
+    """Collect the case, user, sessions and scores, explanations, notes and audit trail."""
+    case = get_case(store, case_id)
+    session_ids = list(case.session_ids)
+    events = _events(store, case.user_id, session_ids)
+    as_of, frozen = case_session_scores(store, case.snapshot, session_ids)
+    sessions = _sessions(store, session_ids, frozen["sessions"])
+    content: dict[str, Any] = {
+        "format": REPORT_FORMAT, "format_version": REPORT_VERSION,
+        "generated_at": now_utc().isoformat(), "generated_by": actor, "masked": mask,
+        "case": {k: v for k, v in case.to_dict().items() if k != "snapshot"},
+        "user": _profile(store, case.user_id),
+        "scores_as_of": as_of,
+        "models": frozen["models"], "thresholds": frozen["thresholds"],
+        "sessions": sessions,
+        "explanations": _explanations(store, sessions) if explain else {},
+        "notes": _records(case_notes(store, case_id)),
+        "audit": _records(audit_trail(store, case_id)),
+        "snapshot": case.snapshot,
+        "event_model": events.attrs.get("event_model"),
+        "n_events": int(len(events)),
+    }
+    if mask:
+        masker = Masker(devices=events["device_id"].dropna().unique(),
+                        payments=events["payment_id"].dropna().unique())
+        content, events = _masked(content, events, masker)
+    return CaseReport(jsonable(content), events)
+
+
+def jsonable(value: Any) -> Any:
+    """Plain JSON values: numpy scalars unwrapped, NaN/inf -> None, times -> ISO strings."""
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | np.ndarray):
+        return [jsonable(v) for v in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, pd.Timestamp | dt.datetime | dt.date):
+        return value.isoformat()
+    if value is pd.NaT or value is pd.NA:
+        return None
+    return value
+
+
+def _events(store: Store, user_id: str, session_ids: list[str]) -> pd.DataFrame:
+    models = store.frame("event_score_models", {"session_ids": session_ids})
+    model_id = str(models["model_id"].iloc[0]) if not models.empty else None
+    events = store.frame("user_events", {"user_id": user_id, "model_id": model_id or ""})
+    events["in_case"] = events["session_id"].isin(session_ids)
+    events.attrs["event_model"] = model_id
+    return events
+
+
+def _sessions(store: Store, session_ids: list[str], scored: list[dict[str, Any]]
+              ) -> list[dict[str, Any]]:
+    meta = store.frame("case_sessions_meta_by_ids", {"session_ids": session_ids})
+    meta = meta.set_index("session_id")
+    labels = {}
+    for source in ("ground_truth", "analyst"):
+        frame = store.frame("session_labels", {"sources": [source]})
+        frame = frame[frame["session_id"].isin(session_ids)]
+        labels[source] = {r.session_id: {"is_anomaly": bool(r.is_anomaly), "scenario": r.scenario}
+                          for r in frame.itertuples()}
+    by_id = {s["session_id"]: s for s in scored}
+    out = []
+    for session_id in session_ids:
+        row = meta.loc[session_id] if session_id in meta.index else None
+        frozen = by_id.get(session_id, {})
+        scores = frozen.get("scores", {})
+        out.append({
+            "session_id": session_id,
+            "start_ts": frozen.get("start_ts") or (None if row is None else row["start_ts"]),
+            "end_ts": None if row is None else row["end_ts"],
+            "n_events": None if row is None else int(row["n_events"]),
+            "country": frozen.get("country") or (None if row is None else row["country"]),
+            "tenure": frozen.get("tenure"),
+            "flagged": any(v.get("flagged") for v in scores.values()),
+            "scores": scores,
+            "ground_truth": labels["ground_truth"].get(session_id),
+            "analyst": labels["analyst"].get(session_id),
+        })
+    return jsonable(out)
+
+
+def _profile(store: Store, user_id: str) -> dict[str, Any]:
+    row = store.frame("user_profile", {"user_id": user_id}).iloc[0].to_dict()
+    labels = store.frame("user_label_rows", {"user_id": user_id})
+    return jsonable({"user_id": user_id, **row, "labels": _records(labels)})
+
+
+def _explanations(store: Store, sessions: list[dict[str, Any]]) -> dict[str, Any]:
+    ordered = sorted(sessions, key=lambda s: not s["flagged"])
+    out: dict[str, Any] = {}
+    for i, session in enumerate(ordered):
+        sid = session["session_id"]
+        if i >= MAX_EXPLAINED_SESSIONS:
+            out[sid] = {"available": False, "reason": f"only the first "
+                        f"{MAX_EXPLAINED_SESSIONS} sessions are explained in a report"}
+            continue
+        try:
+            from core.explain import explain_session  # built beside this feature; optional
+
+            explanation = explain_session(store, sid, model_id=None)
+            out[sid] = {"available": True, "reasons": [str(r) for r in explanation.reasons],
+                        "detail": jsonable(explanation.to_dict())}
+        except ImportError as exc:
+            out[sid] = {"available": False, "reason": f"the explain module is missing ({exc})"}
+        except AnomalystError as exc:
+            out[sid] = {"available": False, "reason": str(exc)}
+    return out
+
+
+def _masked(content: dict[str, Any], events: pd.DataFrame, masker: Masker
+            ) -> tuple[dict[str, Any], pd.DataFrame]:
+    events = events.copy()
+    for column in ("device_id", "payment_id"):
+        kind = "device" if column == "device_id" else "payment"
+        events[column] = events[column].map(lambda v, k=kind: v if pd.isna(v) else
+                                             masker.token(k, str(v)))
+    events["ip"] = events["ip"].map(lambda v: v if pd.isna(v) else mask_ip(str(v)))
+    events["text"] = events["text"].map(lambda v: v if pd.isna(v) else masker.text(str(v)))
+    masked = dict(content)
+    for key in ("notes", "audit", "explanations"):
+        masked[key] = masker.deep(content[key])
+    masked["case"] = {**content["case"], "title": masker.deep(content["case"]["title"])}
+    return masked, events
+
+
+def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    return jsonable(frame.to_dict(orient="records"))

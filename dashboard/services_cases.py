@@ -1,0 +1,147 @@
+"""The Cases page's door to ``core.cases`` and ``core.reports``: cached reads, audited writes.
+
+Reads are cached on the store's stamp like every other read (``dashboard.services``). Writes
+open the store read-write through ``services.with_store`` (which checks the signed-in role on
+the server) and clear the cached reads, so the page shows the change on the rerun.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
+
+import pandas as pd
+import streamlit as st
+
+from core import cases as core_cases
+from core.cases.snapshot import case_session_scores
+from core.store import Store
+from dashboard import services
+
+T = TypeVar("T")
+
+
+# --- reads ------------------------------------------------------------------------------------
+@st.cache_data(show_spinner=False, max_entries=16)
+def case_table(_stamp: float, path: str, statuses: tuple[str, ...]) -> pd.DataFrame:
+    return services.with_store(lambda s: core_cases.list_cases(s, statuses))
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def case(_stamp: float, path: str, case_id: str) -> core_cases.Case:
+    return services.with_store(lambda s: core_cases.get_case(s, case_id))
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def notes(_stamp: float, path: str, case_id: str) -> pd.DataFrame:
+    return services.with_store(lambda s: core_cases.case_notes(s, case_id))
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def audit(_stamp: float, path: str, case_id: str) -> pd.DataFrame:
+    frame = services.with_store(lambda s: core_cases.audit_trail(s, case_id))
+    return frame.assign(detail=frame["detail"].map(_detail_text))
+
+
+@st.cache_data(show_spinner="Reading scores…", max_entries=32)
+def session_scores(_stamp: float, path: str, case_id: str) -> tuple[str, pd.DataFrame]:
+    """('decision' | 'now', one row per case session with each detector's score/threshold)."""
+    def read(store: Store) -> tuple[str, dict[str, Any]]:
+        found = core_cases.get_case(store, case_id)
+        return case_session_scores(store, found.snapshot, found.session_ids)
+
+    as_of, frozen = services.with_store(read)
+    rows = []
+    for item in frozen["sessions"]:
+        row: dict[str, Any] = {"session_id": item["session_id"],
+                               "start": pd.Timestamp(item["start_ts"]),
+                               "flagged": any(v["flagged"] for v in item["scores"].values())}
+        for value in item["scores"].values():
+            name = value["detector"]
+            row[f"{name} score"] = value["score"]
+            row[f"{name} threshold"] = value["threshold"]
+            row[f"{name} %ile"] = value["percentile"]
+        rows.append(row)
+    return as_of, pd.DataFrame(rows)
+
+
+@st.cache_data(show_spinner=False, max_entries=4, ttl=60)
+def suppressions(_stamp: float, path: str) -> pd.DataFrame:
+    """Active suppressions (re-read every minute too: they expire without any write)."""
+    return services.with_store(core_cases.active_suppressions)
+
+
+@st.cache_data(show_spinner="Measuring the learning effect…", max_entries=16)
+def learning(_stamp: float, path: str, model_id: str) -> dict[str, Any]:
+    return services.with_store(lambda s: core_cases.learning_effect(s, model_id)).to_dict()
+
+
+# --- writes (audited in core; role-checked in services.with_store) -----------------------------
+def _write(func: Callable[[Store], T], action: str) -> T:
+    try:
+        return services.with_store(func, write=True, action=action)
+    finally:
+        st.cache_data.clear()
+
+
+def open_case(analyst: str, *, user_id: str | None = None,
+              session_id: str | None = None) -> core_cases.Case:
+    return _write(lambda s: core_cases.open_case(s, analyst=analyst, user_id=user_id,
+                                                 session_id=session_id), "case")
+
+
+def claim(case_id: str, analyst: str) -> core_cases.Case:
+    return _write(lambda s: core_cases.claim_case(s, case_id, analyst=analyst), "case")
+
+
+def next_case(analyst: str) -> core_cases.Case | None:
+    return _write(lambda s: core_cases.next_case(s, analyst=analyst), "case")
+
+
+def assign(case_id: str, assignee: str, analyst: str) -> core_cases.Case:
+    return _write(lambda s: core_cases.assign_case(s, case_id, assignee, analyst=analyst),
+                  "case")
+
+
+def add_note(case_id: str, text: str, analyst: str) -> int:
+    return _write(lambda s: core_cases.add_note(s, case_id, text, analyst=analyst), "case")
+
+
+def decide(case_ids: Sequence[str], decision: str, analyst: str, scenario: str | None,
+           note: str | None) -> list[core_cases.Case]:
+    return _write(lambda s: core_cases.decide_cases(s, list(case_ids), decision,
+                                                    analyst=analyst, scenario=scenario,
+                                                    note=note), "case")
+
+
+def reopen(case_id: str, analyst: str, reason: str | None) -> core_cases.Case:
+    return _write(lambda s: core_cases.reopen_case(s, case_id, analyst=analyst, reason=reason),
+                  "case")
+
+
+def snooze(kind: str, value: str, days: float, reason: str, analyst: str,
+           case_id: str | None = None) -> int:
+    return _write(lambda s: core_cases.snooze(s, kind, value, days=days, reason=reason,
+                                              analyst=analyst, case_id=case_id), "snooze")
+
+
+def lift(suppression_id: int, analyst: str) -> int:
+    _write(lambda s: core_cases.lift(s, suppression_id, analyst=analyst), "snooze")
+    return suppression_id
+
+
+def report(case_id: str, fmt: str, mask: bool, analyst: str) -> bytes:
+    """The rendered report (its 'export' audit row is written with it)."""
+    from core.reports import render_case_report
+
+    return _write(lambda s: render_case_report(s, case_id, fmt,  # type: ignore[arg-type]
+                                               actor=analyst, mask_personal_data=mask),
+                  "export")
+
+
+def _detail_text(detail: Any) -> str:
+    if not isinstance(detail, dict):
+        return ""
+    shown = {k: v for k, v in detail.items()
+             if k != "previous_snapshot" and v is not None and v is not False}
+    return ", ".join(f"{k}: {v}" for k, v in shown.items())

@@ -1,0 +1,185 @@
+"""Cases: the queue with claim and "next case", bulk decisions, one case in detail (decision,
+notes, sessions, audit trail, report export), snoozes, and what the decisions taught.
+
+Deep link: ``/cases?case=<case id>``.
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from core.cases import DECISIONS, SUPPRESSION_KINDS
+from dashboard import auth, common, services
+from dashboard import services_cases as sc
+
+st.title("Cases")
+models = common.scored_models_or_stop()
+key = services.key()
+name = "" if common.analyst() == "anonymous" else common.analyst()
+may = {a: bool(name) and auth.allowed(a) for a in ("case", "snooze", "export")}
+if not name:
+    st.warning("Set your name in the sidebar: every case action is recorded with it.")
+
+act = services.safely  # a write whose user-caused failure becomes an st.error
+
+
+with st.expander("Open a case", expanded=False):
+    c1, c2, c3 = st.columns([2, 2, 1])
+    open_user = c1.text_input("User id", key="cs_open_user")
+    open_session = c2.text_input("or session id", key="cs_open_session")
+    if c3.button("Open case", key="cs_open", disabled=not may["case"]):
+        opened = act(lambda: sc.open_case(name, user_id=open_user.strip() or None,
+                                          session_id=open_session.strip() or None), "open a case")
+        if opened is not None:
+            st.session_state["cs_case"] = opened.case_id
+            st.toast(f"Case {opened.case_id} is open.")
+
+everything = sc.case_table(*key, ("open", "investigating", "closed"))
+active = everything[everything["status"] != "closed"]
+m = st.columns(4)
+for col, status in zip(m[:3], ("open", "investigating", "closed"), strict=True):
+    col.metric(status.capitalize(), int((everything["status"] == status).sum()))
+if m[3].button("Next case", key="cs_next", type="primary", disabled=not may["case"],
+               help="Claim the oldest open, unassigned case."):
+    got = act(lambda: sc.next_case(name), "claim the next case")
+    if got is None:
+        st.info("No open case is waiting.")
+    elif got:
+        st.session_state["cs_case"] = got.case_id
+        st.rerun()
+
+st.subheader("Queue")
+if active.empty:
+    st.caption("No open case. Open one above, from the Flagged queue or from a user.")
+else:
+    st.dataframe(active.drop(columns=["decision", "scenario", "decided_by", "decided_at"]),
+                 hide_index=True, key="cs_queue")
+    with st.expander("Bulk decision"):
+        picked = st.multiselect("Cases", active["case_id"].tolist(), key="cs_bulk_ids")
+        b1, b2 = st.columns(2)
+        bulk_decision = b1.selectbox("Decision", DECISIONS, key="cs_bulk_decision")
+        bulk_scenario = b2.text_input("Scenario (for fraud)", key="cs_bulk_scenario")
+        if st.button("Decide selected", key="cs_bulk", disabled=not (may["case"] and picked)):
+            done = act(lambda: sc.decide(picked, bulk_decision, name, bulk_scenario, None),
+                       "decide the cases")
+            if done:
+                st.success(f"Decided {len(done)} cases: {bulk_decision}.")
+
+ids = everything["case_id"].tolist()
+wanted = st.query_params.get("case")
+if wanted in ids and "cs_case" not in st.session_state:
+    st.session_state["cs_case"] = wanted
+if st.session_state.get("cs_case") not in ids:
+    st.session_state.pop("cs_case", None)
+if ids:
+    st.subheader("Case")
+    case_id = st.selectbox("Case", ids[::-1], key="cs_case")
+    st.query_params["case"] = case_id
+    item = sc.case(*key, case_id)
+    st.markdown(f"**{item.case_id}** · user `{item.user_id}` · status **{item.status}** · "
+                f"assignee {item.assignee or '–'} · decision **{item.decision or '–'}**"
+                + (f" ({item.scenario})" if item.scenario else ""))
+    if st.button("Show the user", key="cs_user"):
+        st.switch_page(common.page("user"), query_params={"user": item.user_id})
+    as_of, scores = sc.session_scores(*key, case_id)
+    st.caption("Every detector's score, threshold in force and percentile: "
+               + ("frozen at the decision." if as_of == "decision" else "as of now."))
+    st.dataframe(scores, hide_index=True, key="cs_sessions")
+    if item.status != "closed":
+        a1, a2 = st.columns([1, 2])
+        if a1.button("Claim", key="cs_claim", disabled=not may["case"]) and act(
+                lambda: sc.claim(case_id, name), "claim the case"):
+            st.rerun()
+        assignee = a2.text_input("Assign to", key="cs_assignee")
+        if a2.button("Assign", key="cs_assign", disabled=not (may["case"] and assignee)) and act(
+                lambda: sc.assign(case_id, assignee, name), "assign the case"):
+            st.rerun()
+        d1, d2 = st.columns(2)
+        decision = d1.radio("Decision", DECISIONS, key="cs_decision", horizontal=True)
+        scenario = d2.text_input("Scenario", key="cs_scenario",
+                                 placeholder="e.g. card_testing (for fraud_confirmed)")
+        decide_note = st.text_area("Note with the decision", key="cs_decide_note", height=68)
+        if st.button("Decide", key="cs_decide", type="primary", disabled=not may["case"]) and act(
+                lambda: sc.decide([case_id], decision, name, scenario, decide_note),
+                "decide the case"):
+            st.rerun()
+    else:
+        reason = st.text_input("Reason to reopen", key="cs_reopen_reason")
+        if st.button("Reopen", key="cs_reopen", disabled=not may["case"]) and act(
+                lambda: sc.reopen(case_id, name, reason), "reopen the case"):
+            st.rerun()
+
+    st.markdown("**Notes**")
+    case_notes = sc.notes(*key, case_id)
+    if case_notes.empty:
+        st.caption("No notes yet.")
+    for note in case_notes.itertuples():
+        st.text(f"{note.created_at:%Y-%m-%d %H:%M} · {note.author}: {note.text}")
+    new_note = st.text_area("Add a note", key="cs_note", height=68)
+    if st.button("Add note", key="cs_add_note", disabled=not may["case"]) and act(
+            lambda: sc.add_note(case_id, new_note, name), "add the note"):
+        st.rerun()
+
+    st.markdown("**Audit trail** (append-only)")
+    st.dataframe(sc.audit(*key, case_id), hide_index=True, key="cs_audit")
+
+    st.markdown("**Export a report**")
+    e1, e2, e3 = st.columns(3)
+    fmt = e1.radio("Format", ["html", "pdf", "json"], key="cs_fmt", horizontal=True)
+    mask = e2.checkbox("Mask personal data", key="cs_mask",
+                       help="IPs, device ids, e-mail addresses and phone numbers.")
+    if e3.button("Prepare report", key="cs_prepare", disabled=not may["export"]):
+        with st.spinner("Building the report (explanations take a few seconds)…"):
+            data = act(lambda: sc.report(case_id, fmt, mask, name), "build the report")
+        if data is not None:
+            st.session_state["cs_report"] = (case_id, fmt, mask, data)
+            st.rerun()  # so the audit trail above shows the export
+    ready = st.session_state.get("cs_report")
+    if ready and ready[0] == case_id:
+        mime = {"html": "text/html", "pdf": "application/pdf", "json": "application/json"}
+        st.download_button(f"Download {ready[1].upper()}" + (" (masked)" if ready[2] else ""),
+                           ready[3], file_name=f"{case_id}.{ready[1]}", mime=mime[ready[1]],
+                           key="cs_download", on_click="ignore", icon=":material/download:")
+
+st.subheader("Snoozed users, devices and IPs")
+active_snoozes = sc.suppressions(*key)
+if active_snoozes.empty:
+    st.caption("Nothing is snoozed: every flagged session shows in the queue.")
+else:
+    st.dataframe(active_snoozes, hide_index=True, key="cs_snoozes")
+    l1, l2 = st.columns([2, 1])
+    lift_id = l1.selectbox("Suppression", active_snoozes["suppression_id"].tolist(),
+                           key="cs_lift_id")
+    if l2.button("Lift", key="cs_lift", disabled=not may["snooze"]) and act(
+            lambda: sc.lift(int(lift_id), name), "lift the suppression"):
+        st.rerun()
+with st.expander("Snooze a user, device or IP"):
+    s1, s2, s3 = st.columns([1, 2, 1])
+    kind = s1.selectbox("What", SUPPRESSION_KINDS, key="cs_snooze_kind")
+    value = s2.text_input("Value", key="cs_snooze_value")
+    days = s3.number_input("Days", min_value=1, max_value=365, value=7, key="cs_snooze_days")
+    why = st.text_input("Reason", key="cs_snooze_reason")
+    if st.button("Snooze", key="cs_snooze", disabled=not may["snooze"]) and act(
+            lambda: sc.snooze(kind, value, float(days), why, name), "snooze"):
+        st.rerun()
+
+st.subheader("What the decisions taught")
+model_id = st.selectbox("Model", models["model_id"].tolist(), key="cs_learn_model",
+                        index=common.preferred_index(models),
+                        format_func=common.model_label(models))
+effect = services.safely(lambda: sc.learning(*key, model_id), "measure the learning effect")
+if effect:
+    gt, both = effect["precision_ground_truth"], effect["precision_with_analysts"]
+    same = gt != gt or both != both or abs(both - gt) < 5e-4  # NaN: nothing to compare
+    moved = None if same else f"{both - gt:+.3f} vs ground truth only"
+    cols = st.columns(3)
+    cols[0].metric("Analyst labels", f"{effect['n_analyst_labels']:,}",
+                   help="Session labels written by case decisions.")
+    cols[1].metric("Labelled sessions", f"{effect['n_labelled_with_analysts']:,}",
+                   delta=f"+{effect['n_added']:,} from analysts" if effect["n_added"] else None)
+    cols[2].metric("Precision at the threshold in force", common.number(both, 3), delta=moved)
+    st.caption(f"Threshold {effect['threshold']:.4f} (segment all). Precision with ground "
+               f"truth only: {common.number(gt, 3)} on {effect['n_alerts_ground_truth']} "
+               f"labelled alerts; with analysts: {common.number(both, 3)} on "
+               f"{effect['n_alerts_with_analysts']}. Retrain a classifier "
+               "(`anomalyst train --detector transformer`) to learn from the new labels.")

@@ -1,0 +1,15 @@
+"""Helpers shared by the case tests."""
+
+from __future__ import annotations
+
+from core.store import Store
+
+
+def flagged_session(store: Store) -> str:
+    """A session some current model flags (the demo store always has some)."""
+    from core.cases.scoring import ScoreContext, current_model_ids
+
+    context = ScoreContext.build(store)
+    flagged = context.flagged(context.table.index, current_model_ids(context.models))
+    assert flagged, "the demo store must flag at least one session"
+    return flagged[0]
