@@ -96,3 +96,26 @@ def test_auth_off_keeps_the_local_demo_open(demo_store: Path,
     assert not at.exception
     assert "login_name" not in {w.key for w in at.text_input}
     assert at.sidebar.text_input(key="analyst") is not None
+
+
+def _case_writes_as_viewer() -> None:
+    import streamlit as st
+
+    from core.access import Principal
+    from dashboard import services, services_cases
+
+    st.session_state["auth_principal"] = Principal("vera", "viewer", authenticated=True)
+    services.safely(lambda: services_cases.open_case("vera", user_id="u000001"), "open")
+    services.safely(lambda: services_cases.decide(["C-00001"], "fraud_confirmed", "vera",
+                                                  "card_testing", None), "decide")
+    services.safely(lambda: services_cases.report("C-00001", "html", False, "vera"), "export")
+
+
+def test_server_refuses_a_viewer_case_change_or_export(signed_in_env: Path) -> None:
+    at = AppTest.from_function(_case_writes_as_viewer, default_timeout=30)
+    at.run()
+    assert not at.exception
+    errors = [e.value for e in at.error]
+    assert any("case must be done by an analyst" in e for e in errors), errors
+    assert any("export must be done by an analyst" in e for e in errors), errors
+    assert len(errors) == 3
