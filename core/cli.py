@@ -181,12 +181,22 @@ def migrate(db: str | None, wait_s: float) -> None:
 
 def _register_optional_commands() -> None:
     """Commands that live beside their feature (sample data, training, dashboard)."""
-    from core import cli_commands, cli_dashboard, cli_models  # noqa: F401  (register on import)
-    from core import cli_users  # noqa: F401
+    from core import (  # noqa: F401  (register on import)
+        cli_cases,
+        cli_commands,
+        cli_dashboard,
+        cli_explain,
+        cli_models,
+        cli_users,
+    )
 
 
 _register_optional_commands()
 
 
 if __name__ == "__main__":
-    main()
+    # Run as `python -m core.cli`, this file is `__main__`; the command modules registered
+    # themselves on `core.cli.main`, so call that one, not this module's copy.
+    from core.cli import main as registered_main
+
+    registered_main()

@@ -27,11 +27,13 @@ def score_histogram(scores: np.ndarray, *, anomalous: np.ndarray | None = None,
     """Distribution of scores, labelled anomalies overlaid, the threshold as a line."""
     fig = go.Figure()
     scores = np.asarray(scores, dtype=np.float64)
-    scores = scores[np.isfinite(scores)]
+    finite = np.isfinite(scores)  # unscored sessions (just ingested) have no score yet
+    mask = (np.zeros(len(scores), bool) if anomalous is None
+            else np.asarray(anomalous, bool))[finite]
+    scores = scores[finite]
     if len(scores):
         edges = np.histogram_bin_edges(scores, bins=bins)
         centres, width = (edges[:-1] + edges[1:]) / 2, float(edges[1] - edges[0]) or 1.0
-        mask = np.zeros(len(scores), bool) if anomalous is None else np.asarray(anomalous, bool)
         counts, _ = np.histogram(scores[~mask], bins=edges)
         fig.add_bar(x=centres, y=counts, width=width, name="not labelled anomalous",
                     marker_color=NORMAL, opacity=0.8)
