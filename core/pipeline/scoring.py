@@ -12,6 +12,7 @@ import pandas as pd
 
 from core.detectors import load_detector
 from core.errors import ModelError
+from core.faults import crash_point
 from core.pipeline.inputs import build_input, load_input_spec
 from core.pipeline.training import model_row
 from core.store import Store
@@ -34,6 +35,9 @@ def score_model(store: Store, model_id: str, *, only_new: bool = False) -> Score
     """
     started = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     row = model_row(store, model_id)
+    if row["detector"] == "ensemble":  # scores come from its members' scores
+        from core.pipeline.ensemble import score_ensemble
+        return score_ensemble(store, model_id, only_new=only_new)
     folder = Path(row["path"])
     if not folder.exists():
         raise ModelError(
@@ -70,6 +74,7 @@ def score_model(store: Store, model_id: str, *, only_new: bool = False) -> Score
             if events is not None:
                 store.run("delete_event_scores_of" if only_new else "delete_event_scores", params)
                 store.run("insert_event_scores", params)
+            crash_point("score.before_commit")
     finally:
         con.unregister("_new_scores")
         if events is not None:

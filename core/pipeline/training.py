@@ -1,7 +1,9 @@
 """Training a registered detector on the store's sessions and registering the model.
 
 Unsupervised detectors train on sessions before ``train_end`` (default: the first 70% of the
-data's time span) and leave out every session labelled anomalous, by any source.
+data's time span) and leave out every session labelled anomalous, by any source. Supervised
+detectors (``requires_labels``) train on every session before ``train_end``, labelled
+anomalies included, with labels from ``core.pipeline.supervised``.
 """
 
 from __future__ import annotations
@@ -21,7 +23,9 @@ import numpy as np
 
 from core.detectors import build_detector, get_detector_class
 from core.errors import ConfigError, ModelError
+from core.faults import crash_point
 from core.pipeline.inputs import build_input, save_input_spec
+from core.pipeline.supervised import anomalous_sessions, fit_arguments, require_labels
 from core.store import Store
 
 log = logging.getLogger(__name__)
@@ -43,6 +47,8 @@ class TrainResult:
     n_excluded_anomalous: int
     train_end: dt.datetime | None
     seconds: float
+    n_anomalous: int = 0
+    """Labelled anomalous sessions trained on (supervised detectors; 0 otherwise)."""
 
 
 def models_dir_for(store: Store) -> Path:
@@ -72,6 +78,9 @@ def train_model(
     models_dir: Path | None = None,
 ) -> TrainResult:
     """Fit ``detector`` on the store's training sessions, save it, register it, return its id."""
+    if detector == "ensemble":  # combines scored models: config {"members": [ids]} or latest
+        from core.pipeline.ensemble import train_ensemble
+        return train_ensemble(store, (config or {}).get("members"), models_dir=models_dir)
     started = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     cls = get_detector_class(detector)
     if store.scalar("count_sessions") == 0:
@@ -88,6 +97,9 @@ def train_model(
     if "quiet" in fields:
         overrides["quiet"] = quiet
     model = build_detector(detector, **overrides)
+    anomalous = anomalous_sessions(store)
+    if cls.requires_labels:
+        require_labels(detector, anomalous)  # before the input is built: fail fast
 
     built = build_input(store, cls.input_kind)
     meta = built.meta
@@ -104,12 +116,8 @@ def train_model(
         train_end = train_end or default_train_end(store)
         in_train = (meta["start_ts"] < train_end).to_numpy() if train_end else np.ones(len(meta),
                                                                                        bool)
-    anomalous = set(
-        store.frame("session_labels", {"sources": ["ground_truth", "analyst"]})
-        .query("is_anomaly")["session_id"]
-    )
     is_anomalous = meta["session_id"].isin(anomalous).to_numpy()
-    keep = in_train & ~is_anomalous
+    keep = in_train if cls.requires_labels else in_train & ~is_anomalous
     n_train = int(keep.sum())
     if n_train < 10:
         raise ConfigError(
@@ -118,17 +126,27 @@ def train_model(
         )
     log.info("training %s on %d sessions (%d labelled anomalous left out)", detector, n_train,
              int((in_train & is_anomalous).sum()))
-    model.fit(built.data.take(np.flatnonzero(keep)))
+    train_data = built.data.take(np.flatnonzero(keep))
+    fit_kwargs = fit_arguments(store, detector, train_data, meta["session_id"].to_numpy()[keep],
+                               anomalous, train_end) if cls.requires_labels else {}
+    model.fit(train_data, **fit_kwargs)
 
     model_id = f"{detector}-{started:%Y%m%d-%H%M%S}-{secrets.token_hex(2)}"
     folder = (models_dir or models_dir_for(store)) / model_id
     model.save(folder / "detector")
     save_input_spec(folder, built.spec)
+    crash_point("train.after_save")
     seconds = (dt.datetime.now(dt.UTC).replace(tzinfo=None) - started).total_seconds()
     history = getattr(model, "history_", None)
     metrics = {"train_seconds": round(seconds, 3)}
     if history is not None and hasattr(history, "to_dict"):
         metrics["history"] = history.to_dict()
+    n_anomalous = int((keep & is_anomalous).sum()) if cls.requires_labels else 0
+    if cls.requires_labels:
+        metrics["n_anomalous_train"] = n_anomalous
+        for name in ("validation_ap", "event_validation_ap"):
+            if hasattr(model, f"{name}_"):
+                metrics[name] = getattr(model, f"{name}_")
     try:
         with store.transaction():
             store.run("register_model", {
@@ -138,11 +156,13 @@ def train_model(
                 "train_end": train_end, "n_train": n_train, "metrics": json.dumps(metrics),
                 "path": str(folder.resolve()), "device": _device_of(model),
             })
+            crash_point("train.before_commit")
     except Exception:
         shutil.rmtree(folder, ignore_errors=True)
         raise
-    return TrainResult(model_id, detector, folder, n_train, int((in_train & is_anomalous).sum()),
-                       train_end, seconds)
+    n_left_out = 0 if cls.requires_labels else int((in_train & is_anomalous).sum())
+    return TrainResult(model_id, detector, folder, n_train, n_left_out, train_end, seconds,
+                       n_anomalous)
 
 
 def _device_of(model: Any) -> str:

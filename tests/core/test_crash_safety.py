@@ -92,3 +92,50 @@ def test_kill_at_any_moment_of_an_ingest_is_all_or_none(
     after = counts(store_with_first)
     assert middle[:2] in (before[:2], after[:2])
     assert after[0] > before[0]
+
+
+def model_state(db: Path) -> tuple[list[str], dict[str, tuple[int, float]]]:
+    """Registered model ids, and per model (number of scores, their sum)."""
+    with Store.open(db, read_only=True) as store:
+        ids = store.frame("model_list")["model_id"].tolist()
+        rows = store.con.execute(
+            "SELECT model_id, count(*), sum(score) FROM scores GROUP BY 1").fetchall()
+    return ids, {m: (n, round(total, 6)) for m, n, total in rows}
+
+
+@pytest.mark.parametrize("point", ["train.after_save", "train.before_commit"])
+def test_kill_during_training_registers_nothing_and_a_rerun_trains(
+    demo_store: Path, tmp_path: Path, point: str
+) -> None:
+    import shutil
+
+    db = tmp_path / "t.duckdb"
+    shutil.copy(demo_store, db)
+    before = model_state(db)
+    args = ("train", "--detector", "zscore", "--db", str(db), "--quiet")
+    killed = run_cli(*args, crash_at=point)
+    assert killed.returncode == -9, killed.stdout
+    assert model_state(db) == before
+    again = run_cli(*args)
+    assert again.returncode == 0, again.stdout
+    ids, _ = model_state(db)
+    assert len(ids) == len(before[0]) + 1
+
+
+def test_kill_while_scoring_keeps_the_previous_scores(demo_store: Path, tmp_path: Path) -> None:
+    import shutil
+
+    db = tmp_path / "s.duckdb"
+    shutil.copy(demo_store, db)
+    ids, scores_before = model_state(db)
+    model_id = next(m for m in ids if m.startswith("zscore"))
+    with Store.open(db) as store:  # make the rerun's effect visible: drop half the scores
+        store.con.execute("DELETE FROM scores WHERE model_id = ? AND session_id IN (SELECT "
+                          "session_id FROM sessions ORDER BY session_id LIMIT 100)", [model_id])
+    partial = model_state(db)[1]
+    killed = run_cli("score", "--model", model_id, "--db", str(db), crash_at="score.before_commit")
+    assert killed.returncode == -9, killed.stdout
+    assert model_state(db)[1] == partial  # all or none: the old rows, untouched
+    again = run_cli("score", "--model", model_id, "--db", str(db))
+    assert again.returncode == 0, again.stdout
+    assert model_state(db)[1][model_id] == scores_before[model_id]
