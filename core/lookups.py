@@ -29,22 +29,23 @@ def session_labels(store: Store, sources: Sequence[str] = LABEL_SOURCES) -> pd.D
 def score_table(store: Store, model_ids: Sequence[str]) -> pd.DataFrame:
     """One row per session: meta, tenure/country segment and, per model, score and percentile.
 
-    Columns: session_id, user_id, start_ts, tenure, country, ``score:<model>``,
-    ``pct:<model>`` (0..100, the share of sessions this model scores lower).
+    Columns: session_id, user_id, start_ts, end_ts, n_events, tenure, country,
+    ``score:<model>``, ``pct:<model>`` (0..100, the share of the model's scored sessions that
+    score lower; NaN where the model has not scored the session).
     """
-    base = store.frame("sessions_meta")
-    segments = store.frame("session_segments")
-    table = base.merge(segments, on="session_id", how="left")
-    for model_id in model_ids:
-        scores = store.frame("model_scores", {"model_id": model_id})[["session_id", "score"]]
-        values = scores["score"].to_numpy(np.float64)
-        order = values.argsort(kind="stable")
-        pct = np.empty(len(values))
-        pct[order] = np.arange(len(values)) / max(len(values) - 1, 1) * 100
-        scores = scores.assign(pct=pct).rename(
-            columns={"score": f"score:{model_id}", "pct": f"pct:{model_id}"}
-        )
-        table = table.merge(scores, on="session_id", how="left")
+    from core.store.queries import score_table_sql
+
+    params = {f"m{i}": m for i, m in enumerate(model_ids)}
+    table = store.execute_sql("score_table", score_table_sql(len(model_ids)),
+                              params or None).df()
+    for i, model_id in enumerate(model_ids):
+        values = table.pop(f"s{i}").to_numpy(np.float64)
+        scored = np.flatnonzero(np.isfinite(values))
+        order = scored[values[scored].argsort(kind="stable")]
+        pct = np.full(len(values), np.nan)
+        pct[order] = np.arange(len(order)) / max(len(order) - 1, 1) * 100
+        table[f"score:{model_id}"] = values
+        table[f"pct:{model_id}"] = pct
     return table
 
 

@@ -214,6 +214,24 @@ QUERIES: dict[str, str] = {
 }
 
 
+
+def score_table_sql(n_models: int) -> str:
+    """One row per session with its segment and one score column per model (``$m0``,
+    ``$m1``, ... bound to the model ids; columns ``s0``, ``s1``, ...), in (start_ts, session_id)
+    order. One query, so DuckDB joins in parallel instead of pandas merging strings."""
+    joins = "".join(
+        f"\n        LEFT JOIN (SELECT session_id, score FROM scores WHERE model_id = $m{i}) s{i}"
+        f" USING (session_id)" for i in range(n_models))
+    columns = "".join(f", s{i}.score AS s{i}" for i in range(n_models))
+    return f"""
+        SELECT se.session_id, se.user_id, se.start_ts, se.end_ts, se.n_events,
+               CASE WHEN se.start_ts - min(se.start_ts) OVER (PARTITION BY se.user_id)
+                         < INTERVAL 7 DAY THEN 'new' ELSE 'returning' END AS tenure,
+               coalesce(se.country, 'unknown') AS country{columns}
+        FROM sessions se{joins}
+        ORDER BY se.start_ts, se.session_id
+    """
+
 def _merge_feature_queries() -> None:
     """Each feature keeps its SQL in its own module; names must not collide."""
     from core.store import (
