@@ -22,6 +22,10 @@ PAGES = {
                      url_path="queue"),
     "user": st.Page(VIEWS / "user.py", title="User", icon=":material/person_search:",
                     url_path="user"),
+    "cases": st.Page(VIEWS / "cases.py", title="Cases", icon=":material/folder_open:",
+                     url_path="cases"),
+    "explain": st.Page(VIEWS / "explain.py", title="Explain", icon=":material/lightbulb:",
+                       url_path="explain"),
     "data": st.Page(VIEWS / "data.py", title="Data", icon=":material/upload_file:",
                     url_path="data"),
 }

@@ -113,16 +113,19 @@ def segment_view(_stamp: float, path: str, model_id: str, segment: str,
     )
 
 
-@st.cache_data(show_spinner="Finding flagged sessions…", max_entries=8)
+@st.cache_data(show_spinner="Finding flagged sessions…", max_entries=8, ttl=60)
 def flagged_table(_stamp: float, path: str, model_ids: tuple[str, ...],
                   sources: tuple[str, ...]) -> pd.DataFrame:
     """Sessions flagged by at least one model at the thresholds in force, with their labels,
-    amounts, a ``flag:<model>`` column per model, ``n_flagging`` and ``flagged_by``."""
+    amounts, a ``flag:<model>`` column per model, ``n_flagging`` and ``flagged_by``. Sessions
+    of snoozed users, devices and IPs are left out (re-read each minute: snoozes expire)."""
+    from core.cases.suppressions import suppressed_session_ids
     from core.thresholds import flag_sessions
 
     table = score_table(_stamp, path, model_ids)
     flags = np.column_stack([flag_sessions(table, m, saved_thresholds(m)) for m in model_ids])
-    any_flag = flags.any(axis=1)
+    any_flag = flags.any(axis=1) & ~table["session_id"].isin(
+        with_store(suppressed_session_ids)).to_numpy()
     table = table[any_flag].copy()
     flags = flags[any_flag]
     names = models(_stamp, path).set_index("model_id")["detector"].to_dict()

@@ -84,7 +84,9 @@ def score_new_sessions() -> list[str]:
     from core.pipeline import score_model
 
     def run(store) -> list[str]:
-        ids = store.frame("model_list").groupby("detector")["model_id"].last().tolist()
+        latest = store.frame("model_list").groupby("detector")["model_id"].last()
+        ids = [m for d, m in latest.items() if d != "ensemble"]
+        ids += [m for d, m in latest.items() if d == "ensemble"]  # after their members
         lines = []
         for model_id in ids:
             result = score_model(store, model_id, only_new=True)

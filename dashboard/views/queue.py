@@ -95,6 +95,30 @@ config = {v: st.column_config.ProgressColumn(v, min_value=0, max_value=100, form
           for v in pct_cols.values()}
 event = st.dataframe(out.head(5000), key="q_table", on_select="rerun",
                      selection_mode="single-row", hide_index=True, column_config=config)
+target_col = "session_id" if view == "sessions" else "user_id"
+c1, c2 = st.columns([3, 1], vertical_alignment="bottom")
+target = c1.selectbox(f"Open a case for a flagged {target_col.removesuffix('_id')}",
+                      out[target_col].head(5000).tolist(), index=None, key="q_case_target")
+if c2.button("Open case", key="q_open_case", icon=":material/folder_open:",
+             disabled=target is None):
+    from dashboard import services_cases
+
+    name = "" if common.analyst() == "anonymous" else common.analyst()
+    if not name:
+        st.warning("Set your name in the sidebar")
+    else:
+        opened = services.safely(lambda: services_cases.open_case(
+            name, **{target_col: str(target)}), "open a case")
+        if opened is not None:
+            st.switch_page(common.page("cases"), query_params={"case": opened.case_id})
+if view == "sessions":
+    e1, e2 = st.columns([3, 1], vertical_alignment="bottom")
+    to_explain = e1.selectbox("Explain a flagged session", out["session_id"].head(5000).tolist(),
+                              index=None, key="q_explain_target")
+    if e2.button("Explain", key="q_explain", icon=":material/lightbulb:",
+                 disabled=to_explain is None):
+        st.session_state["explain_session"] = str(to_explain)
+        st.switch_page(common.page("explain"), query_params={"session": str(to_explain)})
 rows = event.selection.rows if event is not None else []
 if rows:
     picked = out.head(5000).iloc[rows[0]]

@@ -51,6 +51,25 @@ c[2].metric("Amount", f"{events['amount'].sum():,.2f}")
 c[3].metric("Devices / IPs", f"{events['device_id'].nunique()} / {events['ip'].nunique()}")
 if focus:
     st.caption(f"Opened for session `{focus}`.")
+if st.button(f"Open case for session {focus}" if focus else "Open case for this user",
+             key="user_open_case", icon=":material/folder_open:"):
+    from dashboard import services_cases
+
+    name = "" if common.analyst() == "anonymous" else common.analyst()
+    if not name:
+        st.warning("Set your name in the sidebar")
+    else:
+        opened = services.safely(lambda: services_cases.open_case(
+            name, user_id=None if focus else user_id, session_id=focus or None), "open a case")
+        if opened is not None:
+            st.switch_page(common.page("cases"), query_params={"case": opened.case_id})
+ids = sessions["session_id"].tolist()[::-1]
+e1, e2 = st.columns([3, 1], vertical_alignment="bottom")
+to_explain = e1.selectbox("Explain a session of this user", ids, key="user_explain_pick",
+                          index=ids.index(focus) if focus in ids else 0)
+if e2.button("Explain", key="user_explain", icon=":material/lightbulb:"):
+    st.session_state["explain_session"] = str(to_explain)
+    st.switch_page(common.page("explain"), query_params={"session": str(to_explain)})
 
 st.plotly_chart(figures.user_timeline(events, sessions), key="user_timeline")
 st.subheader("Sessions")

@@ -1,0 +1,86 @@
+"""Why a session was flagged: SHAP over features, per-event contributions, plain reasons.
+
+    >>> from core.explain import explain_session
+    >>> # with Store.open(path) as store:
+    >>> #     why = explain_session(store, "s000123")          # the model that ranks it highest
+    >>> #     why.reasons, why.features.top(5), why.top_events("occlusion")
+
+``model_id=None`` explains the session under the scored model that ranks it highest (largest
+percentile; ties go to ensemble, transformer, autoencoder, then the newest model): that is the
+model that flagged it most strongly. Explanations are cached in the store's ``explanations``
+table and reused while the model's score of the session is unchanged; a writable store
+receives every new explanation, a read-only one is only read (see ``save_explanation``).
+"""
+
+from __future__ import annotations
+
+import logging
+
+from core.errors import ConfigError
+from core.explain import cache
+from core.explain.context import display_table, format_value
+from core.explain.explanation import (
+    EVENT_METHODS,
+    METHOD_TEXT,
+    AttentionMaps,
+    FeatureAttribution,
+    SessionExplanation,
+)
+from core.explain.global_view import flagged_session_ids, global_shap
+from core.explain.session import choose_model, compute, model_ranks, session_info
+from core.explain.shap_features import FeatureExplainer, mean_abs_shap, permutation_shap
+from core.store import Store
+
+log = logging.getLogger(__name__)
+
+__all__ = [
+    "EVENT_METHODS",
+    "METHOD_TEXT",
+    "AttentionMaps",
+    "FeatureAttribution",
+    "FeatureExplainer",
+    "SessionExplanation",
+    "display_table",
+    "explain_session",
+    "flagged_session_ids",
+    "format_value",
+    "global_shap",
+    "mean_abs_shap",
+    "permutation_shap",
+    "save_explanation",
+]
+
+
+def explain_session(store: Store, session_id: str, *, model_id: str | None = None,
+                    use_cache: bool = True, save: bool | None = None) -> SessionExplanation:
+    """Explain why ``model_id`` (default: the model ranking it highest) scored the session.
+
+    ``use_cache``: return the stored explanation while it matches the current score.
+    ``save``: store a newly computed explanation (default: when the store is writable).
+    Unknown sessions and models raise ConfigError / ModelError.
+    """
+    info = session_info(store, session_id)
+    ranks = {r.model_id: r for r in model_ranks(store, info)}
+    if model_id is None:
+        if not ranks:
+            raise ConfigError(
+                f"session must be scored by at least one model to pick one, got none for "
+                f"{session_id!r}. Pass --model ID or score the session (`anomalyst score`)."
+            )
+        model_id = choose_model(list(ranks.values())).model_id
+    rank = ranks.get(model_id)
+    if use_cache:
+        cached = cache.load(store, model_id, info.session_id)
+        if cached is not None and cache.is_current(cached, None if rank is None else rank.score):
+            return cached
+    explanation = compute(store, model_id, info, rank)
+    if save if save is not None else not store.read_only:
+        save_explanation(store, explanation)
+    return explanation
+
+
+def save_explanation(store: Store, explanation: SessionExplanation) -> None:
+    """Store ``explanation`` in the cache (replacing that model and session's rows)."""
+    n = cache.save(store, explanation)
+    log.info("cached %d explanation rows for %s under %s", n, explanation.session_id,
+             explanation.model_id)

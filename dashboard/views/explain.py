@@ -1,0 +1,143 @@
+"""Explain: why a session was flagged — SHAP, per-event contributions, attention, reasons.
+
+Deep link: ``/explain?session=<id>&model=<id>``; other pages set
+``st.session_state["explain_session"]`` and switch here.
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from core.explain import METHOD_TEXT, display_table
+from core.explain.sequence import attention_rollout
+from dashboard import common, figures_explain, services, services_explain
+
+st.title("Explain")
+models = common.scored_models_or_stop()
+key = services.key()
+detector_of = dict(zip(models["model_id"], models["detector"], strict=True))
+
+requested = st.query_params.get("session") or st.session_state.get("explain_session") or ""
+if requested and st.session_state.get("_explain_applied") != requested:
+    st.session_state["explain_pick"] = requested  # a new request overrides the picker
+    st.session_state["_explain_applied"] = requested
+queue = services_explain.flagged_sessions(*key, common.label_sources())
+labels = dict(zip(queue["session_id"], queue["flagged_by"], strict=True))
+options = list(dict.fromkeys([*([requested] if requested else []), *queue["session_id"]]))
+left, right = st.columns([3, 2])
+preset = {} if "explain_pick" in st.session_state else {"index": 0 if options else None}
+session_id = left.selectbox(
+    "Session", options, key="explain_pick", accept_new_options=True, **preset,
+    placeholder="type or pick a session id",
+    format_func=lambda s: f"{s} · flagged by {labels[s]}" if s in labels else s,
+    help="Flagged sessions first, highest percentile on top; type any other session id.")
+if not session_id:
+    st.info("Pick a flagged session above, or open one from the flagged queue or a user.")
+    st.stop()
+session_id = str(session_id)
+st.session_state["explain_session"] = session_id
+st.session_state["_explain_applied"] = session_id
+if st.query_params.get("session") != session_id:
+    st.query_params["session"] = session_id
+
+ranked = services.safely(lambda: services_explain.session_models(*key, session_id),
+                         "read the session")
+if ranked is None:
+    st.stop()
+choices = [None, *ranked["model_id"]]
+pct = dict(zip(ranked["model_id"], ranked["percentile"], strict=True))
+wanted_model = st.query_params.get("model")
+model_id = right.selectbox(
+    "Model", choices, key="explain_model",
+    index=choices.index(wanted_model) if wanted_model in choices else 0,
+    format_func=lambda m: "auto: the model ranking it highest" if m is None else
+    f"{detector_of.get(m, '?')} · {m} · percentile {pct[m]:.1f}")
+why = services.safely(lambda: services_explain.explanation(*key, session_id, model_id),
+                      "explain the session")
+if why is None:
+    st.stop()
+
+c = st.columns(4)
+c[0].metric("Score", f"{why.score:.4g}")
+c[1].metric("Percentile", "–" if why.percentile is None else f"{why.percentile:.1f}")
+c[2].metric("Flagged", "–" if why.is_flagged is None else ("yes" if why.is_flagged else "no"),
+            help="Whether the score reaches the threshold in force for this session's segment.")
+c[3].metric("Threshold", "–" if why.threshold is None else f"{why.threshold:.4g}")
+st.caption(f"User `{why.user_id}` · {why.detector} model `{why.model_id}` · "
+           f"{'cached' if why.from_cache else 'computed'} {why.computed_at:%Y-%m-%d %H:%M} UTC")
+if st.button("Open the user", key="explain_user", icon=":material/person_search:"):
+    st.switch_page(common.page("user"), query_params={"user": why.user_id,
+                                                      "session": session_id})
+
+st.subheader("Why")
+st.markdown("\n".join(f"- {r}" for r in why.reasons) or "No single contribution stands out.")
+for note in why.notes:
+    st.caption(note)
+if why.members is not None and not why.members.empty:
+    st.plotly_chart(figures_explain.member_bars(why.members), key="explain_members")
+
+if why.features is not None:
+    f = why.features
+    st.subheader("Features")
+    style = st.radio("Chart", ["waterfall", "bars"], horizontal=True, key="explain_chart")
+    if style == "waterfall":
+        st.plotly_chart(figures_explain.shap_waterfall(f.names, f.shap, f.base_value, f.score),
+                        key="explain_waterfall")
+    else:
+        st.plotly_chart(figures_explain.shap_bars(f.top(15), title="SHAP per feature"),
+                        key="explain_bars")
+    st.caption(f"Base value {f.base_value:.4g} (mean over {f.n_background} normal training "
+               f"sessions) + contributions = score {f.score:.4g}; additivity error "
+               f"{f.additivity_error:.1e}.")
+
+if why.event_contributions:
+    st.subheader("Events")
+    methods = [m for m in METHOD_TEXT if m in why.event_contributions]
+    method = st.radio("Colour by", methods, horizontal=True, key="explain_method",
+                      format_func=lambda m: f"{m} ({METHOD_TEXT[m]})")
+    st.plotly_chart(figures_explain.event_strip(
+        why.events, why.event_contributions[method], diverging=method == "occlusion",
+        title=f"The session's events, coloured by {method}"), key="explain_strip")
+    for own in ("reconstruction_error", "surprise", "event_head", "event_score"):
+        if own in why.event_contributions:
+            st.plotly_chart(figures_explain.event_bars(
+                why.events, why.event_contributions[own], title=METHOD_TEXT[own], axis=own),
+                key=f"explain_{own}")
+    if why.attention is not None:
+        a = why.attention
+        c1, c2 = st.columns(2)
+        layer = c1.selectbox("Layer", ["rollout", *range(1, a.n_layers + 1)], key="explain_layer",
+                             index=a.n_layers)
+        head = c2.selectbox("Head", ["mean", *range(1, a.n_heads + 1)], key="explain_head",
+                            disabled=layer == "rollout")
+        if layer == "rollout":
+            st.plotly_chart(figures_explain.event_strip(
+                why.events, attention_rollout(a.weights),
+                title="Attention rollout from the session token, across all layers"),
+                key="explain_rollout")
+            matrix, title = a.weights[-1].mean(axis=0), "Attention, last layer, mean of heads"
+        else:
+            maps = a.weights[int(layer) - 1]
+            matrix = maps.mean(axis=0) if head == "mean" else maps[int(head) - 1]
+            title = f"Attention, layer {layer}, head {head}"
+        st.plotly_chart(figures_explain.attention_heatmap(matrix, why.events, title=title),
+                        key="explain_attention")
+if not why.context.empty:
+    st.markdown("**This session beside the user's and everyone's typical values**")
+    st.dataframe(display_table(why.context), hide_index=True, key="explain_context")
+with st.expander(f"The session's events ({len(why.events)})"):
+    shown = why.events.copy()
+    for m, values in why.event_contributions.items():
+        shown[m] = values
+    st.dataframe(shown, hide_index=True, key="explain_events")
+
+if why.input_kind == "features" and why.members is None:
+    with st.expander("Global view: mean |SHAP| over this model's flagged sessions"):
+        n = st.slider("Sessions (highest scores first)", 10, 200, 50, 10, key="explain_global_n")
+        if st.button("Compute", key="explain_global"):
+            frame = services.safely(lambda: services_explain.global_view(
+                *key, why.model_id, n), "compute the global view")
+            if frame is not None and not frame.empty:
+                st.plotly_chart(figures_explain.shap_bars(
+                    frame, "mean_abs_shap", title=f"Mean |SHAP| over "
+                    f"{frame.attrs.get('n_sessions', n)} flagged sessions"), key="explain_gbar")

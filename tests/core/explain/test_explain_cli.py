@@ -1,0 +1,53 @@
+"""`anomalyst explain SESSION_ID [--model ID] [--json]` through click's CliRunner."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from core.cli import main
+from core.store import Store
+
+
+def run(*args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(main, list(args))
+    return result.exit_code, result.output
+
+
+def test_explain_prints_reasons_features_and_events(demo_store_copy: Path) -> None:
+    db = str(demo_store_copy)
+    with Store.open(demo_store_copy, read_only=True) as store:
+        models = store.frame("model_list")
+        ae = models.loc[models["detector"] == "zscore", "model_id"].iloc[-1]
+        sae = models.loc[models["detector"] == "sequence_autoencoder", "model_id"].iloc[-1]
+        scores = store.frame("model_scores", {"model_id": ae})
+    session = str(scores.sort_values("score")["session_id"].iloc[-1])
+
+    code, out = run("explain", session, "--db", db, "--model", ae)
+    assert code == 0, out
+    assert f"Session {session}" in out and "FLAGGED" in out and "Why:\n  - " in out
+    assert "Top features by |SHAP|" in out and "additivity error" in out
+
+    code, out = run("explain", session, "--db", db, "--model", sae, "--json")
+    assert code == 0, out
+    payload = json.loads(out)
+    assert payload["model_id"] == sae and payload["features"] is None
+    assert payload["reasons"] and set(payload["event_contributions"]) == {
+        "occlusion", "reconstruction_error"}
+    assert len(payload["events"]) == len(payload["event_contributions"]["occlusion"])
+
+    code, out = run("explain", session, "--db", db, "--model", sae)
+    assert code == 0 and "Top events by occlusion" in out and "(cached " in out
+
+
+def test_unknown_session_and_model_exit_2_with_a_clear_message(demo_store_copy: Path) -> None:
+    code, out = run("explain", "no-such-session", "--db", str(demo_store_copy))
+    assert code == 2
+    assert "session must be one of the store's sessions, got 'no-such-session'" in out
+    assert "Traceback" not in out
+    with Store.open(demo_store_copy, read_only=True) as store:
+        session = str(store.frame("sessions_meta")["session_id"].iloc[0])
+    code, out = run("explain", session, "--db", str(demo_store_copy), "--model", "nope")
+    assert code == 2 and "model must be one of the registered models" in out
