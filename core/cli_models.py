@@ -48,22 +48,36 @@ def read_session_ids(path: str) -> list[str]:
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto",
               show_default=True)
 @click.option("--quiet", is_flag=True, help="No progress bar.")
+@click.option("--members", default=None,
+              help="With --detector ensemble: comma-separated model ids to combine (default: "
+                   "the latest scored model of each detector).")
 @db_option
 @wait_option
 @user_errors
 def train(detector: str, train_end: str | None, train_sessions: str | None, epochs: int | None,
-          device: str, quiet: bool, db: str | None, wait_s: float) -> None:
+          device: str, quiet: bool, members: str | None, db: str | None, wait_s: float) -> None:
     """Train DETECTOR on the store's sessions and print the new model id."""
     from core.pipeline import train_model
 
+    if members is not None and detector != "ensemble":
+        raise ConfigError(f"--members must come with --detector ensemble, got --detector "
+                          f"{detector}. Drop --members or train an ensemble.")
     sessions = read_session_ids(train_sessions) if train_sessions else None
     with Store.open(db, wait_s=wait_s) as store:
-        result = train_model(store, detector, train_end=_parse_ts(train_end),
-                             train_sessions=sessions, epochs=epochs, device=device, quiet=quiet)
+        if detector == "ensemble":
+            from core.pipeline.ensemble import train_ensemble
+
+            ids = [m.strip() for m in members.split(",") if m.strip()] if members else None
+            result = train_ensemble(store, ids)
+        else:
+            result = train_model(store, detector, train_end=_parse_ts(train_end),
+                                 train_sessions=sessions, epochs=epochs, device=device,
+                                 quiet=quiet)
     if not quiet:
+        anomalies = (f"{result.n_anomalous:,} labelled anomalous included" if result.n_anomalous
+                     else f"{result.n_excluded_anomalous:,} labelled anomalous left out")
         click.echo(
-            f"Trained {detector} on {result.n_train:,} sessions "
-            f"({result.n_excluded_anomalous:,} labelled anomalous left out) in "
+            f"Trained {detector} on {result.n_train:,} sessions ({anomalies}) in "
             f"{result.seconds:.1f} s; train end {result.train_end or 'given sessions'}.",
             err=True,
         )
@@ -92,7 +106,10 @@ def score(model_id: str | None, detector: str | None, only_new: bool, db: str | 
             ids = [found]
         else:
             models = store.frame("model_list")
-            ids = models.groupby("detector")["model_id"].last().tolist()
+            latest = models.groupby("detector")["model_id"].last()
+            # Ensembles combine the other models' scores: score them after their members.
+            ids = [m for d, m in latest.items() if d != "ensemble"]
+            ids += [m for d, m in latest.items() if d == "ensemble"]
             if not ids:
                 raise ConfigError("no models yet. Train one with `anomalyst train --detector "
                                   "autoencoder`.")

@@ -1,8 +1,8 @@
 """Anomaly detectors: build from a config, ``fit``, ``score`` (higher = more anomalous), save/load.
 
 >>> from core.detectors import available_detectors, build_detector
->>> available_detectors()
-('autoencoder', 'isolation_forest', 'sequence_autoencoder', 'zscore')
+>>> [name for name in available_detectors() if name.startswith("transformer")]
+['transformer', 'transformer_mlm']
 >>> build_detector("isolation_forest", n_estimators=50).input_kind
 'features'
 """
@@ -12,8 +12,10 @@ from __future__ import annotations
 from core.detectors._training import TorchTrainingConfig, TrainingHistory, resolve_device
 from core.detectors.autoencoder import AutoencoderConfig, AutoencoderDetector
 from core.detectors.base import Detector, FeatureDetector, SequenceDetector, load_detector
+from core.detectors.cnn_gru import CnnGruConfig, CnnGruDetector
 from core.detectors.config import DetectorConfig
 from core.detectors.isolation_forest import IsolationForestConfig, IsolationForestDetector
+from core.detectors.mlp import MLPConfig, MLPDetector
 from core.detectors.registry import (
     available_detectors,
     build_detector,
@@ -24,21 +26,31 @@ from core.detectors.sequence_autoencoder import (
     SequenceAutoencoderConfig,
     SequenceAutoencoderDetector,
 )
+from core.detectors.transformer import TransformerConfig, TransformerDetector
+from core.detectors.transformer_mlm import TransformerMLMConfig, TransformerMLMDetector
 from core.detectors.zscore import ZScoreConfig, ZScoreDetector
 
 __all__ = [
     "AutoencoderConfig",
     "AutoencoderDetector",
+    "CnnGruConfig",
+    "CnnGruDetector",
     "Detector",
     "DetectorConfig",
     "FeatureDetector",
     "IsolationForestConfig",
     "IsolationForestDetector",
+    "MLPConfig",
+    "MLPDetector",
     "SequenceAutoencoderConfig",
     "SequenceAutoencoderDetector",
     "SequenceDetector",
     "TorchTrainingConfig",
     "TrainingHistory",
+    "TransformerConfig",
+    "TransformerDetector",
+    "TransformerMLMConfig",
+    "TransformerMLMDetector",
     "ZScoreConfig",
     "ZScoreDetector",
     "available_detectors",

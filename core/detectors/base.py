@@ -47,6 +47,7 @@ class Detector(Generic[ConfigT]):
 
     kind: ClassVar[str] = ""
     input_kind: ClassVar[InputKind]
+    requires_labels: ClassVar[bool] = False
     config_class: ClassVar[type[DetectorConfig]]
 
     def __init__(self, config: ConfigT | None = None) -> None:

@@ -18,7 +18,24 @@ TINY_CONFIGS: dict[str, dict[str, object]] = {
                              "batch_size": 64, "quiet": True, "device": "cpu"},
     "isolation_forest": {"n_estimators": 20, "score_batch_size": 100},
     "zscore": {"top_k": 2},
+    "mlp": {"hidden_dims": (16,), "epochs": 2, "batch_size": 64, "quiet": True,
+            "device": "cpu"},
+    "cnn_gru": {"embed_dim": 8, "conv_channels": 8, "hidden_dim": 8, "head_dim": 8, "epochs": 2,
+                "batch_size": 64, "quiet": True, "device": "cpu"},
+    "transformer": {"hidden_size": 16, "n_layers": 1, "n_heads": 2, "intermediate_size": 32,
+                    "epochs": 2, "batch_size": 64, "quiet": True, "device": "cpu"},
+    "transformer_mlm": {"hidden_size": 16, "n_layers": 1, "n_heads": 2, "intermediate_size": 32,
+                        "epochs": 2, "batch_size": 64, "quiet": True, "device": "cpu"},
 }
+
+
+def contract_labels(data: FeatureMatrix | EventSequences) -> np.ndarray:
+    """Deterministic 0/1 labels (about 20% positive) for fitting supervised detectors in the
+    contract test: the top fifth of the first feature, or sessions with an early type_0."""
+    if isinstance(data, FeatureMatrix):
+        first = data.values[:, 0]
+        return (first > np.quantile(first, 0.8)).astype(float)
+    return (data.tokens[:, :3] == 2).any(axis=1).astype(float)
 
 
 def make_features(n: int, n_features: int = 8, seed: int = 0, n_factors: int = 2) -> FeatureMatrix:
@@ -85,6 +102,11 @@ def feature_factory() -> Callable[..., FeatureMatrix]:
 @pytest.fixture(scope="module")
 def sequence_factory() -> Callable[..., EventSequences]:
     return make_sequences
+
+
+@pytest.fixture(scope="module")
+def labels_for() -> Callable[[FeatureMatrix | EventSequences], np.ndarray]:
+    return contract_labels
 
 
 @pytest.fixture(scope="module")

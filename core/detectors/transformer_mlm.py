@@ -1,0 +1,206 @@
+"""Masked-event pre-training of the event encoder; its surprise is an unsupervised score.
+
+Training hides a random ``mask_rate`` of each session's events (token replaced by [MASK],
+numeric channels zeroed, at least one event per session) and teaches the encoder to name the
+hidden event type from the rest of the session. An event's score is its surprise,
+-log p(true type | the session with that event hidden); a session's score is the mean surprise
+over its events. Scoring hides every event once, in ``score_passes`` passes that each hide
+every ``score_passes``-th event, so neighbours are never hidden together and the scores are
+deterministic. A fitted model can start the supervised ``transformer`` (``init_from``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Self
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from core.datasets import EventSequences
+from core.detectors._encoder import (
+    EncoderConfig,
+    EncoderStateMixin,
+    EventEncoder,
+    Prepared,
+    batches_by_length,
+    prepare,
+    to_columns,
+)
+from core.detectors._scaling import fit_scaler
+from core.detectors._training import (
+    Progress,
+    TorchTrainingConfig,
+    TrainingHistory,
+    autocast,
+    load_arrays_into,
+    resolve_device,
+    split_by_time,
+    state_to_arrays,
+    train_model,
+)
+from core.detectors.base import SequenceDetector, map_tokens
+from core.detectors.config import check_float, check_int
+from core.detectors.registry import register
+from core.errors import ModelError
+
+
+@dataclasses.dataclass(frozen=True)
+class TransformerMLMConfig(EncoderConfig, TorchTrainingConfig):
+    """Masked-event encoder settings (encoder fields plus the torch training fields).
+
+    Attributes:
+        mask_rate: share of events hidden per training session.
+        score_passes: scoring hides every ``score_passes``-th event per pass (so each event
+            is hidden once; scoring costs that many forward passes).
+        max_train_sessions: at most this many training sessions (a seeded sample in time
+            order), so training time stays bounded on big stores.
+    """
+
+    mask_rate: float = 0.2
+    score_passes: int = 5
+    max_train_sessions: int = 100_000
+    epochs: int = 5
+    batch_size: int = 128
+    learning_rate: float = 1e-3
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_float("mask_rate", self.mask_rate, 0.0, 1.0, low_open=True)
+        check_int("score_passes", self.score_passes, 1, 64)
+        check_int("max_train_sessions", self.max_train_sessions, 1)
+
+
+class MaskedEventNet(nn.Module):
+    """Encoder + a head that names each position's event type."""
+
+    def __init__(self, n_tokens: int, n_channels: int, cfg: EncoderConfig) -> None:
+        super().__init__()
+        self.encoder = EventEncoder(n_tokens, n_channels, cfg)
+        self.token_head = nn.Linear(cfg.hidden_size, n_tokens)
+
+    def forward(self, tokens: torch.Tensor, numeric: torch.Tensor, mask: torch.Tensor
+                ) -> torch.Tensor:
+        hidden, _ = self.encoder(tokens, numeric, mask)  # (B, 1 + W, H)
+        return self.token_head(hidden[:, 1:])  # (B, W, V)
+
+
+def _hide(net: MaskedEventNet, tokens: torch.Tensor, numeric: torch.Tensor,
+          hidden: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Tokens and numeric channels with the ``hidden`` (B, W) positions masked."""
+    masked_tokens = torch.where(hidden, net.encoder.mask_id, tokens)
+    return masked_tokens, numeric.masked_fill(hidden[:, :, None], 0.0)
+
+
+@register("transformer_mlm")
+class TransformerMLMDetector(EncoderStateMixin, SequenceDetector[TransformerMLMConfig]):
+    """Unsupervised: mean masked-event surprise per session (higher = more anomalous).
+
+    Learned: ``vocab_``, ``n_tokens_``, ``channel_names_``, ``centre_``/``scale_``, ``net_``
+    and ``history_``.
+    """
+
+    config_class = TransformerMLMConfig
+    net_: MaskedEventNet
+    history_: TrainingHistory
+
+    def fit(self, data: EventSequences, y: np.ndarray | None = None,
+            event_labels: np.ndarray | None = None, *, progress: Progress | None = None) -> Self:
+        """Pre-train on ``data`` (sorted by time); labels are ignored (unsupervised)."""
+        cfg = self.config
+        self._check_input(data)
+        mask = np.asarray(data.mask, dtype=bool)
+        if not mask.any():
+            raise ModelError(
+                "training sequences must contain at least one real event, got only padding. "
+                "Check the sessions selected for training."
+            )
+        vocab, n_tokens = self._learn_vocab(data)
+        train_idx, val_idx = split_by_time(len(data), cfg.validation_fraction)
+        centre, scale = fit_scaler(np.asarray(data.numeric)[train_idx][mask[train_idx]],
+                                   cfg.scaling)
+        tokens = map_tokens(data, vocab, n_tokens)
+        prepared = prepare(data, tokens, centre, scale, cfg.clip, cfg.max_len)
+        arrays = [prepared.tokens, prepared.numeric, prepared.lengths]
+        keep = train_idx[prepared.lengths[train_idx] > 0]
+        if len(keep) > cfg.max_train_sessions:
+            sample = np.random.default_rng(cfg.seed).choice(len(keep), cfg.max_train_sessions,
+                                                            replace=False)
+            keep = np.sort(keep[sample])
+        val_keep = val_idx[prepared.lengths[val_idx] > 0]
+        n_channels = data.numeric.shape[2]
+
+        def build() -> nn.Module:
+            return MaskedEventNet(n_tokens, n_channels, cfg)
+
+        def batch_loss(net: nn.Module, batch: tuple[torch.Tensor, ...]) -> torch.Tensor:
+            tok, num, lengths = batch
+            width = int(lengths.max())
+            tok, num = tok[:, :width], num[:, :width]
+            real = torch.arange(width, device=tok.device)[None, :] < lengths[:, None]
+            hidden = (torch.rand(real.shape, device=tok.device) < cfg.mask_rate) & real
+            one = (torch.rand(len(lengths), device=tok.device) * lengths).long()
+            hidden[torch.arange(len(lengths), device=tok.device), one] = True  # >= 1 per row
+            masked_tok, masked_num = _hide(net, tok, num, hidden)  # type: ignore[arg-type]
+            logits = net(masked_tok, masked_num, real)  # (B, W, V)
+            return F.cross_entropy(logits[hidden].float(), tok[hidden])
+
+        validation = [a[val_keep] for a in arrays] if len(val_keep) else None
+        self.net_, self.history_ = train_model(  # type: ignore[assignment]
+            build, batch_loss, [a[keep] for a in arrays], cfg, validation, progress,
+            "masked-event transformer", lengths=prepared.lengths[keep])
+        self.vocab_, self.n_tokens_ = vocab, n_tokens
+        self.channel_names_ = tuple(data.channel_names)
+        self.centre_, self.scale_ = centre, scale
+        return self
+
+    def _prepared(self, data: EventSequences) -> Prepared:
+        tokens = self._tokens_for_score(data)
+        return prepare(data, tokens, self.centre_, self.scale_, self.config.clip,
+                       self.config.max_len)
+
+    @torch.inference_mode()
+    def score_events(self, data: EventSequences) -> np.ndarray:
+        """float64 (n, L) surprise -log p(true event type) of each event when hidden; NaN on
+        padding."""
+        prepared = self._prepared(data)
+        device = next(self.net_.parameters()).device
+        passes = self.config.score_passes
+        aligned = np.full(prepared.tokens.shape, np.nan)
+        for rows, width in batches_by_length(prepared.lengths, self.config.score_batch_size):
+            tok = torch.from_numpy(prepared.tokens[rows, :width]).to(device)
+            num = torch.from_numpy(prepared.numeric[rows, :width]).to(device)
+            lengths = torch.from_numpy(prepared.lengths[rows]).to(device)
+            positions = torch.arange(width, device=device)[None, :]
+            real = positions < lengths[:, None]
+            surprise = torch.zeros(real.shape, device=device)
+            for step in range(min(passes, width)):
+                hidden = real & (positions % passes == step)
+                if not bool(hidden.any()):
+                    continue
+                with autocast(device):
+                    logits = self.net_(*_hide(self.net_, tok, num, hidden), real)
+                log_p = torch.log_softmax(logits.float(), dim=-1)
+                true = -log_p.gather(2, tok[:, :, None]).squeeze(2)  # (B, W)
+                surprise = torch.where(hidden, true, surprise)
+            aligned[rows, :width] = surprise.to("cpu", torch.float64).numpy()
+        return to_columns(prepared, aligned)
+
+    def score(self, data: EventSequences) -> np.ndarray:
+        """float64 (n,) mean event surprise; 0 for a session without events."""
+        events = self.score_events(data)
+        real = ~np.isnan(events)
+        return np.where(real, events, 0.0).sum(axis=1) / np.maximum(real.sum(axis=1), 1)
+
+    def _get_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        state = {**self._encoder_state(), "history": self.history_.to_dict()}
+        return state, state_to_arrays(self.net_)
+
+    def _set_state(self, state: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
+        self._set_encoder_state(state)
+        net = MaskedEventNet(self.n_tokens_, len(self.channel_names_), self.config)
+        load_arrays_into(net, arrays)
+        self.net_ = net.to(resolve_device(self.config.device, strict=False)).eval()
+        self.history_ = TrainingHistory.from_dict(state.get("history"))
