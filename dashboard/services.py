@@ -81,8 +81,10 @@ def models(_stamp: float, path: str) -> pd.DataFrame:
     return with_store(lookups.scored_models)
 
 
-@st.cache_data(show_spinner="Loading scores…", max_entries=8)
+@st.cache_resource(show_spinner="Loading scores…", max_entries=4)
 def score_table(_stamp: float, path: str, model_ids: tuple[str, ...]) -> pd.DataFrame:
+    """Shared, not copied, between reruns and sessions (a copy of a million-row table costs
+    ~0.1 s a rerun): callers must treat it as read-only (filter or copy, never assign)."""
     return with_store(lambda s: lookups.score_table(s, model_ids))
 
 
