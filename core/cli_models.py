@@ -73,7 +73,10 @@ def train(detector: str, train_end: str | None, train_sessions: str | None, epoc
             result = train_model(store, detector, train_end=_parse_ts(train_end),
                                  train_sessions=sessions, epochs=epochs, device=device,
                                  quiet=quiet)
-    if not quiet:
+    if not quiet and detector == "ensemble":
+        click.echo(f"Trained an ensemble; its weights were set on {result.n_train:,} labelled "
+                   f"sessions up to {result.train_end}, in {result.seconds:.1f} s.", err=True)
+    elif not quiet:
         anomalies = (f"{result.n_anomalous:,} labelled anomalous included" if result.n_anomalous
                      else f"{result.n_excluded_anomalous:,} labelled anomalous left out")
         click.echo(

@@ -99,8 +99,10 @@ target_col = "session_id" if view == "sessions" else "user_id"
 c1, c2 = st.columns([3, 1], vertical_alignment="bottom")
 target = c1.selectbox(f"Open a case for a flagged {target_col.removesuffix('_id')}",
                       out[target_col].head(5000).tolist(), index=None, key="q_case_target")
+named = common.analyst() != "anonymous"
 if c2.button("Open case", key="q_open_case", icon=":material/folder_open:",
-             disabled=target is None):
+             disabled=target is None or not named,
+             help=None if named else "Set your name in the sidebar first: cases record who acts."):
     from dashboard import services_cases
 
     name = "" if common.analyst() == "anonymous" else common.analyst()

@@ -51,8 +51,10 @@ c[2].metric("Amount", f"{events['amount'].sum():,.2f}")
 c[3].metric("Devices / IPs", f"{events['device_id'].nunique()} / {events['ip'].nunique()}")
 if focus:
     st.caption(f"Opened for session `{focus}`.")
+named = common.analyst() != "anonymous"
 if st.button(f"Open case for session {focus}" if focus else "Open case for this user",
-             key="user_open_case", icon=":material/folder_open:"):
+             key="user_open_case", icon=":material/folder_open:", disabled=not named,
+             help=None if named else "Set your name in the sidebar first: cases record who acts."):
     from dashboard import services_cases
 
     name = "" if common.analyst() == "anonymous" else common.analyst()

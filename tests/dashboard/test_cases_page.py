@@ -151,3 +151,11 @@ def test_queue_and_user_pages_open_cases(demo_store_copy: Path,
 def test_page_explains_a_missing_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     at = open_page("cases", tmp_path / "none.duckdb", monkeypatch)
     assert any("anomalyst demo" in i.value for i in at.info)
+
+
+def test_open_case_waits_for_a_name(demo_store: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    at = open_page("queue", demo_store, monkeypatch, name="")
+    at.selectbox(key="q_case_target").set_value(
+        frame(at, "flagged_by")["session_id"].iloc[0]).run()
+    button = at.button(key="q_open_case")
+    assert button.disabled and "Set your name" in button.help
