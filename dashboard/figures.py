@@ -61,30 +61,31 @@ def alerts_over_time(daily: pd.DataFrame, title: str = "Alerts per day") -> go.F
     return fig
 
 
+# The four figures below are redrawn on every slider move: each is built in one constructor
+# call, since every add_*/update_* call re-validates the figure (half the cost measured).
 def pr_curve(recall: np.ndarray, precision: np.ndarray, point: tuple[float, float] | None
              ) -> go.Figure:
     """Precision against recall, the operating point marked."""
-    fig = go.Figure(go.Scatter(x=recall, y=precision, mode="lines", name="PR",
-                               line_color=NORMAL))
+    traces = [go.Scatter(x=recall, y=precision, mode="lines", name="PR", line_color=NORMAL)]
     if point is not None:
-        fig.add_scatter(x=[point[0]], y=[point[1]], mode="markers", name="operating point",
-                        marker=dict(size=12, color=ANOMALY))
-    fig.update_layout(title="Precision–recall", xaxis_title="recall", yaxis_title="precision",
-                      xaxis_range=[0, 1.02], yaxis_range=[0, 1.02], showlegend=False, **_LAYOUT)
-    return fig
+        traces.append(go.Scatter(x=[point[0]], y=[point[1]], mode="markers",
+                                 name="operating point", marker=dict(size=12, color=ANOMALY)))
+    return go.Figure(traces, layout=dict(
+        title="Precision–recall", xaxis_title="recall", yaxis_title="precision",
+        xaxis_range=[0, 1.02], yaxis_range=[0, 1.02], showlegend=False, **_LAYOUT))
 
 
 def roc_curve(fpr: np.ndarray, tpr: np.ndarray, point: tuple[float, float] | None) -> go.Figure:
     """True against false positive rate, the operating point marked."""
-    fig = go.Figure(go.Scatter(x=fpr, y=tpr, mode="lines", name="ROC", line_color=NORMAL))
-    fig.add_scatter(x=[0, 1], y=[0, 1], mode="lines", line=dict(dash="dot", color="#999"),
-                    name="chance")
+    traces = [go.Scatter(x=fpr, y=tpr, mode="lines", name="ROC", line_color=NORMAL),
+              go.Scatter(x=[0, 1], y=[0, 1], mode="lines", line=dict(dash="dot", color="#999"),
+                         name="chance")]
     if point is not None:
-        fig.add_scatter(x=[point[0]], y=[point[1]], mode="markers", name="operating point",
-                        marker=dict(size=12, color=ANOMALY))
-    fig.update_layout(title="ROC", xaxis_title="false positive rate",
-                      yaxis_title="true positive rate", showlegend=False, **_LAYOUT)
-    return fig
+        traces.append(go.Scatter(x=[point[0]], y=[point[1]], mode="markers",
+                                 name="operating point", marker=dict(size=12, color=ANOMALY)))
+    return go.Figure(traces, layout=dict(
+        title="ROC", xaxis_title="false positive rate", yaxis_title="true positive rate",
+        showlegend=False, **_LAYOUT))
 
 
 def confusion_matrix(tp: int, fp: int, fn: int, tn: int) -> go.Figure:
@@ -92,23 +93,20 @@ def confusion_matrix(tp: int, fp: int, fn: int, tn: int) -> go.Figure:
     z = [[tp, fn], [fp, tn]]
     text = [[f"caught<br>{tp:,}", f"missed<br>{fn:,}"], [f"false alarms<br>{fp:,}",
                                                           f"cleared<br>{tn:,}"]]
-    fig = go.Figure(go.Heatmap(z=np.log1p(z), x=["flagged", "not flagged"],
-                               y=["anomalous", "normal"], text=text, texttemplate="%{text}",
-                               colorscale="Blues", showscale=False, hoverinfo="skip"))
-    fig.update_layout(title="Confusion matrix (labelled sessions)", **_LAYOUT)
-    fig.update_yaxes(autorange="reversed")
-    return fig
+    heatmap = go.Heatmap(z=np.log1p(z), x=["flagged", "not flagged"], y=["anomalous", "normal"],
+                         text=text, texttemplate="%{text}", colorscale="Blues", showscale=False,
+                         hoverinfo="skip")
+    return go.Figure(heatmap, layout=dict(title="Confusion matrix (labelled sessions)",
+                                          yaxis_autorange="reversed", **_LAYOUT))
 
 
 def scenario_recall(per_scenario: pd.DataFrame) -> go.Figure:
     """Horizontal bars of ``recall`` per ``scenario`` (with ``n`` in the hover)."""
     frame = per_scenario.sort_values("recall")
-    fig = go.Figure(go.Bar(x=frame["recall"], y=frame["scenario"], orientation="h",
-                           marker_color=ANOMALY, customdata=frame["n"],
-                           hovertemplate="%{y}: %{x:.0%} of %{customdata} sessions"))
-    fig.update_layout(title="Recall per scenario at this threshold", xaxis_range=[0, 1],
-                      xaxis_tickformat=".0%", **_LAYOUT)
-    return fig
+    bars = go.Bar(x=frame["recall"], y=frame["scenario"], orientation="h", marker_color=ANOMALY,
+                  customdata=frame["n"], hovertemplate="%{y}: %{x:.0%} of %{customdata} sessions")
+    return go.Figure(bars, layout=dict(title="Recall per scenario at this threshold",
+                                       xaxis_range=[0, 1], xaxis_tickformat=".0%", **_LAYOUT))
 
 
 def user_timeline(events: pd.DataFrame, sessions: pd.DataFrame) -> go.Figure:
