@@ -31,15 +31,17 @@ def free_port() -> int:
 
 @contextmanager
 def dashboard_server(env: dict[str, str]) -> Iterator[str]:
-    """A running ``streamlit run dashboard/app.py`` with ``env`` added; yields its URL."""
+    """A running ``streamlit run dashboard/app.py`` with ``env`` added (sign-in off unless
+    ``env`` turns it on); yields its URL."""
     if not Path(CHROMIUM).exists():
         pytest.fail("Chromium is missing: `apt-get install -y chromium` (scripts/test.sh does).")
     port = free_port()
+    base = {k: v for k, v in os.environ.items() if k != "ANOMALYST_AUTH"}
     proc = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", str(ROOT / "dashboard" / "app.py"),
          "--server.port", str(port), "--server.address", "127.0.0.1",
          "--server.headless", "true", "--browser.gatherUsageStats", "false"],
-        cwd=ROOT, env={**os.environ, **env}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        cwd=ROOT, env={**base, **env}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
         text=True,
     )
     url = f"http://127.0.0.1:{port}"
@@ -62,13 +64,14 @@ def dashboard_server(env: dict[str, str]) -> Iterator[str]:
 
 
 @contextmanager
-def chromium_page() -> Iterator[object]:
+def chromium_page(height: int = 1000, *, downloads: bool = False) -> Iterator[object]:
     from playwright.sync_api import sync_playwright
 
     SHOTS.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=FLAGS, headless=True)
-        context = browser.new_context(viewport={"width": 1400, "height": 1000})
+        context = browser.new_context(viewport={"width": 1400, "height": height},
+                                      accept_downloads=downloads)
         try:
             yield context.new_page()
         finally:
@@ -81,3 +84,8 @@ def settle(page, timeout_ms: int = 90_000) -> None:
     page.wait_for_selector('[data-testid="stApp"][data-test-script-state="notRunning"]',
                            timeout=timeout_ms, state="attached")
     page.wait_for_timeout(500)
+
+
+def no_exception(page) -> None:
+    boxes = page.locator('[data-testid="stException"]')
+    assert boxes.count() == 0, boxes.first.inner_text()

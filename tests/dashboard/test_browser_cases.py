@@ -5,17 +5,12 @@ The server runs on a private copy of the demo store, because this test writes to
 
 from __future__ import annotations
 
-import os
 import shutil
-import subprocess
-import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from test_browser import CHROMIUM, FLAGS, ROOT, SHOTS, free_port, no_exception, settle
+from _browser import SHOTS, chromium_page, dashboard_server, no_exception, settle
 
 from core import cases
 from core.store import Store
@@ -32,45 +27,14 @@ def store_copy(demo_store: Path, tmp_path_factory: pytest.TempPathFactory) -> Pa
 
 @pytest.fixture(scope="module")
 def server(store_copy: Path) -> Iterator[str]:
-    if not Path(CHROMIUM).exists():
-        pytest.fail("Chromium is missing: `apt-get install -y chromium` (scripts/test.sh does).")
-    port = free_port()
-    env = {**os.environ, "ANOMALYST_DB": str(store_copy)}
-    env.pop("ANOMALYST_AUTH", None)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", str(ROOT / "dashboard" / "app.py"),
-         "--server.port", str(port), "--server.address", "127.0.0.1",
-         "--server.headless", "true", "--browser.gatherUsageStats", "false"],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as reply:
-                if reply.status == 200:
-                    break
-        except OSError:
-            time.sleep(0.3)
-    else:
-        proc.kill()
-        pytest.fail(f"streamlit did not start: {proc.stdout.read() if proc.stdout else ''}")
-    yield url
-    proc.terminate()
-    proc.wait(timeout=20)
+    with dashboard_server({"ANOMALYST_DB": str(store_copy)}) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
 def page(server: str):
-    from playwright.sync_api import sync_playwright
-
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=FLAGS, headless=True)
-        context = browser.new_context(viewport={"width": 1400, "height": 1000},
-                                      accept_downloads=True)
-        yield context.new_page()
-        browser.close()
+    with chromium_page(1000, downloads=True) as opened:
+        yield opened
 
 
 def type_into(page, label: str, text: str) -> None:
