@@ -110,6 +110,12 @@ class TransformerNet(nn.Module):
         events = self.event_head(hidden[:, 1:]).squeeze(-1)  # (B, W, H) -> (B, W)
         return session, events
 
+    def session_logits(self, tokens: torch.Tensor, numeric: torch.Tensor, mask: torch.Tensor
+                       ) -> torch.Tensor:
+        """Session logits (B,) alone: ``forward(...)[0]`` through the encoder's [CLS]-only
+        last layer (about a quarter less work; what scoring needs)."""
+        return self.session_head(self.encoder.session_hidden(tokens, numeric, mask)).squeeze(-1)
+
 
 def _aligned_event_labels(labels: np.ndarray, prepared: Prepared) -> np.ndarray:
     """(n, W) event labels moved like the events (left-aligned); -1 on padding."""
@@ -252,10 +258,24 @@ class TransformerDetector(SupervisedMixin, EncoderStateMixin,
                 "cpu", torch.float64).numpy()
         return session, events[:, :width_all]
 
+    @torch.inference_mode()
+    def _session_logits(self, prepared: Prepared) -> np.ndarray:
+        """Session logits (n,) without the event head (the scoring path)."""
+        device = next(self.net_.parameters()).device
+        session = np.empty(len(prepared.lengths), dtype=np.float64)
+        for rows, width in batches_by_length(prepared.lengths, self.config.score_batch_size):
+            lengths = torch.from_numpy(prepared.lengths[rows]).to(device)
+            real = torch.arange(width, device=device)[None, :] < lengths[:, None]
+            with autocast(device):
+                logits = self.net_.session_logits(
+                    torch.from_numpy(prepared.tokens[rows, :width]).to(device),
+                    torch.from_numpy(prepared.numeric[rows, :width]).to(device), real)
+            session[rows] = logits.to("cpu", torch.float64).numpy()
+        return session
+
     def score(self, data: EventSequences) -> np.ndarray:
         """float64 (n,) calibrated probability that each session is anomalous."""
-        session, _ = self._logits(self._prepared(data))
-        return self.calibration_.apply(session)
+        return self.calibration_.apply(self._session_logits(self._prepared(data)))
 
     def score_events(self, data: EventSequences) -> np.ndarray:
         """float64 (n, L) calibrated event-head probability per event, NaN on padding."""

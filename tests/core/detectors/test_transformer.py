@@ -20,7 +20,7 @@ from core.detectors import (
 )
 from core.errors import ConfigError
 
-ENCODER = {"hidden_size": 16, "n_layers": 1, "n_heads": 2, "intermediate_size": 32}
+ENCODER = {"hidden_size": 16, "n_layers": 2, "n_heads": 2, "intermediate_size": 32}
 TINY = TransformerConfig(**ENCODER, epochs=3, batch_size=32, quiet=True, device="cpu")
 WIDTH = 12
 
@@ -87,7 +87,7 @@ def test_attentions_shape_and_normalisation(detector: TransformerDetector,
     data = held_out[0].take(np.arange(20))
     att = detector.attentions(data, batch_size=8)
     n, width = len(data), data.tokens.shape[1]
-    assert att.shape == (n, 1, 2, width + 1, width + 1) and att.dtype == np.float32
+    assert att.shape == (n, 2, 2, width + 1, width + 1) and att.dtype == np.float32
     real = np.c_[np.ones(n, dtype=bool), data.mask]  # index 0 is the session token
     for row in range(n):
         block = att[row]
@@ -125,6 +125,41 @@ def test_fast_path_is_kept_and_eager_is_not_saved(detector: TransformerDetector,
     np.testing.assert_allclose(loaded.attentions(data), detector.attentions(data), atol=1e-6)
     state = json.loads((folder / "config.json").read_text())["state"]
     assert state["validation_ap"] == detector.validation_ap_
+
+
+@pytest.mark.parametrize("padded", [False, True])
+def test_session_only_path_matches_the_full_forward(detector: TransformerDetector,
+                                                    held_out: tuple, padded: bool) -> None:
+    """Scoring runs the [CLS]-only last layer; it must give the full forward's numbers."""
+    import torch
+
+    prepared = detector._prepared(held_out[0])
+    lengths = torch.from_numpy(prepared.lengths)
+    if not padded:  # every session cut to the shortest: no padding, the unmasked path
+        lengths = torch.full_like(lengths, int(lengths.min()))
+    width = int(lengths.max())
+    assert padded == bool((lengths < width).any())
+    real = torch.arange(width)[None, :] < lengths[:, None]
+    tokens = torch.from_numpy(prepared.tokens[:, :width])
+    numeric = torch.from_numpy(prepared.numeric[:, :width])
+    net = detector.net_
+    with torch.inference_mode():
+        full, _ = net.encoder(tokens, numeric, real)
+        fast = net.encoder.session_hidden(tokens, numeric, real)
+        logits_full, _ = net(tokens, numeric, real)
+        logits_fast = net.session_logits(tokens, numeric, real)
+    torch.testing.assert_close(fast, full[:, 0], rtol=1e-6, atol=1e-6)
+    torch.testing.assert_close(logits_fast, logits_full, rtol=1e-6, atol=1e-6)
+    # the logits spread far wider than the tolerance: not a comparison between constants
+    assert float(logits_full.std()) > 1e-3
+
+
+def test_score_is_the_calibrated_session_logit(detector: TransformerDetector,
+                                               held_out: tuple) -> None:
+    data = held_out[0]
+    session, _ = detector._logits(detector._prepared(data))
+    np.testing.assert_allclose(detector.score(data), detector.calibration_.apply(session),
+                               atol=1e-5)
 
 
 @pytest.fixture(scope="module")
