@@ -88,6 +88,13 @@ def score_table(_stamp: float, path: str, model_ids: tuple[str, ...]) -> pd.Data
     return with_store(lambda s: lookups.score_table(s, model_ids))
 
 
+@st.cache_data(show_spinner=False, max_entries=8)
+def countries(_stamp: float, path: str, model_id: str) -> list[str]:
+    """Sorted countries of the sessions ``model_id`` scored (one pass, not one a rerun)."""
+    table = score_table(_stamp, path, (model_id,))
+    return sorted(table["country"].dropna().unique().tolist())
+
+
 @st.cache_data(show_spinner=False, max_entries=16)
 def labels(_stamp: float, path: str, sources: tuple[str, ...]) -> pd.DataFrame:
     return with_store(lambda s: lookups.session_labels(s, sources))

@@ -19,8 +19,8 @@ model_id = st.selectbox("Detector", list(models["model_id"]), key="thr_model",
                         index=common.preferred_index(models),
                         format_func=common.model_label(models))
 table = services.score_table(*key, (model_id,))
-countries = sorted(table["country"].dropna().unique().tolist())
-segments = ["all", "tenure:new", "tenure:returning"] + [f"country:{c}" for c in countries]
+segments = ["all", "tenure:new", "tenure:returning"] + [
+    f"country:{c}" for c in services.countries(*key, model_id)]
 segment = st.selectbox("Segment", segments, key="thr_segment",
                        help="Sessions of new users (first seen < 7 days before), returning "
                             "users, or one country. The most specific saved threshold wins.")
@@ -37,7 +37,9 @@ if len(view.sorted_scores) == 0:
 lo, hi = float(view.sorted_scores[0]), float(view.sorted_scores[-1])
 step = max((hi - lo) / 1000, 1e-9)
 saved = services.saved_thresholds(model_id)
-start = saved.get(segment, saved.get("all", default_threshold(view.sorted_scores)))
+start = saved.get(segment, saved.get("all"))
+if start is None:
+    start = default_threshold(view.sorted_scores, presorted=True)
 if "thr_pending" in st.session_state:  # a suggestion chosen below, applied before the slider
     st.session_state["thr_value"] = st.session_state.pop("thr_pending")
 threshold = st.slider("Threshold (flag sessions scoring at or above)", lo, hi + step,

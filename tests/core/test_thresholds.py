@@ -75,6 +75,14 @@ def test_flag_sessions_uses_saved_and_default() -> None:
     assert default_threshold(np.array([])) == float("inf")
 
 
+@pytest.mark.parametrize("n", [1, 2, 7, 1000, 1001])
+@pytest.mark.parametrize("share", [0.01, 0.25, 0.5, 1.0])
+def test_default_threshold_on_sorted_scores_is_numpys_quantile(n: int, share: float) -> None:
+    scores = np.sort(np.random.default_rng(n).lognormal(size=n))
+    assert default_threshold(scores, share, presorted=True) == pytest.approx(
+        float(np.quantile(scores, 1.0 - share)), rel=1e-12)
+
+
 def test_segment_view_matches_brute_force() -> None:
     from core.thresholds import SegmentView
 
