@@ -1,6 +1,6 @@
 """Dashboard responsiveness on a ~1M-session store, server side, with Streamlit's AppTest.
 
-    python -m benchmarks.dashboard [--quick] [--json] [--profile]
+    python -m benchmarks.dashboard [--quick | --db STORE] [--json] [--profile]
 
 Uses the cached store of ``benchmarks.scoring`` (built there when missing; three models
 scored). Measures each page's first render with empty Streamlit caches, its re-render with warm
@@ -161,12 +161,14 @@ class ThreadProfile:
                 "own_time": [label(e) for e in own[:n]]}
 
 
-def run(*, quick: bool = False, profile: bool = False, moves: int = 10) -> dict[str, Any]:
+def run(*, quick: bool = False, profile: bool = False, moves: int = 10,
+        db: Path | None = None) -> dict[str, Any]:
     from benchmarks.scoring import ensure_store
 
     out: dict[str, Any] = {"machine": describe_machine(), **device_info(), "quick": quick,
                            "targets": TARGETS, "load_before": os.getloadavg()[0]}
-    db, info = ensure_store(quick)
+    if db is None:
+        db, _ = ensure_store(quick)
     os.environ["ANOMALYST_DB"] = str(db)
     import duckdb
 
@@ -232,7 +234,9 @@ def run(*, quick: bool = False, profile: bool = False, moves: int = 10) -> dict[
                            "script_ms": cold_user["script_ms"]},
     }
     for check in out["target_check"].values():
-        check["met"] = check["measured_ms"] <= check["target_ms"]
+        # The targets are server time: the page script's thread (where the server builds and
+        # sends every element), not AppTest's own parsing of the output afterwards.
+        check["met"] = check["script_ms"] <= check["target_ms"]
 
     out["profiles"] = {}
     checks = out["target_check"]
@@ -279,8 +283,8 @@ def report(results: dict[str, Any]) -> None:
     print("(AppTest wall: the whole at.run(), including AppTest parsing the page's output; "
           "script: the page script's own thread, i.e. the server's work)")
     for name, check in results["target_check"].items():
-        print(f"  target {name}: {check['measured_ms']:,.0f} ms AppTest wall "
-              f"({check['script_ms']:,.0f} ms script) vs <= {check['target_ms']:,.0f} ms -> "
+        print(f"  target {name}: {check['script_ms']:,.0f} ms server (script thread; "
+              f"{check['measured_ms']:,.0f} ms AppTest wall) vs <= {check['target_ms']:,.0f} ms -> "
               f"{'met' if check['met'] else 'MISSED'}")
     for name, top in results["profiles"].items():
         print(f"\nprofile of {name}: top cumulative costs in dashboard/ and core/")
@@ -297,11 +301,13 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="the small cached store")
     parser.add_argument("--json", action="store_true", help="also print one JSON line")
     parser.add_argument("--profile", action="store_true", help="profile even when targets met")
+    parser.add_argument("--db", type=Path, default=None,
+                        help="a scored store to use instead (e.g. benchmarks.load's 1M store)")
     args = parser.parse_args()
     import logging
 
     logging.basicConfig(level=logging.WARNING)
-    results = run(quick=args.quick, profile=args.profile)
+    results = run(quick=args.quick, profile=args.profile, db=args.db)
     report(results)
     if args.json:
         emit_json(results)

@@ -111,11 +111,13 @@ def scenario_recall(per_scenario: pd.DataFrame) -> go.Figure:
 
 def user_timeline(events: pd.DataFrame, sessions: pd.DataFrame) -> go.Figure:
     """Events over time (colour = event type, size = per-event score), sessions as bands."""
-    fig = go.Figure()
-    for i, row in enumerate(sessions.itertuples()):
-        fig.add_vrect(x0=row.start_ts, x1=max(row.end_ts, row.start_ts + pd.Timedelta("1min")),
-                      fillcolor="#4C78A8" if i % 2 else "#72B7B2", opacity=0.12, line_width=0)
-    types = sorted(events["event_type"].astype(str).unique())
+    bands = [dict(type="rect", xref="x", yref="paper", x0=row.start_ts,
+                  x1=max(row.end_ts, row.start_ts + pd.Timedelta("1min")), y0=0, y1=1,
+                  fillcolor="#4C78A8" if i % 2 else "#72B7B2", opacity=0.12, line_width=0,
+                  layer="below")
+             for i, row in enumerate(sessions.itertuples())]
+    kinds = events["event_type"].astype(str)
+    types = sorted(kinds.unique())
     score = events.get("event_score")
     has_score = score is not None and score.notna().any()
     if has_score:
@@ -123,75 +125,82 @@ def user_timeline(events: pd.DataFrame, sessions: pd.DataFrame) -> go.Figure:
         size = 6 + 18 * (s - s.min()) / max(float(s.max() - s.min()), 1e-9)
     else:
         size = pd.Series(9.0, index=events.index)
+    traces = []
     for i, kind in enumerate(types):
-        part = events["event_type"].astype(str) == kind
+        part = (kinds == kind).to_numpy()
         hover = ("%{x}<br>" + kind + "<br>session %{customdata[0]}<br>amount %{customdata[1]}"
                  + ("<br>event score %{customdata[2]:.3f}" if has_score else ""))
-        fig.add_scatter(
-            x=events.loc[part, "ts"], y=[kind] * int(part.sum()), mode="markers", name=kind,
+        traces.append(go.Scatter(
+            x=events["ts"][part], y=[kind] * int(part.sum()), mode="markers", name=kind,
             marker=dict(size=size[part], color=PALETTE[i % len(PALETTE)], opacity=0.85,
                         line=dict(width=0.5, color="#333")),
-            customdata=np.c_[events.loc[part, "session_id"], events.loc[part, "amount"],
+            customdata=np.c_[events["session_id"][part], events["amount"][part],
                              (score[part] if has_score else np.zeros(int(part.sum())))],
             hovertemplate=hover + "<extra></extra>",
-        )
-    fig.update_layout(title="Timeline (marker size = per-event anomaly score)",
-                      xaxis_title="time (UTC)", showlegend=False,
-                      **{**_LAYOUT, "height": max(260, 28 * len(types) + 120)})
-    return fig
+        ))
+    layout = dict(title="Timeline (marker size = per-event anomaly score)",
+                  xaxis_title="time (UTC)", showlegend=False, shapes=bands,
+                  **{**_LAYOUT, "height": max(260, 28 * len(types) + 120)})
+    return go.Figure(traces, layout=layout)
 
 
 def entities_over_time(events: pd.DataFrame) -> go.Figure:
-    """Devices, IPs, countries and payment methods the user used, first use marked."""
-    fig = go.Figure()
-    rows = []
+    """Devices, IPs, countries and payment methods the user used, first use marked (a red
+    star over the first event with a new one; the very first event is never "new")."""
+    traces, n = [], 0
     for column, label in (("device_id", "device"), ("ip", "ip"), ("country", "country"),
                           ("payment_id", "payment")):
         if column not in events or events[column].isna().all():
             continue
         seen = events.dropna(subset=[column]).sort_values("ts")
         first = seen.groupby(column)["ts"].transform("min") == seen["ts"]
-        is_new = first & (seen["ts"] > seen["ts"].min())
-        rows.append((label, seen, column, is_new))
-    for i, (label, seen, column, is_new) in enumerate(rows):
-        fig.add_scatter(x=seen["ts"], y=label + ": " + seen[column].astype(str), mode="markers",
-                        marker=dict(size=np.where(is_new, 14, 7), color=np.where(
-                            is_new, ANOMALY, PALETTE[i]), symbol=np.where(is_new, "star",
-                                                                            "circle")),
-                        name=label, hovertemplate="%{y}<br>%{x}<extra></extra>")
-    n = sum(r[1][r[2]].nunique() for r in rows) if rows else 1
-    fig.update_layout(title="Devices, IPs, countries, payment methods (★ first use)",
-                      showlegend=False, **{**_LAYOUT, "height": max(220, 22 * n + 120)})
-    return fig
+        is_new = (first & (seen["ts"] > seen["ts"].min())).to_numpy()
+        y = label + ": " + seen[column].astype(str)
+        n += seen[column].nunique()
+        # scalar marker styles: per-point symbol arrays are validated point by point
+        traces.append(go.Scatter(
+            x=seen["ts"], y=y, mode="markers", name=label,
+            marker=dict(size=7, color=PALETTE[len(traces) // 2 % len(PALETTE)]),
+            hovertemplate="%{y}<br>%{x}<extra></extra>"))
+        traces.append(go.Scatter(
+            x=seen["ts"][is_new], y=y[is_new], mode="markers", name=f"new {label}",
+            marker=dict(size=14, color=ANOMALY, symbol="star"),
+            hovertemplate="first use: %{y}<br>%{x}<extra></extra>"))
+    layout = dict(title="Devices, IPs, countries, payment methods (★ first use)",
+                  showlegend=False, **{**_LAYOUT, "height": max(220, 22 * max(n, 1) + 120)})
+    return go.Figure(traces, layout=layout)
 
 
 def amounts_over_time(events: pd.DataFrame) -> go.Figure:
     """Amounts per event over time."""
     paid = events.dropna(subset=["amount"])
-    fig = go.Figure(go.Scatter(x=paid["ts"], y=paid["amount"], mode="markers",
-                               text=paid["event_type"], marker_color="#F58518",
-                               hovertemplate="%{text}: %{y:.2f}<br>%{x}<extra></extra>"))
-    fig.update_layout(title="Amounts", yaxis_title="amount", **_LAYOUT)
-    return fig
+    return go.Figure(go.Scatter(x=paid["ts"], y=paid["amount"], mode="markers",
+                                text=paid["event_type"], marker_color="#F58518",
+                                hovertemplate="%{text}: %{y:.2f}<br>%{x}<extra></extra>"),
+                     layout=dict(title="Amounts", yaxis_title="amount", **_LAYOUT))
 
 
 def linked_graph(user_id: str, linked: pd.DataFrame) -> go.Figure:
-    """The user in the centre, linked accounts on a ring, edges labelled by what they share."""
-    fig = go.Figure()
+    """The user in the centre, linked accounts on a ring, edges to each of them."""
     n = len(linked)
     angles = np.linspace(0, 2 * np.pi, n, endpoint=False) if n else np.array([])
     xs, ys = np.cos(angles), np.sin(angles)
-    for x, y in zip(xs, ys, strict=True):
-        fig.add_scatter(x=[0, x], y=[0, y], mode="lines", line=dict(color="#bbb", width=1),
-                        hoverinfo="skip", showlegend=False)
+    # every edge in one trace: centre -> account, separated by gaps (None)
+    edge_x = [v for x in xs for v in (0.0, float(x), None)]
+    edge_y = [v for y in ys for v in (0.0, float(y), None)]
     colour = linked.get("colour", pd.Series(NORMAL, index=linked.index))
-    fig.add_scatter(x=xs, y=ys, mode="markers+text", text=linked["user_id"],
-                    textposition="top center", marker=dict(size=14, color=colour),
-                    customdata=linked["shared"].astype(str),
-                    hovertemplate="%{text}<br>shares %{customdata}<extra></extra>",
-                    showlegend=False)
-    fig.add_scatter(x=[0], y=[0], mode="markers+text", text=[user_id], textposition="bottom center",
-                    marker=dict(size=20, color=ANOMALY, symbol="diamond"), showlegend=False)
-    fig.update_layout(title="Linked accounts", xaxis_visible=False, yaxis_visible=False,
-                      **{**_LAYOUT, "height": 360})
-    return fig
+    traces = [
+        go.Scatter(x=edge_x, y=edge_y, mode="lines", line=dict(color="#bbb", width=1),
+                   hoverinfo="skip", showlegend=False),
+        go.Scatter(x=xs, y=ys, mode="markers+text", text=linked["user_id"],
+                   textposition="top center", marker=dict(size=14, color=colour),
+                   customdata=linked["shared"].astype(str),
+                   hovertemplate="%{text}<br>shares %{customdata}<extra></extra>",
+                   showlegend=False),
+        go.Scatter(x=[0], y=[0], mode="markers+text", text=[user_id],
+                   textposition="bottom center",
+                   marker=dict(size=20, color=ANOMALY, symbol="diamond"), showlegend=False),
+    ]
+    layout = dict(title="Linked accounts", xaxis_visible=False, yaxis_visible=False,
+                  **{**_LAYOUT, "height": 360})
+    return go.Figure(traces, layout=layout)

@@ -200,6 +200,7 @@ def _write(store: Store, report: IngestReport, raws: list[RawSource], skip: bool
                 "session_id unmapped to sessionize by the inactivity gap."
             )
         store.run("merge_sessions")
+        store.run("merge_user_entities", {"ingest_id": ingest_id})
         crash_point("ingest.before_commit")
         report.n_sessions_touched = int(con.execute("SELECT count(*) FROM _session_agg")
                                         .fetchall()[0][0])

@@ -215,6 +215,26 @@ MIGRATIONS: tuple[Migration, ...] = (
             )""",
         ),
     ),
+    Migration(
+        8,
+        "user_entities: each user's distinct devices, IPs and payment methods (linked accounts)",
+        (
+            """CREATE TABLE IF NOT EXISTS user_entities (
+                kind VARCHAR NOT NULL,
+                value VARCHAR NOT NULL,
+                user_id VARCHAR NOT NULL
+            )""",
+            """INSERT INTO user_entities
+            SELECT DISTINCT kind, value, user_id FROM (
+                SELECT 'device' AS kind, device_id AS value, user_id FROM events
+                WHERE device_id IS NOT NULL
+                UNION ALL
+                SELECT 'ip', ip, user_id FROM events WHERE ip IS NOT NULL
+                UNION ALL
+                SELECT 'payment', payment_id, user_id FROM events WHERE payment_id IS NOT NULL
+            )""",
+        ),
+    ),
 )
 
 CURRENT_VERSION: int = MIGRATIONS[-1].version

@@ -54,6 +54,22 @@ QUERIES: dict[str, str] = {
             country = coalesce(least(sessions.country, excluded.country), sessions.country,
                                excluded.country)
     """,
+    # Each user's distinct devices, IPs and payment methods: linked accounts read this small
+    # table instead of scanning every event four times.
+    "merge_user_entities": """
+        INSERT INTO user_entities
+        SELECT DISTINCT n.kind, n.value, n.user_id FROM (
+            SELECT 'device' AS kind, device_id AS value, user_id FROM events
+            WHERE ingest_id = $ingest_id AND device_id IS NOT NULL
+            UNION ALL
+            SELECT 'ip', ip, user_id FROM events WHERE ingest_id = $ingest_id AND ip IS NOT NULL
+            UNION ALL
+            SELECT 'payment', payment_id, user_id FROM events
+            WHERE ingest_id = $ingest_id AND payment_id IS NOT NULL
+        ) n
+        ANTI JOIN user_entities u ON u.kind = n.kind AND u.value = n.value
+                                    AND u.user_id = n.user_id
+    """,
     # --- labels -----------------------------------------------------------------------------
     "upsert_labels": """
         INSERT OR REPLACE INTO labels
@@ -136,25 +152,16 @@ QUERIES: dict[str, str] = {
         WHERE se.user_id = $user_id
         ORDER BY se.start_ts
     """,
-    # Three equi-joins rather than one join on OR: DuckDB hashes each, where the OR form
-    # degenerates into a nested loop over every event (2.3 s at 10M events, now ~0.1 s).
+    # From user_entities (one row per user and device, IP or payment method), not events:
+    # 0.3-0.4 s over 14.7M events became one small join.
     "linked_accounts": """
-        WITH mine AS (
-            SELECT device_id, ip, payment_id FROM events WHERE user_id = $user_id
-        ),
-        shared AS (
-            SELECT 'device:' || e.device_id AS link, e.user_id FROM events e
-            WHERE e.device_id IN (SELECT device_id FROM mine) AND e.user_id <> $user_id
-            UNION ALL
-            SELECT 'ip:' || e.ip, e.user_id FROM events e
-            WHERE e.ip IN (SELECT ip FROM mine) AND e.user_id <> $user_id
-            UNION ALL
-            SELECT 'payment:' || e.payment_id, e.user_id FROM events e
-            WHERE e.payment_id IN (SELECT payment_id FROM mine) AND e.user_id <> $user_id
-        )
-        SELECT user_id, list(DISTINCT link ORDER BY link) AS shared,
-               count(DISTINCT link) AS n_shared
-        FROM shared GROUP BY user_id ORDER BY n_shared DESC, user_id LIMIT 200
+        WITH mine AS (SELECT kind, value FROM user_entities WHERE user_id = $user_id)
+        SELECT u.user_id, list(DISTINCT u.kind || ':' || u.value ORDER BY
+                               u.kind || ':' || u.value) AS shared,
+               count(DISTINCT u.kind || ':' || u.value) AS n_shared
+        FROM user_entities u JOIN mine ON u.kind = mine.kind AND u.value = mine.value
+        WHERE u.user_id <> $user_id
+        GROUP BY u.user_id ORDER BY n_shared DESC, u.user_id LIMIT 200
     """,
     "user_ids_like": """
         SELECT DISTINCT user_id FROM sessions

@@ -14,9 +14,16 @@ models = common.scored_models_or_stop()
 key = services.key()
 params = st.query_params
 user_id = params.get("user", "")
+detector_of = dict(zip(models["model_id"], models["detector"], strict=True))
+seq_models = [m for m in models["model_id"] if services.input_kind(detector_of[m]) == "sequences"]
 with st.container(border=True):
-    search = st.text_input("Find a user", value=user_id, key="user_search",
-                           placeholder="user id or part of it")
+    find_col, model_col = st.columns([3, 2])
+    search = find_col.text_input("Find a user", value=user_id, key="user_search",
+                                 placeholder="user id or part of it")
+    event_model = model_col.selectbox(
+        "Per-event scores from", [None, *seq_models], key="user_event_model",
+        index=1 if seq_models else 0,
+        format_func=lambda m: "none" if m is None else common.model_label(models)(m))
     if search and search != user_id:
         matches = services.find_users(search)
         if not matches:
@@ -31,17 +38,11 @@ if not user_id:
 if params.get("user") != user_id:
     st.query_params["user"] = user_id
 
-sessions = services.user_sessions(*key, user_id)
+view = services.user_view(*key, user_id, event_model)
+sessions, events = view.sessions, view.events
 if sessions.empty:
     st.warning(f"User {user_id!r} has no sessions in this store.")
     st.stop()
-detector_of = dict(zip(models["model_id"], models["detector"], strict=True))
-seq_models = [m for m in models["model_id"] if services.input_kind(detector_of[m]) == "sequences"]
-event_model = st.selectbox("Per-event scores from", [None, *seq_models], key="user_event_model",
-                           index=1 if seq_models else 0,
-                           format_func=lambda m: "none" if m is None else common.model_label(
-                               models)(m))
-events = services.user_events(*key, user_id, event_model)
 focus = params.get("session")
 
 c = st.columns(4)
@@ -82,7 +83,7 @@ left.plotly_chart(figures.entities_over_time(events), key="user_entities")
 right.plotly_chart(figures.amounts_over_time(events), key="user_amounts")
 
 st.subheader("Linked accounts")
-linked = services.linked_accounts(*key, user_id)
+linked = view.linked
 if linked.empty:
     st.caption("No other user shares a device, IP or payment method with this one.")
 else:

@@ -34,3 +34,40 @@ def test_linked_accounts_segments_and_search() -> None:
     assert segments.loc["a@2026-01-01T10:00:00", "country"] == "DE"
     assert segments.loc["d@2026-01-03T00:00:00", "country"] == "unknown"
     assert found == []  # '%' is matched literally, not as a wildcard
+
+
+def _login(user: str, ts: str, device: str, ip: str | None = None) -> dict[str, object]:
+    return {"user_id": user, "ts": ts, "event_type": "login", "device_id": device, "ip": ip}
+
+
+def test_user_entities_follow_every_ingest_without_repeats() -> None:
+    first = pd.DataFrame([_login("a", "2026-01-01", "d1", "1.1.1.1"),
+                          _login("a", "2026-01-01 00:05", "d1", "1.1.1.1"),
+                          _login("b", "2026-01-02", "d2")])
+    later = pd.DataFrame([_login("b", "2026-01-05", "d1"), _login("a", "2026-01-06", "d1")])
+    with Store.open(":memory:") as store:
+        ingest_events(store, first)
+        assert lookups.linked_accounts(store, "a").empty
+        ingest_events(store, first)  # the same file again: nothing new
+        ingest_events(store, later)
+        entities = store.con.execute(
+            "SELECT kind, value, user_id FROM user_entities ORDER BY ALL").fetchall()
+        linked = lookups.linked_accounts(store, "a")
+    assert entities == [("device", "d1", "a"), ("device", "d1", "b"), ("device", "d2", "b"),
+                        ("ip", "1.1.1.1", "a")]
+    assert linked["user_id"].tolist() == ["b"] and list(linked["shared"][0]) == ["device:d1"]
+
+
+def test_migration_fills_user_entities_from_the_events_already_stored(tmp_path) -> None:
+    from core.store.connection import migrate
+
+    path = tmp_path / "old.duckdb"
+    with Store.open(path) as store:
+        ingest_events(store, pd.DataFrame([_login("a", "2026-01-01", "d1"),
+                                           _login("b", "2026-01-02", "d1", "2.2.2.2")]))
+        # back to version 7: as a store written before user_entities existed
+        store.con.execute("DROP TABLE user_entities")
+        store.con.execute("UPDATE schema_meta SET value = '7' WHERE key = 'schema_version'")
+        assert migrate(store.con, path) == 8
+        linked = lookups.linked_accounts(store, "b")
+    assert linked["user_id"].tolist() == ["a"]
