@@ -1,12 +1,20 @@
 """Run every benchmark in its own process and write docs/BENCHMARKS.md.
 
-    python -m benchmarks [--quick] [--only detection,scoring] [--out docs/BENCHMARKS.md]
+    python -m benchmarks [--quick | --size S] [--only detection,scoring] [--out docs/BENCHMARKS.md]
 
-Modules: ingest, generate, features (their printed lines are parsed), detection, scoring,
-dashboard (each prints one ``BENCH_JSON`` line with ``--json``). Each runs in a fresh
-subprocess, so peak memory is per module. A module whose runs take under 10 s is run three
-times and its figures are medians. The CPU seconds of each whole subprocess (with its children)
-are recorded next to its wall seconds. Comparisons are ratios measured in the same run.
+Modules: ingest, generate, features (their printed lines are parsed), scaling, detection,
+scoring, classifiers, explain, text, dashboard, load (each prints one ``BENCH_JSON`` line with
+``--json``). Each runs in a fresh subprocess, so peak memory is per module. A module whose runs
+take under 10 s is run three times and its figures are medians. The CPU seconds of each whole
+subprocess (with its children) are recorded next to its wall seconds. Comparisons are ratios
+measured in the same run.
+
+Sizes: ``--size 1`` (the default, about 10-15 minutes on 2 cores) ingests, generates and builds
+features over ~3M events, runs the pipeline at 0.3M / 1M / 3M events, and scores, loads and
+renders the dashboard over the 1M-event scoring store; ``--size 3.4`` is the 10M-event
+reference (the 10M-event scoring store, ~700k sessions); ``--quick`` is ``--size 0.1`` with every
+module's quick settings (a few minutes). The part of docs/BENCHMARKS.md after the line
+``MANUAL_MARKER`` (analysis and earlier runs, written by hand) is kept.
 """
 
 from __future__ import annotations
@@ -27,24 +35,52 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 JSON_PREFIX = "BENCH_JSON "
-MODULES = ("ingest", "generate", "features", "detection", "scoring", "dashboard")
-
-# (module, label, arguments) for the parsed modules, full and quick.
-TEXT_RUNS = {
-    False: [
-        ("ingest", "ingest 10M events, given ids", ["--events", "10000000"]),
-        ("ingest", "ingest 10M events, derived ids", ["--events", "10000000", "--derive-ids"]),
-        ("generate", "generate 200,000 users x 26 days", ["--users", "200000", "--days", "26"]),
-        ("features", "features on 10M synthetic events", ["--events", "10000000",
-                                                          "--sequences"]),
-    ],
-    True: [
-        ("ingest", "ingest 1M events, given ids", ["--events", "1000000"]),
-        ("ingest", "ingest 1M events, derived ids", ["--events", "1000000", "--derive-ids"]),
-        ("generate", "generate 20,000 users x 26 days", ["--users", "20000", "--days", "26"]),
-        ("features", "features on 1M synthetic events", ["--events", "1000000", "--sequences"]),
-    ],
+MODULES = ("ingest", "generate", "features", "scaling", "detection", "scoring", "classifiers",
+           "explain", "text", "dashboard", "load")
+JSON_MODULES = MODULES[3:]
+MANUAL_MARKER = "<!-- Everything below is written by hand; python -m benchmarks keeps it. -->"
+PRINTED = {  # modules whose report is their printed tables: (title, what it measures)
+    "scaling": ("Scaling", "The same pipeline at three sizes; k is the growth exponent of each "
+                "stage's wall seconds between the smallest and the largest size (1 = linear)."),
+    "classifiers": ("Classifiers", "Scoring and training speed of the supervised detectors "
+                    "(sequences of 64 events) and their quality on the sample data."),
+    "explain": ("Explanations", "Faithfulness to injected events and latency per method."),
+    "text": ("Review text", "Embedding speed and the text features' signal."),
+    "load": ("Many analysts at once", "20 AppTest sessions in one process open Thresholds "
+             "together, then move the slider 5 times each with 1-3 s think time."),
 }
+
+
+def text_runs(size: float) -> list[tuple[str, str, list[str]]]:
+    """(module, label, arguments) of the parsed modules at ``size`` (1 = ~3M events)."""
+    events = max(int(3_000_000 * size), 100_000)
+    users = max(int(60_000 * size), 2_000)
+    return [
+        ("ingest", f"ingest {events:,} events, given ids", ["--events", str(events)]),
+        ("ingest", f"ingest {events:,} events, derived ids",
+         ["--events", str(events), "--derive-ids"]),
+        ("generate", f"generate {users:,} users x 26 days",
+         ["--users", str(users), "--days", "26"]),
+        ("features", f"features on {events:,} synthetic events",
+         ["--events", str(events), "--sequences"]),
+    ]
+
+
+def json_args(module: str, size: float, quick: bool) -> list[str]:
+    """Arguments of a JSON module at ``size``: the 10M-event scoring store from size 2 up."""
+    small_store = quick or size < 2
+    if module == "scaling":
+        return ["--events", *(str(max(int(n * size), 20_000))
+                              for n in (300_000, 1_000_000, 3_000_000))]
+    if module in ("detection", "explain"):
+        return ["--quick"] if quick or size < (1 if module == "detection" else 3) else []
+    if module in ("scoring", "dashboard", "load"):
+        return ["--quick"] if small_store else []
+    if module == "classifiers":
+        return ["--speed-only"] + (["--quick"] if quick or size < 1 else [])
+    if module == "text":
+        return ["--users", str(max(int(1000 * size), 200)), "--days", "21"]
+    return []
 
 
 def _children_cpu() -> float:
@@ -121,9 +157,9 @@ def _median_figures(runs: list[list[dict[str, Any]]]) -> list[dict[str, Any]]:
     return out
 
 
-def run_text(quick: bool, only: set[str]) -> list[dict[str, Any]]:
+def run_text(size: float, only: set[str]) -> list[dict[str, Any]]:
     results = []
-    for module, label, args in TEXT_RUNS[quick]:
+    for module, label, args in text_runs(size):
         if module not in only:
             continue
         runs, figures = [], []
@@ -147,16 +183,18 @@ def run_text(quick: bool, only: set[str]) -> list[dict[str, Any]]:
     return results
 
 
-def run_json(module: str, quick: bool) -> dict[str, Any]:
-    args = ["--json"] + (["--quick"] if quick else [])
+def run_json(module: str, size: float, quick: bool) -> dict[str, Any]:
+    args = ["--json", *json_args(module, size, quick)]
     done = run_module(module, args, timeout_s=3600)
     data: dict[str, Any] = {}
     for line in done["stdout"].splitlines():
         if line.startswith(JSON_PREFIX):
             data = json.loads(line[len(JSON_PREFIX):])
+    printed = "\n".join(line for line in done["stdout"].splitlines()
+                        if not line.startswith(JSON_PREFIX) and "\r" not in line)
     return {"module": module, "cmd": done["cmd"], "status": done["status"],
             "stderr_tail": done["stderr_tail"], "process_wall_s": done["wall_s"],
-            "process_cpu_s": done["cpu_s"], "results": data}
+            "process_cpu_s": done["cpu_s"], "results": data, "printed": printed.strip()}
 
 
 # ------------------------------------------------------------------------------- the report
@@ -256,7 +294,8 @@ def section_detection(entry: dict[str, Any]) -> list[str]:
     lines += [
         f"`{entry['cmd']}` ({entry['process_wall_s']:.0f} s wall, "
         f"{entry['process_cpu_s']:.0f} s CPU). Split by time: detectors train on the sessions "
-        "before the 70% time point (labelled anomalies left out) and are judged on the labelled "
+        "before the 70% time point (unsupervised ones with the labelled anomalies left out, "
+        "supervised ones learning from those labels) and are judged on the labelled "
         "sessions after it. Anomalyst detectors run through `core.pipeline.train_model` / "
         "`score_model`, so their seconds include building the input from the store (and "
         "writing scores); the PyOD peers get the same session feature matrix, robust-"
@@ -375,6 +414,17 @@ def section_dashboard(entry: dict[str, Any]) -> list[str]:
     return lines
 
 
+def section_printed(entry: dict[str, Any]) -> list[str]:
+    """A module reported by its own printed tables (as it prints them when run alone)."""
+    title, about = PRINTED[entry["module"]]
+    lines = ["", f"## {title}", "", f"`{entry['cmd']}` ({entry['process_wall_s']:.0f} s wall, "
+             f"{entry['process_cpu_s']:.0f} s CPU). {about}", ""]
+    lines += _failed(entry)
+    if entry.get("printed"):
+        lines += ["```", entry["printed"], "```"]
+    return lines
+
+
 def targets_summary(json_results: dict[str, dict[str, Any]]) -> list[str]:
     rows = []
     scoring = json_results.get("scoring", {}).get("results") or {}
@@ -397,15 +447,16 @@ def targets_summary(json_results: dict[str, dict[str, Any]]) -> list[str]:
 
 def write_report(path: Path, quick: bool, text: list[dict[str, Any]],
                  json_results: dict[str, dict[str, Any]], started: dt.datetime,
-                 seconds: float, note: str = "") -> None:
+                 seconds: float, note: str = "", size: float = 1.0) -> None:
     vers = versions()
+    how = " --quick" if quick else "" if size == 1.0 else f" --size {size:g}"
     lines = [
         "# Benchmarks", "",
-        f"Measured {started:%Y-%m-%d %H:%M} UTC by `python -m benchmarks"
-        f"{' --quick' if quick else ''}` in {seconds / 60:.0f} minutes"
+        f"Measured {started:%Y-%m-%d %H:%M} UTC by `python -m benchmarks{how}` in "
+        f"{seconds / 60:.0f} minutes"
         f"{' (quick sizes: not the reference figures)' if quick else ''}. Regenerate with the "
-        "same command; every module also runs alone (`python -m benchmarks.<name> [--quick]`)."
-        + note,
+        "same command (`--size 3.4` for the 10M-event reference sizes); every module also runs "
+        "alone (`python -m benchmarks.<name> [--quick]`)." + note,
         "",
         "Machine: " + "; ".join(machine_lines()) + ".",
         "",
@@ -423,15 +474,29 @@ def write_report(path: Path, quick: bool, text: list[dict[str, Any]],
         lines += section_detection(json_results["detection"])
     if "scoring" in json_results:
         lines += section_scoring(json_results["scoring"])
+    for module in ("scaling", "classifiers", "explain", "text"):
+        if module in json_results:
+            lines += section_printed(json_results[module])
     if "dashboard" in json_results:
         lines += section_dashboard(json_results["dashboard"])
+    if "load" in json_results:
+        lines += section_printed(json_results["load"])
+    manual = ""
+    if path.exists():  # keep the hand-written part
+        old = path.read_text(encoding="utf-8")
+        if MANUAL_MARKER in old:
+            manual = old[old.index(MANUAL_MARKER):]
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    path.write_text("\n".join(lines) + "\n" + ("\n" + manual if manual else ""),
+                    encoding="utf-8")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small sizes, a few minutes")
+    parser.add_argument("--size", type=float, default=1.0,
+                        help="scale the data sizes (1: ~3M events, about 10-15 minutes on 2 "
+                             "cores; 3.4: the 10M-event reference)")
     parser.add_argument("--only", help=f"comma-separated subset of {','.join(MODULES)}")
     parser.add_argument("--out", default=str(ROOT / "docs" / "BENCHMARKS.md"))
     parser.add_argument("--raw", default="/tmp/anomalyst-bench/results.json",
@@ -444,11 +509,13 @@ def main() -> None:
     unknown = only - set(MODULES)
     if unknown:
         parser.error(f"--only must name modules of {MODULES}, got {sorted(unknown)}")
+    if args.size <= 0:
+        parser.error(f"--size must be positive, got {args.size}")
+    size = 0.1 if args.quick else args.size
     started = dt.datetime.now(dt.UTC)
     wall = time.perf_counter()
-    text = run_text(args.quick, only)
-    json_results = {m: run_json(m, args.quick) for m in ("detection", "scoring", "dashboard")
-                    if m in only}
+    text = run_text(size, only)
+    json_results = {m: run_json(m, size, args.quick) for m in JSON_MODULES if m in only}
     seconds = time.perf_counter() - wall
     note = ""
     if args.reuse:  # keep an earlier run's results for the modules not run now
@@ -460,7 +527,7 @@ def main() -> None:
         seconds = earlier.get("seconds", seconds)
         note = (f" {', '.join(sorted(only))} re-measured at {dt.datetime.now(dt.UTC):%H:%M} "
                 "UTC; each section gives the load average it ran under.")
-    write_report(Path(args.out), args.quick, text, json_results, started, seconds, note)
+    write_report(Path(args.out), args.quick, text, json_results, started, seconds, note, size)
     raw = Path(args.raw)
     raw.parent.mkdir(parents=True, exist_ok=True)
     raw.write_text(json.dumps({"text": text, "json": json_results, "seconds": seconds,
