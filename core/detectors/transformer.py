@@ -275,7 +275,8 @@ class TransformerDetector(SupervisedMixin, EncoderStateMixin,
 
     def score(self, data: EventSequences) -> np.ndarray:
         """float64 (n,) calibrated probability that each session is anomalous."""
-        return self.calibration_.apply(self._session_logits(self._prepared(data)))
+        logits = self._session_logits(self._prepared(data))  # checks fitted first
+        return self.calibration_.apply(logits)
 
     def score_events(self, data: EventSequences) -> np.ndarray:
         """float64 (n, L) calibrated event-head probability per event, NaN on padding."""
