@@ -105,12 +105,7 @@ class EventEncoder(nn.Module):
         """tokens (B, W) int64, numeric (B, W, C), mask (B, W) bool ->
         hidden (B, 1 + W, H) and, with ``output_attentions`` (eager view only), one
         (B, heads, 1 + W, 1 + W) tensor per layer."""
-        cls = torch.full_like(tokens[:, :1], self.cls_id)
-        ids = torch.cat([cls, tokens], dim=1)  # (B, 1 + W)
-        embeds = self.bert.embeddings.word_embeddings(ids)  # (B, 1 + W, H)
-        if self.numeric is not None:
-            projected = self.numeric(numeric.to(embeds.dtype))  # (B, W, C) -> (B, W, H)
-            embeds = embeds + torch.cat([torch.zeros_like(projected[:, :1]), projected], dim=1)
+        embeds = self._input_embeddings(tokens, numeric)
         attention: torch.Tensor | None = torch.cat(
             [torch.ones_like(mask[:, :1]), mask], dim=1).long()
         if bool(attention.all()):  # type: ignore[union-attr]
@@ -119,6 +114,16 @@ class EventEncoder(nn.Module):
                         output_attentions=output_attentions)
         return out.last_hidden_state, tuple(out.attentions or ())
 
+    def _input_embeddings(self, tokens: torch.Tensor, numeric: torch.Tensor) -> torch.Tensor:
+        """(B, 1 + W, H): [CLS] + event-type embeddings plus the projected numeric channels
+        (BERT's embedding layer adds positions and the LayerNorm)."""
+        cls = torch.full_like(tokens[:, :1], self.cls_id)
+        embeds = self.bert.embeddings.word_embeddings(torch.cat([cls, tokens], dim=1))
+        if self.numeric is not None:
+            projected = self.numeric(numeric.to(embeds.dtype))  # (B, W, C) -> (B, W, H)
+            embeds = embeds + torch.cat([torch.zeros_like(projected[:, :1]), projected], dim=1)
+        return embeds
+
     def session_hidden(self, tokens: torch.Tensor, numeric: torch.Tensor, mask: torch.Tensor
                        ) -> torch.Tensor:
         """Hidden state (B, H) of [CLS] after the last layer: same numbers as ``forward(...)[0]
@@ -126,12 +131,7 @@ class EventEncoder(nn.Module):
         and its feed-forward (one position instead of 1 + W), which is what session scoring
         needs; the other layers run on the BERT weights the same way ``sdpa`` does."""
         bert = self.bert
-        cls = torch.full_like(tokens[:, :1], self.cls_id)
-        embeds = bert.embeddings.word_embeddings(torch.cat([cls, tokens], dim=1))
-        if self.numeric is not None:
-            projected = self.numeric(numeric.to(embeds.dtype))
-            embeds = embeds + torch.cat([torch.zeros_like(projected[:, :1]), projected], dim=1)
-        hidden = bert.embeddings(inputs_embeds=embeds)  # + positions, LayerNorm
+        hidden = bert.embeddings(inputs_embeds=self._input_embeddings(tokens, numeric))
         keep: torch.Tensor | None = None
         if not bool(mask.all()):
             keep = torch.cat([torch.ones_like(mask[:, :1]), mask], dim=1)[:, None, None, :]

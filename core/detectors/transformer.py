@@ -201,6 +201,7 @@ class TransformerDetector(SupervisedMixin, EncoderStateMixin,
         self.centre_, self.scale_ = centre, scale
         val = take(prepared, val_idx)
         session_logits, event_logits = self._logits(val)
+        assert event_logits is not None  # events=True
         self._finish_supervised(cfg, session_logits, labels[val_idx], pos_weight)
         known = events[val_idx] >= 0
         self.event_pos_weight_ = event_pos_weight
@@ -240,48 +241,40 @@ class TransformerDetector(SupervisedMixin, EncoderStateMixin,
                        self.config.clip, self.config.max_len)
 
     @torch.inference_mode()
-    def _logits(self, prepared: Prepared) -> tuple[np.ndarray, np.ndarray]:
-        """Session logits (n,) and left-aligned event logits (n, W) (NaN on padding)."""
+    def _logits(self, prepared: Prepared, *, events: bool = True
+                ) -> tuple[np.ndarray, np.ndarray | None]:
+        """Session logits (n,) and, with ``events``, left-aligned event logits (n, W) (NaN on
+        padding); without, the session head alone runs (``session_logits``: the scoring path)."""
         device = next(self.net_.parameters()).device
         n, width_all = prepared.tokens.shape
         session = np.empty(n, dtype=np.float64)
-        events = np.full((n, max(width_all, 1)), np.nan)
+        per_event = np.full((n, max(width_all, 1)), np.nan) if events else None
         for rows, width in batches_by_length(prepared.lengths, self.config.score_batch_size):
             lengths = torch.from_numpy(prepared.lengths[rows]).to(device)
             real = torch.arange(width, device=device)[None, :] < lengths[:, None]
+            tokens = torch.from_numpy(prepared.tokens[rows, :width]).to(device)
+            numeric = torch.from_numpy(prepared.numeric[rows, :width]).to(device)
             with autocast(device):
-                s, e = self.net_(torch.from_numpy(prepared.tokens[rows, :width]).to(device),
-                                 torch.from_numpy(prepared.numeric[rows, :width]).to(device),
-                                 real)
+                if per_event is None:
+                    s, e = self.net_.session_logits(tokens, numeric, real), None
+                else:
+                    s, e = self.net_(tokens, numeric, real)
             session[rows] = s.to("cpu", torch.float64).numpy()
-            events[rows, :width] = e.masked_fill(~real, float("nan")).to(
-                "cpu", torch.float64).numpy()
-        return session, events[:, :width_all]
-
-    @torch.inference_mode()
-    def _session_logits(self, prepared: Prepared) -> np.ndarray:
-        """Session logits (n,) without the event head (the scoring path)."""
-        device = next(self.net_.parameters()).device
-        session = np.empty(len(prepared.lengths), dtype=np.float64)
-        for rows, width in batches_by_length(prepared.lengths, self.config.score_batch_size):
-            lengths = torch.from_numpy(prepared.lengths[rows]).to(device)
-            real = torch.arange(width, device=device)[None, :] < lengths[:, None]
-            with autocast(device):
-                logits = self.net_.session_logits(
-                    torch.from_numpy(prepared.tokens[rows, :width]).to(device),
-                    torch.from_numpy(prepared.numeric[rows, :width]).to(device), real)
-            session[rows] = logits.to("cpu", torch.float64).numpy()
-        return session
+            if per_event is not None and e is not None:
+                per_event[rows, :width] = e.masked_fill(~real, float("nan")).to(
+                    "cpu", torch.float64).numpy()
+        return session, None if per_event is None else per_event[:, :width_all]
 
     def score(self, data: EventSequences) -> np.ndarray:
         """float64 (n,) calibrated probability that each session is anomalous."""
-        logits = self._session_logits(self._prepared(data))  # checks fitted first
+        logits, _ = self._logits(self._prepared(data), events=False)  # checks fitted first
         return self.calibration_.apply(logits)
 
     def score_events(self, data: EventSequences) -> np.ndarray:
         """float64 (n, L) calibrated event-head probability per event, NaN on padding."""
         prepared = self._prepared(data)
         _, events = self._logits(prepared)
+        assert events is not None  # events=True
         return to_columns(prepared, self.event_calibration_.apply(events))
 
     @torch.inference_mode()
