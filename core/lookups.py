@@ -17,13 +17,23 @@ from core.store import Store
 
 
 def scored_models(store: Store) -> pd.DataFrame:
-    """model_id, detector, created_at, train_end, n_scores for every model with scores."""
+    """model_id, detector, created_at, train_end, n_scores, input_kind ('features' or
+    'sequences') for every model with scores."""
     return store.frame("scored_models")
+
+
+def labelled_scores(
+    store: Store, model_id: str, sources: Sequence[str] = LABEL_SOURCES
+) -> pd.DataFrame:
+    """session_id, user_id, start_ts, score, is_anomaly (NA when unlabelled), scenario, in
+    (start_ts, session_id) order; one join inside DuckDB."""
+    return store.large_frame("labelled_scores",
+                             {"model_id": model_id, "sources": list(sources)})
 
 
 def session_labels(store: Store, sources: Sequence[str] = LABEL_SOURCES) -> pd.DataFrame:
     """One label per session from the chosen sources (analysts override ground truth)."""
-    return store.frame("session_labels", {"sources": list(sources)})
+    return store.large_frame("session_labels", {"sources": list(sources)})
 
 
 def score_table(store: Store, model_ids: Sequence[str]) -> pd.DataFrame:
@@ -36,12 +46,12 @@ def score_table(store: Store, model_ids: Sequence[str]) -> pd.DataFrame:
     from core.store.queries import score_table_sql
 
     params = {f"m{i}": m for i, m in enumerate(model_ids)}
-    table = store.execute_sql("score_table", score_table_sql(len(model_ids)),
-                              params or None).df()
+    table = store.large_frame("score_table", params or None,
+                              sql=score_table_sql(len(model_ids)))
     for i, model_id in enumerate(model_ids):
         values = table.pop(f"s{i}").to_numpy(np.float64)
         scored = np.flatnonzero(np.isfinite(values))
-        order = scored[values[scored].argsort(kind="stable")]
+        order = scored[values[scored].argsort()]  # ties: any order (quicksort, 4x faster)
         pct = np.full(len(values), np.nan)
         pct[order] = np.arange(len(order)) / max(len(order) - 1, 1) * 100
         table[f"score:{model_id}"] = values
@@ -88,9 +98,12 @@ def store_summary(store: Store) -> dict[str, Any]:
     return store.info()
 
 
-def session_amounts(store: Store) -> pd.DataFrame:
-    """session_id, amount (the sum of the session's amounts, 0 without any)."""
-    return store.frame("session_amounts")
+def session_details(store: Store, session_ids: Sequence[str],
+                    sources: Sequence[str] = LABEL_SOURCES) -> pd.DataFrame:
+    """session_id, is_anomaly and scenario (NA when unlabelled; an analyst's label wins),
+    amount (the sum of the session's amounts, 0 without any) of ``session_ids``."""
+    return store.large_frame("session_details", {"session_ids": list(session_ids),
+                                                 "sources": list(sources)})
 
 
 def sessions_with_event_types(store: Store, event_types: Sequence[str]) -> list[str]:

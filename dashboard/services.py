@@ -143,9 +143,9 @@ def flagged_table(_stamp: float, path: str, model_ids: tuple[str, ...],
     table["n_flagging"] = flags.sum(axis=1)
     table["flagged_by"] = [", ".join(names.get(m, m) for m, f in zip(model_ids, row, strict=True)
                                      if f) for row in flags]
-    found = labels(_stamp, path, sources)[["session_id", "is_anomaly", "scenario"]]
-    table = table.merge(found, on="session_id", how="left")
-    return table.merge(session_amounts(_stamp, path), on="session_id", how="left")
+    details = with_store(lambda s: lookups.session_details(s, table["session_id"].tolist(),
+                                                            sources))
+    return table.merge(details, on="session_id", how="left")
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
@@ -170,9 +170,7 @@ def capacity_threshold(_stamp: float, path: str, model_id: str, segment: str,
 @st.cache_data(show_spinner=False, max_entries=16)
 def labelled_scores(_stamp: float, path: str, model_id: str,
                     sources: tuple[str, ...]) -> pd.DataFrame:
-    from core.pipeline import labelled_scores as build
-
-    return with_store(lambda s: build(s, model_id, sources))
+    return with_store(lambda s: lookups.labelled_scores(s, model_id, sources))
 
 
 class UserView(NamedTuple):
@@ -193,11 +191,6 @@ def user_view(_stamp: float, path: str, user_id: str, event_model: str | None) -
 
 
 @st.cache_data(show_spinner=False, max_entries=4)
-def session_amounts(_stamp: float, path: str) -> pd.DataFrame:
-    return with_store(lookups.session_amounts)
-
-
-@st.cache_data(show_spinner=False, max_entries=4)
 def event_type_names(_stamp: float, path: str) -> list[str]:
     return with_store(lookups.event_type_names)
 
@@ -207,13 +200,9 @@ def sessions_with_event_types(_stamp: float, path: str, types: tuple[str, ...]) 
     return with_store(lambda s: lookups.sessions_with_event_types(s, types))
 
 
-def input_kind(detector: str) -> str:
-    """'features' or 'sequences' for a detector name ('features' if it is unknown)."""
-    from core.detectors import available_detectors, get_detector_class
-
-    if detector not in available_detectors():
-        return "features"
-    return get_detector_class(detector).input_kind
+def input_kinds(models: pd.DataFrame) -> dict[str, str]:
+    """model_id -> 'features' or 'sequences' (from ``models``, the scored-models table)."""
+    return dict(zip(models["model_id"], models["input_kind"], strict=True))
 
 
 def find_users(text: str) -> list[str]:

@@ -61,13 +61,12 @@ def learning_effect(store: Store, model_id: str | None = None) -> LearningEffect
     elif model_id not in set(models["model_id"]):
         raise ConfigError(f"model must be a scored model, got {model_id!r}. Choose one of "
                           f"{', '.join(models['model_id'])}.")
-    from core.pipeline.evaluation import labelled_scores  # lazy: core.pipeline loads torch
 
     threshold = _threshold_in_force(store, model_id)
     out: dict[str, Any] = {}
     for name, sources in (("ground_truth", ("ground_truth",)),
                           ("with_analysts", ("ground_truth", "analyst"))):
-        frame = labelled_scores(store, model_id, sources)
+        frame = lookups.labelled_scores(store, model_id, sources)
         known = frame[frame["is_anomaly"].notna()]
         out[f"n_labelled_{name}"] = int(len(known))
         if len(known):

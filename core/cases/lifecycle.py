@@ -22,6 +22,7 @@ from core.cases.snapshot import build_snapshot
 from core.errors import ConfigError
 from core.schema import MAX_TEXT_CHARS, NORMAL_SCENARIO
 from core.store import Store
+from core.store.label_rollup import refresh_session_labels
 
 STATUSES: tuple[str, ...] = ("open", "investigating", "closed")
 DECISIONS: tuple[str, ...] = ("fraud_confirmed", "false_positive", "inconclusive")
@@ -212,6 +213,7 @@ def decide_cases(store: Store, case_ids: Sequence[str], decision: str, *, analys
                     "is_anomaly": fraud, "scenario": scenario if fraud else NORMAL_SCENARIO,
                     "now": now, "note": label_note, "session_ids": list(case.session_ids)})
                 n_labels = len(case.session_ids)
+            refresh_session_labels(store, ["analyst"])
             store.run("case_set_decision", {
                 "case_id": case.case_id, "decision": decision, "scenario": scenario,
                 "analyst": analyst, "now": now, "snapshot": json.dumps(snapshot)})
@@ -233,6 +235,7 @@ def reopen_case(store: Store, case_id: str, *, analyst: str, reason: str | None 
     with store.transaction():
         removed = store.frame("analyst_labels_of_case", {"note": _label_note(case_id)})
         store.run("analyst_labels_remove", {"note": _label_note(case_id)})
+        refresh_session_labels(store, ["analyst"])
         status = "investigating" if case.assignee else "open"
         store.run("case_clear_decision", {"case_id": case_id, "status": status, "now": now})
         record(store, analyst, "reopen", case_id=case_id, entity=case.user_id, detail={

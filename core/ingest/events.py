@@ -37,6 +37,7 @@ from core.store.ingest_sql import (
     quote_literal,
     stage_select,
 )
+from core.store.label_rollup import refresh_after_event_ingest
 
 log = logging.getLogger(__name__)
 MAX_LISTED_ROWS = 5
@@ -201,6 +202,7 @@ def _write(store: Store, report: IngestReport, raws: list[RawSource], skip: bool
             )
         store.run("merge_sessions")
         store.run("merge_user_entities", {"ingest_id": ingest_id})
+        refresh_after_event_ingest(store, ingest_id)
         crash_point("ingest.before_commit")
         report.n_sessions_touched = int(con.execute("SELECT count(*) FROM _session_agg")
                                         .fetchall()[0][0])

@@ -22,6 +22,7 @@ from core.ingest.sources import load_source, source_label
 from core.schema import LABEL_LEVELS, LABEL_SOURCES
 from core.store import Store
 from core.store.ingest_sql import quote_ident, quote_literal
+from core.store.label_rollup import refresh_session_labels
 
 LABEL_COLUMNS = ("is_anomaly", "label", "is_fraud", "anomaly")
 _TRUE = ("1", "1.0", "true", "t", "yes", "y", "anomaly", "anomalous", "fraud")
@@ -85,6 +86,7 @@ def ingest_labels(
         with store.transaction():
             ingest_id = int(store.scalar("next_ingest_id"))
             store.run("upsert_labels", [label_source, started, ingest_id])
+            refresh_session_labels(store, [label_source])
             report.ingest_id = ingest_id
             report.n_added = n_unique
             report.n_duplicates = raw.n_rows - n_unique

@@ -10,19 +10,9 @@ import numpy as np
 import pandas as pd
 
 from core.evaluate import evaluate_scores
+from core.lookups import labelled_scores
 from core.schema import LABEL_SOURCES
 from core.store import Store
-
-
-def labelled_scores(
-    store: Store, model_id: str, sources: Sequence[str] = LABEL_SOURCES
-) -> pd.DataFrame:
-    """session_id, user_id, start_ts, score, is_anomaly (NA when unlabelled), scenario."""
-    scores = store.frame("model_scores", {"model_id": model_id})
-    labels = store.frame("session_labels", {"sources": list(sources)})
-    merged = scores.merge(labels[["session_id", "is_anomaly", "scenario"]], on="session_id",
-                          how="left")
-    return merged
 
 
 def evaluate_models(

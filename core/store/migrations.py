@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from core.schema import EVENT_COLUMNS
+from core.schema import EVENT_COLUMNS, LABEL_SOURCES
+from core.store.label_rollup import CREATE_TABLE as _ROLLUP_TABLE
+from core.store.label_rollup import ROLLUP_SELECT as _ROLLUP_SELECT
 
 _EVENT_COLUMNS_DDL = ",\n    ".join(f"{c.name} {c.sql_type}" for c in EVENT_COLUMNS)
 
@@ -233,6 +235,16 @@ MIGRATIONS: tuple[Migration, ...] = (
                 UNION ALL
                 SELECT 'payment', payment_id, user_id FROM events WHERE payment_id IS NOT NULL
             )""",
+        ),
+    ),
+    Migration(
+        9,
+        "session_label_rollup: one label per (session, source), kept by every label write",
+        (
+            _ROLLUP_TABLE,
+            "DELETE FROM session_label_rollup",
+            "INSERT INTO session_label_rollup "
+            + _ROLLUP_SELECT.format(sources=repr(list(LABEL_SOURCES))),
         ),
     ),
 )

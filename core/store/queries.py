@@ -83,32 +83,15 @@ QUERIES: dict[str, str] = {
            OR (l.level = 'event' AND l.entity_id NOT IN (SELECT event_id FROM events))
     """,
     # --- reads for the dashboard and CLI (core.lookups) ---------------------------------------
-    # One label per session: explicit session labels, else derived from event labels (any
-    # anomalous event makes the session anomalous). With both sources, an analyst's decision
-    # overrides the ground truth for that session.
+    # One label per session, read from the rollup that label and event writes keep
+    # (core.store.label_rollup). With both sources, an analyst's decision overrides the
+    # ground truth for that session.
     "session_labels": """
-        WITH explicit AS (
-            SELECT entity_id AS session_id, is_anomaly, scenario, source
-            FROM labels WHERE level = 'session' AND list_contains($sources, source)
-        ),
-        from_events AS (
-            SELECT e.session_id, bool_or(l.is_anomaly) AS is_anomaly,
-                   min(l.scenario) FILTER (WHERE l.is_anomaly) AS scenario, l.source
-            FROM labels l JOIN events e ON e.event_id = l.entity_id
-            WHERE l.level = 'event' AND list_contains($sources, l.source)
-            GROUP BY e.session_id, l.source
-        ),
-        merged AS (
-            SELECT * FROM explicit
-            UNION ALL BY NAME
-            SELECT f.* FROM from_events f
-            WHERE NOT EXISTS (SELECT 1 FROM explicit x
-                              WHERE x.session_id = f.session_id AND x.source = f.source)
-        )
-        SELECT session_id, is_anomaly, coalesce(scenario, 'unspecified') AS scenario, source
-        FROM merged
-        QUALIFY row_number() OVER (
-            PARTITION BY session_id ORDER BY CASE source WHEN 'analyst' THEN 0 ELSE 1 END) = 1
+        SELECT session_id, is_anomaly, scenario, source FROM session_label_rollup
+        WHERE list_contains($sources, source)
+          AND (source = 'analyst' OR NOT list_contains($sources, 'analyst')
+               OR session_id NOT IN (SELECT session_id FROM session_label_rollup
+                                     WHERE source = 'analyst'))
     """,
     "model_scores": """
         SELECT s.session_id, se.user_id, se.start_ts, s.score
@@ -176,10 +159,30 @@ QUERIES: dict[str, str] = {
     "latest_model_of": """
         SELECT model_id FROM models WHERE detector = $detector ORDER BY created_at DESC LIMIT 1
     """,
+    # input_kind: 'sequences' or 'features' (an ensemble counts as features), read from the
+    # spec the model was trained on, so a page need not import the detectors (torch) to know.
     "scored_models": """
-        SELECT m.model_id, m.detector, m.created_at, m.train_end, count(s.session_id) AS n_scores
-        FROM models m JOIN scores s USING (model_id)
-        GROUP BY ALL ORDER BY m.created_at
+        SELECT m.model_id, m.detector, m.created_at, m.train_end, c.n_scores,
+               CASE json_extract_string(m.feature_spec, '$.kind') WHEN 'sequences'
+                    THEN 'sequences' ELSE 'features' END AS input_kind
+        FROM models m
+        JOIN (SELECT model_id, count(*) AS n_scores FROM scores GROUP BY model_id) c
+            USING (model_id)
+        ORDER BY m.created_at, m.model_id
+    """,
+    # A model's scores with the session's label (NULL when unlabelled), in time order.
+    "labelled_scores": """
+        WITH l AS (
+            SELECT session_id, is_anomaly, scenario FROM session_label_rollup
+            WHERE list_contains($sources, source)
+              AND (source = 'analyst' OR NOT list_contains($sources, 'analyst')
+                   OR session_id NOT IN (SELECT session_id FROM session_label_rollup
+                                         WHERE source = 'analyst'))
+        )
+        SELECT s.session_id, se.user_id, se.start_ts, s.score, l.is_anomaly, l.scenario
+        FROM scores s JOIN sessions se USING (session_id) LEFT JOIN l USING (session_id)
+        WHERE s.model_id = $model_id
+        ORDER BY se.start_ts, s.session_id
     """,
     "unscored_sessions": """
         SELECT session_id FROM sessions
@@ -211,8 +214,23 @@ QUERIES: dict[str, str] = {
         SELECT session_id, user_id, start_ts, end_ts, n_events FROM sessions
         ORDER BY start_ts, session_id
     """,
-    "session_amounts": """
-        SELECT session_id, coalesce(sum(amount), 0) AS amount FROM events GROUP BY session_id
+    # Label (from the chosen sources, analysts first) and amount of a few sessions.
+    "session_details": """
+        WITH ids AS (SELECT DISTINCT unnest($session_ids) AS session_id),
+        l AS (
+            SELECT r.session_id, r.is_anomaly, r.scenario FROM session_label_rollup r
+            SEMI JOIN ids USING (session_id)
+            WHERE list_contains($sources, r.source)
+              AND (r.source = 'analyst' OR NOT list_contains($sources, 'analyst')
+                   OR r.session_id NOT IN (SELECT session_id FROM session_label_rollup
+                                           WHERE source = 'analyst'))
+        ),
+        a AS (
+            SELECT e.session_id, sum(e.amount) AS amount FROM events e
+            SEMI JOIN ids USING (session_id) GROUP BY e.session_id
+        )
+        SELECT ids.session_id, l.is_anomaly, l.scenario, coalesce(a.amount, 0) AS amount
+        FROM ids LEFT JOIN l USING (session_id) LEFT JOIN a USING (session_id)
     """,
     "sessions_with_event_types": """
         SELECT DISTINCT session_id FROM events WHERE list_contains($event_types, event_type)
@@ -225,23 +243,27 @@ QUERIES: dict[str, str] = {
 def score_table_sql(n_models: int) -> str:
     """One row per session with its segment and one score column per model (``$m0``,
     ``$m1``, ... bound to the model ids; columns ``s0``, ``s1``, ...), in (start_ts, session_id)
-    order. One query, so DuckDB joins in parallel instead of pandas merging strings."""
+    order. One query, so DuckDB joins in parallel instead of pandas merging strings; the
+    first session per user is a grouped join, not a window (0.58 -> 0.45 s at 1M sessions)."""
     joins = "".join(
         f"\n        LEFT JOIN (SELECT session_id, score FROM scores WHERE model_id = $m{i}) s{i}"
         f" USING (session_id)" for i in range(n_models))
     columns = "".join(f", s{i}.score AS s{i}" for i in range(n_models))
     return f"""
         SELECT se.session_id, se.user_id, se.start_ts, se.end_ts, se.n_events,
-               CASE WHEN se.start_ts - min(se.start_ts) OVER (PARTITION BY se.user_id)
-                         < INTERVAL 7 DAY THEN 'new' ELSE 'returning' END AS tenure,
+               CASE WHEN se.start_ts - f.first_ts < INTERVAL 7 DAY
+                    THEN 'new' ELSE 'returning' END AS tenure,
                coalesce(se.country, 'unknown') AS country{columns}
-        FROM sessions se{joins}
+        FROM sessions se
+        JOIN (SELECT user_id, min(start_ts) AS first_ts FROM sessions GROUP BY user_id) f
+            ON f.user_id = se.user_id{joins}
         ORDER BY se.start_ts, se.session_id
     """
 
 def _merge_feature_queries() -> None:
     """Each feature keeps its SQL in its own module; names must not collide."""
     from core.store import (
+        label_rollup,
         queries_cases,
         queries_ensemble,
         queries_explain,
@@ -250,7 +272,7 @@ def _merge_feature_queries() -> None:
     )
 
     for module in (queries_cases, queries_explain, queries_text, queries_ensemble,
-                   queries_training):
+                   queries_training, label_rollup):
         clash = set(QUERIES) & set(module.QUERIES)
         if clash:
             raise RuntimeError(f"query names must be unique, got {sorted(clash)} twice")

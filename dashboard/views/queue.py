@@ -14,7 +14,7 @@ model_ids = list(services.default_model_ids(models))
 detector_of = dict(zip(models["model_id"], models["detector"], strict=True))
 table = services.flagged_table(*key, tuple(model_ids), common.label_sources())
 flags = table[[f"flag:{m}" for m in model_ids]].set_axis(model_ids, axis=1)
-kinds = {m: services.input_kind(detector_of[m]) for m in model_ids}
+kinds = services.input_kinds(models)
 seq = [m for m in model_ids if kinds[m] == "sequences"]
 feat = [m for m in model_ids if kinds[m] == "features"]
 n_sessions = services.summary(*key)["n_sessions"]

@@ -15,7 +15,7 @@ key = services.key()
 params = st.query_params
 user_id = params.get("user", "")
 detector_of = dict(zip(models["model_id"], models["detector"], strict=True))
-seq_models = [m for m in models["model_id"] if services.input_kind(detector_of[m]) == "sequences"]
+seq_models = [m for m, k in services.input_kinds(models).items() if k == "sequences"]
 with st.container(border=True):
     find_col, model_col = st.columns([3, 2])
     search = find_col.text_input("Find a user", value=user_id, key="user_search",

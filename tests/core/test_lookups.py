@@ -60,6 +60,7 @@ def test_user_entities_follow_every_ingest_without_repeats() -> None:
 
 def test_migration_fills_user_entities_from_the_events_already_stored(tmp_path) -> None:
     from core.store.connection import migrate
+    from core.store.migrations import CURRENT_VERSION
 
     path = tmp_path / "old.duckdb"
     with Store.open(path) as store:
@@ -68,6 +69,65 @@ def test_migration_fills_user_entities_from_the_events_already_stored(tmp_path) 
         # back to version 7: as a store written before user_entities existed
         store.con.execute("DROP TABLE user_entities")
         store.con.execute("UPDATE schema_meta SET value = '7' WHERE key = 'schema_version'")
-        assert migrate(store.con, path) == 8
+        assert migrate(store.con, path) == CURRENT_VERSION
         linked = lookups.linked_accounts(store, "b")
     assert linked["user_id"].tolist() == ["a"]
+
+
+def _scored_store(store: Store) -> None:
+    """Three sessions (s1 labelled anomalous, s2 normal, s3 unlabelled), one sequence model
+    and one feature model scoring them."""
+    from core.ingest.labels import ingest_labels
+
+    ingest_events(store, pd.DataFrame({
+        "event_id": ["e1", "e2", "e3", "e4"], "user_id": ["a", "a", "b", "c"],
+        "session_id": ["s1", "s1", "s2", "s3"],
+        "ts": ["2026-01-01 10:00", "2026-01-01 10:01", "2026-01-02", "2026-01-03"],
+        "event_type": ["purchase", "purchase", "view", "view"], "amount": [5.0, 7.5, None, None],
+    }))
+    ingest_labels(store, pd.DataFrame({"session_id": ["s1", "s2"], "label": [1, 0],
+                                       "scenario": ["card_testing", None]}))
+    for model, kind in (("seq", "sequences"), ("feat", "features")):
+        store.con.execute(
+            "INSERT INTO models (model_id, detector, created_at, config, feature_spec, path) "
+            "VALUES (?, ?, now(), '{}', ?, '')", [model, model, f'{{"kind": "{kind}"}}'])
+        store.con.execute("INSERT INTO scores SELECT ?, session_id, random(), now() "
+                          "FROM sessions", [model])
+
+
+def test_scored_models_say_their_input_kind_and_labelled_scores_join_labels() -> None:
+    with Store.open(":memory:") as store:
+        _scored_store(store)
+        models = lookups.scored_models(store).set_index("model_id")
+        labelled = lookups.labelled_scores(store, "seq").set_index("session_id")
+    assert models["input_kind"].to_dict() == {"seq": "sequences", "feat": "features"}
+    assert models["n_scores"].to_dict() == {"seq": 3, "feat": 3}
+    assert list(labelled.index) == ["s1", "s2", "s3"]  # time order
+    assert labelled.loc["s1", "is_anomaly"] == True  # noqa: E712
+    assert labelled.loc["s1", "scenario"] == "card_testing"
+    assert labelled.loc["s2", "is_anomaly"] == False  # noqa: E712
+    assert pd.isna(labelled.loc["s3", "is_anomaly"])
+
+
+def test_session_details_give_labels_and_amounts_of_the_sessions_asked() -> None:
+    with Store.open(":memory:") as store:
+        _scored_store(store)
+        details = lookups.session_details(store, ["s3", "s1", "nope"]).set_index("session_id")
+        large = store.large_frame("session_labels", {"sources": ["ground_truth"]})
+        small = store.frame("session_labels", {"sources": ["ground_truth"]})
+    assert sorted(details.index) == ["nope", "s1", "s3"]
+    assert details.loc["s1", "amount"] == 12.5 and details.loc["s3", "amount"] == 0
+    assert details.loc["s1", "is_anomaly"] == True  # noqa: E712
+    assert pd.isna(details.loc["s3", "is_anomaly"]) and pd.isna(details.loc["nope", "scenario"])
+    # the Arrow path gives the same frame as the row path
+    pd.testing.assert_frame_equal(large.sort_values("session_id", ignore_index=True),
+                                  small.sort_values("session_id", ignore_index=True))
+
+
+def test_a_failing_large_read_names_the_query() -> None:
+    import pytest
+
+    from core.errors import StoreError
+
+    with Store.open(":memory:") as store, pytest.raises(StoreError, match="'broken' failed"):
+        store.large_frame("broken", sql="SELECT * FROM no_such_table")

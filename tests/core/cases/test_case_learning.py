@@ -12,6 +12,7 @@ from core.cases.scoring import ScoreContext
 from core.evaluate import ThresholdTable
 from core.pipeline import evaluate_models, labelled_scores
 from core.store import Store
+from core.store.label_rollup import refresh_session_labels
 
 
 def newest_model(store: Store) -> str:
@@ -89,6 +90,7 @@ def test_learning_effect_counts_newly_labelled_sessions(store: Store) -> None:
     store.con.execute("DELETE FROM labels WHERE source = 'ground_truth' AND (entity_id = ? OR "
                       "entity_id IN (SELECT event_id FROM events WHERE session_id = ?))",
                       [fresh, fresh])
+    refresh_session_labels(store, ["ground_truth"])  # the raw DELETE bypassed the writers
     base = cases.learning_effect(store, model_id)
     opened = cases.open_case(store, analyst="ana", session_id=fresh)
     cases.decide_case(store, opened.case_id, "fraud_confirmed", analyst="bob")

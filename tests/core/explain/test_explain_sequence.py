@@ -130,7 +130,9 @@ def test_occlusion_on_the_sequence_autoencoder(store: Store, model_of: dict[str,
     assert drops.shape == (k,) and np.isfinite(drops).all()
     full = model.detector.score(data)[0]
     without_last = model.detector.score(drop_events(data, 0, [np.array([k - 1])]))[0]
-    assert drops[-1] == pytest.approx(full - without_last)
+    # occlusion scores its variants in one batch, this test one by one: float32 sums in
+    # another order differ by ~1e-6 of the score, so compare at that scale
+    assert drops[-1] == pytest.approx(full - without_last, abs=1e-5 * max(1.0, abs(full)))
 
 
 def test_explain_session_under_the_sequence_autoencoder(
