@@ -120,18 +120,27 @@ def text_feature_columns(
     n_texts = np.bincount(session_of, minlength=n).astype(np.float64)
     has_text = n_texts > 0
     dim = vectors.shape[1] if len(texts) else 0
-    means: np.ndarray = np.zeros((int(has_text.sum()), max(dim, 1)))  # (sessions, dim)
+    coords = np.zeros((n, spec.n_components))
     if dim:
         order = np.argsort(session_of, kind="stable")
         starts = np.searchsorted(session_of[order], np.flatnonzero(has_text))
-        sums = np.add.reduceat(vectors[text_of[order]], starts, axis=0)
-        means = sums / n_texts[has_text, None]
-    if not spec.is_fitted:
-        spec = spec.fit(means if dim else np.zeros((0, MODEL_DIM)))
+
+        def session_means(per_text: np.ndarray) -> np.ndarray:
+            sums = np.add.reduceat(per_text[text_of[order]], starts, axis=0)
+            return sums / n_texts[has_text, None]
+
+        if spec.is_fitted:
+            # The projection is affine, so the mean of projected texts is the projected mean:
+            # average k coordinates per session instead of 384 dimensions (1 s -> 0.05 s at
+            # 71k sessions).
+            coords[has_text] = session_means(spec.project(vectors))
+        else:
+            means = session_means(vectors)  # (sessions with text, dim)
+            spec = spec.fit(means)
+            coords[has_text] = spec.project(means)
+    elif not spec.is_fitted:
+        spec = spec.fit(np.zeros((0, MODEL_DIM)))
     out: dict[str, np.ndarray] = {}
-    coords = np.zeros((n, spec.n_components))
-    if dim:
-        coords[has_text] = spec.project(means)  # (sessions with text, k)
     for i in range(spec.n_components):
         out[f"text_emb_{i}"] = coords[:, i]
 
