@@ -162,13 +162,13 @@ class ThreadProfile:
 
 
 def run(*, quick: bool = False, profile: bool = False, moves: int = 10,
-        db: Path | None = None) -> dict[str, Any]:
+        db: Path | None = None, smoke: bool = False) -> dict[str, Any]:
     from benchmarks.scoring import ensure_store
 
     out: dict[str, Any] = {"machine": describe_machine(), **device_info(), "quick": quick,
                            "targets": TARGETS, "load_before": os.getloadavg()[0]}
     if db is None:
-        db, _ = ensure_store(quick)
+        db, _ = ensure_store(quick, smoke)
     os.environ["ANOMALYST_DB"] = str(db)
     import duckdb
 
@@ -303,6 +303,7 @@ def report(results: dict[str, Any]) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="the small cached store")
+    parser.add_argument("--smoke", action="store_true", help="the smallest cached store")
     parser.add_argument("--json", action="store_true", help="also print one JSON line")
     parser.add_argument("--profile", action="store_true", help="profile even when targets met")
     parser.add_argument("--db", type=Path, default=None,
@@ -311,7 +312,7 @@ def main() -> None:
     import logging
 
     logging.basicConfig(level=logging.WARNING)
-    results = run(quick=args.quick, profile=args.profile, db=args.db)
+    results = run(quick=args.quick, profile=args.profile, db=args.db, smoke=args.smoke)
     report(results)
     if args.json:
         emit_json(results)

@@ -153,15 +153,16 @@ def faithfulness(store, model_id: str, quick: bool) -> dict[str, Any]:  # noqa: 
     return {"threshold": threshold, "rows": out}
 
 
-def latency(store, models: dict[str, str]) -> list[dict[str, Any]]:  # noqa: ANN001
-    """Median seconds per session of each explanation step (after one warm-up call)."""
+def latency(store, models: dict[str, str], n_sessions: int = 10) -> list[dict[str, Any]]:  # noqa: ANN001
+    """Median seconds per session of each explanation step (after one warm-up call), over
+    ``n_sessions`` flagged sessions of each model."""
     rows: list[dict[str, Any]] = []
     for name, model_id in models.items():
-        rows += _latency_of(store, name, model_id)
+        rows += _latency_of(store, name, model_id, n_sessions)
     return rows
 
 
-def _latency_of(store, name: str, model_id: str) -> list[dict[str, Any]]:  # noqa: ANN001
+def _latency_of(store, name: str, model_id: str, n_sessions: int) -> list[dict[str, Any]]:  # noqa: ANN001
     from core.explain import explain_session, flagged_session_ids
     from core.explain.sequence import attention_maps, attention_rollout, cls_attention, occlusion
     from core.explain.session import background_ids, load_model
@@ -170,7 +171,7 @@ def _latency_of(store, name: str, model_id: str) -> list[dict[str, Any]]:  # noq
 
     rows: list[dict[str, Any]] = []
     model = load_model(store, model_id)
-    sessions = flagged_session_ids(store, model_id)[:10]
+    sessions = flagged_session_ids(store, model_id)[:n_sessions]
     if model.input_kind == "features":
         bg = background_ids(store, model.train_end)
         built = build_input(store, "features", model.spec, session_ids=[*sessions, *bg])
@@ -229,7 +230,7 @@ def _shap_library(model, built, index, sessions, bg, name) -> list[dict[str, Any
 
 
 def run(*, quick: bool = False, users: int = 5000, days: int = 30, seed: int = 7,
-        threads: int = 1) -> dict[str, Any]:
+        threads: int = 1, latency_sessions: int = 10) -> dict[str, Any]:
     import torch
 
     from core.store import Store
@@ -251,7 +252,7 @@ def run(*, quick: bool = False, users: int = 5000, days: int = 30, seed: int = 7
                     start = time.perf_counter()
                     out["faithfulness"][name] = faithfulness(store, models[name], quick)
                     print(f"  faithfulness of {name} in {time.perf_counter() - start:.1f} s")
-            out["latency"] = latency(store, models)
+            out["latency"] = latency(store, models, latency_sessions)
     out["load_after"] = os.getloadavg()
     return out
 
@@ -289,12 +290,14 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1,
                         help="torch intra-op threads (1: on a shared 2-core machine two threads "
                              "spin against other processes and small batches run ~50x slower)")
+    parser.add_argument("--latency-sessions", type=int, default=10, metavar="N",
+                        help="time each explanation step on N flagged sessions per model")
     args = parser.parse_args()
     import logging
 
     logging.basicConfig(level=logging.WARNING)
     results = run(quick=args.quick, users=args.users, days=args.days, seed=args.seed,
-                  threads=args.threads)
+                  threads=args.threads, latency_sessions=args.latency_sessions)
     report(results)
     if args.json:
         emit_json(results)

@@ -29,7 +29,7 @@ TARGET_MS = 1000.0
 LOAD = {"users": 290_000, "days": 26, "seed": 1}
 
 
-def ensure_load_store(quick: bool) -> tuple[Path, dict[str, Any]]:
+def ensure_load_store(quick: bool, smoke: bool = False) -> tuple[Path, dict[str, Any]]:
     """A scored store of ~1M sessions (or the quick benchmark store), built once and cached."""
     import json
     import subprocess
@@ -37,8 +37,8 @@ def ensure_load_store(quick: bool) -> tuple[Path, dict[str, Any]]:
 
     from benchmarks import scoring
 
-    if quick:
-        return scoring.ensure_store(quick=True)
+    if quick or smoke:
+        return scoring.ensure_store(quick=True, smoke=smoke)
     db = scoring.CACHE / f"load-u{LOAD['users']}-d{LOAD['days']}" / "anomalyst.duckdb"
     marker = db.parent / scoring.PREPARED
     if not marker.exists():
@@ -136,12 +136,12 @@ def _analyst(index: int, start: threading.Barrier, moves: int, out: dict[str, An
 
 
 def run(*, sessions: int = 20, moves: int = 5, quick: bool = False,
-        db: Path | None = None) -> dict[str, Any]:
+        db: Path | None = None, smoke: bool = False) -> dict[str, Any]:
     import logging
     import os
 
     if db is None:
-        db, info = ensure_load_store(quick)
+        db, info = ensure_load_store(quick, smoke)
     else:
         from core.store import Store
 
@@ -201,10 +201,12 @@ def main() -> None:
     parser.add_argument("--sessions", type=int, default=20)
     parser.add_argument("--moves", type=int, default=5)
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--smoke", action="store_true", help="the smallest cached store")
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--db", type=Path, default=None, help="Use this scored store instead.")
     args = parser.parse_args()
-    summary = run(sessions=args.sessions, moves=args.moves, quick=args.quick, db=args.db)
+    summary = run(sessions=args.sessions, moves=args.moves, quick=args.quick, db=args.db,
+                  smoke=args.smoke)
     if args.json:
         emit_json(summary)
     else:

@@ -36,6 +36,12 @@ CACHE = Path(os.environ.get("ANOMALYST_BENCH_CACHE", "/tmp/anomalyst-bench"))
 E2E_DETECTORS = ("autoencoder", "isolation_forest", "zscore")
 FULL = {"users": 200_000, "days": 26, "seed": 1, "matrix_rows": 1_000_000}
 QUICK = {"users": 20_000, "days": 26, "seed": 1, "matrix_rows": 200_000}
+SMOKE = {"users": 3_000, "days": 26, "seed": 1, "matrix_rows": 50_000}  # benchmarks --quick
+
+
+def store_params(quick: bool, smoke: bool = False) -> dict[str, int]:
+    """The store (and matrix) size: SMOKE, QUICK or FULL."""
+    return SMOKE if smoke else QUICK if quick else FULL
 TARGETS = {"dense_autoencoder_sessions_per_s": 5_000_000, "e2e_sessions_per_s": 500_000,
            "sequence_len64_sessions_per_s": 10_000}
 PREPARED = "prepared.json"
@@ -93,8 +99,8 @@ def measure(func: Callable[[], Any], *, n: int, under_s: float = 10.0) -> dict[s
 
 
 # ---------------------------------------------------------------------- the cached store
-def store_path(quick: bool) -> Path:
-    p = QUICK if quick else FULL
+def store_path(quick: bool, smoke: bool = False) -> Path:
+    p = store_params(quick, smoke)
     return CACHE / f"sample-u{p['users']}-d{p['days']}-s{p['seed']}" / "anomalyst.duckdb"
 
 
@@ -130,12 +136,12 @@ def prepare_store(db: Path, users: int, days: int, seed: int) -> dict[str, Any]:
     return info
 
 
-def ensure_store(quick: bool) -> tuple[Path, dict[str, Any]]:
+def ensure_store(quick: bool, smoke: bool = False) -> tuple[Path, dict[str, Any]]:
     """The cached scored store (built in a child process when missing) and its build info."""
-    db = store_path(quick)
+    db = store_path(quick, smoke)
     marker = db.parent / PREPARED
     if not marker.exists():
-        p = QUICK if quick else FULL
+        p = store_params(quick, smoke)
         print(f"building the benchmark store {db} (once; cached) ...", flush=True)
         if db.exists():  # a half-built store from an interrupted run
             db.unlink()
@@ -242,7 +248,7 @@ def _strip(entry: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in entry.items() if not k.startswith("_")}
 
 
-def run(*, quick: bool = False) -> dict[str, Any]:
+def run(*, quick: bool = False, smoke: bool = False) -> dict[str, Any]:
     from core.datasets import EventSequences, FeatureMatrix
     from core.detectors import build_detector, load_detector
     from core.detectors._scaling import fit_scaler
@@ -250,12 +256,14 @@ def run(*, quick: bool = False) -> dict[str, Any]:
     from core.pipeline.inputs import build_input, load_input_spec
     from core.store import Store
 
-    params = QUICK if quick else FULL
+    quick = quick or smoke
+    params = store_params(quick, smoke)
     out: dict[str, Any] = {"machine": describe_machine(), **device_info(), "quick": quick,
                            "load_before": os.getloadavg()[0], "targets": TARGETS}
-    wall, cpu, (db, info) = clock(lambda: ensure_store(quick))
+    wall, cpu, (db, info) = clock(lambda: ensure_store(quick, smoke))
     out["store"] = {**info, "path": str(db), "ensure_wall_s": wall, "ensure_cpu_s": cpu}
     n_rows = params["matrix_rows"]
+    out["matrix_rows"] = n_rows
     figures: list[dict[str, Any]] = []
     profiles: dict[str, list[str]] = {}
 
@@ -496,6 +504,8 @@ def report(results: dict[str, Any]) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="~1 minute: a 1M-event store")
+    parser.add_argument("--smoke", action="store_true",
+                        help="seconds: a 3,000-user store (python -m benchmarks --quick)")
     parser.add_argument("--json", action="store_true", help="also print one JSON line")
     parser.add_argument("--prepare", metavar="DB", help=argparse.SUPPRESS)
     parser.add_argument("--users", type=int, default=FULL["users"], help=argparse.SUPPRESS)
@@ -509,7 +519,7 @@ def main() -> None:
         print(f"prepared {args.prepare} in {time.perf_counter() - started:.0f} s: "
               f"{json.dumps(info)}")
         return
-    results = run(quick=args.quick)
+    results = run(quick=args.quick, smoke=args.smoke)
     report(results)
     if args.json:
         emit_json(results)
