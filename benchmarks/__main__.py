@@ -13,9 +13,10 @@ Sizes: ``--size 1`` (the default, about 10 minutes on 2 cores) ingests, generate
 features over ~3M events, runs the pipeline at 0.3M / 1M / 3M events, judges detection on
 3,000 sample users and 10,000 Markov sessions, and scores, loads and renders the dashboard over
 the 1M-event scoring store; ``--size 3.4`` is the 10M-event reference (the 10M-event scoring
-store, ~700k sessions); ``--quick`` is ``--size 0.1`` with every module's quick settings, single
-timed runs and a 3,000-user store (under 2 minutes: it checks that everything runs). The part of docs/BENCHMARKS.md after the line
-``MANUAL_MARKER`` (analysis and earlier runs, written by hand) is kept.
+store, ~700k sessions); ``--quick`` is ``--size 0.1`` with every module's quick settings,
+single timed runs and a 3,000-user store (under 2 minutes: it checks that everything runs).
+The part of docs/BENCHMARKS.md after the line ``MANUAL_MARKER`` (analysis and earlier runs,
+written by hand) is kept.
 """
 
 from __future__ import annotations
@@ -74,9 +75,9 @@ def json_args(module: str, size: float, quick: bool) -> list[str]:
         return ["--events", *(str(max(int(n * size), 20_000))
                               for n in (300_000, 1_000_000, 3_000_000))]
     if module == "explain" and quick:
-        return ["--quick", "--users", "300", "--latency-sessions", "3"]
+        return ["--quick", "--users", "300", "--latency-sessions", "3", "--no-shap-reference"]
     if module == "detection" and quick:
-        return ["--quick", "--users", "400", "--markov-sessions", "2000", "--repeat-under", "0"]
+        return ["--quick", "--users", "300", "--markov-sessions", "1500", "--repeat-under", "0"]
     if module == "detection":
         # ~10 minutes in all at size 1: detection is most of it, so its data scale with size
         users, markov = max(int(3000 * size), 400), max(int(10_000 * size), 2000)

@@ -153,16 +153,19 @@ def faithfulness(store, model_id: str, quick: bool) -> dict[str, Any]:  # noqa: 
     return {"threshold": threshold, "rows": out}
 
 
-def latency(store, models: dict[str, str], n_sessions: int = 10) -> list[dict[str, Any]]:  # noqa: ANN001
+def latency(store, models: dict[str, str], n_sessions: int = 10,  # noqa: ANN001
+            shap_reference: bool = True) -> list[dict[str, Any]]:
     """Median seconds per session of each explanation step (after one warm-up call), over
-    ``n_sessions`` flagged sessions of each model."""
+    ``n_sessions`` flagged sessions of each model; with ``shap_reference`` also the shap
+    library's PermutationExplainer on the feature models."""
     rows: list[dict[str, Any]] = []
     for name, model_id in models.items():
-        rows += _latency_of(store, name, model_id, n_sessions)
+        rows += _latency_of(store, name, model_id, n_sessions, shap_reference)
     return rows
 
 
-def _latency_of(store, name: str, model_id: str, n_sessions: int) -> list[dict[str, Any]]:  # noqa: ANN001
+def _latency_of(store, name: str, model_id: str, n_sessions: int,  # noqa: ANN001
+                shap_reference: bool) -> list[dict[str, Any]]:
     from core.explain import explain_session, flagged_session_ids
     from core.explain.sequence import attention_maps, attention_rollout, cls_attention, occlusion
     from core.explain.session import background_ids, load_model
@@ -182,7 +185,8 @@ def _latency_of(store, name: str, model_id: str, n_sessions: int) -> list[dict[s
         rows.append({"detector": name, "step": "SHAP (ours, 4 permutation pairs)",
                      "seconds": _median_time(lambda s: explainer.explain(
                          built.data, index[s]), sessions), "target_s": 2.0})
-        rows += _shap_library(model, built, index, sessions, bg, name)
+        if shap_reference:
+            rows += _shap_library(model, built, index, sessions, bg, name)
     else:
         seqs = build_input(store, "sequences", model.spec, session_ids=sessions).data
         positions = list(range(len(sessions)))
@@ -230,7 +234,8 @@ def _shap_library(model, built, index, sessions, bg, name) -> list[dict[str, Any
 
 
 def run(*, quick: bool = False, users: int = 5000, days: int = 30, seed: int = 7,
-        threads: int = 1, latency_sessions: int = 10) -> dict[str, Any]:
+        threads: int = 1, latency_sessions: int = 10,
+        shap_reference: bool = True) -> dict[str, Any]:
     import torch
 
     from core.store import Store
@@ -252,7 +257,7 @@ def run(*, quick: bool = False, users: int = 5000, days: int = 30, seed: int = 7
                     start = time.perf_counter()
                     out["faithfulness"][name] = faithfulness(store, models[name], quick)
                     print(f"  faithfulness of {name} in {time.perf_counter() - start:.1f} s")
-            out["latency"] = latency(store, models, latency_sessions)
+            out["latency"] = latency(store, models, latency_sessions, shap_reference)
     out["load_after"] = os.getloadavg()
     return out
 
@@ -292,12 +297,15 @@ def main() -> None:
                              "spin against other processes and small batches run ~50x slower)")
     parser.add_argument("--latency-sessions", type=int, default=10, metavar="N",
                         help="time each explanation step on N flagged sessions per model")
+    parser.add_argument("--no-shap-reference", action="store_true",
+                        help="skip timing the shap library's explainer (its JIT takes ~5 s)")
     args = parser.parse_args()
     import logging
 
     logging.basicConfig(level=logging.WARNING)
     results = run(quick=args.quick, users=args.users, days=args.days, seed=args.seed,
-                  threads=args.threads, latency_sessions=args.latency_sessions)
+                  threads=args.threads, latency_sessions=args.latency_sessions,
+                  shap_reference=not args.no_shap_reference)
     report(results)
     if args.json:
         emit_json(results)
