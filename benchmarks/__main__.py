@@ -72,8 +72,9 @@ def json_args(module: str, size: float, quick: bool) -> list[str]:
     """Arguments of a JSON module at ``size``: the 10M-event scoring store from size 2 up."""
     small_store = quick or size < 2
     if module == "scaling":
-        return ["--events", *(str(max(int(n * size), 20_000))
-                              for n in (300_000, 1_000_000, 3_000_000))]
+        sizes = (20_000, 50_000, 100_000) if quick else (
+            max(int(n * size), 20_000) for n in (300_000, 1_000_000, 3_000_000))
+        return ["--events", *map(str, sizes)]
     if module == "explain" and quick:
         return ["--quick", "--users", "300", "--latency-sessions", "3", "--no-shap-reference"]
     if module == "detection" and quick:
@@ -86,7 +87,7 @@ def json_args(module: str, size: float, quick: bool) -> list[str]:
     if module == "explain":
         return ["--quick"] if size < 3 else []
     if module == "load" and quick:
-        return ["--smoke", "--sessions", "5", "--moves", "3"]
+        return ["--smoke", "--sessions", "5", "--moves", "2"]
     if module in ("scoring", "dashboard") and quick:
         return ["--smoke"]
     if module in ("scoring", "dashboard", "load"):

@@ -80,9 +80,13 @@ class PeakMemory:
         return self.peak_mb - self.start_mb
 
 
-def measure(func: Callable[[], Any], *, n: int, under_s: float = 10.0) -> dict[str, Any]:
+REPEAT_UNDER_S = 10.0  # 0 in smoke mode: single runs
+
+
+def measure(func: Callable[[], Any], *, n: int, under_s: float | None = None) -> dict[str, Any]:
     """Run once; when that took under ``under_s`` seconds, twice more and keep medians.
     Returns wall/CPU seconds, sessions/s (``n`` per run), peak memory and the last result."""
+    under_s = REPEAT_UNDER_S if under_s is None else under_s
     with PeakMemory() as mem:
         wall, cpu, result = clock(func)
         runs = 1
@@ -256,7 +260,10 @@ def run(*, quick: bool = False, smoke: bool = False) -> dict[str, Any]:
     from core.pipeline.inputs import build_input, load_input_spec
     from core.store import Store
 
+    global REPEAT_UNDER_S
     quick = quick or smoke
+    if smoke:
+        REPEAT_UNDER_S = 0.0
     params = store_params(quick, smoke)
     out: dict[str, Any] = {"machine": describe_machine(), **device_info(), "quick": quick,
                            "load_before": os.getloadavg()[0], "targets": TARGETS}
