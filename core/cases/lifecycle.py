@@ -213,7 +213,6 @@ def decide_cases(store: Store, case_ids: Sequence[str], decision: str, *, analys
                     "is_anomaly": fraud, "scenario": scenario if fraud else NORMAL_SCENARIO,
                     "now": now, "note": label_note, "session_ids": list(case.session_ids)})
                 n_labels = len(case.session_ids)
-            refresh_session_labels(store, ["analyst"])
             store.run("case_set_decision", {
                 "case_id": case.case_id, "decision": decision, "scenario": scenario,
                 "analyst": analyst, "now": now, "snapshot": json.dumps(snapshot)})
@@ -221,6 +220,7 @@ def decide_cases(store: Store, case_ids: Sequence[str], decision: str, *, analys
             record(store, analyst, "decide", case_id=case.case_id, entity=case.user_id,
                    detail={"decision": decision, "scenario": scenario, "note_id": note_id,
                            "n_labels": n_labels, "bulk": len(cases) > 1}, now=now)
+        refresh_session_labels(store, ["analyst"])  # once for the whole batch
     return [get_case(store, c.case_id) for c in cases]
 
 

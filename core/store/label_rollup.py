@@ -38,6 +38,15 @@ ROLLUP_SELECT = """
     ANTI JOIN explicit x ON x.session_id = f.session_id AND x.source = f.source
 """
 
+CHOSEN_LABELS = """
+    SELECT session_id, is_anomaly, scenario, source FROM session_label_rollup
+    WHERE list_contains($sources, source)
+      AND (source = 'analyst' OR NOT list_contains($sources, 'analyst')
+           OR session_id NOT IN (SELECT session_id FROM session_label_rollup
+                                 WHERE source = 'analyst'))
+"""
+"""SQL: one label per session from ``$sources``; with both sources an analyst's label wins."""
+
 CREATE_TABLE = """
     CREATE TABLE IF NOT EXISTS session_label_rollup (
         session_id VARCHAR NOT NULL,

@@ -5,6 +5,8 @@ A failing query's error carries its name (see ``Store.run``).
 
 from __future__ import annotations
 
+from core.store.label_rollup import CHOSEN_LABELS
+
 QUERIES: dict[str, str] = {
     # --- info -------------------------------------------------------------------------------
     "count_events": "SELECT count(*) FROM events",
@@ -86,13 +88,7 @@ QUERIES: dict[str, str] = {
     # One label per session, read from the rollup that label and event writes keep
     # (core.store.label_rollup). With both sources, an analyst's decision overrides the
     # ground truth for that session.
-    "session_labels": """
-        SELECT session_id, is_anomaly, scenario, source FROM session_label_rollup
-        WHERE list_contains($sources, source)
-          AND (source = 'analyst' OR NOT list_contains($sources, 'analyst')
-               OR session_id NOT IN (SELECT session_id FROM session_label_rollup
-                                     WHERE source = 'analyst'))
-    """,
+    "session_labels": CHOSEN_LABELS,
     "model_scores": """
         SELECT s.session_id, se.user_id, se.start_ts, s.score
         FROM scores s JOIN sessions se USING (session_id)
@@ -171,14 +167,8 @@ QUERIES: dict[str, str] = {
         ORDER BY m.created_at, m.model_id
     """,
     # A model's scores with the session's label (NULL when unlabelled), in time order.
-    "labelled_scores": """
-        WITH l AS (
-            SELECT session_id, is_anomaly, scenario FROM session_label_rollup
-            WHERE list_contains($sources, source)
-              AND (source = 'analyst' OR NOT list_contains($sources, 'analyst')
-                   OR session_id NOT IN (SELECT session_id FROM session_label_rollup
-                                         WHERE source = 'analyst'))
-        )
+    "labelled_scores": f"""
+        WITH l AS ({CHOSEN_LABELS})
         SELECT s.session_id, se.user_id, se.start_ts, s.score, l.is_anomaly, l.scenario
         FROM scores s JOIN sessions se USING (session_id) LEFT JOIN l USING (session_id)
         WHERE s.model_id = $model_id
@@ -215,16 +205,9 @@ QUERIES: dict[str, str] = {
         ORDER BY start_ts, session_id
     """,
     # Label (from the chosen sources, analysts first) and amount of a few sessions.
-    "session_details": """
+    "session_details": f"""
         WITH ids AS (SELECT DISTINCT unnest($session_ids) AS session_id),
-        l AS (
-            SELECT r.session_id, r.is_anomaly, r.scenario FROM session_label_rollup r
-            SEMI JOIN ids USING (session_id)
-            WHERE list_contains($sources, r.source)
-              AND (r.source = 'analyst' OR NOT list_contains($sources, 'analyst')
-                   OR r.session_id NOT IN (SELECT session_id FROM session_label_rollup
-                                           WHERE source = 'analyst'))
-        ),
+        l AS (SELECT r.* FROM ({CHOSEN_LABELS}) r SEMI JOIN ids USING (session_id)),
         a AS (
             SELECT e.session_id, sum(e.amount) AS amount FROM events e
             SEMI JOIN ids USING (session_id) GROUP BY e.session_id
