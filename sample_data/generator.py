@@ -14,7 +14,7 @@ from sample_data.frame import add_missing, build_tables, combine
 from sample_data.normal import normal_plan
 from sample_data.population import Pools, build_population
 from sample_data.scenarios import REGISTRY, Context, allocate_sessions
-from sample_data.sessions import render
+from sample_data.sessions import render_parts
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +51,7 @@ def generate(config: GeneratorConfig) -> GeneratedData:
     catalogue = build_catalogue(streams[0], config.items)
     pop = build_population(streams[1], config.users, config.days, config.lookalike_share, pools)
     plan = normal_plan(streams[2], pop, config.days, config.start_weekday, config.activity)
-    parts = [(plan, render(plan, streams[2], catalogue, pools))]
+    parts = render_parts(plan, streams[2], catalogue, pools)
 
     counts = allocate_sessions(len(plan), config.anomaly_rate, config.scenarios)
     ctx = Context(rng=streams[3], pop=pop, pools=pools, cat=catalogue, days=config.days,

@@ -293,3 +293,51 @@ def _times(
     gap[first] = 0
     total = np.cumsum(gap)
     return plan.t0[sess] + total - total[first][np.cumsum(first) - 1]
+
+
+RENDER_PARTS = 2
+"""Genuine sessions are rendered in this many contiguous parts, one thread each. Fixed (not the
+machine's core count), so the same seed gives the same bytes everywhere."""
+_LOCAL_BASE = 1 << 40
+"""Where part k's new payment and text ids start ((k + 1) * this, above every existing id)
+until they are renumbered."""
+
+
+def slice_plan(plan: Plan, start: int, stop: int) -> Plan:
+    """Sessions ``start:stop`` of ``plan``."""
+    return Plan(**{f.name: getattr(plan, f.name)[start:stop] for f in fields(Plan)})
+
+
+def render_parts(
+    plan: Plan, rng: np.random.Generator, cat: Catalogue, pools: Pools
+) -> list[tuple[Plan, Batch]]:
+    """``render`` of ``plan`` in RENDER_PARTS parts on as many threads (numpy releases the GIL
+    in bulk array work; on 2 cores 10M events render in about half the time).
+
+    Each part draws from its own child of ``rng`` and registers new payment ids and texts in a
+    private pool numbered from ``(k + 1) * 2**40``; afterwards the parts' new ids are renumbered to
+    follow one another in part order, exactly as one sequential pass would hand them out.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    bounds = np.linspace(0, len(plan), RENDER_PARTS + 1).astype(np.int64)
+    plans = [slice_plan(plan, int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:],
+                                                                 strict=True)]
+    rngs = rng.spawn(RENDER_PARTS)
+    starts = [(k + 1) * _LOCAL_BASE for k in range(RENDER_PARTS)]
+    local = [Pools(texts=[], n_payments=start, n_texts=start) for start in starts]
+    with ThreadPoolExecutor(max_workers=RENDER_PARTS) as executor:
+        batches = list(executor.map(render, plans, rngs, [cat] * RENDER_PARTS, local))
+    for start, batch, own in zip(starts, batches, local, strict=True):
+        _renumber(batch.payment, start, pools.n_payments)
+        _renumber(batch.text, start, pools.n_texts)
+        pools.add_payments(own.n_payments - start)
+        for texts in own.texts:
+            pools.add_texts(texts)
+    return list(zip(plans, batches, strict=True))
+
+
+def _renumber(ids: np.ndarray, local_start: int, global_start: int) -> None:
+    """Move ids at or above ``local_start`` (a part's new ones) to start at ``global_start``."""
+    new = ids >= local_start
+    ids[new] += global_start - local_start

@@ -5,6 +5,7 @@ import pytest
 
 from core.schema import EVENT_COLUMN_NAMES, EVENT_COLUMNS, LABEL_LEVELS
 from sample_data import GeneratedData
+from sample_data.frame import CATEGORICAL_COLUMNS
 from sample_data.world import EVENT_TYPES
 
 DTYPE_KIND = {"VARCHAR": "string", "TIMESTAMP": "datetime", "DOUBLE": "float", "INTEGER": "int"}
@@ -18,7 +19,10 @@ def test_columns_are_the_canonical_schema(small: GeneratedData) -> None:
 def test_dtypes_match_the_schema(small: GeneratedData, column) -> None:  # noqa: ANN001
     series = small.events[column.name]
     kind = DTYPE_KIND[column.sql_type]
-    if kind == "string":
+    if kind == "string" and column.name in CATEGORICAL_COLUMNS:
+        assert isinstance(series.dtype, pd.CategoricalDtype)
+        assert pd.api.types.is_string_dtype(series.dtype.categories.dtype)
+    elif kind == "string":
         assert pd.api.types.is_string_dtype(series.dtype) and series.dtype != object
     elif kind == "datetime":
         assert series.dtype == "datetime64[us]"  # UTC, naive
