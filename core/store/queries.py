@@ -6,6 +6,7 @@ A failing query's error carries its name (see ``Store.run``).
 from __future__ import annotations
 
 from core.store.label_rollup import CHOSEN_LABELS
+from core.store.tenure import tenure_sql
 
 QUERIES: dict[str, str] = {
     # --- info -------------------------------------------------------------------------------
@@ -100,10 +101,9 @@ QUERIES: dict[str, str] = {
                percent_rank() OVER (PARTITION BY s.model_id ORDER BY s.score) AS percentile
         FROM scores s
     """,
-    "session_segments": """
+    "session_segments": f"""
         SELECT session_id,
-               CASE WHEN start_ts - min(start_ts) OVER (PARTITION BY user_id) < INTERVAL 7 DAY
-                    THEN 'new' ELSE 'returning' END AS tenure,
+               {tenure_sql("start_ts", "min(start_ts) OVER (PARTITION BY user_id)")} AS tenure,
                coalesce(country, 'unknown') AS country
         FROM sessions
     """,
@@ -234,8 +234,7 @@ def score_table_sql(n_models: int) -> str:
     columns = "".join(f", s{i}.score AS s{i}" for i in range(n_models))
     return f"""
         SELECT se.session_id, se.user_id, se.start_ts, se.end_ts, se.n_events,
-               CASE WHEN se.start_ts - f.first_ts < INTERVAL 7 DAY
-                    THEN 'new' ELSE 'returning' END AS tenure,
+               {tenure_sql("se.start_ts", "f.first_ts")} AS tenure,
                coalesce(se.country, 'unknown') AS country{columns}
         FROM sessions se
         JOIN (SELECT user_id, min(start_ts) AS first_ts FROM sessions GROUP BY user_id) f

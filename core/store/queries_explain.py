@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from core.store.tenure import tenure_sql
+
+_FIRST_START = "(SELECT min(f.start_ts) FROM sessions f WHERE f.user_id = s.user_id)"
+
 QUERIES: dict[str, str] = {
-    "explain_session_row": """
+    "explain_session_row": f"""
         SELECT s.session_id, s.user_id, s.start_ts, s.end_ts, s.n_events,
                coalesce(s.country, 'unknown') AS country,
-               CASE WHEN s.start_ts - (SELECT min(f.start_ts) FROM sessions f
-                                       WHERE f.user_id = s.user_id) < INTERVAL 7 DAY
-                    THEN 'new' ELSE 'returning' END AS tenure
+               {tenure_sql("s.start_ts", _FIRST_START)} AS tenure
         FROM sessions s WHERE s.session_id = $session_id
     """,
     # Every model that scored the session, with where the session ranks among its scores and

@@ -131,3 +131,22 @@ def test_a_failing_large_read_names_the_query() -> None:
 
     with Store.open(":memory:") as store, pytest.raises(StoreError, match="'broken' failed"):
         store.large_frame("broken", sql="SELECT * FROM no_such_table")
+
+
+def test_every_reader_of_tenure_agrees_at_the_seven_day_boundary() -> None:
+    from core.store.queries import score_table_sql
+
+    frame = pd.DataFrame([_login("a", ts, "d1") for ts in (
+        "2026-01-01 10:00", "2026-01-08 09:00", "2026-01-08 10:00", "2026-02-01")])
+    with Store.open(":memory:") as store:
+        ingest_events(store, frame)
+        segments = store.frame("session_segments").set_index("session_id")["tenure"]
+        table = store.large_frame("score_table", sql=score_table_sql(0))
+        by_table = table.set_index("session_id")["tenure"]
+        one_by_one = {sid: store.frame("explain_session_row", {"session_id": sid})["tenure"][0]
+                      for sid in segments.index}
+    expected = {"a@2026-01-01T10:00:00": "new", "a@2026-01-08T09:00:00": "new",
+                "a@2026-01-08T10:00:00": "returning", "a@2026-02-01T00:00:00": "returning"}
+    assert segments.to_dict() == expected
+    assert by_table.to_dict() == expected
+    assert one_by_one == expected
