@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -29,6 +28,7 @@ from core.explain.sequence import event_contributions
 from core.explain.shap_features import N_BACKGROUND, FeatureExplainer
 from core.features.spec import DEFAULT_MAX_EVENT_TYPES, OTHER_BUCKET, FeatureSpec
 from core.pipeline.inputs import DetectorInput, build_input, load_input_spec
+from core.pipeline.model_folders import model_folder
 from core.pipeline.training import model_row
 from core.store import Store
 from core.thresholds import DEFAULT_ALERT_SHARE, thresholds_per_session
@@ -131,12 +131,7 @@ class LoadedModel:
 
 def load_model(store: Store, model_id: str) -> LoadedModel:
     row = model_row(store, model_id)
-    folder = Path(row["path"])
-    if not folder.exists():
-        raise ModelError(
-            f"model folder must exist, got a missing {folder}. The model files were moved or "
-            "deleted: train the model again."
-        )
+    folder = model_folder(row)
     spec = load_input_spec(folder)
     detector = load_detector(folder / "detector")
     train_end = row.get("train_end")

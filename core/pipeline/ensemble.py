@@ -22,7 +22,6 @@ import datetime as dt
 import json
 import logging
 import secrets
-import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +33,7 @@ import pandas as pd
 from core.detectors.ensemble import EnsembleCombiner
 from core.errors import ConfigError, ModelError
 from core.evaluate import ThresholdTable
+from core.pipeline.model_folders import model_folder, partial_folder, register_model_folder
 from core.pipeline.scoring import ScoreResult
 from core.pipeline.training import TrainResult, default_train_end, model_row, models_dir_for
 from core.schema import LABEL_SOURCES
@@ -96,13 +96,13 @@ def train_ensemble(
     combiner = EnsembleCombiner.fit(members, references, weights)
 
     model_id = f"{ENSEMBLE}-{started:%Y%m%d-%H%M%S}-{secrets.token_hex(2)}"
-    folder = (models_dir or models_dir_for(store)) / model_id
+    partial = partial_folder(store, models_dir or models_dir_for(store), model_id)
     weight_source = "validation_ap" if note is None else "equal"
     train_end = cut if note is None else max(ends)
     config = {"members": members, "detectors": [r["detector"] for r in rows],
               "weights": dict(zip(members, combiner.weights.tolist(), strict=True)),
               "weight_source": weight_source, "validation_share": VALIDATION_SHARE}
-    combiner.save(folder, extra={"config": config})
+    combiner.save(partial, extra={"config": config})
     seconds = (dt.datetime.now(dt.UTC).replace(tzinfo=None) - started).total_seconds()
     metrics: dict[str, Any] = {
         "train_seconds": round(seconds, 3), "weight_source": weight_source,
@@ -113,19 +113,14 @@ def train_ensemble(
     if note is not None:
         metrics["note"] = note
     n_validation = max((v.get("n", 0) for v in validation.values()), default=0)
-    try:
-        with store.transaction():
-            store.run("register_model", {
-                "model_id": model_id, "detector": ENSEMBLE, "created_at": started,
-                "config": json.dumps(config), "feature_hash": combiner.fingerprint,
-                "feature_spec": json.dumps({"kind": ENSEMBLE, "members": members}),
-                "train_start": wide["start_ts"].min() if len(wide) else None,
-                "train_end": train_end, "n_train": n_validation,
-                "metrics": json.dumps(metrics), "path": str(folder.resolve()), "device": "cpu",
-            })
-    except Exception:
-        shutil.rmtree(folder, ignore_errors=True)
-        raise
+    folder = register_model_folder(store, partial, {
+        "model_id": model_id, "detector": ENSEMBLE, "created_at": started,
+        "config": json.dumps(config), "feature_hash": combiner.fingerprint,
+        "feature_spec": json.dumps({"kind": ENSEMBLE, "members": members}),
+        "train_start": wide["start_ts"].min() if len(wide) else None,
+        "train_end": train_end, "n_train": n_validation,
+        "metrics": json.dumps(metrics), "device": "cpu",
+    })
     log.info("ensemble %s of %s, weights %s (%s)", model_id, members,
              np.round(combiner.weights, 3).tolist(), weight_source)
     return TrainResult(model_id, ENSEMBLE, folder, n_validation, 0, train_end, seconds)
@@ -136,12 +131,7 @@ def score_ensemble(store: Store, model_id: str, *, only_new: bool = False) -> En
     transaction, replacing the ensemble's earlier ones (idempotent, like ``score_model``)."""
     started = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     row = model_row(store, model_id)
-    folder = Path(row["path"])
-    if not folder.exists():
-        raise ModelError(
-            f"model folder must exist, got a missing {folder}. The model files were moved or "
-            "deleted: train the ensemble again."
-        )
+    folder = model_folder(row)
     combiner = EnsembleCombiner.load(folder)
     if combiner.fingerprint != row["feature_hash"]:
         raise ModelError(

@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -14,6 +13,7 @@ from core.detectors import load_detector
 from core.errors import ModelError
 from core.faults import crash_point
 from core.pipeline.inputs import build_input, load_input_spec
+from core.pipeline.model_folders import model_folder
 from core.pipeline.training import model_row
 from core.store import Store
 
@@ -38,12 +38,7 @@ def score_model(store: Store, model_id: str, *, only_new: bool = False) -> Score
     if row["detector"] == "ensemble":  # scores come from its members' scores
         from core.pipeline.ensemble import score_ensemble
         return score_ensemble(store, model_id, only_new=only_new)
-    folder = Path(row["path"])
-    if not folder.exists():
-        raise ModelError(
-            f"model folder must exist, got a missing {folder}. The model files were moved or "
-            "deleted: train the model again."
-        )
+    folder = model_folder(row)
     detector = load_detector(folder / "detector")
     spec = load_input_spec(folder)
     if spec.get("hash") != row["feature_hash"]:

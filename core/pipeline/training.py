@@ -13,7 +13,6 @@ import datetime as dt
 import json
 import logging
 import secrets
-import shutil
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +24,7 @@ from core.detectors import build_detector, get_detector_class
 from core.errors import ConfigError, ModelError
 from core.faults import crash_point
 from core.pipeline.inputs import build_input, save_input_spec
+from core.pipeline.model_folders import partial_folder, register_model_folder
 from core.pipeline.supervised import anomalous_sessions, fit_arguments, require_labels
 from core.store import Store
 
@@ -132,9 +132,9 @@ def train_model(
     model.fit(train_data, **fit_kwargs)
 
     model_id = f"{detector}-{started:%Y%m%d-%H%M%S}-{secrets.token_hex(2)}"
-    folder = (models_dir or models_dir_for(store)) / model_id
-    model.save(folder / "detector")
-    save_input_spec(folder, built.spec)
+    partial = partial_folder(store, models_dir or models_dir_for(store), model_id)
+    model.save(partial / "detector")
+    save_input_spec(partial, built.spec)
     crash_point("train.after_save")
     seconds = (dt.datetime.now(dt.UTC).replace(tzinfo=None) - started).total_seconds()
     history = getattr(model, "history_", None)
@@ -147,19 +147,13 @@ def train_model(
         for name in ("validation_ap", "event_validation_ap"):
             if hasattr(model, f"{name}_"):
                 metrics[name] = getattr(model, f"{name}_")
-    try:
-        with store.transaction():
-            store.run("register_model", {
-                "model_id": model_id, "detector": detector, "created_at": started,
-                "config": json.dumps(model.config.to_dict()), "feature_hash": built.feature_hash,
-                "feature_spec": json.dumps(built.spec), "train_start": meta["start_ts"].min(),
-                "train_end": train_end, "n_train": n_train, "metrics": json.dumps(metrics),
-                "path": str(folder.resolve()), "device": _device_of(model),
-            })
-            crash_point("train.before_commit")
-    except Exception:
-        shutil.rmtree(folder, ignore_errors=True)
-        raise
+    folder = register_model_folder(store, partial, {
+        "model_id": model_id, "detector": detector, "created_at": started,
+        "config": json.dumps(model.config.to_dict()), "feature_hash": built.feature_hash,
+        "feature_spec": json.dumps(built.spec), "train_start": meta["start_ts"].min(),
+        "train_end": train_end, "n_train": n_train, "metrics": json.dumps(metrics),
+        "device": _device_of(model),
+    })
     n_left_out = 0 if cls.requires_labels else int((in_train & is_anomalous).sum())
     return TrainResult(model_id, detector, folder, n_train, n_left_out, train_end, seconds,
                        n_anomalous)

@@ -116,10 +116,35 @@ def test_kill_during_training_registers_nothing_and_a_rerun_trains(
     killed = run_cli(*args, crash_at=point)
     assert killed.returncode == -9, killed.stdout
     assert model_state(db) == before
+    models = tmp_path / "models"
+    left = sorted(p.name for p in models.iterdir())
+    assert len(left) == 1 and left[0].startswith(".partial-"), left  # unregistered, hidden
     again = run_cli(*args)
     assert again.returncode == 0, again.stdout
     ids, _ = model_state(db)
     assert len(ids) == len(before[0]) + 1
+    assert sorted(p.name for p in models.iterdir()) == [ids[-1]]  # the killed run's is swept
+
+
+def test_kill_after_the_commit_leaves_a_model_that_loads_and_scores(
+    demo_store: Path, tmp_path: Path
+) -> None:
+    import shutil
+
+    db = tmp_path / "c.duckdb"
+    shutil.copy(demo_store, db)
+    before = model_state(db)
+    killed = run_cli("train", "--detector", "zscore", "--db", str(db), "--quiet",
+                     crash_at="train.after_commit")
+    assert killed.returncode == -9, killed.stdout
+    ids, _ = model_state(db)
+    new = ids[-1]
+    assert len(ids) == len(before[0]) + 1  # registered, its folder not yet renamed
+    assert not (tmp_path / "models" / new).exists()
+    scored = run_cli("score", "--model", new, "--db", str(db))
+    assert scored.returncode == 0, scored.stdout
+    assert (tmp_path / "models" / new).is_dir()  # the reader completed the rename
+    assert model_state(db)[1][new][0] > 0
 
 
 def test_kill_while_scoring_keeps_the_previous_scores(demo_store: Path, tmp_path: Path) -> None:
