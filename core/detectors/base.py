@@ -17,8 +17,9 @@ import logging
 import os
 import shutil
 import uuid
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, ClassVar, Generic, Literal, Self, TypeVar
+from typing import Any, ClassVar, Generic, Literal, NoReturn, Self, TypeVar
 
 import numpy as np
 from safetensors import SafetensorError
@@ -279,8 +280,10 @@ class FeatureDetector(Detector[ConfigT]):
             )
         return _finite_float32(data)
 
-    def _values_for_score(self, data: FeatureMatrix) -> np.ndarray:
-        """float32 (n, f) columns in ``feature_names_`` order; ModelError if names differ."""
+    def _values_for_score(self, data: FeatureMatrix, *, check_finite: bool = True) -> np.ndarray:
+        """float32 (n, f) columns in ``feature_names_`` order; ModelError if names differ or
+        (unless the caller checks each block itself: ``raise_not_finite``) a value is not
+        finite."""
         self._check_fitted()
         self._check_input(data)
         names = tuple(data.names)
@@ -297,19 +300,23 @@ class FeatureDetector(Detector[ConfigT]):
             # Same names in another order: reorder rather than fail.
             order = [names.index(n) for n in self.feature_names_]
             data = FeatureMatrix(data.session_ids, data.values[:, order], self.feature_names_)
-        return _finite_float32(data)
+        return _finite_float32(data, check_finite)
 
 
-def _finite_float32(data: FeatureMatrix) -> np.ndarray:
+def _finite_float32(data: FeatureMatrix, check: bool = True) -> np.ndarray:
     values = np.ascontiguousarray(data.values, dtype=np.float32)
-    if not np.isfinite(values).all():
-        bad = np.flatnonzero(~np.isfinite(values).all(axis=0))
-        names = [data.names[i] for i in bad[:5]]
-        raise ModelError(
-            f"feature values must be finite, got NaN or infinity in {names}. "
-            "Impute missing values when building the features."
-        )
+    if check and not np.isfinite(values).all():
+        raise_not_finite(values, data.names)
     return values
+
+
+def raise_not_finite(values: np.ndarray, names: Sequence[str]) -> NoReturn:
+    """ModelError naming the (first five) columns of ``values`` with NaN or infinity."""
+    bad = np.flatnonzero(~np.isfinite(values).all(axis=0))
+    raise ModelError(
+        f"feature values must be finite, got NaN or infinity in {[names[i] for i in bad[:5]]}. "
+        "Impute missing values when building the features."
+    )
 
 
 class SequenceDetector(Detector[ConfigT]):

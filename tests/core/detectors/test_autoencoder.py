@@ -80,3 +80,43 @@ def test_detects_extreme_values(planted_extremes) -> None:  # type: ignore[no-un
     train, test, labels = planted_extremes
     scores = AutoencoderDetector(TINY).fit(train).score(test)
     assert roc_auc_score(labels, scores) >= 0.9
+
+
+def test_scoring_path_matches_the_training_forward_pass(
+    features: FeatureMatrix, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The folded scoring plan (clip in raw units, standardisation in the first layer) gives
+    the errors of standardise -> forward, over many blocks in parallel lanes, with dropout
+    layers skipped and with values far beyond the clip."""
+    import torch
+
+    from core.detectors import _lanes
+
+    monkeypatch.setattr(_lanes, "CPU_BLOCK_ROWS", 7)
+    config = AutoencoderConfig(hidden_dims=(16, 8), latent_dim=3, dropout=0.3, epochs=2,
+                               batch_size=64, quiet=True, device="cpu")
+    detector = AutoencoderDetector(config).fit(features)
+    values = features.values.copy()
+    values[::5, 0] = 1e6
+    values[1::5, 1] = -1e6
+    data = FeatureMatrix(features.session_ids, values, features.names)
+    with torch.inference_mode():
+        net = detector.net_.eval()
+        z = net.standardise(torch.from_numpy(values))
+        expected = (net(z) - z).square()
+    np.testing.assert_allclose(detector.feature_errors(data), expected.numpy(), rtol=1e-4,
+                               atol=1e-5)
+    np.testing.assert_allclose(detector.score(data), expected.mean(dim=1).numpy(), rtol=1e-4)
+
+
+def test_infinite_feature_in_a_late_block_is_rejected(
+    detector: AutoencoderDetector, features: FeatureMatrix, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from core.detectors import _lanes
+    from core.errors import ModelError
+
+    monkeypatch.setattr(_lanes, "CPU_BLOCK_ROWS", 4)
+    bad = features.values.copy()
+    bad[-1, 3] = np.inf
+    with pytest.raises(ModelError, match=r"feature_3.*Impute"):
+        detector.score(FeatureMatrix(features.session_ids, bad, features.names))
