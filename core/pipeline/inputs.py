@@ -8,6 +8,7 @@ file, so a model always sees the columns it was trained on.
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,10 @@ import pandas as pd
 from core.datasets import EventSequences, FeatureMatrix
 from core.errors import ModelError
 from core.features import FeatureSpec, build_session_features
+from core.pipeline import feature_cache
 from core.store import Store
+
+log = logging.getLogger(__name__)
 
 INPUTS_FILE = "inputs.json"
 DEFAULT_MAX_LEN = 64
@@ -40,11 +44,26 @@ def build_input(
     store: Store, input_kind: str, spec: dict[str, Any] | None = None,
     *, session_ids: list[str] | None = None, max_len: int = DEFAULT_MAX_LEN,
 ) -> DetectorInput:
-    """Features or sequences for every session (or ``session_ids``), built as ``spec`` says."""
+    """Features or sequences for every session (or ``session_ids``), built as ``spec`` says.
+
+    Features for every session with a saved ``spec`` are read from the feature cache when it
+    holds them for the current events, else built and written to it
+    (core.pipeline.feature_cache).
+    """
     if input_kind == "features":
+        if spec and session_ids is None:
+            cached = feature_cache.read(store, spec)
+            if cached is not None:
+                log.info("session features: %d sessions read from the feature cache",
+                         len(cached[1]))
+                return DetectorInput(cached[0], cached[1], spec)
         feature_spec = FeatureSpec.from_dict(spec["features"]) if spec else None
         built = build_session_features(store.con, spec=feature_spec, session_ids=session_ids)
         out_spec = {"kind": "features", "features": built.spec.to_dict(), "hash": built.spec.hash}
+        if spec and session_ids is None:  # not a training build: a spec learned in this
+            # process rounds differently (~1e-7) from the saved one, and scores must not
+            # depend on which build the cache happens to hold
+            feature_cache.write(store, out_spec, built.matrix, built.meta)
         return DetectorInput(built.matrix, built.meta, out_spec)
     from core.features.sequences import SequenceSpec, build_event_sequences
 

@@ -11,6 +11,12 @@ from core.store.tenure import tenure_sql
 QUERIES: dict[str, str] = {
     # --- info -------------------------------------------------------------------------------
     "count_events": "SELECT count(*) FROM events",
+    # What session features are a function of (core.pipeline.feature_cache): events change
+    # only through ingests, and a recreated store has other ingest start times.
+    "events_fingerprint": """
+        SELECT (SELECT count(*) FROM events), max(ingest_id), arg_max(started_at, ingest_id)
+        FROM ingests
+    """,
     "count_sessions": "SELECT count(*) FROM sessions",
     "count_users": "SELECT count(DISTINCT user_id) FROM sessions",
     "time_range": "SELECT min(start_ts), max(end_ts) FROM sessions",

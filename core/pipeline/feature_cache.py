@@ -1,0 +1,147 @@
+"""Session features materialised beside the store, so rescoring reads them instead of
+rebuilding them from the events.
+
+A full build (every session) of a feature spec is written to
+``<store dir>/feature_cache/<store file name>/``: the float32 matrix as ``.npy`` (read back
+memory-mapped, copy-on-write), the per-session meta as Parquet, and last a JSON header that
+names both and says what they were built from: the spec, the events' fingerprint (event
+count, the last ingest's id and start time: any ingest changes it, a recreated store too) and
+the code version. The header is renamed into place after the data files, so a reader sees a
+whole entry or none; any mismatch or unreadable file is a miss, and the caller rebuilds. The
+two most recently written specs of a store are kept. ``ANOMALYST_FEATURE_CACHE=off`` turns it
+off (a cold build every time).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+import core
+from core.datasets import FeatureMatrix
+from core.store import Store
+
+log = logging.getLogger(__name__)
+
+FORMAT = 1
+KEEP = 2  # specs kept per store (most recently written)
+SETTLE_S = 300.0  # an unreferenced file younger than this may be another writer's, in progress
+ENV = "ANOMALYST_FEATURE_CACHE"
+
+
+def enabled() -> bool:
+    return os.environ.get(ENV, "on").strip().lower() not in ("off", "0", "false", "no")
+
+
+def cache_dir(store: Store) -> Path | None:
+    """Where ``store``'s cached features live; None for an in-memory store."""
+    if str(store.path) == ":memory:":
+        return None
+    return store.path.parent / "feature_cache" / store.path.name
+
+
+def events_fingerprint(store: Store) -> dict[str, Any]:
+    """What the session features of ``store`` are a function of, besides the spec."""
+    n_events, last_id, last_at = store.run("events_fingerprint").fetchall()[0]
+    return {"events": int(n_events), "last_ingest_id": last_id,
+            "last_ingest_at": None if last_at is None else last_at.isoformat(),
+            "code": core.__version__, "format": FORMAT}
+
+
+def _plain(spec: dict[str, Any]) -> Any:
+    """``spec`` as it reads back from JSON (tuples become lists)."""
+    return json.loads(json.dumps(spec, default=str))
+
+
+def _header_path(folder: Path, spec_hash: str) -> Path:
+    if not spec_hash.isalnum():  # names a file: hex digests only
+        raise ValueError(f"feature hash must be alphanumeric, got {spec_hash!r}")
+    return folder / f"{spec_hash}.json"
+
+
+def read(store: Store, spec: dict[str, Any]) -> tuple[FeatureMatrix, pd.DataFrame] | None:
+    """The cached (matrix, meta) of a full build of ``spec`` on the store's current events,
+    or None (no entry, another fingerprint, or an unreadable file)."""
+    folder = cache_dir(store)
+    if folder is None or not enabled() or not spec.get("hash"):
+        return None
+    header_path = _header_path(folder, str(spec["hash"]))
+    try:
+        header = json.loads(header_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if header.get("spec") != _plain(spec) or header.get("fingerprint") != events_fingerprint(
+            store):
+        return None
+    try:
+        values = np.load(folder / header["values"], mmap_mode="c", allow_pickle=False)
+        meta = pd.read_parquet(folder / header["meta"])
+        names = tuple(header["names"])
+        if values.dtype != np.float32 or values.shape != (len(meta), len(names)):
+            raise ValueError(f"shape {values.shape} does not match the header")
+    except (OSError, ValueError, KeyError) as exc:
+        log.warning("feature cache entry %s is unreadable (%s); rebuilding", header_path, exc)
+        return None
+    session_ids = meta["session_id"].to_numpy(dtype=object)
+    return FeatureMatrix(session_ids, values, names), meta
+
+
+def write(store: Store, spec: dict[str, Any], data: FeatureMatrix, meta: pd.DataFrame) -> None:
+    """Cache a full build of ``spec``; a failure to write is logged, never raised."""
+    folder = cache_dir(store)
+    if folder is None or not enabled() or not spec.get("hash"):
+        return
+    spec_hash = str(spec["hash"])
+    token = uuid.uuid4().hex[:12]
+    values_name, meta_name = f"{spec_hash}-{token}.npy", f"{spec_hash}-{token}.parquet"
+    header = {"spec": _plain(spec), "fingerprint": events_fingerprint(store),
+              "names": list(data.names), "values": values_name, "meta": meta_name,
+              "rows": len(meta)}
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        _write_atomic(folder / values_name, lambda f: np.save(
+            f, np.ascontiguousarray(data.values, dtype=np.float32), allow_pickle=False))
+        _write_atomic(folder / meta_name, lambda f: meta.to_parquet(f, index=False))
+        _write_atomic(_header_path(folder, spec_hash),
+                      lambda f: f.write(json.dumps(header).encode("utf-8")))
+        _evict(folder)
+    except (OSError, ValueError) as exc:
+        log.warning("could not cache the session features in %s (%s); scoring rebuilds them",
+                    folder, exc)
+
+
+def _write_atomic(path: Path, writer: Any) -> None:
+    tmp = path.with_name(f".tmp-{uuid.uuid4().hex[:8]}-{path.name}")
+    try:
+        with open(tmp, "wb") as handle:
+            writer(handle)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _evict(folder: Path) -> None:
+    """Keep the KEEP newest headers and the files they name; drop stale half-writes."""
+    headers = sorted(folder.glob("*.json"), key=lambda p: p.stat().st_mtime, reverse=True)
+    for old in headers[KEEP:]:
+        old.unlink(missing_ok=True)
+    kept: set[str] = set()
+    for path in headers[:KEEP]:
+        try:
+            header = json.loads(path.read_text(encoding="utf-8"))
+            kept |= {header["values"], header["meta"]}
+        except (OSError, ValueError, KeyError):
+            continue
+    now = time.time()
+    for path in folder.iterdir():
+        if path.suffix == ".json" or path.name in kept or now - path.stat().st_mtime < SETTLE_S:
+            continue
+        path.unlink(missing_ok=True)  # an open memory map stays valid on POSIX

@@ -1,0 +1,120 @@
+"""The feature cache: a full build is read back unchanged; any change of events, spec or file
+is a miss that rebuilds, never stale or broken features."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from core.ingest import ingest_events
+from core.pipeline import feature_cache, score_model
+from core.pipeline.inputs import build_input
+from core.store import Store
+
+
+@pytest.fixture()
+def store_path(demo_store: Path, tmp_path: Path) -> Path:
+    target = tmp_path / "cache.duckdb"
+    shutil.copy(demo_store, target)
+    return target
+
+
+def _no_builds(monkeypatch: pytest.MonkeyPatch) -> None:
+    import core.pipeline.inputs as inputs
+
+    def fail(*args: object, **kwargs: object) -> None:
+        raise AssertionError("features were rebuilt")
+
+    monkeypatch.setattr(inputs, "build_session_features", fail)
+
+
+def test_a_full_build_is_read_back_unchanged(store_path: Path,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    with Store.open(store_path) as store:
+        learned = build_input(store, "features")
+        assert not feature_cache.cache_dir(store).exists()  # a training build is not cached
+        built = build_input(store, "features", learned.spec)
+        assert list(feature_cache.cache_dir(store).glob("*.json"))
+        _no_builds(monkeypatch)
+        again = build_input(store, "features", built.spec)
+    np.testing.assert_array_equal(again.data.values, built.data.values)
+    assert again.data.names == built.data.names
+    assert list(again.data.session_ids) == list(built.data.session_ids)
+    pd.testing.assert_frame_equal(again.meta, built.meta, check_dtype=False)
+    assert again.data.values.flags.writeable  # copy-on-write: detectors may scale in place
+
+
+def test_new_events_spec_changes_and_subsets_rebuild(store_path: Path) -> None:
+    with Store.open(store_path) as store:
+        built = build_input(store, "features", build_input(store, "features").spec)
+        ingest_events(store, pd.DataFrame({"user_id": ["newcomer"] * 2,
+                                           "ts": ["2027-01-01 10:00", "2027-01-01 10:01"],
+                                           "event_type": ["login", "view"]}))
+        assert feature_cache.read(store, built.spec) is None
+        rebuilt = build_input(store, "features", built.spec)
+        assert len(rebuilt.meta) == len(built.meta) + 1
+        assert feature_cache.read(store, built.spec) is not None  # written again
+        other = {**built.spec, "hash": "0" * 16}
+        assert feature_cache.read(store, other) is None
+        one = build_input(store, "features", built.spec,
+                          session_ids=[str(built.meta["session_id"].iloc[0])])
+        assert len(one.meta) == 1
+
+
+def test_a_damaged_entry_is_rebuilt_with_a_warning(
+    store_path: Path, caplog: pytest.LogCaptureFixture,
+) -> None:
+    with Store.open(store_path) as store:
+        built = build_input(store, "features", build_input(store, "features").spec)
+        for npy in feature_cache.cache_dir(store).glob("*.npy"):
+            npy.write_bytes(b"not an array")
+        with caplog.at_level(logging.WARNING, logger="core.pipeline.feature_cache"):
+            again = build_input(store, "features", built.spec)
+    assert "unreadable" in caplog.text
+    np.testing.assert_array_equal(again.data.values, built.data.values)
+
+
+def test_turned_off_it_writes_nothing(store_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(feature_cache.ENV, "off")
+    with Store.open(store_path) as store:
+        build_input(store, "features", build_input(store, "features").spec)
+        assert not feature_cache.cache_dir(store).exists()
+
+
+def test_only_the_newest_specs_are_kept(store_path: Path,
+                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(feature_cache, "SETTLE_S", 0.0)
+    with Store.open(store_path) as store:
+        built = build_input(store, "features")
+        for i in range(feature_cache.KEEP + 2):
+            feature_cache.write(store, {**built.spec, "hash": f"{i:016x}"}, built.data,
+                                built.meta)
+        folder = feature_cache.cache_dir(store)
+        headers = sorted(p.stem for p in folder.glob("*.json"))
+    assert len(headers) == feature_cache.KEEP
+    assert len(list(folder.glob("*.npy"))) == len(list(folder.glob("*.parquet"))) == len(headers)
+
+
+def test_rescoring_from_the_cache_gives_the_same_scores(
+    store_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    with Store.open(store_path) as store:
+        models = store.frame("model_list")
+        model_id = models.loc[models["detector"] == "autoencoder", "model_id"].iloc[0]
+        query = "SELECT session_id, score FROM scores WHERE model_id = ? ORDER BY 1"
+        before = store.con.execute(query, [model_id]).df()
+        score_model(store, model_id)  # cold: builds and caches
+        _no_builds(monkeypatch)
+        score_model(store, model_id)  # warm: reads the cache
+        after = store.con.execute(query, [model_id]).df()
+    pd.testing.assert_frame_equal(before, after, check_exact=False, rtol=1e-5)
+
+
+def test_an_in_memory_store_has_no_cache() -> None:
+    with Store.open(":memory:") as store:
+        assert feature_cache.cache_dir(store) is None
