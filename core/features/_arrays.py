@@ -12,6 +12,7 @@ values of one column, < 1e-7 with a million distinct devices).
 
 from __future__ import annotations
 
+import threading
 import time
 from typing import Any
 
@@ -20,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from core.errors import StoreError
-from core.features._source import used_params
+from core.features._source import EVENTS_TABLE, used_params
 
 
 def hashed(expr: str) -> str:
@@ -49,6 +50,47 @@ def fetch(
     del table
     timings[step] = time.perf_counter() - started
     return out
+
+
+def fetch_concurrently(
+    con: duckdb.DuckDBPyConnection, queries: dict[str, str], params: dict[str, Any],
+    timings: dict[str, float],
+) -> dict[str, dict[str, np.ndarray]]:
+    """``fetch`` of each named query, all at once on their own cursors.
+
+    DuckDB keeps ~1.4 of 2 cores busy on one of these queries and converts its result to
+    numpy on one, so three at once finish ~1.4 s sooner at 10M events. When a cursor cannot
+    see the events (a temporary table or a registered frame is only visible to ``con``),
+    they run one after another on ``con``.
+    """
+    cursors: list[duckdb.DuckDBPyConnection] = []
+    try:
+        cursors = [con.cursor() for _ in queries]
+        cursors[0].execute(f"SELECT 1 FROM {EVENTS_TABLE} LIMIT 0").fetchall()
+    except duckdb.Error:
+        for cursor in cursors:
+            cursor.close()
+        return {step: fetch(con, sql, params, timings, step) for step, sql in queries.items()}
+    results: dict[str, dict[str, np.ndarray]] = {}
+    errors: list[BaseException] = []
+
+    def run(cursor: duckdb.DuckDBPyConnection, step: str, sql: str) -> None:
+        try:
+            results[step] = fetch(cursor, sql, params, timings, step)
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
+            errors.append(exc)
+        finally:
+            cursor.close()
+
+    threads = [threading.Thread(target=run, args=(cursor, step, sql), name=f"features-{step}")
+               for cursor, (step, sql) in zip(cursors, queries.items(), strict=True)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if errors:
+        raise errors[0]
+    return results
 
 
 def inverse_permutation(keys: np.ndarray, values: np.ndarray) -> np.ndarray:

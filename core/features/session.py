@@ -2,10 +2,12 @@
 
 DuckDB does the work that needs strings: one GROUP BY session_id (ordered by session_id) with
 the additive aggregates, the events' rowids in (session_id, ts) order, and one scan of the
-event columns as numbers (timestamps, 64-bit hashes of event types and values). numpy then
-reduces each session's contiguous run of events (gaps, distinct values, novelty, sharing,
-cart) without a Python loop over rows: about half the CPU of grouping 10M events by string
-keys in a dozen SQL steps. Column meanings are in docs/FEATURES.md; values are bound
+event columns as numbers (timestamps, 64-bit hashes of event types and values); the three run
+at once on their own cursors. numpy then reduces each session's contiguous run of events
+(gaps, distinct values, novelty, sharing, cart) without a Python loop over rows: about half
+the CPU of grouping 10M events by string keys in a dozen SQL steps. The distinct-value
+reductions run on a second thread while this one does the rest (numpy's sorts and pandas'
+hash tables release the GIL). Column meanings are in docs/FEATURES.md; values are bound
 parameters, never formatted into SQL.
 """
 
@@ -14,6 +16,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import duckdb
@@ -90,7 +93,7 @@ def _queries(
                   if scoped else "")
     # Additive aggregates in the one GROUP BY session_id (multi-threaded in DuckDB); its
     # ORDER BY gives the session order of the sorted events below.
-    sessions = A.fetch(con, f"""
+    queries = {"sessions": f"""
         WITH dup AS (
           SELECT {c['text']} AS dtext FROM events
           WHERE {c['text']} IS NOT NULL {text_scope}
@@ -104,17 +107,18 @@ def _queries(
           count(d.dtext) AS n_dup_texts,
           max(quantity) FILTER (event_type = $add) AS cart_qty_max
         FROM e LEFT JOIN dup d ON d.dtext = e.text
-        GROUP BY session_id ORDER BY session_id""", params, timings, "sessions")
-    rowids = A.fetch(con, f"SELECT rowid AS r FROM events {where} ORDER BY session_id, ts",
-                     params, timings, "order")["r"]
+        GROUP BY session_id ORDER BY session_id""",
+               "order": f"SELECT rowid AS r FROM events {where} ORDER BY session_id, ts"}
     hashes = ", ".join(f"{A.hashed(col)} AS h_{col}" for col in _HASHED)
-    ev = A.fetch(con, f"""
+    queries["events"] = f"""
         WITH e AS (SELECT rowid AS r, {cols} FROM events {where})
         SELECT r, epoch_us(ts) AS t, hash(event_type) AS h_type, {hashes},
           if(item_id IS NULL, 0::UBIGINT, hash(item_id, category) | 1::UBIGINT) AS h_item,
           if(event_type IN ($add, $remove), {A.hashed('item_id')}, 0::UBIGINT) AS h_cart,
           coalesce(event_type = $add, false) AS is_add
-        FROM e""", params, timings, "events")
+        FROM e"""
+    out = A.fetch_concurrently(con, queries, params, timings)
+    sessions, rowids, ev = out["sessions"], out["order"]["r"], out["events"]
     pos = A.inverse_permutation(rowids, ev.pop("r"))  # sorted position -> scan row
     return sessions, pos, ev
 
@@ -158,6 +162,13 @@ def _compute(
     group_start = np.maximum.accumulate(np.where(new_user, np.arange(n), 0))
     n_prev = np.empty(n, dtype=np.int64)
     n_prev[by_user] = np.arange(n) - group_start
+    # Distinct values per session on a second thread (numpy and pandas' hash tables release
+    # the GIL) while this one computes the rest.
+    codes = {col: ev.pop(f"h_{col}") for col in ("item", "category", "user_agent", *_NOVEL)}
+    pool = ThreadPoolExecutor(1, thread_name_prefix="features")
+    distinct_job = pool.submit(_distinct_values, codes, seg, seg_sorted, pos, rank, user, n)
+    pool.shutdown(wait=False)
+    del codes
     first_us = np.empty(n, dtype=np.int64)
     first_us[by_user] = start_us[by_user][group_start]
 
@@ -188,11 +199,14 @@ def _compute(
     names = _type_names(con, where, params, np.asarray(type_hashes, dtype=np.uint64))
     spec_index = {t: i for i, t in enumerate(spec.event_types)}
     bucket = np.array([spec_index.get(t, k) for t in names], dtype=np.int64)[type_codes]
-    by_type = np.bincount(seg * (k + 1) + bucket, minlength=n * (k + 1))
-    by_type = by_type.reshape(n, k + 1).astype(np.float64)
+    bucket *= n
+    bucket += seg
+    by_type = np.bincount(bucket, minlength=n * (k + 1)).reshape(k + 1, n)  # (types, sessions)
     del bucket
 
     def count_type(name: str) -> np.ndarray:
+        if name in spec_index:
+            return by_type[spec_index[name]]
         hit = np.array([t == name for t in names], dtype=bool)[type_codes]
         return A.seg_count(seg, hit, n)
 
@@ -206,17 +220,11 @@ def _compute(
           "payment_failure_ratio": _ratio(
               n_failed, np.maximum(count_type(PAYMENT_ATTEMPT), n_failed))}
 
-    # Distinct values, novelty against the user's earlier sessions, sharing between users.
-    distinct: dict[str, np.ndarray] = {}
-    for col in ("item", "category"):  # counted only: no order needed
-        distinct[col] = A.distinct_count(seg, ev.pop(f"h_{col}"), n)
-    distinct["user_agent"] = np.bincount(
-        A.distinct_pairs(seg_sorted, ev.pop("h_user_agent")[pos])[0], minlength=n
-    )[:n].astype(np.float64)
+    # Novelty against the user's earlier sessions, sharing between users (the distinct
+    # (session, value) pairs come from the worker thread).
+    distinct, pairs = distinct_job.result()
     for col, short in _NOVEL.items():
-        p_seg, p_id, p_hash = A.distinct_pairs(seg_sorted, ev.pop(f"h_{col}")[pos])
-        distinct[col] = np.bincount(p_seg, minlength=n)[:n].astype(np.float64)
-        first = A.first_uses(p_seg, p_id, rank, user, len(p_hash))
+        p_seg, p_id, p_hash, first = pairs[col]
         f[f"is_new_{short}"] = ((np.bincount(p_seg[first], minlength=n)[:n] > 0)
                                 & (n_prev > 0)).astype(np.float64)
         if col in ("device_id", "ip"):
@@ -264,14 +272,34 @@ def _compute(
     f["n_removed_after_add_log"] = _log1p(_removed_after_add(
         seg, ev.pop("t"), ev.pop("h_cart"), ev.pop("is_add"), n).astype(np.float64))
 
-    # Event-type counts: the spec's types, then <other>.
-    cols = [_log1p(by_type[:, i]) for i in range(k + 1)]
-    cols += [_ratio(by_type[:, i], counts) for i in range(k + 1)]
+    # Event-type counts: the spec's types, then <other> (every session has an event).
+    type_counts = by_type.astype(np.float64)  # (k + 1, n), rows contiguous
+    cols = [*np.log1p(type_counts), *(type_counts / counts)]
     f = {name: f[name] for name in BASE_FEATURES} | {f"_type{i}": c for i, c in enumerate(cols)}
     timings["numpy"] = time.perf_counter() - started
     meta = {"session_id": sess["session_id"], "user_id": sess["user_id"], "start_us": start_us,
             "end_us": end_us, "n_events": counts, "rank": rank}
     return f, meta
+
+
+def _distinct_values(
+    codes: dict[str, np.ndarray], seg: np.ndarray, seg_sorted: np.ndarray, pos: np.ndarray,
+    rank: np.ndarray, user: np.ndarray, n: int,
+) -> tuple[dict[str, np.ndarray], dict[str, tuple[np.ndarray, ...]]]:
+    """(distinct values per session by column, and for the novelty columns their (session,
+    value id, value hash, is the user's first use) pairs)."""
+    distinct: dict[str, np.ndarray] = {}
+    for col in ("item", "category"):  # counted only: no order needed
+        distinct[col] = A.distinct_count(seg, codes.pop(col), n)
+    distinct["user_agent"] = np.bincount(
+        A.distinct_pairs(seg_sorted, codes.pop("user_agent")[pos])[0], minlength=n
+    )[:n].astype(np.float64)
+    pairs: dict[str, tuple[np.ndarray, ...]] = {}
+    for col in _NOVEL:
+        p_seg, p_id, p_hash = A.distinct_pairs(seg_sorted, codes.pop(col)[pos])
+        distinct[col] = np.bincount(p_seg, minlength=n)[:n].astype(np.float64)
+        pairs[col] = (p_seg, p_id, p_hash, A.first_uses(p_seg, p_id, rank, user, len(p_hash)))
+    return distinct, pairs
 
 
 def _type_names(
@@ -393,7 +421,7 @@ def build_session_features(
     del f
     values = np.ascontiguousarray(by_column.T)[rows]  # whole rows move at once
     del by_column
-    np.nan_to_num(values, copy=False, nan=0.0, posinf=0.0, neginf=0.0)
+    np.copyto(values, 0.0, where=~np.isfinite(values))  # NaN and infinities -> 0
     session_col = np.asarray(meta["session_id"][rows], dtype=object)
     frame = pd.DataFrame(
         {

@@ -231,3 +231,15 @@ def test_rows_deleted_from_the_table_are_ignored() -> None:
     want = build_session_features(events_con(kept), spec=spec)
     assert list(got.matrix.session_ids) == list(want.matrix.session_ids) == ["s1", "s4", "s2"]
     np.testing.assert_array_equal(got.matrix.values, want.matrix.values)
+
+
+def test_events_only_this_connection_sees_give_the_same_features(feats: SessionFeatures) -> None:
+    """A temporary events table is invisible to other cursors: the three queries then run
+    one after another on the caller's connection, with the same result."""
+    table = events_con(_rows()).execute("SELECT * FROM events").df()
+    con = duckdb.connect()
+    con.register("frame", table)
+    con.execute("CREATE TEMP TABLE events AS SELECT * FROM frame")
+    again = build_session_features(con)
+    np.testing.assert_array_equal(again.matrix.values, feats.matrix.values)
+    assert list(again.matrix.session_ids) == list(feats.matrix.session_ids)
