@@ -9,10 +9,12 @@ the caller's thread count is untouched. On a GPU the caller's thread runs every 
 
 from __future__ import annotations
 
-import threading
+import functools
 from collections.abc import Callable
 
 import torch
+
+from core.threads import run_at_once
 
 CPU_BLOCK_ROWS = 8_192  # rows per block on the CPU: the layer activations stay in L2
 
@@ -41,20 +43,5 @@ def run_blocks(
         lane(starts, single_thread=False)
         return
     per_lane = -(-len(starts) // lanes)
-    errors: list[BaseException] = []
-
-    def guarded(share: list[int]) -> None:
-        try:
-            lane(share, single_thread=True)
-        except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
-            errors.append(exc)
-
-    threads = [threading.Thread(target=guarded, args=(starts[i:i + per_lane],),
-                                name=f"score-lane-{i // per_lane}", daemon=True)
-               for i in range(0, len(starts), per_lane)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    if errors:
-        raise errors[0]
+    run_at_once([functools.partial(lane, starts[i:i + per_lane], True)
+                 for i in range(0, len(starts), per_lane)], "score-lane")

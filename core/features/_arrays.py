@@ -12,7 +12,7 @@ values of one column, < 1e-7 with a million distinct devices).
 
 from __future__ import annotations
 
-import threading
+import functools
 import time
 from typing import Any
 
@@ -22,6 +22,7 @@ import pandas as pd
 
 from core.errors import StoreError
 from core.features._source import EVENTS_TABLE, used_params
+from core.threads import run_at_once
 
 
 def hashed(expr: str) -> str:
@@ -72,24 +73,16 @@ def fetch_concurrently(
             cursor.close()
         return {step: fetch(con, sql, params, timings, step) for step, sql in queries.items()}
     results: dict[str, dict[str, np.ndarray]] = {}
-    errors: list[BaseException] = []
 
     def run(cursor: duckdb.DuckDBPyConnection, step: str, sql: str) -> None:
         try:
             results[step] = fetch(cursor, sql, params, timings, step)
-        except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
-            errors.append(exc)
         finally:
             cursor.close()
 
-    threads = [threading.Thread(target=run, args=(cursor, step, sql), name=f"features-{step}")
-               for cursor, (step, sql) in zip(cursors, queries.items(), strict=True)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    if errors:
-        raise errors[0]
+    run_at_once([functools.partial(run, cursor, step, sql)
+                 for cursor, (step, sql) in zip(cursors, queries.items(), strict=True)],
+                "features-query")
     return results
 
 

@@ -31,7 +31,7 @@ def test_every_row_is_scored_once_in_blocks_of_at_most_the_cpu_limit() -> None:
     assert max(sizes) == CPU_BLOCK_ROWS
     assert torch.get_num_threads() == before  # one-thread lanes leave the caller alone
     if before > 1:
-        assert len(threads) == min(before, 4) and all(t.startswith("score-lane") for t in threads)
+        assert len(threads) == min(before, 4) and all(t.startswith("score-lane-") for t in threads)
 
 
 def test_a_single_block_runs_in_the_callers_thread() -> None:
