@@ -273,8 +273,9 @@ def _compute(
         seg, ev.pop("t"), ev.pop("h_cart"), ev.pop("is_add"), n).astype(np.float64))
 
     # Event-type counts: the spec's types, then <other> (every session has an event).
-    type_counts = by_type.astype(np.float64)  # (k + 1, n), rows contiguous
-    cols = [*np.log1p(type_counts), *(type_counts / counts)]
+    # (k + 1, n), rows contiguous; log1p of small integer counts is a table lookup
+    log_counts = np.log1p(np.arange(int(by_type.max(initial=0)) + 1, dtype=np.float64))
+    cols = [*log_counts[by_type], *(by_type / counts)]
     f = {name: f[name] for name in BASE_FEATURES} | {f"_type{i}": c for i, c in enumerate(cols)}
     timings["numpy"] = time.perf_counter() - started
     meta = {"session_id": sess["session_id"], "user_id": sess["user_id"], "start_us": start_us,
