@@ -86,7 +86,8 @@ def _queries(
     con: duckdb.DuckDBPyConnection, spec: FeatureSpec, where: str, params: dict[str, Any],
     scoped: bool, timings: dict[str, float],
 ) -> tuple[dict[str, np.ndarray], np.ndarray, dict[str, np.ndarray]]:
-    """(sessions in session_id order, scan rows in (session_id, ts) order, event columns)."""
+    """(sessions in session_id order, scan rows in (session_id, ts) order, event columns in
+    scan order plus ``ms_sorted``, epoch milliseconds in (session_id, ts) order)."""
     c = event_columns(con)
     cols = ", ".join(f"{expr} AS {name}" for name, expr in c.items())
     text_scope = (f"AND {c['text']} IN (SELECT {c['text']} FROM events {where})"
@@ -108,7 +109,8 @@ def _queries(
           max(quantity) FILTER (event_type = $add) AS cart_qty_max
         FROM e LEFT JOIN dup d ON d.dtext = e.text
         GROUP BY session_id ORDER BY session_id""",
-               "order": f"SELECT rowid AS r FROM events {where} ORDER BY session_id, ts"}
+               "order": f"""SELECT rowid AS r, epoch_ms(ts) AS ms FROM events {where}
+                            ORDER BY session_id, ts"""}
     hashes = ", ".join(f"{A.hashed(col)} AS h_{col}" for col in _HASHED)
     queries["events"] = f"""
         WITH e AS (SELECT rowid AS r, {cols} FROM events {where})
@@ -119,6 +121,7 @@ def _queries(
         FROM e"""
     out = A.fetch_concurrently(con, queries, params, timings)
     sessions, rowids, ev = out["sessions"], out["order"]["r"], out["events"]
+    ev["ms_sorted"] = out["order"]["ms"]  # epoch milliseconds, already in sorted order
     pos = A.inverse_permutation(rowids, ev.pop("r"))  # sorted position -> scan row
     return sessions, pos, ev
 
@@ -175,7 +178,7 @@ def _compute(
     # Timing: gaps between consecutive events of a session, in seconds of whole milliseconds.
     f["n_events_log"] = _log1p(counts.astype(np.float64))
     f["duration_log"] = _log1p((_epoch_ms(end_us) - _epoch_ms(start_us)) / 1000.0)
-    ms = _epoch_ms(ev["t"][pos])
+    ms = ev.pop("ms_sorted")
     inner = seg_sorted[1:] == seg_sorted[:-1]
     gaps = (np.diff(ms) / 1000.0)[inner]
     del ms
