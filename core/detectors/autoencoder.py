@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from typing import Any, Self
 
@@ -82,8 +83,13 @@ class AutoencoderConfig(TorchTrainingConfig):
         check_int("score_batch_size", self.score_batch_size, 1)
 
 
+@functools.cache
 def _mkldnn_linear() -> Any:
-    """oneDNN's fused linear(+ReLU) on the CPU, or None where this torch build lacks it."""
+    """oneDNN's fused linear(+ReLU) on the CPU, or None where this torch build lacks it.
+
+    Probed on first use, not at import: the benchmark runner forks after importing and must
+    not have run a torch operator before.
+    """
     try:
         op = torch.ops.mkldnn._linear_pointwise
         probe = torch.ones(2, 3)
@@ -95,8 +101,6 @@ def _mkldnn_linear() -> Any:
     return None
 
 
-_MKLDNN_LINEAR = _mkldnn_linear()
-
 
 def _linear(h: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, relu: bool) -> torch.Tensor:
     """(B, in) -> (B, out): h @ weight.T + bias, then ReLU when ``relu``; inference only.
@@ -105,8 +109,9 @@ def _linear(h: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, relu: boo
     time than matmul, add, ReLU at 8k x 89 -> 64); elsewhere matmul then in-place add
     (``addmm`` broadcasts the bias into its output with a slow strided copy).
     """
-    if _MKLDNN_LINEAR is not None and h.device.type == "cpu" and h.dtype == torch.float32:
-        return _MKLDNN_LINEAR(h, weight, bias, "relu" if relu else "none", [], "")
+    fused = _mkldnn_linear() if h.device.type == "cpu" and h.dtype == torch.float32 else None
+    if fused is not None:
+        return fused(h, weight, bias, "relu" if relu else "none", [], "")
     out = torch.mm(h, weight.t()).add_(bias)
     return out.relu_() if relu else out
 
