@@ -167,7 +167,7 @@ def _compute(
     n_prev[by_user] = np.arange(n) - group_start
     # Distinct values per session on a second thread (numpy and pandas' hash tables release
     # the GIL) while this one computes the rest.
-    codes = {col: ev.pop(f"h_{col}") for col in ("item", "category", "user_agent", *_NOVEL)}
+    codes = {col: ev.pop(f"h_{col}") for col in ("item", "user_agent", *_NOVEL)}
     pool = ThreadPoolExecutor(1, thread_name_prefix="features")
     distinct_job = pool.submit(_distinct_values, codes, seg, seg_sorted, pos, rank, user, n)
     pool.shutdown(wait=False)
@@ -224,8 +224,11 @@ def _compute(
               n_failed, np.maximum(count_type(PAYMENT_ATTEMPT), n_failed))}
 
     # Novelty against the user's earlier sessions, sharing between users (the distinct
-    # (session, value) pairs come from the worker thread).
+    # (session, value) pairs come from the worker thread; categories are counted here, which
+    # balances the two threads).
+    n_categories = A.distinct_count(seg, ev.pop("h_category"), n)
     distinct, pairs = distinct_job.result()
+    distinct["category"] = n_categories
     for col, short in _NOVEL.items():
         p_seg, p_id, p_hash, first = pairs[col]
         f[f"is_new_{short}"] = ((np.bincount(p_seg[first], minlength=n)[:n] > 0)
@@ -290,11 +293,11 @@ def _distinct_values(
     codes: dict[str, np.ndarray], seg: np.ndarray, seg_sorted: np.ndarray, pos: np.ndarray,
     rank: np.ndarray, user: np.ndarray, n: int,
 ) -> tuple[dict[str, np.ndarray], dict[str, tuple[np.ndarray, ...]]]:
-    """(distinct values per session by column, and for the novelty columns their (session,
-    value id, value hash, is the user's first use) pairs)."""
+    """(distinct values per session of items, user agents and the novelty columns, and for
+    the novelty columns their (session, value id, value hash, is the user's first use)
+    pairs)."""
     distinct: dict[str, np.ndarray] = {}
-    for col in ("item", "category"):  # counted only: no order needed
-        distinct[col] = A.distinct_count(seg, codes.pop(col), n)
+    distinct["item"] = A.distinct_count(seg, codes.pop("item"), n)  # no order needed
     distinct["user_agent"] = np.bincount(
         A.distinct_pairs(seg_sorted, codes.pop("user_agent")[pos])[0], minlength=n
     )[:n].astype(np.float64)
