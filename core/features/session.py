@@ -279,9 +279,13 @@ def _compute(
         seg, ev.pop("t"), ev.pop("h_cart"), ev.pop("is_add"), n).astype(np.float64))
 
     # Event-type counts: the spec's types, then <other> (every session has an event).
-    # (k + 1, n), rows contiguous; log1p of small integer counts is a table lookup
+    # (k + 1, n), rows contiguous, written straight as the matrix's float32 (rounded once
+    # from float64, as every column is); log1p of small integer counts is a table lookup
     log_counts = np.log1p(np.arange(int(by_type.max(initial=0)) + 1, dtype=np.float64))
-    cols = [*log_counts[by_type], *(by_type / counts)]
+    type_block = np.empty((2, k + 1, n), dtype=np.float32)
+    np.take(log_counts.astype(np.float32), by_type, out=type_block[0])
+    np.divide(by_type, counts, out=type_block[1], casting="unsafe")
+    cols = [*type_block[0], *type_block[1]]
     f = {name: f[name] for name in BASE_FEATURES} | {f"_type{i}": c for i, c in enumerate(cols)}
     timings["numpy"] = time.perf_counter() - started
     meta = {"session_id": sess["session_id"], "user_id": sess["user_id"], "start_us": start_us,
