@@ -60,7 +60,7 @@ def fetch_concurrently(
     """``fetch`` of each named query, all at once on their own cursors.
 
     DuckDB keeps ~1.4 of 2 cores busy on one of these queries and converts its result to
-    numpy on one, so three at once finish ~1.4 s sooner at 10M events. When a cursor cannot
+    numpy on one, so three at once finish 0.5-1.4 s sooner at 10M events. When a cursor cannot
     see the events (a temporary table or a registered frame is only visible to ``con``),
     they run one after another on ``con``.
     """
