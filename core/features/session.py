@@ -357,6 +357,7 @@ def build_session_features(
     max_event_types: int = DEFAULT_MAX_EVENT_TYPES,
     session_ids: Sequence[str] | None = None,
     text: bool | None = None,
+    progress: bool | None = None,
 ) -> SessionFeatures:
     """One row of float32 features per session, ordered by (start time, session id).
 
@@ -371,6 +372,8 @@ def build_session_features(
         text: without a spec, whether to append the text features (core.text); None adds
             them when the sentence model is installed and ``con`` is a store with texts. With
             a spec, its own choice holds.
+        progress: the text-embedding progress bar: False hides it, None shows it for many
+            texts.
 
     Returns:
         SessionFeatures with the matrix, the per-session meta and the spec used.
@@ -417,7 +420,8 @@ def build_session_features(
         from core.text.features import text_feature_columns
 
         text_columns, text_spec = text_feature_columns(con, spec.text, meta["session_id"],
-                                                       scoped=requested is not None)
+                                                       scoped=requested is not None,
+                                                       progress=progress)
         f |= text_columns
         spec = FeatureSpec(spec.event_types, spec.version, text_spec)  # PCA fitted when new
     names = spec.names

@@ -43,12 +43,13 @@ class DetectorInput:
 def build_input(
     store: Store, input_kind: str, spec: dict[str, Any] | None = None,
     *, session_ids: list[str] | None = None, max_len: int = DEFAULT_MAX_LEN,
+    progress: bool | None = None,
 ) -> DetectorInput:
     """Features or sequences for every session (or ``session_ids``), built as ``spec`` says.
 
     Features for every session with a saved ``spec`` are read from the feature cache when it
     holds them for the current events, else built and written to it
-    (core.pipeline.feature_cache).
+    (core.pipeline.feature_cache). ``progress=False`` hides the text-embedding progress bar.
     """
     if input_kind == "features":
         if spec and session_ids is None:
@@ -58,7 +59,8 @@ def build_input(
                          len(cached[1]))
                 return DetectorInput(cached[0], cached[1], spec)
         feature_spec = FeatureSpec.from_dict(spec["features"]) if spec else None
-        built = build_session_features(store.con, spec=feature_spec, session_ids=session_ids)
+        built = build_session_features(store.con, spec=feature_spec, session_ids=session_ids,
+                                       progress=progress)
         out_spec = {"kind": "features", "features": built.spec.to_dict(), "hash": built.spec.hash}
         if spec and session_ids is None:  # not a training build: a spec learned in this
             # process rounds differently (~1e-7) from the saved one, and scores must not

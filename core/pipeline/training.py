@@ -101,7 +101,7 @@ def train_model(
     if cls.requires_labels:
         require_labels(detector, anomalous)  # before the input is built: fail fast
 
-    built = build_input(store, cls.input_kind)
+    built = build_input(store, cls.input_kind, progress=False if quiet else None)
     meta = built.meta
     if train_sessions is not None:
         wanted = set(train_sessions)

@@ -19,6 +19,7 @@ import logging
 import os
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -105,7 +106,7 @@ class TextEncoder:
         self.device = resolve_device(device)
         self.batch_size = batch_size
         self.tokenizer = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
-        self.model = AutoModel.from_pretrained(str(path), local_files_only=True)
+        self.model = _load_quietly(AutoModel.from_pretrained, str(path))
         self.model.to(self.device).eval()
         self.dim = int(self.model.config.hidden_size)
         self.n_encoded = 0
@@ -150,6 +151,20 @@ class TextEncoder:
         bar.close()
         self.n_encoded += n
         return out
+
+
+def _load_quietly(load: Any, path: str) -> Any:
+    """``load(path)`` from local files without transformers' weight-loading progress bar (a
+    ~20 MB model loads in milliseconds; the bar would only interleave with command output)."""
+    from transformers.utils import logging as hf_logging
+
+    shown = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        return load(path, local_files_only=True)
+    finally:
+        if shown:
+            hf_logging.enable_progress_bar()
 
 
 def load_encoder(device: str = "auto") -> TextEncoder:

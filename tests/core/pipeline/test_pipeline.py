@@ -147,3 +147,22 @@ def test_cli_train_sessions_file(demo_store_copy: Path, tmp_path: Path) -> None:
                                        str(listing), "--db", str(demo_store_copy)])
     assert result.exit_code == 0, result.output
     assert "given sessions" in result.output
+
+
+def test_quiet_training_hides_the_text_embedding_progress(
+    demo_store_copy: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import core.pipeline.inputs as inputs
+
+    seen: list[object] = []
+
+    def capture(*args: object, **kwargs: object) -> None:
+        seen.append(kwargs.get("progress"))
+        raise LookupError("stop after the feature build was asked for")
+
+    monkeypatch.setattr(inputs, "build_session_features", capture)
+    with Store.open(demo_store_copy) as store:
+        for quiet in (True, False):
+            with pytest.raises(LookupError):
+                train_model(store, "zscore", quiet=quiet)
+    assert seen == [False, None]
