@@ -1,6 +1,6 @@
 """Running a few jobs at once on threads, each error re-raised in the caller's thread.
 
-For work that releases the GIL (torch ops, DuckDB queries, numpy sorts); see
+For work that releases the GIL (the session-feature queries run this way in DuckDB); see
 docs/ARCHITECTURE.md, "Concurrency model".
 """
 
