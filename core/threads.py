@@ -1,30 +1,36 @@
-"""Running a few jobs at once on threads, each error re-raised in the caller's thread.
+"""Running a job on a background thread, its result (or error) handed to whoever waits.
 
-For work that releases the GIL (the session-feature queries run this way in DuckDB); see
-docs/ARCHITECTURE.md, "Concurrency model".
+For work that releases the GIL (the session-feature builder runs its sessions query this way
+in DuckDB while numpy reduces the events); see docs/ARCHITECTURE.md, "Concurrency model".
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
+from typing import TypeVar
+
+T = TypeVar("T")
 
 
-def run_at_once(jobs: Sequence[Callable[[], None]], name: str) -> None:
-    """Start one thread per job (named ``name-<i>``), wait for all, raise the first error."""
-    errors: list[BaseException] = []
+def in_background(job: Callable[[], T], name: str) -> Callable[[], T]:
+    """Start ``job`` on a daemon thread named ``name``; the returned function waits for it
+    and returns its result, re-raising its error in the caller's thread."""
+    outcome: dict[str, object] = {}
 
-    def guarded(job: Callable[[], None]) -> None:
+    def guarded() -> None:
         try:
-            job()
-        except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
-            errors.append(exc)
+            outcome["result"] = job()
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the waiting thread
+            outcome["error"] = exc
 
-    threads = [threading.Thread(target=guarded, args=(job,), name=f"{name}-{i}", daemon=True)
-               for i, job in enumerate(jobs)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
+    thread = threading.Thread(target=guarded, name=name, daemon=True)
+    thread.start()
+
+    def wait() -> T:
         thread.join()
-    if errors:
-        raise errors[0]
+        if "error" in outcome:
+            raise outcome["error"]  # type: ignore[misc]
+        return outcome["result"]  # type: ignore[return-value]
+
+    return wait

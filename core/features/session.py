@@ -1,22 +1,24 @@
-"""Session feature matrix: three DuckDB queries, then vectorised numpy reductions.
+"""Session feature matrix: two DuckDB queries, then vectorised numpy reductions.
 
 DuckDB does the work that needs strings: one GROUP BY session_id (ordered by session_id) with
-the additive aggregates, the events' rowids in (session_id, ts) order, and one scan of the
-event columns as numbers (timestamps, 64-bit hashes of event types and values); the three run
-at once on their own cursors. numpy then reduces each session's contiguous run of events
-(gaps, distinct values, novelty, sharing, cart) without a Python loop over rows: about half
-the CPU of grouping 10M events by string keys in a dozen SQL steps. The distinct-value
-reductions run on a second thread while this one does the rest (numpy's sorts and pandas'
-hash tables release the GIL). Column meanings are in docs/FEATURES.md; values are bound
-parameters, never formatted into SQL.
-"""
+the additive aggregates, and one scan of the event columns as numbers (timestamps, 64-bit
+hashes of session ids, event types and values). The sessions query runs on its own cursor in
+the background while numpy reduces the events as soon as they arrive: it ties each event to
+its session by the id hash, sorts the events by (session, time) on one packed key, and
+reduces each session's contiguous run (gaps, type counts, distinct values, cart) without a
+Python loop over rows; the distinct-value reductions run on a worker thread (numpy's sorts
+and pandas' hash tables release the GIL). The per-session results are then mapped to
+session_id order for novelty, sharing and history. About a third of the CPU of grouping 10M
+events by string keys in a dozen SQL steps. Column meanings are in docs/FEATURES.md; values
+are bound parameters, never formatted into SQL."""
 
 from __future__ import annotations
 
 import logging
 import time
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any
 
 import duckdb
@@ -83,25 +85,26 @@ def _epoch_ms(us: np.ndarray) -> np.ndarray:
 
 
 def _queries(
-    con: duckdb.DuckDBPyConnection, spec: FeatureSpec, where: str, params: dict[str, Any],
-    scoped: bool, timings: dict[str, float],
-) -> tuple[dict[str, np.ndarray], np.ndarray, dict[str, np.ndarray]]:
-    """(sessions in session_id order, scan rows in (session_id, ts) order, event columns in
-    scan order plus ``ms_sorted``, epoch milliseconds in (session_id, ts) order)."""
+    con: duckdb.DuckDBPyConnection, where: str, params: dict[str, Any], scoped: bool
+) -> dict[str, str]:
+    """SQL of the two feature queries: ``sessions`` (one row per session, in session_id
+    order) and ``events`` (one row per event as numbers, in scan order); both carry
+    ``h_session``, the hash of the session id that ties an event to its session."""
     c = event_columns(con)
     cols = ", ".join(f"{expr} AS {name}" for name, expr in c.items())
     text_scope = (f"AND {c['text']} IN (SELECT {c['text']} FROM events {where})"
                   if scoped else "")
-    # Additive aggregates in the one GROUP BY session_id (multi-threaded in DuckDB); its
-    # ORDER BY gives the session order of the sorted events below.
-    queries = {"sessions": f"""
+    hashes = ", ".join(f"{A.hashed(col)} AS h_{col}" for col in _HASHED)
+    return {
+        # The additive aggregates that need strings or NULL handling, in the one GROUP BY
+        # session_id (multi-threaded in DuckDB); its ORDER BY is the output's tie-break.
+        "sessions": f"""
         WITH dup AS (
           SELECT {c['text']} AS dtext FROM events
           WHERE {c['text']} IS NOT NULL {text_scope}
           GROUP BY ALL HAVING count(DISTINCT user_id) > 1
         ), e AS (SELECT {cols} FROM events {where})
-        SELECT session_id, any_value(user_id) AS user_id, count(*) AS n,
-          epoch_us(min(ts)) AS start_us, epoch_us(max(ts)) AS end_us,
+        SELECT session_id, hash(session_id) AS h_session, any_value(user_id) AS user_id,
           sum(amount) AS amount_sum, max(amount) AS amount_max, count(amount) AS n_amounts,
           count(*) FILTER (amount >= 0 AND amount < {SMALL_AMOUNT}) AS n_small,
           count(text) AS n_texts, sum(length(text))::DOUBLE AS text_len_sum,
@@ -109,21 +112,114 @@ def _queries(
           max(quantity) FILTER (event_type = $add) AS cart_qty_max
         FROM e LEFT JOIN dup d ON d.dtext = e.text
         GROUP BY session_id ORDER BY session_id""",
-               "order": f"""SELECT rowid AS r, epoch_ms(ts) AS ms FROM events {where}
-                            ORDER BY session_id, ts"""}
-    hashes = ", ".join(f"{A.hashed(col)} AS h_{col}" for col in _HASHED)
-    queries["events"] = f"""
-        WITH e AS (SELECT rowid AS r, {cols} FROM events {where})
-        SELECT r, epoch_us(ts) AS t, hash(event_type) AS h_type, {hashes},
+        "events": f"""
+        WITH e AS (SELECT {cols} FROM events {where})
+        SELECT hash(session_id) AS h_session, epoch_us(ts) AS t, hash(event_type) AS h_type,
+          {hashes},
           if(item_id IS NULL, 0::UBIGINT, hash(item_id, category) | 1::UBIGINT) AS h_item,
           if(event_type IN ($add, $remove), {A.hashed('item_id')}, 0::UBIGINT) AS h_cart,
           coalesce(event_type = $add, false) AS is_add
-        FROM e"""
-    out = A.fetch_concurrently(con, queries, params, timings)
-    sessions, rowids, ev = out["sessions"], out["order"]["r"], out["events"]
-    ev["ms_sorted"] = out["order"]["ms"]  # epoch milliseconds, already in sorted order
-    pos = A.inverse_permutation(rowids, ev.pop("r"))  # sorted position -> scan row
-    return sessions, pos, ev
+        FROM e""",
+    }
+
+
+def _time_order(seg: np.ndarray, t: np.ndarray, start_us: np.ndarray) -> np.ndarray:
+    """Scan rows in (session, time) order.
+
+    One quicksort of a packed int64 key (session << b | microseconds since the session's
+    start) costs about half the CPU of DuckDB's ORDER BY session_id, ts over 10M events. The
+    order of a session's events at the same instant is arbitrary; no feature depends on it.
+    """
+    offset = t - start_us[seg]  # >= 0
+    time_bits = int(offset.max(initial=0)).bit_length()
+    if time_bits + max(len(start_us), 1).bit_length() > 63:  # pragma: no cover - sessions
+        return np.lexsort((t, seg))  # longer than ~100 days at a million sessions
+    offset |= seg << time_bits
+    return np.argsort(offset)
+
+
+def _gap_features(ms: np.ndarray, seg_sorted: np.ndarray, counts: np.ndarray
+                  ) -> dict[str, np.ndarray]:
+    """Gaps between consecutive events of a session, in seconds of whole milliseconds
+    (``ms`` and ``seg_sorted`` in (session, time) order)."""
+    n = len(counts)
+    inner = seg_sorted[1:] == seg_sorted[:-1]
+    gaps = (np.diff(ms) / 1000.0)[inner]
+    gap_seg = seg_sorted[1:][inner]
+    n_gaps = counts - 1
+    gap_mean = _ratio(A.seg_sum(gap_seg, gaps, n), n_gaps)
+    gap_std = np.sqrt(_ratio(A.seg_sum(gap_seg, (gaps - gap_mean[gap_seg]) ** 2, n), n_gaps))
+    with_gaps = n_gaps > 0
+    gap_min, gap_max = np.full(n, np.nan), np.full(n, np.nan)
+    if len(gaps):
+        gap_starts = A.seg_starts(n_gaps[with_gaps])
+        gap_min[with_gaps] = np.minimum.reduceat(gaps, gap_starts)
+        gap_max[with_gaps] = np.maximum.reduceat(gaps, gap_starts)
+    return {"gap_mean_log": _log1p(gap_mean), "gap_std_log": _log1p(gap_std),
+            "gap_min_log": _log1p(gap_min), "gap_max_log": _log1p(gap_max),
+            "gap_cv": _ratio(gap_std, gap_mean)}
+
+
+@dataclass
+class _EventReductions:
+    """Per-session reductions of the events query, indexed by the events' own session order
+    (first appearance in the scan); ``hashes`` holds each one's session id hash.
+
+    Computed while DuckDB still runs the sessions query; ``_compute`` maps them to
+    session_id order. The distinct values come from a worker thread (futures).
+    """
+
+    hashes: np.ndarray
+    columns: dict[str, np.ndarray]  # counts, start/end, type counts of payments, gap features
+    by_type: np.ndarray  # (spec types + <other>, sessions) event counts
+    unordered: Future[dict[str, np.ndarray]]
+    pairs: Future[tuple[dict[str, np.ndarray], dict[str, tuple[np.ndarray, ...]]]]
+
+
+def _reduce_events(
+    con: duckdb.DuckDBPyConnection, spec: FeatureSpec, where: str, params: dict[str, Any],
+    ev: dict[str, np.ndarray], pool: ThreadPoolExecutor,
+) -> _EventReductions:
+    """Everything the events query gives without the sessions query (see _EventReductions)."""
+    seg, hashes = pd.factorize(ev.pop("h_session"), sort=False)
+    m = len(hashes)
+    seg = seg.astype(np.int64, copy=False)
+    unordered = pool.submit(_unordered_distinct, seg, ev.pop("h_item"), ev.pop("h_category"), m)
+    t = ev.pop("t")
+    start_us = np.full(m, np.iinfo(np.int64).max)
+    np.minimum.at(start_us, seg, t)
+    pos = _time_order(seg, t, start_us)  # sorted position -> scan row
+    counts = np.bincount(seg, minlength=m)
+    seg_sorted = np.repeat(np.arange(m, dtype=np.int64), counts)
+    codes = {col: ev.pop(f"h_{col}") for col in ("user_agent", *_NOVEL)}
+    pairs = pool.submit(_distinct_pairs, codes, seg_sorted, pos, m)
+    del codes
+    t_sorted = t[pos]
+    del pos
+    columns = {"counts": counts, "start_us": start_us,
+               "end_us": t_sorted[A.seg_starts(counts) + counts - 1] if m else start_us}
+    columns |= _gap_features(_epoch_ms(t_sorted), seg_sorted, counts)
+    del t_sorted, seg_sorted
+
+    # Event types: per-event bucket (the spec's types, then <other>), counted per session.
+    k = len(spec.event_types)
+    type_codes, type_hashes = pd.factorize(ev.pop("h_type"), sort=False)
+    names = _type_names(con, where, params, np.asarray(type_hashes, dtype=np.uint64))
+    spec_index = {name: i for i, name in enumerate(spec.event_types)}
+    bucket = np.array([spec_index.get(name, k) for name in names], dtype=np.int64)[type_codes]
+    bucket *= m
+    bucket += seg
+    by_type = np.bincount(bucket, minlength=m * (k + 1)).reshape(k + 1, m)
+    del bucket
+    for name in (PAYMENT_FAILED, PAYMENT_ATTEMPT):
+        if name in spec_index:
+            columns[name] = by_type[spec_index[name]]
+        else:
+            hit = np.array([t == name for t in names], dtype=bool)[type_codes]
+            columns[name] = A.seg_count(seg, hit, m)
+    columns["removed_after_add"] = _removed_after_add(
+        seg, t, ev.pop("h_cart"), ev.pop("is_add"), m).astype(np.float64)
+    return _EventReductions(hashes, columns, by_type, unordered, pairs)
 
 
 def _sharing_whole_table(
@@ -143,14 +239,33 @@ def _compute(
     scoped: bool, timings: dict[str, float],
 ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
     """(feature name -> float64 column, meta columns), both in session_id order."""
-    sess, pos, ev = _queries(con, spec, where, params, scoped, timings)
+    queries = _queries(con, where, params, scoped)
+    sessions_result = A.fetch_in_background(con, queries["sessions"], params, timings,
+                                            "sessions")
+    # Distinct values per session on a worker thread (numpy's sorts and pandas' hash tables
+    # release the GIL) while this one sorts the events and computes the rest, all while
+    # DuckDB still runs the sessions query.
+    pool = ThreadPoolExecutor(1, thread_name_prefix="features")
+    try:
+        ev = A.fetch(con, queries["events"], params, timings, "events")
+        started = time.perf_counter()
+        red = _reduce_events(con, spec, where, params, ev, pool)
+        del ev
+        timings["event_numpy"] = time.perf_counter() - started
+        sess = sessions_result()
+    finally:
+        pool.shutdown(wait=False)
     started = time.perf_counter()
     n = len(sess["session_id"])
-    counts = sess["n"].astype(np.int64)
-    seg_sorted = np.repeat(np.arange(n, dtype=np.int64), counts)
-    seg = np.empty(len(pos), dtype=np.int64)
-    seg[pos] = seg_sorted  # session of each scanned row
-    start_us, end_us = sess["start_us"].astype(np.int64), sess["end_us"].astype(np.int64)
+    # local[i]: the events' index of the i-th session in session_id order
+    local = pd.Index(red.hashes).get_indexer(sess["h_session"])
+    if len(red.hashes) != n or (local < 0).any():
+        raise StoreError(
+            "the events changed while features were being built (or two session ids share a "
+            "64-bit hash). Build the features again; if this repeats, rename the sessions."
+        )
+    col = {name: values[local] for name, values in red.columns.items()}
+    counts, start_us, end_us = col.pop("counts"), col.pop("start_us"), col.pop("end_us")
     f: dict[str, np.ndarray] = {}
 
     # Order and history: rank in the output order (start_ts, session_id); users' sessions.
@@ -165,77 +280,40 @@ def _compute(
     group_start = np.maximum.accumulate(np.where(new_user, np.arange(n), 0))
     n_prev = np.empty(n, dtype=np.int64)
     n_prev[by_user] = np.arange(n) - group_start
-    # Distinct values per session on a second thread (numpy and pandas' hash tables release
-    # the GIL) while this one computes the rest.
-    codes = {col: ev.pop(f"h_{col}") for col in ("item", "user_agent", *_NOVEL)}
-    pool = ThreadPoolExecutor(1, thread_name_prefix="features")
-    distinct_job = pool.submit(_distinct_values, codes, seg, seg_sorted, pos, rank, user, n)
-    pool.shutdown(wait=False)
-    del codes
     first_us = np.empty(n, dtype=np.int64)
     first_us[by_user] = start_us[by_user][group_start]
 
-    # Timing: gaps between consecutive events of a session, in seconds of whole milliseconds.
     f["n_events_log"] = _log1p(counts.astype(np.float64))
     f["duration_log"] = _log1p((_epoch_ms(end_us) - _epoch_ms(start_us)) / 1000.0)
-    ms = ev.pop("ms_sorted")
-    inner = seg_sorted[1:] == seg_sorted[:-1]
-    gaps = (np.diff(ms) / 1000.0)[inner]
-    del ms
-    gap_seg = seg_sorted[1:][inner]
-    n_gaps = counts - 1
-    gap_mean = _ratio(A.seg_sum(gap_seg, gaps, n), n_gaps)
-    gap_std = np.sqrt(_ratio(A.seg_sum(gap_seg, (gaps - gap_mean[gap_seg]) ** 2, n), n_gaps))
-    with_gaps = n_gaps > 0
-    gap_min, gap_max = np.full(n, np.nan), np.full(n, np.nan)
-    if len(gaps):
-        gap_starts = A.seg_starts(n_gaps[with_gaps])
-        gap_min[with_gaps] = np.minimum.reduceat(gaps, gap_starts)
-        gap_max[with_gaps] = np.maximum.reduceat(gaps, gap_starts)
-    f |= {"gap_mean_log": _log1p(gap_mean), "gap_std_log": _log1p(gap_std),
-          "gap_min_log": _log1p(gap_min), "gap_max_log": _log1p(gap_max),
-          "gap_cv": _ratio(gap_std, gap_mean)}
-
-    # Event types: per-event bucket (the spec's types, then <other>), counted per session.
-    k = len(spec.event_types)
-    type_codes, type_hashes = pd.factorize(ev.pop("h_type"), sort=False)
-    names = _type_names(con, where, params, np.asarray(type_hashes, dtype=np.uint64))
-    spec_index = {t: i for i, t in enumerate(spec.event_types)}
-    bucket = np.array([spec_index.get(t, k) for t in names], dtype=np.int64)[type_codes]
-    bucket *= n
-    bucket += seg
-    by_type = np.bincount(bucket, minlength=n * (k + 1)).reshape(k + 1, n)  # (types, sessions)
-    del bucket
-
-    def count_type(name: str) -> np.ndarray:
-        if name in spec_index:
-            return by_type[spec_index[name]]
-        hit = np.array([t == name for t in names], dtype=bool)[type_codes]
-        return A.seg_count(seg, hit, n)
+    f |= {name: col.pop(name) for name in
+          ("gap_mean_log", "gap_std_log", "gap_min_log", "gap_max_log", "gap_cv")}
 
     # Amounts (aggregated by DuckDB) and payments.
     amount_sum, amount_max = sess["amount_sum"], sess["amount_max"]
-    n_amounts, n_failed = sess["n_amounts"], count_type(PAYMENT_FAILED)
+    n_amounts, n_failed = sess["n_amounts"], col.pop(PAYMENT_FAILED)
     f |= {"amount_sum_log": _slog(amount_sum), "amount_max_log": _slog(amount_max),
           "amount_mean_log": _slog(_ratio(amount_sum, n_amounts)),
           "small_amount_share": _ratio(sess["n_small"], n_amounts),
           "n_payment_failed_log": _log1p(n_failed.astype(np.float64)),
           "payment_failure_ratio": _ratio(
-              n_failed, np.maximum(count_type(PAYMENT_ATTEMPT), n_failed))}
+              n_failed, np.maximum(col.pop(PAYMENT_ATTEMPT), n_failed))}
 
-    # Novelty against the user's earlier sessions, sharing between users (the distinct
-    # (session, value) pairs come from the worker thread; categories are counted here, which
-    # balances the two threads).
-    n_categories = A.distinct_count(seg, ev.pop("h_category"), n)
-    distinct, pairs = distinct_job.result()
-    distinct["category"] = n_categories
-    for col, short in _NOVEL.items():
-        p_seg, p_id, p_hash, first = pairs[col]
+    # Novelty against the user's earlier sessions, sharing between users, from the distinct
+    # (session, value) pairs of the worker thread.
+    distinct, pairs = red.pairs.result()
+    distinct |= red.unordered.result()
+    distinct = {name: values[local] for name, values in distinct.items()}
+    session_of = np.empty(n, dtype=np.int64)
+    session_of[local] = np.arange(n)  # events' session index -> session_id order
+    for name, short in _NOVEL.items():
+        p_local, p_id, p_hash = pairs[name]
+        p_seg = session_of[p_local]
+        first = A.first_uses(p_seg, p_id, rank, user, len(p_hash))
         f[f"is_new_{short}"] = ((np.bincount(p_seg[first], minlength=n)[:n] > 0)
                                 & (n_prev > 0)).astype(np.float64)
-        if col in ("device_id", "ip"):
+        if name in ("device_id", "ip"):
             if scoped:
-                keys, n_other = _sharing_whole_table(con, event_columns(con)[col], where,
+                keys, n_other = _sharing_whole_table(con, event_columns(con)[name], where,
                                                      params, timings)
                 at = np.minimum(np.searchsorted(keys, p_hash), max(len(keys) - 1, 0))
                 per_id = n_other[at] if len(keys) else np.zeros(len(p_hash))
@@ -275,14 +353,14 @@ def _compute(
     f["text_len_mean_log"] = _log1p(_ratio(sess["text_len_sum"], n_texts))
     f["text_dup_share"] = _ratio(sess["n_dup_texts"], n_texts)
     f["cart_qty_max_log"] = _log1p(sess["cart_qty_max"].astype(np.float64))
-    f["n_removed_after_add_log"] = _log1p(_removed_after_add(
-        seg, ev.pop("t"), ev.pop("h_cart"), ev.pop("is_add"), n).astype(np.float64))
+    f["n_removed_after_add_log"] = _log1p(col.pop("removed_after_add"))
 
     # Event-type counts: the spec's types, then <other> (every session has an event).
     # (k + 1, n), rows contiguous, written straight as the matrix's float32 (rounded once
     # from float64, as every column is); log1p of small integer counts is a table lookup
+    by_type = np.take(red.by_type, local, axis=1)
     log_counts = np.log1p(np.arange(int(by_type.max(initial=0)) + 1, dtype=np.float64))
-    type_block = np.empty((2, k + 1, n), dtype=np.float32)
+    type_block = np.empty((2, *by_type.shape), dtype=np.float32)
     np.take(log_counts.astype(np.float32), by_type, out=type_block[0])
     np.divide(by_type, counts, out=type_block[1], casting="unsafe")
     cols = [*type_block[0], *type_block[1]]
@@ -293,23 +371,27 @@ def _compute(
     return f, meta
 
 
-def _distinct_values(
-    codes: dict[str, np.ndarray], seg: np.ndarray, seg_sorted: np.ndarray, pos: np.ndarray,
-    rank: np.ndarray, user: np.ndarray, n: int,
+def _unordered_distinct(
+    seg: np.ndarray, item: np.ndarray, category: np.ndarray, n: int
+) -> dict[str, np.ndarray]:
+    """Distinct items and categories per session (no event order needed)."""
+    return {"item": A.distinct_count(seg, item, n),
+            "category": A.distinct_count(seg, category, n)}
+
+
+def _distinct_pairs(
+    codes: dict[str, np.ndarray], seg_sorted: np.ndarray, pos: np.ndarray, n: int
 ) -> tuple[dict[str, np.ndarray], dict[str, tuple[np.ndarray, ...]]]:
-    """(distinct values per session of items, user agents and the novelty columns, and for
-    the novelty columns their (session, value id, value hash, is the user's first use)
-    pairs)."""
+    """(distinct values per session of user agents and the novelty columns, and for the
+    novelty columns their (session, value id, value hash) pairs)."""
     distinct: dict[str, np.ndarray] = {}
-    distinct["item"] = A.distinct_count(seg, codes.pop("item"), n)  # no order needed
     distinct["user_agent"] = np.bincount(
         A.distinct_pairs(seg_sorted, codes.pop("user_agent")[pos])[0], minlength=n
     )[:n].astype(np.float64)
     pairs: dict[str, tuple[np.ndarray, ...]] = {}
     for col in _NOVEL:
-        p_seg, p_id, p_hash = A.distinct_pairs(seg_sorted, codes.pop(col)[pos])
-        distinct[col] = np.bincount(p_seg, minlength=n)[:n].astype(np.float64)
-        pairs[col] = (p_seg, p_id, p_hash, A.first_uses(p_seg, p_id, rank, user, len(p_hash)))
+        pairs[col] = A.distinct_pairs(seg_sorted, codes.pop(col)[pos])
+        distinct[col] = np.bincount(pairs[col][0], minlength=n)[:n].astype(np.float64)
     return distinct, pairs
 
 
@@ -430,13 +512,8 @@ def build_session_features(
         check_all_found(requested, meta["session_id"])
         wanted = pd.Index(meta["session_id"][rows]).isin(requested)
         rows = rows[wanted]
-    by_column = np.empty((len(names), len(meta["rank"])), dtype=np.float32)
-    for j, column in enumerate(f.values()):
-        by_column[j] = column  # contiguous writes
+    values = A.row_major(list(f.values()), rows)  # NaN and infinities -> 0
     del f
-    values = np.ascontiguousarray(by_column.T)[rows]  # whole rows move at once
-    del by_column
-    np.copyto(values, 0.0, where=~np.isfinite(values))  # NaN and infinities -> 0
     session_col = np.asarray(meta["session_id"][rows], dtype=object)
     frame = pd.DataFrame(
         {

@@ -1,4 +1,5 @@
-"""run_at_once: every job runs on its own thread; an error reaches the caller."""
+"""in_background: the job runs on its own named thread; its result or error reaches the
+caller when it waits."""
 
 from __future__ import annotations
 
@@ -6,25 +7,26 @@ import threading
 
 import pytest
 
-from core.threads import run_at_once
+from core.threads import in_background
 
 
-def test_every_job_runs_once_on_its_own_named_thread() -> None:
-    seen: list[str] = []
-    run_at_once([lambda: seen.append(threading.current_thread().name)] * 3, "job")
-    assert sorted(seen) == ["job-0", "job-1", "job-2"]
+def test_the_job_runs_on_its_own_named_thread_and_returns_its_result() -> None:
+    wait = in_background(lambda: threading.current_thread().name, "job-x")
+    assert wait() == "job-x"
+    assert wait() == "job-x"  # waiting again gives the same result
 
 
-def test_the_first_error_is_raised_after_all_jobs_finish() -> None:
-    done = threading.Event()
+def test_the_caller_keeps_working_while_the_job_runs() -> None:
+    release = threading.Event()
+    wait = in_background(lambda: release.wait(5), "job")
+    release.set()  # only the caller can set it: the job waits on the caller
+    assert wait() is True
 
+
+def test_an_error_is_raised_in_the_waiting_thread() -> None:
     def fail() -> None:
         raise KeyError("lost")
 
-    def slow() -> None:
-        done.wait(0.05)
-        done.set()
-
+    wait = in_background(fail, "job")
     with pytest.raises(KeyError, match="lost"):
-        run_at_once([fail, slow], "job")
-    assert done.is_set()
+        wait()
