@@ -86,17 +86,16 @@ def fetch_in_background(
 ROW_BLOCK = 4096
 
 
-def row_major(columns: list[np.ndarray], rows: np.ndarray) -> np.ndarray:
-    """float32 matrix whose row i holds every column's value at ``rows[i]``; NaN and
-    infinities become 0.
+def row_major(columns: list[np.ndarray], rows: np.ndarray | None = None) -> np.ndarray:
+    """float32 matrix whose row i holds every column's value at ``rows[i]`` (at i when
+    ``rows`` is None); NaN and infinities become 0.
 
     Blocks of rows are transposed in cache (about 4x faster than transposing the whole
-    matrix at once), then whole rows are gathered; both steps split over up to 4 threads
-    (numpy copies release the GIL).
+    matrix at once), then whole rows are gathered when ``rows`` is given; both steps split
+    over up to 4 threads (numpy copies release the GIL).
     """
     n, d = (len(columns[0]) if columns else 0), len(columns)
     by_row = np.empty((n, d), dtype=np.float32)
-    out = np.empty((len(rows), d), dtype=np.float32)
 
     def transpose(lo: int, hi: int) -> None:
         for start in range(lo, hi, ROW_BLOCK):
@@ -105,15 +104,25 @@ def row_major(columns: list[np.ndarray], rows: np.ndarray) -> np.ndarray:
                 block[:, j] = column[start:start + len(block)]
             np.copyto(block, 0.0, where=~np.isfinite(block))
 
-    def gather(lo: int, hi: int) -> None:
-        np.take(by_row, rows[lo:hi], axis=0, out=out[lo:hi])
-
     workers = max(1, min(4, os.cpu_count() or 1, n // ROW_BLOCK))
     with ThreadPoolExecutor(workers, thread_name_prefix="features-rows") as pool:
-        for step, size in ((transpose, n), (gather, len(rows))):
-            cuts = np.linspace(0, size, workers + 1).astype(np.int64)
-            list(pool.map(step, cuts[:-1], cuts[1:]))
+        _split(pool, transpose, n, workers)
+        if rows is None:
+            return by_row
+        out = np.empty((len(rows), d), dtype=np.float32)
+
+        def gather(lo: int, hi: int) -> None:
+            np.take(by_row, rows[lo:hi], axis=0, out=out[lo:hi])
+
+        _split(pool, gather, len(rows), workers)
     return out
+
+
+def _split(pool: ThreadPoolExecutor, step: Callable[[int, int], None], size: int, parts: int
+           ) -> None:
+    """``step(lo, hi)`` over ``parts`` equal ranges of ``range(size)`` on ``pool``."""
+    cuts = np.linspace(0, size, parts + 1).astype(np.int64)
+    list(pool.map(step, cuts[:-1].tolist(), cuts[1:].tolist()))
 
 
 def seg_starts(counts: np.ndarray) -> np.ndarray:

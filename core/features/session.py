@@ -238,7 +238,8 @@ def _compute(
     con: duckdb.DuckDBPyConnection, spec: FeatureSpec, where: str, params: dict[str, Any],
     scoped: bool, timings: dict[str, float],
 ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
-    """(feature name -> float64 column, meta columns), both in session_id order."""
+    """(feature name -> float64 column, meta columns), both in the output order (start
+    time, then session id)."""
     queries = _queries(con, where, params, scoped)
     sessions_result = A.fetch_in_background(con, queries["sessions"], params, timings,
                                             "sessions")
@@ -264,16 +265,18 @@ def _compute(
             "the events changed while features were being built (or two session ids share a "
             "64-bit hash). Build the features again; if this repeats, rename the sessions."
         )
+    # Everything from here on in the output order: start time, ties in session_id order.
+    order = np.argsort(red.columns["start_us"][local], kind="stable")
+    local = local[order]
+    sess = {name: values[order] for name, values in sess.items()}
     col = {name: values[local] for name, values in red.columns.items()}
     counts, start_us, end_us = col.pop("counts"), col.pop("start_us"), col.pop("end_us")
     f: dict[str, np.ndarray] = {}
 
-    # Order and history: rank in the output order (start_ts, session_id); users' sessions.
-    order = np.argsort(start_us, kind="stable")  # ties keep session_id order
-    rank = np.empty(n, dtype=np.int64)
-    rank[order] = np.arange(n)
+    # History: each user's sessions in time order.
+    rank = np.arange(n)
     user, _ = A.dense_codes(sess["user_id"])
-    by_user = np.lexsort((rank, user))
+    by_user = np.argsort(user, kind="stable")
     u_sorted = user[by_user]
     new_user = np.ones(n, dtype=bool)
     new_user[1:] = u_sorted[1:] != u_sorted[:-1]
@@ -304,7 +307,7 @@ def _compute(
     distinct |= red.unordered.result()
     distinct = {name: values[local] for name, values in distinct.items()}
     session_of = np.empty(n, dtype=np.int64)
-    session_of[local] = np.arange(n)  # events' session index -> session_id order
+    session_of[local] = np.arange(n)  # events' session index -> output row
     for name, short in _NOVEL.items():
         p_local, p_id, p_hash = pairs[name]
         p_seg = session_of[p_local]
@@ -358,16 +361,17 @@ def _compute(
     # Event-type counts: the spec's types, then <other> (every session has an event).
     # (k + 1, n), rows contiguous, written straight as the matrix's float32 (rounded once
     # from float64, as every column is); log1p of small integer counts is a table lookup
-    by_type = np.take(red.by_type, local, axis=1)
-    log_counts = np.log1p(np.arange(int(by_type.max(initial=0)) + 1, dtype=np.float64))
-    type_block = np.empty((2, *by_type.shape), dtype=np.float32)
-    np.take(log_counts.astype(np.float32), by_type, out=type_block[0])
-    np.divide(by_type, counts, out=type_block[1], casting="unsafe")
+    log_counts = np.log1p(np.arange(int(red.by_type.max(initial=0)) + 1.0)).astype(np.float32)
+    type_block = np.empty((2, len(red.by_type), n), dtype=np.float32)
+    for i, type_counts in enumerate(red.by_type):  # one type at a time: small temporaries
+        in_order = type_counts[local]
+        np.take(log_counts, in_order, out=type_block[0, i])
+        np.divide(in_order, counts, out=type_block[1, i], casting="unsafe")
     cols = [*type_block[0], *type_block[1]]
     f = {name: f[name] for name in BASE_FEATURES} | {f"_type{i}": c for i, c in enumerate(cols)}
     timings["numpy"] = time.perf_counter() - started
     meta = {"session_id": sess["session_id"], "user_id": sess["user_id"], "start_us": start_us,
-            "end_us": end_us, "n_events": counts, "rank": rank}
+            "end_us": end_us, "n_events": counts}
     return f, meta
 
 
@@ -507,12 +511,11 @@ def build_session_features(
         f |= text_columns
         spec = FeatureSpec(spec.event_types, spec.version, text_spec)  # PCA fitted when new
     names = spec.names
-    rows = np.argsort(meta["rank"])  # session_id order -> output order
+    rows = slice(None)
     if requested is not None:
         check_all_found(requested, meta["session_id"])
-        wanted = pd.Index(meta["session_id"][rows]).isin(requested)
-        rows = rows[wanted]
-    values = A.row_major(list(f.values()), rows)  # NaN and infinities -> 0
+        rows = np.flatnonzero(pd.Index(meta["session_id"]).isin(requested))
+    values = A.row_major(list(f.values()), None if requested is None else rows)  # 0 for NaN
     del f
     session_col = np.asarray(meta["session_id"][rows], dtype=object)
     frame = pd.DataFrame(
@@ -525,7 +528,8 @@ def build_session_features(
         }
     )
     log.info(
-        "session features: %d sessions in %.2fs (%s)", len(rows), time.perf_counter() - started,
+        "session features: %d sessions in %.2fs (%s)", len(session_col),
+        time.perf_counter() - started,
         ", ".join(f"{k} {v:.2f}s" for k, v in timings.items()),
     )
     return SessionFeatures(matrix=FeatureMatrix(session_col, values, names), meta=frame,
