@@ -246,17 +246,26 @@ def _compute(
     # Distinct values per session on a worker thread (numpy's sorts and pandas' hash tables
     # release the GIL) while this one sorts the events and computes the rest, all while
     # DuckDB still runs the sessions query.
-    pool = ThreadPoolExecutor(1, thread_name_prefix="features")
-    try:
+    with ThreadPoolExecutor(1, thread_name_prefix="features") as pool:
         ev = A.fetch(con, queries["events"], params, timings, "events")
         started = time.perf_counter()
         red = _reduce_events(con, spec, where, params, ev, pool)
         del ev
         timings["event_numpy"] = time.perf_counter() - started
         sess = sessions_result()
-    finally:
-        pool.shutdown(wait=False)
-    started = time.perf_counter()
+        started = time.perf_counter()
+        out = _session_features(con, where, params, scoped, timings, sess, red, pool)
+    timings["numpy"] = time.perf_counter() - started
+    return out
+
+
+def _session_features(
+    con: duckdb.DuckDBPyConnection, where: str, params: dict[str, Any], scoped: bool,
+    timings: dict[str, float], sess: dict[str, np.ndarray], red: _EventReductions,
+    pool: ThreadPoolExecutor,
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """_compute's second half: the sessions query's columns and the event reductions, in
+    the output order."""
     n = len(sess["session_id"])
     # local[i]: the events' index of the i-th session in session_id order
     local = pd.Index(red.hashes).get_indexer(sess["h_session"])
@@ -271,6 +280,7 @@ def _compute(
     sess = {name: values[order] for name, values in sess.items()}
     col = {name: values[local] for name, values in red.columns.items()}
     counts, start_us, end_us = col.pop("counts"), col.pop("start_us"), col.pop("end_us")
+    types_job = pool.submit(_type_columns, red.by_type, local, counts)
     f: dict[str, np.ndarray] = {}
 
     # History: each user's sessions in time order.
@@ -358,21 +368,28 @@ def _compute(
     f["cart_qty_max_log"] = _log1p(sess["cart_qty_max"].astype(np.float64))
     f["n_removed_after_add_log"] = _log1p(col.pop("removed_after_add"))
 
-    # Event-type counts: the spec's types, then <other> (every session has an event).
-    # (k + 1, n), rows contiguous, written straight as the matrix's float32 (rounded once
-    # from float64, as every column is); log1p of small integer counts is a table lookup
-    log_counts = np.log1p(np.arange(int(red.by_type.max(initial=0)) + 1.0)).astype(np.float32)
-    type_block = np.empty((2, len(red.by_type), n), dtype=np.float32)
-    for i, type_counts in enumerate(red.by_type):  # one type at a time: small temporaries
-        in_order = type_counts[local]
-        np.take(log_counts, in_order, out=type_block[0, i])
-        np.divide(in_order, counts, out=type_block[1, i], casting="unsafe")
+    # Event-type counts (log) and shares: the spec's types, then <other>.
+    type_block = types_job.result()
     cols = [*type_block[0], *type_block[1]]
     f = {name: f[name] for name in BASE_FEATURES} | {f"_type{i}": c for i, c in enumerate(cols)}
-    timings["numpy"] = time.perf_counter() - started
     meta = {"session_id": sess["session_id"], "user_id": sess["user_id"], "start_us": start_us,
             "end_us": end_us, "n_events": counts}
     return f, meta
+
+
+def _type_columns(by_type: np.ndarray, local: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """(log1p of counts, shares) x (types, sessions) as float32, sessions taken at ``local``.
+
+    Rounded once from float64, as every column is; log1p of small integer counts is a table
+    lookup; one type at a time keeps the temporaries small. Every session has an event.
+    """
+    log_counts = np.log1p(np.arange(int(by_type.max(initial=0)) + 1.0)).astype(np.float32)
+    block = np.empty((2, len(by_type), len(local)), dtype=np.float32)
+    for i, type_counts in enumerate(by_type):
+        in_order = type_counts[local]
+        np.take(log_counts, in_order, out=block[0, i])
+        np.divide(in_order, counts, out=block[1, i], casting="unsafe")
+    return block
 
 
 def _unordered_distinct(

@@ -75,6 +75,7 @@ class Store:
         if str(resolved) == ":memory:":
             con = duckdb.connect(":memory:")
             con.execute("SET TimeZone = 'UTC'")
+            con.execute("SET enable_progress_bar = false")  # the CLI and dashboard show their own
         else:
             con = connect_with_retry(resolved, read_only=read_only, wait_s=wait_s)
         try:

@@ -54,6 +54,7 @@ def connect_with_retry(
         try:
             con = duckdb.connect(str(path), read_only=read_only)
             con.execute("SET TimeZone = 'UTC'")
+            con.execute("SET enable_progress_bar = false")  # the CLI and dashboard show their own
             return con
         except duckdb.IOException as exc:
             message = str(exc)
