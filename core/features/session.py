@@ -138,26 +138,37 @@ def _time_order(seg: np.ndarray, t: np.ndarray, start_us: np.ndarray) -> np.ndar
     return np.argsort(offset)
 
 
-def _gap_features(ms: np.ndarray, seg_sorted: np.ndarray, counts: np.ndarray
-                  ) -> dict[str, np.ndarray]:
+def _gap_features(ms: np.ndarray, counts: np.ndarray) -> dict[str, np.ndarray]:
     """Gaps between consecutive events of a session, in seconds of whole milliseconds
-    (``ms`` and ``seg_sorted`` in (session, time) order)."""
-    n = len(counts)
-    inner = seg_sorted[1:] == seg_sorted[:-1]
-    gaps = (np.diff(ms) / 1000.0)[inner]
-    gap_seg = seg_sorted[1:][inner]
+    (``ms`` in (session, time) order, sessions of ``counts`` events each).
+
+    Each session's gaps are one run of ``diff(ms)``; the entry after its last gap (the step
+    into the next session) is masked (0, or ±inf for min/max), so every reduction is one
+    ``reduceat`` over the runs in place: same sums in the same order as a per-gap bincount.
+    """
+    names = ("gap_mean_log", "gap_std_log", "gap_min_log", "gap_max_log", "gap_cv")
+    if not len(ms):
+        return {name: np.zeros(0) for name in names}
+    starts = A.seg_starts(counts)
+    last = starts + counts - 1  # the masked entry of each run
+    gaps = np.empty(len(ms))
+    np.subtract(ms[1:], ms[:-1], out=gaps[:-1], casting="unsafe")
+    gaps /= 1000.0
     n_gaps = counts - 1
-    gap_mean = _ratio(A.seg_sum(gap_seg, gaps, n), n_gaps)
-    gap_std = np.sqrt(_ratio(A.seg_sum(gap_seg, (gaps - gap_mean[gap_seg]) ** 2, n), n_gaps))
-    with_gaps = n_gaps > 0
-    gap_min, gap_max = np.full(n, np.nan), np.full(n, np.nan)
-    if len(gaps):
-        gap_starts = A.seg_starts(n_gaps[with_gaps])
-        gap_min[with_gaps] = np.minimum.reduceat(gaps, gap_starts)
-        gap_max[with_gaps] = np.maximum.reduceat(gaps, gap_starts)
-    return {"gap_mean_log": _log1p(gap_mean), "gap_std_log": _log1p(gap_std),
-            "gap_min_log": _log1p(gap_min), "gap_max_log": _log1p(gap_max),
-            "gap_cv": _ratio(gap_std, gap_mean)}
+    gaps[last] = np.inf
+    gap_min = np.minimum.reduceat(gaps, starts)
+    gaps[last] = -np.inf
+    gap_max = np.maximum.reduceat(gaps, starts)
+    gap_min[n_gaps == 0] = gap_max[n_gaps == 0] = np.nan
+    gaps[last] = 0.0
+    gap_mean = _ratio(np.add.reduceat(gaps, starts), n_gaps)
+    gaps -= np.repeat(gap_mean, counts)
+    np.square(gaps, out=gaps)
+    gaps[last] = 0.0
+    gap_std = np.sqrt(_ratio(np.add.reduceat(gaps, starts), n_gaps))
+    values = (gap_mean, gap_std, gap_min, gap_max)
+    return {name: _log1p(v) for name, v in zip(names, values, strict=False)} | {
+        "gap_cv": _ratio(gap_std, gap_mean)}
 
 
 @dataclass
@@ -198,7 +209,7 @@ def _reduce_events(
     del pos
     columns = {"counts": counts, "start_us": start_us,
                "end_us": t_sorted[A.seg_starts(counts) + counts - 1] if m else start_us}
-    columns |= _gap_features(_epoch_ms(t_sorted), seg_sorted, counts)
+    columns |= _gap_features(_epoch_ms(t_sorted), counts)
     del t_sorted, seg_sorted
 
     # Event types: per-event bucket (the spec's types, then <other>), counted per session.
