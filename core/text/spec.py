@@ -37,6 +37,14 @@ MAX_FIT_SESSIONS = 100_000
 """The PCA is fitted on at most this many sessions (a seeded sample): plenty for 384 dims."""
 
 
+def fit_sample(n: int, seed: int = 0) -> np.ndarray:
+    """Row indices of the sessions the PCA is fitted on: all ``n``, or a seeded sample of
+    MAX_FIT_SESSIONS (callers may pass only these rows to ``TextSpec.fit``)."""
+    if n <= MAX_FIT_SESSIONS:
+        return np.arange(n)
+    return np.random.default_rng(seed).choice(n, MAX_FIT_SESSIONS, replace=False)
+
+
 def _encode(values: np.ndarray) -> str:
     return base64.b64encode(np.ascontiguousarray(values, dtype="<f4").tobytes()).decode("ascii")
 
@@ -96,12 +104,16 @@ class TextSpec:
         largest loading is positive (the same data always gives the same spec)."""
         x = np.asarray(session_means, dtype=np.float64)
         if len(x) > MAX_FIT_SESSIONS:
-            x = x[np.random.default_rng(seed).choice(len(x), MAX_FIT_SESSIONS, replace=False)]
+            x = x[fit_sample(len(x), seed)]
         dim = x.shape[1]
         mean = x.mean(axis=0) if len(x) else np.zeros(dim)
         components = np.zeros((self.n_components, dim))
         if len(x) > 1:
-            _, _, vt = np.linalg.svd(x - mean, full_matrices=False)
+            # Principal axes from the (dim x dim) covariance: the same axes as an SVD of the
+            # (n x dim) data, 20x faster at 100,000 sessions.
+            centred = x - mean
+            values, vectors = np.linalg.eigh(centred.T @ centred)
+            vt = vectors[:, np.argsort(values)[::-1][:min(len(x), dim)]].T
             k = min(self.n_components, len(vt))
             flip = np.sign(vt[:k][np.arange(k), np.abs(vt[:k]).argmax(axis=1)])
             components[:k] = vt[:k] * flip[:, None]
