@@ -31,7 +31,7 @@ from core.store import Store
 
 log = logging.getLogger(__name__)
 
-FORMAT = 1
+FORMAT = 2  # bump when feature values change (2: text features by sparse means, 2026-12-05)
 KEEP = 2  # specs kept per store (most recently written)
 SETTLE_S = 300.0  # an unreferenced file younger than this may be another writer's, in progress
 ENV = "ANOMALYST_FEATURE_CACHE"
