@@ -21,6 +21,7 @@ import contextlib
 import json
 import logging
 import os
+import shutil
 import subprocess
 import sys
 import threading
@@ -121,7 +122,8 @@ def prepare_store(db: Path, users: int, days: int, seed: int) -> dict[str, Any]:
     from core.pipeline import score_model, train_model
     from core.store import Store
 
-    info: dict[str, Any] = {"users": users, "days": days, "seed": seed}
+    info: dict[str, Any] = {"users": users, "days": days, "seed": seed,
+                            "defaults": detector_defaults()}
     db.parent.mkdir(parents=True, exist_ok=True)
     wall, cpu, data = clock(lambda: sample_data.generate(
         sample_data.GeneratorConfig(users=users, days=days, seed=seed)))
@@ -145,10 +147,26 @@ def prepare_store(db: Path, users: int, days: int, seed: int) -> dict[str, Any]:
     return info
 
 
+def detector_defaults() -> dict[str, Any]:
+    """The default config of each E2E detector, as JSON: a cached store whose models were
+    trained with other defaults is rebuilt."""
+    import dataclasses
+
+    from core.detectors.registry import get_detector_class
+
+    return json.loads(json.dumps({
+        name: dataclasses.asdict(get_detector_class(name).config_class())
+        for name in E2E_DETECTORS}, default=str))
+
+
 def ensure_store(quick: bool, smoke: bool = False) -> tuple[Path, dict[str, Any]]:
-    """The cached scored store (built in a child process when missing) and its build info."""
+    """The cached scored store (built in a child process when missing or when the detectors'
+    defaults changed since) and its build info."""
     db = store_path(quick, smoke)
     marker = db.parent / PREPARED
+    if marker.exists() and json.loads(marker.read_text()).get("defaults") != detector_defaults():
+        print(f"the detectors' defaults changed: rebuilding {db}", flush=True)
+        shutil.rmtree(db.parent)
     if not marker.exists():
         p = store_params(quick, smoke)
         print(f"building the benchmark store {db} (once; cached) ...", flush=True)
