@@ -146,9 +146,9 @@ def _gap_features(ms: np.ndarray, counts: np.ndarray) -> dict[str, np.ndarray]:
     into the next session) is masked (0, or ±inf for min/max), so every reduction is one
     ``reduceat`` over the runs in place: same sums in the same order as a per-gap bincount.
     """
-    names = ("gap_mean_log", "gap_std_log", "gap_min_log", "gap_max_log", "gap_cv")
     if not len(ms):
-        return {name: np.zeros(0) for name in names}
+        return {name: np.zeros(0) for name in
+                ("gap_mean_log", "gap_std_log", "gap_min_log", "gap_max_log", "gap_cv")}
     starts = A.seg_starts(counts)
     last = starts + counts - 1  # the masked entry of each run
     gaps = np.empty(len(ms))
@@ -166,9 +166,9 @@ def _gap_features(ms: np.ndarray, counts: np.ndarray) -> dict[str, np.ndarray]:
     np.square(gaps, out=gaps)
     gaps[last] = 0.0
     gap_std = np.sqrt(_ratio(np.add.reduceat(gaps, starts), n_gaps))
-    values = (gap_mean, gap_std, gap_min, gap_max)
-    return {name: _log1p(v) for name, v in zip(names, values, strict=False)} | {
-        "gap_cv": _ratio(gap_std, gap_mean)}
+    return {"gap_mean_log": _log1p(gap_mean), "gap_std_log": _log1p(gap_std),
+            "gap_min_log": _log1p(gap_min), "gap_max_log": _log1p(gap_max),
+            "gap_cv": _ratio(gap_std, gap_mean)}
 
 
 @dataclass
@@ -176,8 +176,8 @@ class _EventReductions:
     """Per-session reductions of the events query, indexed by the events' own session order
     (first appearance in the scan); ``hashes`` holds each one's session id hash.
 
-    Computed while DuckDB still runs the sessions query; ``_compute`` maps them to
-    session_id order. The distinct values come from a worker thread (futures).
+    Computed while DuckDB still runs the sessions query; ``_session_features`` maps them to
+    the output order. The distinct values come from a worker thread (futures).
     """
 
     hashes: np.ndarray
@@ -226,7 +226,7 @@ def _reduce_events(
         if name in spec_index:
             columns[name] = by_type[spec_index[name]]
         else:
-            hit = np.array([t == name for t in names], dtype=bool)[type_codes]
+            hit = np.array([other == name for other in names], dtype=bool)[type_codes]
             columns[name] = A.seg_count(seg, hit, m)
     columns["removed_after_add"] = _removed_after_add(
         seg, t, ev.pop("h_cart"), ev.pop("is_add"), m).astype(np.float64)
