@@ -15,8 +15,10 @@ import dataclasses
 from typing import Any, Self
 
 import numpy as np
+import torch
 
 from core.datasets import FeatureMatrix
+from core.detectors._lanes import CPU_BLOCK_ROWS, run_blocks
 from core.detectors._scaling import SCALINGS, fit_scaler
 from core.detectors.base import FeatureDetector, require_arrays
 from core.detectors.config import DetectorConfig, check_choice, check_float, check_int
@@ -66,18 +68,33 @@ class ZScoreDetector(FeatureDetector[ZScoreConfig]):
 
     def feature_zscores(self, data: FeatureMatrix) -> np.ndarray:
         """float64 (n, f) signed z-score per feature (columns in ``feature_names_`` order)."""
-        values = self._values_for_score(data).astype(np.float64)
-        z = (values - self.centre_) / self.scale_
+        return self._zscores(self._values_for_score(data))
+
+    def _zscores(self, values: np.ndarray) -> np.ndarray:
+        z = (values.astype(np.float64) - self.centre_) / self.scale_
         return np.clip(z, -self.config.clip, self.config.clip, out=z)
 
     def score(self, data: FeatureMatrix) -> np.ndarray:
-        """float64 (n,) mean of the ``top_k`` largest |z| of each session."""
-        z = np.abs(self.feature_zscores(data))
-        k = min(self.config.top_k, z.shape[1])
-        if k == 1:
-            return z.max(axis=1)
-        top = np.partition(z, z.shape[1] - k, axis=1)[:, z.shape[1] - k:]
-        return np.sort(top, axis=1).mean(axis=1)  # sorted: the sum does not depend on order
+        """float64 (n,) mean of the ``top_k`` largest |z| of each session.
+
+        Blocks of rows in the parallel scoring lanes: the float64 z-scores of a block stay in
+        cache instead of a full (n, f) float64 copy (664 MB at 1M x 83), and numpy releases
+        the GIL.
+        """
+        values = self._values_for_score(data)
+        out = np.empty(len(values))
+        k = min(self.config.top_k, values.shape[1])
+
+        def score_block(start: int, stop: int) -> None:
+            z = np.abs(self._zscores(values[start:stop]))
+            if k == 1:
+                out[start:stop] = z.max(axis=1)
+                return
+            top = np.partition(z, z.shape[1] - k, axis=1)[:, z.shape[1] - k:]
+            out[start:stop] = np.sort(top, axis=1).mean(axis=1)  # sorted: order-free sum
+
+        run_blocks(len(values), CPU_BLOCK_ROWS, torch.device("cpu"), score_block)
+        return out
 
     def _get_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         return ({"feature_names": list(self.feature_names_)},
