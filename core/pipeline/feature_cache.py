@@ -8,8 +8,9 @@ names both and says what they were built from: the spec, the events' fingerprint
 count, the last ingest's id and start time: any ingest changes it, a recreated store too) and
 the code version. The header is renamed into place after the data files, so a reader sees a
 whole entry or none; any mismatch or unreadable file is a miss, and the caller rebuilds. The
-two most recently written specs of a store are kept. ``ANOMALYST_FEATURE_CACHE=off`` turns it
-off (a cold build every time).
+two most recently written specs of a store are kept, and the folders of stores that are gone
+from the directory are removed when another store writes. ``ANOMALYST_FEATURE_CACHE=off``
+turns it off (a cold build every time).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 import time
 import uuid
 from pathlib import Path
@@ -113,6 +115,7 @@ def write(store: Store, spec: dict[str, Any], data: FeatureMatrix, meta: pd.Data
         _write_atomic(_header_path(folder, spec_hash),
                       lambda f: f.write(json.dumps(header).encode("utf-8")))
         _evict(folder)
+        _sweep_orphans(folder.parent, store.path.parent)
     except (OSError, ValueError) as exc:
         log.warning("could not cache the session features in %s (%s); scoring rebuilds them",
                     folder, exc)
@@ -126,6 +129,22 @@ def _write_atomic(path: Path, writer: Any) -> None:
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def _sweep_orphans(root: Path, store_dir: Path) -> None:
+    """Remove the cache folders of stores that no longer exist in ``store_dir`` (deleted or
+    moved: their entries could never be read again), once nothing in them is recent."""
+    now = time.time()
+    for folder in root.iterdir():
+        if not folder.is_dir() or (store_dir / folder.name).exists():
+            continue
+        try:
+            settled = all(now - f.stat().st_mtime >= SETTLE_S for f in folder.iterdir())
+        except OSError:  # another process is sweeping it too
+            continue
+        if settled:
+            shutil.rmtree(folder, ignore_errors=True)
+            log.info("removed the feature cache of %s: the store is gone", folder.name)
 
 
 def _evict(folder: Path) -> None:

@@ -100,6 +100,25 @@ def test_only_the_newest_specs_are_kept(store_path: Path,
     assert len(list(folder.glob("*.npy"))) == len(list(folder.glob("*.parquet"))) == len(headers)
 
 
+def test_the_cache_of_a_deleted_store_is_removed_when_another_store_writes(
+    store_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    other = store_path.with_name("other.duckdb")
+    shutil.copy(store_path, other)
+    with Store.open(other) as store:
+        built = build_input(store, "features")
+        feature_cache.write(store, built.spec, built.data, built.meta)
+        orphan = feature_cache.cache_dir(store)
+    other.unlink()
+    with Store.open(store_path) as store:
+        feature_cache.write(store, built.spec, built.data, built.meta)  # too recent to sweep
+        assert orphan.exists()
+        monkeypatch.setattr(feature_cache, "SETTLE_S", 0.0)
+        feature_cache.write(store, built.spec, built.data, built.meta)
+        assert feature_cache.cache_dir(store).exists()
+    assert not orphan.exists()
+
+
 def test_rescoring_from_the_cache_gives_the_same_scores(
     store_path: Path, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
