@@ -6,7 +6,8 @@ run ~1.9x. Each lane is a long-lived Python thread that takes contiguous blocks 
 ops release the GIL, and ``torch.set_num_threads(1)`` in a lane thread is that thread's own
 OpenMP setting, so the caller's thread count is untouched. The lane threads are kept between
 calls (starting fresh ones cost ~7% at 200k rows) and made again in a forked child. On a GPU
-the caller's thread runs every block.
+the caller's thread runs every block. Numpy scorers (isolation forest, z-score) use the same
+lanes: their gathers and reductions release the GIL too.
 """
 
 from __future__ import annotations

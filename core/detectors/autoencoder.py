@@ -103,7 +103,6 @@ def _mkldnn_linear() -> Any:
     return None
 
 
-
 def _linear(h: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, relu: bool) -> torch.Tensor:
     """(B, in) -> (B, out): h @ weight.T + bias, then ReLU when ``relu``; inference only.
 
