@@ -14,11 +14,22 @@ _IQR_TO_STD = 1.349
 _MAD_TO_STD = 1.4826
 
 
+CONSTANT_SCALE = 0.1
+"""Scale of a column that is constant in training, in its own units: a move of one unit
+(one more event of a type never seen, one more device) is a deviation of 10, as large as the
+clip allows, so a novelty is never drowned by noise columns. Relative to a large constant
+value the floor is ``CONSTANT_RELATIVE`` of it instead."""
+CONSTANT_RELATIVE = 0.01
+
+
 def fit_scaler(values: np.ndarray, method: str) -> tuple[np.ndarray, np.ndarray]:
     """(centre, scale) float64 per column of ``values`` (rows, columns); scale is always > 0.
 
     A column whose robust spread is 0 (e.g. a flag that is almost always 0) falls back to its
-    standard deviation, then to 1, so a rare non-zero value stands out instead of dividing by 0.
+    standard deviation, so a rare non-zero value stands out instead of dividing by 0. A column
+    that is constant in training gets ``scale_floor``: a change of one unit at scoring time
+    is then a large deviation (bounded by the detector's clip), not z ~ 1 as a scale of 1
+    gave, which let noise columns drown an event type never seen in training.
     """
     x = np.asarray(values, dtype=np.float64)
     if x.shape[0] == 0:
@@ -35,8 +46,15 @@ def fit_scaler(values: np.ndarray, method: str) -> tuple[np.ndarray, np.ndarray]
     else:
         raise ModelError(f"scaling must be one of {SCALINGS}, got {method!r}. Pick one of those.")
     fallback = x.std(axis=0)
-    scale = np.where(scale > 1e-12, scale, np.where(fallback > 1e-12, fallback, 1.0))
+    floor = scale_floor(centre)
+    scale = np.where(scale > 1e-12, scale, np.where(fallback > 1e-12, fallback, floor))
     return centre, scale
+
+
+def scale_floor(centre: np.ndarray) -> np.ndarray:
+    """The scale of columns constant in training: ``CONSTANT_SCALE`` units, or
+    ``CONSTANT_RELATIVE`` of a large constant value."""
+    return np.maximum(CONSTANT_SCALE, CONSTANT_RELATIVE * np.abs(centre))
 
 
 def scaler_to_state(centre: np.ndarray, scale: np.ndarray) -> dict[str, list[float]]:

@@ -34,39 +34,82 @@ DEVICES = ("auto", "cpu", "cuda")
 class TorchTrainingConfig(DetectorConfig):
     """Training fields shared by every torch detector.
 
+    The budget is counted in optimiser steps, not epochs, so one default converges on 5k
+    sessions (hundreds of passes) and on 1M (a few passes): training runs ``max_steps`` steps
+    (or ``epochs`` passes, when that cap is given and smaller), with a learning-rate warm-up
+    and cosine decay over that budget, and stops early once the validation loss has not
+    improved for ``patience`` checks.
+
     Attributes:
-        epochs: passes over the training data (early stopping may end sooner).
+        max_steps: optimiser-step budget.
+        epochs: optional cap on passes over the training data (None: ``max_steps`` decides).
         batch_size: rows per optimisation step.
-        learning_rate, weight_decay: AdamW settings.
+        learning_rate, weight_decay: AdamW settings (the peak learning rate).
+        lr_schedule: "cosine" (linear warm-up, then cosine decay to 5%) or "constant".
         validation_fraction: share of the *latest* sessions held out for early stopping (the
             data arrive sorted by time, so this is a split by time); 0 disables it.
-        patience: epochs without a validation improvement before stopping.
+        patience: validation checks without improvement before stopping. A check runs every
+            ``eval_every`` steps (0: once a pass, at most every 200 steps).
         device: "auto" (CUDA when available), "cpu" or "cuda".
         seed: seeds weights, shuffling and dropout; same seed, same data -> same scores.
         quiet: hide the tqdm progress bar.
     """
 
-    epochs: int = 10
+    max_steps: int = 2000
+    epochs: int | None = 10
     batch_size: int = 256
     learning_rate: float = 1e-3
     weight_decay: float = 1e-5
+    lr_schedule: str = "cosine"
     validation_fraction: float = 0.1
     patience: int = 3
+    eval_every: int = 0
     device: str = "auto"
     seed: int = 0
     quiet: bool = False
 
     def __post_init__(self) -> None:
-        check_int("epochs", self.epochs, 1)
+        check_int("max_steps", self.max_steps, 1)
+        if self.epochs is not None:
+            check_int("epochs", self.epochs, 1)
         check_int("batch_size", self.batch_size, 1)
         check_float("learning_rate", self.learning_rate, 0.0, 10.0, low_open=True)
         check_float("weight_decay", self.weight_decay, 0.0, 1.0)
+        check_choice("lr_schedule", self.lr_schedule, LR_SCHEDULES)
         check_float("validation_fraction", self.validation_fraction, 0.0, 0.5)
         check_int("patience", self.patience, 1)
+        check_int("eval_every", self.eval_every, 0)
         check_choice("device", self.device, DEVICES)
         check_int("seed", self.seed, 0)
         if not isinstance(self.quiet, bool):
             raise ConfigError(f"quiet must be a bool, got {self.quiet!r}. Pass True or False.")
+
+    def step_budget(self, n_rows: int) -> tuple[int, int]:
+        """(total optimiser steps, steps between validation checks) for ``n_rows`` rows."""
+        per_epoch = max(1, math.ceil(n_rows / self.batch_size))
+        total = self.max_steps if self.epochs is None else min(
+            self.max_steps, self.epochs * per_epoch)
+        every = self.eval_every or min(per_epoch, _MAX_EVAL_EVERY)
+        return total, min(every, total)
+
+
+_MAX_EVAL_EVERY = 200
+LR_SCHEDULES = ("cosine", "constant")
+
+
+def lr_factor(step: int, total: int, schedule: str) -> float:
+    """Multiplier of the peak learning rate at optimiser step ``step`` (0-based) of ``total``.
+
+    Cosine: linear warm-up from 10% over the first 5% of steps (at most 100), then cosine
+    decay to 5% at the end of the budget.
+    """
+    if schedule == "constant":
+        return 1.0
+    warm = min(100, max(1, total // 20))
+    if step < warm:
+        return 0.1 + 0.9 * (step + 1) / warm
+    progress = (step - warm) / max(1, total - warm)
+    return 0.05 + 0.95 * 0.5 * (1.0 + math.cos(math.pi * min(progress, 1.0)))
 
 
 def resolve_device(name: str, *, strict: bool = True) -> torch.device:
@@ -96,16 +139,26 @@ def autocast(device: torch.device) -> Any:
 
 @dataclasses.dataclass(frozen=True)
 class TrainingHistory:
-    """Per-epoch losses. ``val_loss`` is empty when no validation set was used."""
+    """Losses at each validation check (``val_loss`` empty when no validation set was used).
+
+    ``train_loss[i]`` is the mean training loss since the previous check, ``steps[i]`` the
+    optimiser steps done at check i; ``best_epoch`` is the index of the best check (its
+    weights were kept), ``epochs`` the passes over the training data that were run.
+    """
 
     train_loss: tuple[float, ...]
     val_loss: tuple[float, ...]
     best_epoch: int
     stopped_early: bool
+    steps: tuple[int, ...] = ()
+    n_steps: int = 0
+    epochs: float = 0.0
+    step_budget: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self) | {
-            "train_loss": list(self.train_loss), "val_loss": list(self.val_loss)}
+            "train_loss": list(self.train_loss), "val_loss": list(self.val_loss),
+            "steps": list(self.steps)}
 
     @classmethod
     def from_dict(cls, values: dict[str, Any] | None) -> TrainingHistory:
@@ -113,7 +166,9 @@ class TrainingHistory:
         return cls(
             tuple(float(v) for v in values.get("train_loss", ())),
             tuple(float(v) for v in values.get("val_loss", ())),
-            int(values.get("best_epoch", 0)), bool(values.get("stopped_early", False)))
+            int(values.get("best_epoch", 0)), bool(values.get("stopped_early", False)),
+            tuple(int(v) for v in values.get("steps", ())), int(values.get("n_steps", 0)),
+            float(values.get("epochs", 0.0)), int(values.get("step_budget", 0)))
 
 
 def split_by_time(n: int, fraction: float, min_rows: int = 2) -> tuple[np.ndarray, np.ndarray]:
@@ -171,80 +226,95 @@ def train_model(
 ) -> tuple[nn.Module, TrainingHistory]:
     """Fit ``build_net()`` by minimising the mean of ``batch_loss`` over mini-batches.
 
+    Runs the step budget of ``config.step_budget`` (warm-up and cosine decay of the learning
+    rate over it), checks the validation loss every ``eval_every`` steps, keeps the best
+    weights and stops after ``patience`` checks without improvement.
+
     Args:
         build_net: makes the untrained network (called after seeding, so init is seeded).
         batch_loss: (net, batch tensors on the device) -> scalar loss.
         train: aligned arrays, first axis = rows.
         validation: aligned arrays for early stopping; None to train without it.
-        progress: called with (fraction done in [0, 1], message) after every epoch.
+        progress: called with (fraction done in [0, 1], message) after every check.
         lengths: per training row (e.g. events per session); when given, mini-batches group
             rows of similar length so a sequence model computes less padding.
 
     Returns:
         The network with the best validation (or last training) weights, in eval mode, on the
-        device, and the per-epoch history.
+        device, and the history.
     """
     device = resolve_device(config.device)
     tensors = [torch.from_numpy(np.ascontiguousarray(a)) for a in train]
     val_tensors = [torch.from_numpy(np.ascontiguousarray(a)) for a in validation or ()]
     has_val = bool(val_tensors) and len(val_tensors[0]) > 0
     length_tensor = None if lengths is None else torch.from_numpy(np.asarray(lengths))
+    n_rows = len(tensors[0])
+    budget, every = config.step_budget(n_rows)
     fork_devices = [device.index or 0] if device.type == "cuda" else []
     with torch.random.fork_rng(devices=fork_devices):
         torch.manual_seed(config.seed)
         net = build_net().to(device)
         optimiser = torch.optim.AdamW(
             net.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
+        schedule = torch.optim.lr_scheduler.LambdaLR(
+            optimiser, lambda step: lr_factor(step, budget, config.lr_schedule))
         shuffler = torch.Generator().manual_seed(config.seed)
         train_hist: list[float] = []
         val_hist: list[float] = []
-        best_loss, best_epoch, best_state = math.inf, 0, None
-        stale, stopped_early = 0, False
-        n_steps = math.ceil(len(tensors[0]) / config.batch_size)
-        bar = tqdm(total=config.epochs * n_steps, desc=description, disable=config.quiet,
-                   leave=False)
+        check_steps: list[int] = []
+        best_loss, best_check, best_state = math.inf, 0, None
+        stale, stopped_early, step = 0, False, 0
+        total, count = 0.0, 0
+        bar = tqdm(total=budget, desc=description, disable=config.quiet, leave=False)
         try:
-            for epoch in range(config.epochs):
+            while step < budget and not stopped_early:
                 net.train()
-                index_batches = _epoch_batches(len(tensors[0]), config.batch_size, shuffler,
+                index_batches = _epoch_batches(n_rows, config.batch_size, shuffler,
                                                length_tensor)
-                total, count = 0.0, 0
                 for batch in _batches(tensors, config.batch_size, device, index_batches):
                     with autocast(device):
                         loss = batch_loss(net, batch)
                     if not torch.isfinite(loss):
                         raise ModelError(
-                            f"training loss must stay finite, got {loss.item()} in epoch "
-                            f"{epoch + 1}. Lower learning_rate or check the input features."
+                            f"training loss must stay finite, got {loss.item()} at step "
+                            f"{step + 1}. Lower learning_rate or check the input features."
                         )
                     optimiser.zero_grad(set_to_none=True)
                     loss.backward()
                     nn.utils.clip_grad_norm_(net.parameters(), 5.0)
                     optimiser.step()
+                    schedule.step()
+                    step += 1
                     total += loss.item() * len(batch[0])
                     count += len(batch[0])
                     bar.update(1)
-                train_hist.append(total / max(count, 1))
-                current = train_hist[-1]
-                if has_val:
-                    current = evaluate_loss(net, batch_loss, val_tensors, config.batch_size * 4,
-                                            device)
-                    val_hist.append(current)
-                bar.set_postfix(loss=f"{train_hist[-1]:.4g}",
-                                **({"val": f"{current:.4g}"} if has_val else {}))
-                if current < best_loss:
-                    best_loss, best_epoch, stale = current, epoch, 0
-                    best_state = copy.deepcopy(net.state_dict())
-                else:
-                    stale += 1
-                if progress is not None:
-                    progress((epoch + 1) / config.epochs,
-                             f"{description}: epoch {epoch + 1}/{config.epochs}, "
-                             f"loss {current:.4g}")
-                if has_val and stale >= config.patience:
-                    stopped_early = True
-                    logger.info("early stop after epoch %d (best %d)", epoch + 1, best_epoch + 1)
-                    break
+                    if step % every and step < budget:
+                        continue
+                    train_hist.append(total / max(count, 1))
+                    total, count = 0.0, 0
+                    check_steps.append(step)
+                    current = train_hist[-1]
+                    if has_val:
+                        current = evaluate_loss(net, batch_loss, val_tensors,
+                                                config.batch_size * 4, device)
+                        val_hist.append(current)
+                        net.train()
+                    bar.set_postfix(loss=f"{train_hist[-1]:.4g}",
+                                    **({"val": f"{current:.4g}"} if has_val else {}))
+                    if current < best_loss - 1e-4 * abs(best_loss) or best_state is None:
+                        best_loss, best_check, stale = current, len(check_steps) - 1, 0
+                        best_state = copy.deepcopy(net.state_dict())
+                    else:
+                        stale += 1
+                    if progress is not None:
+                        progress(step / budget, f"{description}: step {step}/{budget}, "
+                                                f"loss {current:.4g}")
+                    if has_val and stale >= config.patience:
+                        stopped_early = True
+                        logger.info("early stop at step %d (best check %d)", step,
+                                    best_check + 1)
+                    if stopped_early or step >= budget:
+                        break
         finally:
             bar.close()
         if best_state is not None:
@@ -252,7 +322,9 @@ def train_model(
     if progress is not None:
         progress(1.0, f"{description}: done")
     net.eval()
-    history = TrainingHistory(tuple(train_hist), tuple(val_hist), best_epoch, stopped_early)
+    history = TrainingHistory(tuple(train_hist), tuple(val_hist), best_check, stopped_early,
+                              tuple(check_steps), step,
+                              round(step * config.batch_size / max(n_rows, 1), 3), budget)
     return net, history
 
 

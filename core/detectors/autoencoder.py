@@ -64,7 +64,11 @@ class AutoencoderConfig(TorchTrainingConfig):
     scaling: str = "robust"
     clip: float = 10.0
     score_batch_size: int = 65_536
-    epochs: int = 10
+    # a step budget, not epochs: 3,000 steps are ~600 passes over 5k sessions and 3 over 1M;
+    # early stopping (10 checks without a better validation loss) usually ends sooner
+    max_steps: int = 3000
+    epochs: int | None = None
+    patience: int = 10
     batch_size: int = 1024
     learning_rate: float = 3e-3
 
@@ -215,7 +219,7 @@ class AutoencoderDetector(FeatureDetector[AutoencoderConfig]):
     """Reconstruction-error detector on the session feature matrix.
 
     Learned: ``feature_names_``, ``centre_``/``scale_`` (standardisation), ``net_`` and
-    ``history_`` (per-epoch losses).
+    ``history_`` (losses at each validation check, steps and passes run).
     """
 
     config_class = AutoencoderConfig

@@ -87,3 +87,35 @@ def test_detectors_train_and_score_on_cuda(features, sequences, tmp_path) -> Non
         assert np.isfinite(scores).all()
         detector.save(tmp_path / name)
         np.testing.assert_allclose(load_detector(tmp_path / name).score(data), scores, rtol=1e-6)
+
+
+def test_the_budget_is_counted_in_steps_with_an_optional_epoch_cap() -> None:
+    assert TorchTrainingConfig(max_steps=500, epochs=None, batch_size=100).step_budget(
+        1000) == (500, 10)
+    assert TorchTrainingConfig(max_steps=500, epochs=3, batch_size=100).step_budget(
+        1000) == (30, 10)
+    # checks at most every 200 steps on big data
+    assert TorchTrainingConfig(max_steps=5000, epochs=None, batch_size=10).step_budget(
+        100_000) == (5000, 200)
+
+
+def test_the_learning_rate_warms_up_then_decays() -> None:
+    from core.detectors._training import lr_factor
+
+    factors = [lr_factor(s, 1000, "cosine") for s in range(1000)]
+    peak = int(np.argmax(factors))
+    assert 0 < peak <= 50 and factors[0] < 0.2 and factors[-1] < 0.06
+    assert all(a >= b for a, b in zip(factors[peak:], factors[peak + 1:], strict=False))
+    assert lr_factor(10, 1000, "constant") == 1.0
+
+
+def test_history_records_steps_and_passes() -> None:
+    x, y = _regression()
+    config = TorchTrainingConfig(max_steps=40, epochs=None, batch_size=32, quiet=True,
+                                 device="cpu", patience=100)
+    _, history = train_model(lambda: nn.Linear(4, 1), _loss, [x[:200], y[:200]], config,
+                             [x[200:], y[200:]])
+    assert history.n_steps == 40 and history.step_budget == 40
+    assert history.steps[-1] == 40 and len(history.steps) == len(history.val_loss)
+    assert history.epochs == pytest.approx(40 * 32 / 200, rel=1e-3)
+    assert history.val_loss[-1] < history.val_loss[0]
