@@ -16,12 +16,15 @@ scrypt hashes with a per-user random salt and compared in constant time.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import hmac
 import json
 import os
 import secrets
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -134,6 +137,19 @@ class UserFile:
             ) from exc
         return users
 
+    @contextmanager
+    def _locked(self) -> Iterator[None]:
+        """Hold an exclusive lock on a sidecar file for a read-modify-write of the user file,
+        so concurrent ``users add`` runs each see the others' writes (none is lost)."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        lock = self.path.parent / f".{self.path.name}.lock"
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)  # closing releases the lock
+
     def _write(self, users: dict[str, dict[str, Any]]) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.parent / f".{self.path.name}.tmp-{uuid.uuid4().hex}"
@@ -166,16 +182,20 @@ class UserFile:
             salt = secrets.token_bytes(16)
             entry.update(salt=salt.hex(), hash=_hash(password, salt).hex(), kdf="scrypt",
                          **_SCRYPT)
-        users = self._read()
-        users[name] = entry
-        self._write(users)
+        with self._locked():  # the slow hash above stays outside the lock
+            users = self._read()
+            users[name] = entry
+            self._write(users)
 
     def remove(self, name: str) -> None:
-        users = self._read()
-        if name not in users:
-            raise ConfigError(f"user must be one of {', '.join(users) or 'none'}, got {name!r}.")
-        del users[name]
-        self._write(users)
+        with self._locked():
+            users = self._read()
+            if name not in users:
+                raise ConfigError(
+                    f"user must be one of {', '.join(users) or 'none'}, got {name!r}."
+                )
+            del users[name]
+            self._write(users)
 
     def verify(self, name: str, password: str) -> Principal | None:
         """The principal when ``password`` is right for ``name``; None otherwise."""

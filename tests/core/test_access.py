@@ -106,3 +106,35 @@ def test_users_cli_add_list_remove(tmp_path: Path) -> None:
     removed = runner.invoke(main, ["users", "remove", "ana", "--users-file", path])
     assert removed.exit_code == 0
     assert "No users yet" in runner.invoke(main, ["users", "list", "--users-file", path]).output
+
+
+def test_concurrent_adds_lose_no_user(tmp_path: Path) -> None:
+    """12 processes add a user each at once; every one is stored (a file lock serialises the
+    read-modify-write). Each child widens the race window after reading, so without the lock
+    they would overwrite each other's additions."""
+    import subprocess
+    import sys
+
+    path = tmp_path / "users.json"
+    go = tmp_path / "go"
+    child = (
+        "import sys, time, pathlib\n"
+        "from core.access import UserFile\n"
+        "read = UserFile._read\n"
+        "def slow_read(self):\n"
+        "    users = read(self)\n"
+        "    time.sleep(0.2)  # widen the read-modify-write window\n"
+        "    return users\n"
+        "UserFile._read = slow_read\n"
+        "go = pathlib.Path(sys.argv[2])\n"
+        "deadline = time.monotonic() + 60\n"
+        "while not go.exists() and time.monotonic() < deadline:\n"
+        "    time.sleep(0.01)\n"
+        "UserFile(sys.argv[1]).add(sys.argv[3], 'viewer', 'long password')\n"
+    )
+    procs = [subprocess.Popen([sys.executable, "-c", child, str(path), str(go), f"user{i}"])
+             for i in range(12)]
+    go.touch()
+    codes = [p.wait(timeout=120) for p in procs]
+    assert codes == [0] * 12
+    assert sorted(UserFile(path).users()) == sorted(f"user{i}" for i in range(12))
