@@ -83,21 +83,29 @@ def main(verbose: bool) -> None:
               help="Folder for rejected-row files (default: next to each input).")
 @click.option("--drop-extra", is_flag=True, help="Drop unknown columns instead of keeping them.")
 @click.option("--encoding", default="utf-8", show_default=True, help="CSV text encoding.")
+@click.option("--min-ts", default=None, metavar="DATE",
+              help="Earliest plausible event time (default: $ANOMALYST_MIN_TS or 1970-01-01).")
+@click.option("--max-ts", default=None, metavar="DATE|now",
+              help="Latest plausible event time, exclusive (default: $ANOMALYST_MAX_TS or "
+                   "2100-01-01; 'now' is the current time plus one day).")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @wait_option
 @user_errors
 def ingest(files: tuple[str, ...], db: str | None, maps: tuple[str, ...], map_file: str | None,
            session_gap: str, skip_bad_rows: bool, rejected_dir: str | None, drop_extra: bool,
-           encoding: str, as_json: bool, wait_s: float) -> None:
+           encoding: str, min_ts: str | None, max_ts: str | None, as_json: bool,
+           wait_s: float) -> None:
     """Ingest event FILES (CSV or Parquet) into the store, all or nothing."""
     from core.ingest import ColumnMapping, ingest_events
+    from core.ingest.time_window import TimeWindow
 
     mapping = ColumnMapping.parse(maps, map_file)
+    window = TimeWindow.parse(min_ts, max_ts)
     with Store.open(db, wait_s=wait_s) as store:
         report = ingest_events(
             store, list(files), mapping=mapping, session_gap_minutes=parse_minutes(session_gap),
             skip_bad_rows=skip_bad_rows, rejected_dir=rejected_dir, keep_extra=not drop_extra,
-            encoding=encoding,
+            encoding=encoding, time_window=window,
         )
     click.echo(json.dumps(report.to_dict(), indent=2) if as_json else report.summary())
 

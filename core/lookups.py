@@ -6,6 +6,7 @@ Every function takes an open ``Store`` and returns plain DataFrames or dicts; th
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Sequence
 from typing import Any
 
@@ -14,6 +15,22 @@ import pandas as pd
 
 from core.schema import LABEL_SOURCES
 from core.store import Store
+
+# Python's datetime (and so pages' date pickers) ends at years 1 and 9999; DuckDB's TIMESTAMP
+# reaches 294247. Lookups clamp times into Python's range so pages never meet one they cannot
+# draw; ingest refuses such times anyway (core.ingest.time_window), old stores may hold them.
+_PY_MIN, _PY_MAX = pd.Timestamp(dt.datetime.min), pd.Timestamp(dt.datetime.max)
+_TIME_COLUMNS = ("start_ts", "end_ts", "ts")
+
+
+def _drawable_times(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with its time columns clamped to Python's datetime range."""
+    for column in _TIME_COLUMNS:
+        if column in frame and pd.api.types.is_datetime64_any_dtype(frame[column]):
+            values = frame[column]
+            if len(values) and (values.min() < _PY_MIN or values.max() > _PY_MAX):
+                frame[column] = values.clip(lower=_PY_MIN, upper=_PY_MAX)
+    return frame
 
 
 def scored_models(store: Store) -> pd.DataFrame:
@@ -27,8 +44,8 @@ def labelled_scores(
 ) -> pd.DataFrame:
     """session_id, user_id, start_ts, score, is_anomaly (NA when unlabelled), scenario, in
     (start_ts, session_id) order; one join inside DuckDB."""
-    return store.large_frame("labelled_scores",
-                             {"model_id": model_id, "sources": list(sources)})
+    return _drawable_times(store.large_frame("labelled_scores",
+                                             {"model_id": model_id, "sources": list(sources)}))
 
 
 def session_labels(store: Store, sources: Sequence[str] = LABEL_SOURCES) -> pd.DataFrame:
@@ -56,17 +73,18 @@ def score_table(store: Store, model_ids: Sequence[str]) -> pd.DataFrame:
         pct[order] = np.arange(len(order)) / max(len(order) - 1, 1) * 100
         table[f"score:{model_id}"] = values
         table[f"pct:{model_id}"] = pct
-    return table
+    return _drawable_times(table)
 
 
 def user_events(store: Store, user_id: str, model_id: str | None = None) -> pd.DataFrame:
     """The user's events in time order, with the model's per-event score where it has one."""
-    return store.frame("user_events", {"user_id": user_id, "model_id": model_id or ""})
+    return _drawable_times(
+        store.frame("user_events", {"user_id": user_id, "model_id": model_id or ""}))
 
 
 def user_sessions(store: Store, user_id: str) -> pd.DataFrame:
     """The user's sessions with every model's score, one column per model."""
-    frame = store.frame("user_sessions", {"user_id": user_id})
+    frame = _drawable_times(store.frame("user_sessions", {"user_id": user_id}))
     if frame.empty:
         return frame
     # Sessions no model has scored yet (just ingested) are listed too, with no scores.
@@ -91,6 +109,14 @@ def find_users(store: Store, text: str) -> list[str]:
     """User ids containing ``text`` (case-insensitive), at most 50."""
     escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     return store.frame("user_ids_like", {"pattern": f"%{escaped}%"})["user_id"].tolist()
+
+
+def data_time_span(store: Store) -> tuple[dt.datetime, dt.datetime] | tuple[None, None]:
+    """(first start, last end) of the sessions, leaving out far-out timestamps (a stray event
+    dated 9999 must not stretch the span that default train ends and cuts are taken from);
+    (None, None) for an empty store. See the ``robust_time_span`` query for the rule."""
+    first, last = store.run("robust_time_span").fetchall()[0]
+    return (first, last) if first is not None and last is not None else (None, None)
 
 
 def store_summary(store: Store) -> dict[str, Any]:

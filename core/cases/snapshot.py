@@ -46,4 +46,7 @@ def case_session_scores(store: Store, snapshot: dict[str, Any] | None,
 
 
 def _iso(value: Any) -> str | None:
-    return None if value is None else pd.Timestamp(value).isoformat()
+    """ISO text; a stored timestamp beyond Python's years arrives as text and stays so."""
+    if value is None or isinstance(value, str):
+        return value
+    return pd.Timestamp(value).isoformat()

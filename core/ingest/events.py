@@ -24,6 +24,7 @@ from core.faults import crash_point
 from core.ingest.mapping import ColumnMapping
 from core.ingest.report import IngestReport
 from core.ingest.sources import EventSource, RawSource, load_source, source_label
+from core.ingest.time_window import TimeWindow
 from core.schema import DEFAULT_SESSION_GAP_MINUTES, EVENT_COLUMN_NAMES
 from core.store import Store
 from core.store.ingest_sql import (
@@ -53,13 +54,16 @@ def ingest_events(
     rejected_dir: str | Path | None = None,
     keep_extra: bool = True,
     encoding: str = "utf-8",
+    time_window: TimeWindow | None = None,
 ) -> IngestReport:
     """Ingest events from CSV/Parquet files or DataFrames into ``store``.
 
     Every source is validated before anything is written; then all of them are written in one
     transaction. A bad row raises IngestError naming the source, the rows and the columns,
     unless ``skip_bad_rows``, which loads the good rows and writes the rejected ones, with a
-    reason each, next to the source (or into ``rejected_dir``).
+    reason each, next to the source (or into ``rejected_dir``). Timestamps outside
+    ``time_window`` (default ``TimeWindow.parse()``: the documented window or the
+    environment's) are bad rows.
     """
     if isinstance(sources, (str, os.PathLike, pd.DataFrame)):
         sources = [sources]
@@ -71,6 +75,7 @@ def ingest_events(
             f"session gap must be > 0 minutes, got {session_gap_minutes}. Use e.g. 30m."
         )
     mapping = mapping or ColumnMapping()
+    window = time_window or TimeWindow.parse()
     report = IngestReport("events", [source_label(s) for s in sources])
     con = store.con
     raws: list[RawSource] = []
@@ -79,7 +84,7 @@ def ingest_events(
         for index, source in enumerate(sources):
             raw = load_source(con, source, index, encoding=encoding)
             raws.append(raw)
-            selects.append(_stage_select(raw, index, mapping, keep_extra, report))
+            selects.append(_stage_select(raw, index, mapping, keep_extra, report, window))
         # A view: validation reads only what it needs, and the insert streams from the source
         # without a staged copy (writing 10M rows twice would halve ingest speed).
         con.execute(f"CREATE OR REPLACE TEMP VIEW _stage AS {' UNION ALL BY NAME '.join(selects)}")
@@ -98,7 +103,8 @@ def ingest_events(
 
 
 def _stage_select(
-    raw: RawSource, index: int, mapping: ColumnMapping, keep_extra: bool, report: IngestReport
+    raw: RawSource, index: int, mapping: ColumnMapping, keep_extra: bool, report: IngestReport,
+    window: TimeWindow,
 ) -> str:
     resolved = mapping.resolve(raw.column_names, raw.label)
     types = dict(raw.columns)
@@ -109,7 +115,8 @@ def _stage_select(
         extras = []
     elif extras:
         report.notes.append(f"{raw.label}: kept extra column(s) {', '.join(extras)} in 'extra'.")
-    return stage_select(quote_ident(raw.table), "rowid", mapped, extras, index)
+    return stage_select(quote_ident(raw.table), "rowid", mapped, extras, index,
+                        (window.min_ts, window.max_ts))
 
 
 def _check_rows(
@@ -131,7 +138,10 @@ def _check_rows(
         f"ORDER BY _file, _row LIMIT {MAX_LISTED_ROWS}"
     ).fetchall()
     first = raws[sample[0][0]]
-    listed = "; ".join(f"{raws[f].row_label(r)}: {reason}" for f, r, reason in sample)
+    listed = "; ".join(
+        f"{'' if f == sample[0][0] else raws[f].label + ' '}{raws[f].row_label(r)}: {reason}"
+        for f, r, reason in sample
+    )
     raise IngestError(
         f"{first.label}: {n_bad:,} row(s) are invalid, e.g. {listed}. Nothing was written. "
         "Fix those rows (or the column mapping with --map), or pass --skip-bad-rows to load "

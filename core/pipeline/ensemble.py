@@ -33,6 +33,7 @@ import pandas as pd
 from core.detectors.ensemble import EnsembleCombiner
 from core.errors import ConfigError, ModelError
 from core.evaluate import ThresholdTable
+from core.lookups import data_time_span
 from core.pipeline.model_folders import model_folder, partial_folder, register_model_folder
 from core.pipeline.scoring import ScoreResult
 from core.pipeline.training import TrainResult, default_train_end, model_row, models_dir_for
@@ -89,7 +90,7 @@ def train_ensemble(
         .to_numpy(np.float64) for mid, end in zip(members, ends, strict=True)
     ]
     wide = _member_scores(store, members)
-    last = store.run("time_range").fetchall()[0][1]
+    last = data_time_span(store)[1]  # far-out timestamps left out, like the train ends
     cut = max(ends) + (last - max(ends)) * VALIDATION_SHARE
     weights, validation, note = _weights(store, wide, members, ends, cut, sources,
                                          min_validation_anomalies)

@@ -59,7 +59,10 @@ def models_dir_for(store: Store) -> Path:
 
 
 def default_train_end(store: Store) -> dt.datetime | None:
-    first, last = store.run("time_range").fetchall()[0]
+    """70% into the data's span, far-out timestamps left out (``lookups.data_time_span``)."""
+    from core.lookups import data_time_span
+
+    first, last = data_time_span(store)
     if first is None:
         return None
     return first + (last - first) * DEFAULT_TRAIN_SHARE

@@ -178,14 +178,22 @@ class Store:
             "n_events": int(self.scalar("count_events")),
             "n_sessions": int(self.scalar("count_sessions")),
             "n_users": int(self.scalar("count_users")),
-            "first_event_at": first.isoformat() if first is not None else None,
-            "last_event_at": last.isoformat() if last is not None else None,
+            "first_event_at": iso_text(first),
+            "last_event_at": iso_text(last),
             "event_types": {
                 str(t): int(n) for t, n in self.run("event_type_counts").fetchall()
             },
             "labels": _records(labels),
             "models": _records(models),
         }
+
+
+def iso_text(value: Any) -> str | None:
+    """ISO text of a stored timestamp. DuckDB hands timestamps outside Python's years 1-9999
+    over as text (e.g. '294247-01-01 00:00:00', '1001-01-01 (BC) 00:00:00'): kept as is."""
+    if value is None:
+        return None
+    return value.isoformat() if hasattr(value, "isoformat") else str(value)
 
 
 def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:

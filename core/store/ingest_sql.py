@@ -6,6 +6,7 @@ The only text from users that enters SQL here is column names, always through
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Mapping, Sequence
 
 from core.schema import EVENT_COLUMNS, MAX_FIELD_CHARS, MAX_TEXT_CHARS
@@ -87,7 +88,26 @@ def _raw_present(src: str, src_type: str) -> str:
     return f"({src} IS NOT NULL AND trim({src}) <> '')"
 
 
-def _problem_exprs(mapped: Mapping[str, tuple[str, str]]) -> list[str]:
+def _ts_literal(value: dt.datetime) -> str:
+    return f"TIMESTAMP '{value.isoformat(sep=' ')}'"  # built from a datetime, never user text
+
+
+def _window_problem(raw: str, window: tuple[dt.datetime, dt.datetime]) -> str:
+    """A reason for a parsed timestamp outside ``[low, high)``, naming how it was read."""
+    low, high = window
+    shown = " .. ".join(v.isoformat(sep=" ").removesuffix(" 00:00:00") for v in window)
+    return (
+        f"CASE WHEN __ts < {_ts_literal(low)} OR __ts >= {_ts_literal(high)} "
+        f"THEN 'ts ' || left(CAST({raw} AS VARCHAR), 40) || ' (read as ' || "
+        f"CAST(__ts AS VARCHAR) || ') is outside the plausible time window {shown}; "
+        "fix the value, or widen the window with --min-ts/--max-ts' END"
+    )
+
+
+def _problem_exprs(
+    mapped: Mapping[str, tuple[str, str]],
+    ts_window: tuple[dt.datetime, dt.datetime] | None = None,
+) -> list[str]:
     """One CASE per rule over the inner stage columns; each yields a short reason or NULL."""
     problems: list[str] = []
     for col in EVENT_COLUMNS:
@@ -112,6 +132,8 @@ def _problem_exprs(mapped: Mapping[str, tuple[str, str]]) -> list[str]:
                 f"CASE WHEN {present} AND {typed} IS NULL "
                 f"THEN '{name} ' || left(CAST({raw} AS VARCHAR), 40) || ' {rule}' END"
             )
+        if name == "ts" and ts_window is not None:
+            problems.append(_window_problem(raw, ts_window))
         if col.sql_type == "DOUBLE":
             problems.append(
                 f"CASE WHEN {typed} IS NOT NULL AND NOT isfinite({typed}) "
@@ -132,11 +154,13 @@ def stage_select(
     mapped: Mapping[str, tuple[str, str]],
     extra_columns: Sequence[str],
     file_index: int,
+    ts_window: tuple[dt.datetime, dt.datetime] | None = None,
 ) -> str:
     """SELECT that types every canonical column and explains each bad row in ``_reason``.
 
     ``mapped`` maps canonical name -> (quoted source column, source type). Columns that are
     not mapped are NULL (``event_id`` and ``session_id`` are derived later when absent).
+    ``ts_window`` (low, high): timestamps outside ``[low, high)`` are bad rows.
     """
     inner_cols = [f"{row_expr} AS _row"]
     for c in EVENT_COLUMNS:
@@ -150,7 +174,7 @@ def stage_select(
     else:
         inner_cols.append("CAST(NULL AS VARCHAR) AS __extra")
     inner = f"SELECT {', '.join(inner_cols)} FROM {source}"
-    problems = _problem_exprs(mapped)
+    problems = _problem_exprs(mapped, ts_window)
     reason = f"concat_ws('; ', {', '.join(problems)})" if problems else "''"
     canonical = ", ".join(f"__{c.name} AS {c.name}" for c in EVENT_COLUMNS)
     return (

@@ -20,6 +20,22 @@ QUERIES: dict[str, str] = {
     "count_sessions": "SELECT count(*) FROM sessions",
     "count_users": "SELECT count(DISTINCT user_id) FROM sessions",
     "time_range": "SELECT min(start_ts), max(end_ts) FROM sessions",
+    # The data's span without far-out timestamps: sessions starting and ending inside Tukey's
+    # far-out fences of the session starts (Q1 - 3 IQR, Q3 + 3 IQR; IQR at least a day), in
+    # microseconds so no timestamp overflows, clamped to what Python's datetime holds.
+    "robust_time_span": """
+        WITH q AS (
+            SELECT quantile_cont(epoch_us(start_ts)::DOUBLE, 0.25) AS q1,
+                   quantile_cont(epoch_us(start_ts)::DOUBLE, 0.75) AS q3
+            FROM sessions
+        ),
+        f AS (SELECT q1 - 3 * greatest(q3 - q1, 86400e6) AS lo,
+                     q3 + 3 * greatest(q3 - q1, 86400e6) AS hi FROM q)
+        SELECT greatest(min(start_ts), TIMESTAMP '0001-01-01'),
+               least(max(end_ts), TIMESTAMP '9999-12-31 23:59:59')
+        FROM sessions, f
+        WHERE epoch_us(start_ts) >= f.lo AND epoch_us(end_ts) <= f.hi
+    """,
     "event_type_counts": """
         SELECT event_type, count(*) AS n FROM events GROUP BY event_type ORDER BY n DESC, event_type
     """,
