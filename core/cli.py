@@ -1,7 +1,8 @@
 """The ``anomalyst`` command line. Thin: every command calls a ``core`` function.
 
-User errors (``AnomalystError``) print one paragraph and exit with status 2; nothing else is
-caught, so programming errors keep their traceback.
+User errors (``AnomalystError``) print one paragraph and exit with status 2. A DuckDB or Arrow
+error that no layer below mapped (a damaged store or input file, a full disk) prints one line
+and exits with status 1 (the traceback only with ``-v``); anything else keeps its traceback.
 """
 
 from __future__ import annotations
@@ -47,6 +48,38 @@ def user_errors(func: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+def _is_engine_error(exc: BaseException) -> bool:
+    """A DuckDB or Arrow exception (pyarrow is checked only when something imported it)."""
+    import duckdb
+
+    if isinstance(exc, duckdb.Error):
+        return True
+    arrow = sys.modules.get("pyarrow")
+    return arrow is not None and isinstance(exc, arrow.ArrowException)
+
+
+class AnomalystGroup(click.Group):
+    """The top-level group: every command's errors end in one clear line, no traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except AnomalystError as exc:
+            click.echo(f"Error: {exc}", err=True)
+            sys.exit(2)
+        except Exception as exc:
+            if not _is_engine_error(exc):
+                raise
+            logging.getLogger(__name__).info("engine error", exc_info=True)
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
+            click.echo(
+                f"Error: the data engine failed: {first}. Writes are single transactions, so "
+                "nothing was half-written. If a file is named, check that it is complete; "
+                "rerun with -v for details.", err=True,
+            )
+            sys.exit(1)
+
+
 db_option = click.option(
     "--db", "db", type=click.Path(dir_okay=False), default=None,
     help="Store file (default: $ANOMALYST_DB or data/anomalyst.duckdb).",
@@ -57,7 +90,7 @@ wait_option = click.option(
 )
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=AnomalystGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("-v", "--verbose", is_flag=True, help="Log progress details.")
 @click.version_option(package_name="anomalyst")
 def main(verbose: bool) -> None:

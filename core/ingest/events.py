@@ -17,13 +17,20 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
+import duckdb
 import pandas as pd
 
 from core.errors import IngestError
 from core.faults import crash_point
 from core.ingest.mapping import ColumnMapping
 from core.ingest.report import IngestReport
-from core.ingest.sources import EventSource, RawSource, load_source, source_label
+from core.ingest.sources import (
+    EventSource,
+    RawSource,
+    load_source,
+    source_label,
+    unreadable_source_message,
+)
 from core.ingest.time_window import TimeWindow
 from core.schema import DEFAULT_SESSION_GAP_MINUTES, EVENT_COLUMN_NAMES
 from core.store import Store
@@ -85,21 +92,33 @@ def ingest_events(
             raw = load_source(con, source, index, encoding=encoding)
             raws.append(raw)
             selects.append(_stage_select(raw, index, mapping, keep_extra, report, window))
-        # A view: validation reads only what it needs, and the insert streams from the source
-        # without a staged copy (writing 10M rows twice would halve ingest speed).
-        con.execute(f"CREATE OR REPLACE TEMP VIEW _stage AS {' UNION ALL BY NAME '.join(selects)}")
-        report.n_rows = sum(r.n_rows for r in raws)
-        rejected, n_missing_ids = _check_rows(con, raws, skip_bad_rows, report)
-        _derive(con, session_gap_minutes, n_missing_ids, all_good=not rejected)
-        _write(store, report, raws, skip_bad_rows)
-        if rejected:
-            report.rejected_files = _write_rejected(con, raws, rejected, rejected_dir)
+        try:
+            _stage_and_write(store, raws, selects, report, skip_bad_rows, session_gap_minutes,
+                             rejected_dir)
+        except duckdb.Error as exc:  # a damaged page read in place, after loading
+            raise IngestError(unreadable_source_message(con, raws, exc)) from exc
     finally:
         temps = ("_derived", "_dup_rows", "_stage", "_session_agg")
         for name in (*temps, *(r.table for r in raws)):
             drop_temp(con, name)
     log.info(report.summary())
     return report
+
+
+def _stage_and_write(
+    store: Store, raws: list[RawSource], selects: list[str], report: IngestReport, skip: bool,
+    gap_minutes: float, rejected_dir: str | Path | None,
+) -> None:
+    con = store.con
+    # A view: validation reads only what it needs, and the insert streams from the source
+    # without a staged copy (writing 10M rows twice would halve ingest speed).
+    con.execute(f"CREATE OR REPLACE TEMP VIEW _stage AS {' UNION ALL BY NAME '.join(selects)}")
+    report.n_rows = sum(r.n_rows for r in raws)
+    rejected, n_missing_ids = _check_rows(con, raws, skip, report)
+    _derive(con, gap_minutes, n_missing_ids, all_good=not rejected)
+    _write(store, report, raws, skip)
+    if rejected:
+        report.rejected_files = _write_rejected(con, raws, rejected, rejected_dir)
 
 
 def _stage_select(

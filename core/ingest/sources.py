@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeAlias
@@ -112,6 +113,39 @@ def load_source(
     return RawSource(label, table, columns, n_rows, is_csv, view_or_table)
 
 
+def unreadable_source_message(
+    con: duckdb.DuckDBPyConnection, raws: list[RawSource], exc: duckdb.Error
+) -> str:
+    """The house message for a read that failed after loading: Parquet is read in place, so a
+    bad page (snappy, Thrift, offsets) surfaces only when its rows are read. Names the source
+    whose full read fails (each is re-read to find it), else every source."""
+    culprit = next((r for r in raws if r.kind == "VIEW" and r.label in str(exc)), None)
+    if culprit is None:
+        for raw in raws:
+            try:  # one aggregate per column: every page of every column is decoded
+                con.execute(f"SELECT min(hash(COLUMNS(*))) FROM {quote_ident(raw.table)}")
+            except duckdb.Error:
+                culprit = raw
+                break
+    if culprit is not None and culprit.kind == "VIEW":
+        return _parquet_message(culprit.label, exc)
+    label = culprit.label if culprit is not None else None
+    return (
+        f"{label or '; '.join(r.label for r in raws)}: could not be read "
+        f"({_short_cause(exc, label)}); nothing was written. Check that the file is complete "
+        "and export it again."
+    )
+
+
+def _short_cause(exc: BaseException, label: str | None) -> str:
+    """The engine's first line without its class prefix or the file's path (named already)."""
+    cause = re.sub(r"^[A-Za-z ]*Error: ", "", _first_line(exc))
+    cause = re.sub(r'Failed to read file "[^"]*": ', "", cause)
+    if label is not None:
+        cause = cause.replace(f'"{label}"', "the file").replace(label, "the file")
+    return cause[:200]
+
+
 def _check_file(path: Path) -> None:
     if not path.exists():
         raise IngestError(f"{path}: no such file. Check the path and try again.")
@@ -145,9 +179,13 @@ def _read_failure(path: Path, exc: duckdb.Error, is_csv: bool, encoding: str) ->
             "have as many fields as the header, separated by ',' (tabs for .tsv), with text "
             'that holds the separator quoted by ". Fix those rows and ingest again.'
         )
+    return _parquet_message(str(path), exc)
+
+
+def _parquet_message(label: str, exc: BaseException) -> str:
     return (
-        f"{path}: could not be read as Parquet ({_first_line(exc)}). The file may be truncated "
-        "or not Parquet; export it again."
+        f"{label}: could not be read as Parquet ({_short_cause(exc, label)}). The file is "
+        "damaged, truncated or not Parquet; nothing was written. Export it again."
     )
 
 

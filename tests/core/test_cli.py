@@ -126,3 +126,25 @@ def test_ingest_into_a_busy_store_waits_then_explains(files: dict[str, Path]) ->
     assert "in use by another process" in result.stderr and "Traceback" not in result.stderr
     code, out = run("info", "--db", str(db), "--json")
     assert json.loads(out)["n_events"] == 0
+
+
+def test_any_engine_error_is_one_line_without_traceback(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A DuckDB or Arrow error no layer mapped still ends in one line and a non-zero exit."""
+    import duckdb
+    import pyarrow as pa
+
+    from core.store import Store
+
+    db = tmp_path / "s.duckdb"
+    Store.open(db).close()
+    for error in (duckdb.InvalidInputException("Invalid Input Error: page checksum"),
+                  pa.ArrowInvalid("Parquet magic bytes not found")):
+        def fail(self, error=error):
+            raise error
+
+        monkeypatch.setattr(Store, "info", fail)
+        result = CliRunner().invoke(main, ["info", "--db", str(db)])
+        assert result.exit_code == 1, result.output
+        assert result.output.startswith("Error: the data engine failed:")
+        assert "Traceback" not in result.output and len(result.output.splitlines()) == 1
