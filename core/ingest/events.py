@@ -40,6 +40,8 @@ from core.store.ingest_sql import (
     DELETE_REPEATED_IDS,
     DUPLICATES_IN_INGEST,
     INSERT_NEW_EVENTS,
+    NO_CONFLICTS,
+    STORED_CONFLICTS,
     derive_ids_sql,
     quote_ident,
     quote_literal,
@@ -98,7 +100,7 @@ def ingest_events(
         except duckdb.Error as exc:  # a damaged page read in place, after loading
             raise IngestError(unreadable_source_message(con, raws, exc)) from exc
     finally:
-        temps = ("_derived", "_dup_rows", "_stage", "_session_agg")
+        temps = ("_derived", "_dup_rows", "_stage", "_session_agg", "_conflicts")
         for name in (*temps, *(r.table for r in raws)):
             drop_temp(con, name)
     log.info(report.summary())
@@ -117,8 +119,8 @@ def _stage_and_write(
     rejected, n_missing_ids = _check_rows(con, raws, skip, report)
     _derive(con, gap_minutes, n_missing_ids, all_good=not rejected)
     _write(store, report, raws, skip)
-    if rejected:
-        report.rejected_files = _write_rejected(con, raws, rejected, rejected_dir)
+    if report.n_rejected:
+        report.rejected_files = _write_rejected(con, raws, rejected_dir)
 
 
 def _stage_select(
@@ -210,12 +212,41 @@ def _drop_repeated_ids(
     con.execute(DELETE_REPEATED_IDS, [ingest_id])
 
 
+def _refuse_stored_conflicts(
+    con, ingest_id: int, raws: list[RawSource], skip: bool, report: IngestReport,
+    n_already_stored: int,
+) -> None:
+    """An event_id stored earlier with other contents is an error, not a duplicate; with
+    ``skip`` such rows are rejected (the stored event stays) and listed with a reason."""
+    if n_already_stored <= 0:  # nothing was skipped as present: no join needed
+        con.execute(NO_CONFLICTS)
+        return
+    con.execute(STORED_CONFLICTS, [ingest_id])
+    n, = con.execute("SELECT count(*) FROM _conflicts").fetchall()[0]
+    if not n:
+        return
+    if skip:
+        report.n_rejected += int(n)
+        return
+    f, row, reason = con.execute(
+        "SELECT _file, _row, _reason FROM _conflicts ORDER BY _file, _row LIMIT 1"
+    ).fetchall()[0]
+    raise IngestError(
+        f"{raws[f].label}: {n:,} row(s) conflict with stored events, e.g. "
+        f"{raws[f].row_label(row)}: {reason}. Event ids must be unique and events are never "
+        "overwritten. Nothing was written. Fix the ids, or pass --skip-bad-rows to keep the "
+        "stored events and get these rows in the rejected file."
+    )
+
+
 def _write(store: Store, report: IngestReport, raws: list[RawSource], skip: bool) -> None:
     """One transaction: new events, their sessions (checked for clashes) and the log entry."""
     started = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     with store.transaction() as con:
         ingest_id = int(store.scalar("next_ingest_id"))
-        con.execute(INSERT_NEW_EVENTS, [ingest_id])
+        n_inserted = int(con.execute(INSERT_NEW_EVENTS, [ingest_id]).fetchall()[0][0])
+        n_stored_before = report.n_rows - report.n_rejected - n_inserted
+        _refuse_stored_conflicts(con, ingest_id, raws, skip, report, n_stored_before)
         _drop_repeated_ids(con, ingest_id, raws, skip, report)
         n_added = int(con.execute("SELECT count(*) FROM events WHERE ingest_id = ?", [ingest_id])
                       .fetchall()[0][0])
@@ -246,13 +277,17 @@ def _write(store: Store, report: IngestReport, raws: list[RawSource], skip: bool
         )
 
 
-def _write_rejected(
-    con, raws: list[RawSource], n_rejected: int, rejected_dir: str | Path | None
-) -> list[str]:
+_REJECTS = (
+    "(SELECT _file, _row, _reason FROM _stage WHERE _reason IS NOT NULL "
+    "UNION ALL SELECT _file, _row, _reason FROM _conflicts)"
+)
+
+
+def _write_rejected(con, raws: list[RawSource], rejected_dir: str | Path | None) -> list[str]:
     written = []
     for index, raw in enumerate(raws):
         n = con.execute(
-            "SELECT count(*) FROM _stage WHERE _file = ? AND _reason IS NOT NULL", [index]
+            f"SELECT count(*) FROM {_REJECTS} WHERE _file = ?", [index]
         ).fetchall()[0][0]
         if not n:
             continue
@@ -262,8 +297,8 @@ def _write_rejected(
         target = folder / f"{base.stem}.rejected.csv"
         con.execute(
             f"COPY (SELECT s._row + {2 if raw.is_csv else 1} AS source_row, s._reason AS reason, "
-            f"r.* FROM {quote_ident(raw.table)} r JOIN _stage s ON s._file = {index} "
-            f"AND s._row = r.rowid WHERE s._reason IS NOT NULL ORDER BY s._row) "
+            f"r.* FROM {quote_ident(raw.table)} r JOIN {_REJECTS} s ON s._file = {index} "
+            f"AND s._row = r.rowid ORDER BY s._row) "
             f"TO {quote_literal(str(target))} (HEADER, DELIMITER ',')"
         )
         written.append(str(target))

@@ -183,10 +183,12 @@ def stage_select(
     )
 
 
-def content_hash_expr() -> str:
-    """md5 over every canonical field but the id: a stable id for rows that carry none."""
+def content_hash_expr(prefix: str = "") -> str:
+    """md5 over every canonical field but the id: a stable id for rows that carry none.
+    ``prefix`` qualifies the columns (``"d."``)."""
     parts = ", ".join(
-        f"coalesce(CAST({c.name} AS VARCHAR), '')" for c in EVENT_COLUMNS if c.name != "event_id"
+        f"coalesce(CAST({prefix}{c.name} AS VARCHAR), '')"
+        for c in EVENT_COLUMNS if c.name != "event_id"
     )
     return f"md5(concat_ws({_SEP}, {parts}))"
 
@@ -255,6 +257,21 @@ CONFLICT_ROWS = """
 DELETE_REPEATED_IDS = """
     DELETE FROM events WHERE ingest_id = ? AND rowid IN (SELECT rid FROM _dup_rows WHERE k > 1)
 """
+
+# Rows whose event_id is already stored (by an earlier ingest) with other contents: a
+# conflict, not a duplicate. Run only when the insert skipped rows as already present.
+STORED_CONFLICTS = f"""
+    CREATE OR REPLACE TEMP TABLE _conflicts AS
+    SELECT d._file, d._row,
+           'event_id ' || left(d.event_id, 40) || ' is already stored (ingest ' || e.ingest_id
+           || ') with different contents' AS _reason
+    FROM _derived d JOIN events e ON e.event_id = d.event_id AND e.ingest_id <> $1
+    WHERE {content_hash_expr("d.")} <> {content_hash_expr("e.")}
+"""
+
+NO_CONFLICTS = (
+    "CREATE OR REPLACE TEMP TABLE _conflicts (_file INTEGER, _row BIGINT, _reason VARCHAR)"
+)
 
 _CANONICAL = ", ".join(c.name for c in EVENT_COLUMNS)
 
