@@ -5,6 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
+from dashboard import safe_text as safe
 from dashboard import services
 
 
@@ -28,20 +29,18 @@ def scored_models_or_stop() -> pd.DataFrame:
     """The scored models; explains what to run and stops the page when there are none."""
     path = services.db_path()
     if not services.store_exists():
-        st.info(
-            f"No store at `{path}` yet. Build the demo store with `anomalyst demo`, or bring "
-            f"your own data: `anomalyst ingest events.csv --db {path}`."
-        )
+        st.info(safe.fmt(
+            "No store at {path} yet. Build the demo store with `anomalyst demo`, or bring "
+            "your own data: {cmd}.", path=path, cmd=f"anomalyst ingest events.csv --db {path}"))
         st.stop()
     models = services.safely(lambda: services.models(*services.key()), "read the models")
     if models is None:
         st.stop()
     if models.empty:
-        st.info(
-            "The store has no scored models yet. Train and score one:\n\n"
-            f"    anomalyst train --detector autoencoder --db {path}\n"
-            f"    anomalyst score --db {path}"
-        )
+        st.info(safe.fmt(
+            "The store has no scored models yet. Train and score one: {train}, then {score}.",
+            train=f"anomalyst train --detector autoencoder --db {path}",
+            score=f"anomalyst score --db {path}"))
         st.stop()
     return models
 

@@ -23,6 +23,21 @@ PALETTE = ["#4C78A8", "#F58518", "#54A24B", "#E45756", "#72B7B2", "#EECA3B", "#B
 _LAYOUT = dict(margin=dict(l=10, r=10, t=40, b=10), height=320)
 
 
+def plain(values):  # noqa: ANN001, ANN201  (a str, a list or a Series in, the same kind out)
+    """Text from the data made literal for plotly, which renders a subset of HTML (``<a>``,
+    ``<b>``, ``<br>``) in titles, tick labels, text and hover labels: ``&``, ``<``, ``>`` and
+    ``%`` become entities."""
+    if isinstance(values, str):
+        return (values.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+                .replace("%", "&#37;"))
+    if isinstance(values, pd.Series | pd.Index):
+        text = values.astype(str)
+        for old, new in (("&", "&amp;"), ("<", "&lt;"), (">", "&gt;"), ("%", "&#37;")):
+            text = text.str.replace(old, new, regex=False)
+        return text
+    return [plain(str(v)) for v in values]
+
+
 def score_histogram(scores: np.ndarray, *, anomalous: np.ndarray | None = None,
                     threshold: float | None = None, log_y: bool = False, bins: int = 60,
                     title: str = "") -> go.Figure:
@@ -103,7 +118,8 @@ def confusion_matrix(tp: int, fp: int, fn: int, tn: int) -> go.Figure:
 def scenario_recall(per_scenario: pd.DataFrame) -> go.Figure:
     """Horizontal bars of ``recall`` per ``scenario`` (with ``n`` in the hover)."""
     frame = per_scenario.sort_values("recall")
-    bars = go.Bar(x=frame["recall"], y=frame["scenario"], orientation="h", marker_color=ANOMALY,
+    bars = go.Bar(x=frame["recall"], y=plain(frame["scenario"]), orientation="h",
+                  marker_color=ANOMALY,
                   customdata=frame["n"], hovertemplate="%{y}: %{x:.0%} of %{customdata} sessions")
     return go.Figure(bars, layout=dict(title="Recall per scenario at this threshold",
                                        xaxis_range=[0, 1], xaxis_tickformat=".0%", **_LAYOUT))
@@ -116,7 +132,7 @@ def user_timeline(events: pd.DataFrame, sessions: pd.DataFrame) -> go.Figure:
                   fillcolor="#4C78A8" if i % 2 else "#72B7B2", opacity=0.12, line_width=0,
                   layer="below")
              for i, row in enumerate(sessions.itertuples())]
-    kinds = events["event_type"].astype(str)
+    kinds = plain(events["event_type"].astype(str))
     types = sorted(kinds.unique())
     score = events.get("event_score")
     has_score = score is not None and score.notna().any()
@@ -134,7 +150,7 @@ def user_timeline(events: pd.DataFrame, sessions: pd.DataFrame) -> go.Figure:
             x=events["ts"][part], y=[kind] * int(part.sum()), mode="markers", name=kind,
             marker=dict(size=size[part], color=PALETTE[i % len(PALETTE)], opacity=0.85,
                         line=dict(width=0.5, color="#333")),
-            customdata=np.c_[events["session_id"][part], events["amount"][part],
+            customdata=np.c_[plain(events["session_id"][part]), events["amount"][part],
                              (score[part] if has_score else np.zeros(int(part.sum())))],
             hovertemplate=hover + "<extra></extra>",
         ))
@@ -155,7 +171,7 @@ def entities_over_time(events: pd.DataFrame) -> go.Figure:
         seen = events.dropna(subset=[column]).sort_values("ts")
         first = seen.groupby(column)["ts"].transform("min") == seen["ts"]
         is_new = (first & (seen["ts"] > seen["ts"].min())).to_numpy()
-        y = label + ": " + seen[column].astype(str)
+        y = label + ": " + plain(seen[column].astype(str))
         n += seen[column].nunique()
         # scalar marker styles: per-point symbol arrays are validated point by point
         traces.append(go.Scatter(
@@ -175,7 +191,7 @@ def amounts_over_time(events: pd.DataFrame) -> go.Figure:
     """Amounts per event over time."""
     paid = events.dropna(subset=["amount"])
     return go.Figure(go.Scatter(x=paid["ts"], y=paid["amount"], mode="markers",
-                                text=paid["event_type"], marker_color="#F58518",
+                                text=plain(paid["event_type"]), marker_color="#F58518",
                                 hovertemplate="%{text}: %{y:.2f}<br>%{x}<extra></extra>"),
                      layout=dict(title="Amounts", yaxis_title="amount", **_LAYOUT))
 
@@ -192,12 +208,12 @@ def linked_graph(user_id: str, linked: pd.DataFrame) -> go.Figure:
     traces = [
         go.Scatter(x=edge_x, y=edge_y, mode="lines", line=dict(color="#bbb", width=1),
                    hoverinfo="skip", showlegend=False),
-        go.Scatter(x=xs, y=ys, mode="markers+text", text=linked["user_id"],
+        go.Scatter(x=xs, y=ys, mode="markers+text", text=plain(linked["user_id"]),
                    textposition="top center", marker=dict(size=14, color=colour),
-                   customdata=linked["shared"].astype(str),
+                   customdata=plain(linked["shared"].astype(str)),
                    hovertemplate="%{text}<br>shares %{customdata}<extra></extra>",
                    showlegend=False),
-        go.Scatter(x=[0], y=[0], mode="markers+text", text=[user_id],
+        go.Scatter(x=[0], y=[0], mode="markers+text", text=[plain(str(user_id))],
                    textposition="bottom center",
                    marker=dict(size=20, color=ANOMALY, symbol="diamond"), showlegend=False),
     ]

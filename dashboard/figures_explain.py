@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from dashboard.figures import ANOMALY, NORMAL
+from dashboard.figures import ANOMALY, NORMAL, plain
 
 _LAYOUT = dict(margin=dict(l=10, r=10, t=40, b=10), template="plotly_white")
 UP, DOWN = ANOMALY, NORMAL  # raises the score / lowers it
@@ -15,7 +15,8 @@ MAX_LABELLED_CELLS = 24  # above this, event types only show on hover (labels wo
 
 
 def _short(text: str, width: int = 34) -> str:
-    return text if len(text) <= width else text[: width - 1] + "…"
+    """Shortened and made literal for plotly (see ``figures.plain``)."""
+    return plain(text if len(text) <= width else text[: width - 1] + "…")
 
 
 def shap_waterfall(names: list[str] | tuple[str, ...], shap: np.ndarray, base_value: float,
@@ -65,7 +66,7 @@ def shap_bars(frame: pd.DataFrame, value: str = "shap", *, top_n: int = 15,
 def _event_text(events: pd.DataFrame) -> list[str]:
     out = []
     for row in events.to_dict(orient="records"):
-        parts = [f"#{int(row['position']) + 1} {row.get('event_type', '')}"]
+        parts = [f"#{int(row['position']) + 1} {plain(str(row.get('event_type', '')))}"]
         ts = row.get("ts")
         if ts is not None and not pd.isna(ts):
             parts.append(f"{pd.Timestamp(ts):%Y-%m-%d %H:%M:%S}")

@@ -30,6 +30,7 @@ from core.thresholds import (
     segment_mask,
     threshold_for_capacity,
 )
+from dashboard import safe_text as safe
 
 T = TypeVar("T")
 _LOCK = threading.RLock()
@@ -228,7 +229,7 @@ def safely(func: Callable[[], T], what: str) -> T | None:
     try:
         return func()
     except AnomalystError as exc:
-        st.error(f"Could not {what}: {exc}")
+        st.error(safe.fmt("Could not {what}: {exc}", what=safe.Markdown(what), exc=str(exc)))
         return None
 
 

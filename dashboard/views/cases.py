@@ -10,6 +10,7 @@ import streamlit as st
 
 from core.cases import DECISIONS, SUPPRESSION_KINDS
 from dashboard import auth, common, services
+from dashboard import safe_text as safe
 from dashboard import services_cases as sc
 
 st.title("Cases")
@@ -32,13 +33,15 @@ with st.expander("Open a case", expanded=False):
                                           session_id=open_session.strip() or None), "open a case")
         if opened is not None:
             st.session_state["cs_case"] = opened.case_id
-            st.toast(f"Case {opened.case_id} is open.")
+            st.toast(safe.fmt("Case {case} is open.", case=opened.case_id))
 
 everything = sc.case_table(*key, ("open", "investigating", "closed"))
 active = everything[everything["status"] != "closed"]
 m = st.columns(4)
-for col, status in zip(m[:3], ("open", "investigating", "closed"), strict=True):
-    col.metric(status.capitalize(), int((everything["status"] == status).sum()))
+counts = everything["status"].value_counts()
+m[0].metric("Open", int(counts.get("open", 0)))
+m[1].metric("Investigating", int(counts.get("investigating", 0)))
+m[2].metric("Closed", int(counts.get("closed", 0)))
 if m[3].button("Next case", key="cs_next", type="primary", disabled=not may["case"],
                help="Claim the oldest open, unassigned case."):
     got = act(lambda: sc.next_case(name), "claim the next case")
@@ -63,7 +66,8 @@ else:
             done = act(lambda: sc.decide(picked, bulk_decision, name, bulk_scenario, None),
                        "decide the cases")
             if done:
-                st.success(f"Decided {len(done)} cases: {bulk_decision}.")
+                st.success(safe.fmt("Decided {n} cases: {decision}.", n=len(done),
+                                     decision=bulk_decision))
 
 ids = everything["case_id"].tolist()
 wanted = st.query_params.get("case")
@@ -76,9 +80,11 @@ if ids:
     case_id = st.selectbox("Case", ids[::-1], key="cs_case")
     st.query_params["case"] = case_id
     item = sc.case(*key, case_id)
-    st.markdown(f"**{item.case_id}** · user `{item.user_id}` · status **{item.status}** · "
-                f"assignee {item.assignee or '–'} · decision **{item.decision or '–'}**"
-                + (f" ({item.scenario})" if item.scenario else ""))
+    st.markdown(safe.fmt("{case} · user {user} · status {status} · assignee {assignee} · "
+                         "decision {decision}", case=item.case_id, user=item.user_id,
+                         status=item.status, assignee=item.assignee or "–",
+                         decision=item.decision or "–")
+                + (safe.fmt(" ({scenario})", scenario=item.scenario) if item.scenario else ""))
     if st.button("Show the user", key="cs_user"):
         st.switch_page(common.page("user"), query_params={"user": item.user_id})
     as_of, scores = sc.session_scores(*key, case_id)
@@ -137,7 +143,8 @@ if ids:
     ready = st.session_state.get("cs_report")
     if ready and ready[0] == case_id:
         mime = {"html": "text/html", "pdf": "application/pdf", "json": "application/json"}
-        st.download_button(f"Download {ready[1].upper()}" + (" (masked)" if ready[2] else ""),
+        st.download_button(safe.fmt("Download {fmt}", fmt=safe.Markdown(ready[1].upper()))
+                           + (" (masked)" if ready[2] else ""),
                            ready[3], file_name=f"{case_id}.{ready[1]}", mime=mime[ready[1]],
                            key="cs_download", on_click="ignore", icon=":material/download:")
 
@@ -178,8 +185,10 @@ if effect:
     cols[1].metric("Labelled sessions", f"{effect['n_labelled_with_analysts']:,}",
                    delta=f"+{effect['n_added']:,} from analysts" if effect["n_added"] else None)
     cols[2].metric("Precision at the threshold in force", common.number(both, 3), delta=moved)
-    st.caption(f"Threshold {effect['threshold']:.4f} (segment all). Precision with ground "
-               f"truth only: {common.number(gt, 3)} on {effect['n_alerts_ground_truth']} "
-               f"labelled alerts; with analysts: {common.number(both, 3)} on "
-               f"{effect['n_alerts_with_analysts']}. Retrain a classifier "
-               "(`anomalyst train --detector transformer`) to learn from the new labels.")
+    st.caption(safe.fmt(
+        "Threshold {t:.4f} (segment all). Precision with ground truth only: {gt} on {n_gt} "
+        "labelled alerts; with analysts: {both} on {n_both}. Retrain a classifier "
+        "(`anomalyst train --detector transformer`) to learn from the new labels.",
+        t=effect["threshold"], gt=safe.Markdown(common.number(gt, 3)),
+        n_gt=effect["n_alerts_ground_truth"], both=safe.Markdown(common.number(both, 3)),
+        n_both=effect["n_alerts_with_analysts"]))

@@ -6,6 +6,7 @@ import streamlit as st
 
 from core.schema import EVENT_COLUMN_NAMES, REQUIRED_EVENT_COLUMNS
 from dashboard import auth, services, services_data
+from dashboard import safe_text as safe
 
 st.title("Data")
 st.caption("Bring your own events or labels. The same validation as `anomalyst ingest`: a file "
@@ -19,7 +20,8 @@ if not auth.allowed("ingest"):
 
 kind = st.segmented_control("What are you adding?", ["events", "labels"], default="events",
                             key="data_kind")
-upload = st.file_uploader(f"CSV or Parquet, at most {services_data.MAX_UPLOAD_MB} MB",
+upload = st.file_uploader(safe.fmt("CSV or Parquet, at most {mb} MB",
+                                   mb=services_data.MAX_UPLOAD_MB),
                           type=[s.lstrip(".") for s in services_data.ALLOWED_SUFFIXES],
                           key="data_upload")
 if upload is None:
@@ -37,7 +39,8 @@ staged = st.session_state["data_staged"]
 head = services.safely(lambda: services_data.preview(staged), "read the file")
 if head is None:
     st.stop()
-st.write(f"**{staged.name}** — {staged.size_mb:,.1f} MB, columns: {', '.join(head.columns)}")
+st.write(safe.fmt("{name} — {mb:,.1f} MB, columns: {cols}", name=staged.name, mb=staged.size_mb,
+                  cols=", ".join(map(str, head.columns))))
 st.dataframe(head, hide_index=True, height=220)
 
 if kind == "labels":
@@ -47,22 +50,23 @@ if kind == "labels":
         report = services.safely(lambda: services_data.ingest_label_upload(staged),
                                  "add the labels")
         if report is not None:
-            st.success(report.summary())
+            st.success(safe.message(report.summary()))
     st.stop()
 
 from core.ingest import suggest_mapping  # noqa: E402  (only needed past this point)
 
 guess = suggest_mapping(list(head.columns))
 st.subheader("Map your columns")
-st.caption("Required: " + ", ".join(REQUIRED_EVENT_COLUMNS) + ". Columns already named like "
-           "a canonical column (or a common alias) are picked for you.")
+st.caption(safe.fmt("Required: {cols}. Columns already named like a canonical column (or a "
+                    "common alias) are picked for you.", cols=", ".join(REQUIRED_EVENT_COLUMNS)))
 mapping: dict[str, str] = {}
 choices = ["", *head.columns]
 cols = st.columns(4)
 for i, canonical in enumerate(EVENT_COLUMN_NAMES):
     default = guess.get(canonical, "")
     with cols[i % 4]:
-        picked = st.selectbox(canonical + (" *" if canonical in REQUIRED_EVENT_COLUMNS else ""),
+        picked = st.selectbox(safe.fmt("{c}", c=canonical)
+                              + (" \\*" if canonical in REQUIRED_EVENT_COLUMNS else ""),
                               choices, index=choices.index(default), key=f"data_map_{canonical}",
                               format_func=lambda c: c or "(none)")
     if picked:
@@ -73,7 +77,8 @@ gap = st.number_input("Session gap (minutes), used when there is no session_id",
 skip = st.checkbox("Keep the good rows and list the bad ones (instead of refusing the file)",
                    key="data_skip")
 if missing:
-    st.warning(f"Map the required column(s) {', '.join(missing)} to continue.")
+    st.warning(safe.fmt("Map the required column(s) {cols} to continue.",
+                        cols=", ".join(missing)))
 if st.button("Ingest", type="primary", disabled=bool(missing), key="data_ingest"):
     with st.spinner("Validating and ingesting..."):
         report = services.safely(
@@ -81,7 +86,7 @@ if st.button("Ingest", type="primary", disabled=bool(missing), key="data_ingest"
                                                 skip_bad_rows=skip),
             "ingest the file")
     if report is not None:
-        st.success(report.summary())
+        st.success(safe.message(report.summary()))
         for path in report.rejected_files:
             with open(path, "rb") as handle:
                 st.download_button("Download the rejected rows with reasons", handle.read(),
@@ -95,4 +100,5 @@ if st.session_state.get("data_unscored"):
             lines = services.safely(services_data.score_new_sessions, "score new sessions")
         if lines is not None:
             st.session_state.pop("data_unscored", None)
-            st.success("\n\n".join(lines) or "No models yet: train one first.")
+            st.success(safe.message("; ".join(lines)) if lines
+                       else "No models yet: train one first.")

@@ -11,6 +11,7 @@ import streamlit as st
 from core.explain import METHOD_TEXT, display_table
 from core.explain.sequence import attention_rollout
 from dashboard import common, figures_explain, services, services_explain
+from dashboard import safe_text as safe
 
 st.title("Explain")
 models = common.scored_models_or_stop()
@@ -63,16 +64,21 @@ c[1].metric("Percentile", "–" if why.percentile is None else f"{why.percentile
 c[2].metric("Flagged", "–" if why.is_flagged is None else ("yes" if why.is_flagged else "no"),
             help="Whether the score reaches the threshold in force for this session's segment.")
 c[3].metric("Threshold", "–" if why.threshold is None else f"{why.threshold:.4g}")
-st.caption(f"User `{why.user_id}` · {why.detector} model `{why.model_id}` · "
-           f"{'cached' if why.from_cache else 'computed'} {why.computed_at:%Y-%m-%d %H:%M} UTC")
+st.caption(safe.fmt("User {user} · {detector} model {model} · {how} {at} UTC", user=why.user_id,
+                    detector=why.detector, model=why.model_id,
+                    how=safe.Markdown("cached" if why.from_cache else "computed"),
+                    at=safe.Markdown(f"{why.computed_at:%Y-%m-%d %H:%M}")))
 if st.button("Open the user", key="explain_user", icon=":material/person_search:"):
     st.switch_page(common.page("user"), query_params={"user": why.user_id,
                                                       "session": session_id})
 
 st.subheader("Why")
-st.markdown("\n".join(f"- {r}" for r in why.reasons) or "No single contribution stands out.")
+for reason in why.reasons:  # plain text: reasons quote event types and values from the data
+    st.text(f"• {reason}")
+if not why.reasons:
+    st.caption("No single contribution stands out.")
 for note in why.notes:
-    st.caption(note)
+    st.caption(safe.message(note))
 if why.members is not None and not why.members.empty:
     st.plotly_chart(figures_explain.member_bars(why.members), key="explain_members")
 
@@ -86,9 +92,10 @@ if why.features is not None:
     else:
         st.plotly_chart(figures_explain.shap_bars(f.top(15), title="SHAP per feature"),
                         key="explain_bars")
-    st.caption(f"Base value {f.base_value:.4g} (mean over {f.n_background} normal training "
-               f"sessions) + contributions = score {f.score:.4g}; additivity error "
-               f"{f.additivity_error:.1e}.")
+    st.caption(safe.fmt("Base value {base:.4g} (mean over {n} normal training sessions) + "
+                        "contributions = score {score:.4g}; additivity error {err:.1e}.",
+                        base=f.base_value, n=f.n_background, score=f.score,
+                        err=f.additivity_error))
 
 if why.event_contributions:
     st.subheader("Events")
@@ -125,7 +132,7 @@ if why.event_contributions:
 if not why.context.empty:
     st.markdown("**This session beside the user's and everyone's typical values**")
     st.dataframe(display_table(why.context), hide_index=True, key="explain_context")
-with st.expander(f"The session's events ({len(why.events)})"):
+with st.expander(safe.fmt("The session's events ({n})", n=len(why.events))):
     shown = why.events.copy()
     for m, values in why.event_contributions.items():
         shown[m] = values

@@ -7,6 +7,7 @@ import streamlit as st
 
 from core.thresholds import alerts_per_day, flag_sessions
 from dashboard import common, figures, services
+from dashboard import safe_text as safe
 
 st.title("Overview")
 models = common.scored_models_or_stop()
@@ -32,9 +33,11 @@ cols[2].metric("Flagged sessions", f"{int(any_flag.sum()):,}",
                help="Flagged by at least one chosen detector at the thresholds in force.")
 cols[3].metric("Flag rate", f"{any_flag.mean():.2%}")
 cols[4].metric("Labelled anomalous", f"{int(labels['is_anomaly'].sum()):,}",
-               help=f"of {len(labels):,} labelled sessions ({common.label_sources()})")
-st.caption(f"Events {info['n_events']:,} · from {common.when(info['first_event_at'])} to "
-           f"{common.when(info['last_event_at'])} UTC · store `{info['path']}`")
+               help=safe.fmt("of {n:,} labelled sessions ({sources})", n=len(labels),
+                             sources=safe.Markdown(", ".join(common.label_sources()))))
+st.caption(safe.fmt("Events {n:,} · from {first} to {last} UTC · store {path}",
+                    n=info["n_events"], first=common.when(info["first_event_at"]),
+                    last=common.when(info["last_event_at"]), path=info["path"]))
 
 log_y = st.toggle("Log-scale counts", value=True, key="overview_log")
 grid = st.columns(2)

@@ -6,6 +6,7 @@ import numpy as np
 import streamlit as st
 
 from dashboard import common, services
+from dashboard import safe_text as safe
 
 st.title("Flagged queue")
 models = common.scored_models_or_stop()
@@ -88,16 +89,18 @@ else:
         flagged_sessions=("session_id", "size"), last_seen=("start_ts", "max"),
         amount=("amount", "sum"), **{v: (k, "max") for k, v in pct_cols.items()},
     ).reset_index().sort_values("flagged_sessions", ascending=False)
-st.caption(f"{len(shown):,} flagged sessions of {n_sessions:,} · {shown['user_id'].nunique():,} "
-           "users. Percentiles: the share of all sessions each detector scores lower. "
-           "Select a row to open the user.")
+st.caption(safe.fmt("{n:,} flagged sessions of {total:,} · {users:,} users. Percentiles: the "
+                    "share of all sessions each detector scores lower. Select a row to open "
+                    "the user.", n=len(shown), total=n_sessions,
+                    users=shown["user_id"].nunique()))
 config = {v: st.column_config.ProgressColumn(v, min_value=0, max_value=100, format="%.1f")
           for v in pct_cols.values()}
 event = st.dataframe(out.head(5000), key="q_table", on_select="rerun",
                      selection_mode="single-row", hide_index=True, column_config=config)
 target_col = "session_id" if view == "sessions" else "user_id"
 c1, c2 = st.columns([3, 1], vertical_alignment="bottom")
-target = c1.selectbox(f"Open a case for a flagged {target_col.removesuffix('_id')}",
+target = c1.selectbox("Open a case for a flagged session" if view == "sessions"
+                      else "Open a case for a flagged user",
                       out[target_col].head(5000).tolist(), index=None, key="q_case_target")
 named = common.analyst() != "anonymous"
 if c2.button("Open case", key="q_open_case", icon=":material/folder_open:",

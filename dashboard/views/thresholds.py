@@ -11,6 +11,7 @@ import streamlit as st
 
 from core.thresholds import apply_daily_budget, default_threshold, segment_mask
 from dashboard import auth, common, figures, services
+from dashboard import safe_text as safe
 
 st.title("Thresholds")
 models = common.scored_models_or_stop()
@@ -27,9 +28,10 @@ segment = st.selectbox("Segment", segments, key="thr_segment",
 sources = common.label_sources()
 view = services.segment_view(*key, model_id, segment, sources)
 n_pos = int(view.labels.sum())
-st.caption(f"Labels from **{', '.join(sources)}**: {len(view.labels):,} labelled sessions in "
-           f"this segment, {n_pos:,} anomalous. Unlabelled sessions count as alerts but not in "
-           "precision and recall.")
+st.caption(safe.fmt("Labels from {sources}: {n:,} labelled sessions in this segment, {pos:,} "
+                    "anomalous. Unlabelled sessions count as alerts but not in precision and "
+                    "recall.", sources=safe.Markdown("**" + ", ".join(sources) + "**"),
+                    n=len(view.labels), pos=n_pos))
 if len(view.sorted_scores) == 0:
     st.info("No scored sessions in this segment.")
     st.stop()
@@ -101,8 +103,9 @@ with cost_col.container(border=True):
     if choice is None:
         st.caption("Needs labelled anomalies.")
     else:
-        st.write(f"Cheapest: **{choice.threshold:.4f}** — {choice.n_alerts:,} alerts, "
-                 f"{choice.n_missed:,} missed, cost {choice.cost:,.0f} on labelled sessions.")
+        st.write(safe.fmt("Cheapest: **{t:.4f}** — {n:,} alerts, {missed:,} missed, cost "
+                          "{cost:,.0f} on labelled sessions.", t=choice.threshold,
+                          n=choice.n_alerts, missed=choice.n_missed, cost=choice.cost))
         if st.button("Use this threshold", key="thr_use_cost"):
             st.session_state["thr_pending"] = float(min(max(choice.threshold, lo), hi + step))
             st.rerun()
@@ -111,24 +114,28 @@ with cap_col.container(border=True):
     per_day = st.number_input("The team reviews this many sessions a day", min_value=1,
                               value=200, step=10, key="thr_capacity")
     cap = services.capacity_threshold(*key, model_id, segment, float(per_day))
-    st.write(f"Threshold **{cap:.4f}** keeps alerts at or under {per_day:,} a day on average "
-             f"({view.n_alerts(cap):,} alerts over {view.n_days} days).")
+    st.write(safe.fmt("Threshold **{cap:.4f}** keeps alerts at or under {per_day:,} a day on "
+                      "average ({n:,} alerts over {days} days).", cap=cap, per_day=per_day,
+                      n=view.n_alerts(cap), days=view.n_days))
     if st.button("Use this threshold", key="thr_use_cap"):
         st.session_state["thr_pending"] = float(min(max(cap, lo), hi + step))
         st.rerun()
 
 st.divider()
 current = saved.get(segment)
-st.write(f"Saved threshold for **{segment}**: "
-         f"{'none (default: top 1% of sessions)' if current is None else f'{current:.4f}'}")
+st.write(safe.fmt("Saved threshold for {segment}: {current}", segment=segment,
+                  current=safe.Markdown("none (default: top 1% of sessions)" if current is None
+                                        else f"{current:.4f}")))
 may_save = auth.allowed("threshold")
 if not may_save:
     st.caption(":material/lock: Only an admin can save thresholds; you can still explore them.")
-if st.button(f"Save {threshold:.4f} for {segment}", type="primary", key="thr_save",
+if st.button(safe.fmt("Save {t:.4f} for {segment}", t=threshold, segment=segment),
+             type="primary", key="thr_save",
              disabled=not may_save):
     saved_ok = services.safely(
         lambda: services.save_threshold(model_id, segment, threshold, common.analyst()),
         "save the threshold",
     )
     if saved_ok:
-        st.success(f"Saved. Every page now flags {segment} sessions at {threshold:.4f}.")
+        st.success(safe.fmt("Saved. Every page now flags {segment} sessions at {t:.4f}.",
+                            segment=segment, t=threshold))

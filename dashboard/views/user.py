@@ -8,6 +8,7 @@ from __future__ import annotations
 import streamlit as st
 
 from dashboard import common, figures, services
+from dashboard import safe_text as safe
 
 st.title("User")
 models = common.scored_models_or_stop()
@@ -27,7 +28,7 @@ with st.container(border=True):
     if search and search != user_id:
         matches = services.find_users(search)
         if not matches:
-            st.warning(f"No user id contains {search!r}.")
+            st.warning(safe.fmt("No user id contains {search}.", search=search))
         elif search in matches:
             user_id = search
         else:
@@ -41,7 +42,7 @@ if params.get("user") != user_id:
 view = services.user_view(*key, user_id, event_model)
 sessions, events = view.sessions, view.events
 if sessions.empty:
-    st.warning(f"User {user_id!r} has no sessions in this store.")
+    st.warning(safe.fmt("User {user} has no sessions in this store.", user=user_id))
     st.stop()
 focus = params.get("session")
 
@@ -51,9 +52,10 @@ c[1].metric("Events", f"{len(events):,}")
 c[2].metric("Amount", f"{events['amount'].sum():,.2f}")
 c[3].metric("Devices / IPs", f"{events['device_id'].nunique()} / {events['ip'].nunique()}")
 if focus:
-    st.caption(f"Opened for session `{focus}`.")
+    st.caption(safe.fmt("Opened for session {focus}.", focus=focus))
 named = common.analyst() != "anonymous"
-if st.button(f"Open case for session {focus}" if focus else "Open case for this user",
+if st.button(safe.fmt("Open case for session {focus}", focus=focus) if focus
+             else "Open case for this user",
              key="user_open_case", icon=":material/folder_open:", disabled=not named,
              help=None if named else "Set your name in the sidebar first: cases record who acts."):
     from dashboard import services_cases

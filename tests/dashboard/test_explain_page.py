@@ -46,7 +46,7 @@ def test_explain_page_shows_reasons_shap_and_events(demo_store_copy: Path,
                       model=models["zscore"])
     assert at.selectbox(key="explain_pick").value == session
     assert at.selectbox(key="explain_model").value == models["zscore"]
-    reasons = [m.value for m in at.markdown if m.value.startswith("- ")]
+    reasons = [t.value for t in at.text if t.value.startswith("• ")]  # plain text, not markdown
     assert reasons and "typical session" in reasons[0]
     assert any(m.label == "Score" for m in at.metric) and not at.error
     assert len(at.get("plotly_chart")) >= 1  # the SHAP waterfall
@@ -70,7 +70,7 @@ def test_explain_page_defaults_to_the_top_flagged_session(
     at = open_explain(demo_store_copy, monkeypatch)
     picked = at.selectbox(key="explain_pick").value
     assert picked and at.query_params["session"] == picked
-    assert any(m.value.startswith("- ") for m in at.markdown)
+    assert any(t.value.startswith("• ") for t in at.text)
 
 
 @pytest.mark.slow  # trains a tiny transformer (~10 s)
