@@ -204,15 +204,7 @@ def decide_cases(store: Store, case_ids: Sequence[str], decision: str, *, analys
     with store.transaction():
         for case in cases:
             snapshot = build_snapshot(store, context, case.session_ids, now)
-            label_note = _label_note(case.case_id)
-            store.run("analyst_labels_remove", {"note": label_note})
-            n_labels = 0
-            if decision != "inconclusive" and case.session_ids:
-                fraud = decision == "fraud_confirmed"
-                store.run("analyst_labels_write", {
-                    "is_anomaly": fraud, "scenario": scenario if fraud else NORMAL_SCENARIO,
-                    "now": now, "note": label_note, "session_ids": list(case.session_ids)})
-                n_labels = len(case.session_ids)
+            n_labels = len(case.session_ids) if decision != "inconclusive" else 0
             store.run("case_set_decision", {
                 "case_id": case.case_id, "decision": decision, "scenario": scenario,
                 "analyst": analyst, "now": now, "snapshot": json.dumps(snapshot)})
@@ -220,8 +212,18 @@ def decide_cases(store: Store, case_ids: Sequence[str], decision: str, *, analys
             record(store, analyst, "decide", case_id=case.case_id, entity=case.user_id,
                    detail={"decision": decision, "scenario": scenario, "note_id": note_id,
                            "n_labels": n_labels, "bulk": len(cases) > 1}, now=now)
-        refresh_session_labels(store, ["analyst"])  # once for the whole batch
+        _relabel_sessions(store, [s for c in cases for s in c.session_ids])
     return [get_case(store, c.case_id) for c in cases]
+
+
+def _relabel_sessions(store: Store, session_ids: Sequence[str]) -> None:
+    """Set the analyst label of ``session_ids`` to the latest conclusive decision of any closed
+    case holding them (none without one), then the rollup; inside the caller's transaction.
+    So a reopen or a later decision on one case never erases another case's decision."""
+    params = {"session_ids": list(dict.fromkeys(session_ids))}
+    store.run("analyst_case_labels_clear", params)
+    store.run("analyst_case_labels_rebuild", {**params, "normal": NORMAL_SCENARIO})
+    refresh_session_labels(store, ["analyst"])
 
 
 def reopen_case(store: Store, case_id: str, *, analyst: str, reason: str | None = None) -> Case:
@@ -234,10 +236,9 @@ def reopen_case(store: Store, case_id: str, *, analyst: str, reason: str | None 
     now = now_utc()
     with store.transaction():
         removed = store.frame("analyst_labels_of_case", {"note": _label_note(case_id)})
-        store.run("analyst_labels_remove", {"note": _label_note(case_id)})
-        refresh_session_labels(store, ["analyst"])
         status = "investigating" if case.assignee else "open"
         store.run("case_clear_decision", {"case_id": case_id, "status": status, "now": now})
+        _relabel_sessions(store, case.session_ids)
         record(store, analyst, "reopen", case_id=case_id, entity=case.user_id, detail={
             "reason": _clean_text("reason", reason, MAX_TEXT_CHARS) or None,
             "previous_decision": case.decision, "previous_scenario": case.scenario,

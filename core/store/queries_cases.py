@@ -95,20 +95,29 @@ QUERIES: dict[str, str] = {
         ORDER BY audit_id DESC LIMIT $limit
     """,
     # --- analyst labels (one per session; the note names the case that wrote it) -------------
-    "analyst_labels_write": """
-        INSERT OR REPLACE INTO labels (level, entity_id, is_anomaly, scenario, source,
-                                       created_at, note, ingest_id)
-        SELECT 'session', s.session_id, $is_anomaly, $scenario, 'analyst', $now, $note, NULL
-        FROM unnest($session_ids) AS s(session_id)
-    """,
     "analyst_labels_of_case": """
         SELECT entity_id AS session_id, is_anomaly, scenario, created_at, note FROM labels
         WHERE level = 'session' AND source = 'analyst' AND note = $note
         ORDER BY entity_id
     """,
-    "analyst_labels_remove": """
+    # A session's analyst label is the latest conclusive decision of any closed case holding
+    # it (inconclusive adds none): rebuilt for the touched sessions after a decide or reopen.
+    "analyst_case_labels_clear": """
         DELETE FROM labels
-        WHERE level = 'session' AND source = 'analyst' AND note = $note
+        WHERE level = 'session' AND source = 'analyst' AND starts_with(note, 'case:')
+          AND list_contains($session_ids, entity_id)
+    """,
+    "analyst_case_labels_rebuild": """
+        INSERT OR REPLACE INTO labels (level, entity_id, is_anomaly, scenario, source,
+                                       created_at, note, ingest_id)
+        SELECT 'session', cs.session_id, c.decision = 'fraud_confirmed',
+               CASE WHEN c.decision = 'fraud_confirmed' THEN c.scenario ELSE $normal END,
+               'analyst', c.decided_at, 'case:' || c.case_id, NULL
+        FROM case_sessions cs JOIN cases c ON c.case_id = cs.case_id
+        WHERE list_contains($session_ids, cs.session_id) AND c.status = 'closed'
+          AND c.decision IN ('fraud_confirmed', 'false_positive')
+        QUALIFY row_number() OVER (PARTITION BY cs.session_id
+                                   ORDER BY c.decided_at DESC, c.case_id DESC) = 1
     """,
     "analyst_label_count": """
         SELECT count(*) FROM labels WHERE source = 'analyst' AND level = 'session'

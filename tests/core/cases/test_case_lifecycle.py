@@ -193,3 +193,32 @@ def test_notes_and_their_limits(store: Store) -> None:
         cases.add_note(store, "C-99999", "x", analyst="ana")
     assert cases.list_cases(store)["n_notes"].tolist() == [2]
     assert json.loads(json.dumps(opened.to_dict()))["case_id"] == opened.case_id
+
+
+def test_a_session_keeps_the_latest_decision_across_its_cases(store: Store) -> None:
+    """Decide C1 fraud on s, then C2 false positive on s, then reopen C2: s is fraud again
+    (C1's decision), not unlabelled."""
+    session_id = flagged_session(store)
+
+    def analyst_label() -> tuple[bool, str] | None:
+        labels = lookups.session_labels(store, ["analyst"]).set_index("session_id")
+        if session_id not in labels.index:
+            return None
+        row = labels.loc[session_id]
+        return bool(row["is_anomaly"]), str(row["scenario"])
+
+    first = cases.open_case(store, analyst="ana", session_id=session_id)
+    cases.decide_case(store, first.case_id, "fraud_confirmed", analyst="ana",
+                      scenario="card_testing")
+    assert analyst_label() == (True, "card_testing")
+    second = cases.open_case(store, analyst="bob", session_id=session_id)
+    assert second.case_id != first.case_id
+    cases.decide_case(store, second.case_id, "false_positive", analyst="bob")
+    assert analyst_label() == (False, "normal")  # the latest decision wins
+    cases.reopen_case(store, second.case_id, analyst="bob")
+    assert analyst_label() == (True, "card_testing")
+    assert cases.get_case(store, first.case_id).decision == "fraud_confirmed"
+    cases.decide_case(store, second.case_id, "inconclusive", analyst="bob")
+    assert analyst_label() == (True, "card_testing")  # inconclusive adds no label
+    cases.reopen_case(store, first.case_id, analyst="ana")
+    assert analyst_label() is None
