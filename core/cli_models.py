@@ -10,7 +10,9 @@ import click
 import pandas as pd
 
 from core.cli import db_option, main, user_errors, wait_option
+from core.csv_safe import write_csv
 from core.errors import ConfigError
+from core.files import make_private, private_umask
 from core.store import Store
 
 
@@ -137,9 +139,11 @@ def scores(out: str, db: str | None, wait_s: float) -> None:
         frame = store.frame("export_scores")
     target.parent.mkdir(parents=True, exist_ok=True)
     if target.suffix.lower() == ".csv":
-        frame.to_csv(target, index=False)
+        write_csv(frame, target)  # cells neutralised (formula injection), owner-only
     else:
-        frame.to_parquet(target, index=False)
+        with private_umask():
+            frame.to_parquet(target, index=False)
+        make_private(target)
     click.echo(f"Wrote {len(frame):,} scores to {target}")
 
 

@@ -20,8 +20,10 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
+from core.csv_safe import neutralise_cell, sql_neutralise
 from core.errors import IngestError
 from core.faults import crash_point
+from core.files import make_private, private_umask
 from core.ingest.mapping import ColumnMapping
 from core.ingest.report import IngestReport
 from core.ingest.sources import (
@@ -295,12 +297,20 @@ def _write_rejected(con, raws: list[RawSource], rejected_dir: str | Path | None)
         folder = Path(rejected_dir) if rejected_dir else (base.parent if base.parent else Path("."))
         folder.mkdir(parents=True, exist_ok=True)
         target = folder / f"{base.stem}.rejected.csv"
-        con.execute(
-            f"COPY (SELECT s._row + {2 if raw.is_csv else 1} AS source_row, s._reason AS reason, "
-            f"r.* FROM {quote_ident(raw.table)} r JOIN {_REJECTS} s ON s._file = {index} "
-            f"AND s._row = r.rowid ORDER BY s._row) "
-            f"TO {quote_literal(str(target))} (HEADER, DELIMITER ',')"
+        # Every cell and header neutralised (formula injection), written owner-only.
+        cells = ", ".join(
+            f"{sql_neutralise('r.' + quote_ident(c))} AS {quote_ident(neutralise_cell(c))}"
+            for c in raw.column_names
         )
+        with private_umask():
+            con.execute(
+                f"COPY (SELECT s._row + {2 if raw.is_csv else 1} AS source_row, "
+                f"{sql_neutralise('s._reason')} AS reason, {cells} "
+                f"FROM {quote_ident(raw.table)} r JOIN {_REJECTS} s ON s._file = {index} "
+                f"AND s._row = r.rowid ORDER BY s._row) "
+                f"TO {quote_literal(str(target))} (HEADER, DELIMITER ',')"
+            )
+        make_private(target)
         written.append(str(target))
     return written
 

@@ -15,6 +15,7 @@ from typing import Any
 
 import pandas as pd
 
+from core.csv_safe import csv_text, restore_cell
 from core.errors import ConfigError
 from core.reports.content import REPORT_FORMAT, CaseReport
 
@@ -29,7 +30,8 @@ def bundle_dict(report: CaseReport) -> dict[str, Any]:
     """The content plus ``events_csv`` (the user's events, ISO times, UTF-8)."""
     events = report.events.copy()
     events["ts"] = pd.to_datetime(events["ts"]).dt.strftime("%Y-%m-%dT%H:%M:%S.%f")
-    return {**report.content, "events_csv": events.to_csv(index=False, lineterminator="\n")}
+    # Cells a spreadsheet would run get a leading quote (core.csv_safe); bundle_events undoes it.
+    return {**report.content, "events_csv": csv_text(events, lineterminator="\n")}
 
 
 def render_json(report: CaseReport) -> str:
@@ -54,6 +56,9 @@ def bundle_events(bundle: dict[str, Any]) -> pd.DataFrame:
     """The bundle's events as a typed DataFrame (``ts`` as UTC-naive timestamps)."""
     frame = pd.read_csv(io.StringIO(bundle["events_csv"]), keep_default_na=True,
                         dtype={k: v for k, v in EVENT_DTYPES.items() if k != "in_case"})
+    for column in frame.columns:
+        if pd.api.types.is_string_dtype(frame[column]):
+            frame[column] = frame[column].map(restore_cell, na_action="ignore")
     frame["ts"] = pd.to_datetime(frame["ts"], format="%Y-%m-%dT%H:%M:%S.%f")
     if "in_case" in frame:
         frame["in_case"] = frame["in_case"].astype(bool)

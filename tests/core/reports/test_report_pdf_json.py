@@ -110,3 +110,25 @@ def test_export_checks_its_arguments(planted: Planted, tmp_path: Path) -> None:
         with pytest.raises(ConfigError, match="existing case"):
             export_case_report(store, "C-404", "html", tmp_path / "y.html", actor="a")
     assert not (tmp_path / "x.html").exists() and not list(tmp_path.glob(".*.tmp"))
+
+
+def test_json_bundle_events_csv_is_formula_safe(planted: Planted, tmp_path: Path) -> None:
+    """A formula in an event reaches ``events_csv`` quoted, and reads back unchanged."""
+    import shutil
+
+    from core.reports.bundle import bundle_dict
+
+    db = tmp_path / "store.duckdb"
+    shutil.copy(planted.db, db)
+    formula = "=HYPERLINK(\"http://evil.example/x\",\"open\")"
+    with Store.open(db) as store:
+        user = cases.get_case(store, planted.decided).user_id
+        first = store.frame("user_events", {"user_id": user, "model_id": ""})["event_id"][0]
+        store.con.execute("UPDATE events SET text = ?, item_id = '@SUM(A1)' WHERE event_id = ?",
+                          [formula, first])
+        bundle = bundle_dict(gather_case_report(store, planted.decided, actor="cleo"))
+    lines = bundle["events_csv"].splitlines()
+    assert not any(cell.startswith(("=", "@")) for line in lines for cell in line.split(","))
+    assert "'=HYPERLINK" in bundle["events_csv"] and "'@SUM(A1)" in bundle["events_csv"]
+    frame = bundle_events(bundle).set_index("event_id")
+    assert frame.loc[first, "text"] == formula and frame.loc[first, "item_id"] == "@SUM(A1)"

@@ -1,0 +1,74 @@
+"""Files and folders the product writes are its owner's alone: 0600 files, 0700 folders.
+
+The CLI has no login; file permissions are its security boundary (docs/RELIABILITY.md), so the
+store, its WAL, the feature cache, model folders, score exports and reports must not be
+readable by other local users. Writers call these helpers; files created by libraries that take
+a path (DuckDB, numpy, fpdf2) are made private right after with ``make_private``, and
+``private_umask`` covers whole trees written by code that does not know about permissions.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import stat
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO
+
+FILE_MODE = 0o600
+DIR_MODE = 0o700
+_UMASK = 0o077
+
+
+def private_dir(path: str | os.PathLike[str]) -> Path:
+    """Create ``path`` (and missing parents) as 0700 folders; an existing folder is left as it
+    is unless this process owns it and it is open to others (then it is tightened)."""
+    folder = Path(path)
+    missing = [p for p in (folder, *folder.parents) if not p.exists()]
+    folder.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
+    for created in missing:
+        with contextlib.suppress(OSError):
+            os.chmod(created, DIR_MODE)  # mkdir's mode is filtered by the umask
+    return folder
+
+
+def make_private(path: str | os.PathLike[str]) -> None:
+    """chmod 0600 (files) or 0700 (folders) when this process owns ``path``; else leave it."""
+    target = Path(path)
+    try:
+        info = target.stat()
+    except OSError:
+        return
+    if info.st_uid != os.getuid():
+        return
+    mode = DIR_MODE if stat.S_ISDIR(info.st_mode) else FILE_MODE
+    if stat.S_IMODE(info.st_mode) != mode:
+        with contextlib.suppress(OSError):
+            os.chmod(target, mode)
+
+
+@contextlib.contextmanager
+def private_file(path: str | os.PathLike[str], mode: str = "w",
+                 encoding: str | None = "utf-8") -> Iterator[IO]:
+    """Open ``path`` for writing, created 0600 (an existing file is truncated and tightened)."""
+    target = Path(path)
+    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
+    make_private(target)
+    binary = "b" in mode
+    with os.fdopen(fd, mode, encoding=None if binary else encoding,
+                   newline=None if binary else "") as handle:
+        yield handle
+
+
+@contextlib.contextmanager
+def private_umask() -> Iterator[None]:
+    """Files and folders created inside the block are 0600/0700 (process-wide umask 077).
+
+    The umask is per process; the few writers that use this run in the CLI or in a
+    dashboard request that writes only the product's own files."""
+    previous = os.umask(_UMASK)
+    try:
+        yield
+    finally:
+        os.umask(previous)
