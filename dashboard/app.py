@@ -61,4 +61,8 @@ with st.sidebar:
         st.text_input("Analyst name", key="analyst", placeholder="your name",
                       help="Recorded with every threshold, case action and export.")
 
-st.navigation(list(PAGES.values())).run()
+navigation = st.navigation(list(PAGES.values()))
+deep_link = auth.pending_deep_link(PAGES)  # what was asked for before signing in
+if deep_link is not None:
+    st.switch_page(deep_link[0], query_params=deep_link[1])
+navigation.run()

@@ -44,3 +44,29 @@ def test_login_wall_then_viewer_rights(demo_store: Path, tmp_path: Path) -> None
         save = page.get_by_role("button", name="Save")
         assert save.first.is_disabled()
         page.screenshot(path=str(SHOTS / "thresholds_viewer.png"), full_page=True)
+
+
+def test_the_deep_link_survives_sign_in(demo_store: Path, tmp_path: Path) -> None:
+    """Issue #20, item 4: /user?user=X&session=Y before sign-in opens that user after it."""
+    from core.store import Store
+
+    with Store.open(demo_store, read_only=True) as store:
+        user, session = store.con.execute(
+            "SELECT user_id, session_id FROM sessions ORDER BY session_id LIMIT 1").fetchall()[0]
+    users = tmp_path / "users.json"
+    UserFile(users).add("vera", "viewer", "viewer-password")
+    env = {"ANOMALYST_DB": str(demo_store), "ANOMALYST_AUTH": "local",
+           "ANOMALYST_USERS_FILE": str(users)}
+    with dashboard_server(env) as url, chromium_page() as page:
+        page.goto(f"{url}/user?user={user}&session={session}")
+        settle(page)
+        assert "Sign in to continue" in page.inner_text('[data-testid="stMain"]')
+        page.get_by_label("User name").fill("vera")
+        page.get_by_role("textbox", name="Password").fill("viewer-password")
+        page.get_by_role("button", name="Sign in").click()
+        page.wait_for_url(f"**/user?*user={user}*", timeout=60_000)
+        settle(page)
+        main = page.inner_text('[data-testid="stMain"]')
+        assert "Opened for session" in main and session in main
+        assert page.get_by_label("Find a user").input_value() == user
+        page.screenshot(path=str(SHOTS / "deep_link_after_sign_in.png"))
