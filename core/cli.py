@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import os
 import re
 import sys
 from collections.abc import Callable
@@ -95,6 +96,11 @@ wait_option = click.option(
 @click.version_option(package_name="anomalyst")
 def main(verbose: bool) -> None:
     """Anomalyst: find, explain and act on anomalous user behaviour."""
+    # Everything a command writes (the store's WAL, exports, models, a dashboard it starts) is
+    # its owner's alone; the previous umask comes back when the command ends.
+    previous = os.umask(0o077)
+    os.umask(previous | 0o077)
+    click.get_current_context().call_on_close(lambda: os.umask(previous))
     logging.basicConfig(
         level=logging.INFO if verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",

@@ -48,6 +48,14 @@ def make_private(path: str | os.PathLike[str]) -> None:
             os.chmod(target, mode)
 
 
+def make_tree_private(root: str | os.PathLike[str]) -> None:
+    """``make_private`` on ``root`` and everything under it."""
+    make_private(root)
+    for folder, dirs, files in os.walk(root):
+        for name in (*dirs, *files):
+            make_private(Path(folder) / name)
+
+
 @contextlib.contextmanager
 def private_file(path: str | os.PathLike[str], mode: str = "w",
                  encoding: str | None = "utf-8") -> Iterator[IO]:

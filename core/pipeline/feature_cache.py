@@ -29,6 +29,7 @@ import pandas as pd
 
 import core
 from core.datasets import FeatureMatrix
+from core.files import make_private, private_dir, private_file
 from core.store import Store
 
 log = logging.getLogger(__name__)
@@ -108,7 +109,8 @@ def write(store: Store, spec: dict[str, Any], data: FeatureMatrix, meta: pd.Data
               "names": list(data.names), "values": values_name, "meta": meta_name,
               "rows": len(meta)}
     try:
-        folder.mkdir(parents=True, exist_ok=True)
+        private_dir(folder)  # features are data: 0700 folders, 0600 files
+        make_private(folder.parent)
         _write_atomic(folder / values_name, lambda f: np.save(
             f, np.ascontiguousarray(data.values, dtype=np.float32), allow_pickle=False))
         _write_atomic(folder / meta_name, lambda f: meta.to_parquet(f, index=False))
@@ -124,7 +126,7 @@ def write(store: Store, spec: dict[str, Any], data: FeatureMatrix, meta: pd.Data
 def _write_atomic(path: Path, writer: Any) -> None:
     tmp = path.with_name(f".tmp-{uuid.uuid4().hex[:8]}-{path.name}")
     try:
-        with open(tmp, "wb") as handle:
+        with private_file(tmp, "wb") as handle:
             writer(handle)
         os.replace(tmp, path)
     finally:

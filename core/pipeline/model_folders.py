@@ -17,6 +17,7 @@ from typing import Any
 
 from core.errors import ModelError
 from core.faults import crash_point
+from core.files import make_private, make_tree_private
 from core.store import Store
 
 log = logging.getLogger(__name__)
@@ -36,6 +37,8 @@ def register_model_folder(store: Store, partial: Path, params: dict[str, Any]) -
     ``path`` filled in) and rename the folder to the model's id; if the registration fails,
     nothing is left."""
     folder = partial.parent / str(params["model_id"])
+    make_private(partial.parent)  # <store dir>/models: the product's own folder
+    make_tree_private(partial)  # weights and specs: 0600 files in 0700 folders
     try:
         with store.transaction():
             store.run("register_model", {**params, "path": str(folder.resolve())})

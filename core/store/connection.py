@@ -16,6 +16,7 @@ from pathlib import Path
 import duckdb
 
 from core.errors import StoreBusyError, StoreError, StoreVersionError
+from core.files import make_private, private_dir
 from core.store.migrations import CURRENT_VERSION, MIGRATIONS
 
 log = logging.getLogger(__name__)
@@ -46,13 +47,16 @@ def connect_with_retry(
             "or `anomalyst demo`."
         )
     if not read_only:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(path.parent)  # folders it creates are 0700; existing ones are left
     deadline = time.monotonic() + max(wait_s, 0.0)
     delay = 0.05
     announced = False
     while True:
         try:
             con = duckdb.connect(str(path), read_only=read_only)
+            if not read_only:  # the store and its WAL are the owner's alone
+                for part in (path, Path(f"{path}.wal")):
+                    make_private(part)
             con.execute("SET TimeZone = 'UTC'")
             con.execute("SET enable_progress_bar = false")  # the CLI and dashboard show their own
             return con
