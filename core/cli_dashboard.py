@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -67,11 +68,68 @@ def dashboard(db: str | None, port: int) -> None:
     _run_dashboard(resolve_db_path(db), port)
 
 
+def _streamlit_command(app: Path, port: int) -> list[str]:
+    return [sys.executable, "-m", "streamlit", "run", str(app), "--server.port", str(port),
+            "--server.address", "127.0.0.1", "--server.headless", "true",
+            "--browser.gatherUsageStats", "false"]
+
+
 def _run_dashboard(path: Path, port: int) -> None:
     app = Path(__file__).resolve().parent.parent / "dashboard" / "app.py"
     env = {**os.environ, "ANOMALYST_DB": str(path.resolve())}
     _echo(f"dashboard on http://127.0.0.1:{port} (Ctrl+C to stop)")
-    cmd = [sys.executable, "-m", "streamlit", "run", str(app), "--server.port", str(port),
-           "--server.address", "127.0.0.1", "--server.headless", "true",
-           "--browser.gatherUsageStats", "false"]
-    raise SystemExit(subprocess.call(cmd, env=env, cwd=app.parent.parent))
+    raise SystemExit(run_supervised(_streamlit_command(app, port), env=env,
+                                    cwd=app.parent.parent))
+
+
+_FORWARDED = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+STOP_GRACE_S = 10.0
+
+
+def run_supervised(cmd: list[str], *, env: dict[str, str], cwd: Path) -> int:
+    """Run ``cmd`` as the leader of its own process group and never leave it behind: SIGTERM,
+    SIGINT and SIGHUP to this process go to the whole group, and the group is stopped when
+    this process leaves for any other reason (SIGKILL included, through the parent-death
+    signal on Linux). Returns the child's exit status."""
+    child = subprocess.Popen(cmd, env=env, cwd=cwd, start_new_session=True,
+                             preexec_fn=_die_with_parent if sys.platform == "linux" else None)
+    previous = {sig: signal.getsignal(sig) for sig in _FORWARDED}
+
+    def forward(signum: int, _frame: object) -> None:
+        _signal_group(child, signum)
+
+    for sig in _FORWARDED:
+        signal.signal(sig, forward)
+    try:
+        status = child.wait()
+        return 128 - status if status < 0 else status  # killed by a signal: the shell's code
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        _stop_group(child)
+
+
+def _signal_group(child: subprocess.Popen, signum: int) -> None:
+    try:
+        os.killpg(child.pid, signum)
+    except ProcessLookupError:
+        pass
+
+
+def _stop_group(child: subprocess.Popen) -> None:
+    """SIGTERM the child's group, then SIGKILL what is left after the grace period."""
+    _signal_group(child, signal.SIGTERM)
+    try:
+        child.wait(timeout=STOP_GRACE_S)
+    except subprocess.TimeoutExpired:
+        pass
+    _signal_group(child, signal.SIGKILL)  # the leader's own children too, if any linger
+    child.wait()
+
+
+def _die_with_parent() -> None:
+    """In the child, before exec: get SIGTERM when the parent dies (Linux prctl)."""
+    import ctypes
+
+    pr_set_pdeathsig = 1
+    ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
