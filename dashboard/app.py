@@ -6,7 +6,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from dashboard import auth
+from dashboard import auth, upload_guard
 from dashboard import safe_text as safe
 
 HERE = Path(__file__).parent
@@ -45,6 +45,7 @@ PAGES = {
 }
 st.session_state["_pages"] = PAGES
 
+upload_guard.install()  # once per process: uploads only from a signed-in admin, capped
 principal = auth.gate()  # draws only the login and stops when sign-in is on and nobody is in
 
 with st.sidebar:

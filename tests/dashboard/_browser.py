@@ -23,6 +23,9 @@ FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
          "--disable-dev-shm-usage"]
 
 
+LAST_SERVER_PID: list[int] = [0]  # the process of the newest dashboard_server (memory checks)
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -44,6 +47,7 @@ def dashboard_server(env: dict[str, str]) -> Iterator[str]:
         cwd=ROOT, env={**base, **env}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
         text=True,
     )
+    LAST_SERVER_PID[0] = proc.pid
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
