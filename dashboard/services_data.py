@@ -1,9 +1,13 @@
-"""Uploads: size checks, a private temporary copy, then the same ingest the CLI runs."""
+"""Uploads: size checks, a private temporary copy (removed as soon as it has been read, in
+``finally``), then the same ingest the CLI runs."""
 
 from __future__ import annotations
 
 import re
+import shutil
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,9 +18,10 @@ from core.errors import IngestError
 from core.ingest import ColumnMapping, IngestReport, ingest_events, preview_file
 from core.ingest.labels import ingest_labels
 from core.ingest.sources import CSV_SUFFIXES, PARQUET_SUFFIXES
+from dashboard import upload_guard
 from dashboard.services import with_store
 
-MAX_UPLOAD_MB = 200  # the same as server.maxUploadSize in .streamlit/config.toml
+MAX_UPLOAD_MB = upload_guard.MAX_UPLOAD_MB  # = server.maxUploadSize (.streamlit/config.toml)
 ALLOWED_SUFFIXES = tuple(sorted({*CSV_SUFFIXES, *PARQUET_SUFFIXES}))
 
 
@@ -29,8 +34,19 @@ class StagedUpload:
     size_mb: float
 
 
-def stage_upload(name: str, data: bytes) -> StagedUpload:
-    """Check the upload's size and type, and copy it where ingest can read it."""
+@dataclass(frozen=True)
+class UploadPreview:
+    """What the page shows of an upload before it is ingested."""
+
+    name: str
+    size_mb: float
+    head: pd.DataFrame
+
+
+@contextmanager
+def staged_upload(name: str, data: bytes) -> Iterator[StagedUpload]:
+    """Check the upload's size and type, copy it where ingest can read it, and remove the
+    copy (its folder, with any rejected-rows file) when the block ends, however it ends."""
     size_mb = len(data) / 2**20
     if size_mb > MAX_UPLOAD_MB:
         raise IngestError(
@@ -48,33 +64,42 @@ def stage_upload(name: str, data: bytes) -> StagedUpload:
     # Never use the uploaded name as a path: keep letters, digits, dot, dash and underscore.
     safe = re.sub(r"[^A-Za-z0-9._-]", "_", Path(name).stem)[:80] or "upload"
     folder = Path(tempfile.mkdtemp(prefix="anomalyst-upload-"))
-    path = folder / f"{safe}{suffix}"
-    path.write_bytes(data)
-    return StagedUpload(name, path, size_mb)
+    try:
+        path = folder / f"{safe}{suffix}"
+        path.write_bytes(data)
+        yield StagedUpload(name, path, size_mb)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
-def preview(staged: StagedUpload) -> pd.DataFrame:
-    return preview_file(staged.path)
+def preview(name: str, data: bytes) -> UploadPreview:
+    """The first rows of an upload (staged for the read, then removed)."""
+    with staged_upload(name, data) as staged:
+        return UploadPreview(name, staged.size_mb, preview_file(staged.path))
 
 
-def ingest_upload(staged: StagedUpload, mapping: dict[str, str], *, gap_minutes: float,
-                  skip_bad_rows: bool) -> IngestReport:
-    """Ingest events (admin only, checked on the server) and drop cached reads."""
+def ingest_upload(name: str, data: bytes, mapping: dict[str, str], *, gap_minutes: float,
+                  skip_bad_rows: bool) -> tuple[IngestReport, list[bytes]]:
+    """Ingest events (admin only, checked on the server) and drop cached reads. Returns the
+    report and the contents of its rejected-rows files (read before the staging is removed)."""
     explicit = ColumnMapping({k: v for k, v in mapping.items() if v})
-    report = with_store(
-        lambda store: ingest_events(store, staged.path, mapping=explicit,
-                                    session_gap_minutes=gap_minutes,
-                                    skip_bad_rows=skip_bad_rows,
-                                    rejected_dir=staged.path.parent),
-        write=True, action="ingest",
-    )
+    with staged_upload(name, data) as staged:
+        report = with_store(
+            lambda store: ingest_events(store, staged.path, mapping=explicit,
+                                        session_gap_minutes=gap_minutes,
+                                        skip_bad_rows=skip_bad_rows,
+                                        rejected_dir=staged.path.parent),
+            write=True, action="ingest",
+        )
+        rejected = [Path(p).read_bytes() for p in report.rejected_files]
     st.cache_data.clear()
-    return report
+    return report, rejected
 
 
-def ingest_label_upload(staged: StagedUpload) -> IngestReport:
-    report = with_store(lambda store: ingest_labels(store, staged.path), write=True,
-                        action="ingest")
+def ingest_label_upload(name: str, data: bytes) -> IngestReport:
+    with staged_upload(name, data) as staged:
+        report = with_store(lambda store: ingest_labels(store, staged.path), write=True,
+                            action="ingest")
     st.cache_data.clear()
     return report
 

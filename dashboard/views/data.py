@@ -29,17 +29,14 @@ if upload is None:
 
 staged_key = (upload.file_id, upload.name)
 if st.session_state.get("data_staged_key") != staged_key:
-    staged = services.safely(lambda: services_data.stage_upload(upload.name, upload.getvalue()),
-                             "read the upload")
-    if staged is None:
+    seen = services.safely(lambda: services_data.preview(upload.name, upload.getvalue()),
+                           "read the upload")
+    if seen is None:
         st.stop()
-    st.session_state["data_staged"], st.session_state["data_staged_key"] = staged, staged_key
-staged = st.session_state["data_staged"]
-
-head = services.safely(lambda: services_data.preview(staged), "read the file")
-if head is None:
-    st.stop()
-st.write(safe.fmt("{name} — {mb:,.1f} MB, columns: {cols}", name=staged.name, mb=staged.size_mb,
+    st.session_state["data_preview"], st.session_state["data_staged_key"] = seen, staged_key
+seen = st.session_state["data_preview"]
+head = seen.head
+st.write(safe.fmt("{name} — {mb:,.1f} MB, columns: {cols}", name=seen.name, mb=seen.size_mb,
                   cols=", ".join(map(str, head.columns))))
 st.dataframe(head, hide_index=True, height=220)
 
@@ -47,8 +44,9 @@ if kind == "labels":
     st.caption("Labels need `entity_id` (or `session_id` / `event_id` / `user_id`) and "
                "`is_anomaly`; `scenario` is optional.")
     if st.button("Add labels", type="primary", key="data_ingest_labels"):
-        report = services.safely(lambda: services_data.ingest_label_upload(staged),
-                                 "add the labels")
+        report = services.safely(
+            lambda: services_data.ingest_label_upload(upload.name, upload.getvalue()),
+            "add the labels")
         if report is not None:
             st.success(safe.message(report.summary()))
     st.stop()
@@ -81,16 +79,16 @@ if missing:
                         cols=", ".join(missing)))
 if st.button("Ingest", type="primary", disabled=bool(missing), key="data_ingest"):
     with st.spinner("Validating and ingesting..."):
-        report = services.safely(
-            lambda: services_data.ingest_upload(staged, mapping, gap_minutes=float(gap),
-                                                skip_bad_rows=skip),
+        done = services.safely(
+            lambda: services_data.ingest_upload(upload.name, upload.getvalue(), mapping,
+                                                gap_minutes=float(gap), skip_bad_rows=skip),
             "ingest the file")
-    if report is not None:
+    if done is not None:
+        report, rejected = done
         st.success(safe.message(report.summary()))
-        for path in report.rejected_files:
-            with open(path, "rb") as handle:
-                st.download_button("Download the rejected rows with reasons", handle.read(),
-                                   file_name="rejected_rows.csv", key=f"dl_{path}")
+        for i, content in enumerate(rejected):
+            st.download_button("Download the rejected rows with reasons", content,
+                               file_name="rejected_rows.csv", key=f"dl_rejected_{i}")
         st.session_state["data_unscored"] = True
 if st.session_state.get("data_unscored"):
     st.info("New sessions are not scored yet; score them with every detector's latest model "

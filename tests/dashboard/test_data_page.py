@@ -21,22 +21,25 @@ def test_stage_upload_refuses_big_empty_and_foreign_files(monkeypatch: pytest.Mo
     from dashboard import services_data
 
     monkeypatch.setattr(services_data, "MAX_UPLOAD_MB", 0.001)
-    with pytest.raises(IngestError, match="at most"):
-        services_data.stage_upload("big.csv", b"x" * 5000)
+    with pytest.raises(IngestError, match="at most"), \
+            services_data.staged_upload("big.csv", b"x" * 5000):
+        pass
     monkeypatch.undo()
-    with pytest.raises(IngestError, match="empty file"):
-        services_data.stage_upload("e.csv", b"")
-    with pytest.raises(IngestError, match="must be one of"):
-        services_data.stage_upload("evil.exe", b"MZ...")
+    with pytest.raises(IngestError, match="empty file"), services_data.staged_upload("e.csv", b""):
+        pass
+    with pytest.raises(IngestError, match="must be one of"), \
+            services_data.staged_upload("evil.exe", b"MZ..."):
+        pass
 
 
 def test_staged_name_cannot_escape_its_folder() -> None:
     from dashboard import services_data
 
-    staged = services_data.stage_upload("../../etc/pass wd;rm -rf.csv", GOOD)
-    assert staged.path.parent.name.startswith("anomalyst-upload-")
-    assert ".." not in staged.path.name and "/" not in staged.path.name
-    assert staged.path.read_bytes() == GOOD
+    with services_data.staged_upload("../../etc/pass wd;rm -rf.csv", GOOD) as staged:
+        assert staged.path.parent.name.startswith("anomalyst-upload-")
+        assert ".." not in staged.path.name and "/" not in staged.path.name
+        assert staged.path.read_bytes() == GOOD
+    assert not staged.path.parent.exists()  # removed when the block ends
 
 
 def test_preview_and_suggested_mapping(tmp_path: Path) -> None:
@@ -55,6 +58,11 @@ def test_preview_and_suggested_mapping(tmp_path: Path) -> None:
 
 
 def test_upload_page_maps_and_ingests(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import tempfile
+
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(temp))  # where the page stages uploads
     db = tmp_path / "up.duckdb"
     monkeypatch.setenv("ANOMALYST_DB", str(db))
     import streamlit as st
@@ -66,21 +74,15 @@ def test_upload_page_maps_and_ingests(tmp_path: Path, monkeypatch: pytest.Monkey
     assert not at.exception
     # Without a file the page waits for one.
     assert at.get("file_uploader")
-    # The page only proceeds with a staged upload; AppTest cannot upload, so stage it and
-    # make the uploader report a file by monkeypatching st.file_uploader.
-    from dashboard import services_data
-
-    staged = services_data.stage_upload("events.csv", GOOD)
-
+    # AppTest cannot upload: make the uploader report a file by monkeypatching it.
     class Fake:
-        file_id, name = "f1", "events.csv"
+        file_id, name, data = "f1", "events.csv", GOOD
 
         def getvalue(self) -> bytes:
-            return GOOD
+            return self.data
 
-    monkeypatch.setattr(st, "file_uploader", lambda *a, **k: Fake())
-    at.session_state["data_staged"], at.session_state["data_staged_key"] = staged, ("f1",
-                                                                                   "events.csv")
+    fake = Fake()
+    monkeypatch.setattr(st, "file_uploader", lambda *a, **k: fake)
     at.run()
     assert not at.exception, [e.value for e in at.exception]
     assert at.button(key="data_ingest").disabled  # ts is not mapped yet
@@ -94,14 +96,37 @@ def test_upload_page_maps_and_ingests(tmp_path: Path, monkeypatch: pytest.Monkey
         assert store.scalar("count_events") == 2
     # A bad file is refused whole with a message, and the store keeps what it had.
     bad = b"customer,when,action\nc2,not a time,view\n"
-    staged_bad = services_data.stage_upload("bad.csv", bad)
-    at.session_state["data_staged"], at.session_state["data_staged_key"] = staged_bad, (
-        "f1", "events.csv")
+    fake.file_id, fake.data = "f2", bad
     at.run()
     at.button(key="data_ingest").click().run()
     assert any("Could not ingest" in e.value for e in at.error)
     with Store.open(db, read_only=True) as store:
         assert store.scalar("count_events") == 2
+    # Issue #20, item 15: no staged copy is left behind, whether ingest worked or failed.
+    assert not list(temp.glob("anomalyst-upload-*")), list(temp.iterdir())
+
+
+def test_a_failed_ingest_removes_its_staged_copy(tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    import tempfile
+
+    from dashboard import services_data
+
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(temp))
+    monkeypatch.setenv("ANOMALYST_DB", str(tmp_path / "x.duckdb"))
+    with pytest.raises(IngestError):
+        services_data.ingest_upload("bad.csv", b"customer,when,action\nc2,not a time,view\n",
+                                    {"user_id": "customer", "ts": "when",
+                                     "event_type": "action"},
+                                    gap_minutes=30, skip_bad_rows=False)
+    report, rejected = services_data.ingest_upload(
+        "half.csv", b"customer,when,action\nc2,not a time,view\nc3,2026-01-01,view\n",
+        {"user_id": "customer", "ts": "when", "event_type": "action"}, gap_minutes=30,
+        skip_bad_rows=True)
+    assert len(rejected) == 1 and b"not a time" in rejected[0]
+    assert not list(temp.iterdir())
 
 
 def test_data_page_is_closed_to_non_admins(tmp_path: Path,
