@@ -131,7 +131,7 @@ class LoadedModel:
 
 def load_model(store: Store, model_id: str) -> LoadedModel:
     row = model_row(store, model_id)
-    folder = model_folder(row)
+    folder = model_folder(row, store)
     spec = load_input_spec(folder)
     detector = load_detector(folder / "detector")
     train_end = row.get("train_end")

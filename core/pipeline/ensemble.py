@@ -132,7 +132,7 @@ def score_ensemble(store: Store, model_id: str, *, only_new: bool = False) -> En
     transaction, replacing the ensemble's earlier ones (idempotent, like ``score_model``)."""
     started = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     row = model_row(store, model_id)
-    folder = model_folder(row)
+    folder = model_folder(row, store)
     combiner = EnsembleCombiner.load(folder)
     if combiner.fingerprint != row["feature_hash"]:
         raise ModelError(

@@ -38,7 +38,7 @@ def score_model(store: Store, model_id: str, *, only_new: bool = False) -> Score
     if row["detector"] == "ensemble":  # scores come from its members' scores
         from core.pipeline.ensemble import score_ensemble
         return score_ensemble(store, model_id, only_new=only_new)
-    folder = model_folder(row)
+    folder = model_folder(row, store)
     detector = load_detector(folder / "detector")
     spec = load_input_spec(folder)
     if spec.get("hash") != row["feature_hash"]:

@@ -247,6 +247,17 @@ MIGRATIONS: tuple[Migration, ...] = (
             + _ROLLUP_SELECT.format(sources=repr(list(LABEL_SOURCES))),
         ),
     ),
+    Migration(
+        10,
+        "models: folder path relative to the store, its original location and a checksum",
+        (
+            # ``path`` is now relative to the store's folder; older rows keep their absolute
+            # path, which also becomes their ``origin_path`` (core.pipeline.model_folders).
+            "ALTER TABLE models ADD COLUMN IF NOT EXISTS origin_path VARCHAR",
+            "ALTER TABLE models ADD COLUMN IF NOT EXISTS digest VARCHAR",
+            "UPDATE models SET origin_path = path WHERE origin_path IS NULL",
+        ),
+    ),
 )
 
 CURRENT_VERSION: int = MIGRATIONS[-1].version

@@ -170,8 +170,12 @@ QUERIES: dict[str, str] = {
     """,
     # --- models and scores (core.pipeline) --------------------------------------------------
     "register_model": """
-        INSERT INTO models VALUES ($model_id, $detector, $created_at, $config, $feature_hash,
-            $feature_spec, $train_start, $train_end, $n_train, $metrics, $path, $device)
+        INSERT INTO models (model_id, detector, created_at, config, feature_hash, feature_spec,
+                            train_start, train_end, n_train, metrics, path, device,
+                            origin_path, digest)
+        VALUES ($model_id, $detector, $created_at, $config, $feature_hash, $feature_spec,
+                $train_start, $train_end, $n_train, $metrics, $path, $device, $origin_path,
+                $digest)
     """,
     "model_by_id": "SELECT * FROM models WHERE model_id = $model_id",
     "latest_model_of": """

@@ -93,14 +93,16 @@ def test_training_leaves_out_anomalous_and_later_sessions(demo_store_copy: Path)
 def test_model_trained_on_other_features_is_refused(demo_store_copy: Path) -> None:
     with Store.open(demo_store_copy) as store:
         model_id = store.frame("model_list")["model_id"].iloc[0]
-        path = Path(store.frame("model_by_id", {"model_id": model_id})["path"][0])
+        path = Path(store.frame("model_by_id", {"model_id": model_id})["origin_path"][0])
     copy = demo_store_copy.parent / "model_copy"
     shutil.copytree(path, copy)
     spec = json.loads((copy / "inputs.json").read_text())
     spec["hash"] = "0" * 16
     (copy / "inputs.json").write_text(json.dumps(spec))
     con = duckdb.connect(str(demo_store_copy))
-    con.execute("UPDATE models SET path = ? WHERE model_id = ?", [str(copy), model_id])
+    # A row as registered before checksums (which would refuse the edited folder first).
+    con.execute("UPDATE models SET path = ?, origin_path = ?, digest = NULL WHERE model_id = ?",
+                [str(copy), str(copy), model_id])
     con.close()
     with Store.open(demo_store_copy) as store, pytest.raises(ModelError, match="features it was"):
         score_model(store, model_id)
