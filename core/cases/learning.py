@@ -15,8 +15,8 @@ import numpy as np
 from core import lookups
 from core.errors import ConfigError
 from core.evaluate import ThresholdTable
+from core.pipeline.operating_point import operating_point
 from core.store import Store
-from core.thresholds import default_threshold
 
 
 @dataclass(frozen=True)
@@ -85,5 +85,4 @@ def _threshold_in_force(store: Store, model_id: str) -> float:
     row = saved[saved["segment"] == "all"]
     if not row.empty:
         return float(row["threshold"].iloc[0])
-    scores = store.frame("model_scores", {"model_id": model_id})["score"].to_numpy(np.float64)
-    return default_threshold(scores[np.isfinite(scores)])
+    return operating_point(store, model_id).threshold

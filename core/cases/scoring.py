@@ -16,8 +16,9 @@ import numpy as np
 import pandas as pd
 
 from core import lookups
+from core.pipeline.operating_point import operating_point
 from core.store import Store
-from core.thresholds import DEFAULT_ALERT_SHARE, default_threshold, thresholds_per_session
+from core.thresholds import thresholds_per_session
 
 
 def current_model_ids(models: pd.DataFrame) -> list[str]:
@@ -37,22 +38,24 @@ class ScoreContext:
     saved: dict[str, dict[str, float]]  # model -> segment -> saved threshold
     defaults: dict[str, float]  # model -> threshold of the default rule
     in_force: dict[str, np.ndarray]  # model -> threshold in force per row of ``table``
+    default_rules: dict[str, str]  # model -> where its default threshold came from
 
     @classmethod
     def build(cls, store: Store) -> ScoreContext:
         models = lookups.scored_models(store)
         ids = models["model_id"].tolist()
         table = lookups.score_table(store, ids)
-        saved, defaults, in_force = {}, {}, {}
+        saved, defaults, in_force, rules = {}, {}, {}, {}
         for model_id in ids:
             rows = store.frame("thresholds_for_model", {"model_id": model_id})
             saved[model_id] = {str(s): float(t) for s, t in zip(rows["segment"],
                                                                 rows["threshold"], strict=True)}
-            scores = table[f"score:{model_id}"].to_numpy(np.float64)
-            defaults[model_id] = default_threshold(scores[np.isfinite(scores)])
+            point = operating_point(store, model_id)
+            defaults[model_id], rules[model_id] = point.threshold, point.source
             in_force[model_id] = thresholds_per_session(
                 table["tenure"], table["country"], saved[model_id], defaults[model_id])
-        return cls(models, table.set_index("session_id", drop=False), saved, defaults, in_force)
+        return cls(models, table.set_index("session_id", drop=False), saved, defaults, in_force,
+                   rules)
 
     @property
     def model_ids(self) -> list[str]:
@@ -98,8 +101,8 @@ class ScoreContext:
     def thresholds(self) -> dict[str, dict[str, Any]]:
         """model -> saved thresholds by segment and the default rule's threshold."""
         return {m: {"saved": dict(self.saved[m]), "default": _finite(self.defaults[m]),
-                    "default_rule": f"top {DEFAULT_ALERT_SHARE:.0%} of sessions when no "
-                                    "threshold is saved for the segment"}
+                    "default_rule": self.default_rules[m] + " (when no threshold is saved "
+                                    "for the segment)"}
                 for m in self.model_ids}
 
     def model_versions(self) -> list[dict[str, Any]]:

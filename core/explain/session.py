@@ -29,9 +29,10 @@ from core.explain.shap_features import N_BACKGROUND, FeatureExplainer
 from core.features.spec import DEFAULT_MAX_EVENT_TYPES, OTHER_BUCKET, FeatureSpec
 from core.pipeline.inputs import DetectorInput, build_input, load_input_spec
 from core.pipeline.model_folders import model_folder
+from core.pipeline.operating_point import operating_point
 from core.pipeline.training import model_row
 from core.store import Store
-from core.thresholds import DEFAULT_ALERT_SHARE, thresholds_per_session
+from core.thresholds import thresholds_per_session
 
 log = logging.getLogger(__name__)
 
@@ -86,8 +87,7 @@ def session_info(store: Store, session_id: str) -> SessionInfo:
 
 def model_ranks(store: Store, info: SessionInfo) -> list[ModelRank]:
     """Every model that scored the session: score, percentile, threshold in force, flag."""
-    frame = store.frame("explain_session_models", {"session_id": info.session_id,
-                                                    "quantile": 1.0 - DEFAULT_ALERT_SHARE})
+    frame = store.frame("explain_session_models", {"session_id": info.session_id})
     out = []
     for r in frame.to_dict(orient="records"):
         saved = store.frame("thresholds_for_model", {"model_id": r["model_id"]})
@@ -95,7 +95,7 @@ def model_ranks(store: Store, info: SessionInfo) -> list[ModelRank]:
                                                        strict=True)}
         threshold = float(thresholds_per_session(
             pd.Series([info.tenure]), pd.Series([info.country]), by_segment,
-            float(r["default_threshold"]))[0])
+            operating_point(store, str(r["model_id"])).threshold)[0])
         percentile = 100.0 * r["n_lower"] / max(int(r["n_scores"]) - 1, 1)
         out.append(ModelRank(str(r["model_id"]), str(r["detector"]), r["created_at"],
                              float(r["score"]), float(percentile), threshold,

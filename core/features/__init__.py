@@ -27,6 +27,7 @@ from core.features.spec import (
     FEATURE_VERSION,
     FeatureSpec,
     SessionFeatures,
+    TrainingScope,
     event_type_features,
     feature_hash,
 )
@@ -42,6 +43,7 @@ __all__ = [
     "FeatureSpec",
     "SequenceSpec",
     "SessionFeatures",
+    "TrainingScope",
     "SessionSequences",
     "build_event_sequences",
     "build_session_features",

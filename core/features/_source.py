@@ -86,6 +86,23 @@ def scoped_relation(
     return sql, {"session_ids": normalize_session_ids(session_ids)}
 
 
+def learning_relation(
+    all_events: str, until: Any = None, session_ids: Sequence[str] | None = None
+) -> tuple[str, dict[str, Any]]:
+    """The training events a spec's vocabularies are learned from: those before ``until``
+    and/or of ``session_ids`` (all events when neither is given), plus bound params."""
+    conditions, params = [], {}
+    if until is not None:
+        conditions.append("ts < $learn_until")
+        params["learn_until"] = until
+    if session_ids is not None:
+        conditions.append("session_id IN (SELECT unnest($learn_sessions))")
+        params["learn_sessions"] = normalize_session_ids(session_ids)
+    if not conditions:
+        return all_events, params
+    return f"(SELECT * FROM {all_events} WHERE {' AND '.join(conditions)})", params
+
+
 def normalize_session_ids(session_ids: Sequence[str]) -> list[str]:
     """``session_ids`` as a list of str; refuses a bare string (a common slip)."""
     if isinstance(session_ids, str | bytes):
@@ -108,7 +125,8 @@ def check_all_found(requested: list[str], found: Iterable[Any]) -> None:
 
 
 def top_event_types(
-    con: duckdb.DuckDBPyConnection, k: int, *, relation: str | None = None
+    con: duckdb.DuckDBPyConnection, k: int, *, relation: str | None = None,
+    params: dict[str, Any] | None = None,
 ) -> tuple[str, ...]:
     """The ``k`` most frequent event types (ties broken by name, so the choice is stable)."""
     if k < 0:
@@ -117,7 +135,7 @@ def top_event_types(
     rows = con.execute(
         f"SELECT event_type FROM {relation} GROUP BY event_type "
         "ORDER BY count(*) DESC, event_type LIMIT $k",
-        {"k": k},
+        {**(params or {}), "k": k},
     ).fetchall()
     return tuple(str(r[0]) for r in rows)
 

@@ -25,6 +25,7 @@ from core.features._source import (
     TempTables,
     check_all_found,
     events_relation,
+    learning_relation,
     normalize_session_ids,
     scoped_relation,
 )
@@ -204,16 +205,20 @@ def _check_max_len(max_len: int) -> None:
         raise ConfigError(f"max_len must be an integer >= 1, got {max_len!r}.")
 
 
-def build_vocab(con: duckdb.DuckDBPyConnection, *, max_size: int | None = None) -> dict[str, int]:
+def build_vocab(con: duckdb.DuckDBPyConnection, *, max_size: int | None = None,
+                until: Any = None, session_ids: Sequence[str] | None = None) -> dict[str, int]:
     """Event type -> token by descending frequency (ties by name), tokens from 2.
 
-    With ``max_size``, only that many types get a token; rarer ones map to UNKNOWN (1).
+    With ``max_size``, only that many types get a token; rarer ones map to UNKNOWN (1). With
+    ``until`` and/or ``session_ids``, only the training events (before ``until``, of those
+    sessions) count, so a type first seen after training is UNKNOWN to the model.
     """
     if max_size is not None and max_size < 0:
         raise ConfigError(f"max_vocab must be >= 0 or None, got {max_size}.")
+    relation, params = learning_relation(events_relation(con), until, session_ids)
     rows = con.execute(
-        f"SELECT event_type FROM {events_relation(con)} GROUP BY event_type "
-        "ORDER BY count(*) DESC, event_type"
+        f"SELECT event_type FROM {relation} GROUP BY event_type "
+        "ORDER BY count(*) DESC, event_type", params
     ).fetchall()
     types = [str(r[0]) for r in rows][: max_size if max_size is not None else None]
     return {t: i + 2 for i, t in enumerate(types)}

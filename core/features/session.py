@@ -32,11 +32,14 @@ from core.features._source import (
     check_all_found,
     event_columns,
     events_relation,
+    learning_relation,
     normalize_session_ids,
     scope_filter,
     top_event_types,
     used_params,
 )
+from core.features.extras import extra_feature_columns, learn_extras
+from core.features.novelty import learn_novelty, novelty_counts
 from core.features.spec import (
     ADD_TO_CART,
     BASE_FEATURES,
@@ -48,6 +51,7 @@ from core.features.spec import (
     SMALL_AMOUNT,
     FeatureSpec,
     SessionFeatures,
+    TrainingScope,
 )
 
 log = logging.getLogger(__name__)
@@ -206,7 +210,8 @@ def _reduce_events(
     pairs = pool.submit(_distinct_pairs, codes, seg_sorted, pos, m)
     del codes
     t_sorted = t[pos]
-    del pos
+    if spec.novelty is None:
+        del pos
     columns = {"counts": counts, "start_us": start_us,
                "end_us": t_sorted[A.seg_starts(counts) + counts - 1] if m else start_us}
     columns |= _gap_features(_epoch_ms(t_sorted), counts)
@@ -222,6 +227,9 @@ def _reduce_events(
     bucket += seg
     by_type = np.bincount(bucket, minlength=m * (k + 1)).reshape(k + 1, m)
     del bucket
+    if spec.novelty is not None:
+        columns |= novelty_counts(spec.novelty, names, type_codes, seg, pos, counts)
+        del pos
     for name in (PAYMENT_FAILED, PAYMENT_ATTEMPT):
         if name in spec_index:
             columns[name] = by_type[spec_index[name]]
@@ -383,6 +391,11 @@ def _session_features(
     type_block = types_job.result()
     cols = [*type_block[0], *type_block[1]]
     f = {name: f[name] for name in BASE_FEATURES} | {f"_type{i}": c for i, c in enumerate(cols)}
+    if "unseen_event_types" in col:  # the spec has a novelty part (core.features.novelty)
+        unseen, transitions = col.pop("unseen_event_types"), col.pop("unseen_transitions")
+        f |= {"unseen_event_types_log": _log1p(unseen),
+              "unseen_transitions_log": _log1p(transitions),
+              "unseen_transition_share": _ratio(transitions, np.maximum(counts - 1, 0))}
     meta = {"session_id": sess["session_id"], "user_id": sess["user_id"], "start_us": start_us,
             "end_us": end_us, "n_events": counts}
     return f, meta
@@ -472,6 +485,7 @@ def build_session_features(
     session_ids: Sequence[str] | None = None,
     text: bool | None = None,
     progress: bool | None = None,
+    training: TrainingScope | None = None,
 ) -> SessionFeatures:
     """One row of float32 features per session, ordered by (start time, session id).
 
@@ -488,6 +502,9 @@ def build_session_features(
             a spec, its own choice holds.
         progress: the text-embedding progress bar: False hides it, None shows it for many
             texts.
+        training: without a spec, learn it from these training events only, with what is
+            novel against them (core.features.novelty) and the extra columns
+            (core.features.extras); the whole table, without those, when None.
 
     Returns:
         SessionFeatures with the matrix, the per-session meta and the spec used.
@@ -509,16 +526,22 @@ def build_session_features(
     requested = None if session_ids is None else normalize_session_ids(session_ids)
     where, params = scope_filter(requested)
     if spec is None:
+        learn, learn_params = learning_relation(
+            all_events, *((training.until, training.session_ids) if training else (None, None)))
         types = (
             tuple(event_types)
             if event_types is not None
-            else top_event_types(con, max_event_types, relation=all_events)
+            else top_event_types(con, max_event_types, relation=learn, params=learn_params)
         )
         from core.text.features import default_text_spec, require_text_spec
 
         text_spec = None if text is False else (
             require_text_spec(con) if text else default_text_spec(con))
-        spec = FeatureSpec(types, text=text_spec)
+        novelty = extras = None
+        if training is not None:
+            novelty = learn_novelty(con, learn, learn_params)
+            extras = learn_extras(con, learn, learn_params, training.extras)
+        spec = FeatureSpec(types, text=text_spec, novelty=novelty, extras=extras)
     params = {
         **params,
         **{f"t{i}": t for i, t in enumerate(spec.event_types)},
@@ -530,6 +553,10 @@ def build_session_features(
     started = time.perf_counter()
     timings: dict[str, float] = {}
     f, meta = _compute(con, spec, where, params, requested is not None, timings)
+    if spec.extras is not None and spec.extras.columns:
+        started_extras = time.perf_counter()
+        f |= extra_feature_columns(con, spec.extras, where, params, meta["session_id"])
+        timings["extras"] = time.perf_counter() - started_extras
     if spec.text is not None:
         from core.text.features import text_feature_columns
 
@@ -537,7 +564,8 @@ def build_session_features(
                                                        scoped=requested is not None,
                                                        progress=progress)
         f |= text_columns
-        spec = FeatureSpec(spec.event_types, spec.version, text_spec)  # PCA fitted when new
+        spec = FeatureSpec(spec.event_types, spec.version, text_spec,  # PCA fitted when new
+                           spec.novelty, spec.extras)
     names = spec.names
     rows = slice(None)
     if requested is not None:

@@ -17,6 +17,8 @@ import pandas as pd
 
 from core.datasets import FeatureMatrix
 from core.errors import ConfigError, ModelError
+from core.features.extras import ExtraSelection, ExtraSpec
+from core.features.novelty import NoveltySpec
 from core.text.spec import TextSpec
 
 FEATURE_VERSION = 1
@@ -124,6 +126,10 @@ class FeatureSpec:
     version: int = FEATURE_VERSION
     text: TextSpec | None = None
     """Text features (core.text) appended after the others, or None for none."""
+    novelty: NoveltySpec | None = None
+    """Event types and transitions never seen in training (core.features.novelty), or None."""
+    extras: ExtraSpec | None = None
+    """Extra source columns as features (core.features.extras), or None."""
 
     def __post_init__(self) -> None:
         types = tuple(self.event_types)
@@ -146,21 +152,26 @@ class FeatureSpec:
     def names(self) -> tuple[str, ...]:
         """Feature names in column order."""
         text = self.text.names if self.text is not None else ()
-        return (*BASE_FEATURES, *event_type_features(self.event_types), *text)
+        novelty = self.novelty.names if self.novelty is not None else ()
+        extras = self.extras.names if self.extras is not None else ()
+        return (*BASE_FEATURES, *event_type_features(self.event_types), *novelty, *extras,
+                *text)
 
     @property
     def hash(self) -> str:
         """:func:`feature_hash` of :attr:`names` (and of the text spec, when there is one)."""
-        if self.text is None:
-            return feature_hash(self.names, self.version)
-        text = json.dumps(self.text.to_dict(), sort_keys=True)
-        return feature_hash((*self.names, f"text:{text}"), self.version)
+        parts = [f"{name}:{json.dumps(part.to_dict(), sort_keys=True)}"
+                 for name, part in (("text", self.text), ("novelty", self.novelty),
+                                    ("extras", self.extras)) if part is not None]
+        return feature_hash((*self.names, *parts), self.version)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form, saved next to a model."""
         out = {"version": self.version, "event_types": list(self.event_types), "hash": self.hash}
-        if self.text is not None:
-            out["text"] = self.text.to_dict()
+        for name, part in (("text", self.text), ("novelty", self.novelty),
+                           ("extras", self.extras)):
+            if part is not None:
+                out[name] = part.to_dict()
         return out
 
     @classmethod
@@ -168,7 +179,9 @@ class FeatureSpec:
         """Inverse of :meth:`to_dict`; refuses a spec from another feature version."""
         try:
             text = TextSpec.from_dict(data["text"]) if data.get("text") else None
-            spec = cls(tuple(data["event_types"]), int(data["version"]), text)
+            novelty = NoveltySpec.from_dict(data["novelty"]) if data.get("novelty") else None
+            extras = ExtraSpec.from_dict(data["extras"]) if data.get("extras") else None
+            spec = cls(tuple(data["event_types"]), int(data["version"]), text, novelty, extras)
         except KeyError as exc:
             raise ModelError(
                 f"feature spec must have 'event_types' and 'version', got keys {sorted(data)}."
@@ -188,6 +201,16 @@ class FeatureSpec:
                 f"{len(matrix.names)} columns (hash {feature_hash(matrix.names)}). Build the "
                 "features with the spec saved with the model."
             )
+
+
+@dataclass(frozen=True)
+class TrainingScope:
+    """The training events a new spec learns its vocabularies from (event types, what is
+    novel, extra columns): the events before ``until`` and/or of ``session_ids``."""
+
+    until: Any = None
+    session_ids: tuple[str, ...] | None = None
+    extras: ExtraSelection | None = None
 
 
 @dataclass(frozen=True)

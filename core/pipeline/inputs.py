@@ -17,7 +17,7 @@ import pandas as pd
 
 from core.datasets import EventSequences, FeatureMatrix
 from core.errors import ModelError
-from core.features import FeatureSpec, build_session_features
+from core.features import FeatureSpec, TrainingScope, build_session_features
 from core.pipeline import feature_cache
 from core.store import Store
 
@@ -43,13 +43,15 @@ class DetectorInput:
 def build_input(
     store: Store, input_kind: str, spec: dict[str, Any] | None = None,
     *, session_ids: list[str] | None = None, max_len: int = DEFAULT_MAX_LEN,
-    progress: bool | None = None,
+    progress: bool | None = None, training: TrainingScope | None = None,
 ) -> DetectorInput:
     """Features or sequences for every session (or ``session_ids``), built as ``spec`` says.
 
     Features for every session with a saved ``spec`` are read from the feature cache when it
     holds them for the current events, else built and written to it
     (core.pipeline.feature_cache). ``progress=False`` hides the text-embedding progress bar.
+    Without a spec, ``training`` names the training events the new spec learns its
+    vocabularies from (event types, novelty, extra columns; the sequences' vocabulary).
     """
     if input_kind == "features":
         if spec and session_ids is None:
@@ -60,7 +62,8 @@ def build_input(
                 return DetectorInput(cached[0], cached[1], spec)
         feature_spec = FeatureSpec.from_dict(spec["features"]) if spec else None
         built = build_session_features(store.con, spec=feature_spec, session_ids=session_ids,
-                                       progress=progress)
+                                       progress=progress,
+                                       training=None if feature_spec else training)
         out_spec = {"kind": "features", "features": built.spec.to_dict(), "hash": built.spec.hash}
         if spec and session_ids is None:  # not a training build: a spec learned in this
             # process rounds differently (~1e-7) from the saved one, and scores must not
@@ -70,9 +73,14 @@ def build_input(
     from core.features.sequences import SequenceSpec, build_event_sequences
 
     seq_spec = SequenceSpec.from_dict(spec["sequences"]) if spec else None
+    vocab = None
+    if seq_spec is None and training is not None:
+        from core.features.sequences import build_vocab
+
+        vocab = build_vocab(store.con, until=training.until, session_ids=training.session_ids)
     built_seq = build_event_sequences(
         store.con, spec=seq_spec, max_len=max_len if seq_spec is None else seq_spec.max_len,
-        session_ids=session_ids,
+        session_ids=session_ids, vocab=vocab,
     )
     spec_dict = built_seq.spec.to_dict()
     out_spec = {"kind": "sequences", "sequences": spec_dict, "hash": _spec_hash(spec_dict)}

@@ -23,8 +23,11 @@ import numpy as np
 from core.detectors import build_detector, get_detector_class
 from core.errors import ConfigError, ModelError
 from core.faults import crash_point
+from core.features import TrainingScope
+from core.features.extras import ExtraSelection
 from core.pipeline.inputs import build_input, save_input_spec
 from core.pipeline.model_folders import partial_folder, register_model_folder
+from core.pipeline.operating_point import reference_and_point
 from core.pipeline.supervised import anomalous_sessions, fit_arguments, require_labels
 from core.store import Store
 
@@ -79,8 +82,16 @@ def train_model(
     quiet: bool = False,
     config: dict[str, Any] | None = None,
     models_dir: Path | None = None,
+    extras: ExtraSelection | None = None,
+    contamination: float | None = None,
 ) -> TrainResult:
-    """Fit ``detector`` on the store's training sessions, save it, register it, return its id."""
+    """Fit ``detector`` on the store's training sessions, save it, register it, return its id.
+
+    The feature spec (event types, what counts as novel, extra columns) is learned from the
+    training sessions only; ``extras`` allows or denies extra columns by name. The model keeps
+    its scores' distribution on its training sessions and its default operating point
+    (core.pipeline.operating_point; ``contamination`` sets it as a share of training sessions).
+    """
     if detector == "ensemble":  # combines scored models: config {"members": [ids]} or latest
         from core.pipeline.ensemble import train_ensemble
         return train_ensemble(store, (config or {}).get("members"), models_dir=models_dir)
@@ -104,19 +115,24 @@ def train_model(
     if cls.requires_labels:
         require_labels(detector, anomalous)  # before the input is built: fail fast
 
-    built = build_input(store, cls.input_kind, progress=False if quiet else None)
+    if train_sessions is not None:
+        train_end = None
+        scope = TrainingScope(session_ids=tuple(str(s) for s in train_sessions), extras=extras)
+    else:
+        train_end = train_end or default_train_end(store)
+        scope = TrainingScope(until=train_end, extras=extras)
+    built = build_input(store, cls.input_kind, progress=False if quiet else None,
+                        training=scope)
     meta = built.meta
     if train_sessions is not None:
-        wanted = set(train_sessions)
+        wanted = set(scope.session_ids or ())
         in_train = meta["session_id"].isin(wanted).to_numpy()
         if not in_train.any():
             raise ConfigError(
                 "train sessions must name sessions in the store, got none that match. Check "
                 "the ids in the --train-sessions file."
             )
-        train_end = None
     else:
-        train_end = train_end or default_train_end(store)
         in_train = (meta["start_ts"] < train_end).to_numpy() if train_end else np.ones(len(meta),
                                                                                        bool)
     is_anomalous = meta["session_id"].isin(anomalous).to_numpy()
@@ -145,6 +161,11 @@ def train_model(
     if history is not None and hasattr(history, "to_dict"):
         metrics["history"] = history.to_dict()
     n_anomalous = int((keep & is_anomalous).sum()) if cls.requires_labels else 0
+    reference, point = reference_and_point(
+        model, train_data, is_anomalous[keep], validation_fraction=_validation_fraction(model),
+        supervised=cls.requires_labels, contamination=contamination)
+    metrics["score_reference"] = reference.to_dict()
+    metrics["operating_point"] = point.to_dict()
     if cls.requires_labels:
         metrics["n_anomalous_train"] = n_anomalous
         for name in ("validation_ap", "event_validation_ap"):
@@ -160,6 +181,10 @@ def train_model(
     n_left_out = 0 if cls.requires_labels else int((in_train & is_anomalous).sum())
     return TrainResult(model_id, detector, folder, n_train, n_left_out, train_end, seconds,
                        n_anomalous)
+
+
+def _validation_fraction(model: Any) -> float:
+    return float(getattr(model.config, "validation_fraction", 0.1) or 0.1)
 
 
 def _device_of(model: Any) -> str:

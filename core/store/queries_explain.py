@@ -13,13 +13,11 @@ QUERIES: dict[str, str] = {
                {tenure_sql("s.start_ts", _FIRST_START)} AS tenure
         FROM sessions s WHERE s.session_id = $session_id
     """,
-    # Every model that scored the session, with where the session ranks among its scores and
-    # the model's default threshold (the score at the default alert share).
+    # Every model that scored the session, with where the session ranks among its scores.
     "explain_session_models": """
         WITH mine AS (SELECT model_id, score FROM scores WHERE session_id = $session_id)
         SELECT m.model_id, mo.detector, mo.created_at, m.score,
-               count(*) FILTER (WHERE s.score < m.score) AS n_lower, count(*) AS n_scores,
-               quantile_cont(s.score, $quantile) AS default_threshold
+               count(*) FILTER (WHERE s.score < m.score) AS n_lower, count(*) AS n_scores
         FROM mine m JOIN scores s USING (model_id) JOIN models mo USING (model_id)
         GROUP BY ALL ORDER BY mo.created_at, m.model_id
     """,

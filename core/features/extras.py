@@ -1,0 +1,235 @@
+"""Extra source columns as session features.
+
+Ingest keeps the source columns that are not canonical in ``events.extra`` (JSON). When a
+model's feature spec is learned, each extra column seen in the training events is typed:
+
+* **numeric** when at least 99% of its present values read as finite numbers: the session's
+  mean (and its min and max when training sessions carry the column on several events);
+* **categorical** when it has at most ``MAX_CATEGORIES`` distinct values: the session's
+  largest *rarity* (-ln of the value's share of training events, unseen values as rare as one
+  in the training count) and its events with a value never seen in training (log);
+* otherwise **ignored** (ids, free text): the spec lists them with the reason.
+
+A model can allow or deny columns by name (``ExtraSelection``). A missing value is 0, as for
+every feature. docs/FEATURES.md has the rules and why.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import duckdb
+import numpy as np
+import pandas as pd
+
+from core.errors import ConfigError, ModelError
+from core.features._source import used_params
+
+MAX_CATEGORIES = 50
+MAX_EXTRA_COLUMNS = 200
+"""At most this many extra columns become features (the most frequent first)."""
+NUMERIC_SHARE = 0.99
+KINDS = ("numeric", "categorical")
+
+
+@dataclass(frozen=True)
+class ExtraSelection:
+    """Which extra columns a model may use: ``allow`` (None: all) minus ``deny``."""
+
+    allow: tuple[str, ...] | None = None
+    deny: tuple[str, ...] = ()
+    types: Mapping[str, str] = field(default_factory=dict)
+    """Type overrides by column: numeric, categorical or ignore."""
+
+    def __post_init__(self) -> None:
+        bad = {k: v for k, v in self.types.items() if v not in (*KINDS, "ignore")}
+        if bad:
+            raise ConfigError(
+                f"extra column types must be numeric, categorical or ignore, got {bad}. Fix "
+                "the types in the mapping file."
+            )
+
+    def wants(self, name: str) -> bool:
+        return (self.allow is None or name in self.allow) and name not in self.deny
+
+
+@dataclass(frozen=True)
+class ExtraColumn:
+    """One extra column as features: its kind, and what was learned of it in training."""
+
+    name: str
+    kind: str
+    stats: tuple[str, ...] = ("mean",)  # numeric: which session statistics
+    values: tuple[str, ...] = ()  # categorical: training values ...
+    rarity: tuple[float, ...] = ()  # ... and -ln(share of training events) of each
+    unseen_rarity: float = 0.0  # categorical: rarity of a value never seen in training
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        if self.kind == "numeric":
+            return tuple(f"extra_{s}[{self.name}]" for s in self.stats)
+        return (f"extra_rarity[{self.name}]", f"extra_unseen_log[{self.name}]")
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"name": self.name, "kind": self.kind}
+        if self.kind == "numeric":
+            out["stats"] = list(self.stats)
+        else:
+            out |= {"values": list(self.values), "rarity": list(self.rarity),
+                    "unseen_rarity": self.unseen_rarity}
+        return out
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ExtraColumn:
+        kind = str(data["kind"])
+        if kind not in KINDS:
+            raise ModelError(f"extra column kind must be one of {KINDS}, got {kind!r}.")
+        stats = tuple(data.get("stats", ("mean",))) if kind == "numeric" else ()
+        return cls(str(data["name"]), kind, stats,
+                   tuple(str(v) for v in data.get("values", ())),
+                   tuple(float(v) for v in data.get("rarity", ())),
+                   float(data.get("unseen_rarity", 0.0)))
+
+
+@dataclass(frozen=True)
+class ExtraSpec:
+    """The extra columns a model uses, in column order, and those it left out (and why)."""
+
+    columns: tuple[ExtraColumn, ...]
+    ignored: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(n for c in self.columns for n in c.names)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"columns": [c.to_dict() for c in self.columns],
+                "ignored": [list(p) for p in self.ignored]}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ExtraSpec:
+        try:
+            return cls(tuple(ExtraColumn.from_dict(c) for c in data["columns"]),
+                       tuple((str(a), str(b)) for a, b in data.get("ignored", ())))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ModelError(f"extra column spec is damaged ({exc}). Retrain the model.") from exc
+
+
+def _path(name: str) -> str:
+    """JSON path of a top-level key (quoted, so any key name works)."""
+    return '$."' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def extra_keys(con: duckdb.DuckDBPyConnection, relation: str, params: dict[str, Any],
+               ) -> list[str]:
+    """Keys of ``extra`` in ``relation``, most frequent first."""
+    try:
+        rows = con.execute(f"""
+            SELECT k, count(*) AS n FROM (
+              SELECT unnest(json_keys(extra)) AS k FROM {relation} e WHERE extra IS NOT NULL)
+            GROUP BY k ORDER BY n DESC, k""", params).fetchall()
+    except duckdb.BinderException:  # a hand-made events table without ``extra``
+        return []
+    return [str(r[0]) for r in rows]
+
+
+def learn_extras(con: duckdb.DuckDBPyConnection, relation: str, params: dict[str, Any],
+                 selection: ExtraSelection | None = None) -> ExtraSpec | None:
+    """Type the extra columns of the training events in ``relation``; None when there are
+    none (or none is selected)."""
+    selection = selection or ExtraSelection()
+    keys = [k for k in extra_keys(con, relation, params) if selection.wants(k)]
+    if not keys:
+        return None
+    columns: list[ExtraColumn] = []
+    ignored: list[tuple[str, str]] = []
+    for key in keys:
+        if len(columns) >= MAX_EXTRA_COLUMNS:
+            ignored.append((key, f"more than {MAX_EXTRA_COLUMNS} extra columns"))
+            continue
+        column = _type_column(con, relation, params, key, selection.types.get(key))
+        if isinstance(column, str):
+            ignored.append((key, column))
+        else:
+            columns.append(column)
+    return ExtraSpec(tuple(columns), tuple(ignored)) if columns or ignored else None
+
+
+def _type_column(con: duckdb.DuckDBPyConnection, relation: str, params: dict[str, Any],
+                 key: str, forced: str | None) -> ExtraColumn | str:
+    """The column's features, or the reason it is ignored."""
+    if forced == "ignore":
+        return "ignored by the mapping"
+    p = {**params, "_xpath": _path(key)}
+    value = "json_extract_string(extra, $_xpath)"
+    n_present, n_numeric, n_distinct, max_per_session = con.execute(f"""
+        WITH v AS (SELECT session_id, {value} AS v FROM {relation} e WHERE extra IS NOT NULL),
+        s AS (SELECT count(v) AS k FROM v GROUP BY session_id)
+        SELECT (SELECT count(v) FROM v),
+               (SELECT count(*) FROM v WHERE isfinite(TRY_CAST(v AS DOUBLE))),
+               (SELECT approx_count_distinct(v) FROM v),
+               (SELECT coalesce(max(k), 0) FROM s)""", p).fetchall()[0]
+    if not n_present:
+        return "no values in training"
+    kind = forced or ("numeric" if n_numeric >= NUMERIC_SHARE * n_present else
+                      "categorical" if n_distinct <= MAX_CATEGORIES else "")
+    if not kind:
+        return f"text with {n_distinct:,} distinct values (ids or free text)"
+    if kind == "numeric":
+        stats = ("mean", "min", "max") if max_per_session > 1 else ("mean",)
+        return ExtraColumn(key, "numeric", stats)
+    rows = con.execute(f"""
+        SELECT v, count(*) FROM (SELECT {value} AS v FROM {relation} e
+                                 WHERE extra IS NOT NULL)
+        WHERE v IS NOT NULL GROUP BY v ORDER BY count(*) DESC, v LIMIT {MAX_CATEGORIES}""",
+                       p).fetchall()
+    total = float(n_present)
+    return ExtraColumn(key, "categorical", (), tuple(str(v) for v, _ in rows),
+                       tuple(-math.log(n / total) for _, n in rows), math.log(total + 1.0))
+
+
+def extra_feature_columns(con: duckdb.DuckDBPyConnection, spec: ExtraSpec, where: str,
+                          params: dict[str, Any], session_ids: Sequence[Any],
+                          ) -> dict[str, np.ndarray]:
+    """Feature name -> float64 column aligned with ``session_ids`` (0 where missing)."""
+    out: dict[str, np.ndarray] = {}
+    index = pd.Index(np.asarray(session_ids, dtype=object))
+    numeric = [c for c in spec.columns if c.kind == "numeric"]
+    if numeric:
+        p = dict(params)
+        selects, aggs = [], []
+        for i, column in enumerate(numeric):
+            p[f"_x{i}"] = _path(column.name)
+            selects.append(f"TRY_CAST(json_extract_string(extra, $_x{i}) AS DOUBLE) AS v{i}")
+            value = f"if(isfinite(v{i}), v{i}, NULL)"
+            aggs += [f"{'avg' if s == 'mean' else s}({value}) AS \"{n}\""
+                     for s, n in zip(column.stats, column.names, strict=True)]
+        frame = con.execute(f"""
+            SELECT session_id, {', '.join(aggs)} FROM (
+              SELECT session_id, {', '.join(selects)} FROM events {where})
+            GROUP BY session_id""", used_params(where, params) | {
+                k: v for k, v in p.items() if k.startswith("_x")}).df().set_index("session_id")
+        frame = frame.reindex(index)
+        for column in numeric:
+            for name in column.names:
+                out[name] = np.nan_to_num(frame[name].to_numpy(np.float64), nan=0.0,
+                                          posinf=0.0, neginf=0.0)
+    for column in (c for c in spec.columns if c.kind == "categorical"):
+        p = {**used_params(where, params), "_xc": _path(column.name)}
+        frame = con.execute(f"""
+            SELECT session_id, v, count(*) AS n FROM (
+              SELECT session_id, json_extract_string(extra, $_xc) AS v FROM events {where})
+            WHERE v IS NOT NULL GROUP BY ALL""", p).df()
+        rarity_of = dict(zip(column.values, column.rarity, strict=True))
+        known = frame["v"].map(rarity_of)
+        frame["rarity"] = known.fillna(column.unseen_rarity).astype(np.float64)
+        frame["unseen"] = np.where(known.isna(), frame["n"], 0).astype(np.float64)
+        per = frame.groupby("session_id").agg(rarity=("rarity", "max"), unseen=("unseen", "sum"))
+        per = per.reindex(index).fillna(0.0)
+        rarity_name, unseen_name = column.names
+        out[rarity_name] = per["rarity"].to_numpy(np.float64)
+        out[unseen_name] = np.log1p(per["unseen"].to_numpy(np.float64))
+    return {name: out[name] for name in spec.names}

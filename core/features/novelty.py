@@ -1,0 +1,107 @@
+"""What a model never saw in training: event types and transitions between event types.
+
+A :class:`NoveltySpec` is learned with the feature spec from the training sessions (the
+events before the train end), saved with the model, and turns into three columns per session:
+events of a type never seen in training, consecutive pairs of event types never seen in
+training, and that count as a share of the session's transitions. A column that is constant
+0 in training and moves by one event is a large deviation after scaling
+(core.detectors._scaling), so one impossible event among 40 ordinary ones stands out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import duckdb
+import numpy as np
+
+from core.errors import ModelError
+
+NOVELTY_FEATURES = ("unseen_event_types_log", "unseen_transitions_log",
+                    "unseen_transition_share")
+
+MAX_TRANSITION_TYPES = 1000
+"""With more event types than this in training, transitions are not kept (the pair list would
+grow quadratically); only unseen event types are counted then."""
+
+
+@dataclass(frozen=True)
+class NoveltySpec:
+    """Event types and (previous, next) type pairs seen in the training sessions."""
+
+    event_types: tuple[str, ...]
+    transitions: tuple[tuple[str, str], ...] | None
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return NOVELTY_FEATURES
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"event_types": list(self.event_types),
+                "transitions": None if self.transitions is None
+                else [list(p) for p in self.transitions]}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> NoveltySpec:
+        try:
+            pairs = data.get("transitions")
+            return cls(tuple(str(t) for t in data["event_types"]),
+                       None if pairs is None else tuple((str(a), str(b)) for a, b in pairs))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ModelError(
+                f"novelty spec must list event_types and transitions, got {exc}. Retrain the "
+                "model."
+            ) from exc
+
+
+def learn_novelty(con: duckdb.DuckDBPyConnection, relation: str,
+                  params: dict[str, Any]) -> NoveltySpec:
+    """The event types and transitions of the events in ``relation`` (the training scope)."""
+    types = tuple(sorted(str(r[0]) for r in con.execute(
+        f"SELECT DISTINCT event_type FROM {relation} e WHERE event_type IS NOT NULL",
+        params).fetchall()))
+    if len(types) > MAX_TRANSITION_TYPES:
+        return NoveltySpec(types, None)
+    rows = con.execute(f"""
+        SELECT DISTINCT prev, event_type FROM (
+          SELECT lag(event_type) OVER (PARTITION BY session_id ORDER BY ts, event_id) AS prev,
+                 event_type FROM {relation} e)
+        WHERE prev IS NOT NULL AND event_type IS NOT NULL""", params).fetchall()
+    return NoveltySpec(types, tuple(sorted((str(a), str(b)) for a, b in rows)))
+
+
+def novelty_counts(spec: NoveltySpec, names: Sequence[str | None], type_codes: np.ndarray,
+                   seg: np.ndarray, pos: np.ndarray, counts: np.ndarray,
+                   ) -> dict[str, np.ndarray]:
+    """Per session (in ``seg`` order): unseen event types and unseen transitions.
+
+    Args:
+        names: event type of each code of ``type_codes``.
+        type_codes: per event (scan order), the code of its type.
+        seg: per event (scan order), its session index.
+        pos: the scan rows in (session, time) order.
+        counts: events per session.
+    """
+    m = len(counts)
+    known = set(spec.event_types)
+    unseen_code = np.array([n not in known for n in names], dtype=bool)
+    unseen = np.bincount(seg[unseen_code[type_codes]], minlength=m)[:m].astype(np.float64)
+    out = {"unseen_event_types": unseen}
+    if spec.transitions is None or len(pos) < 2:
+        out["unseen_transitions"] = np.zeros(m)
+        return out
+    index = {n: i for i, n in enumerate(names)}
+    k = len(names)
+    seen = np.zeros((k, k), dtype=bool)
+    for a, b in spec.transitions:
+        if a in index and b in index:
+            seen[index[a], index[b]] = True
+    ordered = type_codes[pos]
+    seg_sorted = seg[pos]
+    same = seg_sorted[1:] == seg_sorted[:-1]
+    new_pair = same & ~seen[ordered[:-1], ordered[1:]]
+    out["unseen_transitions"] = np.bincount(seg_sorted[1:][new_pair],
+                                            minlength=m)[:m].astype(np.float64)
+    return out

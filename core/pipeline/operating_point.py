@@ -1,0 +1,132 @@
+"""A registered model's default operating point, and its scores against its training ones.
+
+At training, ``reference_and_point`` scores (a sample of) the training sessions, keeps their
+distribution (``core.operating_point.ScoreReference``) and picks the default threshold:
+
+* supervised, with both classes in the time-later validation part: the best-F1 threshold
+  there;
+* otherwise the label-free rule (``core.operating_point.DEFAULT_RULE``) on the training and
+  validation scores, or their (1 - contamination) quantile when a contamination is given.
+
+Both are stored in the model's metrics. ``operating_point(store, model_id)`` reads them back;
+a model trained before references were kept falls back to the old rule (top 1% of the
+store's scores) and says so.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from core.operating_point import (
+    DEFAULT_RULE,
+    ScoreReference,
+    best_f1_threshold,
+    threshold_by_rule,
+)
+from core.store import Store
+
+MAX_REFERENCE_ROWS = 50_000
+"""Training sessions scored for the reference (evenly spaced in time when there are more)."""
+MIN_VALIDATION_POSITIVES = 3
+LEGACY_SHARE = 0.01
+
+
+@dataclass(frozen=True)
+class OperatingPoint:
+    """A default threshold and where it came from (shown to the analyst)."""
+
+    threshold: float
+    rule: str  # "best_f1_validation", "contamination", a label-free rule, or "store_share"
+    source: str
+    reference: ScoreReference | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"threshold": self.threshold, "rule": self.rule, "source": self.source}
+
+    def percentile(self, scores: np.ndarray) -> np.ndarray:
+        """Percentile of each score among the model's training scores (NaN without one)."""
+        if self.reference is None:
+            return np.full(len(scores), np.nan)
+        return self.reference.percentile(np.asarray(scores, np.float64))
+
+
+def _sample(n: int) -> np.ndarray:
+    if n <= MAX_REFERENCE_ROWS:
+        return np.arange(n)
+    return np.unique(np.linspace(0, n - 1, MAX_REFERENCE_ROWS).astype(np.int64))
+
+
+def reference_and_point(
+    model: Any, train_data: Any, is_anomalous: np.ndarray, *, validation_fraction: float,
+    supervised: bool, contamination: float | None = None,
+) -> tuple[ScoreReference, OperatingPoint]:
+    """Score the training sessions (rows in time order) and pick the default threshold."""
+    rows = _sample(len(train_data))
+    scores = np.asarray(model.score(train_data.take(rows)), np.float64)
+    n_val = int(len(rows) * validation_fraction)
+    split = len(rows) - n_val
+    labels = np.asarray(is_anomalous, bool)[rows]
+    normal = ~labels
+    reference = ScoreReference.from_scores(scores[:split][normal[:split]],
+                                           scores[split:][normal[split:]])
+    return reference, choose_point(reference, scores[split:], labels[split:],
+                                   supervised=supervised, contamination=contamination)
+
+
+def choose_point(reference: ScoreReference, val_scores: np.ndarray, val_labels: np.ndarray,
+                 *, supervised: bool, contamination: float | None = None) -> OperatingPoint:
+    """The default threshold by the rules of this module's docstring."""
+    if contamination is not None:
+        value = threshold_by_rule(reference.pooled, contamination=contamination)
+        return OperatingPoint(value, "contamination",
+                              f"flags the top {contamination:.2%} of training sessions "
+                              "(the contamination given at training)", reference)
+    if supervised and MIN_VALIDATION_POSITIVES <= int(val_labels.sum()) < len(val_labels):
+        value = best_f1_threshold(val_scores, val_labels)
+        if value is not None:
+            return OperatingPoint(value, "best_f1_validation",
+                                  f"best F1 on the validation window ({int(val_labels.sum())} "
+                                  f"labelled anomalies of {len(val_labels):,} sessions)",
+                                  reference)
+    value = threshold_by_rule(reference.pooled, DEFAULT_RULE)
+    share = 100.0 - float(reference.percentile(np.array([value]))[0])
+    return OperatingPoint(value, DEFAULT_RULE,
+                          f"label-free: the outlier fence of the training scores "
+                          f"({share:.1f}% of training sessions lie above it)", reference)
+
+
+def operating_point(store: Store, model_id: str) -> OperatingPoint:
+    """The model's stored operating point (or the legacy rule for older models)."""
+    from core.pipeline.training import model_row
+
+    row = model_row(store, model_id)
+    metrics = _metrics(row.get("metrics"))
+    point, ref = metrics.get("operating_point"), metrics.get("score_reference")
+    if point and ref:
+        return OperatingPoint(float(point["threshold"]), str(point["rule"]),
+                              str(point["source"]), ScoreReference.from_dict(ref))
+    scores = store.frame("model_scores", {"model_id": model_id})["score"].to_numpy(np.float64)
+    scores = scores[np.isfinite(scores)]
+    value = float(np.quantile(scores, 1 - LEGACY_SHARE)) if len(scores) else float("inf")
+    return OperatingPoint(value, "store_share",
+                          f"top {LEGACY_SHARE:.0%} of the store's scores (this model predates "
+                          "training references: retrain it for a label-free default)")
+
+
+def default_thresholds(store: Store, model_ids: list[str]) -> dict[str, float]:
+    """model -> its default threshold (what applies where no threshold is saved)."""
+    return {m: operating_point(store, m).threshold for m in model_ids}
+
+
+def _metrics(value: Any) -> dict[str, Any]:
+    if isinstance(value, dict):
+        return value
+    try:
+        out = json.loads(value) if value else {}
+    except (TypeError, ValueError):
+        return {}
+    return out if isinstance(out, dict) else {}

@@ -1,0 +1,99 @@
+"""What a spec learns from the training events: novelty and extra columns as features."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from core.features import FeatureSpec, TrainingScope, build_session_features
+from core.features.extras import ExtraSelection
+from core.ingest import ingest_events
+from core.store import Store
+
+T0 = dt.datetime(2026, 1, 1)
+CUT = T0 + dt.timedelta(hours=300)
+
+
+@pytest.fixture(scope="module")
+def store_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    rng = np.random.default_rng(0)
+    rows = []
+    for s in range(400):
+        for j in range(5):
+            kind = ["view", "cart", "buy"][j % 3]
+            if s == 397 and j == 2:
+                kind = "weird"  # a type first seen after training
+            rows.append({
+                "user_id": f"u{s % 50}", "session_id": f"s{s}",
+                "ts": T0 + dt.timedelta(hours=s, minutes=j), "event_type": kind,
+                "age": float(rng.normal(40, 5)),
+                "browser": "opera" if s == 398 else ["ff", "ch"][s % 2],
+                "order_ref": f"r{s}-{j}",  # an id: ignored
+                "plan": 7.0,  # constant
+            })
+    path = tmp_path_factory.mktemp("learned") / "s.duckdb"
+    with Store.open(path) as store:
+        ingest_events(store, pd.DataFrame(rows))
+    return path
+
+
+def _column(out, name: str, session: str) -> float:  # type: ignore[no-untyped-def]
+    row = list(out.meta["session_id"]).index(session)
+    return float(out.matrix.values[row, out.matrix.names.index(name)])
+
+
+def test_unseen_types_and_transitions_count_against_training(store_path: Path) -> None:
+    with Store.open(store_path, read_only=True) as store:
+        out = build_session_features(store.con, training=TrainingScope(until=CUT))
+    assert "weird" not in out.spec.event_types  # learned from training events only
+    assert _column(out, "unseen_event_types_log", "s397") == pytest.approx(np.log1p(1))
+    # cart -> weird and weird -> view are both new: 2 of 4 transitions
+    assert _column(out, "unseen_transitions_log", "s397") == pytest.approx(np.log1p(2))
+    assert _column(out, "unseen_transition_share", "s397") == pytest.approx(0.5)
+    assert _column(out, "unseen_event_types_log", "s396") == 0.0
+
+
+def test_extras_are_typed_and_become_features(store_path: Path) -> None:
+    with Store.open(store_path, read_only=True) as store:
+        out = build_session_features(store.con, training=TrainingScope(until=CUT))
+    kinds = {c.name: c.kind for c in out.spec.extras.columns}
+    assert kinds == {"age": "numeric", "browser": "categorical", "plan": "numeric"}
+    assert dict(out.spec.extras.ignored)["order_ref"].startswith("text with")
+    assert "extra_mean[age]" in out.matrix.names and "extra_max[age]" in out.matrix.names
+    # a browser never seen in training: maximally rare and counted as unseen
+    assert _column(out, "extra_unseen_log[browser]", "s398") == pytest.approx(np.log1p(5))
+    assert _column(out, "extra_rarity[browser]", "s398") > _column(
+        out, "extra_rarity[browser]", "s397")
+    assert _column(out, "extra_mean[plan]", "s5") == 7.0
+
+
+def test_allow_and_deny_lists_and_type_overrides(store_path: Path) -> None:
+    selection = ExtraSelection(deny=("age",), types={"plan": "categorical"})
+    with Store.open(store_path, read_only=True) as store:
+        out = build_session_features(store.con, training=TrainingScope(until=CUT,
+                                                                       extras=selection))
+    kinds = {c.name: c.kind for c in out.spec.extras.columns}
+    assert "age" not in kinds and kinds["plan"] == "categorical"
+
+
+def test_a_saved_spec_rebuilds_the_same_columns_full_and_scoped(store_path: Path) -> None:
+    with Store.open(store_path, read_only=True) as store:
+        out = build_session_features(store.con, training=TrainingScope(until=CUT))
+        spec = FeatureSpec.from_dict(out.spec.to_dict())
+        assert spec == out.spec and spec.hash == out.spec.hash
+        again = build_session_features(store.con, spec=spec)
+        scoped = build_session_features(store.con, spec=spec, session_ids=["s397", "s398"])
+    np.testing.assert_array_equal(again.matrix.values, out.matrix.values)
+    rows = [list(out.meta["session_id"]).index(s) for s in scoped.meta["session_id"]]
+    np.testing.assert_allclose(scoped.matrix.values, out.matrix.values[rows], rtol=1e-6)
+
+
+def test_without_a_training_scope_nothing_changes(store_path: Path) -> None:
+    with Store.open(store_path, read_only=True) as store:
+        out = build_session_features(store.con)
+    assert out.spec.novelty is None and out.spec.extras is None
+    assert not any(n.startswith(("extra_", "unseen_")) for n in out.matrix.names)

@@ -1,0 +1,55 @@
+"""Label-free operating points from a model's own training scores."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from core.errors import ConfigError
+from core.operating_point import RULES, ScoreReference, best_f1_threshold, threshold_by_rule
+from core.pipeline.operating_point import choose_point
+
+
+def test_every_rule_reads_only_the_training_scores() -> None:
+    rng = np.random.default_rng(0)
+    normal = np.sort(rng.gamma(2.0, 1.0, 10_000))
+    for rule in RULES:
+        value = threshold_by_rule(normal, rule)
+        assert np.median(normal) <= value <= normal[-1] * 3
+    # more anomalies in the store do not move a threshold learned from training
+    assert threshold_by_rule(normal, "q99") == pytest.approx(np.quantile(normal, 0.99))
+
+
+def test_contamination_is_a_quantile_and_is_checked() -> None:
+    scores = np.arange(1000.0)
+    assert threshold_by_rule(scores, contamination=0.05) == pytest.approx(949.05)
+    with pytest.raises(ConfigError, match="contamination must be in"):
+        threshold_by_rule(scores, contamination=0.7)
+
+
+def test_the_reference_gives_percentiles_against_training() -> None:
+    ref = ScoreReference.from_scores(np.arange(1000.0), np.arange(1000.0, 1100.0))
+    pct = ref.percentile(np.array([-5.0, 550.0, 1e9, np.nan]))
+    assert pct[0] == 0.0 and pct[2] == 100.0 and np.isnan(pct[3])
+    assert 45 < pct[1] < 55
+    back = ScoreReference.from_dict(ref.to_dict())
+    np.testing.assert_array_equal(back.train, ref.train)
+
+
+def test_best_f1_threshold_on_labelled_scores() -> None:
+    scores = np.array([0.1, 0.2, 0.3, 0.8, 0.9, 0.95])
+    labels = np.array([0, 0, 0, 1, 1, 0], bool)
+    assert best_f1_threshold(scores, labels) == 0.8
+    assert best_f1_threshold(scores, np.zeros(6, bool)) is None
+
+
+def test_supervised_models_use_validation_labels_else_the_label_free_rule() -> None:
+    ref = ScoreReference.from_scores(np.linspace(0, 1, 500), np.linspace(0, 1, 50))
+    val = np.r_[np.linspace(0, 0.5, 45), np.linspace(0.9, 1.0, 5)]
+    labels = np.r_[np.zeros(45, bool), np.ones(5, bool)]
+    point = choose_point(ref, val, labels, supervised=True)
+    assert point.rule == "best_f1_validation" and point.threshold == pytest.approx(0.9)
+    unsupervised = choose_point(ref, val, labels, supervised=False)
+    assert unsupervised.rule in RULES and "label-free" in unsupervised.source
+    assert choose_point(ref, val, labels, supervised=False,
+                        contamination=0.1).rule == "contamination"
