@@ -155,15 +155,18 @@ def ingest(files: tuple[str, ...], db: str | None, maps: tuple[str, ...], map_fi
 @click.option("--level", type=click.Choice(["event", "session", "user"]), default=None,
               help="Level of the labels when the file has several id columns.")
 @click.option("--encoding", default="utf-8", show_default=True, help="CSV text encoding.")
+@click.option("--all-anomalous", is_flag=True,
+              help="The file has no label column: every id it lists is anomalous.")
 @wait_option
 @user_errors
 def ingest_labels_cmd(file: str, db: str | None, level: str | None, encoding: str,
-                      wait_s: float) -> None:
+                      all_anomalous: bool, wait_s: float) -> None:
     """Store ground-truth labels (per event, session or user) from FILE."""
     from core.ingest.labels import ingest_labels
 
     with Store.open(db, wait_s=wait_s) as store:
-        report = ingest_labels(store, file, level=level, encoding=encoding)
+        report = ingest_labels(store, file, level=level, encoding=encoding,
+                               all_anomalous=all_anomalous)
     click.echo(report.summary())
 
 

@@ -4,8 +4,10 @@ Accepted layouts:
 - long: columns ``level`` (event|session|user) and ``entity_id``;
 - wide: one key column — ``event_id``, ``session_id`` or ``user_id`` (the most specific one
   present decides the level, or pass ``level``).
-The label column is the first of ``is_anomaly``, ``label``, ``is_fraud``, ``anomaly``; without
-one, every listed entity is taken as anomalous. ``scenario`` and ``note`` are optional.
+The label column is the first of ``is_anomaly``, ``label``, ``is_fraud``, ``anomaly``. A file
+without one is refused unless ``all_anomalous`` (``--all-anomalous``) says that it lists
+anomalies only: a label column under another name (``class``, ``target``) must not silently
+turn every row into an anomaly. ``scenario`` and ``note`` are optional.
 """
 
 from __future__ import annotations
@@ -36,9 +38,11 @@ def ingest_labels(
     level: str | None = None,
     label_source: str = "ground_truth",
     encoding: str = "utf-8",
+    all_anomalous: bool = False,
 ) -> IngestReport:
     """Store labels from ``source``; re-ingesting replaces a label of the same level, id and
-    source, so the operation is idempotent."""
+    source, so the operation is idempotent. ``all_anomalous``: the file has no label column
+    and every id it lists is anomalous (without it such a file is refused)."""
     if label_source not in LABEL_SOURCES:
         raise IngestError(f"label source must be one of {LABEL_SOURCES}, got {label_source!r}.")
     if level is not None and level not in LABEL_LEVELS:
@@ -47,7 +51,11 @@ def ingest_labels(
     report = IngestReport("labels", [source_label(source)])
     raw = load_source(con, source, 0, encoding=encoding)
     try:
-        con.execute(f"CREATE OR REPLACE TEMP TABLE _label_stage AS {_stage_sql(raw, level)}")
+        con.execute("CREATE OR REPLACE TEMP TABLE _label_stage AS "
+                    f"{_stage_sql(raw, level, all_anomalous)}")
+        if all_anomalous:
+            report.notes.append(f"no label column: all {raw.n_rows:,} listed ids were taken "
+                                "as anomalous (--all-anomalous).")
         report.n_rows = raw.n_rows
         bad = con.execute(
             "SELECT _row, _reason FROM _label_stage WHERE _reason IS NOT NULL ORDER BY _row LIMIT 5"
@@ -101,7 +109,7 @@ def ingest_labels(
     return report
 
 
-def _stage_sql(raw, level: str | None) -> str:
+def _stage_sql(raw, level: str | None, all_anomalous: bool = False) -> str:
     names = {c.lower(): c for c in raw.column_names}
     if "level" in names and "entity_id" in names and level is None:
         level_expr = f"lower(trim(CAST({quote_ident(names['level'])} AS VARCHAR)))"
@@ -119,6 +127,17 @@ def _stage_sql(raw, level: str | None) -> str:
         level_expr = quote_literal(level)
         id_col = names[key_for[level]]
     label_col = next((names[c] for c in LABEL_COLUMNS if c in names), None)
+    if label_col is None and not all_anomalous:
+        raise IngestError(
+            f"{raw.label}: a labels file must have a label column ({', '.join(LABEL_COLUMNS)}), "
+            f"got columns {', '.join(raw.column_names)}. Nothing was written. Rename the label "
+            "column, or pass --all-anomalous if the file lists anomalies only."
+        )
+    if label_col is not None and all_anomalous:
+        raise IngestError(
+            f"{raw.label}: --all-anomalous must not be used with a label column, got "
+            f"{label_col!r}. Leave the option out to use the column's labels."
+        )
     text = f"lower(trim(CAST({quote_ident(label_col)} AS VARCHAR)))" if label_col else "'1'"
     true_list = ", ".join(quote_literal(v) for v in _TRUE)
     false_list = ", ".join(quote_literal(v) for v in _FALSE)

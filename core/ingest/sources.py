@@ -73,6 +73,7 @@ def load_source(
         _check_file(path)
         suffix = path.suffix.lower()
         if suffix in CSV_SUFFIXES:
+            _check_text_encoding(path, encoding)
             is_csv = True
             delim = CSV_SUFFIXES[suffix]
             reader = (
@@ -161,8 +162,67 @@ def _first_line(exc: BaseException) -> str:
     return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
 
 
+# DuckDB's CSV reader holds one whole line at a time and stops at this many bytes.
+CSV_MAX_LINE_BYTES = 2_000_000
+_WIDE_ENCODINGS = {b"\xff\xfe": "utf-16", b"\xfe\xff": "utf-16"}
+
+
+def _check_text_encoding(path: Path, encoding: str) -> None:
+    """UTF-16/32 text read as UTF-8 fails in confusing ways (no field matches the header):
+    say what the file is before reading it."""
+    if encoding.lower().replace("_", "-") not in ("utf-8", "utf8"):
+        return
+    with path.open("rb") as handle:
+        head = handle.read(4096)
+    wide = next((name for bom, name in _WIDE_ENCODINGS.items() if head.startswith(bom)), None)
+    if wide is None and head.count(b"\0") > len(head) // 4:
+        wide = "utf-16"  # every other byte NUL: UTF-16 without a byte-order mark
+    if wide is not None:
+        raise IngestError(
+            f"{path}: the file is {wide.upper()} text (a byte-order mark or NUL bytes between "
+            f"the characters), not UTF-8. Pass --encoding {wide}, or re-save it as UTF-8. "
+            "Nothing was written."
+        )
+
+
+def _first_long_line(path: Path, limit: int) -> tuple[int, int] | None:
+    """(line number, length in bytes) of the first line longer than ``limit``."""
+    number, length = 1, 0
+    try:
+        with path.open("rb") as handle:
+            while chunk := handle.read(1 << 20):
+                start = 0
+                while (end := chunk.find(b"\n", start)) != -1:
+                    length += end - start
+                    if length > limit:
+                        return number, length
+                    number, length, start = number + 1, 0, end + 1
+                length += len(chunk) - start
+            return (number, length) if length > limit else None
+    except OSError:
+        return None
+
+
+def _line_limit_message(path: Path, exc: duckdb.Error) -> str:
+    found = _first_long_line(path, CSV_MAX_LINE_BYTES)
+    if found:
+        what = "the header" if found[0] == 1 else "a row"
+        where = f"line {found[0]} ({what}) is {found[1]:,} bytes long"
+    else:
+        where = "a line is longer than the reader can hold"
+    return (
+        f"{path}: {where}, over the CSV reader's limit of {CSV_MAX_LINE_BYTES:,} bytes per "
+        "line. Event data has no lines that long: it is usually a multi-megabyte field or a "
+        "header of hundreds of thousands of columns. Nothing was written. --skip-bad-rows "
+        "cannot skip it: the reader must hold a whole line to find where the next row "
+        "starts, so it stops before any row is read. Remove or shorten that line."
+    )
+
+
 def _read_failure(path: Path, exc: duckdb.Error, is_csv: bool, encoding: str) -> str:
     message = str(exc)
+    if is_csv and re.search(r"maximum line size of \d+ bytes exceeded", message, re.I):
+        return _line_limit_message(path, exc)
     if is_csv and "invalid unicode" in message.lower():
         return (
             f"{path}: the file is not valid {encoding} text ({_first_line(exc)}). It may mix "

@@ -81,11 +81,15 @@ def _typed_expr(column: str, sql_type: str, src: str | None, src_type: str | Non
     return f"NULLIF(CAST({src} AS VARCHAR), '')"
 
 
-def _raw_present(src: str, src_type: str) -> str:
-    """The source cell holds something (an empty or blank string counts as nothing)."""
+def _raw_present(src: str, src_type: str, numeric: bool = False) -> str:
+    """The source cell holds something (an empty or blank string counts as nothing; in a
+    numeric column so does NaN, the way pandas and most exports write a missing number)."""
     if src_type.upper() != "VARCHAR":
+        if numeric and _is_numeric(src_type):
+            return f"({src} IS NOT NULL AND NOT isnan(CAST({src} AS DOUBLE)))"
         return f"({src} IS NOT NULL)"
-    return f"({src} IS NOT NULL AND trim({src}) <> '')"
+    nan = f" AND lower(trim({src})) NOT IN ('nan', '+nan', '-nan')" if numeric else ""
+    return f"({src} IS NOT NULL AND trim({src}) <> ''{nan})"
 
 
 def _ts_literal(value: dt.datetime) -> str:
@@ -114,7 +118,8 @@ def _problem_exprs(
         if col.name not in mapped:
             continue
         typed, raw = f"__{col.name}", f"__raw_{col.name}"
-        present = _raw_present(raw, mapped[col.name][1])
+        present = _raw_present(raw, mapped[col.name][1],
+                               numeric=col.sql_type in ("DOUBLE", "INTEGER"))
         name = col.name
         if col.required:
             problems.append(
@@ -128,9 +133,18 @@ def _problem_exprs(
                 "DOUBLE": "is not a number",
                 "INTEGER": "is not a whole number",
             }[col.sql_type]
+            if col.sql_type == "INTEGER":  # a whole number too large is out of range
+                as_double = f"try_cast(trim(CAST({raw} AS VARCHAR)) AS DOUBLE)"
+                rule_sql = (
+                    f"CASE WHEN {as_double} = round({as_double}) AND isfinite({as_double}) "
+                    f"THEN ' is out of range (a whole number from {-2**31:,} to {2**31 - 1:,})' "
+                    f"ELSE ' {rule}' END"
+                )
+            else:
+                rule_sql = f"' {rule}'"
             problems.append(
                 f"CASE WHEN {present} AND {typed} IS NULL "
-                f"THEN '{name} ' || left(CAST({raw} AS VARCHAR), 40) || ' {rule}' END"
+                f"THEN '{name} ' || left(CAST({raw} AS VARCHAR), 40) || {rule_sql} END"
             )
         if name == "ts" and ts_window is not None:
             problems.append(_window_problem(raw, ts_window))

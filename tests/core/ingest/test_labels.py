@@ -47,9 +47,16 @@ def test_long_format_and_idempotence(store: Store, tmp_path: Path) -> None:
     assert labels(store) == first and len(first) == 2
 
 
-def test_list_without_label_column_means_anomalous(store: Store) -> None:
-    ingest_labels(store, pd.DataFrame({"user_id": ["u2"]}))
+def test_list_without_label_column_means_anomalous_only_when_said(store: Store) -> None:
+    with pytest.raises(IngestError, match="must have a label column .* --all-anomalous"):
+        ingest_labels(store, pd.DataFrame({"user_id": ["u2"], "class": ["fraud"]}))
+    assert labels(store) == []
+    report = ingest_labels(store, pd.DataFrame({"user_id": ["u2"]}), all_anomalous=True)
     assert labels(store) == [("user", "u2", True, None, "ground_truth")]
+    assert "all 1 listed ids were taken as anomalous" in report.summary()
+    with pytest.raises(IngestError, match="must not be used with a label column"):
+        ingest_labels(store, pd.DataFrame({"user_id": ["u2"], "label": [0]}),
+                      all_anomalous=True)
 
 
 def test_unknown_ids_are_noted_not_lost(store: Store) -> None:
