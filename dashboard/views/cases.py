@@ -9,7 +9,7 @@ from __future__ import annotations
 import streamlit as st
 
 from core.cases import DECISIONS, SUPPRESSION_KINDS
-from dashboard import auth, common, services
+from dashboard import auth, common, exports, services
 from dashboard import safe_text as safe
 from dashboard import services_cases as sc
 
@@ -55,8 +55,9 @@ st.subheader("Queue")
 if active.empty:
     st.caption("No open case. Open one above, from the Flagged queue or from a user.")
 else:
-    st.dataframe(active.drop(columns=["decision", "scenario", "decided_by", "decided_at"]),
-                 hide_index=True, key="cs_queue")
+    queue = active.drop(columns=["decision", "scenario", "decided_by", "decided_at"])
+    st.dataframe(queue, hide_index=True, key="cs_queue")
+    exports.export_button(queue, "case_queue", "cs_queue")
     with st.expander("Bulk decision"):
         picked = st.multiselect("Cases", active["case_id"].tolist(), key="cs_bulk_ids")
         b1, b2 = st.columns(2)
@@ -91,6 +92,7 @@ if ids:
     st.caption("Every detector's score, threshold in force and percentile: "
                + ("frozen at the decision." if as_of == "decision" else "as of now."))
     st.dataframe(scores, hide_index=True, key="cs_sessions")
+    exports.export_button(scores, f"case_{case_id}_sessions", "cs_sessions")
     if item.status != "closed":
         a1, a2 = st.columns([1, 2])
         if a1.button("Claim", key="cs_claim", disabled=not may["case"]) and act(

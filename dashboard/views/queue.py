@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from dashboard import common, services
+from dashboard import common, exports, services
 from dashboard import safe_text as safe
 
 st.title("Flagged queue")
@@ -97,6 +97,7 @@ config = {v: st.column_config.ProgressColumn(v, min_value=0, max_value=100, form
           for v in pct_cols.values()}
 event = st.dataframe(out.head(5000), key="q_table", on_select="rerun",
                      selection_mode="single-row", hide_index=True, column_config=config)
+exports.export_button(out.head(5000), f"flagged_{view}", "q")
 target_col = "session_id" if view == "sessions" else "user_id"
 c1, c2 = st.columns([3, 1], vertical_alignment="bottom")
 target = c1.selectbox("Open a case for a flagged session" if view == "sessions"

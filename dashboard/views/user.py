@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dashboard import common, figures, services
+from dashboard import common, exports, figures, services
 from dashboard import safe_text as safe
 
 st.title("User")
@@ -79,7 +79,9 @@ if e2.button("Explain", key="user_explain", icon=":material/lightbulb:"):
 st.plotly_chart(figures.user_timeline(events, sessions), key="user_timeline")
 st.subheader("Sessions")
 score_cols = {m: f"{detector_of.get(m, m)}" for m in sessions.columns if m in detector_of}
-st.dataframe(sessions.rename(columns=score_cols), hide_index=True, key="user_sessions")
+shown_sessions = sessions.rename(columns=score_cols)
+st.dataframe(shown_sessions, hide_index=True, key="user_sessions")
+exports.export_button(shown_sessions, "user_sessions", "user_sessions")
 left, right = st.columns(2)
 left.plotly_chart(figures.entities_over_time(events), key="user_entities")
 right.plotly_chart(figures.amounts_over_time(events), key="user_amounts")
