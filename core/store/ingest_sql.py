@@ -140,6 +140,13 @@ def _problem_exprs(
                     f"THEN ' is out of range (a whole number from {-2**31:,} to {2**31 - 1:,})' "
                     f"ELSE ' {rule}' END"
                 )
+            elif col.sql_type == "TIMESTAMP":  # digits that no epoch unit can hold
+                text = f"trim(CAST({raw} AS VARCHAR))"
+                digits = f"regexp_full_match({text}, '-?[0-9]+(\\.[0-9]+)?')"
+                rule_sql = (
+                    f"CASE WHEN {digits} THEN ' is out of range as an epoch time (seconds, "
+                    f"milliseconds, microseconds or nanoseconds since 1970)' ELSE ' {rule}' END"
+                )
             else:
                 rule_sql = f"' {rule}'"
             problems.append(
