@@ -185,3 +185,52 @@ class EnsembleCombiner:
                 f" got format {version} and a fingerprint mismatch. Train the ensemble again."
             )
         return combiner
+
+
+# ----------------------------------------------------------------------- choosing the weights
+MIN_DISTINCT_QUANTILES = 20
+"""A member whose reference has fewer distinct quantiles than this is near-constant: it cannot
+rank sessions, and a rank average would only dilute the others."""
+MIN_STACKING_ANOMALIES = 20
+"""Labelled anomalies in the validation window needed to learn stacking weights."""
+
+
+def sane_members(quantiles: np.ndarray) -> np.ndarray:
+    """Per member (rows of ``quantiles``): True when its reference scores can rank sessions."""
+    return np.array([np.unique(q).size >= MIN_DISTINCT_QUANTILES for q in quantiles])
+
+
+def stacked_weights(ranks: np.ndarray, labels: np.ndarray) -> np.ndarray | None:
+    """Non-negative weights of a logistic regression on members' ranks (None when every
+    coefficient is <= 0 or a class is missing)."""
+    from sklearn.linear_model import LogisticRegression
+
+    y = np.asarray(labels, bool)
+    if y.all() or not y.any():
+        return None
+    model = LogisticRegression(C=1.0, class_weight="balanced", max_iter=1000)
+    model.fit(ranks, y)
+    weights = np.clip(model.coef_[0], 0.0, None)
+    return weights / weights.sum() if weights.sum() > 0 else None
+
+
+def choose_weights(
+    ranks: np.ndarray, labels: np.ndarray, candidates: dict[str, np.ndarray],
+) -> tuple[str, np.ndarray, dict[str, float]]:
+    """(name, weights, AP of every candidate) of the candidate with the best average precision
+    on the labelled ``ranks``; the best single member is always a candidate, so the choice is
+    never worse than it there (ties go to the simpler: best member, then the others in order).
+    """
+    from core.evaluate import ThresholdTable
+
+    y = np.asarray(labels, bool)
+    aps = {j: ThresholdTable.from_scores(ranks[:, j], y).average_precision()
+           for j in range(ranks.shape[1])}
+    best = max(aps, key=lambda j: (aps[j], -j))
+    one_hot = np.zeros(ranks.shape[1])
+    one_hot[best] = 1.0
+    options = {"best_member": one_hot, **candidates}
+    scored = {name: ThresholdTable.from_scores(ranks @ w, y).average_precision()
+              for name, w in options.items()}
+    name = max(scored, key=lambda n: scored[n])  # first of equals: best_member
+    return name, options[name], {k: float(v) for k, v in scored.items()}

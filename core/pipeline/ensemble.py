@@ -30,11 +30,19 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from core.detectors.ensemble import EnsembleCombiner
+from core.detectors.ensemble import (
+    MIN_STACKING_ANOMALIES,
+    EnsembleCombiner,
+    choose_weights,
+    sane_members,
+    stacked_weights,
+)
 from core.errors import ConfigError, ModelError
 from core.evaluate import ThresholdTable
 from core.lookups import data_time_span
+from core.operating_point import ScoreReference
 from core.pipeline.model_folders import model_folder, partial_folder, register_model_folder
+from core.pipeline.operating_point import choose_point
 from core.pipeline.scoring import ScoreResult
 from core.pipeline.training import TrainResult, default_train_end, model_row, models_dir_for
 from core.schema import LABEL_SOURCES
@@ -94,12 +102,31 @@ def train_ensemble(
     cut = max(ends) + (last - max(ends)) * VALIDATION_SHARE
     weights, validation, note = _weights(store, wide, members, ends, cut, sources,
                                          min_validation_anomalies)
+    equal = EnsembleCombiner.fit(members, references, np.ones(len(members)))
+    labels = store.frame("session_labels", {"sources": list(sources)})
+    y_all = wide[["session_id"]].merge(labels[["session_id", "is_anomaly"]], on="session_id",
+                                       how="left")["is_anomaly"]
+    start = wide["start_ts"].to_numpy()
+    in_val = (start >= np.datetime64(max(ends))) & (start < np.datetime64(cut))
+    labelled = y_all.notna().to_numpy()
+    y_val = y_all.fillna(False).astype(bool).to_numpy()
+    ranks = equal.ranks(_matrix(wide, len(members)))
+    method, choice = _combination(ranks[in_val & labelled], y_val[in_val & labelled], weights,
+                                  note, equal.quantiles, members)
+    weights = choice.pop("weights")
+    if "excluded" in choice:
+        note = choice["excluded"] if note is None else f"{note}; {choice['excluded']}"
     combiner = EnsembleCombiner.fit(members, references, weights)
+    in_train = (start < np.datetime64(max(ends))) & ~y_val
+    combined = ranks @ combiner.weights
+    reference = ScoreReference.from_scores(combined[in_train], combined[in_val & ~y_val])
+    point = choose_point(reference, combined[in_val & labelled], y_val[in_val & labelled],
+                         supervised=method not in ("equal", "equal_sane"))
 
     model_id = f"{ENSEMBLE}-{started:%Y%m%d-%H%M%S}-{secrets.token_hex(2)}"
     partial = partial_folder(store, models_dir or models_dir_for(store), model_id)
-    weight_source = "validation_ap" if note is None else "equal"
-    train_end = cut if note is None else max(ends)
+    weight_source = method
+    train_end = cut if method not in ("equal", "equal_sane") else max(ends)
     config = {"members": members, "detectors": [r["detector"] for r in rows],
               "weights": dict(zip(members, combiner.weights.tolist(), strict=True)),
               "weight_source": weight_source, "validation_share": VALIDATION_SHARE}
@@ -110,6 +137,8 @@ def train_ensemble(
         "weights": config["weights"], "validation": validation,
         "reference_sizes": {m: int(len(r)) for m, r in zip(members, references, strict=True)},
         "validation_window": [min(ends).isoformat(), cut.isoformat()],
+        "combination": choice, "score_reference": reference.to_dict(),
+        "operating_point": point.to_dict(),
     }
     if note is not None:
         metrics["note"] = note
@@ -185,6 +214,40 @@ def ensemble_contributions(store: Store, model_id: str, session_id: str) -> pd.D
 
 
 # -------------------------------------------------------------------------------- internals
+def _combination(
+    ranks: np.ndarray, labels: np.ndarray, ap_weights: np.ndarray, note: str | None,
+    quantiles: np.ndarray, members: list[str],
+) -> tuple[str, dict[str, Any]]:
+    """(method, details with "weights") of the ensemble.
+
+    With enough labelled validation anomalies: the best on validation AP of the AP-weighted
+    rank average, stacking (logistic weights on ranks, with at least MIN_STACKING_ANOMALIES)
+    and the best single member, so the ensemble is never below its best member there.
+    Without: equal weights over the members that can rank sessions (near-constant ones get
+    weight 0, and the note names them).
+    """
+    if note is None and len(ranks):
+        candidates = {"validation_ap": ap_weights}
+        if int(labels.sum()) >= MIN_STACKING_ANOMALIES:
+            stacked = stacked_weights(ranks, labels)
+            if stacked is not None:
+                candidates["stacked"] = stacked
+        method, weights, aps = choose_weights(ranks, labels, candidates)
+        return method, {"weights": weights, "method": method, "validation_ap": aps}
+    sane = sane_members(quantiles)
+    if sane.sum() == 0:
+        raise ModelError(
+            "ensemble members must rank sessions, got only near-constant scores from every "
+            "member. Check the members' data, or train other detectors."
+        )
+    out: dict[str, Any] = {"weights": sane / sane.sum(), "method": "equal"}
+    if not sane.all():
+        out["excluded"] = ("left out (near-constant scores on their training window): "
+                           + ", ".join(members[i] for i in np.flatnonzero(~sane)))
+        return "equal_sane", out
+    return "equal", out
+
+
 def _member_row(store: Store, member_id: str) -> dict[str, Any]:
     row = model_row(store, member_id)  # ModelError naming the registered ids when unknown
     if row["detector"] == ENSEMBLE:

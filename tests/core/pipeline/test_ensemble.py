@@ -12,7 +12,15 @@ import pytest
 from click.testing import CliRunner
 
 from core.cli import main
-from core.detectors.ensemble import PROBS, EnsembleCombiner, rank_normalise, reference_quantiles
+from core.detectors.ensemble import (
+    PROBS,
+    EnsembleCombiner,
+    choose_weights,
+    rank_normalise,
+    reference_quantiles,
+    sane_members,
+    stacked_weights,
+)
 from core.errors import ConfigError, ModelError
 from core.pipeline import evaluate_models, score_model, train_model
 from core.pipeline.ensemble import (
@@ -148,18 +156,39 @@ def test_ensemble_is_no_worse_than_its_weakest_member(scored: dict) -> None:
     assert ap["ensemble"] >= min(ap[k] for k in MEMBER_KINDS)
 
 
-def test_weights_follow_validation_ap_when_there_are_labels(scored: dict) -> None:
+def test_with_labels_the_ensemble_is_the_best_candidate_on_validation(scored: dict) -> None:
     with Store.open(scored["db"]) as store:
         members = json.loads(_row_in(store, scored["train"].model_id)["config"])["members"]
         result = train_ensemble(store, members, min_validation_anomalies=1)
         metrics = json.loads(_row_in(store, result.model_id)["metrics"])
-    assert metrics["weight_source"] == "validation_ap"
-    validation, weights = metrics["validation"], metrics["weights"]
-    raw = {m: max(v["average_precision"] - v["base_rate"], 1e-3) for m, v in validation.items()}
-    total = sum(raw.values())
-    for member, value in raw.items():
-        assert weights[member] == pytest.approx(value / total)
+    combination = metrics["combination"]
+    aps = combination["validation_ap"]
+    assert metrics["weight_source"] == combination["method"] in aps
+    assert aps[combination["method"]] == max(aps.values()) >= aps["best_member"]
     assert result.train_end > min(pd.Timestamp(w) for w in metrics["validation_window"])
+    assert metrics["operating_point"]["rule"] in ("best_f1_validation", "log_tukey", "mad3",
+                                                   "tukey", "q95")
+
+
+def test_choose_weights_falls_back_to_the_best_member() -> None:
+    rng = np.random.default_rng(0)
+    y = rng.random(400) < 0.1
+    good = np.where(y, 0.8 + 0.2 * rng.random(400), 0.7 * rng.random(400))
+    noise = rng.random((400, 2))
+    ranks = np.column_stack([noise[:, 0], good, noise[:, 1]])
+    name, weights, aps = choose_weights(ranks, y, {"validation_ap": np.full(3, 1 / 3)})
+    assert name == "best_member" and weights.tolist() == [0.0, 1.0, 0.0]
+    assert aps["best_member"] > aps["validation_ap"]
+    stacked = stacked_weights(ranks, y)
+    assert stacked is not None and int(np.argmax(stacked)) == 1
+
+
+def test_near_constant_members_are_left_out_without_labels() -> None:
+    rng = np.random.default_rng(1)
+    quantiles = np.stack([reference_quantiles(rng.normal(size=500)),
+                          reference_quantiles(np.full(500, 0.5)),
+                          reference_quantiles(rng.gamma(2.0, size=500))])
+    assert sane_members(quantiles).tolist() == [True, False, True]
 
 
 def _row_in(store: Store, model_id: str) -> dict:
