@@ -171,15 +171,18 @@ def f1_at(scores: np.ndarray, y: np.ndarray, threshold: float) -> float:
     return 2 * tp / denominator if denominator else 0.0
 
 
-def operating_point_of(store: Any, model_id: str) -> tuple[float, str] | None:
-    """(threshold, source) of a model's label-free default; None while the pipeline has no
-    ``core.pipeline.operating_point`` (reported as "–")."""
+def operating_point_of(store: Any, model_id: str) -> dict[str, Any] | None:
+    """threshold, source (and rule, when the point names one) of a model's label-free
+    default; None while the pipeline has no ``core.pipeline.operating_point`` ("–")."""
     try:
         from core.pipeline.operating_point import operating_point
     except ImportError:
         return None
     point = operating_point(store, model_id)
-    return float(point.threshold), str(point.source)
+    out = {"threshold": float(point.threshold), "threshold_source": str(point.source)}
+    if getattr(point, "rule", None):
+        out["threshold_rule"] = str(point.rule)
+    return out
 
 
 def operating_point_available() -> bool:
@@ -258,8 +261,12 @@ def reuse_training_inputs() -> Iterator[dict[Any, Any]]:
     def memoised(store: Any, input_kind: str, spec: Any = None, **kwargs: Any) -> Any:
         if spec is not None or kwargs.get("session_ids") is not None:
             return original(store, input_kind, spec, **kwargs)
-        options = {k: v for k, v in kwargs.items() if k != "progress"}
-        key = (str(store.path), input_kind, json.dumps(options, sort_keys=True, default=str))
+        options = tuple(sorted((k, v) for k, v in kwargs.items() if k != "progress"))
+        try:
+            hash(options)
+        except TypeError:
+            options = (json.dumps(dict(options), sort_keys=True, default=repr),)
+        key = (str(store.path), input_kind, options)
         if key not in memo:
             memo[key] = original(store, input_kind, spec, **kwargs)
         return memo[key]
@@ -270,6 +277,24 @@ def reuse_training_inputs() -> Iterator[dict[Any, Any]]:
     finally:
         training.build_input = original
         memo.clear()
+
+
+def training_scope(store: Any, train_ids: list[str] | None) -> dict[str, Any]:
+    """The ``training=`` argument ``train_model`` gives ``build_input`` (the window or the
+    sessions the feature spec learns from), so a build here is the one the detectors train
+    on; {} while the pipeline has no such argument."""
+    import inspect
+
+    from core.pipeline import default_train_end
+    from core.pipeline.inputs import build_input
+
+    if "training" not in inspect.signature(build_input).parameters:
+        return {}
+    from core.features.spec import TrainingScope
+
+    if train_ids is not None:
+        return {"training": TrainingScope(session_ids=tuple(str(s) for s in train_ids))}
+    return {"training": TrainingScope(until=default_train_end(store))}
 
 
 def _config_for(name: str, seed: int, quick: bool) -> dict[str, Any]:
@@ -329,13 +354,15 @@ def evaluate_dataset(ds: BuiltSet, models_dir: Path, *, seeds: list[int], quick:
     with Store.open(ds.db) as store, reuse_training_inputs():
         import core.pipeline.training as training
 
-        wall, cpu, feats = clock(lambda: training.build_input(store, "features", progress=False))
+        scope = training_scope(store, ds.train_ids)
+        wall, cpu, feats = clock(lambda: training.build_input(store, "features", progress=False,
+                                                              **scope))
         out["inputs"]["features"] = {"wall_s": wall, "cpu_s": cpu,
                                      "n_features": int(feats.data.values.shape[1])}
         seqs = None
         if any(get_detector_class(n).input_kind == "sequences" for n in ours):
             wall, cpu, seqs = clock(lambda: training.build_input(store, "sequences",
-                                                                 progress=False))
+                                                                 progress=False, **scope))
             out["inputs"]["sequences"] = {"wall_s": wall, "cpu_s": cpu}
         meta = feats.meta[["session_id", "start_ts"]].reset_index(drop=True)
         order = meta["session_id"].to_numpy()
@@ -376,9 +403,9 @@ def evaluate_dataset(ds: BuiltSet, models_dir: Path, *, seeds: list[int], quick:
                 entry["operating_point_error"] = f"{type(exc).__name__}: {exc}"
                 return
             if point is not None:
-                entry["threshold"], entry["threshold_source"] = point
-                entry["f1_default"] = f1_at(scores, test_y, point[0])
-                entry["flagged_share"] = float((scores >= point[0]).mean())
+                entry.update(point)
+                entry["f1_default"] = f1_at(scores, test_y, point["threshold"])
+                entry["flagged_share"] = float((scores >= point["threshold"]).mean())
 
         train_ids = list(ds.train_ids) if ds.train_ids is not None else None
         for seed in seeds:

@@ -56,7 +56,9 @@ def summarise(slot: dict[str, Any]) -> dict[str, Any]:
     out["f1_ratio"] = f1d / best if not np.isnan(f1d) and best and not np.isnan(best) else (
         float("nan"))
     sources = sorted({r["threshold_source"] for r in runs if r.get("threshold_source")})
-    out["threshold_source"] = ", ".join(sources) if sources else None
+    out["threshold_source"] = "; ".join(sources) if sources else None
+    rules = sorted({r["threshold_rule"] for r in runs if r.get("threshold_rule")})
+    out["threshold_rule"] = ", ".join(rules) if rules else None
     scenarios = sorted({s for r in runs for s in r.get("recall_by_scenario", {})})
     out["recall_by_scenario_mean"] = {
         s: _mean([r["recall_by_scenario"].get(s) for r in runs if "recall_by_scenario" in r])
@@ -270,10 +272,20 @@ def dataset_rows(ds: dict[str, Any]) -> list[list[str]]:
         rows.append([name, pm(m, "roc_auc"), pm(m, "ap"), pm(m, "recall_at_1pct_fpr"),
                      pm(m, "f1_default") if ours else "", pm(m, "best_f1"),
                      fmt_num(m.get("f1_ratio"), 2) if ours else "",
-                     (m.get("threshold_source") or "–") if ours else "",
+                     (m.get("threshold_rule") or _short_source(m.get("threshold_source")))
+                     if ours else "",
                      fmt_num(m.get("fit_s_mean"), 2), fmt_num(m.get("score_s_mean"), 2),
                      str(m["n_seeds"])])
     return rows
+
+
+def _short_source(source: str | None, width: int = 30) -> str:
+    """A threshold's source as the table shows it: up to its first parenthesis, cut to
+    ``width`` (the whole text is in the JSON)."""
+    if not source:
+        return "–"
+    text = source.split(" (")[0]
+    return text if len(text) <= width else text[: width - 1] + "…"
 
 
 def text_table(header: list[str] | tuple[str, ...], rows: list[list[str]]) -> list[str]:
@@ -325,7 +337,12 @@ def _scenario_lines(ds: dict[str, Any]) -> list[str]:
 
 
 def _errors(ds: dict[str, Any]) -> list[str]:
-    return [f"  {m['method']} failed: {e}" for m in ds["methods"] for e in m.get("errors", [])]
+    lines = [f"  {m['method']} failed: {e}" for m in ds["methods"] for e in m.get("errors", [])]
+    for m in ds["methods"]:
+        failed = sorted({r["operating_point_error"] for r in m["per_seed"]
+                         if r.get("operating_point_error")})
+        lines += [f"  {m['method']}: no operating point: {e}" for e in failed]
+    return lines
 
 
 def header_lines(results: dict[str, Any]) -> list[str]:
