@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 import pandas as pd
 
+from core.cases.scoring import ScoreContext
 from core.cli import db_option, main, user_errors, wait_option
 from core.csv_safe import write_csv
 from core.errors import ConfigError
@@ -53,12 +54,26 @@ def read_session_ids(path: str) -> list[str]:
 @click.option("--members", default=None,
               help="With --detector ensemble: comma-separated model ids to combine (default: "
                    "the latest scored model of each detector).")
+@click.option("--contamination", type=float, default=None,
+              help="Default threshold: flag this share of training sessions (e.g. 0.01) "
+                   "instead of the label-free rule.")
+@click.option("--extras", "extras_allow", default=None,
+              help="Comma-separated extra columns the model may use (default: all).")
+@click.option("--exclude-extras", "extras_deny", default=None,
+              help="Comma-separated extra columns the model must not use.")
 @db_option
 @wait_option
 @user_errors
 def train(detector: str, train_end: str | None, train_sessions: str | None, epochs: int | None,
-          device: str, quiet: bool, members: str | None, db: str | None, wait_s: float) -> None:
-    """Train DETECTOR on the store's sessions and print the new model id."""
+          device: str, quiet: bool, members: str | None, contamination: float | None,
+          extras_allow: str | None, extras_deny: str | None, db: str | None,
+          wait_s: float) -> None:
+    """Train DETECTOR on the store's sessions and print the new model id.
+
+    Its default threshold comes from its own training scores (median + 3 MAD, or best F1 on
+    the validation window for a detector trained on labels), unless --contamination is given.
+    """
+    from core.features.extras import ExtraSelection
     from core.pipeline import train_model
 
     if members is not None and detector != "ensemble":
@@ -72,9 +87,12 @@ def train(detector: str, train_end: str | None, train_sessions: str | None, epoc
             ids = [m.strip() for m in members.split(",") if m.strip()] if members else None
             result = train_ensemble(store, ids)
         else:
+            selection = ExtraSelection(
+                allow=_names(extras_allow) if extras_allow is not None else None,
+                deny=_names(extras_deny) if extras_deny else ())
             result = train_model(store, detector, train_end=_parse_ts(train_end),
                                  train_sessions=sessions, epochs=epochs, device=device,
-                                 quiet=quiet)
+                                 quiet=quiet, extras=selection, contamination=contamination)
     if not quiet and detector == "ensemble":
         click.echo(f"Trained an ensemble; its weights were set on {result.n_train:,} labelled "
                    f"sessions up to {result.train_end}, in {result.seconds:.1f} s.", err=True)
@@ -87,6 +105,10 @@ def train(detector: str, train_end: str | None, train_sessions: str | None, epoc
             err=True,
         )
     click.echo(result.model_id)
+
+
+def _names(value: str) -> tuple[str, ...]:
+    return tuple(n.strip() for n in value.split(",") if n.strip())
 
 
 @main.command()
@@ -131,12 +153,16 @@ def score(model_id: str | None, detector: str | None, only_new: bool, db: str | 
 @wait_option
 @user_errors
 def scores(out: str, db: str | None, wait_s: float) -> None:
-    """Export (model_id, session_id, user_id, score) for every scored model."""
+    """Export (model_id, session_id, user_id, score, threshold, flagged,
+    percentile_vs_training) for every scored model: the threshold in force (saved for the
+    session's segment, else the model's default operating point) and the score's percentile
+    among the model's training scores."""
     target = Path(out)
     if target.suffix.lower() not in (".parquet", ".csv"):
         raise ConfigError(f"--out must end in .parquet or .csv, got {out!r}.")
     with Store.open(db, read_only=True, wait_s=wait_s) as store:
         frame = store.frame("export_scores")
+        frame = ScoreContext.build(store).with_flags(frame, store)
     target.parent.mkdir(parents=True, exist_ok=True)
     if target.suffix.lower() == ".csv":
         write_csv(frame, target)  # cells neutralised (formula injection), owner-only

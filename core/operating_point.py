@@ -30,7 +30,7 @@ RULES = ("q99", "q95", "tukey", "tukey3", "mad3", "log_mad3", "log_tukey")
 """Label-free rules, each a function of the training scores alone (see ``threshold_by_rule``).
 The default was chosen by benchmarks.operating_point (docs/FEATURES.md)."""
 
-DEFAULT_RULE = "log_tukey"
+DEFAULT_RULE = "mad3"
 
 
 @dataclass(frozen=True)

@@ -57,6 +57,25 @@ class ScoreContext:
         return cls(models, table.set_index("session_id", drop=False), saved, defaults, in_force,
                    rules)
 
+    def with_flags(self, frame: pd.DataFrame, store: Store) -> pd.DataFrame:
+        """``frame`` (model_id, session_id, score, ...) plus the threshold in force, the flag
+        and the score's percentile among the model's training scores."""
+        out = frame.copy()
+        threshold = np.full(len(out), np.nan)
+        percentile = np.full(len(out), np.nan)
+        rows = self.table.index.get_indexer(out["session_id"])
+        for model_id, part in out.groupby("model_id", sort=False).groups.items():
+            at = out.index.get_indexer(part)
+            known = rows[at] >= 0
+            if str(model_id) in self.in_force:
+                threshold[at[known]] = self.in_force[str(model_id)][rows[at][known]]
+            point = operating_point(store, str(model_id))
+            percentile[at] = point.percentile(out["score"].to_numpy(np.float64)[at])
+        out["threshold"] = threshold
+        out["flagged"] = np.isfinite(threshold) & (out["score"].to_numpy(np.float64) >= threshold)
+        out["percentile_vs_training"] = np.round(percentile, 3)
+        return out
+
     @property
     def model_ids(self) -> list[str]:
         return self.models["model_id"].tolist()

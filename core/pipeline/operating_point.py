@@ -95,7 +95,7 @@ def choose_point(reference: ScoreReference, val_scores: np.ndarray, val_labels: 
     value = threshold_by_rule(reference.pooled, DEFAULT_RULE)
     share = 100.0 - float(reference.percentile(np.array([value]))[0])
     return OperatingPoint(value, DEFAULT_RULE,
-                          f"label-free: the outlier fence of the training scores "
+                          f"label-free: median + 3 MAD of the training scores "
                           f"({share:.1f}% of training sessions lie above it)", reference)
 
 

@@ -17,6 +17,7 @@ from core.errors import ConfigError, ModelError
 from core.evaluate import evaluate_scores
 from core.ingest import ingest_events
 from core.pipeline import evaluate_models, labelled_scores, score_model, train_model
+from core.pipeline.operating_point import operating_point
 from core.store import Store
 
 
@@ -136,8 +137,15 @@ def test_cli_train_score_evaluate_export(demo_store_copy: Path, tmp_path: Path) 
     exported = runner.invoke(main, ["scores", "--out", str(out), "--db", db])
     assert exported.exit_code == 0
     frame = pd.read_parquet(out)
-    assert list(frame.columns) == ["model_id", "session_id", "user_id", "score"]
+    assert list(frame.columns) == ["model_id", "session_id", "user_id", "score", "threshold",
+                                   "flagged", "percentile_vs_training"]
     assert np.isfinite(frame["score"]).all()
+    mine = frame[frame["model_id"] == model_id]
+    with Store.open(demo_store_copy, read_only=True) as store:
+        point = operating_point(store, model_id)
+    assert point.rule == "mad3" and (mine["threshold"] == point.threshold).all()
+    assert (mine["flagged"] == (mine["score"] >= point.threshold)).all()
+    assert mine["percentile_vs_training"].between(0, 100).all()
 
 
 def test_cli_train_sessions_file(demo_store_copy: Path, tmp_path: Path) -> None:
