@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from core.thresholds import apply_daily_budget, default_threshold, segment_mask
+from core.thresholds import apply_daily_budget, segment_mask
 from dashboard import auth, common, figures, services
 from dashboard import safe_text as safe
 
@@ -40,8 +40,15 @@ lo, hi = float(view.sorted_scores[0]), float(view.sorted_scores[-1])
 step = max((hi - lo) / 1000, 1e-9)
 saved = services.saved_thresholds(model_id)
 start = saved.get(segment, saved.get("all"))
+default_value, default_source = services.operating_point(*key, model_id)
 if start is None:
-    start = default_threshold(view.sorted_scores, presorted=True)
+    start = default_value
+    st.caption(safe.fmt("Starting from the model's default threshold {value}: {source}.",
+                        value=f"{default_value:.4g}", source=default_source))
+else:
+    st.caption(safe.fmt("Starting from the saved threshold {value} (the model's default would "
+                        "be {default}: {source}).", value=f"{start:.4g}",
+                        default=f"{default_value:.4g}", source=default_source))
 if "thr_pending" in st.session_state:  # a suggestion chosen below, applied before the slider
     st.session_state["thr_value"] = st.session_state.pop("thr_pending")
 threshold = st.slider("Threshold (flag sessions scoring at or above)", lo, hi + step,
