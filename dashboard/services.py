@@ -255,3 +255,12 @@ def default_model_ids(frame: pd.DataFrame) -> Sequence[str]:
     if frame.empty:
         return []
     return frame.sort_values("created_at").groupby("detector")["model_id"].last().tolist()
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def operating_point(_stamp: float, path: str, model_id: str) -> tuple[float, str]:
+    """(default threshold, where it came from) of ``model_id`` (core.pipeline.operating_point)."""
+    from core.pipeline.operating_point import operating_point as point_of
+
+    point = with_store(lambda store: point_of(store, model_id))
+    return point.threshold, point.source
