@@ -140,3 +140,82 @@ def sessions_with_event_types(store: Store, event_types: Sequence[str]) -> list[
 
 def event_type_names(store: Store) -> list[str]:
     return store.frame("event_type_names")["event_type"].tolist()
+
+
+# --- bounded reads of one user (issue #20, item 10) ------------------------------------------
+BUCKETS_S = (60, 600, 3600, 6 * 3600, 86400, 7 * 86400, 30 * 86400, 365 * 86400)
+BUCKET_NAMES = {60: "minute", 600: "10 minutes", 3600: "hour", 6 * 3600: "6 hours",
+                86400: "day", 7 * 86400: "week", 30 * 86400: "30 days", 365 * 86400: "year"}
+
+
+def user_counts(store: Store, user_id: str) -> tuple[int, int]:
+    """(events, sessions) of ``user_id``: two counts, nothing read."""
+    from core.store import queries_user as q
+
+    n_events, n_sessions = store.execute_sql("user_counts", q.USER_COUNTS,
+                                             {"user_id": user_id}).fetchall()[0]
+    return int(n_events), int(n_sessions)
+
+
+def user_events_bounded(store: Store, user_id: str, model_id: str | None, limit: int,
+                        n_events: int | None = None) -> pd.DataFrame:
+    """The user's events as ``user_events`` while there are at most ``limit``; beyond that,
+    one row per time bucket and event type (the finest of ``BUCKETS_S`` that fits in
+    ``limit`` rows) with ``n_events`` per row, the amounts summed and the highest event score.
+    ``attrs``: ``n_events`` (all of the user's), ``bucket`` (a name, or None when every event
+    is there)."""
+    from core.store import queries_user as q
+
+    total = user_counts(store, user_id)[0] if n_events is None else n_events
+    if total <= limit:
+        events = user_events(store, user_id, model_id)
+        events.attrs.update(n_events=total, bucket=None)
+        return events
+    params = {"user_id": user_id, "model_id": model_id or ""}
+    span = store.execute_sql("user_event_span", q.USER_EVENT_SPAN,
+                             {"user_id": user_id}).fetchall()[0][0]
+    for seconds in BUCKETS_S:
+        if span is not None and float(span) / seconds > 4 * limit:
+            continue  # more buckets than we would draw even with one event type
+        frame = store.execute_sql("user_events_bucketed", q.USER_EVENTS_BUCKETED,
+                                  {**params, "seconds": seconds, "limit": limit + 1}).df()
+        if len(frame) <= limit or seconds == BUCKETS_S[-1]:
+            frame = _drawable_times(frame.head(limit))
+            frame.attrs.update(n_events=total, bucket=BUCKET_NAMES[seconds])
+            return frame
+    raise AssertionError("unreachable: the last bucket always returns")
+
+
+def user_events_preferring(store: Store, user_id: str, model_id: str | None,
+                           session_ids: Sequence[str], limit: int) -> pd.DataFrame:
+    """At most ``limit`` of the user's events, in time order: those of ``session_ids`` first,
+    then the newest others (a report's events, whatever the user did)."""
+    from core.store import queries_user as q
+
+    frame = store.execute_sql("user_events_preferring", q.USER_EVENTS_PREFERRING, {
+        "user_id": user_id, "model_id": model_id or "", "sessions": list(session_ids),
+        "limit": int(limit)}).df()
+    return _drawable_times(frame.sort_values(["ts", "event_id"]).reset_index(drop=True))
+
+
+def user_sessions_page(store: Store, user_id: str, limit: int, offset: int = 0
+                       ) -> pd.DataFrame:
+    """One page of the user's sessions (newest first, ``limit`` of them from ``offset``), in
+    time order, as ``user_sessions``."""
+    from core.store import queries_user as q
+
+    frame = _drawable_times(store.execute_sql(
+        "user_sessions_page", q.USER_SESSIONS_PAGE,
+        {"user_id": user_id, "limit": int(limit), "offset": int(offset)}).df())
+    if frame.empty:
+        return frame
+    base = (frame[["session_id", "start_ts", "end_ts", "n_events"]]
+            .drop_duplicates("session_id"))
+    scored = frame.dropna(subset=["model_id"])
+    if scored.empty:
+        return base.sort_values("start_ts").reset_index(drop=True)
+    wide = scored.pivot_table(index="session_id", columns="model_id", values="score",
+                              aggfunc="first")
+    wide.columns.name = None
+    return (base.merge(wide.reset_index(), on="session_id", how="left")
+            .sort_values("start_ts").reset_index(drop=True))

@@ -174,21 +174,38 @@ def labelled_scores(_stamp: float, path: str, model_id: str,
     return with_store(lambda s: lookups.labelled_scores(s, model_id, sources))
 
 
+MAX_USER_EVENTS = 20_000  # beyond this the User page draws events aggregated per time bucket
+SESSIONS_PER_PAGE = 500  # the User page lists a user's sessions a page at a time
+
+
 class UserView(NamedTuple):
-    """What the User page shows of one user: sessions with scores, events (with per-event
-    scores of one model, or none) and linked accounts."""
+    """What the User page shows of one user: a page of sessions with scores, events (with
+    per-event scores of one model, or none; aggregated per ``bucket`` beyond
+    ``MAX_USER_EVENTS``), linked accounts, and the user's totals."""
 
     sessions: pd.DataFrame
     events: pd.DataFrame
     linked: pd.DataFrame
+    n_sessions: int
+    n_events: int
+    bucket: str | None  # None: every event is there; else e.g. "minute"
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
-def user_view(_stamp: float, path: str, user_id: str, event_model: str | None) -> UserView:
-    """One store connection for the page's three reads (each open costs ~30 ms)."""
-    return with_store(lambda s: UserView(lookups.user_sessions(s, user_id),
-                                         lookups.user_events(s, user_id, event_model),
-                                         lookups.linked_accounts(s, user_id)))
+def user_view(_stamp: float, path: str, user_id: str, event_model: str | None,
+              page: int = 0) -> UserView:
+    """One store connection for the page's reads (each open costs ~30 ms), bounded whatever
+    the user did: at most ``MAX_USER_EVENTS`` event rows and ``SESSIONS_PER_PAGE`` sessions."""
+    def read(s: Store) -> UserView:
+        n_events, n_sessions = lookups.user_counts(s, user_id)
+        events = lookups.user_events_bounded(s, user_id, event_model, MAX_USER_EVENTS,
+                                             n_events)
+        sessions = lookups.user_sessions_page(s, user_id, SESSIONS_PER_PAGE,
+                                              page * SESSIONS_PER_PAGE)
+        return UserView(sessions, events, lookups.linked_accounts(s, user_id), n_sessions,
+                        n_events, events.attrs.get("bucket"))
+
+    return with_store(read)
 
 
 @st.cache_data(show_spinner=False, max_entries=4)

@@ -61,7 +61,9 @@ def gather_case_report(store: Store, case_id: str, *, actor: str, mask: bool = F
         "audit": _records(audit_trail(store, case_id)),
         "snapshot": case.snapshot,
         "event_model": events.attrs.get("event_model"),
-        "n_events": int(len(events)),
+        "n_events": int(events.attrs.get("n_events", len(events))),
+        "n_events_in_report": int(len(events)),
+        "events_note": events.attrs.get("note"),
     }
     if mask:
         masker = Masker(devices=events["device_id"].dropna().unique(),
@@ -87,12 +89,27 @@ def jsonable(value: Any) -> Any:
     return value
 
 
+MAX_REPORT_EVENTS = 20_000
+"""A report holds at most this many of the user's events (the case's sessions' first, then the
+newest), and says so: a bot's million events made a 200 MB, 96 s report (issue #20, item 10)."""
+
+
 def _events(store: Store, user_id: str, session_ids: list[str]) -> pd.DataFrame:
+    from core.lookups import user_counts, user_events_preferring
+
     models = store.frame("event_score_models", {"session_ids": session_ids})
     model_id = str(models["model_id"].iloc[0]) if not models.empty else None
-    events = store.frame("user_events", {"user_id": user_id, "model_id": model_id or ""})
+    total = user_counts(store, user_id)[0]
+    note = None
+    if total > MAX_REPORT_EVENTS:
+        events = user_events_preferring(store, user_id, model_id, session_ids,
+                                        MAX_REPORT_EVENTS)
+        note = (f"This report holds {len(events):,} of the user's {total:,} events: those of "
+                "the case's sessions first, then the newest others. The store has them all.")
+    else:
+        events = store.frame("user_events", {"user_id": user_id, "model_id": model_id or ""})
     events["in_case"] = events["session_id"].isin(session_ids)
-    events.attrs["event_model"] = model_id
+    events.attrs.update(event_model=model_id, n_events=total, note=note)
     return events
 
 

@@ -123,9 +123,11 @@ def _timeline(report: CaseReport) -> str:
         "No per-event scores in the store for these sessions.")
     hidden = (f" {layout.n_hidden:,} events outside the case were thinned out."
               if layout.n_hidden else "")
+    capped = f" <strong>{e(report.content['events_note'])}</strong>" if report.content.get(
+        "events_note") else ""
     return ("<h2>Timeline</h2><p class='muted'>All of the user's events, one row per event "
             f"type; shaded bands are the case's sessions. {legend}.{hidden} Hover a dot for "
-            "details.</p>" + timeline_svg(layout))
+            f"details.{capped}</p>" + timeline_svg(layout))
 
 
 def _sessions(c: dict[str, Any]) -> str:

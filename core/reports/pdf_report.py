@@ -206,6 +206,8 @@ def _timeline(pdf: FPDF, report: CaseReport) -> None:
            + (f" of {report.content['event_model']}." if report.content["event_model"] else
               " (none stored).")
            + (f" {layout.n_hidden} events outside the case thinned out." if layout.n_hidden
+              else "")
+           + (" " + report.content["events_note"] if report.content.get("events_note")
               else ""))
 
 

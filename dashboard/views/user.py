@@ -39,18 +39,30 @@ if not user_id:
 if params.get("user") != user_id:
     st.query_params["user"] = user_id
 
-view = services.user_view(*key, user_id, event_model)
+page_no = int(st.session_state.get("user_sessions_page", 1))
+view = services.user_view(*key, user_id, event_model, page_no - 1)
 sessions, events = view.sessions, view.events
+if sessions.empty and page_no > 1:  # another user, or fewer sessions: back to the first page
+    st.session_state.pop("user_sessions_page", None)
+    st.rerun()
 if sessions.empty:
     st.warning(safe.fmt("User {user} has no sessions in this store.", user=user_id))
     st.stop()
 focus = params.get("session")
 
 c = st.columns(4)
-c[0].metric("Sessions", f"{len(sessions):,}")
-c[1].metric("Events", f"{len(events):,}")
+c[0].metric("Sessions", f"{view.n_sessions:,}")
+c[1].metric("Events", f"{view.n_events:,}")
 c[2].metric("Amount", f"{events['amount'].sum():,.2f}")
-c[3].metric("Devices / IPs", f"{events['device_id'].nunique()} / {events['ip'].nunique()}")
+c[3].metric("Devices / IPs", "–" if view.bucket else
+            f"{events['device_id'].nunique()} / {events['ip'].nunique()}",
+            help="Not counted when events are aggregated (see below)." if view.bucket else None)
+if view.bucket:
+    st.caption(safe.fmt(
+        "Showing {n:,} events as {rows:,} rows, aggregated by {bucket} and event type: each "
+        "row counts its events, sums their amounts and keeps the highest event score (more "
+        "than {limit:,} events are not drawn one by one).", n=view.n_events, rows=len(events),
+        bucket=safe.Markdown(view.bucket), limit=services.MAX_USER_EVENTS))
 if focus:
     st.caption(safe.fmt("Opened for session {focus}.", focus=focus))
 named = common.analyst() != "anonymous"
@@ -78,6 +90,13 @@ if e2.button("Explain", key="user_explain", icon=":material/lightbulb:"):
 
 st.plotly_chart(figures.user_timeline(events, sessions), key="user_timeline")
 st.subheader("Sessions")
+if view.n_sessions > services.SESSIONS_PER_PAGE:
+    pages = -(-view.n_sessions // services.SESSIONS_PER_PAGE)
+    st.number_input(safe.fmt("Page (newest first; {per:,} sessions a page, {pages:,} pages)",
+                             per=services.SESSIONS_PER_PAGE, pages=pages),
+                    min_value=1, max_value=pages, step=1, key="user_sessions_page")
+    st.caption(safe.fmt("Showing {n:,} of {total:,} sessions.", n=len(sessions),
+                        total=view.n_sessions))
 score_cols = {m: f"{detector_of.get(m, m)}" for m in sessions.columns if m in detector_of}
 shown_sessions = sessions.rename(columns=score_cols)
 st.dataframe(shown_sessions, hide_index=True, key="user_sessions")
