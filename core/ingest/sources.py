@@ -100,12 +100,18 @@ def load_source(
         except duckdb.Error as exc:
             raise IngestError(_read_failure(path, exc, is_csv, encoding)) from exc
     view_or_table = kind
-    columns = tuple(
-        (str(name), str(sql_type))
-        for name, sql_type, *_ in con.execute(f"DESCRIBE {quote_ident(table)}").fetchall()
-        if name != "rowid"
-    )
-    n_rows = int(con.execute(f"SELECT count(*) FROM {quote_ident(table)}").fetchall()[0][0])
+    try:  # a damaged file may fail only here (a column name that is not UTF-8, a bad footer)
+        columns = tuple(
+            (str(name), str(sql_type))
+            for name, sql_type, *_ in con.execute(f"DESCRIBE {quote_ident(table)}").fetchall()
+            if name != "rowid"
+        )
+        n_rows = int(con.execute(f"SELECT count(*) FROM {quote_ident(table)}").fetchall()[0][0])
+    except duckdb.Error as exc:
+        if isinstance(source, pd.DataFrame):
+            raise IngestError(f"{label}: could not be read ({_first_line(exc)}). Convert "
+                              "its columns to plain strings and numbers first.") from exc
+        raise IngestError(_read_failure(Path(source), exc, is_csv, encoding)) from exc
     if n_rows == 0:
         raise IngestError(
             f"{label}: has a header but no data rows. Export the file again with its rows, "

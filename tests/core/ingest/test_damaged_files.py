@@ -67,3 +67,15 @@ def test_the_core_raises_ingest_error_naming_the_damaged_source(tmp_path: Path) 
     with Store.open(":memory:") as store, pytest.raises(IngestError) as caught:
         ingest_events(store, [good, damaged])
     assert str(caught.value).startswith(f"{damaged}: could not be read as Parquet")
+
+
+def test_a_column_name_that_is_not_utf8_is_the_house_message(tmp_path: Path) -> None:
+    """Found by the fuzz: a damaged footer whose column name is not UTF-8 failed in DESCRIBE."""
+    path = tmp_path / "e.parquet"
+    pq.write_table(pa.table({"ts": ["2026-01-01"]}), path)
+    data = path.read_bytes()
+    assert b"\x18\x02ts" in data
+    path.write_bytes(data.replace(b"\x18\x02ts", b"\x18\x02\xf4s", 1))
+    with Store.open(":memory:") as store, pytest.raises(IngestError) as caught:
+        ingest_events(store, path)
+    assert str(caught.value).startswith(f"{path}: could not be read as Parquet")
