@@ -61,19 +61,23 @@ def read_session_ids(path: str) -> list[str]:
               help="Comma-separated extra columns the model may use (default: all).")
 @click.option("--exclude-extras", "extras_deny", default=None,
               help="Comma-separated extra columns the model must not use.")
+@click.option("--map-file", default=None, type=click.Path(),
+              help='The ingest mapping file; its "extra_types" ({"column": "numeric" | '
+                   '"categorical" | "ignore"}) override the inferred types of extra columns.')
 @db_option
 @wait_option
 @user_errors
 def train(detector: str, train_end: str | None, train_sessions: str | None, epochs: int | None,
           device: str, quiet: bool, members: str | None, contamination: float | None,
-          extras_allow: str | None, extras_deny: str | None, db: str | None,
-          wait_s: float) -> None:
+          extras_allow: str | None, extras_deny: str | None, map_file: str | None,
+          db: str | None, wait_s: float) -> None:
     """Train DETECTOR on the store's sessions and print the new model id.
 
     Its default threshold comes from its own training scores (median + 3 MAD, or best F1 on
     the validation window for a detector trained on labels), unless --contamination is given.
     """
     from core.features.extras import ExtraSelection
+    from core.ingest.mapping import read_extra_types
     from core.pipeline import train_model
 
     if members is not None and detector != "ensemble":
@@ -89,7 +93,8 @@ def train(detector: str, train_end: str | None, train_sessions: str | None, epoc
         else:
             selection = ExtraSelection(
                 allow=_names(extras_allow) if extras_allow is not None else None,
-                deny=_names(extras_deny) if extras_deny else ())
+                deny=_names(extras_deny) if extras_deny else (),
+                types=read_extra_types(map_file) if map_file else {})
             result = train_model(store, detector, train_end=_parse_ts(train_end),
                                  train_sessions=sessions, epochs=epochs, device=device,
                                  quiet=quiet, extras=selection, contamination=contamination)

@@ -49,6 +49,9 @@ class ColumnMapping:
                     f"Mapping file {map_file} must be a readable JSON object, got an error: "
                     f"{exc}. Write it as {{\"user_id\": \"customer\", \"ts\": \"time\"}}."
                 ) from exc
+            if isinstance(loaded, dict):
+                extra_types(loaded, map_file)  # checked here; used by `anomalyst train`
+                loaded = {k: v for k, v in loaded.items() if k != EXTRA_TYPES_KEY}
             if not isinstance(loaded, dict) or not all(
                 isinstance(k, str) and isinstance(v, str) for k, v in loaded.items()
             ):
@@ -115,3 +118,34 @@ def suggest_mapping(source_columns: Sequence[str]) -> dict[str, str]:
                 used.add(column)
                 break
     return found
+
+
+EXTRA_TYPES_KEY = "extra_types"
+EXTRA_TYPES = ("numeric", "categorical", "ignore")
+
+
+def extra_types(document: dict[str, object], source: str | Path) -> dict[str, str]:
+    """The mapping file's optional ``"extra_types": {"column": "numeric" | "categorical" |
+    "ignore"}``: how extra columns become features (core.features.extras), checked."""
+    types = document.get(EXTRA_TYPES_KEY, {})
+    if not isinstance(types, dict) or not all(
+            isinstance(k, str) and v in EXTRA_TYPES for k, v in types.items()):
+        raise ConfigError(
+            f"Mapping file {source} must give \"{EXTRA_TYPES_KEY}\" as an object of column -> "
+            f"one of {', '.join(EXTRA_TYPES)}, got {types!r}. Write it as "
+            '{"extra_types": {"browser": "categorical"}}.'
+        )
+    return dict(types)
+
+
+def read_extra_types(map_file: str | Path) -> dict[str, str]:
+    """``extra_types`` of a mapping file (empty when it has none)."""
+    try:
+        loaded = json.loads(Path(map_file).read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ConfigError(
+            f"Mapping file {map_file} must be a readable JSON object, got an error: {exc}."
+        ) from exc
+    if not isinstance(loaded, dict):
+        raise ConfigError(f"Mapping file {map_file} must be a JSON object.")
+    return extra_types(loaded, map_file)

@@ -97,3 +97,39 @@ def test_without_a_training_scope_nothing_changes(store_path: Path) -> None:
         out = build_session_features(store.con)
     assert out.spec.novelty is None and out.spec.extras is None
     assert not any(n.startswith(("extra_", "unseen_")) for n in out.matrix.names)
+
+
+def test_the_mapping_files_extra_types_reach_the_model(tmp_path: Path) -> None:
+    import json
+
+    from click.testing import CliRunner
+
+    from core.cli import main
+    from core.pipeline.training import model_row
+
+    rows = [{"customer": f"u{i % 20}", "time": (T0 + dt.timedelta(hours=i)).isoformat(),
+             "event_type": "view", "tier": str(i % 3), "score_x": str(i * 0.5)}
+            for i in range(200)]
+    source = tmp_path / "events.csv"
+    pd.DataFrame(rows).to_csv(source, index=False)
+    mapping = tmp_path / "mapping.json"
+    mapping.write_text(json.dumps({"user_id": "customer", "ts": "time",
+                                   "extra_types": {"tier": "categorical", "score_x": "ignore"}}))
+    db = tmp_path / "m.duckdb"
+    runner = CliRunner()
+    ingested = runner.invoke(main, ["ingest", str(source), "--map-file", str(mapping),
+                                    "--db", str(db)])
+    assert ingested.exit_code == 0, ingested.output
+    trained = runner.invoke(main, ["train", "--detector", "zscore", "--map-file", str(mapping),
+                                   "--db", str(db), "--quiet"])
+    assert trained.exit_code == 0, trained.output
+    with Store.open(db, read_only=True) as store:
+        spec = json.loads(model_row(store, trained.output.strip().splitlines()[-1])
+                          ["feature_spec"])["features"]["extras"]
+    assert [(c["name"], c["kind"]) for c in spec["columns"]] == [("tier", "categorical")]
+    assert spec["ignored"] == [["score_x", "ignored by the mapping"]]
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"user_id": "customer", "extra_types": {"tier": "float"}}))
+    refused = runner.invoke(main, ["ingest", str(source), "--map-file", str(bad), "--db",
+                                   str(db)])
+    assert refused.exit_code != 0 and "extra_types" in refused.output
