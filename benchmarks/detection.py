@@ -2,6 +2,13 @@
 stress sets and on outside data (ADBench).
 
     python -m benchmarks.detection [--quick] [--seeds 5] [--datasets sample,adbench] [--json]
+                                   [--adbench-sets cardio,thyroid] [--threads 1]
+
+Run time: ``--quick`` (1 seed, small sizes) ~1 minute of CPU; the full run (5 seeds, every
+set) ~23 minutes of CPU with one torch thread (one seed measured: generated sets 3.1 min,
+ADBench 2.3 min, of which ~0.5 min is built once), so about that on two idle cores. On a
+machine shared with other jobs give ``--threads 1``: two torch threads fighting for busy
+cores were 4-8x slower in the small networks.
 
 Data sets (``benchmarks.detection_data``; each in a fresh temporary store, built through
 ``core.ingest.ingest_events``): ``sample``, ``markov300`` (``markov``, the 50-type set, on

@@ -353,8 +353,9 @@ def header_lines(results: dict[str, Any]) -> list[str]:
         f"seeds: {len(seeds)} ({', '.join(map(str, seeds))}); sizes: sample {s['users']:,} users x "
         f"{s['days']} days (seed {s['data_seed']}), Markov {s['markov_sessions']:,} sessions, "
         f"stress sets {s['stress_sessions']:,} sessions, ADBench capped at "
-        f"{s['adbench_cap']:,} rows" + (" (quick: 1 seed, fewer epochs)" if results["quick"]
-                                        else ""),
+        f"{s['adbench_cap']:,} rows" + (" (quick: 1 seed, fewer epochs; it checks that "
+                                        "everything runs, its figures are not results)"
+                                        if results["quick"] else ""),
         "our detectors: default config + seed"
         + (" (epochs 3 / 2 sequence)" if results["quick"] else "")
         + f"; PyOD deep peers {results['peer_epochs']} epochs, batch {results['peer_batch']}; "
