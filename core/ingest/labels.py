@@ -15,12 +15,18 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
+import duckdb
 import pandas as pd
 
 from core.errors import IngestError
 from core.ingest.events import drop_temp
 from core.ingest.report import IngestReport
-from core.ingest.sources import load_source, source_label
+from core.ingest.sources import (
+    RawSource,
+    load_source,
+    source_label,
+    unreadable_source_message,
+)
 from core.schema import LABEL_LEVELS, LABEL_SOURCES
 from core.store import Store
 from core.store.ingest_sql import quote_ident, quote_literal
@@ -51,8 +57,7 @@ def ingest_labels(
     report = IngestReport("labels", [source_label(source)])
     raw = load_source(con, source, 0, encoding=encoding)
     try:
-        con.execute("CREATE OR REPLACE TEMP TABLE _label_stage AS "
-                    f"{_stage_sql(raw, level, all_anomalous)}")
+        _stage_labels(con, raw, level, all_anomalous)
         if all_anomalous:
             report.notes.append(f"no label column: all {raw.n_rows:,} listed ids were taken "
                                 "as anomalous (--all-anomalous).")
@@ -107,6 +112,16 @@ def ingest_labels(
         drop_temp(con, "_label_stage")
         drop_temp(con, raw.table)
     return report
+
+
+def _stage_labels(con, raw: RawSource, level: str | None, all_anomalous: bool) -> None:
+    """Copy the typed labels into ``_label_stage``; a Parquet page that turns out damaged
+    while read is the house message naming the file."""
+    try:
+        con.execute("CREATE OR REPLACE TEMP TABLE _label_stage AS "
+                    f"{_stage_sql(raw, level, all_anomalous)}")
+    except duckdb.Error as exc:
+        raise IngestError(unreadable_source_message(con, [raw], exc)) from exc
 
 
 def _stage_sql(raw, level: str | None, all_anomalous: bool = False) -> str:

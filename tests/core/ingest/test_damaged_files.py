@@ -79,3 +79,17 @@ def test_a_column_name_that_is_not_utf8_is_the_house_message(tmp_path: Path) -> 
     with Store.open(":memory:") as store, pytest.raises(IngestError) as caught:
         ingest_events(store, path)
     assert str(caught.value).startswith(f"{path}: could not be read as Parquet")
+
+
+def test_a_corrupt_parquet_labels_file_is_the_house_message(tmp_path: Path) -> None:
+    n = 2000
+    path = tmp_path / "labels.parquet"
+    pq.write_table(pa.table({"session_id": [f"session number {i}" for i in range(n)],
+                             "is_anomaly": [i % 2 for i in range(n)],
+                             "scenario": [f"scenario {i % 7}" for i in range(n)]}), path,
+                   compression="snappy")
+    damaged = _damage_column(path, "is_anomaly")  # read only when the labels are staged
+    result = CliRunner().invoke(main, ["ingest-labels", str(damaged), "--db",
+                                       str(tmp_path / "s.duckdb")])
+    assert result.exit_code == 2, result.output
+    assert result.output.startswith(f"Error: {damaged}: could not be read as Parquet")
