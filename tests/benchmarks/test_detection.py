@@ -238,3 +238,45 @@ def test_a_missing_peer_is_a_failure_not_a_pass() -> None:
     targets = _by_target(check_targets({"datasets": [ds], "operating_point": False}))
     line = targets["autoencoder >= pyod AutoEncoder on AP"]
     assert line["status"] == "FAIL" and "missing on gen" in line["detail"]
+
+
+# ------------------------------------------------------------------------------------ harness
+def test_training_inputs_are_built_once_per_store_kind_and_scope(monkeypatch) -> None:
+    import core.pipeline.training as training
+    from benchmarks.detection import reuse_training_inputs
+
+    calls = []
+
+    def fake_build(store, input_kind, spec=None, **kwargs):  # noqa: ANN001, ANN003
+        calls.append((input_kind, spec, kwargs.get("training")))
+        return object()
+
+    class Store:
+        path = Path("/tmp/a.duckdb")
+
+    monkeypatch.setattr(training, "build_input", fake_build)
+    with reuse_training_inputs():
+        first = training.build_input(Store(), "features", progress=False, training=("until", 1))
+        again = training.build_input(Store(), "features", progress=None, training=("until", 1))
+        other = training.build_input(Store(), "features", training=("until", 2))
+        training.build_input(Store(), "sequences", training=("until", 1))
+        training.build_input(Store(), "features", {"saved": "spec"})  # scoring: not reused
+        training.build_input(Store(), "features", {"saved": "spec"})
+    assert first is again and other is not first
+    assert len(calls) == 5
+    assert training.build_input is fake_build  # restored
+
+
+def test_oracle_best_f1_and_f1_at_a_threshold() -> None:
+    from benchmarks.detection import f1_at, test_metrics
+
+    scores = np.array([0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3, 0.2])
+    y = np.array([True, False, True, False, False, True, False, False])
+    # flag the top 3: tp 2, fp 1, fn 1 -> F1 2/3; the top 1: 1/(1 + 2) * 2 = 0.5
+    assert f1_at(scores, y, 0.7) == pytest.approx(2 / 3)
+    assert f1_at(scores, y, 0.9) == pytest.approx(0.5)
+    assert f1_at(scores, y, 2.0) == 0.0
+    best = max(f1_at(scores, y, t) for t in scores)
+    out = test_metrics(scores, y, np.where(y, "a", "normal"))
+    assert out["best_f1"] == pytest.approx(best)
+    assert 0.0 <= out["ap"] <= 1.0 and 0.0 <= out["roc_auc"] <= 1.0
