@@ -53,14 +53,19 @@ def test_utf16_is_named_and_readable_with_its_encoding(tmp_path: Path, codec: st
         assert again.exit_code == 0, again.output
 
 
-def test_a_huge_quantity_is_out_of_range_not_fractional(tmp_path: Path) -> None:
-    path = tmp_path / "q.csv"
-    path.write_text("user_id,ts,event_type,quantity\nu1,2026-01-01,view,1099511627776\n"
-                    "u2,2026-01-01,view,2.5\n")
+def refusal(path: Path, text: str) -> str:
+    """The IngestError message for a CSV file holding ``text``."""
+    path.write_text(text)
     with Store.open(":memory:") as store, pytest.raises(IngestError) as caught:
         ingest_events(store, path)
-    assert "quantity 1099511627776 is out of range" in str(caught.value)
-    assert "quantity 2.5 is not a whole number" in str(caught.value)
+    return str(caught.value)
+
+
+def test_a_huge_quantity_is_out_of_range_not_fractional(tmp_path: Path) -> None:
+    message = refusal(tmp_path / "q.csv", "user_id,ts,event_type,quantity\n"
+                      "u1,2026-01-01,view,1099511627776\nu2,2026-01-01,view,2.5\n")
+    assert "quantity 1099511627776 is out of range" in message
+    assert "quantity 2.5 is not a whole number" in message
     frame = pd.DataFrame({"user_id": ["u"], "ts": ["2026-01-01"], "event_type": ["view"],
                           "quantity": [2**40]})
     with Store.open(":memory:") as store, pytest.raises(IngestError, match="out of range"):
@@ -75,3 +80,10 @@ def test_nan_in_a_csv_number_is_a_missing_value(tmp_path: Path) -> None:
         assert ingest_events(store, path).n_added == 2
         rows = store.con.execute("SELECT amount, quantity FROM events ORDER BY user_id")
         assert rows.fetchall() == [(None, None), (None, 3)]
+
+
+def test_an_epoch_no_unit_can_hold_is_out_of_range(tmp_path: Path) -> None:
+    message = refusal(tmp_path / "e.csv", "user_id,ts,event_type\n"
+                      "u1,1000000000000000000000000000000,view\nu2,soon,view\n")
+    assert "ts 1000000000000000000000000000000 is out of range as an epoch time" in message
+    assert "ts soon is not a timestamp" in message
