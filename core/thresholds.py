@@ -127,16 +127,17 @@ def alerts_per_day(start_ts: pd.Series, flagged: np.ndarray) -> pd.DataFrame:
     return counts.rename("alerts").rename_axis("day").reset_index()
 
 
-def flag_sessions(table: pd.DataFrame, model_id: str, saved: dict[str, float]) -> np.ndarray:
+def flag_sessions(table: pd.DataFrame, model_id: str, saved: dict[str, float],
+                  default: float) -> np.ndarray:
     """Boolean flags of ``model_id`` for every row of a ``core.lookups.score_table``.
 
-    Uses the saved thresholds by segment precedence, the default share where none is saved.
-    Sessions the model has not scored are never flagged.
+    Uses the saved thresholds by segment precedence, ``default`` (the model's default
+    operating point, core.pipeline.operating_point) where none is saved. Sessions the model
+    has not scored are never flagged.
     """
     scores = table[f"score:{model_id}"].to_numpy(np.float64)
     scored = np.isfinite(scores)
-    fallback = default_threshold(scores[scored])
-    per_session = thresholds_per_session(table["tenure"], table["country"], saved, fallback)
+    per_session = thresholds_per_session(table["tenure"], table["country"], saved, default)
     return scored & (scores >= per_session)
 
 

@@ -133,7 +133,9 @@ def flagged_table(_stamp: float, path: str, model_ids: tuple[str, ...],
     from core.thresholds import flag_sessions
 
     table = score_table(_stamp, path, model_ids)
-    flags = np.column_stack([flag_sessions(table, m, saved_thresholds(m)) for m in model_ids])
+    flags = np.column_stack([flag_sessions(table, m, saved_thresholds(m),
+                                           operating_point(_stamp, path, m)[0])
+                             for m in model_ids])
     any_flag = flags.any(axis=1) & ~table["session_id"].isin(
         with_store(suppressed_session_ids)).to_numpy()
     table = table[any_flag].copy()

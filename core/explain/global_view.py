@@ -10,6 +10,7 @@ from core.errors import ModelError
 from core.explain.session import background_ids, feature_matrix, load_model
 from core.explain.shap_features import FeatureExplainer, mean_abs_shap
 from core.pipeline.inputs import build_input
+from core.pipeline.operating_point import operating_point
 from core.store import Store
 from core.thresholds import flag_sessions
 
@@ -24,7 +25,8 @@ def flagged_session_ids(store: Store, model_id: str) -> list[str]:
     saved = store.frame("thresholds_for_model", {"model_id": model_id})
     by_segment = {str(s): float(t) for s, t in zip(saved["segment"], saved["threshold"],
                                                    strict=True)}
-    flagged = table[flag_sessions(table, model_id, by_segment)]
+    default = operating_point(store, model_id).threshold
+    flagged = table[flag_sessions(table, model_id, by_segment, default)]
     return flagged.sort_values(f"score:{model_id}", ascending=False, kind="stable")[
         "session_id"].tolist()
 

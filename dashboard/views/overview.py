@@ -23,7 +23,8 @@ if not chosen:
 table = services.score_table(*key, tuple(chosen))
 labels = services.labels(*key, common.label_sources())
 anomalous = table["session_id"].isin(labels.loc[labels["is_anomaly"], "session_id"]).to_numpy()
-flags = {m: flag_sessions(table, m, services.saved_thresholds(m)) for m in chosen}
+defaults = {m: services.operating_point(*key, m)[0] for m in chosen}
+flags = {m: flag_sessions(table, m, services.saved_thresholds(m), defaults[m]) for m in chosen}
 any_flag = np.logical_or.reduce(list(flags.values()))
 
 cols = st.columns(5)
@@ -45,8 +46,7 @@ for i, model_id in enumerate(chosen):
     scores = table[f"score:{model_id}"].to_numpy(np.float64)
     threshold = services.threshold_in_force(model_id)
     if threshold is None:
-        finite = scores[np.isfinite(scores)]
-        threshold = float(np.quantile(finite, 0.99)) if len(finite) else None
+        threshold = defaults[model_id]
     fig = figures.score_histogram(scores, anomalous=anomalous, threshold=threshold, log_y=log_y,
                                   title=common.model_label(models)(model_id))
     grid[i % 2].plotly_chart(fig, key=f"hist_{model_id}")

@@ -131,8 +131,8 @@ with cap_col.container(border=True):
 st.divider()
 current = saved.get(segment)
 st.write(safe.fmt("Saved threshold for {segment}: {current}", segment=segment,
-                  current=safe.Markdown("none (default: top 1% of sessions)" if current is None
-                                        else f"{current:.4f}")))
+                  current=safe.Markdown(f"none (the model's default, {default_value:.4g}, "
+                                        "applies)" if current is None else f"{current:.4f}")))
 may_save = auth.allowed("threshold")
 if not may_save:
     st.caption(":material/lock: Only an admin can save thresholds; you can still explore them.")

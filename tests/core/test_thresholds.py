@@ -69,9 +69,9 @@ def test_daily_budget_keeps_top_k_each_day() -> None:
 def test_flag_sessions_uses_saved_and_default() -> None:
     table = pd.DataFrame({"score:m": np.arange(100, dtype=float), "tenure": ["new"] * 100,
                           "country": ["DE"] * 100})
-    assert flag_sessions(table, "m", {}).sum() == 1  # default: top 1%
-    assert flag_sessions(table, "m", {"all": 90.0}).sum() == 10
-    assert flag_sessions(table, "m", {"all": 90.0, "country:DE": 50.0}).sum() == 50
+    assert flag_sessions(table, "m", {}, 98.5).sum() == 1  # the model's default threshold
+    assert flag_sessions(table, "m", {"all": 90.0}, 98.5).sum() == 10
+    assert flag_sessions(table, "m", {"all": 90.0, "country:DE": 50.0}, 98.5).sum() == 50
     assert default_threshold(np.array([])) == float("inf")
 
 
