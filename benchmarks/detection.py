@@ -268,11 +268,12 @@ def reuse_training_inputs() -> Iterator[dict[Any, Any]]:
     def memoised(store: Any, input_kind: str, spec: Any = None, **kwargs: Any) -> Any:
         if spec is not None or kwargs.get("session_ids") is not None:
             return original(store, input_kind, spec, **kwargs)
-        options = tuple(sorted((k, v) for k, v in kwargs.items() if k != "progress"))
+        pairs = tuple(sorted((k, v) for k, v in kwargs.items() if k != "progress"))
+        options: Any = pairs
         try:
-            hash(options)
-        except TypeError:
-            options = (json.dumps(dict(options), sort_keys=True, default=repr),)
+            hash(pairs)
+        except TypeError:  # an unhashable option: its JSON text stands for it
+            options = json.dumps(dict(pairs), sort_keys=True, default=repr)
         key = (str(store.path), input_kind, options)
         if key not in memo:
             memo[key] = original(store, input_kind, spec, **kwargs)
@@ -486,7 +487,7 @@ def _ensemble(store: Any, col: Collector, seed: int, by_model: dict[str, tuple[s
         end = trained.train_end
         window = np.ones(len(test_y), bool) if end is None else (
             test_start >= np.datetime64(pd.Timestamp(end)))
-        held = {"n": int(window.sum()), "n_anomalous": int(test_y[window].sum()),
+        held: dict[str, Any] = {"n": int(window.sum()), "n_anomalous": int(test_y[window].sum()),
                 "window_start": None if end is None else str(end)}
         if 0 < test_y[window].sum() < window.sum():
             from core.evaluate import evaluate_scores
