@@ -200,6 +200,25 @@ def sane_members(quantiles: np.ndarray) -> np.ndarray:
     return np.array([np.unique(q).size >= MIN_DISTINCT_QUANTILES for q in quantiles])
 
 
+def agreement_weights(ranks: np.ndarray, usable: np.ndarray) -> np.ndarray:
+    """Label-free weights: each usable member's correlation with the mean rank of the other
+    usable members (floored at 0), so a member that disagrees with the consensus counts less
+    (in the spirit of Rayana & Akoglu's selective ensembles). Equal when fewer than 3 members
+    are usable or no correlation is positive."""
+    m = ranks.shape[1]
+    usable = np.asarray(usable, bool)
+    equal = usable / max(usable.sum(), 1)
+    if usable.sum() < 3 or len(ranks) < 10:
+        return equal
+    weights = np.zeros(m)
+    idx = np.flatnonzero(usable)
+    for j in idx:
+        others = ranks[:, [k for k in idx if k != j]].mean(axis=1)
+        if np.std(ranks[:, j]) > 0 and np.std(others) > 0:
+            weights[j] = max(float(np.corrcoef(ranks[:, j], others)[0, 1]), 0.0)
+    return weights / weights.sum() if weights.sum() > 0 else equal
+
+
 def stacked_weights(ranks: np.ndarray, labels: np.ndarray) -> np.ndarray | None:
     """Non-negative weights of a logistic regression on members' ranks (None when every
     coefficient is <= 0 or a class is missing)."""

@@ -18,6 +18,7 @@ reference quantiles); see :mod:`core.detectors.ensemble` for the arithmetic.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import logging
@@ -33,6 +34,7 @@ import pandas as pd
 from core.detectors.ensemble import (
     MIN_STACKING_ANOMALIES,
     EnsembleCombiner,
+    agreement_weights,
     choose_weights,
     sane_members,
     stacked_weights,
@@ -42,7 +44,7 @@ from core.evaluate import ThresholdTable
 from core.lookups import data_time_span
 from core.operating_point import ScoreReference
 from core.pipeline.model_folders import model_folder, partial_folder, register_model_folder
-from core.pipeline.operating_point import choose_point
+from core.pipeline.operating_point import choose_point, operating_point
 from core.pipeline.scoring import ScoreResult
 from core.pipeline.training import TrainResult, default_train_end, model_row, models_dir_for
 from core.schema import LABEL_SOURCES
@@ -55,6 +57,8 @@ VALIDATION_SHARE = 0.5
 """The weights are validated on the first half (in time) of what follows the members' training."""
 WEIGHT_EPSILON = 1e-3
 """A member no better than chance keeps this (pre-normalisation) weight rather than zero."""
+LABEL_FREE = ("agreement", "agreement_sane")
+"""Weightings chosen without labels (see ``_combination``)."""
 MIN_VALIDATION_ANOMALIES = 5
 """Fewer labelled anomalous validation sessions than this give equal weights: the AP of one or
 two positives is the rank of one or two sessions, noise rather than evidence."""
@@ -111,22 +115,28 @@ def train_ensemble(
     labelled = y_all.notna().to_numpy()
     y_val = y_all.fillna(False).astype(bool).to_numpy()
     ranks = equal.ranks(_matrix(wide, len(members)))
+    train_rows = (start < np.datetime64(max(ends))) & ~y_val
     method, choice = _combination(ranks[in_val & labelled], y_val[in_val & labelled], weights,
-                                  note, equal.quantiles, members)
+                                  note, equal.quantiles, members, ranks[train_rows])
     weights = choice.pop("weights")
     if "excluded" in choice:
         note = choice["excluded"] if note is None else f"{note}; {choice['excluded']}"
     combiner = EnsembleCombiner.fit(members, references, weights)
-    in_train = (start < np.datetime64(max(ends))) & ~y_val
     combined = ranks @ combiner.weights
-    reference = ScoreReference.from_scores(combined[in_train], combined[in_val & ~y_val])
+    reference = ScoreReference.from_scores(combined[train_rows], combined[in_val & ~y_val])
     point = choose_point(reference, combined[in_val & labelled], y_val[in_val & labelled],
-                         supervised=method not in ("equal", "equal_sane"))
+                         supervised=method not in LABEL_FREE,
+                         contamination=None if method not in LABEL_FREE
+                         else _members_flag_rate(store, members, combiner.weights))
+    if method in LABEL_FREE:
+        point = dataclasses.replace(point, rule="members_flag_rate", source=(
+            f"label-free: the members' median default flag rate on their training sessions "
+            f"({_members_flag_rate(store, members, combiner.weights):.2%})"))
 
     model_id = f"{ENSEMBLE}-{started:%Y%m%d-%H%M%S}-{secrets.token_hex(2)}"
     partial = partial_folder(store, models_dir or models_dir_for(store), model_id)
     weight_source = method
-    train_end = cut if method not in ("equal", "equal_sane") else max(ends)
+    train_end = cut if method not in LABEL_FREE else max(ends)
     config = {"members": members, "detectors": [r["detector"] for r in rows],
               "weights": dict(zip(members, combiner.weights.tolist(), strict=True)),
               "weight_source": weight_source, "validation_share": VALIDATION_SHARE}
@@ -214,16 +224,33 @@ def ensemble_contributions(store: Store, model_id: str, session_id: str) -> pd.D
 
 
 # -------------------------------------------------------------------------------- internals
+def _members_flag_rate(store: Store, members: list[str], weights: np.ndarray) -> float:
+    """The median share of training sessions that the weighted members' own default
+    thresholds flag: the ensemble's label-free operating point flags that share of its
+    training sessions (its rank-average scores suit no fence rule). Bounded to [0.1%, 20%]."""
+    rates = []
+    for member, weight in zip(members, weights, strict=True):
+        if weight <= 0:
+            continue
+        point = operating_point(store, member)
+        pct = float(point.percentile(np.array([point.threshold]))[0])
+        if np.isfinite(pct):
+            rates.append(1.0 - pct / 100.0)
+    rate = float(np.median(rates)) if rates else 0.01
+    return min(max(rate, 0.001), 0.2)
+
+
 def _combination(
     ranks: np.ndarray, labels: np.ndarray, ap_weights: np.ndarray, note: str | None,
-    quantiles: np.ndarray, members: list[str],
+    quantiles: np.ndarray, members: list[str], train_ranks: np.ndarray,
 ) -> tuple[str, dict[str, Any]]:
     """(method, details with "weights") of the ensemble.
 
     With enough labelled validation anomalies: the best on validation AP of the AP-weighted
     rank average, stacking (logistic weights on ranks, with at least MIN_STACKING_ANOMALIES)
     and the best single member, so the ensemble is never below its best member there.
-    Without: equal weights over the members that can rank sessions (near-constant ones get
+    Without: weights by each member's agreement with the others on the training window
+    (``agreement_weights``) over the members that can rank sessions (near-constant ones get
     weight 0, and the note names them).
     """
     if note is None and len(ranks):
@@ -240,12 +267,13 @@ def _combination(
             "ensemble members must rank sessions, got only near-constant scores from every "
             "member. Check the members' data, or train other detectors."
         )
-    out: dict[str, Any] = {"weights": sane / sane.sum(), "method": "equal"}
+    out: dict[str, Any] = {"weights": agreement_weights(train_ranks, sane),
+                           "method": "agreement"}
     if not sane.all():
         out["excluded"] = ("left out (near-constant scores on their training window): "
                            + ", ".join(members[i] for i in np.flatnonzero(~sane)))
-        return "equal_sane", out
-    return "equal", out
+        return "agreement_sane", out
+    return "agreement", out
 
 
 def _member_row(store: Store, member_id: str) -> dict[str, Any]:

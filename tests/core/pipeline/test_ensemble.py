@@ -15,6 +15,7 @@ from core.cli import main
 from core.detectors.ensemble import (
     PROBS,
     EnsembleCombiner,
+    agreement_weights,
     choose_weights,
     rank_normalise,
     reference_quantiles,
@@ -104,9 +105,9 @@ def test_default_members_are_the_scored_models_and_weights_sum_to_one(scored: di
     config, metrics = json.loads(row["config"]), json.loads(row["metrics"])
     assert row["detector"] == "ensemble" and set(config["detectors"]) == MEMBER_KINDS
     weights = np.array(list(config["weights"].values()))
-    assert abs(weights.sum() - 1.0) < 1e-9 and np.all(weights > 0)
+    assert abs(weights.sum() - 1.0) < 1e-9 and np.all(weights >= 0)
     # The demo store has one or two labelled anomalies after training: too few to weigh by AP.
-    assert metrics["weight_source"] == "equal" and "note" in metrics
+    assert metrics["weight_source"] == "agreement" and "note" in metrics
     assert set(metrics["reference_sizes"]) == set(config["members"])
     combiner = EnsembleCombiner.load(scored["train"].path)
     assert combiner.fingerprint == row["feature_hash"]
@@ -183,6 +184,17 @@ def test_choose_weights_falls_back_to_the_best_member() -> None:
     assert stacked is not None and int(np.argmax(stacked)) == 1
 
 
+def test_agreement_weights_discount_a_dissenting_member() -> None:
+    rng = np.random.default_rng(2)
+    signal = rng.random(500)
+    ranks = np.column_stack([signal + 0.1 * rng.random(500), signal + 0.1 * rng.random(500),
+                             signal + 0.1 * rng.random(500), rng.random(500)])
+    weights = agreement_weights(ranks, np.ones(4, bool))
+    assert weights.sum() == pytest.approx(1.0) and weights[3] < 0.05 < weights[:3].min()
+    two = agreement_weights(ranks[:, :2], np.ones(2, bool))
+    assert two.tolist() == [0.5, 0.5]
+
+
 def test_near_constant_members_are_left_out_without_labels() -> None:
     rng = np.random.default_rng(1)
     quantiles = np.stack([reference_quantiles(rng.normal(size=500)),
@@ -201,8 +213,10 @@ def test_no_labels_gives_equal_weights(demo_store_copy: Path) -> None:
         store.con.execute("DELETE FROM session_label_rollup")  # raw SQL bypasses the writers
         result = train_ensemble(store, min_validation_anomalies=1)
         metrics = json.loads(_row_in(store, result.model_id)["metrics"])
-    assert metrics["weight_source"] == "equal" and "equal weights" in metrics["note"]
-    assert list(metrics["weights"].values()) == pytest.approx([1 / 3] * 3)
+    assert metrics["weight_source"] == "agreement" and "equal weights" in metrics["note"]
+    weights = np.array(list(metrics["weights"].values()))
+    assert weights.sum() == pytest.approx(1.0) and (weights >= 0).all()
+    assert metrics["operating_point"]["rule"] == "members_flag_rate"
 
 
 def test_sessions_a_member_has_not_scored_are_skipped_and_counted(demo_store_copy: Path) -> None:
