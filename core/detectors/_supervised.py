@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F
 from scipy.optimize import minimize
 
+from core.detectors._refusals import unsupervised_detectors
 from core.detectors._training import TorchTrainingConfig, TrainingHistory
 from core.detectors.config import check_choice, check_float
 from core.errors import ModelError
@@ -30,8 +31,6 @@ logger = logging.getLogger(__name__)
 
 LOSSES = ("bce", "focal")
 CALIBRATIONS = ("platt", "temperature", "none")
-UNSUPERVISED_CHOICES = ("autoencoder, sequence_autoencoder, isolation_forest, zscore, "
-                        "transformer_mlm")
 MAX_AUTO_POS_WEIGHT = 1000.0
 """The automatic positive weight n_negative / n_positive is capped here, so a handful of
 positives among millions cannot make the loss explode."""
@@ -73,7 +72,7 @@ def check_labels(y: Any, n: int, kind: str) -> np.ndarray:
         raise ModelError(
             f"labels y of the supervised detector {kind!r} must be given, got None. Pass one "
             "label per session (1 = anomalous, 0 = normal), or use an unsupervised detector: "
-            f"{UNSUPERVISED_CHOICES}."
+            f"{unsupervised_detectors()}."
         )
     labels = np.asarray(y, dtype=np.float64).ravel()
     if labels.shape != (n,):
@@ -87,12 +86,17 @@ def check_labels(y: Any, n: int, kind: str) -> np.ndarray:
             f"labels y must be 0 or 1, got {bad.tolist()}. Count unlabelled sessions as 0."
         )
     n_pos = int(labels.sum())
-    if n_pos == 0 or n_pos == n:
-        which = "anomalous (1)" if n_pos == 0 else "normal (0)"
+    if n_pos == 0:
         raise ModelError(
-            f"labels y must contain both anomalous and normal sessions, got no {which} one "
-            f"among {n}. Widen the training window, add labels, or use an unsupervised "
-            f"detector: {UNSUPERVISED_CHOICES}."
+            f"labels y of {kind!r} must mark some sessions anomalous (1), got labels for all "
+            f"{n:,} sessions and none anomalous. A classifier needs anomalous examples: label "
+            "some, widen the training window, or use an unsupervised detector, which learns "
+            f"from normal sessions alone: {unsupervised_detectors()}."
+        )
+    if n_pos == n:
+        raise ModelError(
+            f"labels y of {kind!r} must contain normal sessions too, got only anomalous ones "
+            f"among {n:,}. Widen the training window."
         )
     return labels.astype(np.float32)
 

@@ -18,6 +18,7 @@ from torch.nn.utils.rnn import pack_padded_sequence
 
 from core.datasets import EventSequences
 from core.detectors._encoder import Prepared, batches_by_length, prepare, take
+from core.detectors._refusals import refuse_one_event_sessions
 from core.detectors._scaling import SCALINGS, fit_scaler, scaler_from_state, scaler_to_state
 from core.detectors._supervised import (
     SupervisedConfig,
@@ -141,6 +142,7 @@ class CnnGruDetector(SupervisedMixin, SequenceDetector[CnnGruConfig]):
         cfg = self.config
         self._check_input(data)
         labels = check_labels(y, len(data), self.kind)
+        refuse_one_event_sessions(data, self.kind)
         train_idx, val_idx = split_supervised(len(data), labels, cfg.validation_fraction)
         vocab, n_tokens = self._learn_vocab(data)
         mask = np.asarray(data.mask, dtype=bool)

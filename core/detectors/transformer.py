@@ -32,6 +32,7 @@ from core.detectors._encoder import (
     take,
     to_columns,
 )
+from core.detectors._refusals import refuse_one_event_sessions
 from core.detectors._scaling import fit_scaler
 from core.detectors._supervised import (
     Calibration,
@@ -149,6 +150,7 @@ class TransformerDetector(SupervisedMixin, EncoderStateMixin,
         cfg = self.config
         self._check_input(data)
         labels = check_labels(y, len(data), self.kind)
+        refuse_one_event_sessions(data, self.kind)
         events = check_event_labels(event_labels, tuple(data.tokens.shape))  # type: ignore[arg-type]
         train_idx, val_idx = split_supervised(len(data), labels, cfg.validation_fraction)
         base = self._base_model(data)

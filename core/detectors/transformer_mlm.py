@@ -3,8 +3,11 @@
 Training hides a random ``mask_rate`` of each session's events (token replaced by [MASK],
 numeric channels zeroed, at least one event per session) and teaches the encoder to name the
 hidden event type from the rest of the session. An event's score is its surprise,
--log p(true type | the session with that event hidden); a session's score is the mean surprise
-over its events. Scoring hides every event once, in ``score_passes`` passes that each hide
+-log p(true type | the session with that event hidden); a session's score reduces its events'
+surprises by ``aggregation`` (``core.detectors._aggregate``). An event type never seen in
+training (UNKNOWN) is maximally surprising: it scores at least twice the worst surprise on the
+training sessions (``unknown_floor_``), whatever the head happens to give the never-trained
+class. Scoring hides every event once, in ``score_passes`` passes that each hide
 every ``score_passes``-th event, so neighbours are never hidden together and the scores are
 deterministic. A fitted model can start the supervised ``transformer`` (``init_from``).
 """
@@ -20,15 +23,23 @@ import torch.nn.functional as F
 from torch import nn
 
 from core.datasets import EventSequences
+from core.detectors._aggregate import (
+    FLOOR_SAMPLE,
+    aggregate_events,
+    apply_unknown_floor,
+    check_aggregation,
+    trained_vocab,
+    unknown_floor,
+)
 from core.detectors._encoder import (
     EncoderConfig,
     EncoderStateMixin,
     EventEncoder,
-    Prepared,
     batches_by_length,
     prepare,
     to_columns,
 )
+from core.detectors._refusals import refuse_one_event_sessions, refuse_one_event_type
 from core.detectors._scaling import fit_scaler
 from core.detectors._training import (
     Progress,
@@ -57,12 +68,18 @@ class TransformerMLMConfig(EncoderConfig, TorchTrainingConfig):
             is hidden once; scoring costs that many forward passes).
         max_train_sessions: at most this many training sessions (a seeded sample in time
             order), so training time stays bounded on big stores.
+        aggregation: how event surprises become the session score: "mean", "max", "topk"
+            (mean of the ``top_k`` worst), "mean+max" or "mean+topk" (halfway between).
+        top_k: events averaged by the top-k aggregations.
     """
 
     mask_rate: float = 0.2
+    aggregation: str = "mean+topk"
+    top_k: int = 3
     score_passes: int = 5
     max_train_sessions: int = 100_000
-    epochs: int = 5
+    max_steps: int = 1500  # a step budget (early stopping ends it sooner), not 5 epochs
+    epochs: int | None = None
     batch_size: int = 128
     learning_rate: float = 1e-3
 
@@ -71,6 +88,7 @@ class TransformerMLMConfig(EncoderConfig, TorchTrainingConfig):
         check_float("mask_rate", self.mask_rate, 0.0, 1.0, low_open=True)
         check_int("score_passes", self.score_passes, 1, 64)
         check_int("max_train_sessions", self.max_train_sessions, 1)
+        check_aggregation(self.aggregation, self.top_k)
 
 
 class MaskedEventNet(nn.Module):
@@ -96,15 +114,17 @@ def _hide(net: MaskedEventNet, tokens: torch.Tensor, numeric: torch.Tensor,
 
 @register("transformer_mlm")
 class TransformerMLMDetector(EncoderStateMixin, SequenceDetector[TransformerMLMConfig]):
-    """Unsupervised: mean masked-event surprise per session (higher = more anomalous).
+    """Unsupervised: masked-event surprise per session (higher = more anomalous).
 
-    Learned: ``vocab_``, ``n_tokens_``, ``channel_names_``, ``centre_``/``scale_``, ``net_``
-    and ``history_``.
+    Learned: ``vocab_``, ``n_tokens_``, ``channel_names_``, ``centre_``/``scale_``, ``net_``,
+    ``history_`` and ``unknown_floor_`` (the least surprise of an event type never seen in
+    training; None when training held UNKNOWN).
     """
 
     config_class = TransformerMLMConfig
     net_: MaskedEventNet
     history_: TrainingHistory
+    unknown_floor_: float | None
 
     def fit(self, data: EventSequences, y: np.ndarray | None = None,
             event_labels: np.ndarray | None = None, *, progress: Progress | None = None) -> Self:
@@ -117,11 +137,14 @@ class TransformerMLMDetector(EncoderStateMixin, SequenceDetector[TransformerMLMC
                 "training sequences must contain at least one real event, got only padding. "
                 "Check the sessions selected for training."
             )
+        refuse_one_event_sessions(data, self.kind)
         vocab, n_tokens = self._learn_vocab(data)
         train_idx, val_idx = split_by_time(len(data), cfg.validation_fraction)
         centre, scale = fit_scaler(np.asarray(data.numeric)[train_idx][mask[train_idx]],
                                    cfg.scaling)
         tokens = map_tokens(data, vocab, n_tokens)
+        refuse_one_event_type(tokens, mask, self.kind)
+        vocab = trained_vocab(vocab, tokens, mask)  # types not in ``data`` -> UNKNOWN
         prepared = prepare(data, tokens, centre, scale, cfg.clip, cfg.max_len)
         arrays = [prepared.tokens, prepared.numeric, prepared.lengths]
         keep = train_idx[prepared.lengths[train_idx] > 0]
@@ -154,18 +177,20 @@ class TransformerMLMDetector(EncoderStateMixin, SequenceDetector[TransformerMLMC
         self.vocab_, self.n_tokens_ = vocab, n_tokens
         self.channel_names_ = tuple(data.channel_names)
         self.centre_, self.scale_ = centre, scale
+        self.unknown_floor_ = None
+        if not (mask & (tokens == EventSequences.UNKNOWN)).any():
+            latest = data.take(np.arange(max(len(data) - FLOOR_SAMPLE, 0), len(data)))
+            self.unknown_floor_ = unknown_floor(self.score_events(latest))
         return self
-
-    def _prepared(self, data: EventSequences) -> Prepared:
-        tokens = self._tokens_for_score(data)
-        return prepare(data, tokens, self.centre_, self.scale_, self.config.clip,
-                       self.config.max_len)
 
     @torch.inference_mode()
     def score_events(self, data: EventSequences) -> np.ndarray:
-        """float64 (n, L) surprise -log p(true event type) of each event when hidden; NaN on
-        padding."""
-        prepared = self._prepared(data)
+        """float64 (n, L) surprise -log p(true event type) of each event when hidden (at
+        least ``unknown_floor_`` for an event type never seen in training); NaN on padding."""
+        tokens = self._tokens_for_score(data)
+        prepared = prepare(data, tokens, self.centre_, self.scale_, self.config.clip,
+                           self.config.max_len)
+        unknown = (tokens == EventSequences.UNKNOWN) & np.asarray(data.mask, dtype=bool)
         device = next(self.net_.parameters()).device
         passes = self.config.score_passes
         aligned = np.full(prepared.tokens.shape, np.nan)
@@ -186,16 +211,18 @@ class TransformerMLMDetector(EncoderStateMixin, SequenceDetector[TransformerMLMC
                 true = -log_p.gather(2, tok[:, :, None]).squeeze(2)  # (B, W)
                 surprise = torch.where(hidden, true, surprise)
             aligned[rows, :width] = surprise.to("cpu", torch.float64).numpy()
-        return to_columns(prepared, aligned)
+        return apply_unknown_floor(to_columns(prepared, aligned), unknown,
+                                   getattr(self, "unknown_floor_", None))
 
     def score(self, data: EventSequences) -> np.ndarray:
-        """float64 (n,) mean event surprise; 0 for a session without events."""
-        events = self.score_events(data)
-        real = ~np.isnan(events)
-        return np.where(real, events, 0.0).sum(axis=1) / np.maximum(real.sum(axis=1), 1)
+        """float64 (n,) event surprises reduced by ``aggregation``; 0 for a session without
+        events."""
+        return aggregate_events(self.score_events(data), self.config.aggregation,
+                                self.config.top_k)
 
     def _get_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-        state = {**self._encoder_state(), "history": self.history_.to_dict()}
+        state = {**self._encoder_state(), "history": self.history_.to_dict(),
+                 "unknown_floor": self.unknown_floor_}
         return state, state_to_arrays(self.net_)
 
     def _set_state(self, state: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
@@ -204,3 +231,5 @@ class TransformerMLMDetector(EncoderStateMixin, SequenceDetector[TransformerMLMC
         load_arrays_into(net, arrays)
         self.net_ = net.to(resolve_device(self.config.device, strict=False)).eval()
         self.history_ = TrainingHistory.from_dict(state.get("history"))
+        floor = state.get("unknown_floor")
+        self.unknown_floor_ = None if floor is None else float(floor)

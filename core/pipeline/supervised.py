@@ -16,27 +16,47 @@ import numpy as np
 import pandas as pd
 
 from core.datasets import EventSequences, FeatureMatrix
+from core.detectors._refusals import unsupervised_detectors
 from core.errors import ConfigError
 from core.schema import LABEL_SOURCES
 from core.store import Store
 
-UNSUPERVISED = "autoencoder, sequence_autoencoder, isolation_forest, zscore, transformer_mlm"
+
+class AnomalousSessions(set[str]):
+    """The ids of the sessions labelled anomalous, and ``n_labelled``: how many sessions
+    carry a final label at all (so "no labels" and "labels, none anomalous" differ)."""
+
+    n_labelled: int = 0
 
 
-def anomalous_sessions(store: Store) -> set[str]:
+def anomalous_sessions(store: Store) -> AnomalousSessions:
     """Ids of the sessions whose final label (analyst over ground truth) is anomalous."""
     labels = store.frame("session_labels", {"sources": list(LABEL_SOURCES)})
-    return set(labels.loc[labels["is_anomaly"].astype(bool), "session_id"])
+    out = AnomalousSessions(labels.loc[labels["is_anomaly"].astype(bool), "session_id"])
+    out.n_labelled = int(labels["session_id"].nunique())
+    return out
 
 
 def require_labels(detector: str, anomalous: set[str]) -> None:
-    """ConfigError naming the unsupervised detectors when the store has no anomalous label."""
-    if not anomalous:
+    """ConfigError naming the unsupervised detectors when the store has no anomalous label:
+    one message when it has no labels, another when its labels are all normal."""
+    if anomalous:
+        return
+    unsupervised = unsupervised_detectors()
+    n_labelled = getattr(anomalous, "n_labelled", 0)
+    if n_labelled:
         raise ConfigError(
-            f"`{detector}` must be trained on labelled sessions, got none in the store. "
-            "Ingest labels with `anomalyst ingest-labels`, decide cases, or use an "
-            f"unsupervised detector: {UNSUPERVISED}."
+            f"`{detector}` must be trained on some sessions labelled anomalous, got labels on "
+            f"{n_labelled:,} sessions and every one normal. A classifier needs anomalous "
+            "examples: confirm some (`anomalyst case decide ... --decision fraud_confirmed`, "
+            "`anomalyst ingest-labels`), or use an unsupervised detector, which learns from "
+            f"normal sessions alone: {unsupervised}."
         )
+    raise ConfigError(
+        f"`{detector}` must be trained on labelled sessions, got none in the store. "
+        "Ingest labels with `anomalyst ingest-labels`, decide cases, or use an "
+        f"unsupervised detector: {unsupervised}."
+    )
 
 
 def training_labels(
@@ -50,7 +70,7 @@ def training_labels(
         raise ConfigError(
             f"`{detector}` must be trained on labelled anomalous sessions, got none {window} "
             f"({len(anomalous):,} in the store). Move --train-end later, or use an "
-            f"unsupervised detector: {UNSUPERVISED}."
+            f"unsupervised detector: {unsupervised_detectors()}."
         )
     if y.sum() == len(y):
         raise ConfigError(

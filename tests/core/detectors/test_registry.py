@@ -46,7 +46,7 @@ def test_build_detector_applies_overrides_and_rejects_unknown_fields() -> None:
     (lambda: AutoencoderConfig(device="tpu"), "device must be one of 'auto', 'cpu', 'cuda'"),
     (lambda: AutoencoderConfig(validation_fraction=0.9), r"validation_fraction must be .*0\.5"),
     (lambda: SequenceAutoencoderConfig(cell="rnn"), "cell must be one of 'gru', 'lstm'"),
-    (lambda: SequenceAutoencoderConfig(max_weight=2.0), "max_weight must be a number in"),
+    (lambda: SequenceAutoencoderConfig(aggregation="median"), "aggregation must be one of"),
     (lambda: IsolationForestConfig(max_samples=1), "max_samples must be an integer >= 2"),
     (lambda: IsolationForestConfig(max_features=0.0), "max_features must be a number in"),
     (lambda: ZScoreConfig(top_k=0), "top_k must be an integer >= 1"),

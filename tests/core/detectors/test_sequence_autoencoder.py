@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
 
 from core.datasets import EventSequences
-from core.detectors import SequenceAutoencoderConfig, SequenceAutoencoderDetector
+from core.detectors import SequenceAutoencoderConfig, SequenceAutoencoderDetector, load_detector
+from core.detectors._aggregate import UNKNOWN_FACTOR, aggregate_events
 
 TINY = SequenceAutoencoderConfig(embed_dim=8, hidden_dim=16, latent_dim=8, epochs=3,
                                  batch_size=64, quiet=True, device="cpu")
@@ -26,7 +28,8 @@ def test_event_scores_are_nan_exactly_on_padding(detector: SequenceAutoencoderDe
     assert events.shape == sequences.tokens.shape and events.dtype == np.float64
     assert np.isnan(events[~sequences.mask]).all()
     assert np.isfinite(events[sequences.mask]).all() and (events[sequences.mask] >= 0).all()
-    np.testing.assert_allclose(detector.score(sequences), np.nanmean(events, axis=1))
+    np.testing.assert_allclose(detector.score(sequences), aggregate_events(
+        events, detector.config.aggregation, detector.config.top_k))
 
 
 def test_padding_on_the_left_gives_the_same_scores(
@@ -40,13 +43,19 @@ def test_padding_on_the_left_gives_the_same_scores(
                                    events_right[row][right.mask[row]], rtol=1e-5)
 
 
-def test_max_weight_blends_the_worst_event(sequences: EventSequences,
-                                           detector: SequenceAutoencoderDetector) -> None:
+def test_aggregation_reduces_the_event_scores(sequences: EventSequences,
+                                              detector: SequenceAutoencoderDetector) -> None:
     events = detector.score_events(sequences)
-    blended = SequenceAutoencoderDetector(
-        SequenceAutoencoderConfig(max_weight=0.25)).reduce_events(events)
-    expected = 0.75 * np.nanmean(events, axis=1) + 0.25 * np.nanmax(events, axis=1)
-    np.testing.assert_allclose(blended, expected)
+    reduced = SequenceAutoencoderDetector(
+        SequenceAutoencoderConfig(aggregation="mean")).reduce_events(events)
+    np.testing.assert_allclose(reduced, np.nanmean(events, axis=1))
+
+
+@pytest.mark.parametrize(("weight", "aggregation"), [(0.0, "mean"), (0.5, "mean+max"),
+                                                     (1.0, "max")])
+def test_a_config_saved_with_max_weight_still_loads(weight: float, aggregation: str) -> None:
+    config = SequenceAutoencoderConfig.from_dict({"max_weight": weight, "epochs": 2})
+    assert config.aggregation == aggregation and config.epochs == 2
 
 
 def test_unseen_event_types_become_unknown(detector: SequenceAutoencoderDetector,
@@ -61,6 +70,26 @@ def test_unseen_event_types_become_unknown(detector: SequenceAutoencoderDetector
     events = detector.score_events(novel)
     assert np.isfinite(events[novel.mask]).all()
     assert np.nanmean(events[:, 0]) > np.nanmean(detector.score_events(data)[:, 0])
+
+
+def test_unknown_event_types_score_above_every_known_event(
+    detector: SequenceAutoencoderDetector, sequences: EventSequences, tmp_path: Path,
+) -> None:
+    known = detector.score_events(sequences)  # the training sessions
+    assert detector.unknown_floor_ == pytest.approx(
+        max(UNKNOWN_FACTOR * np.nanmax(known), 1.0), rel=1e-6)
+    tokens = sequences.tokens.copy()
+    unseen = sequences.mask & (np.arange(tokens.shape[1])[None, :] == 0)
+    tokens[unseen] = 999  # an event type the model never saw, first in every session
+    novel = EventSequences(sequences.session_ids, tokens, sequences.numeric, sequences.mask,
+                           sequences.event_ids, {**sequences.vocab, "new_type": 999},
+                           sequences.channel_names)
+    events = detector.score_events(novel)
+    assert events[unseen].min() >= np.nanmax(known)
+    assert events[unseen].min() >= np.nanmax(np.where(unseen, np.nan, events))
+    loaded = load_detector(detector.save(tmp_path / "seq"))
+    assert loaded.unknown_floor_ == detector.unknown_floor_
+    np.testing.assert_allclose(loaded.score_events(novel), events, rtol=1e-5)
 
 
 def test_vocabulary_ids_are_matched_by_event_type_name(

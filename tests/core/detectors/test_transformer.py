@@ -18,6 +18,7 @@ from core.detectors import (
     TransformerMLMDetector,
     load_detector,
 )
+from core.detectors._aggregate import aggregate_events
 from core.errors import ConfigError
 
 ENCODER = {"hidden_size": 16, "n_layers": 2, "n_heads": 2, "intermediate_size": 32}
@@ -166,7 +167,8 @@ def test_score_is_the_calibrated_session_logit(detector: TransformerDetector,
 def mlm(tmp_path_factory: pytest.TempPathFactory) -> tuple[TransformerMLMDetector, Path]:
     train, y, _ = make_labelled_sequences(600, seed=4, max_len=WIDTH)
     detector = TransformerMLMDetector(TransformerMLMConfig(
-        **ENCODER, epochs=2, batch_size=32, quiet=True, device="cpu")).fit(train)
+        **ENCODER, epochs=None, max_steps=200, learning_rate=1e-2, batch_size=32, quiet=True,
+        device="cpu")).fit(train)  # 38 steps at 1e-3 (2 epochs) learnt no context
     return detector, detector.save(tmp_path_factory.mktemp("mlm") / "detector")
 
 
@@ -176,7 +178,8 @@ def test_mlm_surprise_is_per_event(mlm: tuple[TransformerMLMDetector, Path],
     data = held_out[0]
     surprise = detector.score_events(data)
     assert np.isnan(surprise[~data.mask]).all() and (surprise[data.mask] >= 0).all()
-    np.testing.assert_allclose(detector.score(data), np.nanmean(surprise, axis=1))
+    np.testing.assert_allclose(detector.score(data), aggregate_events(
+        surprise, detector.config.aggregation, detector.config.top_k))
     left = left_padded(data)
     np.testing.assert_allclose(detector.score_events(left)[left.mask], surprise[data.mask],
                                rtol=1e-5)
@@ -198,6 +201,23 @@ def test_mlm_finds_events_that_break_the_grammar(mlm: tuple[TransformerMLMDetect
     others = np.where(data.mask, surprise, np.nan)
     others[odd] = np.nan
     assert np.mean(surprise[odd] > np.nanmedian(others, axis=1)) > 0.8
+
+
+def test_mlm_unknown_event_types_are_maximally_surprising(
+        mlm: tuple[TransformerMLMDetector, Path], held_out: tuple) -> None:
+    detector, folder = mlm
+    data = held_out[0]
+    known = detector.score_events(data)
+    assert detector.unknown_floor_ is not None and detector.unknown_floor_ > 0
+    tokens = data.tokens.copy()
+    unseen = data.mask & (np.arange(tokens.shape[1])[None, :] == 1)
+    tokens[unseen] = 999  # an event type never seen in training, second in each session
+    novel = EventSequences(data.session_ids, tokens, data.numeric, data.mask, data.event_ids,
+                           {**data.vocab, "new_type": 999}, data.channel_names)
+    surprise = detector.score_events(novel)
+    assert surprise[unseen].min() >= np.nanmax(known)
+    assert surprise[unseen].min() >= np.nanmax(np.where(unseen, np.nan, surprise))
+    assert load_detector(folder).unknown_floor_ == detector.unknown_floor_
 
 
 def test_transformer_starts_from_the_mlm(mlm: tuple[TransformerMLMDetector, Path]) -> None:

@@ -67,6 +67,23 @@ def test_no_labels_says_what_to_do_through_the_cli(demo_store_copy: Path) -> Non
     assert "anomalyst ingest-labels" in text and "transformer_mlm" in text
 
 
+def test_labels_that_are_all_normal_say_so_and_name_the_unsupervised_detectors(
+        demo_store_copy: Path) -> None:
+    from core.detectors._refusals import unsupervised_detectors
+
+    with Store.open(demo_store_copy) as store:
+        store.con.execute("UPDATE labels SET is_anomaly = false")
+        store.con.execute("UPDATE session_label_rollup SET is_anomaly = false")  # raw SQL
+        n_labelled = anomalous_sessions(store).n_labelled
+        assert n_labelled > 0
+        with pytest.raises(ConfigError) as caught:
+            train_model(store, "cnn_gru", quiet=True, device="cpu")
+    text = str(caught.value)
+    assert (f"`cnn_gru` must be trained on some sessions labelled anomalous, got labels on "
+            f"{n_labelled:,} sessions and every one normal") in text
+    assert unsupervised_detectors() in text and "mlp" not in text.split(":")[-1]
+
+
 def test_no_anomaly_before_the_train_end_is_a_config_error(demo_store_copy: Path) -> None:
     with Store.open(demo_store_copy) as store:
         sessions = store.con.execute("SELECT session_id, start_ts FROM sessions").df()
