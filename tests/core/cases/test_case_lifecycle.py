@@ -5,13 +5,13 @@ from __future__ import annotations
 import datetime as dt
 import json
 
-import numpy as np
 import pytest
 from _case_helpers import flagged_session
 
 from core import cases, lookups
 from core.cases.scoring import ScoreContext, current_model_ids
 from core.errors import ConfigError
+from core.pipeline.operating_point import operating_point
 from core.store import Store
 
 
@@ -108,9 +108,8 @@ def test_decide_writes_labels_and_freezes_the_snapshot(store: Store) -> None:
     for model_id, value in frozen["scores"].items():
         assert value["score"] == pytest.approx(table.loc[session_id, f"score:{model_id}"])
         assert value["percentile"] == pytest.approx(table.loc[session_id, f"pct:{model_id}"])
-        scores = table[f"score:{model_id}"].to_numpy(np.float64)
         assert snap["thresholds"][model_id]["default"] == pytest.approx(
-            np.quantile(scores, 0.99))
+            operating_point(store, model_id).threshold)
     first, last = store.run("time_range").fetchall()[0]
     assert snap["data_time_range"]["first_event_at"] == first.isoformat()
     assert snap["data_time_range"]["last_event_at"] == last.isoformat()

@@ -31,8 +31,19 @@ def planted(demo_store: Path, tmp_path_factory: pytest.TempPathFactory,
     db = tmp_path_factory.mktemp("reports") / "store.duckdb"
     shutil.copy(demo_store, db)
     with Store.open(db) as store:
-        users = store.frame("sessions_meta")["user_id"].drop_duplicates().tolist()
-        decided = cases.open_case(store, analyst="ana", user_id=users[0], title=XSS[4])
+        meta = store.frame("sessions_meta")
+        users = meta["user_id"].drop_duplicates().tolist()
+        # one session fake_explain explains and one it refuses (by the id's last digit),
+        # whichever sessions the models flag
+        odd = meta["session_id"].str.contains(r"[13579]$")
+        both = meta.groupby("user_id").filter(
+            lambda g: odd[g.index].any() and (~odd[g.index]).any())
+        user = str(both["user_id"].iloc[0])
+        pair = [str(both[(both["user_id"] == user) & ~odd[both.index]]["session_id"].iloc[0]),
+                str(both[(both["user_id"] == user) & odd[both.index]]["session_id"].iloc[0])]
+        users = [user, *[u for u in users if u != user]]
+        decided = cases.open_case(store, analyst="ana", user_id=user, session_ids=pair,
+                                  title=XSS[4])
         first = decided.session_ids[0]
         events = store.frame("user_events", {"user_id": users[0], "model_id": ""})
         in_case = events[events["session_id"] == first]["event_id"].tolist()
