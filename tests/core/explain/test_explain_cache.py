@@ -90,7 +90,7 @@ def test_ensemble_is_explained_by_members_and_its_strongest_feature_member(
             "model_id": "ensemble-test", "detector": "ensemble", "created_at": now,
             "config": "{}", "feature_hash": None, "feature_spec": None, "train_start": None,
             "train_end": None, "n_train": 0, "metrics": "{}", "path": "/nonexistent",
-            "device": "cpu"})
+            "origin_path": None, "digest": None, "device": "cpu"})
         store.con.execute("INSERT INTO scores VALUES ('ensemble-test', ?, 0.9, ?)",
                           [session, now])
         store.con.executemany(
