@@ -55,11 +55,15 @@ with st.sidebar:
                             role=safe.Markdown(principal.role)))
         if st.button("Sign out", key="sign_out", icon=":material/logout:"):
             auth.sign_out()
+    # persist_state="session": a page switch made by a page (st.switch_page, e.g. the queue's
+    # "Open case") drops every other widget's value on its first run.
     st.radio("Labels used for precision/recall", ["both", "ground truth", "analysts"],
-             key="label_choice", help="Ground truth shipped with the data, analysts' case "
+             key="label_choice", persist_state="session",
+             help="Ground truth shipped with the data, analysts' case "
              "decisions, or both (an analyst's decision overrides the ground truth).")
     if not principal.authenticated:
         st.text_input("Analyst name", key="analyst", placeholder="your name",
+                      persist_state="session",
                       help="Recorded with every threshold, case action and export.")
 
 navigation = st.navigation(list(PAGES.values()))

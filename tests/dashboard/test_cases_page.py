@@ -159,3 +159,20 @@ def test_open_case_waits_for_a_name(demo_store: Path, monkeypatch: pytest.Monkey
         frame(at, "flagged_by")["session_id"].iloc[0]).run()
     button = at.button(key="q_open_case")
     assert button.disabled and "Set your name" in button.help
+
+
+def test_the_name_survives_a_page_switch(demo_store_copy: Path,
+                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """A page switch made by the script (st.switch_page) drops widget values that are not
+    kept for the session: the Cases page opened from the queue asked for a name again and
+    disabled Claim until the analyst clicked anything."""
+    at = open_page("queue", demo_store_copy, monkeypatch)
+    at.sidebar.radio(key="label_choice").set_value("analysts").run()
+    at.selectbox(key="q_case_target").set_value(
+        frame(at, "flagged_by")["session_id"].iloc[0]).run()
+    at.button(key="q_open_case").click().run()
+    assert at.selectbox(key="cs_case").value == "C-00001"
+    assert not any("Set your name" in w.value for w in at.warning)
+    assert not at.button(key="cs_claim").disabled
+    assert at.sidebar.text_input(key="analyst").value == "ana"
+    assert at.sidebar.radio(key="label_choice").value == "analysts"
