@@ -71,8 +71,10 @@ if budget:  # the budget keeps each day's top sessions: a per-session pass, off 
 elif view.table is not None:
     op = view.table.at(threshold)
     tp, fp, fn, tn, n_alerts = op.tp, op.fp, op.fn, op.tn, view.n_alerts(threshold)
-else:
-    tp = fp = fn = tn = 0
+else:  # one class only (say, a single analyst decision): count the few labelled sessions
+    hit, y = view.labelled_scores >= threshold, view.labels
+    tp, fp, fn, tn = (int((hit & y).sum()), int((hit & ~y).sum()), int((~hit & y).sum()),
+                      int((~hit & ~y).sum()))
     n_alerts = view.n_alerts(threshold)
 precision = tp / (tp + fp) if tp + fp else float("nan")
 recall = tp / (tp + fn) if tp + fn else float("nan")
@@ -143,6 +145,10 @@ if st.button(safe.fmt("Save {t:.4f} for {segment}", t=threshold, segment=segment
         lambda: services.save_threshold(model_id, segment, threshold, common.analyst()),
         "save the threshold",
     )
-    if saved_ok:
-        st.success(safe.fmt("Saved. Every page now flags {segment} sessions at {t:.4f}.",
-                            segment=segment, t=threshold))
+    if saved_ok:  # rerun, so the captions above show the new saved threshold
+        st.session_state["thr_saved_flash"] = (segment, threshold)
+        st.rerun()
+flash = st.session_state.pop("thr_saved_flash", None)
+if flash is not None:
+    st.success(safe.fmt("Saved. Every page now flags {segment} sessions at {t:.4f}.",
+                        segment=flash[0], t=flash[1]))

@@ -96,11 +96,36 @@ def test_threshold_save_is_used_by_other_pages(demo_store_copy: Path,
     at.slider(key="thr_value").set_value(slider.min).run()
     at.button(key="thr_save").click().run()
     assert not at.exception and at.success
+    # The page is drawn again after the save: nothing above the button still shows the old one.
+    shown = f"{slider.min:.4f}"
+    assert any(shown in m.value for m in at.markdown if "Saved threshold for" in m.value)
+    assert any("Starting from the saved threshold" in c.value for c in at.caption)
     with Store.open(demo_store_copy, read_only=True) as store:
         saved = store.con.execute("SELECT count(*) FROM thresholds").fetchall()[0][0]
     assert saved == 1
     overview = open_page("overview", demo_store_copy, monkeypatch)
     assert metric(overview, "Flag rate") == "100.00%"
+
+
+def test_one_label_class_still_gives_precision_and_recall(demo_store_copy: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """With analysts' labels only and a single fraud decision (one class), the confusion
+    matrix counted nothing: recall '–' beside a 100% recall per scenario."""
+    from core import cases
+
+    with Store.open(demo_store_copy) as store:
+        session_id = store.frame("sessions_meta")["session_id"].iloc[0]
+        case = cases.open_case(store, analyst="ana", session_id=session_id)
+        cases.decide_case(store, case.case_id, "fraud_confirmed", analyst="ana",
+                          scenario="card_testing")
+    at = open_page("thresholds", demo_store_copy, monkeypatch)
+    at.sidebar.radio(key="label_choice").set_value("analysts").run()
+    slider = at.slider(key="thr_value")
+    at.slider(key="thr_value").set_value(slider.min).run()
+    assert not at.exception
+    assert (metric(at, "Precision"), metric(at, "Recall")) == ("1.000", "1.000")
+    at.slider(key="thr_value").set_value(slider.max).run()
+    assert (metric(at, "Precision"), metric(at, "Recall")) == ("–", "0.000")
 
 
 def test_capacity_suggestion_moves_the_slider(demo_store: Path,
