@@ -8,6 +8,9 @@ raw-HTML-looking tags, LaTeX between ``$``, emoji shortcodes (``:x:``), colour d
 an inline code span, where nothing is interpreted, with a fence longer than any run of
 backticks inside it and line breaks shown as ``⏎`` (a blank line would end the span).
 
+A sentence the program wrote but read back from the store may use :func:`prose`: plain text
+when it holds nothing markdown could render, else a code span.
+
 Use :func:`fmt` to build a message (a literal template with ``{name}`` fields; each value is
 made literal), :func:`value` for a single value, and :func:`message` for a whole string that
 may quote input (an exception's text). A value the program itself wrote (not data) may be
@@ -45,6 +48,22 @@ def value(item: Any, *, limit: int = _MAX_CHARS) -> Markdown:
     longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
     fence = "`" * (longest + 1)
     return Markdown(f"{fence} {text} {fence}")
+
+
+_PROSE = re.compile(r"[A-Za-z0-9 ,.;:()%+\-'’×·–—]*")
+_PROSE_RISKS = re.compile(r":(?!\s)|\.[A-Za-z]|^\s*(?:[-+]|\d+[.)])(?:\s|$)|www", re.IGNORECASE)
+
+
+def prose(item: Any, *, limit: int = _MAX_CHARS) -> Markdown:
+    """A sentence the program wrote that comes back from the store (a model's default-threshold
+    source), as plain text when nothing in it can render: only letters, digits, spaces and
+    ``,.;:()%+-'`` (no ``*_[]<>`$~#|\\@/&!``), no colon unless a space follows (emoji,
+    icons, colours), no dot before a letter and no ``www`` (autolinks), no list marker in front.
+    Anything else is drawn as :func:`value` draws it."""
+    text = str(item)
+    if len(text) <= limit and _PROSE.fullmatch(text) and not _PROSE_RISKS.search(text):
+        return Markdown(text)
+    return value(text, limit=limit)
 
 
 def message(text: Any) -> Markdown:

@@ -43,12 +43,12 @@ start = saved.get(segment, saved.get("all"))
 default_value, default_source = services.operating_point(*key, model_id)
 if start is None:
     start = default_value
-    st.caption(safe.fmt("Starting from the model's default threshold {value}: {source}.",
-                        value=f"{default_value:.4g}", source=default_source))
+    st.caption(safe.fmt("Starting from the model's default threshold {value:.4g}: {source}.",
+                        value=default_value, source=safe.prose(default_source)))
 else:
-    st.caption(safe.fmt("Starting from the saved threshold {value} (the model's default would "
-                        "be {default}: {source}).", value=f"{start:.4g}",
-                        default=f"{default_value:.4g}", source=default_source))
+    st.caption(safe.fmt("Starting from the saved threshold {value:.4g} (the model's default "
+                        "would be {default:.4g}: {source}).", value=start,
+                        default=default_value, source=safe.prose(default_source)))
 if "thr_pending" in st.session_state:  # a suggestion chosen below, applied before the slider
     st.session_state["thr_value"] = st.session_state.pop("thr_pending")
 threshold = st.slider("Threshold (flag sessions scoring at or above)", lo, hi + step,

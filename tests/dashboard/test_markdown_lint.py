@@ -28,7 +28,7 @@ BODY_CALLS = {
     "segmented_control", "pills", "color_picker", "chat_input", "feedback",
 }
 TEXT_KEYWORDS = {"body", "label", "help"}
-SAFE_FUNCS = {"fmt", "value", "message", "join"}
+SAFE_FUNCS = {"fmt", "value", "message", "join", "prose"}
 SAFE_MODULES = {"safe_text", "safe"}
 NOT_STREAMLIT = {"log", "logger", "logging", "LOG", "parser", "handle", "warnings"}
 
