@@ -123,9 +123,12 @@ if ids:
         st.caption("No notes yet.")
     for note in case_notes.itertuples():
         st.text(f"{note.created_at:%Y-%m-%d %H:%M} · {note.author}: {note.text}")
+    if st.session_state.pop("cs_note_added", False):  # empty the box once the note is in
+        st.session_state["cs_note"] = ""
     new_note = st.text_area("Add a note", key="cs_note", height=68)
     if st.button("Add note", key="cs_add_note", disabled=not may["case"]) and act(
             lambda: sc.add_note(case_id, new_note, name), "add the note"):
+        st.session_state["cs_note_added"] = True
         st.rerun()
 
     st.markdown("**Audit trail** (append-only)")

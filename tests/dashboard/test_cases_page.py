@@ -176,3 +176,19 @@ def test_the_name_survives_a_page_switch(demo_store_copy: Path,
     assert not at.button(key="cs_claim").disabled
     assert at.sidebar.text_input(key="analyst").value == "ana"
     assert at.sidebar.radio(key="label_choice").value == "analysts"
+
+
+def test_an_added_note_leaves_the_box_empty(demo_store_copy: Path,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """The note stayed in the box after "Add note": a second click added it twice."""
+    with Store.open(demo_store_copy, read_only=True) as store:
+        user_id = store.frame("sessions_meta")["user_id"].iloc[0]
+    at = open_page("cases", demo_store_copy, monkeypatch)
+    at.text_input(key="cs_open_user").input(user_id).run()
+    at.button(key="cs_open").click().run()
+    at.text_area(key="cs_note").input("called the card issuer").run()
+    at.button(key="cs_add_note").click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert at.text_area(key="cs_note").value == ""
+    assert [t.value for t in at.text if "called the card issuer" in t.value]
+    assert frame(at, "action")["action"].tolist() == ["open", "note"]
