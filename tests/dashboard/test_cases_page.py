@@ -50,13 +50,19 @@ def test_page_renders_and_asks_for_a_name(demo_store_copy: Path,
     assert any(m.label == "Analyst labels" and m.value == "0" for m in at.metric)
 
 
-def test_open_and_decide_a_case_through_the_widgets(demo_store_copy: Path,
-                                                    monkeypatch: pytest.MonkeyPatch) -> None:
-    with Store.open(demo_store_copy, read_only=True) as store:
+def open_first_users_case(db: Path, monkeypatch: pytest.MonkeyPatch) -> AppTest:
+    """The Cases page with a case opened through its widgets for the store's first user."""
+    with Store.open(db, read_only=True) as store:
         user_id = store.frame("sessions_meta")["user_id"].iloc[0]
-    at = open_page("cases", demo_store_copy, monkeypatch)
+    at = open_page("cases", db, monkeypatch)
     at.text_input(key="cs_open_user").input(user_id).run()
     at.button(key="cs_open").click().run()
+    return at
+
+
+def test_open_and_decide_a_case_through_the_widgets(demo_store_copy: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    at = open_first_users_case(demo_store_copy, monkeypatch)
     assert not at.exception and not at.error, [e.value for e in at.error]
     assert at.selectbox(key="cs_case").value == "C-00001"
     assert frame(at, "flagged")["session_id"].tolist()
@@ -181,11 +187,7 @@ def test_the_name_survives_a_page_switch(demo_store_copy: Path,
 def test_an_added_note_leaves_the_box_empty(demo_store_copy: Path,
                                             monkeypatch: pytest.MonkeyPatch) -> None:
     """The note stayed in the box after "Add note": a second click added it twice."""
-    with Store.open(demo_store_copy, read_only=True) as store:
-        user_id = store.frame("sessions_meta")["user_id"].iloc[0]
-    at = open_page("cases", demo_store_copy, monkeypatch)
-    at.text_input(key="cs_open_user").input(user_id).run()
-    at.button(key="cs_open").click().run()
+    at = open_first_users_case(demo_store_copy, monkeypatch)
     at.text_area(key="cs_note").input("called the card issuer").run()
     at.button(key="cs_add_note").click().run()
     assert not at.exception and not at.error, [e.value for e in at.error]
