@@ -234,8 +234,17 @@ def save_threshold(model_id: str, segment: str, threshold: float, set_by: str) -
     params = {"model_id": model_id, "segment": segment, "threshold": float(threshold),
               "set_by": set_by, "set_at": dt.datetime.now(dt.UTC).replace(tzinfo=None)}
     with_store(lambda s: s.run("save_threshold", params), write=True, action="threshold")
-    st.cache_data.clear()
+    forget_reads()
     return True
+
+
+def forget_reads() -> None:
+    """After a write: drop the cached reads, the Thresholds page's prepared views included (a
+    cached resource, which ``st.cache_data.clear`` leaves). Cache keys skip ``_stamp``
+    (Streamlit hashes no argument named with a leading underscore), so a write by another
+    process is seen only when an entry expires."""
+    st.cache_data.clear()
+    segment_view.clear()
 
 
 def key() -> tuple[float, str]:

@@ -81,7 +81,7 @@ def _write(func: Callable[[Store], T], action: str) -> T:
     try:
         return services.with_store(func, write=True, action=action)
     finally:
-        st.cache_data.clear()
+        services.forget_reads()
 
 
 def open_case(analyst: str, *, user_id: str | None = None,

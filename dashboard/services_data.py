@@ -12,14 +12,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
-import streamlit as st
 
 from core.errors import IngestError
 from core.ingest import ColumnMapping, IngestReport, ingest_events, preview_file
 from core.ingest.labels import ingest_labels
 from core.ingest.sources import CSV_SUFFIXES, PARQUET_SUFFIXES
 from dashboard import upload_guard
-from dashboard.services import with_store
+from dashboard.services import forget_reads, with_store
 
 MAX_UPLOAD_MB = upload_guard.MAX_UPLOAD_MB  # = server.maxUploadSize (.streamlit/config.toml)
 ALLOWED_SUFFIXES = tuple(sorted({*CSV_SUFFIXES, *PARQUET_SUFFIXES}))
@@ -92,7 +91,7 @@ def ingest_upload(name: str, data: bytes, mapping: dict[str, str], *, gap_minute
             write=True, action="ingest",
         )
         rejected = [Path(p).read_bytes() for p in report.rejected_files]
-    st.cache_data.clear()
+    forget_reads()
     return report, rejected
 
 
@@ -100,7 +99,7 @@ def ingest_label_upload(name: str, data: bytes) -> IngestReport:
     with staged_upload(name, data) as staged:
         report = with_store(lambda store: ingest_labels(store, staged.path), write=True,
                             action="ingest")
-    st.cache_data.clear()
+    forget_reads()
     return report
 
 
@@ -119,5 +118,5 @@ def score_new_sessions() -> list[str]:
         return lines
 
     lines = with_store(run, write=True, action="ingest")
-    st.cache_data.clear()
+    forget_reads()
     return lines

@@ -194,3 +194,21 @@ def test_an_added_note_leaves_the_box_empty(demo_store_copy: Path,
     assert at.text_area(key="cs_note").value == ""
     assert [t.value for t in at.text if "called the card issuer" in t.value]
     assert frame(at, "action")["action"].tolist() == ["open", "note"]
+
+
+def test_a_decision_shows_on_the_thresholds_page(demo_store_copy: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """Writes dropped the cached reads but not the Thresholds page's prepared view (a cached
+    resource): a case decided in the dashboard did not reach precision and recall until the
+    server restarted."""
+    def analysts_caption() -> str:
+        page = open_page("thresholds", demo_store_copy, monkeypatch)
+        page.sidebar.radio(key="label_choice").set_value("analysts").run()
+        return next(c.value for c in page.caption if "labelled sessions" in c.value)
+
+    assert ": 0 labelled sessions" in analysts_caption()
+    at = open_first_users_case(demo_store_copy, monkeypatch)
+    at.radio(key="cs_decision").set_value("fraud_confirmed").run()
+    at.button(key="cs_decide").click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert ": 0 labelled sessions" not in analysts_caption()
