@@ -95,6 +95,8 @@ st.caption(safe.fmt("{n:,} flagged sessions of {total:,} · {users:,} users. Per
                     users=shown["user_id"].nunique()))
 config = {v: st.column_config.ProgressColumn(v, min_value=0, max_value=100, format="%.1f")
           for v in pct_cols.values()}
+config["flagged_by"] = st.column_config.TextColumn(  # narrow: the percentiles stay in view
+    "flagged_by", width="medium")
 event = st.dataframe(out.head(5000), key="q_table", on_select="rerun",
                      selection_mode="single-row", hide_index=True, column_config=config)
 exports.export_button(out.head(5000), f"flagged_{view}", "q")
