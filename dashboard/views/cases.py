@@ -191,8 +191,8 @@ if effect:
                    delta=f"+{effect['n_added']:,} from analysts" if effect["n_added"] else None)
     cols[2].metric("Precision at the threshold in force", common.number(both, 3), delta=moved)
     st.caption(safe.fmt(
-        "Threshold {t:.4f} (segment all). Precision with ground truth only: {gt} on {n_gt} "
-        "labelled alerts; with analysts: {both} on {n_both}. Retrain a classifier "
+        "Threshold {t:.4f} (segment all). Precision with ground truth only: {gt} on {n_gt:,} "
+        "labelled alerts; with analysts: {both} on {n_both:,}. Retrain a classifier "
         "(`anomalyst train --detector transformer`) to learn from the new labels.",
         t=effect["threshold"], gt=safe.Markdown(common.number(gt, 3)),
         n_gt=effect["n_alerts_ground_truth"], both=safe.Markdown(common.number(both, 3)),
