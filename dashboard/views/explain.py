@@ -78,7 +78,7 @@ for reason in why.reasons:  # plain text: reasons quote event types and values f
 if not why.reasons:
     st.caption("No single contribution stands out.")
 for note in why.notes:
-    st.caption(safe.message(note))
+    st.caption(safe.prose(note))  # plain when nothing in it can render, else a code span
 if why.members is not None and not why.members.empty:
     st.plotly_chart(figures_explain.member_bars(why.members), key="explain_members")
 

@@ -32,6 +32,11 @@ def test_the_default_threshold_sources_read_as_plain_text(source: str) -> None:
     assert safe.prose(source) == source
 
 
+def test_an_explanation_note_reads_as_plain_text() -> None:
+    note = "Explained through its strongest feature member, mlp (mlp-20261205-200538-8ef8)."
+    assert safe.prose(note) == note
+
+
 @pytest.mark.parametrize("text", [
     "![r](http://198.51.100.7/x.png)", "see www.example.com now", "mail a@b.io", "a :smile: b",
     ":red[alert]", ":material/lock:", "cost $x^2$", "<b>x</b>", "**bold**", "_it_", "a `b`",
