@@ -122,7 +122,8 @@ def scenario_recall(per_scenario: pd.DataFrame) -> go.Figure:
                   marker_color=ANOMALY,
                   customdata=frame["n"], hovertemplate="%{y}: %{x:.0%} of %{customdata} sessions")
     return go.Figure(bars, layout=dict(title="Recall per scenario at this threshold",
-                                       xaxis_range=[0, 1], xaxis_tickformat=".0%", **_LAYOUT))
+                                       xaxis_range=[0, 1.04], xaxis_tickformat=".0%",  # 100% shown
+                                       **_LAYOUT))
 
 
 def user_timeline(events: pd.DataFrame, sessions: pd.DataFrame) -> go.Figure:
