@@ -134,7 +134,7 @@ def evaluate(data: Any, y: np.ndarray, is_train: np.ndarray, seed: int,
         config = dict(CONFIGS[name])
         if quick:
             config["max_steps"] = 60
-        detector = build_detector(name, **config, seed=seed, quiet=True, device="cpu")
+        detector: Any = build_detector(name, **config, seed=seed, quiet=True, device="cpu")
         start = time.perf_counter()
         detector.fit(train)
         events = detector.score_events(test)

@@ -37,6 +37,7 @@ def build_store(db: Path, users: int, days: int, seed: int) -> None:
 
 def inputs(db: Path) -> dict[str, Any]:
     """The features and sequences of every session, their labels and event labels."""
+    from core.datasets import EventSequences
     from core.pipeline.inputs import build_input
     from core.pipeline.supervised import anomalous_sessions, training_event_labels
     from core.store import Store
@@ -48,7 +49,7 @@ def inputs(db: Path) -> dict[str, Any]:
             built = build_input(store, kind, progress=False)
             y = built.meta["session_id"].isin(anomalous).to_numpy(dtype=float)
             extra = ({"event_labels": training_event_labels(store, built.data, y)}
-                     if kind == "sequences" else {})
+                     if isinstance(built.data, EventSequences) else {})
             out[kind] = (built.data, y, extra)
     return out
 
