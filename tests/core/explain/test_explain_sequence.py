@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from core.datasets import EventSequences
+from core.detectors._aggregate import aggregate_events
 from core.errors import ModelError
 from core.explain import explain_session
 from core.explain.sequence import (
@@ -17,6 +18,7 @@ from core.explain.sequence import (
     occlusion,
     session_attention,
 )
+from core.explain.session import load_model
 from core.store import Store
 
 
@@ -146,8 +148,10 @@ def test_explain_session_under_the_sequence_autoencoder(
     assert all(len(v) == k for v in why.event_contributions.values())
     assert list(why.events["position"]) == list(range(k))
     assert why.events["event_type"].notna().all()
-    errors = why.event_contributions["reconstruction_error"]
-    assert np.nanmean(errors) == pytest.approx(why.score, rel=1e-4)  # the session score
+    errors = np.asarray(why.event_contributions["reconstruction_error"], np.float64)
+    config = load_model(store, model_of["sequence_autoencoder"]).detector.config
+    session_score = aggregate_events(errors[None, :], config.aggregation, config.top_k)[0]
+    assert session_score == pytest.approx(why.score, rel=1e-4)  # the session score
     assert why.reasons and any(ch.isdigit() for ch in why.reasons[0])
     top = why.top_events("occlusion", 3)
     assert len(top) == min(3, k) and top["contribution"].is_monotonic_decreasing
