@@ -157,6 +157,7 @@ def _gap_features(ms: np.ndarray, counts: np.ndarray) -> dict[str, np.ndarray]:
     last = starts + counts - 1  # the masked entry of each run
     gaps = np.empty(len(ms))
     np.subtract(ms[1:], ms[:-1], out=gaps[:-1], casting="unsafe")
+    gaps[-1] = 0.0  # masked below; set so the division never meets uninitialised memory
     gaps /= 1000.0
     n_gaps = counts - 1
     gaps[last] = np.inf
