@@ -44,7 +44,7 @@ from core.evaluate import ThresholdTable
 from core.lookups import data_time_span
 from core.operating_point import ScoreReference
 from core.pipeline.model_folders import model_folder, partial_folder, register_model_folder
-from core.pipeline.operating_point import choose_point, operating_point
+from core.pipeline.operating_point import MAX_DEFAULT_SHARE, choose_point, operating_point
 from core.pipeline.scoring import ScoreResult
 from core.pipeline.training import TrainResult, default_train_end, model_row, models_dir_for
 from core.schema import LABEL_SOURCES
@@ -227,7 +227,7 @@ def ensemble_contributions(store: Store, model_id: str, session_id: str) -> pd.D
 def _members_flag_rate(store: Store, members: list[str], weights: np.ndarray) -> float:
     """The median share of training sessions that the weighted members' own default
     thresholds flag: the ensemble's label-free operating point flags that share of its
-    training sessions (its rank-average scores suit no fence rule). Bounded to [0.1%, 20%]."""
+    training sessions (its rank-average scores suit no fence rule). Bounded to [0.1%, 2%]."""
     rates = []
     for member, weight in zip(members, weights, strict=True):
         if weight <= 0:
@@ -237,7 +237,7 @@ def _members_flag_rate(store: Store, members: list[str], weights: np.ndarray) ->
         if np.isfinite(pct):
             rates.append(1.0 - pct / 100.0)
     rate = float(np.median(rates)) if rates else 0.01
-    return min(max(rate, 0.001), 0.2)
+    return min(max(rate, 0.001), MAX_DEFAULT_SHARE)
 
 
 def _combination(

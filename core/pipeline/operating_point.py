@@ -6,7 +6,8 @@ distribution (``core.operating_point.ScoreReference``) and picks the default thr
 * supervised, with both classes in the time-later validation part: the best-F1 threshold
   there;
 * otherwise the label-free rule (``core.operating_point.DEFAULT_RULE``) on the training and
-  validation scores, or their (1 - contamination) quantile when a contamination is given.
+  validation scores, raised where needed to flag at most ``MAX_DEFAULT_SHARE`` of them, or
+  their (1 - contamination) quantile when a contamination is given.
 
 Both are stored in the model's metrics. ``operating_point(store, model_id)`` reads them back;
 a model trained before references were kept falls back to the old rule (top 1% of the
@@ -29,6 +30,10 @@ from core.operating_point import (
 )
 from core.store import Store
 
+MAX_DEFAULT_SHARE = 0.02
+"""The label-free default flags at most this share of the model's training sessions: median +
+3 MAD suits the contaminated training sets of ADBench (2-30% anomalies) but flagged 6-12% of
+the demo's sessions per detector, a queue no team works; fraud runs near 1%."""
 MAX_REFERENCE_ROWS = 50_000
 """Training sessions scored for the reference (evenly spaced in time when there are more)."""
 MIN_VALIDATION_POSITIVES = 3
@@ -92,11 +97,16 @@ def choose_point(reference: ScoreReference, val_scores: np.ndarray, val_labels: 
                                   f"best F1 on the validation window ({int(val_labels.sum())} "
                                   f"labelled anomalies of {len(val_labels):,} sessions)",
                                   reference)
-    value = threshold_by_rule(reference.pooled, DEFAULT_RULE)
+    fence = threshold_by_rule(reference.pooled, DEFAULT_RULE)
+    cap = threshold_by_rule(reference.pooled, contamination=MAX_DEFAULT_SHARE)
+    value = max(fence, cap)
     share = 100.0 - float(reference.percentile(np.array([value]))[0])
+    why = ("median + 3 MAD of the training scores" if fence >= cap else
+           f"median + 3 MAD of the training scores, raised to flag at most "
+           f"{MAX_DEFAULT_SHARE:.0%} of training sessions")
     return OperatingPoint(value, DEFAULT_RULE,
-                          f"label-free: median + 3 MAD of the training scores "
-                          f"({share:.1f}% of training sessions lie above it)", reference)
+                          f"label-free: {why} ({share:.1f}% of training sessions lie above "
+                          "it)", reference)
 
 
 def operating_point(store: Store, model_id: str) -> OperatingPoint:

@@ -53,3 +53,16 @@ def test_supervised_models_use_validation_labels_else_the_label_free_rule() -> N
     assert unsupervised.rule in RULES and "label-free" in unsupervised.source
     assert choose_point(ref, val, labels, supervised=False,
                         contamination=0.1).rule == "contamination"
+
+
+def test_the_label_free_default_flags_at_most_two_percent_of_training() -> None:
+    rng = np.random.default_rng(3)
+    heavy = rng.pareto(1.5, 20_000)  # heavy-tailed errors: median + 3 MAD flags far more
+    ref = ScoreReference.from_scores(heavy[:18_000], heavy[18_000:])
+    point = choose_point(ref, heavy[18_000:], np.zeros(2000, bool), supervised=False)
+    flagged = float((heavy >= point.threshold).mean())
+    assert flagged <= 0.021 and "at most 2%" in point.source
+    light = rng.normal(size=20_000)  # a light tail: the fence itself flags < 2%
+    ref = ScoreReference.from_scores(light[:18_000], light[18_000:])
+    fence = choose_point(ref, light[18_000:], np.zeros(2000, bool), supervised=False)
+    assert "at most" not in fence.source and (light >= fence.threshold).mean() < 0.02
