@@ -84,10 +84,14 @@ def user_events(store: Store, user_id: str, model_id: str | None = None) -> pd.D
 
 def user_sessions(store: Store, user_id: str) -> pd.DataFrame:
     """The user's sessions with every model's score, one column per model."""
-    frame = _drawable_times(store.frame("user_sessions", {"user_id": user_id}))
+    return _sessions_wide(_drawable_times(store.frame("user_sessions", {"user_id": user_id})))
+
+
+def _sessions_wide(frame: pd.DataFrame) -> pd.DataFrame:
+    """(session, model, score) rows -> one row per session in time order, a score column per
+    model; sessions no model has scored yet (just ingested) are listed too, with no scores."""
     if frame.empty:
         return frame
-    # Sessions no model has scored yet (just ingested) are listed too, with no scores.
     base = (frame[["session_id", "start_ts", "end_ts", "n_events"]]
             .drop_duplicates("session_id"))
     scored = frame.dropna(subset=["model_id"])
@@ -204,18 +208,6 @@ def user_sessions_page(store: Store, user_id: str, limit: int, offset: int = 0
     time order, as ``user_sessions``."""
     from core.store import queries_user as q
 
-    frame = _drawable_times(store.execute_sql(
+    return _sessions_wide(_drawable_times(store.execute_sql(
         "user_sessions_page", q.USER_SESSIONS_PAGE,
-        {"user_id": user_id, "limit": int(limit), "offset": int(offset)}).df())
-    if frame.empty:
-        return frame
-    base = (frame[["session_id", "start_ts", "end_ts", "n_events"]]
-            .drop_duplicates("session_id"))
-    scored = frame.dropna(subset=["model_id"])
-    if scored.empty:
-        return base.sort_values("start_ts").reset_index(drop=True)
-    wide = scored.pivot_table(index="session_id", columns="model_id", values="score",
-                              aggfunc="first")
-    wide.columns.name = None
-    return (base.merge(wide.reset_index(), on="session_id", how="left")
-            .sort_values("start_ts").reset_index(drop=True))
+        {"user_id": user_id, "limit": int(limit), "offset": int(offset)}).df()))
