@@ -43,6 +43,9 @@ def _pandas_type(arrow_type: Any) -> Any:
 
 __all__ = ["Store", "resolve_db_path"]
 
+Params = Sequence[Any] | dict[str, Any] | None
+"""Bound parameters of a query: positional or named."""
+
 
 class Store:
     """An open Anomalyst store. Use ``Store.open(path)`` as a context manager.
@@ -112,6 +115,39 @@ class Store:
             )
             self._local.cursor = cursor
         return cursor
+
+    # --- private execution, for the subject repositories of core/store ----------------------
+    # A subject module (``core/store/models.py``, ...) keeps its SQL beside the method that runs
+    # it and executes it through these; ``name`` only labels errors.
+    def _execute(self, name: str, sql: str, params: Params = None) -> duckdb.DuckDBPyConnection:
+        """Execute ``sql`` with bound parameters; errors carry ``name``."""
+        try:
+            return self.con.execute(sql, params) if params is not None else self.con.execute(sql)
+        except duckdb.Error as exc:
+            first = str(exc).splitlines()[0]
+            raise StoreError(f"Store query '{name}' failed: {first}") from exc
+
+    def _rows(self, name: str, sql: str, params: Params = None) -> list[tuple[Any, ...]]:
+        return self._execute(name, sql, params).fetchall()
+
+    def _scalar(self, name: str, sql: str, params: Params = None) -> Any:
+        rows = self._rows(name, sql, params)
+        return rows[0][0] if rows else None
+
+    def _frame(self, name: str, sql: str, params: Params = None) -> pd.DataFrame:
+        return self._execute(name, sql, params).df()
+
+    def _large_frame(self, name: str, sql: str, params: Params = None) -> pd.DataFrame:
+        """``_frame`` for reads of up to millions of rows: the result travels as Arrow, so
+        strings are not built one Python object at a time (a million-row score table: 1.3 s
+        -> 0.75 s). The dtypes equal ``_frame``'s except that an integer column holding NULLs
+        comes back as float."""
+        try:
+            table = self.con.sql(sql, params=params).to_arrow_table()
+        except duckdb.Error as exc:
+            first = str(exc).splitlines()[0]
+            raise StoreError(f"Store query '{name}' failed: {first}") from exc
+        return table.to_pandas(types_mapper=_pandas_type)
 
     def run(
         self, name: str, params: Sequence[Any] | dict[str, Any] | None = None
