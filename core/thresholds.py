@@ -14,12 +14,16 @@ saved segment wins: country, then tenure, then all.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from core.errors import ConfigError
 from core.evaluate import ThresholdTable
+
+if TYPE_CHECKING:
+    from core.store import Store
 
 DEFAULT_ALERT_SHARE = 0.01
 """Without a saved threshold, flag the top 1% of sessions: a queue a team can review."""
@@ -52,6 +56,54 @@ def thresholds_per_session(
         if segment.startswith("country:"):
             out[(country == segment.split(":", 1)[1]).to_numpy()] = value
     return out
+
+
+@dataclass(frozen=True)
+class InForce:
+    """A model's thresholds: those saved per segment, and ``default`` (the model's operating
+    point, core.pipeline.operating_point) where none is saved. The one place the precedence
+    is applied: country, then tenure, then all, then the default."""
+
+    saved: dict[str, float]
+    default: float
+
+    def at(self, *, tenure: str | None = None, country: str | None = None) -> float:
+        """The threshold in force for one session of this tenure and country."""
+        for segment in (f"country:{country}" if country is not None else None,
+                        f"tenure:{tenure}" if tenure is not None else None, "all"):
+            if segment is not None and segment in self.saved:
+                return self.saved[segment]
+        return self.default
+
+    def for_segment(self, segment: str = "all") -> float:
+        """The threshold in force for ``segment`` ('all', 'tenure:new', 'country:DE', ...)."""
+        kind, _, value = segment.partition(":")
+        if kind == "tenure":
+            return self.at(tenure=value)
+        if kind == "country":
+            return self.at(country=value)
+        return self.at()
+
+    def per_session(self, tenure: pd.Series, country: pd.Series) -> np.ndarray:
+        """The threshold in force for each session."""
+        return thresholds_per_session(tenure, country, self.saved, self.default)
+
+    def flags(self, table: pd.DataFrame, model_id: str) -> np.ndarray:
+        """``flag_sessions`` at these thresholds."""
+        return flag_sessions(table, model_id, self.saved, self.default)
+
+
+def thresholds_in_force(store: Store, model_id: str) -> InForce:
+    """``model_id``'s saved thresholds and its default, read once."""
+    # Lazy: pages import this module for its arithmetic and need not load the pipeline.
+    from core.pipeline.operating_point import operating_point
+
+    return InForce(store.thresholds.saved(model_id), operating_point(store, model_id).threshold)
+
+
+def threshold_in_force(store: Store, model_id: str, segment: str = "all") -> float:
+    """The threshold ``model_id`` flags ``segment``'s sessions at (saved, else the default)."""
+    return thresholds_in_force(store, model_id).for_segment(segment)
 
 
 @dataclass(frozen=True)

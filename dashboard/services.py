@@ -103,7 +103,7 @@ def labels(_stamp: float, path: str, sources: tuple[str, ...]) -> pd.DataFrame:
 
 @st.cache_data(show_spinner=False, max_entries=32)
 def thresholds(_stamp: float, path: str, model_id: str) -> pd.DataFrame:
-    return with_store(lambda s: s.frame("thresholds_for_model", {"model_id": model_id}))
+    return with_store(lambda s: s.thresholds.for_model(model_id))
 
 
 @st.cache_resource(show_spinner="Preparing thresholds…", max_entries=32)
@@ -231,9 +231,9 @@ def find_users(text: str) -> list[str]:
 
 def save_threshold(model_id: str, segment: str, threshold: float, set_by: str) -> bool:
     """Persist an operating threshold (used by every page) and drop cached reads."""
-    params = {"model_id": model_id, "segment": segment, "threshold": float(threshold),
-              "set_by": set_by, "set_at": dt.datetime.now(dt.UTC).replace(tzinfo=None)}
-    with_store(lambda s: s.run("save_threshold", params), write=True, action="threshold")
+    set_at = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    with_store(lambda s: s.thresholds.save(model_id, segment, threshold, set_by=set_by,
+                                           set_at=set_at), write=True, action="threshold")
     forget_reads()
     return True
 

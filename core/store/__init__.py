@@ -12,6 +12,7 @@ import os
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,7 @@ from core.store.connection import (
     stored_version,
 )
 from core.store.queries import QUERIES
+from core.store.thresholds import Thresholds
 
 _STRING = pd.StringDtype("pyarrow", na_value=float("nan"))  # what ``.df()`` gives strings
 
@@ -99,6 +101,11 @@ class Store:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    # --- subjects -------------------------------------------------------------------------
+    @cached_property
+    def thresholds(self) -> Thresholds:
+        return Thresholds(self)
 
     @property
     def version(self) -> int:
