@@ -9,8 +9,8 @@ holds, so it does not move when the store fills with anomalies or with normal tr
     >>> ref = ScoreReference.from_scores(np.arange(1000.0), np.arange(100.0))
     >>> round(threshold_by_rule(ref.train, "q99"), 1)
     989.0
-    >>> float(ref.percentile(np.array([-1.0, 500.0, 5000.0]))[1]).__round__(1)
-    50.0
+    >>> [round(float(p), 1) for p in ref.percentile(np.array([-1.0, 500.0, 5000.0]))]
+    [0.0, 54.6, 100.0]
 """
 
 from __future__ import annotations
@@ -65,16 +65,7 @@ class ScoreReference:
 
     def percentile(self, scores: np.ndarray) -> np.ndarray:
         """Percentile (0-100) of each score among the training sessions' scores."""
-        ref = self.pooled
-        if len(ref) == 0:
-            return np.full(len(scores), np.nan)
-        grid = np.linspace(0.0, 100.0, len(ref))
-        low = np.interp(scores, ref, grid, left=0.0, right=100.0)
-        # ties: the middle of the run of equal reference values
-        high = 100.0 - np.interp(-np.asarray(scores, np.float64), -ref[::-1], grid,
-                                 left=0.0, right=100.0)
-        out = np.where(np.isfinite(scores), (low + high) / 2.0, np.nan)
-        return np.clip(out, 0.0, 100.0)
+        return percentile_of(scores, self.pooled)
 
     def to_dict(self) -> dict[str, Any]:
         return {"train": [float(v) for v in self.train],
@@ -86,6 +77,20 @@ class ScoreReference:
         return cls(np.asarray(values.get("train", []), np.float64),
                    np.asarray(values.get("validation", []), np.float64),
                    int(values.get("n_train", 0)), int(values.get("n_validation", 0)))
+
+
+def percentile_of(scores: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    """Percentile (0-100) of each score among sorted reference quantiles; ties at the middle
+    of their run, NaN for a NaN score or an empty reference."""
+    ref = np.asarray(reference, np.float64)
+    scores = np.asarray(scores, np.float64)
+    if len(ref) == 0:
+        return np.full(scores.shape, np.nan)
+    grid = np.linspace(0.0, 100.0, len(ref))
+    low = np.interp(scores, ref, grid, left=0.0, right=100.0)
+    high = 100.0 - np.interp(-scores, -ref[::-1], grid, left=0.0, right=100.0)
+    out = np.where(np.isfinite(scores), (low + high) / 2.0, np.nan)
+    return np.clip(out, 0.0, 100.0)
 
 
 def _quantiles(scores: np.ndarray) -> np.ndarray:
