@@ -1,0 +1,116 @@
+"""The alert policy: the one definition of "flagged".
+
+A policy names the score that decides (one model: by default the latest ensemble), a
+threshold per segment on that score (``core.thresholds`` precedence: country, then tenure,
+then all, then the model's own label-free operating point) and an optional daily budget (at
+most N alerts a day, the highest risk first). Policies are published as numbered versions;
+version 0 is the built-in default that holds until an admin publishes one. Overview, the
+queue, the User and Cases pages, reports, ``anomalyst scores`` and ``evaluate`` all ask the
+policy in force, and a report freezes the version it was made under.
+
+    >>> import pandas as pd
+    >>> table = pd.DataFrame({"score:m1": [0.2, 0.9, 0.95], "tenure": ["new"] * 3,
+    ...                       "country": ["DE", "DE", "FR"],
+    ...                       "start_ts": pd.to_datetime(["2026-01-01"] * 3)})
+    >>> policy = AlertPolicy(version=3, model_id="m1", thresholds={"all": 0.5}, default=0.99)
+    >>> policy.flags(table).tolist()
+    [False, True, True]
+    >>> policy.with_budget(1).flags(table).tolist()
+    [False, False, True]
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from core.errors import ConfigError
+from core.thresholds import InForce, apply_daily_budget, segment_mask
+
+MAX_NOTE = 2_000
+
+
+@dataclass(frozen=True)
+class AlertPolicy:
+    """One version of the alert policy (``version`` 0: the default, never published)."""
+
+    version: int
+    model_id: str
+    thresholds: dict[str, float] = field(default_factory=dict)
+    default: float = math.inf
+    """The model's label-free operating point, used where no segment threshold is set."""
+    daily_budget: int | None = None
+    detector: str | None = None
+    published_by: str | None = None
+    published_at: dt.datetime | None = None
+    note: str = ""
+
+    @property
+    def in_force(self) -> InForce:
+        return InForce(dict(self.thresholds), float(self.default))
+
+    @property
+    def is_default(self) -> bool:
+        return self.version == 0
+
+    def threshold_for(self, segment: str = "all") -> float:
+        """The threshold this policy applies to ``segment``'s sessions."""
+        return self.in_force.for_segment(segment)
+
+    def flags(self, table: pd.DataFrame) -> np.ndarray:
+        """Which rows of a score table (``score:<model_id>``, tenure, country, start_ts) are
+        flagged: at or above their segment's threshold, then within the daily budget."""
+        column = f"score:{self.model_id}"
+        if column not in table.columns:
+            return np.zeros(len(table), bool)
+        flagged = self.in_force.flags(table, self.model_id)
+        if self.daily_budget is None or not flagged.any():
+            return flagged
+        scores = table[column].to_numpy(np.float64)
+        return apply_daily_budget(scores, flagged, table["start_ts"], self.daily_budget)
+
+    def with_budget(self, daily_budget: int | None) -> AlertPolicy:
+        return replace(self, daily_budget=daily_budget)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "version": self.version, "model_id": self.model_id, "detector": self.detector,
+            "thresholds": {k: float(v) for k, v in sorted(self.thresholds.items())},
+            "default_threshold": _finite(self.default), "daily_budget": self.daily_budget,
+            "published_by": self.published_by,
+            "published_at": self.published_at.isoformat() if self.published_at else None,
+            "note": self.note,
+        }
+
+
+def check_draft(model_id: str, thresholds: dict[str, float], daily_budget: int | None,
+                note: str) -> tuple[dict[str, float], int | None, str]:
+    """Validate what an admin asks to publish; returns it cleaned, or raises ConfigError."""
+    if not model_id:
+        raise ConfigError("a policy needs a model whose score decides. Pick one.")
+    clean: dict[str, float] = {}
+    for segment, value in thresholds.items():
+        segment_mask(pd.DataFrame({"tenure": [], "country": []}), segment)  # raises if bad
+        number = float(value)
+        if not math.isfinite(number):
+            raise ConfigError(f"the threshold for {segment!r} must be a finite number, got "
+                              f"{value!r}.")
+        clean[segment] = number
+    if daily_budget is not None:
+        if int(daily_budget) != daily_budget or daily_budget < 1:
+            raise ConfigError(f"the daily budget must be a whole number of alerts >= 1, got "
+                              f"{daily_budget!r}. Leave it empty for no budget.")
+        daily_budget = int(daily_budget)
+    text = (note or "").strip()
+    if len(text) > MAX_NOTE:
+        raise ConfigError(f"the note is {len(text):,} characters; keep it under {MAX_NOTE:,}.")
+    return clean, daily_budget, text
+
+
+def _finite(value: float) -> float | None:
+    return float(value) if math.isfinite(value) else None

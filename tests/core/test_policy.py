@@ -1,0 +1,62 @@
+"""core.policy: the alert policy object (the store side is tested in tests/core/store)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from core.errors import ConfigError
+from core.policy import AlertPolicy, check_draft
+
+
+def _table() -> pd.DataFrame:
+    return pd.DataFrame({
+        "score:m": [0.1, 0.6, 0.7, 0.8, np.nan, 0.95],
+        "tenure": ["new", "new", "returning", "returning", "new", "returning"],
+        "country": ["DE", "FR", "DE", "FR", "DE", "DE"],
+        "start_ts": pd.to_datetime(["2026-01-01", "2026-01-01", "2026-01-01", "2026-01-02",
+                                    "2026-01-02", "2026-01-02"]),
+    })
+
+
+def test_segments_apply_most_specific_first_and_the_default_fills_in() -> None:
+    policy = AlertPolicy(1, "m", {"tenure:new": 0.5, "country:DE": 0.9}, default=0.75)
+    # 0.1 new/DE: DE 0.9 -> no; 0.6 new/FR: new 0.5 -> yes; 0.7 ret/DE: 0.9 -> no;
+    # 0.8 ret/FR: default 0.75 -> yes; NaN never; 0.95 ret/DE: 0.9 -> yes
+    assert policy.flags(_table()).tolist() == [False, True, False, True, False, True]
+    assert policy.threshold_for("tenure:returning") == 0.75
+
+
+def test_the_daily_budget_keeps_the_highest_per_day() -> None:
+    policy = AlertPolicy(1, "m", {"all": 0.0}, daily_budget=1)
+    assert policy.flags(_table()).tolist() == [False, False, True, False, False, True]
+
+
+def test_a_policy_on_a_model_without_scores_flags_nothing() -> None:
+    assert not AlertPolicy(0, "other").flags(_table()).any()
+
+
+def test_the_default_policy_is_version_zero_and_serialises() -> None:
+    policy = AlertPolicy(0, "m")
+    assert policy.is_default and math.isinf(policy.default)
+    assert policy.to_dict()["default_threshold"] is None
+
+
+@pytest.mark.parametrize("thresholds, budget, note, message", [
+    ({"region:EU": 1.0}, None, "", "segment must be"),
+    ({"all": float("nan")}, None, "", "finite number"),
+    ({"all": 1.0}, 0, "", "daily budget"),
+    ({"all": 1.0}, 2.5, "", "daily budget"),
+    ({"all": 1.0}, None, "x" * 3000, "keep it under"),
+])
+def test_bad_drafts_are_refused_with_a_reason(thresholds: dict, budget: object, note: str,
+                                              message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        check_draft("m", thresholds, budget, note)  # type: ignore[arg-type]
+
+
+def test_a_good_draft_comes_back_clean() -> None:
+    assert check_draft("m", {"all": "0.5"}, 20, "  tuned  ") == ({"all": 0.5}, 20, "tuned")
