@@ -20,6 +20,8 @@ import duckdb
 import pandas as pd
 
 from core.errors import StoreError
+from core.store.audit import Audit
+from core.store.cases import Cases
 from core.store.connection import (
     DEFAULT_WAIT_S,
     check_readable_version,
@@ -28,8 +30,13 @@ from core.store.connection import (
     resolve_db_path,
     stored_version,
 )
+from core.store.explanations import Explanations
 from core.store.queries import QUERIES
+from core.store.sessions import Sessions
+from core.store.suppressions import Suppressions
+from core.store.text import Texts
 from core.store.thresholds import Thresholds
+from core.store.users import Users
 
 _STRING = pd.StringDtype("pyarrow", na_value=float("nan"))  # what ``.df()`` gives strings
 
@@ -106,6 +113,36 @@ class Store:
     @cached_property
     def thresholds(self) -> Thresholds:
         return Thresholds(self)
+
+    # H1a subjects: cases, audit, suppressions, explanations, users, sessions, text
+    @cached_property
+    def cases(self) -> Cases:
+        return Cases(self)
+
+    @cached_property
+    def audit(self) -> Audit:
+        return Audit(self)
+
+    @cached_property
+    def suppressions(self) -> Suppressions:
+        return Suppressions(self)
+
+    @cached_property
+    def explanations(self) -> Explanations:
+        return Explanations(self)
+
+    @cached_property
+    def users(self) -> Users:
+        return Users(self)
+
+    @cached_property
+    def sessions(self) -> Sessions:
+        return Sessions(self)
+
+    @property
+    def text(self) -> Texts:
+        """Texts on this thread's cursor (the repository takes a connection)."""
+        return Texts(self.con)
 
     @property
     def version(self) -> int:

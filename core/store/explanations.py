@@ -1,0 +1,171 @@
+"""What explaining a session reads, and the explanation cache (``explanations``: one row per
+(model, session, method), a JSON payload each)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from core.store.tenure import tenure_sql
+
+if TYPE_CHECKING:
+    from core.store import Store
+
+
+@dataclass(frozen=True)
+class SessionInfo:
+    """One session's row with its segment (tenure, country)."""
+
+    session_id: str
+    user_id: str
+    start_ts: pd.Timestamp
+    end_ts: pd.Timestamp
+    n_events: int
+    country: str
+    tenure: str
+
+
+_FIRST_START = "(SELECT min(f.start_ts) FROM sessions f WHERE f.user_id = s.user_id)"
+_SESSION_ROW = f"""
+    SELECT s.session_id, s.user_id, s.start_ts, s.end_ts, s.n_events,
+           coalesce(s.country, 'unknown') AS country,
+           {tenure_sql("s.start_ts", _FIRST_START)} AS tenure
+    FROM sessions s WHERE s.session_id = $session_id
+"""
+# Every model that scored the session, with where the session ranks among its scores.
+_SESSION_MODELS = """
+    WITH mine AS (SELECT model_id, score FROM scores WHERE session_id = $session_id)
+    SELECT m.model_id, mo.detector, mo.created_at, m.score,
+           count(*) FILTER (WHERE s.score < m.score) AS n_lower, count(*) AS n_scores
+    FROM mine m JOIN scores s USING (model_id) JOIN models mo USING (model_id)
+    GROUP BY ALL ORDER BY mo.created_at, m.model_id
+"""
+_USER_OTHER_SESSIONS = """
+    SELECT session_id, start_ts FROM sessions
+    WHERE user_id = $user_id AND session_id <> $session_id
+    ORDER BY start_ts DESC, session_id LIMIT $limit
+"""
+# A stable pseudo-random sample: ordered by the hash of the id, so the same store gives the
+# same sample in every process.
+_POPULATION_SAMPLE = """
+    SELECT session_id FROM sessions ORDER BY hash(session_id), session_id LIMIT $limit
+"""
+# Normal sessions of the training window: no anomalous label of any level or source.
+_BACKGROUND_SAMPLE = """
+    SELECT s.session_id FROM sessions s
+    WHERE ($train_end IS NULL OR s.start_ts < $train_end)
+      AND s.session_id NOT IN (SELECT entity_id FROM labels WHERE level = 'session' AND is_anomaly)
+      AND s.session_id NOT IN (SELECT e.session_id FROM labels l
+                               JOIN events e ON e.event_id = l.entity_id
+                               WHERE l.level = 'event' AND l.is_anomaly)
+    ORDER BY hash(s.session_id), s.session_id LIMIT $limit
+"""
+_SESSION_EVENTS = """
+    SELECT event_id, ts, event_type, amount, quantity, item_id, category, device_id, ip,
+           country, payment_id, text
+    FROM events WHERE session_id = $session_id ORDER BY ts, event_id
+"""
+_MEMBERS = """
+    SELECT c.member_id, coalesce(m.detector, c.member_id) AS detector, c.contribution
+    FROM score_contributions c LEFT JOIN models m ON m.model_id = c.member_id
+    WHERE c.model_id = $model_id AND c.session_id = $session_id
+    ORDER BY c.contribution DESC, c.member_id
+"""
+_CACHE_ROWS = """
+    SELECT method, payload FROM explanations
+    WHERE model_id = $model_id AND session_id = $session_id ORDER BY method
+"""
+_CACHE_DELETE = "DELETE FROM explanations WHERE model_id = $model_id AND session_id = $session_id"
+_CACHE_INSERT = """
+    INSERT INTO explanations VALUES ($model_id, $session_id, $method, $computed_at, $payload)
+"""
+_CACHE_COUNT = "SELECT count(*) FROM explanations WHERE model_id = $model_id"
+# Ground truth for the fidelity benchmark.
+_EVENT_LABELS = """
+    SELECT e.session_id, l.entity_id AS event_id, l.is_anomaly, l.scenario
+    FROM labels l JOIN events e ON e.event_id = l.entity_id
+    WHERE l.level = 'event' AND l.source = 'ground_truth'
+    ORDER BY e.session_id, l.entity_id
+"""
+
+
+class Explanations:
+    """The reads behind one session's explanation, and its cache."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    def _frame(self, name: str, sql: str, params: dict[str, Any] | None = None
+               ) -> pd.DataFrame:
+        return self._store._execute(f"explanations.{name}", sql, params).df()
+
+    def session(self, session_id: str) -> SessionInfo | None:
+        """The session's row and segment, or None when the store has no such session."""
+        rows = self._frame("session", _SESSION_ROW, {"session_id": str(session_id)})
+        if rows.empty:
+            return None
+        r = rows.iloc[0]
+        return SessionInfo(str(r["session_id"]), str(r["user_id"]), r["start_ts"], r["end_ts"],
+                           int(r["n_events"]), str(r["country"]), str(r["tenure"]))
+
+    def session_models(self, session_id: str) -> pd.DataFrame:
+        """model_id, detector, created_at, score, n_lower (the model's scores below this
+        session's), n_scores, for every model that scored the session, oldest model first."""
+        return self._frame("session_models", _SESSION_MODELS, {"session_id": session_id})
+
+    def user_other_sessions(self, user_id: str, session_id: str, limit: int) -> pd.DataFrame:
+        """session_id, start_ts of the user's newest ``limit`` sessions other than this one."""
+        return self._frame("user_other_sessions", _USER_OTHER_SESSIONS, {
+            "user_id": user_id, "session_id": session_id, "limit": int(limit)})
+
+    def population_sample(self, limit: int) -> list[str]:
+        """A stable sample of ``limit`` session ids."""
+        return self._frame("population_sample", _POPULATION_SAMPLE,
+                           {"limit": int(limit)})["session_id"].tolist()
+
+    def background_sample(self, train_end: Any, limit: int) -> list[str]:
+        """A stable sample of ``limit`` unlabelled-or-normal sessions before ``train_end``."""
+        return self._frame("background_sample", _BACKGROUND_SAMPLE, {
+            "train_end": train_end, "limit": int(limit)})["session_id"].tolist()
+
+    def session_events(self, session_id: str) -> pd.DataFrame:
+        """The session's events in time order."""
+        return self._frame("session_events", _SESSION_EVENTS, {"session_id": session_id})
+
+    def members(self, model_id: str, session_id: str) -> pd.DataFrame:
+        """member_id, detector, contribution of an ensemble's score of the session, largest
+        first; empty for a model that is not an ensemble."""
+        return self._frame("members", _MEMBERS, {"model_id": model_id, "session_id": session_id})
+
+    def event_labels(self) -> pd.DataFrame:
+        """session_id, event_id, is_anomaly, scenario of every ground-truth event label."""
+        return self._frame("event_labels", _EVENT_LABELS)
+
+    # --- the cache --------------------------------------------------------------------------
+    def cached(self, model_id: str, session_id: str) -> dict[str, Any]:
+        """method -> parsed payload of the cached rows of (model, session); empty if none."""
+        rows = self._store._execute("explanations.cached", _CACHE_ROWS, {
+            "model_id": model_id, "session_id": session_id}).fetchall()
+        return {str(method): json.loads(payload) for method, payload in rows}
+
+    def replace(self, model_id: str, session_id: str, payloads: Mapping[str, Any], *,
+                computed_at: dt.datetime) -> None:
+        """Replace the cached rows of (model, session) with ``payloads``, in one transaction."""
+        key = {"model_id": model_id, "session_id": session_id}
+        with self._store.transaction():
+            self._store._execute("explanations.delete", _CACHE_DELETE, key)
+            for method, payload in payloads.items():
+                self._store._execute("explanations.insert", _CACHE_INSERT, {
+                    **key, "method": method, "computed_at": computed_at,
+                    "payload": json.dumps(payload, allow_nan=False)})
+
+    def cached_count(self, model_id: str) -> int:
+        """Cached rows of ``model_id`` (all sessions and methods)."""
+        rows = self._store._execute("explanations.count", _CACHE_COUNT,
+                                       {"model_id": model_id}).fetchall()
+        return int(rows[0][0])
