@@ -31,6 +31,7 @@ from core.store.connection import (
     stored_version,
 )
 from core.store.explanations import Explanations
+from core.store.policies import Policies, SavedViews
 from core.store.queries import QUERIES
 from core.store.sessions import Sessions
 from core.store.suppressions import Suppressions
@@ -113,6 +114,14 @@ class Store:
     @cached_property
     def thresholds(self) -> Thresholds:
         return Thresholds(self)
+
+    @cached_property
+    def policies(self) -> Policies:
+        return Policies(self)
+
+    @cached_property
+    def saved_views(self) -> SavedViews:
+        return SavedViews(self)
 
     # H1a subjects: cases, audit, suppressions, explanations, users, sessions, text
     @cached_property

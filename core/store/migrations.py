@@ -258,6 +258,30 @@ MIGRATIONS: tuple[Migration, ...] = (
             "UPDATE models SET origin_path = path WHERE origin_path IS NULL",
         ),
     ),
+    Migration(
+        11,
+        "the alert policy's published versions, and analysts' saved queue views",
+        (
+            """CREATE TABLE IF NOT EXISTS policies (
+                version INTEGER PRIMARY KEY,
+                model_id VARCHAR NOT NULL,
+                detector VARCHAR,
+                thresholds VARCHAR NOT NULL,
+                daily_budget INTEGER,
+                published_by VARCHAR NOT NULL,
+                published_at TIMESTAMP NOT NULL,
+                note VARCHAR NOT NULL
+            )""",
+            """CREATE TABLE IF NOT EXISTS saved_views (
+                analyst VARCHAR NOT NULL,
+                page VARCHAR NOT NULL,
+                name VARCHAR NOT NULL,
+                params VARCHAR NOT NULL,
+                saved_at TIMESTAMP NOT NULL,
+                PRIMARY KEY (analyst, page, name)
+            )""",
+        ),
+    ),
 )
 
 CURRENT_VERSION: int = MIGRATIONS[-1].version
