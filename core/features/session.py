@@ -25,9 +25,9 @@ import duckdb
 import numpy as np
 import pandas as pd
 
+import core.features._arrays as A
 from core.datasets import FeatureMatrix
 from core.errors import ConfigError, StoreError
-from core.features import _arrays as A
 from core.features._source import (
     check_all_found,
     event_columns,

@@ -36,20 +36,7 @@ from core.ingest.sources import (
 from core.ingest.time_window import TimeWindow
 from core.schema import DEFAULT_SESSION_GAP_MINUTES, EVENT_COLUMN_NAMES
 from core.store import Store
-from core.store.ingest_sql import (
-    CONFLICT_ROWS,
-    CONFLICTING_EVENT_IDS,
-    DELETE_REPEATED_IDS,
-    DUPLICATES_IN_INGEST,
-    INSERT_NEW_EVENTS,
-    NO_CONFLICTS,
-    STORED_CONFLICTS,
-    derive_ids_sql,
-    quote_ident,
-    quote_literal,
-    stage_select,
-)
-from core.store.label_rollup import refresh_after_event_ingest
+from core.store.ingest_sql import quote_ident, stage_select
 
 log = logging.getLogger(__name__)
 MAX_LISTED_ROWS = 5
@@ -104,7 +91,7 @@ def ingest_events(
     finally:
         temps = ("_derived", "_dup_rows", "_stage", "_session_agg", "_conflicts")
         for name in (*temps, *(r.table for r in raws)):
-            drop_temp(con, name)
+            store.ingests.drop_temp(name)
     log.info(report.summary())
     return report
 
@@ -113,16 +100,13 @@ def _stage_and_write(
     store: Store, raws: list[RawSource], selects: list[str], report: IngestReport, skip: bool,
     gap_minutes: float, rejected_dir: str | Path | None,
 ) -> None:
-    con = store.con
-    # A view: validation reads only what it needs, and the insert streams from the source
-    # without a staged copy (writing 10M rows twice would halve ingest speed).
-    con.execute(f"CREATE OR REPLACE TEMP VIEW _stage AS {' UNION ALL BY NAME '.join(selects)}")
+    store.ingests.stage_events(selects)
     report.n_rows = sum(r.n_rows for r in raws)
-    rejected, n_missing_ids = _check_rows(con, raws, skip, report)
-    _derive(con, gap_minutes, n_missing_ids, all_good=not rejected)
+    rejected, n_missing_ids = _check_rows(store, raws, skip, report)
+    store.ingests.derive_ids(gap_minutes, n_missing=n_missing_ids, all_good=not rejected)
     _write(store, report, raws, skip)
     if report.n_rejected:
-        report.rejected_files = _write_rejected(con, raws, rejected_dir)
+        report.rejected_files = _write_rejected(store, raws, rejected_dir)
 
 
 def _stage_select(
@@ -143,23 +127,16 @@ def _stage_select(
 
 
 def _check_rows(
-    con, raws: list[RawSource], skip: bool, report: IngestReport
+    store: Store, raws: list[RawSource], skip: bool, report: IngestReport
 ) -> tuple[int, int]:
     """(bad rows, good rows lacking an id); raises on bad rows unless ``skip``."""
-    n_bad, n_missing = con.execute(
-        "SELECT count(*) FILTER (WHERE _reason IS NOT NULL), "
-        "count(*) FILTER (WHERE _reason IS NULL AND (event_id IS NULL OR session_id IS NULL)) "
-        "FROM _stage"
-    ).fetchall()[0]
+    n_bad, n_missing = store.ingests.stage_counts()
     if not n_bad:
-        return 0, int(n_missing)
+        return 0, n_missing
     if skip:
-        report.n_rejected = int(n_bad)
-        return int(n_bad), int(n_missing)
-    sample = con.execute(
-        "SELECT _file, _row, _reason FROM _stage WHERE _reason IS NOT NULL "
-        f"ORDER BY _file, _row LIMIT {MAX_LISTED_ROWS}"
-    ).fetchall()
+        report.n_rejected = n_bad
+        return n_bad, n_missing
+    sample = store.ingests.bad_rows(MAX_LISTED_ROWS)
     first = raws[sample[0][0]]
     listed = "; ".join(
         f"{'' if f == sample[0][0] else raws[f].label + ' '}{raws[f].row_label(r)}: {reason}"
@@ -172,35 +149,13 @@ def _check_rows(
     )
 
 
-def drop_temp(con, name: str) -> None:
-    """Drop a temp table or view of this connection, whichever it is."""
-    for (kind,) in con.execute(
-        "SELECT table_type FROM information_schema.tables WHERE table_name = ?", [name]
-    ).fetchall():
-        con.execute(f"DROP {'VIEW' if kind == 'VIEW' else 'TABLE'} IF EXISTS {quote_ident(name)}")
-
-
-def _derive(con, gap_minutes: float, n_missing: int, *, all_good: bool) -> None:
-    """Fill missing ids; a plain view over the good rows when every row has both ids."""
-    if n_missing:
-        sql = derive_ids_sql(gap_minutes=gap_minutes)
-        con.execute(f"CREATE OR REPLACE TEMP TABLE _derived AS {sql}")
-    else:
-        # Without bad rows the filter is dropped, so the insert never evaluates _reason.
-        where = "" if all_good else " WHERE _reason IS NULL"
-        con.execute(
-            f"CREATE OR REPLACE TEMP VIEW _derived AS SELECT * EXCLUDE (_reason) FROM _stage{where}"
-        )
-
-
 def _drop_repeated_ids(
-    con, ingest_id: int, raws: list[RawSource], skip: bool, report: IngestReport
+    store: Store, ingest_id: int, raws: list[RawSource], skip: bool, report: IngestReport
 ) -> None:
     """Keep the first row of each repeated id; ids repeated with other contents are errors."""
-    con.execute(DUPLICATES_IN_INGEST, [ingest_id])
-    clashes = [row[0] for row in con.execute(CONFLICTING_EVENT_IDS).fetchall()]
+    clashes = store.ingests.repeated_ids_with_other_contents(ingest_id)
     if clashes and not skip:
-        f, rows = con.execute(CONFLICT_ROWS, [clashes[0]]).fetchall()[0]
+        f, rows = store.ingests.rows_of_event_id(clashes[0])
         where = ", ".join(raws[f].row_label(r) for r in rows)
         raise IngestError(
             f"{raws[f].label}: event_id {clashes[0]!r} appears with different contents ({where})."
@@ -211,28 +166,22 @@ def _drop_repeated_ids(
         report.notes.append(
             f"{len(clashes)}+ event id(s) repeated with different contents; kept the first row."
         )
-    con.execute(DELETE_REPEATED_IDS, [ingest_id])
+    store.ingests.delete_repeated_ids(ingest_id)
 
 
 def _refuse_stored_conflicts(
-    con, ingest_id: int, raws: list[RawSource], skip: bool, report: IngestReport,
+    store: Store, ingest_id: int, raws: list[RawSource], skip: bool, report: IngestReport,
     n_already_stored: int,
 ) -> None:
     """An event_id stored earlier with other contents is an error, not a duplicate; with
     ``skip`` such rows are rejected (the stored event stays) and listed with a reason."""
-    if n_already_stored <= 0:  # nothing was skipped as present: no join needed
-        con.execute(NO_CONFLICTS)
-        return
-    con.execute(STORED_CONFLICTS, [ingest_id])
-    n, = con.execute("SELECT count(*) FROM _conflicts").fetchall()[0]
+    n = store.ingests.check_stored_conflicts(ingest_id, any_stored=n_already_stored > 0)
     if not n:
         return
     if skip:
-        report.n_rejected += int(n)
+        report.n_rejected += n
         return
-    f, row, reason = con.execute(
-        "SELECT _file, _row, _reason FROM _conflicts ORDER BY _file, _row LIMIT 1"
-    ).fetchall()[0]
+    f, row, reason = store.ingests.first_conflict()
     raise IngestError(
         f"{raws[f].label}: {n:,} row(s) conflict with stored events, e.g. "
         f"{raws[f].row_label(row)}: {reason}. Event ids must be unique and events are never "
@@ -244,54 +193,42 @@ def _refuse_stored_conflicts(
 def _write(store: Store, report: IngestReport, raws: list[RawSource], skip: bool) -> None:
     """One transaction: new events, their sessions (checked for clashes) and the log entry."""
     started = dt.datetime.now(dt.UTC).replace(tzinfo=None)
-    with store.transaction() as con:
-        ingest_id = int(store.scalar("next_ingest_id"))
-        n_inserted = int(con.execute(INSERT_NEW_EVENTS, [ingest_id]).fetchall()[0][0])
+    ingests = store.ingests
+    with store.transaction():
+        ingest_id = ingests.next_id()
+        n_inserted = ingests.insert_new_events(ingest_id)
         n_stored_before = report.n_rows - report.n_rejected - n_inserted
-        _refuse_stored_conflicts(con, ingest_id, raws, skip, report, n_stored_before)
-        _drop_repeated_ids(con, ingest_id, raws, skip, report)
-        n_added = int(con.execute("SELECT count(*) FROM events WHERE ingest_id = ?", [ingest_id])
-                      .fetchall()[0][0])
-        store.run("session_aggregates", [ingest_id])
-        clash = store.run("session_clash").fetchall()
+        _refuse_stored_conflicts(store, ingest_id, raws, skip, report, n_stored_before)
+        _drop_repeated_ids(store, ingest_id, raws, skip, report)
+        n_added = ingests.count_added(ingest_id)
+        clash = ingests.aggregate_sessions(ingest_id)
         if clash:
-            session_id, users = clash[0]
+            session_id, users = clash
             raise IngestError(
                 f"{'; '.join(r.label for r in raws)}: session_id {session_id!r} belongs to "
                 f"several users ({', '.join(map(str, users))}). Session ids must be unique "
                 "across users. Nothing was written. Map a unique session column, or leave "
                 "session_id unmapped to sessionize by the inactivity gap."
             )
-        store.run("merge_sessions")
-        store.run("merge_user_entities", {"ingest_id": ingest_id})
-        refresh_after_event_ingest(store, ingest_id)
+        n_touched = ingests.merge_sessions(ingest_id)
+        store.labels.refresh_after_event_ingest(ingest_id)
         crash_point("ingest.before_commit")
-        report.n_sessions_touched = int(con.execute("SELECT count(*) FROM _session_agg")
-                                        .fetchall()[0][0])
+        report.n_sessions_touched = n_touched
         n_good = report.n_rows - report.n_rejected
         report.ingest_id = ingest_id
         report.n_added = n_added
         report.n_duplicates = n_good - n_added
-        store.run(
-            "record_ingest",
-            [ingest_id, "events", "; ".join(report.sources)[:2000], started, report.n_rows,
-             n_added, report.n_duplicates, report.n_rejected, " ".join(report.notes)[:2000]],
-        )
+        ingests.record(ingest_id, kind="events", source="; ".join(report.sources),
+                       started_at=started, n_rows=report.n_rows, n_added=n_added,
+                       n_duplicates=report.n_duplicates, n_rejected=report.n_rejected,
+                       notes=" ".join(report.notes))
 
 
-_REJECTS = (
-    "(SELECT _file, _row, _reason FROM _stage WHERE _reason IS NOT NULL "
-    "UNION ALL SELECT _file, _row, _reason FROM _conflicts)"
-)
-
-
-def _write_rejected(con, raws: list[RawSource], rejected_dir: str | Path | None) -> list[str]:
+def _write_rejected(store: Store, raws: list[RawSource], rejected_dir: str | Path | None
+                    ) -> list[str]:
     written = []
     for index, raw in enumerate(raws):
-        n = con.execute(
-            f"SELECT count(*) FROM {_REJECTS} WHERE _file = ?", [index]
-        ).fetchall()[0][0]
-        if not n:
+        if not store.ingests.count_rejected(index):
             continue
         base = Path(raw.label) if raw.label != "DataFrame" else Path(f"dataframe_{index}")
         folder = Path(rejected_dir) if rejected_dir else (base.parent if base.parent else Path("."))
@@ -303,13 +240,9 @@ def _write_rejected(con, raws: list[RawSource], rejected_dir: str | Path | None)
             for c in raw.column_names
         )
         with private_umask():
-            con.execute(
-                f"COPY (SELECT s._row + {2 if raw.is_csv else 1} AS source_row, "
-                f"{sql_neutralise('s._reason')} AS reason, {cells} "
-                f"FROM {quote_ident(raw.table)} r JOIN {_REJECTS} s ON s._file = {index} "
-                f"AND s._row = r.rowid ORDER BY s._row) "
-                f"TO {quote_literal(str(target))} (HEADER, DELIMITER ',')"
-            )
+            store.ingests.copy_rejected(table=raw.table, file_index=index,
+                                        first_row=2 if raw.is_csv else 1, cells=cells,
+                                        reason=sql_neutralise("s._reason"), target=str(target))
         make_private(target)
         written.append(str(target))
     return written

@@ -19,7 +19,6 @@ import duckdb
 import pandas as pd
 
 from core.errors import IngestError
-from core.ingest.events import drop_temp
 from core.ingest.report import IngestReport
 from core.ingest.sources import (
     RawSource,
@@ -30,7 +29,6 @@ from core.ingest.sources import (
 from core.schema import LABEL_LEVELS, LABEL_SOURCES
 from core.store import Store
 from core.store.ingest_sql import quote_ident, quote_literal
-from core.store.label_rollup import refresh_session_labels
 
 LABEL_COLUMNS = ("is_anomaly", "label", "is_fraud", "anomaly")
 _TRUE = ("1", "1.0", "true", "t", "yes", "y", "anomaly", "anomalous", "fraud")
@@ -57,39 +55,27 @@ def ingest_labels(
     report = IngestReport("labels", [source_label(source)])
     raw = load_source(con, source, 0, encoding=encoding)
     try:
-        _stage_labels(con, raw, level, all_anomalous)
+        _stage_labels(store, raw, level, all_anomalous)
         if all_anomalous:
             report.notes.append(f"no label column: all {raw.n_rows:,} listed ids were taken "
                                 "as anomalous (--all-anomalous).")
         report.n_rows = raw.n_rows
-        bad = con.execute(
-            "SELECT _row, _reason FROM _label_stage WHERE _reason IS NOT NULL ORDER BY _row LIMIT 5"
-        ).fetchall()
+        bad, n_bad = store.ingests.bad_labels(5)
         if bad:
-            n_bad = con.execute(
-                "SELECT count(*) FROM _label_stage WHERE _reason IS NOT NULL"
-            ).fetchall()[0][0]
             listed = "; ".join(f"{raw.row_label(r)}: {why}" for r, why in bad)
             raise IngestError(
                 f"{raw.label}: {n_bad:,} label row(s) are invalid, e.g. {listed}. Nothing was "
                 f"written. Labels must be one of {', '.join(_TRUE + _FALSE)}; ids must not "
                 "be empty."
             )
-        clash = con.execute(
-            "SELECT level, entity_id FROM _label_stage GROUP BY ALL "
-            "HAVING count(DISTINCT is_anomaly) > 1 LIMIT 1"
-        ).fetchall()
+        clash = store.ingests.label_clash()
         if clash:
             raise IngestError(
-                f"{raw.label}: {clash[0][0]} {clash[0][1]!r} is labelled both anomalous and "
+                f"{raw.label}: {clash[0]} {clash[1]!r} is labelled both anomalous and "
                 "normal. Nothing was written. Keep one label per id."
             )
-        con.execute(
-            "CREATE OR REPLACE TEMP TABLE _label_stage AS SELECT DISTINCT ON (level, entity_id) "
-            "* FROM _label_stage ORDER BY level, entity_id, _row"
-        )
-        n_unique = int(con.execute("SELECT count(*) FROM _label_stage").fetchall()[0][0])
-        unknown = int(store.scalar("unknown_label_ids"))
+        n_unique = store.ingests.dedupe_staged_labels()
+        unknown = store.labels.unknown_staged_ids()
         if unknown:
             report.notes.append(
                 f"{unknown:,} label(s) name ids not in the store yet; they apply once those "
@@ -97,31 +83,30 @@ def ingest_labels(
             )
         started = dt.datetime.now(dt.UTC).replace(tzinfo=None)
         with store.transaction():
-            ingest_id = int(store.scalar("next_ingest_id"))
-            store.run("upsert_labels", [label_source, started, ingest_id])
-            refresh_session_labels(store, [label_source])
+            ingest_id = store.ingests.next_id()
+            store.labels.upsert_staged(source=label_source, created_at=started,
+                                       ingest_id=ingest_id)
             report.ingest_id = ingest_id
             report.n_added = n_unique
             report.n_duplicates = raw.n_rows - n_unique
-            store.run(
-                "record_ingest",
-                [ingest_id, "labels", report.sources[0][:2000], started, raw.n_rows,
-                 n_unique, report.n_duplicates, 0, " ".join(report.notes)[:2000]],
-            )
+            store.ingests.record(ingest_id, kind="labels", source=report.sources[0],
+                                 started_at=started, n_rows=raw.n_rows, n_added=n_unique,
+                                 n_duplicates=report.n_duplicates, n_rejected=0,
+                                 notes=" ".join(report.notes))
     finally:
-        drop_temp(con, "_label_stage")
-        drop_temp(con, raw.table)
+        store.ingests.drop_temp("_label_stage")
+        store.ingests.drop_temp(raw.table)
     return report
 
 
-def _stage_labels(con, raw: RawSource, level: str | None, all_anomalous: bool) -> None:
+def _stage_labels(store: Store, raw: RawSource, level: str | None, all_anomalous: bool
+                  ) -> None:
     """Copy the typed labels into ``_label_stage``; a Parquet page that turns out damaged
     while read is the house message naming the file."""
     try:
-        con.execute("CREATE OR REPLACE TEMP TABLE _label_stage AS "
-                    f"{_stage_sql(raw, level, all_anomalous)}")
+        store.ingests.stage_labels(_stage_sql(raw, level, all_anomalous))
     except duckdb.Error as exc:
-        raise IngestError(unreadable_source_message(con, [raw], exc)) from exc
+        raise IngestError(unreadable_source_message(store.con, [raw], exc)) from exc
 
 
 def _stage_sql(raw, level: str | None, all_anomalous: bool = False) -> str:

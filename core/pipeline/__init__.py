@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from core.pipeline.evaluation import evaluate_models, labelled_scores
-from core.pipeline.scoring import ScoreResult, score_model
-from core.pipeline.training import TrainResult, default_train_end, model_row, train_model
+from core.pipeline.registry import default_train_end, model_row
+from core.pipeline.results import ScoreResult, TrainResult
+from core.pipeline.scoring import score_model
+from core.pipeline.training import train_model
 
 __all__ = [
     "ScoreResult",

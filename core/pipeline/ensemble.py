@@ -41,18 +41,23 @@ from core.detectors.ensemble import (
 )
 from core.errors import ConfigError, ModelError
 from core.evaluate import ThresholdTable
-from core.lookups import data_time_span
 from core.operating_point import ScoreReference
-from core.pipeline.model_folders import model_folder, partial_folder, register_model_folder
 from core.pipeline.operating_point import MAX_DEFAULT_SHARE, choose_point, operating_point
-from core.pipeline.scoring import ScoreResult
-from core.pipeline.training import TrainResult, default_train_end, model_row, models_dir_for
+from core.pipeline.registry import (
+    ENSEMBLE,
+    default_train_end,
+    model_folder,
+    model_row,
+    models_dir_for,
+    partial_folder,
+    register_model_folder,
+)
+from core.pipeline.results import ScoreResult, TrainResult
 from core.schema import LABEL_SOURCES
 from core.store import Store
 
 log = logging.getLogger(__name__)
 
-ENSEMBLE = "ensemble"
 VALIDATION_SHARE = 0.5
 """The weights are validated on the first half (in time) of what follows the members' training."""
 WEIGHT_EPSILON = 1e-3
@@ -73,8 +78,7 @@ class EnsembleScoreResult(ScoreResult):
 
 def default_members(store: Store) -> list[str]:
     """The newest scored model of each detector kind (ensembles excluded), by detector name."""
-    frame = store.frame("ensemble_default_members", {"ensemble": ENSEMBLE})
-    return frame["model_id"].tolist()
+    return store.ensembles.default_members(ENSEMBLE)
 
 
 def train_ensemble(
@@ -97,17 +101,15 @@ def train_ensemble(
         )
     fallback_end = default_train_end(store)
     ends = [_train_end(row, fallback_end) for row in rows]
-    references = [
-        store.frame("ensemble_reference_scores", {"model_id": mid, "before": end})["score"]
-        .to_numpy(np.float64) for mid, end in zip(members, ends, strict=True)
-    ]
+    references = [store.ensembles.reference_scores(mid, before=end)
+                  for mid, end in zip(members, ends, strict=True)]
     wide = _member_scores(store, members)
-    last = data_time_span(store)[1]  # far-out timestamps left out, like the train ends
+    last = store.summary.robust_time_span()[1]  # far-out timestamps left out, like the ends
     cut = max(ends) + (last - max(ends)) * VALIDATION_SHARE
     weights, validation, note = _weights(store, wide, members, ends, cut, sources,
                                          min_validation_anomalies)
     equal = EnsembleCombiner.fit(members, references, np.ones(len(members)))
-    labels = store.frame("session_labels", {"sources": list(sources)})
+    labels = store.labels.session_labels(sources)
     y_all = wide[["session_id"]].merge(labels[["session_id", "is_anomaly"]], on="session_id",
                                        how="left")["is_anomaly"]
     start = wide["start_ts"].to_numpy()
@@ -183,8 +185,8 @@ def score_ensemble(store: Store, model_id: str, *, only_new: bool = False) -> En
     for mid in members:
         _member_row(store, mid)
     wide = _member_scores(store, members, model_id if only_new else None)
-    in_scope = int(store.scalar("ensemble_unscored_count", {"model_id": model_id}) if only_new
-                   else store.scalar("count_sessions"))
+    in_scope = (store.scores.unscored_count(model_id) if only_new
+                else store.summary.count_sessions())
     n_skipped = in_scope - len(wide)
     if n_skipped:
         log.warning("ensemble %s: %d of %d sessions skipped (not scored by every member: "
@@ -199,20 +201,10 @@ def score_ensemble(store: Store, model_id: str, *, only_new: bool = False) -> En
         "member_id": np.tile(np.array(members, dtype=object), len(sessions)),
         "contribution": contributions.ravel(),
     })
-    con = store.con
-    con.register("_new_scores", new_scores)
-    con.register("_new_contributions", new_contributions)
-    try:
-        with store.transaction():
-            params = {"model_id": model_id}
-            store.run("delete_scores_of" if only_new else "delete_scores", params)
-            store.run("ensemble_delete_contributions_of" if only_new
-                      else "ensemble_delete_contributions", params)
-            store.run("insert_scores", {**params, "scored_at": started})
-            store.run("ensemble_insert_contributions", params)
-    finally:
-        con.unregister("_new_scores")
-        con.unregister("_new_contributions")
+    with (store.scores.staged(new_scores, contributions=new_contributions),
+          store.transaction()):
+        store.scores.replace(model_id, scored_at=started, only_new=only_new)
+        store.ensembles.replace_contributions(model_id, only_new=only_new)
     seconds = (dt.datetime.now(dt.UTC).replace(tzinfo=None) - started).total_seconds()
     return EnsembleScoreResult(model_id, len(new_scores), 0, seconds, n_skipped)
 
@@ -220,7 +212,7 @@ def score_ensemble(store: Store, model_id: str, *, only_new: bool = False) -> En
 def ensemble_contributions(store: Store, model_id: str, session_id: str) -> pd.DataFrame:
     """member_id, detector, contribution for one session (largest first); they sum to its
     ensemble score."""
-    return store.frame("ensemble_contributions", {"model_id": model_id, "session_id": session_id})
+    return store.ensembles.contributions(model_id, session_id)
 
 
 # -------------------------------------------------------------------------------- internals
@@ -283,7 +275,7 @@ def _member_row(store: Store, member_id: str) -> dict[str, Any]:
             f"ensemble members must be detector models, got the ensemble {member_id!r}. Name "
             "the models it combines instead."
         )
-    if not store.scalar("ensemble_count_scores", {"model_id": member_id}):
+    if not store.scores.count(member_id):
         raise ModelError(
             f"ensemble member {member_id} must have scores, got none. Score it first: "
             f"`anomalyst score --model {member_id}`."
@@ -302,9 +294,7 @@ def _train_end(row: dict[str, Any], fallback: dt.datetime | None) -> dt.datetime
 
 def _member_scores(store: Store, members: list[str], model_id: str | None = None) -> pd.DataFrame:
     """session_id, start_ts, scores (list in member order) for sessions all members scored."""
-    if model_id is None:
-        return store.frame("ensemble_member_scores", {"members": members})
-    return store.frame("ensemble_member_scores_new", {"members": members, "model_id": model_id})
+    return store.ensembles.member_scores(members, not_scored_by=model_id)
 
 
 def _matrix(wide: pd.DataFrame, n_members: int) -> np.ndarray:
@@ -319,7 +309,7 @@ def _weights(
 ) -> tuple[np.ndarray, dict[str, dict[str, Any]], str | None]:
     """(weights, per-member validation numbers, a note when the weights fell back to equal)."""
     m = len(ends)
-    labels = store.frame("session_labels", {"sources": list(sources)})
+    labels = store.labels.session_labels(sources)
     frame = wide.merge(labels[["session_id", "is_anomaly"]], on="session_id", how="inner")
     scores = _matrix(frame, m)
     y_all = frame["is_anomaly"].astype(bool).to_numpy()

@@ -27,7 +27,7 @@ def evaluate_models(
     """Metrics per scored model, on labelled sessions after ``from_ts`` (default: each model's
     own train end, so no model is judged on what it trained on) or in ``session_ids``."""
     results = []
-    models = store.frame("scored_models")
+    models = store.models.scored()
     if model_ids is not None:
         models = models[models["model_id"].isin(list(model_ids))]
     wanted = set(session_ids) if session_ids is not None else None

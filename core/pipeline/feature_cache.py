@@ -29,7 +29,7 @@ import pandas as pd
 
 import core
 from core.datasets import FeatureMatrix
-from core.files import make_private, private_dir, private_file
+from core.files import atomic_file, make_private, private_dir
 from core.store import Store
 
 log = logging.getLogger(__name__)
@@ -53,7 +53,7 @@ def cache_dir(store: Store) -> Path | None:
 
 def events_fingerprint(store: Store) -> dict[str, Any]:
     """What the session features of ``store`` are a function of, besides the spec."""
-    n_events, last_id, last_at = store.run("events_fingerprint").fetchall()[0]
+    n_events, last_id, last_at = store.summary.events_fingerprint()
     return {"events": int(n_events), "last_ingest_id": last_id,
             "last_ingest_at": None if last_at is None else last_at.isoformat(),
             "code": core.__version__, "format": FORMAT}
@@ -124,13 +124,9 @@ def write(store: Store, spec: dict[str, Any], data: FeatureMatrix, meta: pd.Data
 
 
 def _write_atomic(path: Path, writer: Any) -> None:
-    tmp = path.with_name(f".tmp-{uuid.uuid4().hex[:8]}-{path.name}")
-    try:
-        with private_file(tmp, "wb") as handle:
-            writer(handle)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    # A cache: after a power cut it is rebuilt, so the data is not fsynced.
+    with atomic_file(path, durable=False) as handle:
+        writer(handle)
 
 
 def _sweep_orphans(root: Path, store_dir: Path) -> None:

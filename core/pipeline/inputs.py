@@ -15,10 +15,10 @@ from typing import Any
 
 import pandas as pd
 
+import core.pipeline.feature_cache as feature_cache
 from core.datasets import EventSequences, FeatureMatrix
 from core.errors import ModelError
 from core.features import FeatureSpec, TrainingScope, build_session_features
-from core.pipeline import feature_cache
 from core.store import Store
 
 log = logging.getLogger(__name__)

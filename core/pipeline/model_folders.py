@@ -42,8 +42,8 @@ def partial_folder(store: Store, models_dir: Path, model_id: str) -> Path:
 
 
 def register_model_folder(store: Store, partial: Path, params: dict[str, Any]) -> Path:
-    """Register the model written in ``partial`` (``register_model`` with ``params``, its
-    ``path`` filled in) and rename the folder to the model's id; if the registration fails,
+    """Register the model written in ``partial`` (``store.models.register`` with ``params``,
+    its ``path`` filled in) and rename the folder to the model's id; if the registration fails,
     nothing is left."""
     folder = partial.parent / str(params["model_id"])
     make_private(partial.parent)  # <store dir>/models: the product's own folder
@@ -51,9 +51,8 @@ def register_model_folder(store: Store, partial: Path, params: dict[str, Any]) -
     try:
         digest = folder_digest(partial)  # the store, not the folder, vouches for the files
         with store.transaction():
-            store.run("register_model", {
-                **params, "path": _relative_to_store(store, folder),
-                "origin_path": str(folder.resolve()), "digest": digest})
+            store.models.register(**params, path=_relative_to_store(store, folder),
+                                  origin_path=str(folder.resolve()), digest=digest)
             crash_point("train.before_commit")
     except BaseException:
         shutil.rmtree(partial, ignore_errors=True)
@@ -144,7 +143,7 @@ def sweep_partial_folders(store: Store, models_dir: Path) -> list[Path]:
 
 
 def _registered(store: Store, model_id: str) -> bool:
-    return not store.frame("model_by_id", {"model_id": model_id}).empty
+    return store.models.exists(model_id)
 
 
 def _running(pid: int) -> bool:

@@ -28,6 +28,7 @@ from core.operating_point import (
     best_f1_threshold,
     threshold_by_rule,
 )
+from core.pipeline.registry import model_row
 from core.store import Store
 
 MAX_DEFAULT_SHARE = 0.02
@@ -111,15 +112,13 @@ def choose_point(reference: ScoreReference, val_scores: np.ndarray, val_labels: 
 
 def operating_point(store: Store, model_id: str) -> OperatingPoint:
     """The model's stored operating point (or the legacy rule for older models)."""
-    from core.pipeline.training import model_row
-
     row = model_row(store, model_id)
     metrics = _metrics(row.get("metrics"))
     point, ref = metrics.get("operating_point"), metrics.get("score_reference")
     if point and ref:
         return OperatingPoint(float(point["threshold"]), str(point["rule"]),
                               str(point["source"]), ScoreReference.from_dict(ref))
-    scores = store.frame("model_scores", {"model_id": model_id})["score"].to_numpy(np.float64)
+    scores = store.scores.of_model(model_id)["score"].to_numpy(np.float64)
     scores = scores[np.isfinite(scores)]
     value = float(np.quantile(scores, 1 - LEGACY_SHARE)) if len(scores) else float("inf")
     return OperatingPoint(value, "store_share",

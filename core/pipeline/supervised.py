@@ -1,7 +1,7 @@
 """Labels for the supervised detectors, read from the store.
 
 Session labels come from ground truth and analysts' decisions, one per session (an analyst's
-decision overrides the ground truth: the ``session_labels`` query). Training sessions that
+decision overrides the ground truth: ``store.labels.session_labels``). Training sessions that
 nobody labelled count as normal: labels are rare and an unlabelled session is far more often
 normal than not. Event labels (for sequence detectors) are, per event: its own label when one
 exists (analyst over ground truth); 0 in a session whose final label is normal (an analyst who
@@ -31,7 +31,7 @@ class AnomalousSessions(set[str]):
 
 def anomalous_sessions(store: Store) -> AnomalousSessions:
     """Ids of the sessions whose final label (analyst over ground truth) is anomalous."""
-    labels = store.frame("session_labels", {"sources": list(LABEL_SOURCES)})
+    labels = store.labels.session_labels(LABEL_SOURCES)
     out = AnomalousSessions(labels.loc[labels["is_anomaly"].astype(bool), "session_id"])
     out.n_labelled = int(labels["session_id"].nunique())
     return out
@@ -86,7 +86,7 @@ def training_event_labels(store: Store, data: EventSequences, y: np.ndarray) -> 
     out = np.full(mask.shape, np.nan)
     normal = y == 0
     out[normal[:, None] & mask] = 0.0
-    known = store.frame("training_event_labels", {"sources": list(LABEL_SOURCES)})
+    known = store.labels.training_event_labels(LABEL_SOURCES)
     if known.empty:
         return out
     by_event = pd.Series(known["is_anomaly"].astype(float).to_numpy(),

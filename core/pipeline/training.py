@@ -14,61 +14,32 @@ import json
 import logging
 import secrets
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from core.detectors import build_detector, get_detector_class
-from core.errors import ConfigError, ModelError
+from core.errors import ConfigError
 from core.faults import crash_point
 from core.features import TrainingScope
 from core.features.extras import ExtraSelection
 from core.pipeline.inputs import build_input, save_input_spec
-from core.pipeline.model_folders import partial_folder, register_model_folder
 from core.pipeline.operating_point import reference_and_point
+from core.pipeline.registry import (
+    ENSEMBLE,
+    default_train_end,
+    models_dir_for,
+    partial_folder,
+    register_model_folder,
+)
+from core.pipeline.results import TrainResult
 from core.pipeline.supervised import anomalous_sessions, fit_arguments, require_labels
 from core.store import Store
 
 log = logging.getLogger(__name__)
 
-DEFAULT_TRAIN_SHARE = 0.7
-"""Without --train-end, train on the first 70% of the time span and keep 30% for evaluation."""
-
 Progress = Callable[[float, str], None]
-
-
-@dataclass(frozen=True)
-class TrainResult:
-    """What ``train_model`` registered."""
-
-    model_id: str
-    detector: str
-    path: Path
-    n_train: int
-    n_excluded_anomalous: int
-    train_end: dt.datetime | None
-    seconds: float
-    n_anomalous: int = 0
-    """Labelled anomalous sessions trained on (supervised detectors; 0 otherwise)."""
-
-
-def models_dir_for(store: Store) -> Path:
-    """Model folders live beside the store file (``<store dir>/models``)."""
-    if str(store.path) == ":memory:":
-        return Path("data") / "models"
-    return store.path.parent / "models"
-
-
-def default_train_end(store: Store) -> dt.datetime | None:
-    """70% into the data's span, far-out timestamps left out (``lookups.data_time_span``)."""
-    from core.lookups import data_time_span
-
-    first, last = data_time_span(store)
-    if first is None:
-        return None
-    return first + (last - first) * DEFAULT_TRAIN_SHARE
 
 
 def train_model(
@@ -92,12 +63,12 @@ def train_model(
     its scores' distribution on its training sessions and its default operating point
     (core.pipeline.operating_point; ``contamination`` sets it as a share of training sessions).
     """
-    if detector == "ensemble":  # combines scored models: config {"members": [ids]} or latest
+    if detector == ENSEMBLE:  # combines scored models: config {"members": [ids]} or latest
         from core.pipeline.ensemble import train_ensemble
         return train_ensemble(store, (config or {}).get("members"), models_dir=models_dir)
     started = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     cls = get_detector_class(detector)
-    if store.scalar("count_sessions") == 0:
+    if store.summary.count_sessions() == 0:
         raise ConfigError(
             "The store must hold sessions to train on, got none. Ingest events first "
             "(`anomalyst ingest FILE` or `anomalyst generate --db PATH`)."
@@ -195,15 +166,3 @@ def _device_of(model: Any) -> str:
         return str(next(net.parameters()).device)
     except StopIteration:
         return "cpu"
-
-
-def model_row(store: Store, model_id: str) -> dict[str, Any]:
-    """The registered model ``model_id``; ModelError listing the known ids otherwise."""
-    rows = store.frame("model_by_id", {"model_id": model_id})
-    if rows.empty:
-        known = store.frame("model_list")["model_id"].tolist()
-        raise ModelError(
-            f"model must be one of the registered models ({', '.join(known) or 'none'}), got "
-            f"{model_id!r}. Train one with `anomalyst train --detector NAME`."
-        )
-    return rows.iloc[0].to_dict()

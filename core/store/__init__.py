@@ -2,7 +2,7 @@
 
     >>> from core.store import Store
     >>> with Store.open(":memory:") as store:
-    ...     store.scalar("count_events")
+    ...     store.summary.count_events()
     0
 """
 
@@ -30,10 +30,16 @@ from core.store.connection import (
     resolve_db_path,
     stored_version,
 )
+from core.store.ensembles import Ensembles
 from core.store.explanations import Explanations
+from core.store.ingests import Ingests
+from core.store.labels import Labels
+from core.store.models import Models
 from core.store.policies import Policies, SavedViews
 from core.store.queries import QUERIES
+from core.store.scores import Scores
 from core.store.sessions import Sessions
+from core.store.summary import Summary
 from core.store.suppressions import Suppressions
 from core.store.text import Texts
 from core.store.thresholds import Thresholds
@@ -114,6 +120,30 @@ class Store:
     @cached_property
     def thresholds(self) -> Thresholds:
         return Thresholds(self)
+
+    @cached_property
+    def summary(self) -> Summary:
+        return Summary(self)
+
+    @cached_property
+    def labels(self) -> Labels:
+        return Labels(self)
+
+    @cached_property
+    def models(self) -> Models:
+        return Models(self)
+
+    @cached_property
+    def scores(self) -> Scores:
+        return Scores(self)
+
+    @cached_property
+    def ensembles(self) -> Ensembles:
+        return Ensembles(self)
+
+    @cached_property
+    def ingests(self) -> Ingests:
+        return Ingests(self)
 
     @cached_property
     def policies(self) -> Policies:
@@ -258,22 +288,19 @@ class Store:
     # --- summaries ------------------------------------------------------------------------
     def info(self) -> dict[str, Any]:
         """What the store holds, as plain JSON-ready values."""
-        first, last = self.run("time_range").fetchall()[0]
-        labels = self.frame("label_counts")
-        models = self.frame("model_list")
+        summary = self.summary
+        first, last = summary.time_range()
         return {
             "path": str(self.path),
             "schema_version": self.version,
-            "n_events": int(self.scalar("count_events")),
-            "n_sessions": int(self.scalar("count_sessions")),
-            "n_users": int(self.scalar("count_users")),
+            "n_events": summary.count_events(),
+            "n_sessions": summary.count_sessions(),
+            "n_users": summary.count_users(),
             "first_event_at": iso_text(first),
             "last_event_at": iso_text(last),
-            "event_types": {
-                str(t): int(n) for t, n in self.run("event_type_counts").fetchall()
-            },
-            "labels": _records(labels),
-            "models": _records(models),
+            "event_types": summary.event_type_counts(),
+            "labels": _records(summary.label_counts()),
+            "models": _records(self.models.listing()),
         }
 
 

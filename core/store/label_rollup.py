@@ -56,17 +56,12 @@ CREATE_TABLE = """
     )
 """
 
-QUERIES: dict[str, str] = {
-    "session_label_rollup_clear": """
-        DELETE FROM session_label_rollup WHERE list_contains($sources, source)
-    """,
-    "session_label_rollup_fill": "INSERT INTO session_label_rollup "
-                                 + ROLLUP_SELECT.format(sources="$sources"),
-    "event_labels_of_ingest": """
-        SELECT DISTINCT l.source FROM labels l JOIN events e ON e.event_id = l.entity_id
-        WHERE l.level = 'event' AND e.ingest_id = $ingest_id
-    """,
-}
+_CLEAR = "DELETE FROM session_label_rollup WHERE list_contains($sources, source)"
+_FILL = "INSERT INTO session_label_rollup " + ROLLUP_SELECT.format(sources="$sources")
+_SOURCES_OF_INGEST = """
+    SELECT DISTINCT l.source FROM labels l JOIN events e ON e.event_id = l.entity_id
+    WHERE l.level = 'event' AND e.ingest_id = $ingest_id
+"""
 
 
 def refresh_session_labels(store: Store, sources: Sequence[str]) -> None:
@@ -74,11 +69,11 @@ def refresh_session_labels(store: Store, sources: Sequence[str]) -> None:
     transaction, so readers never see labels and rollup disagree."""
     if sources:
         params = {"sources": list(sources)}
-        store.run("session_label_rollup_clear", params)
-        store.run("session_label_rollup_fill", params)
+        store._execute("session_label_rollup_clear", _CLEAR, params)
+        store._execute("session_label_rollup_fill", _FILL, params)
 
 
 def refresh_after_event_ingest(store: Store, ingest_id: int) -> None:
     """Event labels that arrived before their events apply once the events do."""
-    sources = store.frame("event_labels_of_ingest", {"ingest_id": ingest_id})["source"]
-    refresh_session_labels(store, sources.tolist())
+    rows = store._rows("event_labels_of_ingest", _SOURCES_OF_INGEST, {"ingest_id": ingest_id})
+    refresh_session_labels(store, [str(r[0]) for r in rows])

@@ -270,17 +270,10 @@ def score_table_sql(n_models: int) -> str:
 
 def _merge_feature_queries() -> None:
     """Each feature keeps its SQL in its own module; names must not collide."""
-    from core.store import (
-        label_rollup,
-        queries_cases,
-        queries_ensemble,
-        queries_explain,
-        queries_text,
-        queries_training,
-    )
+    import core.store.queries_ensemble as queries_ensemble
+    import core.store.queries_training as queries_training
 
-    for module in (queries_cases, queries_explain, queries_text, queries_ensemble,
-                   queries_training, label_rollup):
+    for module in (queries_ensemble, queries_training):
         clash = set(QUERIES) & set(module.QUERIES)
         if clash:
             raise RuntimeError(f"query names must be unique, got {sorted(clash)} twice")

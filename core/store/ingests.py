@@ -1,0 +1,247 @@
+"""The store side of an ingest: staging, checks, the all-or-nothing write and the log.
+
+core.ingest decides what a row means and words the errors; the SQL it needs runs here, over
+temp tables and views of this connection (``_stage``, ``_derived``, ``_label_stage``, ...).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from core.store.ingest_sql import (
+    CONFLICT_ROWS,
+    CONFLICTING_EVENT_IDS,
+    DELETE_REPEATED_IDS,
+    DUPLICATES_IN_INGEST,
+    INSERT_NEW_EVENTS,
+    NO_CONFLICTS,
+    STORED_CONFLICTS,
+    derive_ids_sql,
+    quote_ident,
+    quote_literal,
+)
+
+if TYPE_CHECKING:
+    from core.store import Store
+
+_RECORD = "INSERT INTO ingests VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+# Session rows are merged from this ingest's events alone: min/max/count combine, so existing
+# events need not be re-read.
+_SESSION_AGGREGATES = """
+    CREATE OR REPLACE TEMP TABLE _session_agg AS
+    SELECT session_id, min(user_id) AS user_id, max(user_id) AS other_user,
+           min(ts) AS start_ts, max(ts) AS end_ts, count(*) AS n_events,
+           min(country) AS country
+    FROM events WHERE ingest_id = ? GROUP BY session_id
+"""
+_SESSION_CLASH = """
+    SELECT a.session_id, [a.user_id, coalesce(s.user_id, a.other_user)]
+    FROM _session_agg a LEFT JOIN sessions s USING (session_id)
+    WHERE a.user_id <> a.other_user OR a.user_id <> coalesce(s.user_id, a.user_id)
+    LIMIT 1
+"""
+_MERGE_SESSIONS = """
+    INSERT INTO sessions (session_id, user_id, start_ts, end_ts, n_events, country)
+    SELECT session_id, user_id, start_ts, end_ts, n_events, country FROM _session_agg
+    ON CONFLICT (session_id) DO UPDATE SET
+        start_ts = least(sessions.start_ts, excluded.start_ts),
+        end_ts = greatest(sessions.end_ts, excluded.end_ts),
+        n_events = sessions.n_events + excluded.n_events,
+        country = coalesce(least(sessions.country, excluded.country), sessions.country,
+                           excluded.country)
+"""
+# Each user's distinct devices, IPs and payment methods: linked accounts read this small table
+# instead of scanning every event four times.
+_MERGE_USER_ENTITIES = """
+    INSERT INTO user_entities
+    SELECT DISTINCT n.kind, n.value, n.user_id FROM (
+        SELECT 'device' AS kind, device_id AS value, user_id FROM events
+        WHERE ingest_id = $ingest_id AND device_id IS NOT NULL
+        UNION ALL
+        SELECT 'ip', ip, user_id FROM events WHERE ingest_id = $ingest_id AND ip IS NOT NULL
+        UNION ALL
+        SELECT 'payment', payment_id, user_id FROM events
+        WHERE ingest_id = $ingest_id AND payment_id IS NOT NULL
+    ) n
+    ANTI JOIN user_entities u ON u.kind = n.kind AND u.value = n.value
+                                AND u.user_id = n.user_id
+"""
+_STAGE_COUNTS = (
+    "SELECT count(*) FILTER (WHERE _reason IS NOT NULL), "
+    "count(*) FILTER (WHERE _reason IS NULL AND (event_id IS NULL OR session_id IS NULL)) "
+    "FROM _stage"
+)
+_REJECTS = (
+    "(SELECT _file, _row, _reason FROM _stage WHERE _reason IS NOT NULL "
+    "UNION ALL SELECT _file, _row, _reason FROM _conflicts)"
+)
+
+
+class Ingests:
+    """Ingest bookkeeping (``ingests``), event staging and writing, label staging."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    # Staging SQL lets DuckDB's own errors through unwrapped (``name`` is for reading only):
+    # the ingest turns one met while reading a damaged source into a message naming the file.
+    # Bookkeeping and merges go through the store's wrapper, as before.
+    def _run(self, name: str, sql: str, params: Any = None) -> list[tuple[Any, ...]]:
+        con = self._store.con
+        return (con.execute(sql, params) if params is not None else con.execute(sql)).fetchall()
+
+    def _do(self, name: str, sql: str, params: Any = None) -> None:
+        con = self._store.con
+        con.execute(sql, params) if params is not None else con.execute(sql)
+
+    # --- bookkeeping ---------------------------------------------------------------------
+    def next_id(self) -> int:
+        return int(self._store._scalar("next_ingest_id", "SELECT nextval('ingest_id_seq')"))
+
+    def record(self, ingest_id: int, *, kind: str, source: str, started_at: dt.datetime,
+               n_rows: int, n_added: int, n_duplicates: int, n_rejected: int,
+               notes: str) -> None:
+        """One row of the ingest log (source and notes cut to 2,000 characters)."""
+        self._store._execute("record_ingest", _RECORD, [
+            ingest_id, kind, source[:2000], started_at, n_rows, n_added, n_duplicates,
+            n_rejected, notes[:2000]])
+
+    def drop_temp(self, name: str) -> None:
+        """Drop a temp table or view of this connection, whichever it is."""
+        for (kind,) in self._run(
+            "temp_kind", "SELECT table_type FROM information_schema.tables WHERE table_name = ?",
+            [name],
+        ):
+            self._do("drop_temp",
+                     f"DROP {'VIEW' if kind == 'VIEW' else 'TABLE'} IF EXISTS {quote_ident(name)}")
+
+    # --- events: staging -----------------------------------------------------------------
+    def stage_events(self, selects: Sequence[str]) -> None:
+        """``_stage``: the union of the sources' typed selects (core.store.ingest_sql
+        ``stage_select``). A view: validation reads only what it needs, and the insert streams
+        from the source without a staged copy (writing 10M rows twice would halve ingest
+        speed)."""
+        self._do("stage_events",
+                 f"CREATE OR REPLACE TEMP VIEW _stage AS {' UNION ALL BY NAME '.join(selects)}")
+
+    def stage_counts(self) -> tuple[int, int]:
+        """(bad staged rows, good rows lacking an event or session id)."""
+        n_bad, n_missing = self._run("stage_counts", _STAGE_COUNTS)[0]
+        return int(n_bad), int(n_missing)
+
+    def bad_rows(self, limit: int) -> list[tuple[int, int, str]]:
+        """(file index, row, reason) of the first ``limit`` bad staged rows."""
+        return self._run(
+            "bad_rows", "SELECT _file, _row, _reason FROM _stage WHERE _reason IS NOT NULL "
+            "ORDER BY _file, _row LIMIT ?", [int(limit)])
+
+    def derive_ids(self, gap_minutes: float, *, n_missing: int, all_good: bool) -> None:
+        """``_derived``: the good staged rows with missing ids filled; a plain view when
+        every row has both ids."""
+        if n_missing:
+            self._do("derive_ids", "CREATE OR REPLACE TEMP TABLE _derived AS "
+                     + derive_ids_sql(gap_minutes=gap_minutes))
+            return
+        # Without bad rows the filter is dropped, so the insert never evaluates _reason.
+        where = "" if all_good else " WHERE _reason IS NULL"
+        self._do("derive_ids", "CREATE OR REPLACE TEMP VIEW _derived AS "
+                 f"SELECT * EXCLUDE (_reason) FROM _stage{where}")
+
+    # --- events: the write (inside one transaction) ---------------------------------------
+    def insert_new_events(self, ingest_id: int) -> int:
+        """Insert the derived rows whose event id is not stored yet; how many were."""
+        return int(self._run("insert_new_events", INSERT_NEW_EVENTS, [ingest_id])[0][0])
+
+    def check_stored_conflicts(self, ingest_id: int, *, any_stored: bool) -> int:
+        """``_conflicts``: rows whose event id an earlier ingest stored with other contents
+        (only looked for when ``any_stored``); how many."""
+        if not any_stored:  # nothing was skipped as present: no join needed
+            self._do("no_conflicts", NO_CONFLICTS)
+            return 0
+        self._do("stored_conflicts", STORED_CONFLICTS, [ingest_id])
+        return int(self._run("count_conflicts", "SELECT count(*) FROM _conflicts")[0][0])
+
+    def first_conflict(self) -> tuple[int, int, str]:
+        """(file index, row, reason) of the first stored conflict."""
+        return self._run("first_conflict", "SELECT _file, _row, _reason FROM _conflicts "
+                         "ORDER BY _file, _row LIMIT 1")[0]
+
+    def repeated_ids_with_other_contents(self, ingest_id: int) -> list[str]:
+        """Mark ids this ingest repeats (``_dup_rows``); those repeated with other contents
+        (at most 5)."""
+        self._do("duplicates_in_ingest", DUPLICATES_IN_INGEST, [ingest_id])
+        return [str(r[0]) for r in self._run("conflicting_event_ids", CONFLICTING_EVENT_IDS)]
+
+    def rows_of_event_id(self, event_id: str) -> tuple[int, list[int]]:
+        """(file index, first rows) of a repeated event id."""
+        file_index, rows = self._run("conflict_rows", CONFLICT_ROWS, [event_id])[0]
+        return int(file_index), list(rows)
+
+    def delete_repeated_ids(self, ingest_id: int) -> None:
+        """Keep the first row of each id this ingest repeats."""
+        self._do("delete_repeated_ids", DELETE_REPEATED_IDS, [ingest_id])
+
+    def count_added(self, ingest_id: int) -> int:
+        return int(self._run("count_added", "SELECT count(*) FROM events WHERE ingest_id = ?",
+                             [ingest_id])[0][0])
+
+    def aggregate_sessions(self, ingest_id: int) -> tuple[str, list[str]] | None:
+        """Stage this ingest's sessions (``_session_agg``); the first session id that would
+        belong to several users, with them, or None."""
+        self._store._execute("session_aggregates", _SESSION_AGGREGATES, [ingest_id])
+        clash = self._store._rows("session_clash", _SESSION_CLASH)
+        return (str(clash[0][0]), [str(u) for u in clash[0][1]]) if clash else None
+
+    def merge_sessions(self, ingest_id: int) -> int:
+        """Merge the staged sessions and the users' devices, IPs and payment methods;
+        how many sessions were touched."""
+        self._store._execute("merge_sessions", _MERGE_SESSIONS)
+        self._store._execute("merge_user_entities", _MERGE_USER_ENTITIES,
+                             {"ingest_id": ingest_id})
+        return int(self._run("count_session_agg", "SELECT count(*) FROM _session_agg")[0][0])
+
+    # --- events: rejected rows ------------------------------------------------------------
+    def count_rejected(self, file_index: int) -> int:
+        return int(self._run("count_rejected",
+                             f"SELECT count(*) FROM {_REJECTS} WHERE _file = ?",
+                             [file_index])[0][0])
+
+    def copy_rejected(self, *, table: str, file_index: int, first_row: int, cells: str,
+                      reason: str, target: str) -> None:
+        """Write the rejected rows of source ``table`` to CSV ``target``: ``cells`` and
+        ``reason`` are the (already neutralised) select expressions over ``r`` and ``s``."""
+        self._do("copy_rejected",
+                 f"COPY (SELECT s._row + {int(first_row)} AS source_row, {reason} AS reason, "
+                 f"{cells} FROM {quote_ident(table)} r JOIN {_REJECTS} s "
+                 f"ON s._file = {int(file_index)} AND s._row = r.rowid ORDER BY s._row) "
+                 f"TO {quote_literal(target)} (HEADER, DELIMITER ',')")
+
+    # --- labels: staging -----------------------------------------------------------------
+    def stage_labels(self, select: str) -> None:
+        """``_label_stage`` (_row, level, entity_id, is_anomaly, scenario, note, _reason)."""
+        self._do("stage_labels", f"CREATE OR REPLACE TEMP TABLE _label_stage AS {select}")
+
+    def bad_labels(self, limit: int) -> tuple[list[tuple[int, str]], int]:
+        """((row, reason) of the first ``limit`` bad staged labels, how many are bad)."""
+        rows = self._run("bad_labels", "SELECT _row, _reason FROM _label_stage "
+                         "WHERE _reason IS NOT NULL ORDER BY _row LIMIT ?", [int(limit)])
+        if not rows:
+            return [], 0
+        n_bad = self._run("count_bad_labels",
+                          "SELECT count(*) FROM _label_stage WHERE _reason IS NOT NULL")[0][0]
+        return rows, int(n_bad)
+
+    def label_clash(self) -> tuple[str, str] | None:
+        """(level, id) of a staged id labelled both anomalous and normal, or None."""
+        rows = self._run("label_clash", "SELECT level, entity_id FROM _label_stage GROUP BY ALL "
+                         "HAVING count(DISTINCT is_anomaly) > 1 LIMIT 1")
+        return (str(rows[0][0]), str(rows[0][1])) if rows else None
+
+    def dedupe_staged_labels(self) -> int:
+        """Keep each staged (level, id) once, its first row; how many remain."""
+        self._do("dedupe_labels", "CREATE OR REPLACE TEMP TABLE _label_stage AS "
+                 "SELECT DISTINCT ON (level, entity_id) * FROM _label_stage "
+                 "ORDER BY level, entity_id, _row")
+        return int(self._run("count_labels", "SELECT count(*) FROM _label_stage")[0][0])

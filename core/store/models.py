@@ -1,0 +1,89 @@
+"""The model registry's rows (``models``); folders and loading are core.pipeline.registry's."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+if TYPE_CHECKING:
+    from core.store import Store
+
+_REGISTER = """
+    INSERT INTO models (model_id, detector, created_at, config, feature_hash, feature_spec,
+                        train_start, train_end, n_train, metrics, path, device,
+                        origin_path, digest)
+    VALUES ($model_id, $detector, $created_at, $config, $feature_hash, $feature_spec,
+            $train_start, $train_end, $n_train, $metrics, $path, $device, $origin_path,
+            $digest)
+"""
+_LISTING = """
+    SELECT m.model_id, m.detector, m.created_at, m.n_train, m.train_end, m.device,
+           (SELECT count(*) FROM scores s WHERE s.model_id = m.model_id) AS n_scores
+    FROM models m ORDER BY m.created_at
+"""
+_LATEST_OF = """
+    SELECT model_id FROM models WHERE detector = $detector ORDER BY created_at DESC LIMIT 1
+"""
+# input_kind: 'sequences' or 'features' (an ensemble counts as features), read from the spec
+# the model was trained on, so a page need not import the detectors (torch) to know.
+_SCORED = """
+    SELECT m.model_id, m.detector, m.created_at, m.train_end, c.n_scores,
+           CASE json_extract_string(m.feature_spec, '$.kind') WHEN 'sequences'
+                THEN 'sequences' ELSE 'features' END AS input_kind
+    FROM models m
+    JOIN (SELECT model_id, count(*) AS n_scores FROM scores GROUP BY model_id) c
+        USING (model_id)
+    ORDER BY m.created_at, m.model_id
+"""
+
+
+class Models:
+    """Registered models."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    def register(self, *, model_id: str, detector: str | None = None, created_at: Any = None,
+                 config: str | None = None, feature_hash: str | None = None,
+                 feature_spec: str | None = None, train_start: Any = None,
+                 train_end: Any = None, n_train: int | None = None, metrics: str | None = None,
+                 path: str | None = None, device: str | None = None,
+                 origin_path: str | None = None, digest: str | None = None) -> None:
+        """Insert one registry row (JSON fields as text); StoreError when a required field
+        is missing."""
+        self._store._execute("register_model", _REGISTER, {
+            "model_id": model_id, "detector": detector, "created_at": created_at,
+            "config": config, "feature_hash": feature_hash, "feature_spec": feature_spec,
+            "train_start": train_start, "train_end": train_end, "n_train": n_train,
+            "metrics": metrics, "path": path, "device": device, "origin_path": origin_path,
+            "digest": digest})
+
+    def by_id(self, model_id: str) -> dict[str, Any] | None:
+        """The registry row of ``model_id``, or None."""
+        rows = self._store._frame("model_by_id", "SELECT * FROM models WHERE model_id = $model_id",
+                                  {"model_id": model_id})
+        return None if rows.empty else rows.iloc[0].to_dict()
+
+    def exists(self, model_id: str) -> bool:
+        return self._store._scalar(
+            "model_exists", "SELECT count(*) FROM models WHERE model_id = $model_id",
+            {"model_id": model_id}) > 0
+
+    def latest_of(self, detector: str) -> str | None:
+        """The newest model of ``detector``, or None."""
+        found = self._store._scalar("latest_model_of", _LATEST_OF, {"detector": detector})
+        return None if found is None else str(found)
+
+    def listing(self) -> pd.DataFrame:
+        """model_id, detector, created_at, n_train, train_end, device, n_scores; oldest first."""
+        return self._store._frame("model_list", _LISTING)
+
+    def ids(self) -> list[str]:
+        """Every registered model id, oldest first."""
+        return [str(m) for m in self.listing()["model_id"]]
+
+    def scored(self) -> pd.DataFrame:
+        """model_id, detector, created_at, train_end, n_scores, input_kind ('features' or
+        'sequences') of every model with scores, oldest first."""
+        return self._store._frame("scored_models", _SCORED)
