@@ -95,13 +95,13 @@ def faithfulness(store, model_id: str, quick: bool) -> dict[str, Any]:  # noqa: 
         top_k_recall,
     )
     from core.explain.sequence import event_contributions
-    from core.explain.session import load_model
     from core.pipeline.inputs import build_input
+    from core.pipeline.registry import load_model
 
     model = load_model(store, model_id)
     labels = injected_events(store)
     injected_ids = set(labels.loc[labels["is_anomaly"].astype(bool), "event_id"])
-    scores = store.frame("model_scores", {"model_id": model_id})
+    scores = store.scores.of_model(model_id)
     threshold = float(np.quantile(scores["score"], 0.99))
     test = scores[scores["start_ts"] >= model.train_end] if model.train_end is not None else (
         scores)

@@ -73,8 +73,7 @@ def _session_means(db: Path, texts: list[str], vectors: np.ndarray) -> np.ndarra
     from core.store import Store
 
     with Store.open(db, read_only=True) as store:
-        rows = store.con.execute(
-            "SELECT session_id, text FROM events WHERE text <> ''").df()
+        rows = store.text.rows()
     index = pd.Index(texts).get_indexer(rows["text"])
     sessions, session_of = np.unique(rows["session_id"].to_numpy(), return_inverse=True)
     sums = np.zeros((len(sessions), vectors.shape[1]))
@@ -94,10 +93,8 @@ def run(users: int, days: int, seed: int, device: str, batch_size: int) -> dict[
     with tempfile.TemporaryDirectory(prefix="anomalyst-text-") as tmp:
         db = _make_store(Path(tmp), users, days, seed)
         with Store.open(db) as store:
-            texts = [t for (t,) in store.con.execute(
-                "SELECT DISTINCT text FROM events WHERE text <> '' ORDER BY text").fetchall()]
-            out["n_text_events"] = int(store.con.execute(
-                "SELECT count(*) FROM events WHERE text <> ''").fetchall()[0][0])
+            texts = store.text.distinct_texts()
+            out["n_text_events"] = store.text.n_text_events()
         out["n_distinct_texts"] = len(texts)
 
         start = _clock()
@@ -125,7 +122,7 @@ def run(users: int, days: int, seed: int, device: str, batch_size: int) -> dict[
             start = _clock()
             build_session_features(store.con, spec=cold.spec)
             out["features_warm_cache_s"] = round(_since(start)[0], 2)
-            labels = store.frame("session_labels", {"sources": ["ground_truth"]})
+            labels = store.labels.session_labels(["ground_truth"])
         out["n_sessions"] = len(plain)
         out["variance_kept_random8"], out["variance_kept_pca8"] = (
             round(v, 3) for v in _variance_kept(_session_means(db, texts, vectors), 8, 0))

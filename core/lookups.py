@@ -1,7 +1,7 @@
 """Read-only views of the store for the dashboard and the CLI: scores, labels, users.
 
-Every function takes an open ``Store`` and returns plain DataFrames or dicts; the SQL lives in
-``core.store.queries``.
+Every function takes an open ``Store`` and returns plain DataFrames or dicts; the SQL lives
+beside the store's subject methods (``store.users``, ``store.scores``, ...).
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ def _drawable_times(frame: pd.DataFrame) -> pd.DataFrame:
 def scored_models(store: Store) -> pd.DataFrame:
     """model_id, detector, created_at, train_end, n_scores, input_kind ('features' or
     'sequences') for every model with scores."""
-    return store.frame("scored_models")
+    return store.models.scored()
 
 
 def labelled_scores(
@@ -44,13 +44,12 @@ def labelled_scores(
 ) -> pd.DataFrame:
     """session_id, user_id, start_ts, score, is_anomaly (NA when unlabelled), scenario, in
     (start_ts, session_id) order; one join inside DuckDB."""
-    return _drawable_times(store.large_frame("labelled_scores",
-                                             {"model_id": model_id, "sources": list(sources)}))
+    return _drawable_times(store.scores.labelled(model_id, sources))
 
 
 def session_labels(store: Store, sources: Sequence[str] = LABEL_SOURCES) -> pd.DataFrame:
     """One label per session from the chosen sources (analysts override ground truth)."""
-    return store.large_frame("session_labels", {"sources": list(sources)})
+    return store.labels.session_labels(sources)
 
 
 def score_table(store: Store, model_ids: Sequence[str]) -> pd.DataFrame:
@@ -60,11 +59,7 @@ def score_table(store: Store, model_ids: Sequence[str]) -> pd.DataFrame:
     ``score:<model>``, ``pct:<model>`` (0..100, the share of the model's scored sessions that
     score lower; NaN where the model has not scored the session).
     """
-    from core.store.queries import score_table_sql
-
-    params = {f"m{i}": m for i, m in enumerate(model_ids)}
-    table = store.large_frame("score_table", params or None,
-                              sql=score_table_sql(len(model_ids)))
+    table = store.scores.table(model_ids)
     for i, model_id in enumerate(model_ids):
         values = table.pop(f"s{i}").to_numpy(np.float64)
         scored = np.flatnonzero(np.isfinite(values))
@@ -78,13 +73,12 @@ def score_table(store: Store, model_ids: Sequence[str]) -> pd.DataFrame:
 
 def user_events(store: Store, user_id: str, model_id: str | None = None) -> pd.DataFrame:
     """The user's events in time order, with the model's per-event score where it has one."""
-    return _drawable_times(
-        store.frame("user_events", {"user_id": user_id, "model_id": model_id or ""}))
+    return _drawable_times(store.users.events(user_id, model_id))
 
 
 def user_sessions(store: Store, user_id: str) -> pd.DataFrame:
     """The user's sessions with every model's score, one column per model."""
-    return _sessions_wide(_drawable_times(store.frame("user_sessions", {"user_id": user_id})))
+    return _sessions_wide(_drawable_times(store.users.sessions(user_id)))
 
 
 def _sessions_wide(frame: pd.DataFrame) -> pd.DataFrame:
@@ -106,21 +100,19 @@ def _sessions_wide(frame: pd.DataFrame) -> pd.DataFrame:
 
 def linked_accounts(store: Store, user_id: str) -> pd.DataFrame:
     """Other users sharing a device, IP or payment method with ``user_id``."""
-    return store.frame("linked_accounts", {"user_id": user_id})
+    return store.users.linked_accounts(user_id)
 
 
 def find_users(store: Store, text: str) -> list[str]:
     """User ids containing ``text`` (case-insensitive), at most 50."""
-    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return store.frame("user_ids_like", {"pattern": f"%{escaped}%"})["user_id"].tolist()
+    return store.users.ids_containing(text)
 
 
 def data_time_span(store: Store) -> tuple[dt.datetime, dt.datetime] | tuple[None, None]:
     """(first start, last end) of the sessions, leaving out far-out timestamps (a stray event
     dated 9999 must not stretch the span that default train ends and cuts are taken from);
-    (None, None) for an empty store. See the ``robust_time_span`` query for the rule."""
-    first, last = store.run("robust_time_span").fetchall()[0]
-    return (first, last) if first is not None and last is not None else (None, None)
+    (None, None) for an empty store. See ``store.summary.robust_time_span`` for the rule."""
+    return store.summary.robust_time_span()
 
 
 def store_summary(store: Store) -> dict[str, Any]:
@@ -132,18 +124,16 @@ def session_details(store: Store, session_ids: Sequence[str],
                     sources: Sequence[str] = LABEL_SOURCES) -> pd.DataFrame:
     """session_id, is_anomaly and scenario (NA when unlabelled; an analyst's label wins),
     amount (the sum of the session's amounts, 0 without any) of ``session_ids``."""
-    return store.large_frame("session_details", {"session_ids": list(session_ids),
-                                                 "sources": list(sources)})
+    return store.sessions.details(session_ids, sources)
 
 
 def sessions_with_event_types(store: Store, event_types: Sequence[str]) -> list[str]:
     """Sessions holding at least one event of ``event_types``."""
-    frame = store.frame("sessions_with_event_types", {"event_types": list(event_types)})
-    return frame["session_id"].tolist()
+    return store.sessions.with_event_types(event_types)
 
 
 def event_type_names(store: Store) -> list[str]:
-    return store.frame("event_type_names")["event_type"].tolist()
+    return store.sessions.event_type_names()
 
 
 # --- bounded reads of one user (issue #20, item 10) ------------------------------------------
@@ -154,11 +144,7 @@ BUCKET_NAMES = {60: "minute", 600: "10 minutes", 3600: "hour", 6 * 3600: "6 hour
 
 def user_counts(store: Store, user_id: str) -> tuple[int, int]:
     """(events, sessions) of ``user_id``: two counts, nothing read."""
-    from core.store import queries_user as q
-
-    n_events, n_sessions = store.execute_sql("user_counts", q.USER_COUNTS,
-                                             {"user_id": user_id}).fetchall()[0]
-    return int(n_events), int(n_sessions)
+    return store.users.counts(user_id)
 
 
 def user_events_bounded(store: Store, user_id: str, model_id: str | None, limit: int,
@@ -168,21 +154,16 @@ def user_events_bounded(store: Store, user_id: str, model_id: str | None, limit:
     ``limit`` rows) with ``n_events`` per row, the amounts summed and the highest event score.
     ``attrs``: ``n_events`` (all of the user's), ``bucket`` (a name, or None when every event
     is there)."""
-    from core.store import queries_user as q
-
     total = user_counts(store, user_id)[0] if n_events is None else n_events
     if total <= limit:
         events = user_events(store, user_id, model_id)
         events.attrs.update(n_events=total, bucket=None)
         return events
-    params = {"user_id": user_id, "model_id": model_id or ""}
-    span = store.execute_sql("user_event_span", q.USER_EVENT_SPAN,
-                             {"user_id": user_id}).fetchall()[0][0]
+    span = store.users.event_span_s(user_id)
     for seconds in BUCKETS_S:
-        if span is not None and float(span) / seconds > 4 * limit:
+        if span is not None and span / seconds > 4 * limit:
             continue  # more buckets than we would draw even with one event type
-        frame = store.execute_sql("user_events_bucketed", q.USER_EVENTS_BUCKETED,
-                                  {**params, "seconds": seconds, "limit": limit + 1}).df()
+        frame = store.users.events_bucketed(user_id, model_id, seconds=seconds, limit=limit + 1)
         if len(frame) <= limit or seconds == BUCKETS_S[-1]:
             frame = _drawable_times(frame.head(limit))
             frame.attrs.update(n_events=total, bucket=BUCKET_NAMES[seconds])
@@ -194,11 +175,7 @@ def user_events_preferring(store: Store, user_id: str, model_id: str | None,
                            session_ids: Sequence[str], limit: int) -> pd.DataFrame:
     """At most ``limit`` of the user's events, in time order: those of ``session_ids`` first,
     then the newest others (a report's events, whatever the user did)."""
-    from core.store import queries_user as q
-
-    frame = store.execute_sql("user_events_preferring", q.USER_EVENTS_PREFERRING, {
-        "user_id": user_id, "model_id": model_id or "", "sessions": list(session_ids),
-        "limit": int(limit)}).df()
+    frame = store.users.events_preferring(user_id, model_id, session_ids, limit)
     return _drawable_times(frame.sort_values(["ts", "event_id"]).reset_index(drop=True))
 
 
@@ -206,8 +183,5 @@ def user_sessions_page(store: Store, user_id: str, limit: int, offset: int = 0
                        ) -> pd.DataFrame:
     """One page of the user's sessions (newest first, ``limit`` of them from ``offset``), in
     time order, as ``user_sessions``."""
-    from core.store import queries_user as q
-
-    return _sessions_wide(_drawable_times(store.execute_sql(
-        "user_sessions_page", q.USER_SESSIONS_PAGE,
-        {"user_id": user_id, "limit": int(limit), "offset": int(offset)}).df()))
+    return _sessions_wide(_drawable_times(store.users.sessions_page(user_id, limit=limit,
+                                                                    offset=offset)))

@@ -8,7 +8,6 @@ describes, so a change and its audit row land (or roll back) together.
 from __future__ import annotations
 
 import datetime as dt
-import json
 from typing import Any
 
 import pandas as pd
@@ -50,24 +49,15 @@ def record(store: Store, actor: str, action: str, *, case_id: str | None = None,
     """Append one audit row. Call inside the transaction of the change it records."""
     if action not in AUDIT_ACTIONS:
         raise ValueError(f"unknown audit action {action!r}")
-    store.run("audit_insert", {
-        "now": now or now_utc(), "actor": require_analyst(actor), "action": action,
-        "case_id": case_id, "entity": entity,
-        "detail": json.dumps(detail or {}, default=str, sort_keys=True),
-    })
+    store.audit.record(now=now or now_utc(), actor=require_analyst(actor), action=action,
+                       case_id=case_id, entity=entity, detail=detail or {})
 
 
 def audit_trail(store: Store, case_id: str) -> pd.DataFrame:
     """audit_id, logged_at, actor, action, case_id, entity, detail (parsed dict), oldest first."""
-    return _parsed(store.frame("audit_of_case", {"case_id": case_id}))
+    return store.audit.of_case(case_id)
 
 
 def recent_audit(store: Store, limit: int = 200) -> pd.DataFrame:
     """The newest ``limit`` audit rows of every case and suppression, newest first."""
-    return _parsed(store.frame("audit_recent", {"limit": int(limit)}))
-
-
-def _parsed(frame: pd.DataFrame) -> pd.DataFrame:
-    frame = frame.copy()
-    frame["detail"] = [json.loads(d) if isinstance(d, str) and d else {} for d in frame["detail"]]
-    return frame
+    return store.audit.recent(limit)

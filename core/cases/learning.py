@@ -1,8 +1,9 @@
 """The learning effect of analysts' decisions: how the labelled set grew, how precision moved.
 
-Precision is taken at the model's threshold in force for segment ``all`` (the saved one, else
-the default rule), over labelled sessions, once with ground truth alone and once with ground
-truth plus analysts' decisions (an analyst's label overrides the ground truth).
+Precision is taken at the model's thresholds in force (each session's most specific saved
+segment, else the default rule: ``core.thresholds.InForce``), over labelled sessions, once with
+ground truth alone and once with ground truth plus analysts' decisions (an analyst's label
+overrides the ground truth).
 """
 
 from __future__ import annotations
@@ -14,16 +15,17 @@ import numpy as np
 
 from core import lookups
 from core.errors import ConfigError
-from core.evaluate import ThresholdTable
-from core.pipeline.operating_point import operating_point
 from core.store import Store
+from core.thresholds import thresholds_in_force
 
 
 @dataclass(frozen=True)
 class LearningEffect:
-    """Labelled-set growth and precision at the threshold in force, without and with analysts.
+    """Labelled-set growth and precision at the thresholds in force, without and with analysts.
 
-    Precision is NaN when no labelled session is flagged at the threshold.
+    ``threshold`` is the one in force for segment ``all``; a session of a segment with its own
+    saved threshold is flagged at that one. Precision is NaN when no labelled session is
+    flagged.
     """
 
     model_id: str
@@ -47,7 +49,7 @@ class LearningEffect:
 
 def analyst_label_count(store: Store) -> int:
     """How many session labels analysts' decisions have written."""
-    return int(store.scalar("analyst_label_count") or 0)
+    return store.cases.analyst_label_count()
 
 
 def learning_effect(store: Store, model_id: str | None = None) -> LearningEffect:
@@ -62,27 +64,25 @@ def learning_effect(store: Store, model_id: str | None = None) -> LearningEffect
         raise ConfigError(f"model must be a scored model, got {model_id!r}. Choose one of "
                           f"{', '.join(models['model_id'])}.")
 
-    threshold = _threshold_in_force(store, model_id)
+    force = thresholds_in_force(store, model_id)
+    segmented = any(s != "all" for s in force.saved)
+    segments = store.scores.segments().set_index("session_id") if segmented else None
     out: dict[str, Any] = {}
     for name, sources in (("ground_truth", ("ground_truth",)),
                           ("with_analysts", ("ground_truth", "analyst"))):
         frame = lookups.labelled_scores(store, model_id, sources)
         known = frame[frame["is_anomaly"].notna()]
         out[f"n_labelled_{name}"] = int(len(known))
-        if len(known):
-            point = ThresholdTable.from_scores(known["score"].to_numpy(np.float64),
-                                               known["is_anomaly"].astype(bool).to_numpy()
-                                               ).at(threshold)
-            out[f"precision_{name}"], out[f"n_alerts_{name}"] = point.precision, point.n_alerts
+        scores = known["score"].to_numpy(np.float64)
+        if segments is None:
+            threshold = np.full(len(known), force.for_segment("all"))
         else:
-            out[f"precision_{name}"], out[f"n_alerts_{name}"] = float("nan"), 0
-    return LearningEffect(model_id=model_id, threshold=threshold,
+            where = segments.reindex(known["session_id"])
+            threshold = force.per_session(where["tenure"], where["country"])
+        flagged = scores >= threshold
+        hits = int((flagged & known["is_anomaly"].astype(bool).to_numpy()).sum())
+        n_alerts = int(flagged.sum())
+        out[f"precision_{name}"] = hits / n_alerts if n_alerts else float("nan")
+        out[f"n_alerts_{name}"] = n_alerts
+    return LearningEffect(model_id=model_id, threshold=force.for_segment("all"),
                           n_analyst_labels=analyst_label_count(store), **out)
-
-
-def _threshold_in_force(store: Store, model_id: str) -> float:
-    saved = store.frame("thresholds_for_model", {"model_id": model_id})
-    row = saved[saved["segment"] == "all"]
-    if not row.empty:
-        return float(row["threshold"].iloc[0])
-    return operating_point(store, model_id).threshold

@@ -9,10 +9,7 @@ its audit row are one transaction.
 from __future__ import annotations
 
 import datetime as dt
-import json
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
-from typing import Any
 
 import pandas as pd
 
@@ -22,53 +19,22 @@ from core.cases.snapshot import build_snapshot
 from core.errors import ConfigError
 from core.schema import MAX_TEXT_CHARS, NORMAL_SCENARIO
 from core.store import Store
-from core.store.label_rollup import refresh_session_labels
+from core.store.cases import Case
 
 STATUSES: tuple[str, ...] = ("open", "investigating", "closed")
 DECISIONS: tuple[str, ...] = ("fraud_confirmed", "false_positive", "inconclusive")
 MAX_SCENARIO_CHARS = 200
 
 
-@dataclass(frozen=True)
-class Case:
-    """One case as stored, with the sessions it covers and the frozen snapshot (if decided)."""
-
-    case_id: str
-    user_id: str
-    status: str
-    assignee: str | None
-    decision: str | None
-    scenario: str | None
-    title: str | None
-    created_by: str
-    created_at: dt.datetime
-    updated_at: dt.datetime
-    decided_by: str | None
-    decided_at: dt.datetime | None
-    session_ids: tuple[str, ...] = ()
-    snapshot: dict[str, Any] | None = field(default=None, repr=False)
-
-    def to_dict(self) -> dict[str, Any]:
-        out = asdict(self)
-        out["session_ids"] = list(self.session_ids)
-        for key in ("created_at", "updated_at", "decided_at"):
-            out[key] = None if out[key] is None else pd.Timestamp(out[key]).isoformat()
-        return out
-
-
 def get_case(store: Store, case_id: str) -> Case:
     """The case ``case_id``; ConfigError naming how to list cases when there is none."""
-    rows = store.frame("case_by_id", {"case_id": case_id})
-    if rows.empty:
+    case = store.cases.get(case_id)
+    if case is None:
         raise ConfigError(
             f"case id must name an existing case, got {case_id!r}. List them with "
             "`anomalyst case list`."
         )
-    row = {k: _none(v) for k, v in rows.iloc[0].to_dict().items()}
-    sessions = store.frame("case_session_ids", {"case_id": case_id})["session_id"].tolist()
-    raw = row.pop("snapshot", None)
-    snapshot = json.loads(raw) if raw else None
-    return Case(**row, session_ids=tuple(sessions), snapshot=snapshot)
+    return case
 
 
 def list_cases(store: Store, statuses: Sequence[str] = STATUSES,
@@ -76,12 +42,12 @@ def list_cases(store: Store, statuses: Sequence[str] = STATUSES,
     """Cases with the given statuses (and assignee), oldest first, with session/note counts."""
     for status in statuses:
         _check_choice("status", status, STATUSES)
-    return store.frame("case_list", {"statuses": list(statuses), "assignee": assignee})
+    return store.cases.by_status(statuses, assignee)
 
 
 def case_notes(store: Store, case_id: str) -> pd.DataFrame:
     """note_id, author, created_at, text, oldest first."""
-    return store.frame("case_notes_of", {"case_id": case_id})
+    return store.cases.notes(case_id)
 
 
 def open_case(store: Store, *, analyst: str, user_id: str | None = None,
@@ -100,14 +66,14 @@ def open_case(store: Store, *, analyst: str, user_id: str | None = None,
             f"session={session_id!r}. Pass --user or --session."
         )
     if session_id is not None:
-        owner = store.scalar("session_owner", {"session_id": session_id})
+        owner = store.sessions.owner(session_id)
         if owner is None:
             raise ConfigError(f"session must exist in the store, got {session_id!r}. Check "
                               "the id on the Flagged queue or User page.")
-        user_id, wanted = str(owner), [session_id]
+        user_id, wanted = owner, [session_id]
     else:
         assert user_id is not None
-        own = store.frame("user_session_ids", {"user_id": user_id})["session_id"].tolist()
+        own = store.users.session_ids(user_id)
         if not own:
             raise ConfigError(f"user must have sessions in the store, got {user_id!r}. Check "
                               "the id on the User page.")
@@ -122,22 +88,20 @@ def open_case(store: Store, *, analyst: str, user_id: str | None = None,
             wanted = context.flagged(own, current_model_ids(context.models)) or own
     now = now_utc()
     with store.transaction():
-        existing = store.scalar("active_case_of_user", {"user_id": user_id})
+        existing = store.cases.active_of_user(user_id)
         if existing is not None:
-            before = set(store.frame("case_session_ids", {"case_id": existing})["session_id"])
+            before = set(store.cases.session_ids(existing))
             added = [s for s in wanted if s not in before]
             if added:
-                store.run("case_add_sessions", {"case_id": existing, "session_ids": added})
-                store.run("case_touch", {"case_id": existing, "now": now})
+                store.cases.add_sessions(existing, added)
+                store.cases.touch(existing, now)
                 record(store, analyst, "add_sessions", case_id=existing, entity=user_id,
                        detail={"session_ids": added}, now=now)
-            case_id = str(existing)
+            case_id = existing
         else:
-            case_id = f"C-{int(store.scalar('case_next_id')):05d}"
-            store.run("case_insert", {"case_id": case_id, "user_id": user_id,
-                                      "title": _clean_text("title", title, 500),
-                                      "created_by": analyst, "now": now})
-            store.run("case_add_sessions", {"case_id": case_id, "session_ids": wanted})
+            case_id = store.cases.insert(user_id=user_id, title=_clean_text("title", title, 500),
+                                         created_by=analyst, now=now)
+            store.cases.add_sessions(case_id, wanted)
             record(store, analyst, "open", case_id=case_id, entity=user_id,
                    detail={"session_ids": wanted, "from": "session" if session_id else "user"},
                    now=now)
@@ -159,8 +123,8 @@ def claim_case(store: Store, case_id: str, *, analyst: str) -> Case:
 def next_case(store: Store, *, analyst: str) -> Case | None:
     """Claim and return the oldest open, unassigned case; None when the queue is empty."""
     analyst = require_analyst(analyst)
-    case_id = store.scalar("case_next_open")
-    return None if case_id is None else claim_case(store, str(case_id), analyst=analyst)
+    case_id = store.cases.next_open()
+    return None if case_id is None else claim_case(store, case_id, analyst=analyst)
 
 
 def add_note(store: Store, case_id: str, text: str, *, analyst: str) -> int:
@@ -205,9 +169,8 @@ def decide_cases(store: Store, case_ids: Sequence[str], decision: str, *, analys
         for case in cases:
             snapshot = build_snapshot(store, context, case.session_ids, now)
             n_labels = len(case.session_ids) if decision != "inconclusive" else 0
-            store.run("case_set_decision", {
-                "case_id": case.case_id, "decision": decision, "scenario": scenario,
-                "analyst": analyst, "now": now, "snapshot": json.dumps(snapshot)})
+            store.cases.set_decision(case.case_id, decision=decision, scenario=scenario,
+                                     analyst=analyst, now=now, snapshot=snapshot)
             note_id = _insert_note(store, case.case_id, body, analyst, now) if body else None
             record(store, analyst, "decide", case_id=case.case_id, entity=case.user_id,
                    detail={"decision": decision, "scenario": scenario, "note_id": note_id,
@@ -220,10 +183,8 @@ def _relabel_sessions(store: Store, session_ids: Sequence[str]) -> None:
     """Set the analyst label of ``session_ids`` to the latest conclusive decision of any closed
     case holding them (none without one), then the rollup; inside the caller's transaction.
     So a reopen or a later decision on one case never erases another case's decision."""
-    params = {"session_ids": list(dict.fromkeys(session_ids))}
-    store.run("analyst_case_labels_clear", params)
-    store.run("analyst_case_labels_rebuild", {**params, "normal": NORMAL_SCENARIO})
-    refresh_session_labels(store, ["analyst"])
+    store.cases.relabel_sessions(session_ids, normal_scenario=NORMAL_SCENARIO)
+    store.labels.refresh_rollup(["analyst"])
 
 
 def reopen_case(store: Store, case_id: str, *, analyst: str, reason: str | None = None) -> Case:
@@ -235,9 +196,9 @@ def reopen_case(store: Store, case_id: str, *, analyst: str, reason: str | None 
                           "Decide it instead.")
     now = now_utc()
     with store.transaction():
-        removed = store.frame("analyst_labels_of_case", {"note": _label_note(case_id)})
+        removed = store.cases.analyst_labels(case_id)
         status = "investigating" if case.assignee else "open"
-        store.run("case_clear_decision", {"case_id": case_id, "status": status, "now": now})
+        store.cases.clear_decision(case_id, status=status, now=now)
         _relabel_sessions(store, case.session_ids)
         record(store, analyst, "reopen", case_id=case_id, entity=case.user_id, detail={
             "reason": _clean_text("reason", reason, MAX_TEXT_CHARS) or None,
@@ -256,24 +217,18 @@ def _assign(store: Store, case_id: str, assignee: str, analyst: str, action: str
                           "closed. Reopen it first.")
     now = now_utc()
     with store.transaction():
-        store.run("case_set_assignee", {"case_id": case_id, "assignee": assignee,
-                                        "status": "investigating", "now": now})
+        store.cases.set_assignee(case_id, assignee=assignee, status="investigating", now=now)
         record(store, analyst, action, case_id=case_id, entity=case.user_id,
                detail={"assignee": assignee, "previous_assignee": case.assignee}, now=now)
     return get_case(store, case_id)
 
 
 def _insert_note(store: Store, case_id: str, body: str, analyst: str, now: dt.datetime) -> int:
-    note_id = int(store.run("case_note_insert", {"case_id": case_id, "author": analyst,
-                                                 "now": now, "text": body}).fetchall()[0][0])
-    store.run("case_touch", {"case_id": case_id, "now": now})
+    note_id = store.cases.insert_note(case_id, author=analyst, text=body, now=now)
+    store.cases.touch(case_id, now)
     record(store, analyst, "note", case_id=case_id, entity=f"note:{note_id}",
            detail={"note_id": note_id, "text": body}, now=now)
     return note_id
-
-
-def _label_note(case_id: str) -> str:
-    return f"case:{case_id}"
 
 
 def _check_choice(what: str, value: str, choices: Sequence[str]) -> None:
@@ -287,11 +242,3 @@ def _clean_text(what: str, value: str | None, limit: int) -> str:
         raise ConfigError(f"{what} must be at most {limit:,} characters, got {len(text):,}. "
                           "Shorten it.")
     return text
-
-
-def _none(value: Any) -> Any:
-    if value is None or (not isinstance(value, str) and pd.isna(value)):
-        return None
-    if isinstance(value, pd.Timestamp):
-        return value.to_pydatetime()
-    return value

@@ -18,7 +18,7 @@ import pandas as pd
 from core import lookups
 from core.pipeline.operating_point import operating_point
 from core.store import Store
-from core.thresholds import thresholds_per_session
+from core.thresholds import InForce
 
 
 def current_model_ids(models: pd.DataFrame) -> list[str]:
@@ -47,13 +47,11 @@ class ScoreContext:
         table = lookups.score_table(store, ids)
         saved, defaults, in_force, rules = {}, {}, {}, {}
         for model_id in ids:
-            rows = store.frame("thresholds_for_model", {"model_id": model_id})
-            saved[model_id] = {str(s): float(t) for s, t in zip(rows["segment"],
-                                                                rows["threshold"], strict=True)}
             point = operating_point(store, model_id)
-            defaults[model_id], rules[model_id] = point.threshold, point.source
-            in_force[model_id] = thresholds_per_session(
-                table["tenure"], table["country"], saved[model_id], defaults[model_id])
+            force = InForce(store.thresholds.saved(model_id), point.threshold)
+            saved[model_id], defaults[model_id] = force.saved, force.default
+            rules[model_id] = point.source
+            in_force[model_id] = force.per_session(table["tenure"], table["country"])
         return cls(models, table.set_index("session_id", drop=False), saved, defaults, in_force,
                    rules)
 

@@ -22,7 +22,7 @@ def build_snapshot(store: Store, context: ScoreContext, session_ids: Sequence[st
                    frozen_at: dt.datetime) -> dict[str, Any]:
     """Model versions, thresholds in force, each session's scores and percentiles per model,
     and the data's time range, as plain JSON-ready values."""
-    first, last = store.run("time_range").fetchall()[0]
+    first, last = store.summary.time_range()
     return {
         "snapshot_version": SNAPSHOT_VERSION,
         "frozen_at": frozen_at.isoformat(),

@@ -38,9 +38,8 @@ def snooze(store: Store, kind: str, value: str, *, days: float, reason: str, ana
     start = now or now_utc()
     expires = start + dt.timedelta(days=days)
     with store.transaction():
-        suppression_id = int(store.run("suppression_insert", {
-            "kind": kind, "value": value, "reason": text, "actor": analyst, "now": start,
-            "expires_at": expires}).fetchall()[0][0])
+        suppression_id = store.suppressions.insert(kind=kind, value=value, reason=text,
+                                                   actor=analyst, now=start, expires_at=expires)
         record(store, analyst, "snooze", case_id=case_id, entity=f"{kind}:{value}", detail={
             "suppression_id": suppression_id, "kind": kind, "value": value, "reason": text,
             "expires_at": expires.isoformat()}, now=start)
@@ -51,31 +50,28 @@ def lift(store: Store, suppression_id: int, *, analyst: str,
          now: dt.datetime | None = None) -> None:
     """End a suppression before it expires."""
     analyst = require_analyst(analyst)
-    rows = store.frame("suppression_by_id", {"suppression_id": int(suppression_id)})
-    if rows.empty:
+    row = store.suppressions.get(suppression_id)
+    if row is None:
         raise ConfigError(f"suppression id must exist, got {suppression_id}. See the active "
                           "suppressions on the Cases page.")
-    row = rows.iloc[0]
     if not pd.isna(row["lifted_at"]):
         raise ConfigError(f"suppression {suppression_id} must be active to be lifted, got one "
                           f"lifted by {row['lifted_by']}. Nothing to do.")
     when = now or now_utc()
     with store.transaction():
-        store.run("suppression_lift", {"suppression_id": int(suppression_id), "actor": analyst,
-                                       "now": when})
+        store.suppressions.lift(suppression_id, actor=analyst, now=when)
         record(store, analyst, "lift", entity=f"{row['kind']}:{row['value']}",
                detail={"suppression_id": int(suppression_id)}, now=when)
 
 
 def active_suppressions(store: Store, at: dt.datetime | None = None) -> pd.DataFrame:
     """suppression_id, kind, value, reason, created_by, created_at, expires_at."""
-    return store.frame("suppressions_active", {"at": at or now_utc()})
+    return store.suppressions.active(at or now_utc())
 
 
 def suppressed_session_ids(store: Store, at: dt.datetime | None = None) -> set[str]:
     """Sessions of suppressed users, or with an event from a suppressed device or IP."""
-    frame = store.frame("suppressed_sessions", {"at": at or now_utc()})
-    return set(frame["session_id"].tolist())
+    return store.suppressions.suppressed_session_ids(at or now_utc())
 
 
 def drop_suppressed(store: Store, table: pd.DataFrame,

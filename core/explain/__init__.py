@@ -15,6 +15,9 @@ receives every new explanation, a read-only one is only read (see ``save_explana
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
+
+import pandas as pd
 
 from core.errors import ConfigError
 from core.explain import cache
@@ -27,7 +30,7 @@ from core.explain.explanation import (
     SessionExplanation,
 )
 from core.explain.global_view import flagged_session_ids, global_shap
-from core.explain.session import choose_model, compute, model_ranks, session_info
+from core.explain.session import ModelRank, choose_model, compute, model_ranks, session_info
 from core.explain.shap_features import FeatureExplainer, mean_abs_shap, permutation_shap
 from core.store import Store
 
@@ -37,11 +40,13 @@ __all__ = [
     "EVENT_METHODS",
     "METHOD_TEXT",
     "AttentionMaps",
+    "ExplainedSession",
     "FeatureAttribution",
     "FeatureExplainer",
     "SessionExplanation",
     "display_table",
     "explain_session",
+    "explain_with_models",
     "flagged_session_ids",
     "format_value",
     "global_shap",
@@ -49,6 +54,23 @@ __all__ = [
     "permutation_shap",
     "save_explanation",
 ]
+
+
+MODEL_COLUMNS = ["model_id", "detector", "score", "percentile", "is_flagged"]
+
+
+@dataclass(frozen=True)
+class ExplainedSession:
+    """A session's explanation and every model's view of it, from one lookup and ranking."""
+
+    explanation: SessionExplanation
+    ranks: tuple[ModelRank, ...]
+
+    def models(self) -> pd.DataFrame:
+        """model_id, detector, score, percentile, is_flagged of each model that scored it."""
+        return pd.DataFrame([{"model_id": r.model_id, "detector": r.detector, "score": r.score,
+                              "percentile": r.percentile, "is_flagged": r.is_flagged}
+                             for r in self.ranks], columns=MODEL_COLUMNS)
 
 
 def explain_session(store: Store, session_id: str, *, model_id: str | None = None,
@@ -59,8 +81,17 @@ def explain_session(store: Store, session_id: str, *, model_id: str | None = Non
     ``save``: store a newly computed explanation (default: when the store is writable).
     Unknown sessions and models raise ConfigError / ModelError.
     """
+    return explain_with_models(store, session_id, model_id=model_id, use_cache=use_cache,
+                               save=save).explanation
+
+
+def explain_with_models(store: Store, session_id: str, *, model_id: str | None = None,
+                        use_cache: bool = True, save: bool | None = None) -> ExplainedSession:
+    """``explain_session`` together with every model's rank of the session: a page showing
+    both needs one store opening, and the session is looked up and ranked once."""
     info = session_info(store, session_id)
-    ranks = {r.model_id: r for r in model_ranks(store, info)}
+    ranked = tuple(model_ranks(store, info))
+    ranks = {r.model_id: r for r in ranked}
     if model_id is None:
         if not ranks:
             raise ConfigError(
@@ -72,11 +103,11 @@ def explain_session(store: Store, session_id: str, *, model_id: str | None = Non
     if use_cache:
         cached = cache.load(store, model_id, info.session_id)
         if cached is not None and cache.is_current(cached, None if rank is None else rank.score):
-            return cached
+            return ExplainedSession(cached, ranked)
     explanation = compute(store, model_id, info, rank)
     if save if save is not None else not store.read_only:
         save_explanation(store, explanation)
-    return explanation
+    return ExplainedSession(explanation, ranked)
 
 
 def save_explanation(store: Store, explanation: SessionExplanation) -> None:

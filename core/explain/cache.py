@@ -10,7 +10,6 @@ All rows of a (model, session) are replaced together in one transaction.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import math
 from typing import Any
 
@@ -41,21 +40,14 @@ def _split(explanation: SessionExplanation) -> dict[str, dict[str, Any]]:
 def save(store: Store, explanation: SessionExplanation) -> int:
     """Replace the cached rows of (model, session) with ``explanation``'s; returns the rows."""
     rows = _split(explanation)
-    key = {"model_id": explanation.model_id, "session_id": explanation.session_id}
-    with store.transaction():
-        store.run("explain_cache_delete", key)
-        for method, payload in rows.items():
-            store.run("explain_cache_insert", {
-                **key, "method": method, "computed_at": explanation.computed_at,
-                "payload": json.dumps(payload, allow_nan=False)})
+    store.explanations.replace(explanation.model_id, explanation.session_id, rows,
+                               computed_at=explanation.computed_at)
     return len(rows)
 
 
 def load(store: Store, model_id: str, session_id: str) -> SessionExplanation | None:
     """The cached explanation, or None when there is none (or it is incomplete)."""
-    rows = store.run("explain_cache_rows", {"model_id": model_id,
-                                            "session_id": session_id}).fetchall()
-    payloads = {method: json.loads(payload) for method, _, payload in rows}
+    payloads = store.explanations.cached(model_id, session_id)
     summary = payloads.get(SUMMARY)
     if summary is None:
         return None

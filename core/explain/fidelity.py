@@ -82,4 +82,4 @@ def deletion_test(detector: Any, data: EventSequences, row: int, contributions: 
 
 def injected_events(store: Store) -> pd.DataFrame:
     """Ground-truth event labels: session_id, event_id, is_anomaly, scenario."""
-    return store.frame("explain_event_labels")
+    return store.explanations.event_labels()

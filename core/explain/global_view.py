@@ -7,12 +7,12 @@ import pandas as pd
 
 from core import lookups
 from core.errors import ModelError
-from core.explain.session import background_ids, feature_matrix, load_model
+from core.explain.session import background_ids, feature_matrix
 from core.explain.shap_features import FeatureExplainer, mean_abs_shap
 from core.pipeline.inputs import build_input
-from core.pipeline.operating_point import operating_point
+from core.pipeline.registry import load_model
 from core.store import Store
-from core.thresholds import flag_sessions
+from core.thresholds import thresholds_in_force
 
 MAX_SESSIONS = 100
 """At most this many flagged sessions (the highest scores) enter the global view: ~0.1 s
@@ -22,11 +22,7 @@ each, and the mean over 100 is steady to a few percent."""
 def flagged_session_ids(store: Store, model_id: str) -> list[str]:
     """Sessions ``model_id`` flags at the thresholds in force, highest score first."""
     table = lookups.score_table(store, [model_id])
-    saved = store.frame("thresholds_for_model", {"model_id": model_id})
-    by_segment = {str(s): float(t) for s, t in zip(saved["segment"], saved["threshold"],
-                                                   strict=True)}
-    default = operating_point(store, model_id).threshold
-    flagged = table[flag_sessions(table, model_id, by_segment, default)]
+    flagged = table[thresholds_in_force(store, model_id).flags(table, model_id)]
     return flagged.sort_values(f"score:{model_id}", ascending=False, kind="stable")[
         "session_id"].tolist()
 

@@ -18,21 +18,30 @@ import numpy as np
 import pandas as pd
 
 from core.datasets import EventSequences, FeatureMatrix
-from core.detectors import available_detectors, get_detector_class, load_detector
 from core.errors import ConfigError, ModelError
-from core.explain import reasons as R
 from core.explain.cache import utc_now
 from core.explain.context import Reference
 from core.explain.explanation import AttentionMaps, FeatureAttribution, SessionExplanation
+from core.explain.reasons import (
+    N_REASONS,
+    event_reasons,
+    feature_reasons,
+    feature_sentence,
+    member_reason,
+)
 from core.explain.sequence import event_contributions
 from core.explain.shap_features import N_BACKGROUND, FeatureExplainer
 from core.features.spec import DEFAULT_MAX_EVENT_TYPES, OTHER_BUCKET, FeatureSpec
-from core.pipeline.inputs import DetectorInput, build_input, load_input_spec
-from core.pipeline.model_folders import model_folder
-from core.pipeline.operating_point import operating_point
-from core.pipeline.training import model_row
+from core.pipeline.inputs import DetectorInput, build_input
+from core.pipeline.registry import LoadedModel, input_kind_of, load_model, model_row
 from core.store import Store
-from core.thresholds import thresholds_per_session
+from core.store.explanations import SessionInfo
+from core.thresholds import thresholds_in_force
+
+__all__ = [
+    "LoadedModel", "ModelRank", "SessionInfo", "background_ids", "choose_model", "compute",
+    "load_model", "model_ranks", "session_info",
+]
 
 log = logging.getLogger(__name__)
 
@@ -46,17 +55,6 @@ MAX_EVENTS_SHOWN = 500
 """A feature model's explanation lists at most the session's last this-many events."""
 PREFERRED_DETECTORS = ("ensemble", "transformer", "autoencoder")
 """Tie-break when several models rank the session equally high."""
-
-
-@dataclass(frozen=True)
-class SessionInfo:
-    session_id: str
-    user_id: str
-    start_ts: pd.Timestamp
-    end_ts: pd.Timestamp
-    n_events: int
-    country: str
-    tenure: str
 
 
 @dataclass(frozen=True)
@@ -74,28 +72,22 @@ class ModelRank:
 
 def session_info(store: Store, session_id: str) -> SessionInfo:
     """The session's row; ConfigError when the store has no such session."""
-    rows = store.frame("explain_session_row", {"session_id": str(session_id)})
-    if rows.empty:
+    info = store.explanations.session(session_id)
+    if info is None:
         raise ConfigError(
             f"session must be one of the store's sessions, got {session_id!r}. Copy a "
             "session id from `anomalyst scores` or the flagged queue."
         )
-    r = rows.iloc[0]
-    return SessionInfo(str(r["session_id"]), str(r["user_id"]), r["start_ts"], r["end_ts"],
-                       int(r["n_events"]), str(r["country"]), str(r["tenure"]))
+    return info
 
 
 def model_ranks(store: Store, info: SessionInfo) -> list[ModelRank]:
     """Every model that scored the session: score, percentile, threshold in force, flag."""
-    frame = store.frame("explain_session_models", {"session_id": info.session_id})
+    frame = store.explanations.session_models(info.session_id)
     out = []
     for r in frame.to_dict(orient="records"):
-        saved = store.frame("thresholds_for_model", {"model_id": r["model_id"]})
-        by_segment = {str(s): float(t) for s, t in zip(saved["segment"], saved["threshold"],
-                                                       strict=True)}
-        threshold = float(thresholds_per_session(
-            pd.Series([info.tenure]), pd.Series([info.country]), by_segment,
-            operating_point(store, str(r["model_id"])).threshold)[0])
+        threshold = thresholds_in_force(store, str(r["model_id"])).at(
+            tenure=info.tenure, country=info.country)
         percentile = 100.0 * r["n_lower"] / max(int(r["n_scores"]) - 1, 1)
         out.append(ModelRank(str(r["model_id"]), str(r["detector"]), r["created_at"],
                              float(r["score"]), float(percentile), threshold,
@@ -111,33 +103,6 @@ def choose_model(ranks: list[ModelRank]) -> ModelRank:
         return rank.percentile, preference, str(rank.created_at)
 
     return max(ranks, key=key)
-
-
-def input_kind_of(detector: str, spec: dict[str, Any]) -> str:
-    if detector in available_detectors():
-        return get_detector_class(detector).input_kind
-    return str(spec.get("kind", "features"))
-
-
-@dataclass(frozen=True)
-class LoadedModel:
-    model_id: str
-    detector_name: str
-    detector: Any
-    spec: dict[str, Any]
-    input_kind: str
-    train_end: Any
-
-
-def load_model(store: Store, model_id: str) -> LoadedModel:
-    row = model_row(store, model_id)
-    folder = model_folder(row, store)
-    spec = load_input_spec(folder)
-    detector = load_detector(folder / "detector")
-    train_end = row.get("train_end")
-    train_end = None if train_end is None or pd.isna(train_end) else train_end
-    return LoadedModel(model_id, str(row["detector"]), detector, spec,
-                       input_kind_of(str(row["detector"]), spec), train_end)
 
 
 def feature_matrix(built: DetectorInput) -> FeatureMatrix:
@@ -156,19 +121,17 @@ def event_sequences(built: DetectorInput) -> EventSequences:
 
 def background_ids(store: Store, train_end: Any, n: int = N_BACKGROUND) -> list[str]:
     """Up to ``n`` normal sessions of the model's training window (a stable sample)."""
-    frame = store.frame("explain_background_sample", {"train_end": train_end, "limit": n})
-    return frame["session_id"].tolist()
+    return store.explanations.background_sample(train_end, n)
 
 
 def build_reference(store: Store, feature_spec: dict[str, Any], info: SessionInfo,
                     extra_ids: list[str]) -> tuple[Reference, DetectorInput, dict[str, int]]:
     """Features of the session, its user's other sessions, a population sample and
     ``extra_ids``, in one build; returns the reference, the build and session -> row."""
-    others = store.frame("explain_user_other_sessions", {
-        "user_id": info.user_id, "session_id": info.session_id, "limit": USER_SESSIONS})
-    population = store.frame("explain_population_sample", {"limit": POPULATION_SAMPLE})
+    others = store.explanations.user_other_sessions(info.user_id, info.session_id,
+                                                    USER_SESSIONS)
     other_ids = others["session_id"].tolist()
-    pop_ids = population["session_id"].tolist()
+    pop_ids = store.explanations.population_sample(POPULATION_SAMPLE)
     wanted = list(dict.fromkeys([info.session_id, *other_ids, *pop_ids, *extra_ids]))
     built = build_input(store, "features", feature_spec, session_ids=wanted)
     index = {str(s): i for i, s in enumerate(built.meta["session_id"])}
@@ -188,7 +151,7 @@ def build_reference(store: Store, feature_spec: dict[str, Any], info: SessionInf
 
 
 def session_events(store: Store, session_id: str) -> pd.DataFrame:
-    return store.frame("explain_session_events", {"session_id": session_id})
+    return store.explanations.session_events(session_id)
 
 
 @dataclass
@@ -223,7 +186,7 @@ def explain_features(store: Store, model: LoadedModel, info: SessionInfo) -> Par
     context = reference.table([attribution.names[i] for i in order[:N_CONTEXT]], shap)
     positive = [attribution.names[i] for i in np.argsort(-attribution.shap, kind="stable")
                 if attribution.shap[i] > 0][: N_CONTEXT * 2]
-    sentences = R.feature_reasons(reference.table(positive, shap),
+    sentences = feature_reasons(reference.table(positive, shap),
                                   duration_s=reference.duration_s,
                                   user_span_days=reference.user_span_days)
     events = session_events(store, info.session_id).tail(MAX_EVENTS_SHOWN).reset_index(drop=True)
@@ -251,16 +214,16 @@ def explain_sequence(store: Store, model: LoadedModel, info: SessionInfo) -> Par
     if info.n_events > k:
         notes.append(f"The model sees the last {k} of the session's {info.n_events} events.")
     drop = contributions["occlusion"]
-    top = [int(i) for i in np.argsort(-drop, kind="stable")[:R.N_REASONS] if drop[i] > 0]
+    top = [int(i) for i in np.argsort(-drop, kind="stable")[:N_REASONS] if drop[i] > 0]
     top_types = list(dict.fromkeys(str(events.iloc[i]["event_type"]) for i in top))
     spec = _context_spec(top_types, dict(data.vocab))
     reference, _, _ = build_reference(store, spec, info, [])
     names = [f"count_log[{t}]" for t in top_types]
     context = reference.table(
         [*names, "n_events_log", "duration_log", "gap_mean_log", "amount_sum_log"])
-    sentences = R.event_reasons(events, contributions, score)
+    sentences = event_reasons(events, contributions, score)
     type_rows = context[context["feature"].isin(names)].to_dict(orient="records")
-    sentences += [R.feature_sentence(r, duration_s=reference.duration_s,
+    sentences += [feature_sentence(r, duration_s=reference.duration_s,
                                      user_span_days=reference.user_span_days)
                   for r in type_rows[:2]]
     return Parts(None, events, contributions, maps, context, sentences, score, notes)
@@ -270,7 +233,7 @@ def explain_members(store: Store, detector_name: str, info: SessionInfo,
                     members: pd.DataFrame) -> Parts:
     """An ensemble: its member contributions, then its strongest feature member explained
     (without one, its strongest sequence member)."""
-    registered = set(store.frame("model_list")["model_id"])
+    registered = set(store.models.ids())
     candidates = members[members["member_id"].isin(registered)]
     kinds = {m: input_kind_of(d, {}) for m, d in zip(candidates["member_id"],
                                                      candidates["detector"], strict=True)}
@@ -278,7 +241,7 @@ def explain_members(store: Store, detector_name: str, info: SessionInfo,
     chosen = feature_members[0] if feature_members else (
         candidates["member_id"].iloc[0] if not candidates.empty else None)
     total = float(members["contribution"].sum())
-    lead = R.member_reason(members, total)
+    lead = member_reason(members, total)
     if chosen is None:
         events = session_events(store, info.session_id).tail(MAX_EVENTS_SHOWN)
         events = events.reset_index(drop=True).assign(position=lambda f: np.arange(len(f)))
@@ -295,13 +258,21 @@ def explain_members(store: Store, detector_name: str, info: SessionInfo,
     return parts
 
 
+def _members(store: Store, model_id: str, session_id: str) -> pd.DataFrame:
+    """An ensemble's member contributions to the session's score (a member no longer
+    registered is named by its id); empty for any other model."""
+    members = store.ensembles.contributions(model_id, session_id)
+    members["detector"] = members["detector"].where(members["detector"].notna(),
+                                                    members["member_id"])
+    return members
+
+
 def compute(store: Store, model_id: str, info: SessionInfo, rank: ModelRank | None
             ) -> SessionExplanation:
     """Explain ``info``'s session under ``model_id`` (no cache involved)."""
     row = model_row(store, model_id)
     detector_name = str(row["detector"])
-    members = store.frame("explain_members", {"model_id": model_id,
-                                              "session_id": info.session_id})
+    members = _members(store, model_id, info.session_id)
     if not members.empty:  # an ensemble: its members explain it (no need to load it)
         parts = explain_members(store, detector_name, info, members)
         input_kind = "features" if parts.features is not None else "sequences"
@@ -311,7 +282,7 @@ def compute(store: Store, model_id: str, info: SessionInfo, rank: ModelRank | No
             f"none. Score the ensemble again: `anomalyst score --model {model_id}`."
         )
     else:
-        model = load_model(store, model_id)
+        model = load_model(store, model_id, row=row)
         input_kind = model.input_kind
         explain = explain_features if input_kind == "features" else explain_sequence
         parts = explain(store, model, info)

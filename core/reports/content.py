@@ -97,8 +97,8 @@ newest), and says so: a bot's million events made a 200 MB, 96 s report (issue #
 def _events(store: Store, user_id: str, session_ids: list[str]) -> pd.DataFrame:
     from core.lookups import user_counts, user_events_preferring
 
-    models = store.frame("event_score_models", {"session_ids": session_ids})
-    model_id = str(models["model_id"].iloc[0]) if not models.empty else None
+    models = store.cases.event_score_models(session_ids)
+    model_id = models[0] if models else None
     total = user_counts(store, user_id)[0]
     note = None
     if total > MAX_REPORT_EVENTS:
@@ -107,7 +107,7 @@ def _events(store: Store, user_id: str, session_ids: list[str]) -> pd.DataFrame:
         note = (f"This report holds {len(events):,} of the user's {total:,} events: those of "
                 "the case's sessions first, then the newest others. The store has them all.")
     else:
-        events = store.frame("user_events", {"user_id": user_id, "model_id": model_id or ""})
+        events = store.users.events(user_id, model_id)
     events["in_case"] = events["session_id"].isin(session_ids)
     events.attrs.update(event_model=model_id, n_events=total, note=note)
     return events
@@ -115,11 +115,10 @@ def _events(store: Store, user_id: str, session_ids: list[str]) -> pd.DataFrame:
 
 def _sessions(store: Store, session_ids: list[str], scored: list[dict[str, Any]]
               ) -> list[dict[str, Any]]:
-    meta = store.frame("case_sessions_meta_by_ids", {"session_ids": session_ids})
-    meta = meta.set_index("session_id")
+    meta = store.sessions.meta_of(session_ids).set_index("session_id")
     labels = {}
     for source in ("ground_truth", "analyst"):
-        frame = store.frame("session_labels", {"sources": [source]})
+        frame = store.labels.session_labels([source])
         frame = frame[frame["session_id"].isin(session_ids)]
         labels[source] = {r.session_id: {"is_anomaly": bool(r.is_anomaly), "scenario": r.scenario}
                           for r in frame.itertuples()}
@@ -145,8 +144,8 @@ def _sessions(store: Store, session_ids: list[str], scored: list[dict[str, Any]]
 
 
 def _profile(store: Store, user_id: str) -> dict[str, Any]:
-    row = store.frame("user_profile", {"user_id": user_id}).iloc[0].to_dict()
-    labels = store.frame("user_label_rows", {"user_id": user_id})
+    row = store.users.profile(user_id)
+    labels = store.users.label_rows(user_id)
     return jsonable({"user_id": user_id, **row, "labels": _records(labels)})
 
 

@@ -27,8 +27,6 @@ _RECENT = """
     SELECT audit_id, logged_at, actor, action, case_id, entity, detail FROM audit_log
     ORDER BY audit_id DESC LIMIT $limit
 """
-STATEMENTS: tuple[str, ...] = (_INSERT, _OF_CASE, _RECENT)
-"""Every statement on the audit log (the append-only test reads them)."""
 
 
 class Audit:

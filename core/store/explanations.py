@@ -70,12 +70,6 @@ _SESSION_EVENTS = """
            country, payment_id, text
     FROM events WHERE session_id = $session_id ORDER BY ts, event_id
 """
-_MEMBERS = """
-    SELECT c.member_id, coalesce(m.detector, c.member_id) AS detector, c.contribution
-    FROM score_contributions c LEFT JOIN models m ON m.model_id = c.member_id
-    WHERE c.model_id = $model_id AND c.session_id = $session_id
-    ORDER BY c.contribution DESC, c.member_id
-"""
 _CACHE_ROWS = """
     SELECT method, payload FROM explanations
     WHERE model_id = $model_id AND session_id = $session_id ORDER BY method
@@ -136,11 +130,6 @@ class Explanations:
     def session_events(self, session_id: str) -> pd.DataFrame:
         """The session's events in time order."""
         return self._frame("session_events", _SESSION_EVENTS, {"session_id": session_id})
-
-    def members(self, model_id: str, session_id: str) -> pd.DataFrame:
-        """member_id, detector, contribution of an ensemble's score of the session, largest
-        first; empty for a model that is not an ensemble."""
-        return self._frame("members", _MEMBERS, {"model_id": model_id, "session_id": session_id})
 
     def event_labels(self) -> pd.DataFrame:
         """session_id, event_id, is_anomaly, scenario of every ground-truth event label."""

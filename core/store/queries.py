@@ -138,36 +138,6 @@ QUERIES: dict[str, str] = {
                                                   $set_at)
     """,
     "delete_threshold": "DELETE FROM thresholds WHERE model_id = $model_id AND segment = $segment",
-    "user_events": """
-        SELECT e.event_id, e.session_id, e.ts, e.event_type, e.item_id, e.category, e.amount,
-               e.quantity, e.device_id, e.ip, e.country, e.payment_id, e.text,
-               es.score AS event_score
-        FROM events e
-        LEFT JOIN event_scores es ON es.event_id = e.event_id AND es.model_id = $model_id
-        WHERE e.user_id = $user_id
-        ORDER BY e.ts, e.event_id
-    """,
-    "user_sessions": """
-        SELECT se.session_id, se.start_ts, se.end_ts, se.n_events, s.model_id, s.score
-        FROM sessions se LEFT JOIN scores s USING (session_id)
-        WHERE se.user_id = $user_id
-        ORDER BY se.start_ts
-    """,
-    # From user_entities (one row per user and device, IP or payment method), not events:
-    # 0.3-0.4 s over 14.7M events became one small join.
-    "linked_accounts": """
-        WITH mine AS (SELECT kind, value FROM user_entities WHERE user_id = $user_id)
-        SELECT u.user_id, list(DISTINCT u.kind || ':' || u.value ORDER BY
-                               u.kind || ':' || u.value) AS shared,
-               count(DISTINCT u.kind || ':' || u.value) AS n_shared
-        FROM user_entities u JOIN mine ON u.kind = mine.kind AND u.value = mine.value
-        WHERE u.user_id <> $user_id
-        GROUP BY u.user_id ORDER BY n_shared DESC, u.user_id LIMIT 200
-    """,
-    "user_ids_like": """
-        SELECT DISTINCT user_id FROM sessions
-        WHERE user_id ILIKE $pattern ESCAPE '\\' ORDER BY 1 LIMIT 50
-    """,
     # --- models and scores (core.pipeline) --------------------------------------------------
     "register_model": """
         INSERT INTO models (model_id, detector, created_at, config, feature_hash, feature_spec,
@@ -226,25 +196,6 @@ QUERIES: dict[str, str] = {
         FROM scores s JOIN sessions se USING (session_id)
         ORDER BY s.model_id, se.start_ts, s.session_id
     """,
-    "sessions_meta": """
-        SELECT session_id, user_id, start_ts, end_ts, n_events FROM sessions
-        ORDER BY start_ts, session_id
-    """,
-    # Label (from the chosen sources, analysts first) and amount of a few sessions.
-    "session_details": f"""
-        WITH ids AS (SELECT DISTINCT unnest($session_ids) AS session_id),
-        l AS (SELECT r.* FROM ({CHOSEN_LABELS}) r SEMI JOIN ids USING (session_id)),
-        a AS (
-            SELECT e.session_id, sum(e.amount) AS amount FROM events e
-            SEMI JOIN ids USING (session_id) GROUP BY e.session_id
-        )
-        SELECT ids.session_id, l.is_anomaly, l.scenario, coalesce(a.amount, 0) AS amount
-        FROM ids LEFT JOIN l USING (session_id) LEFT JOIN a USING (session_id)
-    """,
-    "sessions_with_event_types": """
-        SELECT DISTINCT session_id FROM events WHERE list_contains($event_types, event_type)
-    """,
-    "event_type_names": "SELECT DISTINCT event_type FROM events ORDER BY 1",
 }
 
 

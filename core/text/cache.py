@@ -11,14 +11,12 @@ import hashlib
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import duckdb
 import numpy as np
 import pyarrow as pa
 
-from core.errors import StoreError
-from core.store.queries import QUERIES
+from core.store.text import Texts
 from core.text.embeddings import TextEncoder, encoder_name, load_encoder
 
 log = logging.getLogger(__name__)
@@ -37,16 +35,6 @@ class CacheStats:
     is_stored: bool
 
 
-def run_named(
-    con: duckdb.DuckDBPyConnection, name: str, params: dict[str, Any] | None = None
-) -> duckdb.DuckDBPyConnection:
-    """Execute the store query ``name`` on ``con``; errors carry the query's name."""
-    try:
-        return con.execute(QUERIES[name], params) if params else con.execute(QUERIES[name])
-    except duckdb.Error as exc:
-        raise StoreError(f"Store query '{name}' failed: {str(exc).splitlines()[0]}") from exc
-
-
 def text_hashes(texts: Sequence[str]) -> np.ndarray:
     """md5 hex digests of the UTF-8 texts (DuckDB's ``md5`` gives the same)."""
     return np.array([hashlib.md5(t.encode("utf-8")).hexdigest() for t in texts], dtype=object)
@@ -54,9 +42,8 @@ def text_hashes(texts: Sequence[str]) -> np.ndarray:
 
 def cache_is_writable(con: duckdb.DuckDBPyConnection) -> tuple[bool, bool]:
     """(the cache table exists, the store can be written)."""
-    exists = bool(run_named(con, "text_cache_table_exists").fetchall()[0][0])
-    rows = run_named(con, "text_store_is_read_only").fetchall()
-    return exists, not (rows and bool(rows[0][0]))
+    texts = Texts(con)
+    return texts.has_cache_table(), not texts.is_read_only()
 
 
 def embed_texts(
@@ -74,14 +61,14 @@ def embed_texts(
     has_table, writable = cache_is_writable(con)
     found: dict[str, np.ndarray] = {}
     if has_table and len(unique):
-        found = _lookup(con, name, unique)
+        found = _lookup(Texts(con), name, unique)
     missing = np.array([h not in found for h in unique], dtype=bool)
     vectors: np.ndarray | None = None
     if missing.any():
         encoder = encoder or load_encoder()
         new = encoder.encode([texts[i] for i in first[missing]], progress=progress)
         if has_table and writable:
-            _store(con, name, unique[missing], new)
+            _store(Texts(con), name, unique[missing], new)
         elif has_table:
             log.info("store is read-only: %d new text embeddings are not cached", len(new))
         dim = new.shape[1]
@@ -102,17 +89,10 @@ def embed_texts(
     return vectors[inverse] if len(texts) else vectors, stats
 
 
-def _lookup(con: duckdb.DuckDBPyConnection, name: str, hashes: np.ndarray) -> dict[str, np.ndarray]:
+def _lookup(texts: Texts, name: str, hashes: np.ndarray) -> dict[str, np.ndarray]:
     found: dict[str, np.ndarray] = {}
     for start in range(0, len(hashes), _LOOKUP_CHUNK):
-        chunk = hashes[start:start + _LOOKUP_CHUNK].tolist()
-        try:
-            table = con.sql(QUERIES["text_cached_embeddings"],
-                            params={"encoder": name, "hashes": chunk}).to_arrow_table()
-        except duckdb.Error as exc:
-            raise StoreError(
-                f"Store query 'text_cached_embeddings' failed: {str(exc).splitlines()[0]}"
-            ) from exc
+        table = texts.cached_embeddings(name, hashes[start:start + _LOOKUP_CHUNK].tolist())
         if table.num_rows == 0:
             continue
         column = table.column("embedding").combine_chunks()
@@ -123,17 +103,11 @@ def _lookup(con: duckdb.DuckDBPyConnection, name: str, hashes: np.ndarray) -> di
     return found
 
 
-def _store(
-    con: duckdb.DuckDBPyConnection, name: str, hashes: np.ndarray, vectors: np.ndarray
-) -> None:
+def _store(texts: Texts, name: str, hashes: np.ndarray, vectors: np.ndarray) -> None:
     dim = vectors.shape[1]
     table = pa.table({
         "text_hash": pa.array(hashes.tolist(), type=pa.string()),
         "embedding": pa.FixedSizeListArray.from_arrays(
             pa.array(np.ascontiguousarray(vectors, dtype=np.float32).ravel()), dim),
     })
-    con.register("_new_text_embeddings", table)
-    try:
-        run_named(con, "text_insert_embeddings", {"encoder": name})
-    finally:
-        con.unregister("_new_text_embeddings")
+    texts.insert_embeddings(name, table)

@@ -23,7 +23,8 @@ import pandas as pd
 from scipy import sparse
 
 from core.errors import ConfigError, ModelError
-from core.text.cache import cache_is_writable, embed_texts, run_named
+from core.store.text import Texts
+from core.text.cache import cache_is_writable, embed_texts
 from core.text.embeddings import (
     MODEL_DIM,
     encoder_name,
@@ -54,11 +55,10 @@ def default_text_spec(con: duckdb.DuckDBPyConnection) -> TextSpec | None:
     if setting == "off" or not text_features_available():
         return None
     has_table, _ = cache_is_writable(con)
-    if not has_table or not run_named(con, "text_any").fetchall()[0][0]:
+    if not has_table or not Texts(con).any_text():
         return None
     if setting != "on":
-        n = run_named(con, "text_distinct_capped",
-                      {"cap": AUTO_MAX_DISTINCT_TEXTS + 1}).fetchall()[0][0]
+        n = Texts(con).n_distinct_capped(AUTO_MAX_DISTINCT_TEXTS + 1)
         if n > AUTO_MAX_DISTINCT_TEXTS:
             log.warning("text features left out: more than %d distinct texts (set "
                         "ANOMALYST_TEXT_FEATURES=on to embed them all)", AUTO_MAX_DISTINCT_TEXTS)
@@ -106,12 +106,9 @@ def text_feature_columns(
     check_text_spec(spec)
     started = time.perf_counter()
     n = len(session_ids)
-    if scoped:
-        rows = run_named(con, "text_rows_of_sessions",
-                         {"session_ids": [str(s) for s in session_ids]}).df()
-    else:
-        rows = run_named(con, "text_rows").df()
-    writers = run_named(con, "text_writers", {"min_chars": spec.min_sim_chars}).df()
+    texts_of = Texts(con)
+    rows = texts_of.rows(session_ids if scoped else None)
+    writers = texts_of.writers(spec.min_sim_chars)
     texts = pd.Index(pd.unique(pd.concat([rows["text"], writers["text"]], ignore_index=True)))
     vectors, stats = embed_texts(con, texts.tolist(), progress=progress)
 

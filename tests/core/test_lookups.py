@@ -7,6 +7,7 @@ import pandas as pd
 from core import lookups
 from core.ingest import ingest_events
 from core.store import Store
+from core.store.label_rollup import CHOSEN_LABELS
 
 
 def test_linked_accounts_segments_and_search() -> None:
@@ -23,7 +24,7 @@ def test_linked_accounts_segments_and_search() -> None:
     with Store.open(":memory:") as store:
         ingest_events(store, frame)
         linked = lookups.linked_accounts(store, "a").set_index("user_id")
-        segments = store.frame("session_segments").set_index("session_id")
+        segments = store.scores.segments().set_index("session_id")
         found = lookups.find_users(store, "%")
     assert sorted(linked.index) == ["b", "c", "d"]
     assert list(linked.loc["b", "shared"]) == ["device:d1"]
@@ -113,8 +114,9 @@ def test_session_details_give_labels_and_amounts_of_the_sessions_asked() -> None
     with Store.open(":memory:") as store:
         _scored_store(store)
         details = lookups.session_details(store, ["s3", "s1", "nope"]).set_index("session_id")
-        large = store.large_frame("session_labels", {"sources": ["ground_truth"]})
-        small = store.frame("session_labels", {"sources": ["ground_truth"]})
+        params = {"sources": ["ground_truth"]}
+        large = store._large_frame("session_labels", CHOSEN_LABELS, params)
+        small = store._frame("session_labels", CHOSEN_LABELS, params)
     assert sorted(details.index) == ["nope", "s1", "s3"]
     assert details.loc["s1", "amount"] == 12.5 and details.loc["s3", "amount"] == 0
     assert details.loc["s1", "is_anomaly"] == True  # noqa: E712
@@ -130,21 +132,19 @@ def test_a_failing_large_read_names_the_query() -> None:
     from core.errors import StoreError
 
     with Store.open(":memory:") as store, pytest.raises(StoreError, match="'broken' failed"):
-        store.large_frame("broken", sql="SELECT * FROM no_such_table")
+        store._large_frame("broken", "SELECT * FROM no_such_table")
 
 
 def test_every_reader_of_tenure_agrees_at_the_seven_day_boundary() -> None:
-    from core.store.queries import score_table_sql
 
     frame = pd.DataFrame([_login("a", ts, "d1") for ts in (
         "2026-01-01 10:00", "2026-01-08 09:00", "2026-01-08 10:00", "2026-02-01")])
     with Store.open(":memory:") as store:
         ingest_events(store, frame)
-        segments = store.frame("session_segments").set_index("session_id")["tenure"]
-        table = store.large_frame("score_table", sql=score_table_sql(0))
+        segments = store.scores.segments().set_index("session_id")["tenure"]
+        table = store.scores.table([])
         by_table = table.set_index("session_id")["tenure"]
-        one_by_one = {sid: store.frame("explain_session_row", {"session_id": sid})["tenure"][0]
-                      for sid in segments.index}
+        one_by_one = {sid: store.explanations.session(sid).tenure for sid in segments.index}
     expected = {"a@2026-01-01T10:00:00": "new", "a@2026-01-08T09:00:00": "new",
                 "a@2026-01-08T10:00:00": "returning", "a@2026-02-01T00:00:00": "returning"}
     assert segments.to_dict() == expected

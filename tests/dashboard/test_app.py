@@ -114,7 +114,7 @@ def test_one_label_class_still_gives_precision_and_recall(demo_store_copy: Path,
     from core import cases
 
     with Store.open(demo_store_copy) as store:
-        session_id = store.frame("sessions_meta")["session_id"].iloc[0]
+        session_id = store.sessions.meta()["session_id"].iloc[0]
         case = cases.open_case(store, analyst="ana", session_id=session_id)
         cases.decide_case(store, case.case_id, "fraud_confirmed", analyst="ana",
                           scenario="card_testing")
@@ -145,7 +145,7 @@ def test_queue_filters_and_user_deep_link(demo_store: Path,
     at.selectbox(key="q_label").set_value("labelled anomalous").run()
     assert not at.exception
     with Store.open(demo_store, read_only=True) as store:
-        user_id = store.frame("sessions_meta")["user_id"].iloc[0]
+        user_id = store.sessions.meta()["user_id"].iloc[0]
     user = open_page("user", demo_store, monkeypatch, query={"user": user_id})
     assert any(m.label == "Sessions" for m in user.metric)
     assert not user.warning

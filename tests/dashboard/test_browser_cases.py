@@ -47,7 +47,7 @@ def type_into(page, label: str, text: str) -> None:
 def test_open_decide_and_export_a_case(page, server: str, store_copy: Path,
                                        tmp_path: Path) -> None:
     with Store.open(store_copy, read_only=True) as store:
-        user_id = str(store.frame("sessions_meta")["user_id"].iloc[0])
+        user_id = str(store.sessions.meta()["user_id"].iloc[0])
     page.goto(f"{server}/cases")
     settle(page)
     no_exception(page)

@@ -53,7 +53,7 @@ def test_page_renders_and_asks_for_a_name(demo_store_copy: Path,
 def open_first_users_case(db: Path, monkeypatch: pytest.MonkeyPatch) -> AppTest:
     """The Cases page with a case opened through its widgets for the store's first user."""
     with Store.open(db, read_only=True) as store:
-        user_id = store.frame("sessions_meta")["user_id"].iloc[0]
+        user_id = store.sessions.meta()["user_id"].iloc[0]
     at = open_page("cases", db, monkeypatch)
     at.text_input(key="cs_open_user").input(user_id).run()
     at.button(key="cs_open").click().run()
@@ -79,7 +79,7 @@ def test_open_and_decide_a_case_through_the_widgets(demo_store_copy: Path,
     assert next(m.value for m in at.metric if m.label == "Analyst labels") != "0"
     with Store.open(demo_store_copy, read_only=True) as store:
         case = cases.get_case(store, "C-00001")
-        labels = store.frame("analyst_labels_of_case", {"note": "case:C-00001"})
+        labels = store.cases.analyst_labels("C-00001")
     assert (case.status, case.decision, case.scenario) == ("closed", "fraud_confirmed",
                                                            "account_takeover")
     assert sorted(labels["session_id"]) == sorted(case.session_ids)
@@ -98,7 +98,7 @@ def test_open_and_decide_a_case_through_the_widgets(demo_store_copy: Path,
 def test_bulk_decision_and_next_case(demo_store_copy: Path,
                                      monkeypatch: pytest.MonkeyPatch) -> None:
     with Store.open(demo_store_copy) as store:
-        users = store.frame("sessions_meta")["user_id"].drop_duplicates().head(3).tolist()
+        users = store.sessions.meta()["user_id"].drop_duplicates().head(3).tolist()
         ids = [cases.open_case(store, analyst="ana", user_id=u).case_id for u in users]
     at = open_page("cases", demo_store_copy, monkeypatch, name="bob")
     at.button(key="cs_next").click().run()
@@ -145,7 +145,7 @@ def test_queue_and_user_pages_open_cases(demo_store_copy: Path,
     assert at.selectbox(key="cs_case").value == "C-00001"
     with Store.open(demo_store_copy, read_only=True) as store:
         case = cases.get_case(store, "C-00001")
-        other = store.frame("sessions_meta")
+        other = store.sessions.meta()
     assert case.session_ids == (session_id,)
     other_user = other[other["user_id"] != case.user_id]["user_id"].iloc[0]
     user_page = open_page("user", demo_store_copy, monkeypatch, query={"user": other_user})

@@ -33,9 +33,9 @@ def open_explain(db: Path, monkeypatch: pytest.MonkeyPatch, **query: str) -> App
 
 def models_and_top_session(db: Path) -> tuple[dict[str, str], str]:
     with Store.open(db, read_only=True) as store:
-        frame = store.frame("model_list")
+        frame = store.models.listing()
         models = dict(zip(frame["detector"], frame["model_id"], strict=True))
-        scores = store.frame("model_scores", {"model_id": models["autoencoder"]})
+        scores = store.scores.of_model(models["autoencoder"])
     return models, str(scores.sort_values("score")["session_id"].iloc[-1])
 
 
@@ -60,9 +60,8 @@ def test_explain_page_shows_reasons_shap_and_events(demo_store_copy: Path,
     methods.set_value("reconstruction_error").run()
     assert not at.exception and len(at.get("plotly_chart")) >= 2  # strip + per-event errors
     with Store.open(demo_store_copy, read_only=True) as store:
-        cached = store.frame("explain_cache_rows", {"model_id": models["zscore"],
-                                                    "session_id": session})
-    assert "summary" in set(cached["method"])  # the page stored what it computed
+        cached = store.explanations.cached(models["zscore"], session)
+    assert "summary" in cached  # the page stored what it computed
 
 
 def test_explain_page_defaults_to_the_top_flagged_session(
@@ -83,7 +82,7 @@ def test_attention_heatmap_layers_heads_and_rollout(demo_store_copy: Path,
             "hidden_size": 16, "n_layers": 2, "n_heads": 2, "intermediate_size": 32,
             "epochs": 1, "batch_size": 128, "device": "cpu"})
         score_model(store, trained.model_id)
-        scores = store.frame("model_scores", {"model_id": trained.model_id})
+        scores = store.scores.of_model(trained.model_id)
     session = str(scores.sort_values("score")["session_id"].iloc[-1])
     at = open_explain(demo_store_copy, monkeypatch, session=session, model=trained.model_id)
     methods = at.radio(key="explain_method")

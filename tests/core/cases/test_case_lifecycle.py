@@ -16,13 +16,13 @@ from core.store import Store
 
 
 def users_with_sessions(store: Store, n: int) -> list[str]:
-    return store.frame("sessions_meta")["user_id"].drop_duplicates().head(n).tolist()
+    return store.sessions.meta()["user_id"].drop_duplicates().head(n).tolist()
 
 
 def test_open_from_a_session_covers_that_session(store: Store) -> None:
     session_id = flagged_session(store)
     opened = cases.open_case(store, analyst="ana", session_id=session_id)
-    owner = store.scalar("session_owner", {"session_id": session_id})
+    owner = store.sessions.owner(session_id)
     assert (opened.case_id, opened.status, opened.user_id) == ("C-00001", "open", owner)
     assert opened.session_ids == (session_id,)
     assert opened.assignee is None and opened.decision is None and opened.snapshot is None
@@ -32,7 +32,7 @@ def test_open_from_a_user_takes_the_flagged_sessions_else_all(store: Store) -> N
     context = ScoreContext.build(store)
     current = current_model_ids(context.models)
     for user_id in users_with_sessions(store, 8):
-        own = store.frame("user_session_ids", {"user_id": user_id})["session_id"].tolist()
+        own = store.users.session_ids(user_id)
         expected = context.flagged(own, current) or own
         opened = cases.open_case(store, analyst="ana", user_id=user_id)
         assert sorted(opened.session_ids) == sorted(expected)
@@ -40,7 +40,7 @@ def test_open_from_a_user_takes_the_flagged_sessions_else_all(store: Store) -> N
 
 def test_a_second_open_for_the_same_user_adds_to_the_active_case(store: Store) -> None:
     user_id = users_with_sessions(store, 1)[0]
-    own = store.frame("user_session_ids", {"user_id": user_id})["session_id"].tolist()
+    own = store.users.session_ids(user_id)
     first = cases.open_case(store, analyst="ana", user_id=user_id, session_ids=own[:1])
     again = cases.open_case(store, analyst="bob", session_id=own[-1])
     assert again.case_id == first.case_id
@@ -93,7 +93,7 @@ def test_decide_writes_labels_and_freezes_the_snapshot(store: Store) -> None:
                                 scenario="card_testing", note="three cards in a minute")
     assert (decided.status, decided.decision, decided.scenario, decided.decided_by) == (
         "closed", "fraud_confirmed", "card_testing", "bob")
-    labels = store.frame("analyst_labels_of_case", {"note": f"case:{opened.case_id}"})
+    labels = store.cases.analyst_labels(opened.case_id)
     assert labels["session_id"].tolist() == [session_id]
     assert bool(labels["is_anomaly"].iloc[0]) and labels["scenario"].iloc[0] == "card_testing"
     snap = decided.snapshot
@@ -110,7 +110,7 @@ def test_decide_writes_labels_and_freezes_the_snapshot(store: Store) -> None:
         assert value["percentile"] == pytest.approx(table.loc[session_id, f"pct:{model_id}"])
         assert snap["thresholds"][model_id]["default"] == pytest.approx(
             operating_point(store, model_id).threshold)
-    first, last = store.run("time_range").fetchall()[0]
+    first, last = store.summary.time_range()
     assert snap["data_time_range"]["first_event_at"] == first.isoformat()
     assert snap["data_time_range"]["last_event_at"] == last.isoformat()
     assert any(frozen["scores"][m]["flagged"] for m in frozen["scores"])
@@ -124,30 +124,28 @@ def test_snapshot_stays_frozen_when_thresholds_move(store: Store) -> None:
     opened = cases.open_case(store, analyst="ana", session_id=flagged_session(store))
     before = cases.decide_case(store, opened.case_id, "false_positive", analyst="bob").snapshot
     model_id = before["models"][0]["model_id"]
-    store.run("save_threshold", {"model_id": model_id, "segment": "all", "threshold": 1e9,
-                                 "set_by": "t", "set_at": dt.datetime(2026, 1, 1)})
+    store.thresholds.save(model_id, "all", 1e9, set_by="t", set_at=dt.datetime(2026, 1, 1))
     assert cases.get_case(store, opened.case_id).snapshot == before
     assert before["thresholds"][model_id]["saved"] == {}
 
 
 def test_decisions_map_to_labels_and_reopen_withdraws_them(store: Store) -> None:
     opened = cases.open_case(store, analyst="ana", session_id=flagged_session(store))
-    note = {"note": f"case:{opened.case_id}"}
     cases.decide_case(store, opened.case_id, "false_positive", analyst="bob",
                       scenario="ignored for normal")
-    labels = store.frame("analyst_labels_of_case", note)
+    labels = store.cases.analyst_labels(opened.case_id)
     assert labels["is_anomaly"].tolist() == [False] and labels["scenario"].tolist() == ["normal"]
     reopened = cases.reopen_case(store, opened.case_id, analyst="cleo", reason="new evidence")
     assert reopened.status == "open" and reopened.decision is None
     assert reopened.snapshot is None
-    assert store.frame("analyst_labels_of_case", note).empty
+    assert store.cases.analyst_labels(opened.case_id).empty
     reopen_row = cases.audit_trail(store, opened.case_id).iloc[-1]
     assert reopen_row["action"] == "reopen" and reopen_row["actor"] == "cleo"
     assert reopen_row["detail"]["previous_decision"] == "false_positive"
     assert reopen_row["detail"]["labels_removed"] == list(opened.session_ids)
     assert reopen_row["detail"]["previous_snapshot"]["sessions"]
     cases.decide_case(store, opened.case_id, "inconclusive", analyst="cleo")
-    assert store.frame("analyst_labels_of_case", note).empty
+    assert store.cases.analyst_labels(opened.case_id).empty
     with pytest.raises(ConfigError, match="must be closed"):
         cases.reopen_case(store, cases.open_case(
             store, analyst="a", user_id=users_with_sessions(store, 3)[-1]).case_id, analyst="a")

@@ -15,9 +15,9 @@ T0 = dt.datetime(2026, 10, 1, 12, 0)
 
 
 def a_user_with_events(store: Store) -> tuple[str, pd.DataFrame]:
-    events = store.frame("user_events", {"user_id": store.frame("sessions_meta")["user_id"].iloc[
-        0], "model_id": ""})
-    return str(store.frame("sessions_meta")["user_id"].iloc[0]), events
+    events = store.users.events(store.sessions.meta()["user_id"].iloc[
+        0])
+    return str(store.sessions.meta()["user_id"].iloc[0]), events
 
 
 def test_snoozed_user_is_hidden_until_expiry(store: Store) -> None:
@@ -31,7 +31,7 @@ def test_snoozed_user_is_hidden_until_expiry(store: Store) -> None:
     active = cases.active_suppressions(store, at=T0 + dt.timedelta(hours=1))
     assert active[["suppression_id", "kind", "value", "reason", "created_by"]].values.tolist(
         ) == [[sid, "user", user_id, "known QA account", "ana"]]
-    table = store.frame("sessions_meta")
+    table = store.sessions.meta()
     kept = cases.drop_suppressed(store, table, at=T0 + dt.timedelta(days=1))
     assert len(kept) == len(table) - len(own) and not kept["session_id"].isin(own).any()
     assert len(cases.drop_suppressed(store, table, at=T0 + dt.timedelta(days=3))) == len(table)
@@ -63,7 +63,7 @@ def test_lift_ends_a_snooze_and_both_are_audited(store: Store) -> None:
         cases.lift(store, sid, analyst="bob")
     with pytest.raises(ConfigError, match="must exist"):
         cases.lift(store, 999, analyst="bob")
-    row = store.frame("suppression_by_id", {"suppression_id": sid}).iloc[0]
+    row = store.suppressions.get(sid)
     assert row["lifted_by"] == "bob"  # lifted, never deleted
 
 
@@ -78,4 +78,4 @@ def test_snooze_checks_its_input(store: Store, kind: str, value: str, days: floa
                                  reason: str, match: str) -> None:
     with pytest.raises(ConfigError, match=match):
         cases.snooze(store, kind, value, days=days, reason=reason, analyst="ana")
-    assert store.frame("suppressions_all").empty and cases.recent_audit(store).empty
+    assert store.suppressions.every().empty and cases.recent_audit(store).empty

@@ -20,7 +20,7 @@ def store(demo_store: Path) -> Iterator[Store]:
 @pytest.fixture(scope="module")
 def model_of(store: Store) -> dict[str, str]:
     """detector name -> the newest model id of that detector."""
-    frame = store.frame("model_list")
+    frame = store.models.listing()
     return dict(zip(frame["detector"], frame["model_id"], strict=True))
 
 

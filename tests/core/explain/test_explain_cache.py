@@ -17,12 +17,12 @@ from core.store import Store
 
 
 def newest(store: Store) -> dict[str, str]:
-    frame = store.frame("model_list")
+    frame = store.models.listing()
     return dict(zip(frame["detector"], frame["model_id"], strict=True))
 
 
 def top_session(store: Store, model_id: str) -> str:
-    scores = store.frame("model_scores", {"model_id": model_id})
+    scores = store.scores.of_model(model_id)
     return str(scores.sort_values("score")["session_id"].iloc[-1])
 
 
@@ -33,10 +33,8 @@ def test_cache_hit_returns_the_stored_payload_without_recomputing(
         session = top_session(store, model_id)
         first = explain_session(store, session, model_id=model_id)
         assert not first.from_cache
-        rows = store.frame("explain_cache_rows", {"model_id": model_id, "session_id": session})
-        assert set(rows["method"]) == {"summary", "occlusion", "reconstruction_error"}
-        stored = {m: json.loads(p) for m, p in zip(rows["method"], rows["payload"],
-                                                    strict=True)}
+        stored = store.explanations.cached(model_id, session)
+        assert set(stored) == {"summary", "occlusion", "reconstruction_error"}
 
         def no_compute(*args, **kwargs):  # noqa: ANN002, ANN003
             raise AssertionError("a cache hit must not recompute")
@@ -65,7 +63,7 @@ def test_read_only_store_computes_but_does_not_write(demo_store_copy: Path) -> N
         session = top_session(store, model_id)
         why = explain_session(store, session)  # model picked: the one ranking it highest
         assert not why.from_cache and why.percentile == pytest.approx(100.0)
-        assert store.scalar("explain_cache_count", {"model_id": why.model_id}) == 0
+        assert store.explanations.cached_count(why.model_id) == 0
     round_trip = SessionExplanation.from_dict(json.loads(json.dumps(why.to_dict())))
     assert round_trip.features.names == why.features.names
     assert round_trip.context["feature"].tolist() == why.context["feature"].tolist()
@@ -86,11 +84,10 @@ def test_ensemble_is_explained_by_members_and_its_strongest_feature_member(
         ids = newest(store)
         session = top_session(store, ids["autoencoder"])
         now = dt.datetime(2026, 11, 1)
-        store.run("register_model", {
-            "model_id": "ensemble-test", "detector": "ensemble", "created_at": now,
-            "config": "{}", "feature_hash": None, "feature_spec": None, "train_start": None,
-            "train_end": None, "n_train": 0, "metrics": "{}", "path": "/nonexistent",
-            "origin_path": None, "digest": None, "device": "cpu"})
+        store.models.register(
+            model_id="ensemble-test", detector="ensemble", created_at=now, config="{}",
+            feature_hash=None, feature_spec=None, train_start=None, train_end=None, n_train=0,
+            metrics="{}", path="/nonexistent", origin_path=None, digest=None, device="cpu")
         store.con.execute("INSERT INTO scores VALUES ('ensemble-test', ?, 0.9, ?)",
                           [session, now])
         store.con.executemany(

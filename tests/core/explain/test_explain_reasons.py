@@ -75,7 +75,7 @@ def test_event_reasons_name_the_event_and_the_score_drop() -> None:
 
 def test_reasons_of_real_explanations_hold_numbers_and_the_user_baseline(
         store: Store, model_of: dict[str, str]) -> None:
-    sessions = store.frame("sessions_meta")
+    sessions = store.sessions.meta()
     per_user = sessions.groupby("user_id")["session_id"].transform("size")
     session = sessions.loc[per_user >= 3, "session_id"].iloc[-1]  # a user with history
     for name in ("zscore", "sequence_autoencoder"):

@@ -162,7 +162,7 @@ def test_a_tiny_real_transformer_gets_attention_rollout_and_event_head(store: St
     from core.pipeline.inputs import build_input
 
     built = build_input(store, "sequences", max_len=16)
-    labels = store.frame("session_labels", {"sources": ["ground_truth"]})
+    labels = store.labels.session_labels(["ground_truth"])
     anomalous = set(labels.loc[labels["is_anomaly"].astype(bool), "session_id"])
     y = built.meta["session_id"].isin(anomalous).to_numpy(float)
     keep = np.r_[np.flatnonzero(y == 1), np.flatnonzero(y == 0)[:150]]  # small and quick

@@ -138,7 +138,7 @@ def test_isolation_forest_and_mlp_take_the_same_call(demo_store_copy) -> None:  
         for name, config in configs.items():
             model_id = train_model(store, name, quiet=True, config=config).model_id
             score_model(store, model_id)
-            scores = store.frame("model_scores", {"model_id": model_id})
+            scores = store.scores.of_model(model_id)
             session = str(scores.sort_values("score")["session_id"].iloc[-1])
             f = explain_session(store, session, model_id=model_id).features
             assert f is not None and f.model_id == model_id

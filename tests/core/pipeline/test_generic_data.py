@@ -51,7 +51,7 @@ def generic_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
     with Store.open(path) as store:
         ingest_events(store, events)
         # One session per user here, so user labels are mapped onto their session.
-        sessions = store.frame("sessions_meta")[["session_id", "user_id"]]
+        sessions = store.sessions.meta()[["session_id", "user_id"]]
         labels = sessions.merge(users, on="user_id")[["session_id", "is_anomaly"]]
         ingest_labels(store, labels.assign(scenario="rare_transition"))
     return path

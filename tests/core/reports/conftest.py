@@ -31,7 +31,7 @@ def planted(demo_store: Path, tmp_path_factory: pytest.TempPathFactory,
     db = tmp_path_factory.mktemp("reports") / "store.duckdb"
     shutil.copy(demo_store, db)
     with Store.open(db) as store:
-        meta = store.frame("sessions_meta")
+        meta = store.sessions.meta()
         users = meta["user_id"].drop_duplicates().tolist()
         # one session fake_explain explains and one it refuses (by the id's last digit),
         # whichever sessions the models flag
@@ -45,7 +45,7 @@ def planted(demo_store: Path, tmp_path_factory: pytest.TempPathFactory,
         decided = cases.open_case(store, analyst="ana", user_id=user, session_ids=pair,
                                   title=XSS[4])
         first = decided.session_ids[0]
-        events = store.frame("user_events", {"user_id": users[0], "model_id": ""})
+        events = store.users.events(users[0])
         in_case = events[events["session_id"] == first]["event_id"].tolist()
         store.con.execute("UPDATE events SET text = ? WHERE event_id = ?",
                           [" ".join(XSS) + " Привет ✓ café", in_case[0]])

@@ -54,7 +54,7 @@ def test_json_bundle_round_trips(planted: Planted, tmp_path: Path) -> None:
                                  actor="cleo")
         report = gather_case_report(store, planted.decided, actor="cleo")
         case = cases.get_case(store, planted.decided)
-        events = store.frame("user_events", {"user_id": case.user_id, "model_id": ""})
+        events = store.users.events(case.user_id)
     bundle = load_case_bundle(out)
     assert json.loads(out.read_text(encoding="utf-8")) == bundle
     again = tmp_path / "again.json"
@@ -123,7 +123,7 @@ def test_json_bundle_events_csv_is_formula_safe(planted: Planted, tmp_path: Path
     formula = "=HYPERLINK(\"http://evil.example/x\",\"open\")"
     with Store.open(db) as store:
         user = cases.get_case(store, planted.decided).user_id
-        first = store.frame("user_events", {"user_id": user, "model_id": ""})["event_id"][0]
+        first = store.users.events(user)["event_id"][0]
         store.con.execute("UPDATE events SET text = ?, item_id = '@SUM(A1)' WHERE event_id = ?",
                           [formula, first])
         bundle = bundle_dict(gather_case_report(store, planted.decided, actor="cleo"))

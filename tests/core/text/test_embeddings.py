@@ -58,13 +58,13 @@ def test_second_call_embeds_nothing(encoder, tmp_path: Path) -> None:
         again, stats = embed_texts(store.con, TEXTS[::-1], encoder=encoder)
         assert (stats.n_cached, stats.n_embedded) == (4, 0) and encoder.n_encoded == before + 4
         np.testing.assert_allclose(again[::-1], first, atol=1e-6)
-        assert store.scalar("text_cache_count", {"encoder": encoder.name}) == 4
+        assert store.text.cache_count(encoder.name) == 4
     # A read-only store (the dashboard) serves cached texts and embeds new ones without keeping
     # them; a bare connection without the cache table just embeds.
     with Store.open(db, read_only=True) as store:
         _, stats = embed_texts(store.con, [*TEXTS, "a brand new review text"], encoder=encoder)
         assert (stats.n_cached, stats.n_embedded, stats.is_stored) == (4, 1, False)
     with Store.open(db) as store:
-        assert store.scalar("text_cache_count", {"encoder": encoder.name}) == 4
+        assert store.text.cache_count(encoder.name) == 4
     _, stats = embed_texts(duckdb.connect(), TEXTS[:2], encoder=encoder)
     assert (stats.n_embedded, stats.is_stored) == (2, False)
