@@ -168,9 +168,10 @@ def _latency_of(store, name: str, model_id: str, n_sessions: int,  # noqa: ANN00
                 shap_reference: bool) -> list[dict[str, Any]]:
     from core.explain import explain_session, flagged_session_ids
     from core.explain.sequence import attention_maps, attention_rollout, cls_attention, occlusion
-    from core.explain.session import background_ids, load_model
+    from core.explain.session import background_ids
     from core.explain.shap_features import FeatureExplainer
     from core.pipeline.inputs import build_input
+    from core.pipeline.registry import load_model
 
     rows: list[dict[str, Any]] = []
     model = load_model(store, model_id)

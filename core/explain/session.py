@@ -39,8 +39,8 @@ from core.store.explanations import SessionInfo
 from core.thresholds import thresholds_in_force
 
 __all__ = [
-    "LoadedModel", "ModelRank", "SessionInfo", "background_ids", "choose_model", "compute",
-    "load_model", "model_ranks", "session_info",
+    "ModelRank", "SessionInfo", "background_ids", "choose_model", "compute", "model_ranks",
+    "session_info",
 ]
 
 log = logging.getLogger(__name__)

@@ -18,7 +18,7 @@ from core.explain.sequence import (
     occlusion,
     session_attention,
 )
-from core.explain.session import load_model
+from core.pipeline.registry import load_model
 from core.store import Store
 
 
@@ -121,8 +121,8 @@ def test_fake_transformer_gets_every_method_with_known_answers() -> None:
 
 def test_occlusion_on_the_sequence_autoencoder(store: Store, model_of: dict[str, str],
                                                flagged_of: dict[str, list[str]]) -> None:
-    from core.explain.session import load_model
     from core.pipeline.inputs import build_input
+    from core.pipeline.registry import load_model
 
     model = load_model(store, model_of["sequence_autoencoder"])
     session = flagged_of["sequence_autoencoder"][0]

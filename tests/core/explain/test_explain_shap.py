@@ -105,9 +105,10 @@ def test_agrees_with_shap_permutation_explainer(store: Store, model_of: dict[str
     """The reference library computes the same estimator (~20 s of numba compilation)."""
     import shap
 
-    from core.explain.session import background_ids, load_model
+    from core.explain.session import background_ids
     from core.explain.shap_features import score_function
     from core.pipeline.inputs import build_input
+    from core.pipeline.registry import load_model
 
     model = load_model(store, model_of["autoencoder"])
     session = flagged_of["autoencoder"][0]
