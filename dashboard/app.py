@@ -6,25 +6,12 @@ from pathlib import Path
 
 import streamlit as st
 
-from dashboard import auth, upload_guard
+from dashboard import auth, icon, state, upload_guard
 from dashboard import safe_text as safe
 
 HERE = Path(__file__).parent
 
-
-
-def _icon():  # noqa: ANN202
-    """A shield drawn here: a ``:material/...:`` or emoji favicon makes the browser fetch it
-    from a CDN, and the dashboard asks no other host for anything."""
-    from PIL import Image, ImageDraw
-
-    image = Image.new("RGBA", (64, 64), (0, 0, 0, 0))
-    ImageDraw.Draw(image).polygon([(8, 6), (56, 6), (56, 30), (32, 60), (8, 30)],
-                                  fill="#2F4B7C")
-    return image
-
-
-st.set_page_config(page_title="Anomalyst", page_icon=_icon(), layout="wide")
+st.set_page_config(page_title="Anomalyst", page_icon=icon.shield(), layout="wide")
 
 VIEWS = HERE / "views"
 PAGES = {
@@ -43,7 +30,7 @@ PAGES = {
     "data": st.Page(VIEWS / "data.py", title="Data", icon=":material/upload_file:",
                     url_path="data"),
 }
-st.session_state["_pages"] = PAGES
+state.register_pages(PAGES)
 
 upload_guard.install()  # once per process: uploads only from a signed-in admin, capped
 principal = auth.gate()  # draws only the login and stops when sign-in is on and nobody is in
@@ -58,11 +45,11 @@ with st.sidebar:
     # persist_state="session": a page switch made by a page (st.switch_page, e.g. the queue's
     # "Open case") drops every other widget's value on its first run.
     st.radio("Labels used for precision/recall", ["both", "ground truth", "analysts"],
-             key="label_choice", persist_state="session",
+             key=state.LABEL_CHOICE, persist_state="session",
              help="Ground truth shipped with the data, analysts' case "
              "decisions, or both (an analyst's decision overrides the ground truth).")
     if not principal.authenticated:
-        st.text_input("Analyst name", key="analyst", placeholder="your name",
+        st.text_input("Analyst name", key=state.ANALYST, placeholder="your name",
                       persist_state="session",
                       help="Recorded with every threshold, case action and export.")
 

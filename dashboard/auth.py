@@ -21,14 +21,15 @@ from dataclasses import dataclass
 
 import streamlit as st
 
-from core.access import AuthSettings, Principal, UserFile, can
-from core.access import require as require_role
-from core.errors import ConfigError
+from core.app import ConfigError
+from core.app.access import AuthSettings, Principal, UserFile, can
+from core.app.access import require as require_role
 from dashboard import safe_text as safe
+from dashboard import state
 
-_KEY = "auth_principal"
-_DEEP_LINK = "auth_deep_link"
-_NOTICE = "auth_notice"
+_KEY = state.AUTH_PRINCIPAL
+_DEEP_LINK = state.AUTH_DEEP_LINK
+_NOTICE = state.AUTH_NOTICE
 LOCK_AFTER = 5  # wrong passwords per user name or per client before a lockout
 LOCK_FIRST_S = 15.0  # the first lockout; each further failure doubles it
 LOCK_MAX_S = 15 * 60.0
@@ -106,7 +107,7 @@ def gate() -> Principal:
     """The signed-in principal; draws the login and stops the run when there is none."""
     config = settings()
     if not config.enabled:
-        name = (st.session_state.get("analyst") or "").strip() or "anonymous"
+        name = (st.session_state.get(state.ANALYST) or "").strip() or "anonymous"
         return Principal(name, "admin", authenticated=False)
     if config.mode == "oidc":
         return _oidc(config)

@@ -6,11 +6,11 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import safe_text as safe
-from dashboard import services
+from dashboard import services, state
 
 
 def label_sources() -> tuple[str, ...]:
-    return services.label_sources(st.session_state.get("label_choice", "both"))
+    return services.label_sources(state.get(state.LABEL_CHOICE, "both"))
 
 
 def analyst() -> str:
@@ -20,9 +20,10 @@ def analyst() -> str:
     return auth.current().name
 
 
-def page(name: str):
-    """The st.Page registered as ``name`` (for links and switches)."""
-    return st.session_state["_pages"][name]
+def analyst_name() -> str:
+    """The analyst's name, or '' while nobody is named (sign-in off, empty sidebar)."""
+    name = analyst()
+    return "" if name == "anonymous" else name
 
 
 def scored_models_or_stop() -> pd.DataFrame:

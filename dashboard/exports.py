@@ -13,8 +13,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from core.cases.audit import record
-from core.csv_safe import csv_text
+from core.app import cases
 from dashboard import auth, services
 
 
@@ -24,9 +23,9 @@ def prepare(frame: pd.DataFrame, what: str) -> bytes:
     principal = auth.require("export")
     detail = {"table": what, "rows": int(len(frame)), "columns": int(len(frame.columns)),
               "format": "csv"}
-    services.with_store(lambda s: record(s, principal.name, "export", entity=what,
-                                         detail=detail), write=True, action="export")
-    return csv_text(frame).encode("utf-8")
+    services.with_store(lambda s: cases.record(s, principal.name, "export", entity=what,
+                                               detail=detail), write=True, action="export")
+    return cases.csv_text(frame).encode("utf-8")
 
 
 def _fingerprint(frame: pd.DataFrame) -> tuple[int, tuple[str, ...], int]:

@@ -1,36 +1,42 @@
 """The dashboard's only door to ``core``: cached reads, short-lived store connections.
 
-Every page calls these functions and draws what they return. The store is opened for each
-read (read-only) or write (read-write) and closed right after, so a CLI command can take the
-file between two reruns; one process-wide lock keeps this process's own threads from opening
-it in two modes at once (DuckDB refuses that). Cached results are keyed on the store file's
+Every page calls these functions and draws what they return; the rules (thresholds in force,
+the queue's filters, a threshold's metrics ...) live in the application layer (``core.app``),
+and this module only opens the store, caches and adapts. The store is opened for each read
+(read-only) or write (read-write) and closed right after, so a CLI command can take the file
+between two reruns; one process-wide lock keeps this process's own threads from opening it in
+two modes at once (DuckDB refuses that). Cached results are keyed on the store file's
 modification time, so new scores appear on the next rerun.
 """
 
 from __future__ import annotations
 
-import datetime as dt
+import dataclasses
 import os
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple, TypeVar
 
-import numpy as np
 import pandas as pd
 import streamlit as st
 
-from core import lookups
-from core.errors import AnomalystError
-from core.store import Store, resolve_db_path
-from core.thresholds import (
+from core.app import AnomalystError, alerts, investigate
+from core.app.alerts import (  # re-exported for the pages, which import only dashboard.*
+    AGREEMENTS,
     CostChoice,
+    FlagSummary,
+    InForce,
+    OperatingMetrics,
+    QueueFilter,
     SegmentView,
-    cheapest_threshold,
-    segment_mask,
-    threshold_for_capacity,
 )
+from core.app.data import Store, resolve_db_path
+from core.app.investigate import UserView
 from dashboard import safe_text as safe
+
+__all__ = ["AGREEMENTS", "CostChoice", "FlagSummary", "OperatingMetrics", "QueueFilter",
+           "UserView"]
 
 T = TypeVar("T")
 _LOCK = threading.RLock()
@@ -74,53 +80,50 @@ def store_exists() -> bool:
 
 @st.cache_data(show_spinner=False, max_entries=8)
 def summary(_stamp: float, path: str) -> dict[str, Any]:
-    return with_store(lookups.store_summary)
+    return with_store(investigate.store_summary)
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
 def models(_stamp: float, path: str) -> pd.DataFrame:
-    return with_store(lookups.scored_models)
+    return with_store(investigate.scored_models)
 
 
 @st.cache_resource(show_spinner="Loading scores…", max_entries=4)
 def score_table(_stamp: float, path: str, model_ids: tuple[str, ...]) -> pd.DataFrame:
     """Shared, not copied, between reruns and sessions (a copy of a million-row table costs
     ~0.1 s a rerun): callers must treat it as read-only (filter or copy, never assign)."""
-    return with_store(lambda s: lookups.score_table(s, model_ids))
+    return with_store(lambda s: alerts.score_table(s, model_ids))
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
 def countries(_stamp: float, path: str, model_id: str) -> list[str]:
     """Sorted countries of the sessions ``model_id`` scored (one pass, not one a rerun)."""
-    table = score_table(_stamp, path, (model_id,))
-    return sorted(table["country"].dropna().unique().tolist())
+    return alerts.countries(score_table(_stamp, path, (model_id,)))
+
+
+def segments(_stamp: float, path: str, model_id: str) -> list[str]:
+    """Every segment a threshold of ``model_id`` can be saved for."""
+    return alerts.segments(countries(_stamp, path, model_id))
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
 def labels(_stamp: float, path: str, sources: tuple[str, ...]) -> pd.DataFrame:
-    return with_store(lambda s: lookups.session_labels(s, sources))
+    return with_store(lambda s: investigate.session_labels(s, sources))
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
-def thresholds(_stamp: float, path: str, model_id: str) -> pd.DataFrame:
-    return with_store(lambda s: s.thresholds.for_model(model_id))
+def in_force(_stamp: float, path: str, model_id: str) -> InForce:
+    """``model_id``'s saved thresholds and its default: the thresholds in force."""
+    return with_store(lambda s: alerts.thresholds_in_force(s, model_id))
 
 
 @st.cache_resource(show_spinner="Preparing thresholds…", max_entries=32)
 def segment_view(_stamp: float, path: str, model_id: str, segment: str,
                  sources: tuple[str, ...]) -> SegmentView:
     """The sorted arrays behind the Thresholds page for one model, segment and label set."""
-    table = score_table(_stamp, path, (model_id,))
-    part = table[segment_mask(table, segment)]
-    labelled = labelled_scores(_stamp, path, model_id, sources)
-    known = labelled[labelled["is_anomaly"].notna()]
-    if segment != "all":
-        known = known[known["session_id"].isin(part["session_id"])]
-    return SegmentView.build(
-        part[f"score:{model_id}"].to_numpy(np.float64), part["start_ts"],
-        known["score"].to_numpy(np.float64), known["is_anomaly"].astype(bool).to_numpy(),
-        known["scenario"].astype(str).to_numpy(),
-    )
+    return alerts.segment_view(score_table(_stamp, path, (model_id,)),
+                               labelled_scores(_stamp, path, model_id, sources),
+                               model_id, segment)
 
 
 @st.cache_data(show_spinner="Finding flagged sessions…", max_entries=8, ttl=60)
@@ -129,68 +132,119 @@ def flagged_table(_stamp: float, path: str, model_ids: tuple[str, ...],
     """Sessions flagged by at least one model at the thresholds in force, with their labels,
     amounts, a ``flag:<model>`` column per model, ``n_flagging`` and ``flagged_by``. Sessions
     of snoozed users, devices and IPs are left out (re-read each minute: snoozes expire)."""
-    from core.cases.suppressions import suppressed_session_ids
-    from core.thresholds import flag_sessions
-
     table = score_table(_stamp, path, model_ids)
-    flags = np.column_stack([flag_sessions(table, m, saved_thresholds(m),
-                                           operating_point(_stamp, path, m)[0])
-                             for m in model_ids])
-    any_flag = flags.any(axis=1) & ~table["session_id"].isin(
-        with_store(suppressed_session_ids)).to_numpy()
-    table = table[any_flag].copy()
-    flags = flags[any_flag]
-    names = models(_stamp, path).set_index("model_id")["detector"].to_dict()
-    for j, m in enumerate(model_ids):
-        table[f"flag:{m}"] = flags[:, j]
-    table["n_flagging"] = flags.sum(axis=1)
-    table["flagged_by"] = [", ".join(names.get(m, m) for m, f in zip(model_ids, row, strict=True)
-                                     if f) for row in flags]
-    details = with_store(lambda s: lookups.session_details(s, table["session_id"].tolist(),
-                                                            sources))
-    return table.merge(details, on="session_id", how="left")
+    names = detectors(_stamp, path)
+    return with_store(lambda s: alerts.flagged_queue(s, model_ids, sources, table=table,
+                                                     detectors=names))
+
+
+def ranked_queue(_stamp: float, path: str, sources: tuple[str, ...]) -> pd.DataFrame:
+    """session_id, user_id, flagged_by, top percentile: the default models' queue, highest
+    first."""
+    model_ids = tuple(default_model_ids(models(_stamp, path)))
+    if not model_ids:
+        return alerts.ranked_sessions(pd.DataFrame(), ())
+    return alerts.ranked_sessions(flagged_table(_stamp, path, model_ids, sources), model_ids)
+
+
+def filter_queue(_stamp: float, path: str, queue: pd.DataFrame, model_ids: Sequence[str],
+                 chosen: QueueFilter, event_types: Sequence[str] = ()) -> pd.DataFrame:
+    """The rows of ``queue`` that pass ``chosen``; ``event_types``: keep sessions holding one."""
+    if event_types:
+        with_types = sessions_with_event_types(_stamp, path, tuple(event_types))
+        chosen = dataclasses.replace(chosen, with_sessions=with_types)
+    chosen = dataclasses.replace(chosen, input_kinds=input_kinds(models(_stamp, path)))
+    return alerts.filter_queue(queue, model_ids, chosen)
+
+
+def queue_rows(_stamp: float, path: str, shown: pd.DataFrame, model_ids: Sequence[str],
+               view: str) -> tuple[pd.DataFrame, list[str]]:
+    """The queue as drawn (per session or per user) and its percentile columns."""
+    return alerts.queue_rows(shown, model_ids, detectors(_stamp, path),
+                             "users" if view == "users" else "sessions")
+
+
+def label_choices(queue: pd.DataFrame) -> list[str]:
+    return alerts.label_choices(queue)
+
+
+def flag_summary(_stamp: float, path: str, model_ids: Sequence[str],
+                 sources: tuple[str, ...]) -> FlagSummary:
+    """The chosen models' flags at the thresholds in force, for the Overview."""
+    table = score_table(_stamp, path, tuple(model_ids))
+    return alerts.flag_summary(table, model_ids,
+                               {m: in_force(_stamp, path, m) for m in model_ids},
+                               labels(_stamp, path, sources))
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
 def cheapest(_stamp: float, path: str, model_id: str, segment: str, sources: tuple[str, ...],
              miss: float, review: float) -> CostChoice | None:
-    view = segment_view(_stamp, path, model_id, segment, sources)
-    if not view.labels.any():
-        return None
-    return cheapest_threshold(view.labelled_scores, view.labels, cost_miss=miss,
-                              cost_review=review)
+    return alerts.cheapest(segment_view(_stamp, path, model_id, segment, sources), miss, review)
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
 def capacity_threshold(_stamp: float, path: str, model_id: str, segment: str,
                        per_day: float) -> float:
-    table = score_table(_stamp, path, (model_id,))
-    part = table[segment_mask(table, segment)]
-    return threshold_for_capacity(part[f"score:{model_id}"].to_numpy(np.float64),
-                                  part["start_ts"], per_day)
+    return alerts.capacity_threshold(score_table(_stamp, path, (model_id,)), model_id, segment,
+                                     per_day)
+
+
+def threshold_metrics(_stamp: float, path: str, model_id: str, segment: str,
+                      sources: tuple[str, ...], threshold: float,
+                      budget: int = 0) -> OperatingMetrics:
+    """What ``threshold`` does on ``segment``: instant without a daily ``budget`` (binary
+    searches on the prepared view), a pass over the segment's sessions with one."""
+    view = segment_view(_stamp, path, model_id, segment, sources)
+    if not budget:
+        return alerts.measure(view, threshold)
+    return alerts.measure(view, threshold, budget=budget,
+                          table=score_table(_stamp, path, (model_id,)),
+                          labelled=labelled_scores(_stamp, path, model_id, sources),
+                          model_id=model_id, segment=segment)
+
+
+class SliderRange(NamedTuple):
+    """The threshold slider's bounds over a segment's scores (a thousand steps)."""
+
+    lo: float
+    hi: float
+    step: float
+
+    def clamp(self, value: float) -> float:
+        return float(min(max(value, self.lo), self.hi + self.step))
+
+
+def slider_range(view: SegmentView) -> SliderRange:
+    lo, hi = float(view.sorted_scores[0]), float(view.sorted_scores[-1])
+    return SliderRange(lo, hi, max((hi - lo) / 1000, 1e-9))
+
+
+class Start(NamedTuple):
+    """Where the threshold slider starts for a segment: the threshold in force, whether it
+    was saved, and the model's default with where it came from."""
+
+    value: float
+    saved: bool
+    default: float
+    source: str
+
+
+def start_threshold(_stamp: float, path: str, model_id: str, segment: str) -> Start:
+    thresholds = in_force(_stamp, path, model_id)
+    default, source = operating_point(_stamp, path, model_id)
+    saved = segment in thresholds.saved or "all" in thresholds.saved
+    return Start(thresholds.for_segment(segment), saved, default, source)
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
 def labelled_scores(_stamp: float, path: str, model_id: str,
                     sources: tuple[str, ...]) -> pd.DataFrame:
-    return with_store(lambda s: lookups.labelled_scores(s, model_id, sources))
+    return with_store(lambda s: alerts.labelled_scores(s, model_id, sources))
 
 
 MAX_USER_EVENTS = 20_000  # beyond this the User page draws events aggregated per time bucket
 SESSIONS_PER_PAGE = 500  # the User page lists a user's sessions a page at a time
-
-
-class UserView(NamedTuple):
-    """What the User page shows of one user: a page of sessions with scores, events (with
-    per-event scores of one model, or none; aggregated per ``bucket`` beyond
-    ``MAX_USER_EVENTS``), linked accounts, and the user's totals."""
-
-    sessions: pd.DataFrame
-    events: pd.DataFrame
-    linked: pd.DataFrame
-    n_sessions: int
-    n_events: int
-    bucket: str | None  # None: every event is there; else e.g. "minute"
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
@@ -198,26 +252,18 @@ def user_view(_stamp: float, path: str, user_id: str, event_model: str | None,
               page: int = 0) -> UserView:
     """One store connection for the page's reads (each open costs ~30 ms), bounded whatever
     the user did: at most ``MAX_USER_EVENTS`` event rows and ``SESSIONS_PER_PAGE`` sessions."""
-    def read(s: Store) -> UserView:
-        n_events, n_sessions = lookups.user_counts(s, user_id)
-        events = lookups.user_events_bounded(s, user_id, event_model, MAX_USER_EVENTS,
-                                             n_events)
-        sessions = lookups.user_sessions_page(s, user_id, SESSIONS_PER_PAGE,
-                                              page * SESSIONS_PER_PAGE)
-        return UserView(sessions, events, lookups.linked_accounts(s, user_id), n_sessions,
-                        n_events, events.attrs.get("bucket"))
-
-    return with_store(read)
+    return with_store(lambda s: investigate.user_view(
+        s, user_id, event_model, page, max_events=MAX_USER_EVENTS, per_page=SESSIONS_PER_PAGE))
 
 
 @st.cache_data(show_spinner=False, max_entries=4)
 def event_type_names(_stamp: float, path: str) -> list[str]:
-    return with_store(lookups.event_type_names)
+    return with_store(investigate.event_type_names)
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
 def sessions_with_event_types(_stamp: float, path: str, types: tuple[str, ...]) -> list[str]:
-    return with_store(lambda s: lookups.sessions_with_event_types(s, types))
+    return with_store(lambda s: investigate.sessions_with_event_types(s, types))
 
 
 def input_kinds(models: pd.DataFrame) -> dict[str, str]:
@@ -225,15 +271,25 @@ def input_kinds(models: pd.DataFrame) -> dict[str, str]:
     return dict(zip(models["model_id"], models["input_kind"], strict=True))
 
 
+def detectors(_stamp: float, path: str) -> dict[str, str]:
+    """model_id -> its detector's name, for every scored model."""
+    frame = models(_stamp, path)
+    return dict(zip(frame["model_id"], frame["detector"], strict=True))
+
+
+def models_of_kind(frame: pd.DataFrame, kind: str) -> list[str]:
+    """The scored models reading ``kind`` ('features' or 'sequences')."""
+    return [m for m, k in input_kinds(frame).items() if k == kind]
+
+
 def find_users(text: str) -> list[str]:
-    return with_store(lambda s: lookups.find_users(s, text))
+    return with_store(lambda s: investigate.find_users(s, text))
 
 
 def save_threshold(model_id: str, segment: str, threshold: float, set_by: str) -> bool:
     """Persist an operating threshold (used by every page) and drop cached reads."""
-    set_at = dt.datetime.now(dt.UTC).replace(tzinfo=None)
-    with_store(lambda s: s.thresholds.save(model_id, segment, threshold, set_by=set_by,
-                                           set_at=set_at), write=True, action="threshold")
+    with_store(lambda s: alerts.save_threshold(s, model_id, segment, threshold, set_by),
+               write=True, action="threshold")
     forget_reads()
     return True
 
@@ -268,14 +324,7 @@ def label_sources(choice: str) -> tuple[str, ...]:
 
 def saved_thresholds(model_id: str) -> dict[str, float]:
     """segment -> threshold saved for ``model_id``."""
-    saved = thresholds(*key(), model_id)
-    return {str(s): float(t) for s, t in zip(saved["segment"], saved["threshold"], strict=True)}
-
-
-def threshold_in_force(model_id: str, segment: str = "all") -> float | None:
-    saved = thresholds(*key(), model_id)
-    row = saved[saved["segment"] == segment]
-    return None if row.empty else float(row["threshold"].iloc[0])
+    return dict(in_force(*key(), model_id).saved)
 
 
 def default_model_ids(frame: pd.DataFrame) -> Sequence[str]:
@@ -287,8 +336,5 @@ def default_model_ids(frame: pd.DataFrame) -> Sequence[str]:
 
 @st.cache_data(show_spinner=False, max_entries=32)
 def operating_point(_stamp: float, path: str, model_id: str) -> tuple[float, str]:
-    """(default threshold, where it came from) of ``model_id`` (core.pipeline.operating_point)."""
-    from core.pipeline.operating_point import operating_point as point_of
-
-    point = with_store(lambda store: point_of(store, model_id))
-    return point.threshold, point.source
+    """(default threshold, where it came from) of ``model_id``."""
+    return with_store(lambda s: alerts.default_point(s, model_id))

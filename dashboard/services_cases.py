@@ -1,4 +1,4 @@
-"""The Cases page's door to ``core.cases`` and ``core.reports``: cached reads, audited writes.
+"""The Cases page's door to ``core.app.cases``: cached reads, audited writes.
 
 Reads are cached on the store's stamp like every other read (``dashboard.services``). Writes
 open the store read-write through ``services.with_store`` (which checks the signed-in role on
@@ -8,17 +8,28 @@ the server) and clear the cached reads, so the page shows the change on the reru
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import pandas as pd
 import streamlit as st
 
-from core import cases as core_cases
-from core.cases.snapshot import case_session_scores
-from core.store import Store
+from core.app import cases as core_cases
 from dashboard import services
 
+if TYPE_CHECKING:
+    from core.app.data import Store
+
 T = TypeVar("T")
+
+
+def decisions() -> tuple[str, ...]:
+    """The decisions a case can close with."""
+    return tuple(core_cases.DECISIONS)
+
+
+def suppression_kinds() -> tuple[str, ...]:
+    """What can be snoozed: users, devices, IPs."""
+    return tuple(core_cases.SUPPRESSION_KINDS)
 
 
 # --- reads ------------------------------------------------------------------------------------
@@ -46,11 +57,7 @@ def audit(_stamp: float, path: str, case_id: str) -> pd.DataFrame:
 @st.cache_data(show_spinner="Reading scores…", max_entries=32)
 def session_scores(_stamp: float, path: str, case_id: str) -> tuple[str, pd.DataFrame]:
     """('decision' | 'now', one row per case session with each detector's score/threshold)."""
-    def read(store: Store) -> tuple[str, dict[str, Any]]:
-        found = core_cases.get_case(store, case_id)
-        return case_session_scores(store, found.snapshot, found.session_ids)
-
-    as_of, frozen = services.with_store(read)
+    as_of, frozen = services.with_store(lambda s: core_cases.case_scores(s, case_id))
     rows = []
     for item in frozen["sessions"]:
         row: dict[str, Any] = {"session_id": item["session_id"],
@@ -73,7 +80,12 @@ def suppressions(_stamp: float, path: str) -> pd.DataFrame:
 
 @st.cache_data(show_spinner="Measuring the learning effect…", max_entries=16)
 def learning(_stamp: float, path: str, model_id: str) -> dict[str, Any]:
-    return services.with_store(lambda s: core_cases.learning_effect(s, model_id)).to_dict()
+    """The learning effect's figures, and ``moved``: how far analysts moved precision at the
+    threshold in force (None when it did not move, or there is nothing to compare)."""
+    effect = services.with_store(lambda s: core_cases.learning_effect(s, model_id)).to_dict()
+    gt, both = effect["precision_ground_truth"], effect["precision_with_analysts"]
+    same = gt != gt or both != both or abs(both - gt) < 5e-4  # NaN: nothing to compare
+    return {**effect, "moved": None if same else f"{both - gt:+.3f} vs ground truth only"}
 
 
 # --- writes (audited in core; role-checked in services.with_store) -----------------------------
@@ -132,11 +144,8 @@ def lift(suppression_id: int, analyst: str) -> int:
 
 def report(case_id: str, fmt: str, mask: bool, analyst: str) -> bytes:
     """The rendered report (its 'export' audit row is written with it)."""
-    from core.reports import render_case_report
-
-    return _write(lambda s: render_case_report(s, case_id, fmt,  # type: ignore[arg-type]
-                                               actor=analyst, mask_personal_data=mask),
-                  "export")
+    return _write(lambda s: core_cases.report_bytes(s, case_id, fmt, actor=analyst,
+                                                    mask_personal_data=mask), "export")
 
 
 def _detail_text(detail: Any) -> str:

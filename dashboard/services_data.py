@@ -10,18 +10,23 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from core.errors import IngestError
-from core.ingest import ColumnMapping, IngestReport, ingest_events, preview_file
-from core.ingest.labels import ingest_labels
-from core.ingest.sources import CSV_SUFFIXES, PARQUET_SUFFIXES
+from core.app import IngestError
+from core.app import data as app_data
+from core.app.data import EVENT_COLUMN_NAMES, REQUIRED_EVENT_COLUMNS
 from dashboard import upload_guard
 from dashboard.services import forget_reads, with_store
 
+if TYPE_CHECKING:
+    from core.app.data import IngestReport
+
+__all__ = ["EVENT_COLUMN_NAMES", "REQUIRED_EVENT_COLUMNS", "suggest_mapping"]
+
 MAX_UPLOAD_MB = upload_guard.MAX_UPLOAD_MB  # = server.maxUploadSize (.streamlit/config.toml)
-ALLOWED_SUFFIXES = tuple(sorted({*CSV_SUFFIXES, *PARQUET_SUFFIXES}))
+ALLOWED_SUFFIXES = tuple(sorted({*app_data.CSV_SUFFIXES, *app_data.PARQUET_SUFFIXES}))
 
 
 @dataclass(frozen=True)
@@ -74,17 +79,17 @@ def staged_upload(name: str, data: bytes) -> Iterator[StagedUpload]:
 def preview(name: str, data: bytes) -> UploadPreview:
     """The first rows of an upload (staged for the read, then removed)."""
     with staged_upload(name, data) as staged:
-        return UploadPreview(name, staged.size_mb, preview_file(staged.path))
+        return UploadPreview(name, staged.size_mb, app_data.preview_file(staged.path))
 
 
 def ingest_upload(name: str, data: bytes, mapping: dict[str, str], *, gap_minutes: float,
                   skip_bad_rows: bool) -> tuple[IngestReport, list[bytes]]:
     """Ingest events (admin only, checked on the server) and drop cached reads. Returns the
     report and the contents of its rejected-rows files (read before the staging is removed)."""
-    explicit = ColumnMapping({k: v for k, v in mapping.items() if v})
+    explicit = app_data.ColumnMapping({k: v for k, v in mapping.items() if v})
     with staged_upload(name, data) as staged:
         report = with_store(
-            lambda store: ingest_events(store, staged.path, mapping=explicit,
+            lambda store: app_data.ingest_events(store, staged.path, mapping=explicit,
                                         session_gap_minutes=gap_minutes,
                                         skip_bad_rows=skip_bad_rows,
                                         rejected_dir=staged.path.parent),
@@ -97,26 +102,21 @@ def ingest_upload(name: str, data: bytes, mapping: dict[str, str], *, gap_minute
 
 def ingest_label_upload(name: str, data: bytes) -> IngestReport:
     with staged_upload(name, data) as staged:
-        report = with_store(lambda store: ingest_labels(store, staged.path), write=True,
+        report = with_store(lambda store: app_data.ingest_labels(store, staged.path), write=True,
                             action="ingest")
     forget_reads()
     return report
 
 
+def suggest_mapping(columns: list[str]) -> dict[str, str]:
+    """canonical column -> the upload's column that looks like it (name or common alias)."""
+    return dict(app_data.suggest_mapping(columns))
+
+
 def score_new_sessions() -> list[str]:
     """Score the sessions each detector's latest model has not scored yet (admin only)."""
-    from core.pipeline import score_model
+    from core.app import models
 
-    def run(store) -> list[str]:
-        latest = store.frame("model_list").groupby("detector")["model_id"].last()
-        ids = [m for d, m in latest.items() if d != "ensemble"]
-        ids += [m for d, m in latest.items() if d == "ensemble"]  # after their members
-        lines = []
-        for model_id in ids:
-            result = score_model(store, model_id, only_new=True)
-            lines.append(f"{model_id}: {result.n_sessions:,} new sessions scored")
-        return lines
-
-    lines = with_store(run, write=True, action="ingest")
+    lines = with_store(models.score_new, write=True, action="ingest")
     forget_reads()
     return lines

@@ -33,15 +33,16 @@ class UploadRefused(Exception):
 
 def may_upload(session_state: Any) -> bool:
     """Whether the browser session holding ``session_state`` may upload (ingest) now."""
-    from core.access import Principal, UserFile, can
-    from core.errors import AnomalystError
+    from core.app import AnomalystError
+    from core.app.access import Principal, UserFile, can
     from dashboard.auth import settings
+    from dashboard.state import AUTH_PRINCIPAL
 
     config = settings()
     if not config.enabled:
         return True
     try:
-        principal = session_state["auth_principal"]
+        principal = session_state[AUTH_PRINCIPAL]
     except (KeyError, AttributeError):
         return False
     if not isinstance(principal, Principal):

@@ -8,15 +8,14 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core.cases import DECISIONS, SUPPRESSION_KINDS
-from dashboard import auth, common, exports, services
+from dashboard import auth, common, exports, services, state, widgets
 from dashboard import safe_text as safe
 from dashboard import services_cases as sc
 
 st.title("Cases")
 models = common.scored_models_or_stop()
 key = services.key()
-name = "" if common.analyst() == "anonymous" else common.analyst()
+name = common.analyst_name()
 may = {a: bool(name) and auth.allowed(a) for a in ("case", "snooze", "export")}
 if not name:
     st.warning("Set your name in the sidebar: every case action is recorded with it.")
@@ -28,12 +27,9 @@ with st.expander("Open a case", expanded=False):
     c1, c2, c3 = st.columns([2, 2, 1])
     open_user = c1.text_input("User id", key="cs_open_user")
     open_session = c2.text_input("or session id", key="cs_open_session")
-    if c3.button("Open case", key="cs_open", disabled=not may["case"]):
-        opened = act(lambda: sc.open_case(name, user_id=open_user.strip() or None,
-                                          session_id=open_session.strip() or None), "open a case")
-        if opened is not None:
-            st.session_state["cs_case"] = opened.case_id
-            st.toast(safe.fmt("Case {case} is open.", case=opened.case_id))
+    widgets.open_case_button("Open case", key="cs_open", where=c3, icon=None, then="stay",
+                             disabled=not may["case"], user_id=open_user.strip() or None,
+                             session_id=open_session.strip() or None)
 
 everything = sc.case_table(*key, ("open", "investigating", "closed"))
 active = everything[everything["status"] != "closed"]
@@ -48,7 +44,7 @@ if m[3].button("Next case", key="cs_next", type="primary", disabled=not may["cas
     if got is None:
         st.info("No open case is waiting.")
     elif got:
-        st.session_state["cs_case"] = got.case_id
+        state.put(state.CASE, got.case_id)
         st.rerun()
 
 st.subheader("Queue")
@@ -61,7 +57,7 @@ else:
     with st.expander("Bulk decision"):
         picked = st.multiselect("Cases", active["case_id"].tolist(), key="cs_bulk_ids")
         b1, b2 = st.columns(2)
-        bulk_decision = b1.selectbox("Decision", DECISIONS, key="cs_bulk_decision")
+        bulk_decision = b1.selectbox("Decision", sc.decisions(), key="cs_bulk_decision")
         bulk_scenario = b2.text_input("Scenario (for fraud)", key="cs_bulk_scenario")
         if st.button("Decide selected", key="cs_bulk", disabled=not (may["case"] and picked)):
             done = act(lambda: sc.decide(picked, bulk_decision, name, bulk_scenario, None),
@@ -71,15 +67,15 @@ else:
                                      decision=bulk_decision))
 
 ids = everything["case_id"].tolist()
-wanted = st.query_params.get("case")
-if wanted in ids and "cs_case" not in st.session_state:
-    st.session_state["cs_case"] = wanted
-if st.session_state.get("cs_case") not in ids:
-    st.session_state.pop("cs_case", None)
+wanted = state.asked(state.Q_CASE)
+if wanted in ids and not state.has(state.CASE):
+    state.put(state.CASE, wanted)
+if state.get(state.CASE) not in ids:
+    state.pop(state.CASE)
 if ids:
     st.subheader("Case")
-    case_id = st.selectbox("Case", ids[::-1], key="cs_case")
-    st.query_params["case"] = case_id
+    case_id = st.selectbox("Case", ids[::-1], key=state.CASE)
+    state.show_in_url(state.Q_CASE, case_id)
     item = sc.case(*key, case_id)
     st.markdown(safe.fmt("{case} · user {user} · status {status} · assignee {assignee} · "
                          "decision {decision}", case=item.case_id, user=item.user_id,
@@ -87,7 +83,7 @@ if ids:
                          decision=item.decision or "–")
                 + (safe.fmt(" ({scenario})", scenario=item.scenario) if item.scenario else ""))
     if st.button("Show the user", key="cs_user"):
-        st.switch_page(common.page("user"), query_params={"user": item.user_id})
+        state.to_user(item.user_id)
     as_of, scores = sc.session_scores(*key, case_id)
     st.caption("Every detector's score, threshold in force and percentile: "
                + ("frozen at the decision." if as_of == "decision" else "as of now."))
@@ -103,7 +99,7 @@ if ids:
                 lambda: sc.assign(case_id, assignee, name), "assign the case"):
             st.rerun()
         d1, d2 = st.columns(2)
-        decision = d1.radio("Decision", DECISIONS, key="cs_decision", horizontal=True)
+        decision = d1.radio("Decision", sc.decisions(), key="cs_decision", horizontal=True)
         scenario = d2.text_input("Scenario", key="cs_scenario",
                                  placeholder="e.g. card_testing (for fraud_confirmed)")
         decide_note = st.text_area("Note with the decision", key="cs_decide_note", height=68)
@@ -123,12 +119,12 @@ if ids:
         st.caption("No notes yet.")
     for note in case_notes.itertuples():
         st.text(f"{note.created_at:%Y-%m-%d %H:%M} · {note.author}: {note.text}")
-    if st.session_state.pop("cs_note_added", False):  # empty the box once the note is in
-        st.session_state["cs_note"] = ""
-    new_note = st.text_area("Add a note", key="cs_note", height=68)
+    if state.pop(state.CASE_NOTE_ADDED, False):  # empty the box once the note is in
+        state.put(state.CASE_NOTE, "")
+    new_note = st.text_area("Add a note", key=state.CASE_NOTE, height=68)
     if st.button("Add note", key="cs_add_note", disabled=not may["case"]) and act(
             lambda: sc.add_note(case_id, new_note, name), "add the note"):
-        st.session_state["cs_note_added"] = True
+        state.put(state.CASE_NOTE_ADDED, True)
         st.rerun()
 
     st.markdown("**Audit trail** (append-only)")
@@ -143,9 +139,9 @@ if ids:
         with st.spinner("Building the report (explanations take a few seconds)…"):
             data = act(lambda: sc.report(case_id, fmt, mask, name), "build the report")
         if data is not None:
-            st.session_state["cs_report"] = (case_id, fmt, mask, data)
+            state.put(state.CASE_REPORT, (case_id, fmt, mask, data))
             st.rerun()  # so the audit trail above shows the export
-    ready = st.session_state.get("cs_report")
+    ready = state.get(state.CASE_REPORT)
     if ready and ready[0] == case_id:
         mime = {"html": "text/html", "pdf": "application/pdf", "json": "application/json"}
         st.download_button(safe.fmt("Download {fmt}", fmt=safe.Markdown(ready[1].upper()))
@@ -167,7 +163,7 @@ else:
         st.rerun()
 with st.expander("Snooze a user, device or IP"):
     s1, s2, s3 = st.columns([1, 2, 1])
-    kind = s1.selectbox("What", SUPPRESSION_KINDS, key="cs_snooze_kind")
+    kind = s1.selectbox("What", sc.suppression_kinds(), key="cs_snooze_kind")
     value = s2.text_input("Value", key="cs_snooze_value")
     days = s3.number_input("Days", min_value=1, max_value=365, value=7, key="cs_snooze_days")
     why = st.text_input("Reason", key="cs_snooze_reason")
@@ -182,14 +178,13 @@ model_id = st.selectbox("Model", models["model_id"].tolist(), key="cs_learn_mode
 effect = services.safely(lambda: sc.learning(*key, model_id), "measure the learning effect")
 if effect:
     gt, both = effect["precision_ground_truth"], effect["precision_with_analysts"]
-    same = gt != gt or both != both or abs(both - gt) < 5e-4  # NaN: nothing to compare
-    moved = None if same else f"{both - gt:+.3f} vs ground truth only"
     cols = st.columns(3)
     cols[0].metric("Analyst labels", f"{effect['n_analyst_labels']:,}",
                    help="Session labels written by case decisions.")
     cols[1].metric("Labelled sessions", f"{effect['n_labelled_with_analysts']:,}",
                    delta=f"+{effect['n_added']:,} from analysts" if effect["n_added"] else None)
-    cols[2].metric("Precision at the threshold in force", common.number(both, 3), delta=moved)
+    cols[2].metric("Precision at the threshold in force", common.number(both, 3),
+                   delta=effect["moved"])
     st.caption(safe.fmt(
         "Threshold {t:.4f} (segment all). Precision with ground truth only: {gt} on {n_gt:,} "
         "labelled alerts; with analysts: {both} on {n_both:,}. Retrain a classifier "

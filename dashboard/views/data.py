@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core.schema import EVENT_COLUMN_NAMES, REQUIRED_EVENT_COLUMNS
-from dashboard import auth, services, services_data
+from dashboard import auth, services, services_data, state
 from dashboard import safe_text as safe
 
 st.title("Data")
@@ -28,13 +27,14 @@ if upload is None:
     st.stop()
 
 staged_key = (upload.file_id, upload.name)
-if st.session_state.get("data_staged_key") != staged_key:
+if state.get(state.DATA_STAGED_KEY) != staged_key:
     seen = services.safely(lambda: services_data.preview(upload.name, upload.getvalue()),
                            "read the upload")
     if seen is None:
         st.stop()
-    st.session_state["data_preview"], st.session_state["data_staged_key"] = seen, staged_key
-seen = st.session_state["data_preview"]
+    state.put(state.DATA_PREVIEW, seen)
+    state.put(state.DATA_STAGED_KEY, staged_key)
+seen = state.get(state.DATA_PREVIEW)
 head = seen.head
 st.write(safe.fmt("{name} — {mb:,.1f} MB, columns: {cols}", name=seen.name, mb=seen.size_mb,
                   cols=", ".join(map(str, head.columns))))
@@ -51,25 +51,24 @@ if kind == "labels":
             st.success(safe.message(report.summary()))
     st.stop()
 
-from core.ingest import suggest_mapping  # noqa: E402  (only needed past this point)
-
-guess = suggest_mapping(list(head.columns))
+guess = services_data.suggest_mapping(list(head.columns))
+required = services_data.REQUIRED_EVENT_COLUMNS
 st.subheader("Map your columns")
 st.caption(safe.fmt("Required: {cols}. Columns already named like a canonical column (or a "
-                    "common alias) are picked for you.", cols=", ".join(REQUIRED_EVENT_COLUMNS)))
+                    "common alias) are picked for you.", cols=", ".join(required)))
 mapping: dict[str, str] = {}
 choices = ["", *head.columns]
 cols = st.columns(4)
-for i, canonical in enumerate(EVENT_COLUMN_NAMES):
+for i, canonical in enumerate(services_data.EVENT_COLUMN_NAMES):
     default = guess.get(canonical, "")
     with cols[i % 4]:
         picked = st.selectbox(safe.fmt("{c}", c=canonical)
-                              + (" \\*" if canonical in REQUIRED_EVENT_COLUMNS else ""),
+                              + (" \\*" if canonical in required else ""),
                               choices, index=choices.index(default), key=f"data_map_{canonical}",
                               format_func=lambda c: c or "(none)")
     if picked:
         mapping[canonical] = picked
-missing = [c for c in REQUIRED_EVENT_COLUMNS if c not in mapping]
+missing = [c for c in required if c not in mapping]
 gap = st.number_input("Session gap (minutes), used when there is no session_id", 1, 24 * 60,
                       30, key="data_gap")
 skip = st.checkbox("Keep the good rows and list the bad ones (instead of refusing the file)",
@@ -89,14 +88,14 @@ if st.button("Ingest", type="primary", disabled=bool(missing), key="data_ingest"
         for i, content in enumerate(rejected):
             st.download_button("Download the rejected rows with reasons", content,
                                file_name="rejected_rows.csv", key=f"dl_rejected_{i}")
-        st.session_state["data_unscored"] = True
-if st.session_state.get("data_unscored"):
+        state.put(state.DATA_UNSCORED, True)
+if state.get(state.DATA_UNSCORED):
     st.info("New sessions are not scored yet; score them with every detector's latest model "
             "(or from the command line: `anomalyst score --only-new`).")
     if st.button("Score new sessions", key="data_score_new"):
         with st.spinner("Scoring new sessions..."):
             lines = services.safely(services_data.score_new_sessions, "score new sessions")
         if lines is not None:
-            st.session_state.pop("data_unscored", None)
+            state.pop(state.DATA_UNSCORED)
             st.success(safe.message("; ".join(lines)) if lines
                        else "No models yet: train one first.")

@@ -1,34 +1,32 @@
 """Explain: why a session was flagged — SHAP, per-event contributions, attention, reasons.
 
-Deep link: ``/explain?session=<id>&model=<id>``; other pages set
-``st.session_state["explain_session"]`` and switch here.
+Deep link: ``/explain?session=<id>&model=<id>``; other pages switch here with
+``state.to_explain``.
 """
 
 from __future__ import annotations
 
 import streamlit as st
 
-from core.explain import METHOD_TEXT, display_table
-from core.explain.sequence import attention_rollout
-from dashboard import common, figures_explain, services, services_explain
+from dashboard import common, figures_explain, services, services_explain, state
 from dashboard import safe_text as safe
 
 st.title("Explain")
 models = common.scored_models_or_stop()
 key = services.key()
-detector_of = dict(zip(models["model_id"], models["detector"], strict=True))
+detector_of = services.detectors(*key)
 
-requested = st.query_params.get("session") or st.session_state.get("explain_session") or ""
-if requested and st.session_state.get("_explain_applied") != requested:
-    st.session_state["explain_pick"] = requested  # a new request overrides the picker
-    st.session_state["_explain_applied"] = requested
+requested = state.asked(state.Q_SESSION) or state.get(state.EXPLAIN_SESSION) or ""
+if requested and state.get(state.EXPLAIN_APPLIED) != requested:
+    state.put(state.EXPLAIN_PICK, requested)  # a new request overrides the picker
+    state.put(state.EXPLAIN_APPLIED, requested)
 queue = services_explain.flagged_sessions(*key, common.label_sources())
 labels = dict(zip(queue["session_id"], queue["flagged_by"], strict=True))
 options = list(dict.fromkeys([*([requested] if requested else []), *queue["session_id"]]))
 left, right = st.columns([3, 2])
-preset = {} if "explain_pick" in st.session_state else {"index": 0 if options else None}
+preset = {} if state.has(state.EXPLAIN_PICK) else {"index": 0 if options else None}
 session_id = left.selectbox(
-    "Session", options, key="explain_pick", accept_new_options=True, **preset,
+    "Session", options, key=state.EXPLAIN_PICK, accept_new_options=True, **preset,
     placeholder="type or pick a session id",
     format_func=lambda s: f"{s} · flagged by {labels[s]}" if s in labels else s,
     help="Flagged sessions first, highest percentile on top; type any other session id.")
@@ -36,10 +34,9 @@ if not session_id:
     st.info("Pick a flagged session above, or open one from the flagged queue or a user.")
     st.stop()
 session_id = str(session_id)
-st.session_state["explain_session"] = session_id
-st.session_state["_explain_applied"] = session_id
-if st.query_params.get("session") != session_id:
-    st.query_params["session"] = session_id
+state.put(state.EXPLAIN_SESSION, session_id)
+state.put(state.EXPLAIN_APPLIED, session_id)
+state.show_in_url(state.Q_SESSION, session_id)
 
 ranked = services.safely(lambda: services_explain.session_models(*key, session_id),
                          "read the session")
@@ -47,7 +44,7 @@ if ranked is None:
     st.stop()
 choices = [None, *ranked["model_id"]]
 pct = dict(zip(ranked["model_id"], ranked["percentile"], strict=True))
-wanted_model = st.query_params.get("model")
+wanted_model = state.asked(state.Q_MODEL) or None
 model_id = right.selectbox(
     "Model", choices, key="explain_model",
     index=choices.index(wanted_model) if wanted_model in choices else 0,
@@ -69,8 +66,7 @@ st.caption(safe.fmt("User {user} · {detector} model {model} · {how} {at} UTC",
                     how=safe.Markdown("cached" if why.from_cache else "computed"),
                     at=safe.Markdown(f"{why.computed_at:%Y-%m-%d %H:%M}")))
 if st.button("Open the user", key="explain_user", icon=":material/person_search:"):
-    st.switch_page(common.page("user"), query_params={"user": why.user_id,
-                                                      "session": session_id})
+    state.to_user(why.user_id, session_id)
 
 st.subheader("Why")
 for reason in why.reasons:  # plain text: reasons quote event types and values from the data
@@ -99,16 +95,17 @@ if why.features is not None:
 
 if why.event_contributions:
     st.subheader("Events")
-    methods = [m for m in METHOD_TEXT if m in why.event_contributions]
+    method_text = services_explain.method_text()
+    methods = [m for m in method_text if m in why.event_contributions]
     method = st.radio("Colour by", methods, horizontal=True, key="explain_method",
-                      format_func=lambda m: f"{m} ({METHOD_TEXT[m]})")
+                      format_func=lambda m: f"{m} ({method_text[m]})")
     st.plotly_chart(figures_explain.event_strip(
         why.events, why.event_contributions[method], diverging=method == "occlusion",
         title=f"The session's events, coloured by {method}"), key="explain_strip")
     for own in ("reconstruction_error", "surprise", "event_head", "event_score"):
         if own in why.event_contributions:
             st.plotly_chart(figures_explain.event_bars(
-                why.events, why.event_contributions[own], title=METHOD_TEXT[own], axis=own),
+                why.events, why.event_contributions[own], title=method_text[own], axis=own),
                 key=f"explain_{own}")
     if why.attention is not None:
         a = why.attention
@@ -117,21 +114,19 @@ if why.event_contributions:
                              index=a.n_layers)
         head = c2.selectbox("Head", ["mean", *range(1, a.n_heads + 1)], key="explain_head",
                             disabled=layer == "rollout")
-        if layer == "rollout":
+        shown_maps = services_explain.attention_view(a, layer, head)
+        if shown_maps.rollout is not None:
             st.plotly_chart(figures_explain.event_strip(
-                why.events, attention_rollout(a.weights),
+                why.events, shown_maps.rollout,
                 title="Attention rollout from the session token, across all layers"),
                 key="explain_rollout")
-            matrix, title = a.weights[-1].mean(axis=0), "Attention, last layer, mean of heads"
-        else:
-            maps = a.weights[int(layer) - 1]
-            matrix = maps.mean(axis=0) if head == "mean" else maps[int(head) - 1]
-            title = f"Attention, layer {layer}, head {head}"
-        st.plotly_chart(figures_explain.attention_heatmap(matrix, why.events, title=title),
+        st.plotly_chart(figures_explain.attention_heatmap(shown_maps.matrix, why.events,
+                                                          title=shown_maps.title),
                         key="explain_attention")
 if not why.context.empty:
     st.markdown("**This session beside the user's and everyone's typical values**")
-    st.dataframe(display_table(why.context), hide_index=True, key="explain_context")
+    st.dataframe(services_explain.context_table(why.context), hide_index=True,
+                 key="explain_context")
 with st.expander(safe.fmt("The session's events ({n})", n=len(why.events))):
     shown = why.events.copy()
     for m, values in why.event_contributions.items():

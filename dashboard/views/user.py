@@ -7,16 +7,15 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dashboard import common, exports, figures, services
+from dashboard import common, exports, figures, services, state, widgets
 from dashboard import safe_text as safe
 
 st.title("User")
 models = common.scored_models_or_stop()
 key = services.key()
-params = st.query_params
-user_id = params.get("user", "")
-detector_of = dict(zip(models["model_id"], models["detector"], strict=True))
-seq_models = [m for m, k in services.input_kinds(models).items() if k == "sequences"]
+user_id = state.asked(state.Q_USER)
+detector_of = services.detectors(*key)
+seq_models = services.models_of_kind(models, "sequences")
 with st.container(border=True):
     find_col, model_col = st.columns([3, 2])
     search = find_col.text_input("Find a user", value=user_id, key="user_search",
@@ -36,19 +35,18 @@ with st.container(border=True):
 if not user_id:
     st.info("Pick a user above, or open one from the flagged queue.")
     st.stop()
-if params.get("user") != user_id:
-    st.query_params["user"] = user_id
+state.show_in_url(state.Q_USER, user_id)
 
-page_no = int(st.session_state.get("user_sessions_page", 1))
+page_no = int(state.get(state.USER_SESSIONS_PAGE, 1))
 view = services.user_view(*key, user_id, event_model, page_no - 1)
 sessions, events = view.sessions, view.events
 if sessions.empty and page_no > 1:  # another user, or fewer sessions: back to the first page
-    st.session_state.pop("user_sessions_page", None)
+    state.pop(state.USER_SESSIONS_PAGE)
     st.rerun()
 if sessions.empty:
     st.warning(safe.fmt("User {user} has no sessions in this store.", user=user_id))
     st.stop()
-focus = params.get("session")
+focus = state.asked(state.Q_SESSION) or None
 
 c = st.columns(4)
 c[0].metric("Sessions", f"{view.n_sessions:,}")
@@ -65,28 +63,15 @@ if view.bucket:
         bucket=safe.Markdown(view.bucket), limit=services.MAX_USER_EVENTS))
 if focus:
     st.caption(safe.fmt("Opened for session {focus}.", focus=focus))
-named = common.analyst() != "anonymous"
-if st.button(safe.fmt("Open case for session {focus}", focus=focus) if focus
-             else "Open case for this user",
-             key="user_open_case", icon=":material/folder_open:", disabled=not named,
-             help=None if named else "Set your name in the sidebar first: cases record who acts."):
-    from dashboard import services_cases
-
-    name = "" if common.analyst() == "anonymous" else common.analyst()
-    if not name:
-        st.warning("Set your name in the sidebar")
-    else:
-        opened = services.safely(lambda: services_cases.open_case(
-            name, user_id=None if focus else user_id, session_id=focus or None), "open a case")
-        if opened is not None:
-            st.switch_page(common.page("cases"), query_params={"case": opened.case_id})
+widgets.open_case_button(
+    safe.fmt("Open case for session {focus}", focus=focus) if focus else "Open case for this user",
+    key="user_open_case", user_id=None if focus else user_id, session_id=focus)
 ids = sessions["session_id"].tolist()[::-1]
 e1, e2 = st.columns([3, 1], vertical_alignment="bottom")
 to_explain = e1.selectbox("Explain a session of this user", ids, key="user_explain_pick",
                           index=ids.index(focus) if focus in ids else 0)
 if e2.button("Explain", key="user_explain", icon=":material/lightbulb:"):
-    st.session_state["explain_session"] = str(to_explain)
-    st.switch_page(common.page("explain"), query_params={"session": str(to_explain)})
+    state.to_explain(str(to_explain))
 
 st.plotly_chart(figures.user_timeline(events, sessions), key="user_timeline")
 st.subheader("Sessions")
@@ -94,7 +79,7 @@ if view.n_sessions > services.SESSIONS_PER_PAGE:
     pages = -(-view.n_sessions // services.SESSIONS_PER_PAGE)
     st.number_input(safe.fmt("Page (newest first; {per:,} sessions a page, {pages:,} pages)",
                              per=services.SESSIONS_PER_PAGE, pages=pages),
-                    min_value=1, max_value=pages, step=1, key="user_sessions_page")
+                    min_value=1, max_value=pages, step=1, key=state.USER_SESSIONS_PAGE)
     st.caption(safe.fmt("Showing {n:,} of {total:,} sessions.", n=len(sessions),
                         total=view.n_sessions))
 score_cols = {m: f"{detector_of.get(m, m)}" for m in sessions.columns if m in detector_of}

@@ -1,0 +1,170 @@
+"""Investigate: explain a session, a user's view, and the lookups pages need.
+
+Use cases take an open ``Store`` first. SHAP and the detectors load inside the functions that
+explain, so a front end that only reads stays fast.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+import numpy as np
+import pandas as pd
+
+from core import lookups
+from core.schema import LABEL_SOURCES
+from core.store import Store
+
+if TYPE_CHECKING:  # core.explain loads torch (~4 s): only the functions that explain import it
+    from core.explain import AttentionMaps, SessionExplanation
+
+__all__ = [  # and, on first use, METHOD_TEXT and display_table (core.explain)
+    "AttentionView", "UserView", "attention_view", "context_table",
+    "event_type_names", "explain", "explain_session", "find_users",
+    "global_view", "method_text", "save_explanation", "scored_models", "session_labels",
+    "session_models", "sessions_with_event_types", "store_summary", "user_view",
+]
+_LAZY = {"METHOD_TEXT": "core.explain", "display_table": "core.explain"}
+
+
+def __getattr__(name: str) -> Any:
+    """``METHOD_TEXT`` and ``display_table``, re-exported on first use."""
+    if name not in _LAZY:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(_LAZY[name]), name)
+
+
+# --- lookups ----------------------------------------------------------------------------------
+def store_summary(store: Store) -> dict[str, Any]:
+    """The headline counts of the store."""
+    return lookups.store_summary(store)
+
+
+def scored_models(store: Store) -> pd.DataFrame:
+    """model_id, detector, created_at, train_end, n_scores, input_kind of every scored model."""
+    return lookups.scored_models(store)
+
+
+def session_labels(store: Store, sources: Sequence[str] = LABEL_SOURCES) -> pd.DataFrame:
+    return lookups.session_labels(store, sources)
+
+
+def find_users(store: Store, text: str) -> list[str]:
+    return lookups.find_users(store, text)
+
+
+def event_type_names(store: Store) -> list[str]:
+    return lookups.event_type_names(store)
+
+
+def sessions_with_event_types(store: Store, event_types: Sequence[str]) -> list[str]:
+    return lookups.sessions_with_event_types(store, event_types)
+
+
+# --- a user -----------------------------------------------------------------------------------
+class UserView(NamedTuple):
+    """What a front end shows of one user: a page of sessions with scores, events (with
+    per-event scores of one model, or none; aggregated per ``bucket`` beyond ``max_events``),
+    linked accounts, and the user's totals."""
+
+    sessions: pd.DataFrame
+    events: pd.DataFrame
+    linked: pd.DataFrame
+    n_sessions: int
+    n_events: int
+    bucket: str | None  # None: every event is there; else e.g. "minute"
+
+
+def user_view(store: Store, user_id: str, event_model: str | None, page: int = 0, *,
+              max_events: int, per_page: int) -> UserView:
+    """One user, bounded whatever they did: at most ``max_events`` event rows and
+    ``per_page`` sessions (page ``page``, newest first)."""
+    n_events, n_sessions = lookups.user_counts(store, user_id)
+    events = lookups.user_events_bounded(store, user_id, event_model, max_events, n_events)
+    sessions = lookups.user_sessions_page(store, user_id, per_page, page * per_page)
+    return UserView(sessions, events, lookups.linked_accounts(store, user_id), n_sessions,
+                    n_events, events.attrs.get("bucket"))
+
+
+# --- explanations -----------------------------------------------------------------------------
+def explain(store: Store, session_id: str, model_id: str | None = None) -> SessionExplanation:
+    """Why ``session_id`` was flagged (cached explanations reused), without writing it."""
+    from core.explain import explain_session
+
+    return explain_session(store, session_id, model_id=model_id, save=False)
+
+
+def explain_session(store: Store, session_id: str, *, model_id: str | None = None,
+                    use_cache: bool = True) -> SessionExplanation:
+    """Why ``session_id`` was flagged; a newly computed explanation is saved when the store
+    is writable (``core.explain.explain_session``)."""
+    from core.explain import explain_session as explain_it
+
+    return explain_it(store, session_id, model_id=model_id, use_cache=use_cache)
+
+
+def save_explanation(store: Store, found: SessionExplanation) -> None:
+    """Keep ``found`` in the store's cache for the CLI, reports and other analysts."""
+    from core.explain import save_explanation as save
+
+    save(store, found)
+
+
+def session_models(store: Store, session_id: str) -> pd.DataFrame:
+    """model_id, detector, score, percentile, is_flagged for each model that scored it,
+    the model ranking it highest first."""
+    from core.explain.session import model_ranks, session_info
+
+    ranks = model_ranks(store, session_info(store, session_id))
+    return pd.DataFrame([{"model_id": r.model_id, "detector": r.detector, "score": r.score,
+                          "percentile": r.percentile, "is_flagged": r.is_flagged}
+                         for r in ranks],
+                        columns=["model_id", "detector", "score", "percentile", "is_flagged"])
+
+
+def global_view(store: Store, model_id: str, max_sessions: int) -> pd.DataFrame:
+    """Mean |SHAP| per feature over ``model_id``'s flagged sessions (highest scores first)."""
+    from core.explain import global_shap
+
+    return global_shap(store, model_id, max_sessions=max_sessions)
+
+
+def method_text() -> dict[str, str]:
+    """Per-event method -> what it measures, in the order pages offer them."""
+    from core.explain import METHOD_TEXT
+
+    return dict(METHOD_TEXT)
+
+
+def context_table(context: pd.DataFrame) -> pd.DataFrame:
+    """An explanation's context (the session beside the user's and everyone's typical
+    values) as shown to a person."""
+    from core.explain import display_table
+
+    return display_table(context)
+
+
+@dataclass(frozen=True)
+class AttentionView:
+    """One choice of layer and head over a transformer's attention maps."""
+
+    rollout: np.ndarray | None  # per event, when the layer is 'rollout'
+    matrix: np.ndarray  # (events+1, events+1)
+    title: str
+
+
+def attention_view(maps: AttentionMaps, layer: int | str, head: int | str) -> AttentionView:
+    """``layer`` 'rollout' (every layer, mixed with the residual stream, and the last layer's
+    mean map) or 1-based; ``head`` 'mean' or 1-based."""
+    from core.explain.sequence import attention_rollout
+
+    if layer == "rollout":
+        return AttentionView(attention_rollout(maps.weights), maps.weights[-1].mean(axis=0),
+                             "Attention, last layer, mean of heads")
+    chosen = maps.weights[int(layer) - 1]
+    matrix = chosen.mean(axis=0) if head == "mean" else chosen[int(head) - 1]
+    return AttentionView(None, matrix, f"Attention, layer {layer}, head {head}")
