@@ -22,7 +22,6 @@ import hmac
 import json
 import os
 import secrets
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -30,6 +29,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from core.errors import AccessDeniedError, ConfigError
+from core.files import atomic_file
 
 Role = Literal["viewer", "analyst", "admin"]
 ROLES: tuple[Role, ...] = ("viewer", "analyst", "admin")
@@ -152,15 +152,8 @@ class UserFile:
 
     def _write(self, users: dict[str, dict[str, Any]]) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.parent / f".{self.path.name}.tmp-{uuid.uuid4().hex}"
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                json.dump({"version": 1, "users": users}, handle, indent=1, sort_keys=True)
-            os.replace(tmp, self.path)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
+        with atomic_file(self.path, "w") as handle:  # 0600: it holds password hashes
+            json.dump({"version": 1, "users": users}, handle, indent=1, sort_keys=True)
 
     def users(self) -> dict[str, Role]:
         """name -> role, without secrets."""

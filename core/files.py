@@ -5,13 +5,18 @@ store, its WAL, the feature cache, model folders, score exports and reports must
 readable by other local users. Writers call these helpers; files created by libraries that take
 a path (DuckDB, numpy, fpdf2) are made private right after with ``make_private``, and
 ``private_umask`` covers whole trees written by code that does not know about permissions.
+
+``atomic_file`` and ``atomic_dir`` write a file or a folder all or nothing: a reader (or a
+process killed halfway) sees the old version or the new one, never half of one.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import stat
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
@@ -80,3 +85,52 @@ def private_umask() -> Iterator[None]:
         yield
     finally:
         os.umask(previous)
+
+
+@contextlib.contextmanager
+def atomic_file(path: str | os.PathLike[str], mode: str = "wb", *,
+                encoding: str | None = "utf-8", durable: bool = True) -> Iterator[IO]:
+    """Write ``path`` all or nothing: into a 0600 temp file beside it, then renamed over it.
+
+    ``durable`` fsyncs the data before the rename, so a power cut cannot leave an empty file
+    under the new name (a cache that is rebuilt anyway may skip it). On any error the temp
+    file is removed and ``path`` is left as it was."""
+    target = Path(path)
+    tmp = target.parent / f".{target.name}.tmp-{uuid.uuid4().hex}"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
+    try:
+        binary = "b" in mode
+        with os.fdopen(fd, mode, encoding=None if binary else encoding,
+                       newline=None if binary else "") as handle:
+            yield handle
+            handle.flush()
+            if durable:
+                os.fsync(handle.fileno())
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def atomic_dir(path: str | os.PathLike[str]) -> Iterator[Path]:
+    """A fresh folder beside ``path`` to fill; on success it takes ``path``'s place (an
+    existing folder is moved aside first and removed after), on error it is removed."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.parent / f".{target.name}.tmp-{uuid.uuid4().hex}"
+    tmp.mkdir()
+    try:
+        yield tmp
+        if not target.exists():
+            os.replace(tmp, target)
+            return
+        old = target.parent / f".{target.name}.old-{uuid.uuid4().hex}"
+        os.replace(target, old)
+        try:
+            os.replace(tmp, target)
+        except BaseException:
+            os.replace(old, target)
+            raise
+        shutil.rmtree(old, ignore_errors=True)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)

@@ -15,8 +15,6 @@ import hashlib
 import json
 import logging
 import os
-import shutil
-import uuid
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar, Generic, Literal, NoReturn, Self, TypeVar
@@ -28,6 +26,7 @@ from safetensors.numpy import load_file, save_file
 from core.datasets import EventSequences, FeatureMatrix
 from core.detectors.config import DetectorConfig
 from core.errors import ConfigError, ModelError, NotFittedError
+from core.files import atomic_dir
 
 logger = logging.getLogger(__name__)
 
@@ -109,11 +108,12 @@ class Detector(Generic[ConfigT]):
         """Write the fitted detector to ``folder`` atomically (replacing what was there)."""
         self._check_fitted()
         target = Path(folder)
+        if target.exists() and not target.is_dir():
+            raise ModelError(
+                f"model folder must be a folder, got the file {target}. Pick another path."
+            )
         state, arrays = self._get_state()
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.parent / f".{target.name}.tmp-{uuid.uuid4().hex}"
-        tmp.mkdir()
-        try:
+        with atomic_dir(target) as tmp:
             weights = tmp / WEIGHTS_FILE
             contiguous = {k: np.ascontiguousarray(v) for k, v in arrays.items()}
             save_file(contiguous, str(weights), metadata={"kind": self.kind})
@@ -126,10 +126,6 @@ class Detector(Generic[ConfigT]):
                 "weights_sha256": _sha256(weights),
             }
             (tmp / CONFIG_FILE).write_text(json.dumps(document, indent=2), encoding="utf-8")
-            _replace_folder(tmp, target)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
         logger.info("saved %s detector to %s", self.kind, target)
         return target
 
@@ -151,25 +147,6 @@ def _sha256(path: Path) -> str:
         for chunk in iter(lambda: handle.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()
-
-
-def _replace_folder(tmp: Path, target: Path) -> None:
-    """Rename ``tmp`` to ``target``; an existing target is moved aside first, then removed."""
-    if not target.exists():
-        os.replace(tmp, target)
-        return
-    if not target.is_dir():
-        raise ModelError(
-            f"model folder must be a folder, got the file {target}. Pick another path."
-        )
-    old = target.parent / f".{target.name}.old-{uuid.uuid4().hex}"
-    os.replace(target, old)
-    try:
-        os.replace(tmp, target)
-    except BaseException:
-        os.replace(old, target)
-        raise
-    shutil.rmtree(old, ignore_errors=True)
 
 
 def load_detector(folder: str | os.PathLike[str]) -> Detector[Any]:

@@ -25,8 +25,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,6 +34,7 @@ from safetensors import SafetensorError
 from safetensors.numpy import load_file, save_file
 
 from core.errors import ConfigError, ModelError
+from core.files import atomic_dir
 
 N_QUANTILES = 1001
 PROBS = (np.arange(N_QUANTILES) + 0.5) / N_QUANTILES
@@ -144,11 +143,7 @@ class EnsembleCombiner:
 
     def save(self, folder: str | os.PathLike[str], extra: dict | None = None) -> Path:
         """Write ensemble.json + quantiles.safetensors into ``folder`` (atomically replaced)."""
-        target = Path(folder)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.parent / f".{target.name}.tmp-{uuid.uuid4().hex}"
-        tmp.mkdir()
-        try:
+        with atomic_dir(folder) as tmp:
             save_file({"quantiles": np.ascontiguousarray(self.quantiles),
                        "weights": np.ascontiguousarray(self.weights)},
                       str(tmp / QUANTILES_FILE), metadata={"kind": "ensemble"})
@@ -157,13 +152,7 @@ class EnsembleCombiner:
                         "n_quantiles": N_QUANTILES, "fingerprint": self.fingerprint,
                         **(extra or {})}
             (tmp / CONFIG_FILE).write_text(json.dumps(document, indent=2), encoding="utf-8")
-            if target.exists():
-                shutil.rmtree(target)
-            os.replace(tmp, target)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
-        return target
+        return Path(folder)
 
     @classmethod
     def load(cls, folder: str | os.PathLike[str]) -> EnsembleCombiner:

@@ -9,13 +9,12 @@ SHA-256), in its own transaction after the file is complete.
 from __future__ import annotations
 
 import hashlib
-import os
-import tempfile
 from pathlib import Path
 from typing import Literal
 
 from core.cases.audit import record, require_analyst
 from core.errors import ConfigError
+from core.files import atomic_file
 from core.reports.bundle import bundle_events, load_case_bundle
 from core.reports.content import CaseReport, gather_case_report
 
@@ -60,15 +59,8 @@ def export_case_report(store: object, case_id: str, fmt: ReportFormat, out: Path
     data = render_case_report(store, case_id, fmt, actor=actor,
                               mask_personal_data=mask_personal_data)
     out.parent.mkdir(parents=True, exist_ok=True)
-    # Written beside the target and renamed, so a reader never sees half a report.
-    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.replace(tmp, out)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_file(out) as handle:  # a reader never sees half a report; 0600 like before
+        handle.write(data)
     return out
 
 
