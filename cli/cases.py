@@ -1,43 +1,22 @@
-"""CLI commands for cases, snoozes and case reports: ``anomalyst case ...`` and ``report``.
+"""Commands for cases, snoozes and case reports: ``anomalyst case ...`` and ``report``.
 
 Every write names its analyst: ``--analyst``, else ``$ANOMALYST_ANALYST``, else the OS user.
 """
 
 from __future__ import annotations
 
-import getpass
 import json
-import os
 from pathlib import Path
 
 import click
 
-from core.cli import db_option, main, user_errors, wait_option
-from core.store import Store
+from cli.errors import user_errors
+from cli.options import analyst_option, db_option, json_option, wait_option, who
+from core.app import cases as app_cases
+from core.app.data import open_store
 
 
-def default_analyst() -> str:
-    """``$ANOMALYST_ANALYST``, else the OS user name, else empty (then writes are refused)."""
-    name = os.environ.get("ANOMALYST_ANALYST", "").strip()
-    if name:
-        return name
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):  # no passwd entry (some containers)
-        return ""
-
-
-analyst_option = click.option(
-    "--analyst", default=None,
-    help="Who acts (default: $ANOMALYST_ANALYST, else the OS user name).",
-)
-
-
-def _who(analyst: str | None) -> str:
-    return analyst if analyst is not None else default_analyst()
-
-
-@main.group()
+@click.group()
 def case() -> None:
     """Open, work and decide cases; snooze users, devices and IPs."""
 
@@ -53,11 +32,9 @@ def case() -> None:
 def open_cmd(user_id: str | None, session_id: str | None, title: str | None,
              analyst: str | None, db: str | None, wait_s: float) -> None:
     """Open a case (or add to the user's active one) and print its id."""
-    from core.cases import open_case
-
-    with Store.open(db, wait_s=wait_s) as store:
-        opened = open_case(store, analyst=_who(analyst), user_id=user_id, session_id=session_id,
-                           title=title)
+    with open_store(db, wait_s=wait_s) as store:
+        opened = app_cases.open_case(store, analyst=who(analyst), user_id=user_id,
+                                     session_id=session_id, title=title)
     click.echo(opened.case_id)
 
 
@@ -74,11 +51,9 @@ def open_cmd(user_id: str | None, session_id: str | None, title: str | None,
 def decide_cmd(case_ids: tuple[str, ...], decision: str, scenario: str | None,
                note: str | None, analyst: str | None, db: str | None, wait_s: float) -> None:
     """Decide one or more cases (all or nothing); decisions become analyst labels."""
-    from core.cases import decide_cases
-
-    with Store.open(db, wait_s=wait_s) as store:
-        decided = decide_cases(store, list(case_ids), decision, analyst=_who(analyst),
-                               scenario=scenario, note=note)
+    with open_store(db, wait_s=wait_s) as store:
+        decided = app_cases.decide_cases(store, list(case_ids), decision, analyst=who(analyst),
+                                         scenario=scenario, note=note)
     for item in decided:
         click.echo(f"{item.case_id} closed: {item.decision}"
                    + (f" ({item.scenario})" if item.scenario else "")
@@ -91,20 +66,17 @@ def decide_cmd(case_ids: tuple[str, ...], decision: str, scenario: str | None,
               type=click.Choice(["open", "investigating", "closed"]),
               help="Only these statuses (repeatable; default all).")
 @click.option("--assignee", default=None, help="Only cases assigned to this analyst.")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@json_option()
 @db_option
 @wait_option
 @user_errors
 def list_cmd(statuses: tuple[str, ...], assignee: str | None, as_json: bool, db: str | None,
              wait_s: float) -> None:
     """List cases, oldest first."""
-    from core.cases import STATUSES, list_cases
-    from core.reports.content import jsonable
-
-    with Store.open(db, read_only=True, wait_s=wait_s) as store:
-        frame = list_cases(store, statuses or STATUSES, assignee)
+    with open_store(db, read_only=True, wait_s=wait_s) as store:
+        frame = app_cases.cases_with_statuses(store, statuses, assignee)
     if as_json:
-        click.echo(json.dumps(jsonable(frame.to_dict(orient="records")), indent=2))
+        click.echo(json.dumps(app_cases.jsonable(frame.to_dict(orient="records")), indent=2))
         return
     if frame.empty:
         click.echo("No cases.")
@@ -122,15 +94,9 @@ def list_cmd(statuses: tuple[str, ...], assignee: str | None, as_json: bool, db:
 @user_errors
 def show_cmd(case_id: str, db: str | None, wait_s: float) -> None:
     """Print a case with its notes and audit trail as JSON."""
-    from core.cases import audit_trail, case_notes, get_case
-    from core.reports.content import jsonable
-
-    with Store.open(db, read_only=True, wait_s=wait_s) as store:
-        found = get_case(store, case_id)
-        out = {**found.to_dict(),
-               "notes": case_notes(store, case_id).to_dict(orient="records"),
-               "audit": audit_trail(store, case_id).to_dict(orient="records")}
-    click.echo(json.dumps(jsonable(out), indent=2))
+    with open_store(db, read_only=True, wait_s=wait_s) as store:
+        out = app_cases.case_detail(store, case_id)
+    click.echo(json.dumps(out, indent=2))
 
 
 @case.command("note")
@@ -143,10 +109,8 @@ def show_cmd(case_id: str, db: str | None, wait_s: float) -> None:
 def note_cmd(case_id: str, text: str, analyst: str | None, db: str | None,
              wait_s: float) -> None:
     """Add a note to a case."""
-    from core.cases import add_note
-
-    with Store.open(db, wait_s=wait_s) as store:
-        note_id = add_note(store, case_id, text, analyst=_who(analyst))
+    with open_store(db, wait_s=wait_s) as store:
+        note_id = app_cases.add_note(store, case_id, text, analyst=who(analyst))
     click.echo(f"note {note_id} added to {case_id}")
 
 
@@ -160,10 +124,8 @@ def note_cmd(case_id: str, text: str, analyst: str | None, db: str | None,
 def assign_cmd(case_id: str, assignee: str, analyst: str | None, db: str | None,
                wait_s: float) -> None:
     """Assign a case to ASSIGNEE (it becomes investigating)."""
-    from core.cases import assign_case
-
-    with Store.open(db, wait_s=wait_s) as store:
-        done = assign_case(store, case_id, assignee, analyst=_who(analyst))
+    with open_store(db, wait_s=wait_s) as store:
+        done = app_cases.assign_case(store, case_id, assignee, analyst=who(analyst))
     click.echo(f"{done.case_id} assigned to {done.assignee} ({done.status})")
 
 
@@ -175,11 +137,8 @@ def assign_cmd(case_id: str, assignee: str, analyst: str | None, db: str | None,
 @user_errors
 def claim_cmd(case_id: str | None, analyst: str | None, db: str | None, wait_s: float) -> None:
     """Claim CASE_ID, or without it the next open case in the queue."""
-    from core.cases import claim_case, next_case
-
-    with Store.open(db, wait_s=wait_s) as store:
-        got = (claim_case(store, case_id, analyst=_who(analyst)) if case_id
-               else next_case(store, analyst=_who(analyst)))
+    with open_store(db, wait_s=wait_s) as store:
+        got = app_cases.claim(store, case_id, analyst=who(analyst))
     click.echo("No open case is waiting." if got is None else
                f"{got.case_id} claimed by {got.assignee} (user {got.user_id})")
 
@@ -194,10 +153,8 @@ def claim_cmd(case_id: str | None, analyst: str | None, db: str | None, wait_s: 
 def reopen_cmd(case_id: str, reason: str | None, analyst: str | None, db: str | None,
                wait_s: float) -> None:
     """Reopen a closed case; its analyst labels are withdrawn."""
-    from core.cases import reopen_case
-
-    with Store.open(db, wait_s=wait_s) as store:
-        done = reopen_case(store, case_id, analyst=_who(analyst), reason=reason)
+    with open_store(db, wait_s=wait_s) as store:
+        done = app_cases.reopen_case(store, case_id, analyst=who(analyst), reason=reason)
     click.echo(f"{done.case_id} reopened ({done.status})")
 
 
@@ -216,17 +173,10 @@ def snooze_cmd(user_id: str | None, device: str | None, ip: str | None, days: fl
                reason: str, case_id: str | None, analyst: str | None, db: str | None,
                wait_s: float) -> None:
     """Hide a user, device or IP from the flagged queue until the snooze expires."""
-    from core.cases import snooze
-    from core.errors import ConfigError
-
-    chosen = [(k, v) for k, v in (("user", user_id), ("device", device), ("ip", ip)) if v]
-    if len(chosen) != 1:
-        raise ConfigError(f"snooze must name exactly one of --user, --device, --ip, got "
-                          f"{len(chosen)}. Name one.")
-    kind, value = chosen[0]
-    with Store.open(db, wait_s=wait_s) as store:
-        suppression_id = snooze(store, kind, value, days=days, reason=reason,
-                                analyst=_who(analyst), case_id=case_id)
+    kind, value = app_cases.snooze_target(user_id=user_id, device=device, ip=ip)
+    with open_store(db, wait_s=wait_s) as store:
+        suppression_id = app_cases.snooze(store, kind, value, days=days, reason=reason,
+                                          analyst=who(analyst), case_id=case_id)
     click.echo(f"suppression {suppression_id}: {kind} {value} snoozed for {days:g} days")
 
 
@@ -238,10 +188,8 @@ def snooze_cmd(user_id: str | None, device: str | None, ip: str | None, days: fl
 @user_errors
 def lift_cmd(suppression_id: int, analyst: str | None, db: str | None, wait_s: float) -> None:
     """End a snooze early."""
-    from core.cases import lift
-
-    with Store.open(db, wait_s=wait_s) as store:
-        lift(store, suppression_id, analyst=_who(analyst))
+    with open_store(db, wait_s=wait_s) as store:
+        app_cases.lift(store, suppression_id, analyst=who(analyst))
     click.echo(f"suppression {suppression_id} lifted")
 
 
@@ -251,10 +199,8 @@ def lift_cmd(suppression_id: int, analyst: str | None, db: str | None, wait_s: f
 @user_errors
 def suppressions_cmd(db: str | None, wait_s: float) -> None:
     """List the active snoozes."""
-    from core.cases import active_suppressions
-
-    with Store.open(db, read_only=True, wait_s=wait_s) as store:
-        frame = active_suppressions(store)
+    with open_store(db, read_only=True, wait_s=wait_s) as store:
+        frame = app_cases.active_suppressions(store)
     if frame.empty:
         click.echo("No active suppressions.")
     for row in frame.itertuples():
@@ -262,7 +208,7 @@ def suppressions_cmd(db: str | None, wait_s: float) -> None:
                    f"{row.expires_at:%Y-%m-%d %H:%M} by {row.created_by}: {row.reason}")
 
 
-@main.command("report")
+@click.command("report")
 @click.argument("case_id")
 @click.option("--format", "fmt", type=click.Choice(["html", "pdf", "json"]), default="html",
               show_default=True)
@@ -273,12 +219,10 @@ def suppressions_cmd(db: str | None, wait_s: float) -> None:
 @db_option
 @wait_option
 @user_errors
-def report_cmd(case_id: str, fmt: str, out: str, mask: bool, analyst: str | None,
+def report(case_id: str, fmt: str, out: str, mask: bool, analyst: str | None,
                db: str | None, wait_s: float) -> None:
     """Export a case report (self-contained HTML, PDF or a JSON bundle)."""
-    from core.reports import export_case_report
-
-    with Store.open(db, wait_s=wait_s) as store:
-        path = export_case_report(store, case_id, fmt, Path(out),  # type: ignore[arg-type]
-                                  mask_personal_data=mask, actor=_who(analyst))
+    with open_store(db, wait_s=wait_s) as store:
+        path = app_cases.export_report(store, case_id, fmt, Path(out), mask_personal_data=mask,
+                                       actor=who(analyst))
     click.echo(f"wrote {path} ({path.stat().st_size:,} bytes)")

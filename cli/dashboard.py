@@ -10,26 +10,17 @@ from pathlib import Path
 
 import click
 
-from core.cli import db_option, main, user_errors, wait_option
-from core.demo import build_demo_store
-from core.store import Store, resolve_db_path
+from cli.demo import build_demo_store
+from cli.errors import user_errors
+from cli.options import db_option, wait_option
+from core.app.data import holds_scores, resolve_db_path
 
 
 def _echo(step: str) -> None:
     click.echo(click.style(f"== {step}", bold=True) if step[:1].isdigit() else step, err=True)
 
 
-def _store_is_ready(db: Path) -> bool:
-    if not db.exists():
-        return False
-    try:
-        with Store.open(db, read_only=True, wait_s=5) as store:
-            return bool(store.scalar("count_sessions")) and not store.frame("scored_models").empty
-    except Exception:  # noqa: BLE001  (an unreadable store is rebuilt by `demo --rebuild`)
-        return False
-
-
-@main.command()
+@click.command()
 @db_option
 @click.option("--users", type=int, default=5000, show_default=True)
 @click.option("--days", type=int, default=30, show_default=True)
@@ -47,7 +38,7 @@ def demo(db: str | None, users: int, days: int, seed: int, rebuild: bool, no_das
     if rebuild and path.exists():
         path.unlink()
         Path(str(path) + ".wal").unlink(missing_ok=True)
-    if not _store_is_ready(path):
+    if not holds_scores(path):
         if path.exists():
             raise click.ClickException(
                 f"{path} exists but holds no scored sessions. Pass --rebuild to replace it "
@@ -60,7 +51,7 @@ def demo(db: str | None, users: int, days: int, seed: int, rebuild: bool, no_das
         _run_dashboard(path, port)
 
 
-@main.command()
+@click.command()
 @db_option
 @click.option("--port", type=int, default=8501, show_default=True)
 def dashboard(db: str | None, port: int) -> None:

@@ -1,4 +1,7 @@
-"""Building the demo store: generate sample data, ingest it, train and score detectors."""
+"""Building the demo store: generate sample data, ingest it, train and score detectors.
+
+The sample data comes from ``sample_data``; everything else is a ``core.app`` use case.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +10,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from core.store import Store
+from core.app import data as app_data
+from core.app import models as app_models
 
 log = logging.getLogger(__name__)
 
@@ -35,23 +39,21 @@ def build_demo_store(
 ) -> list[str]:
     """Generate, ingest, train ``detectors`` and score with each; returns the model ids."""
     import sample_data
-    from core.ingest import ingest_events
-    from core.ingest.labels import ingest_labels
-    from core.pipeline import score_model, train_model
 
     step(f"1/4 generating {users:,} users × {days} days of sample data")
     data = sample_data.generate(sample_data.GeneratorConfig(users=users, days=days, seed=seed))
     paths = sample_data.write(data, db.parent / "sample")
     model_ids = []
-    with Store.open(db, wait_s=wait_s) as store:
+    with app_data.open_store(db, wait_s=wait_s) as store:
         step(f"2/4 ingesting {len(data.events):,} events into {db}")
-        step(ingest_events(store, str(paths["events"])).summary())
-        step(ingest_labels(store, str(paths["labels"])).summary())
+        step(app_data.ingest_event_files(store, [paths["events"]]).summary())
+        step(app_data.ingest_label_file(store, paths["labels"]).summary())
         for i, name in enumerate(detectors, 1):
             step(f"3/4 training {name} ({i}/{len(detectors)})")
             chosen = (config if config is not None else DEMO_CONFIG).get(name)
-            result = train_model(store, name, quiet=quiet, config=chosen)
+            result = app_models.train(store, app_models.TrainRequest(name, quiet=quiet,
+                                                                     config=chosen))
             step(f"4/4 scoring with {result.model_id}")
-            score_model(store, result.model_id)
+            app_models.score(store, result.model_id)
             model_ids.append(result.model_id)
     return model_ids

@@ -6,18 +6,19 @@ import json
 
 import click
 
-from core.cli import db_option, main, user_errors, wait_option
-from core.store import Store
+from cli.errors import user_errors
+from cli.options import db_option, json_option, wait_option
+from core.app.data import open_store
 
 N_FEATURES = 10
 N_EVENTS = 5
 
 
-@main.command()
+@click.command()
 @click.argument("session_id")
 @click.option("--model", "model_id", default=None,
               help="Model id to explain (default: the scored model ranking the session highest).")
-@click.option("--json", "as_json", is_flag=True, help="Print the whole explanation as JSON.")
+@json_option("Print the whole explanation as JSON.")
 @click.option("--no-cache", is_flag=True, help="Recompute even when a cached explanation exists.")
 @db_option
 @wait_option
@@ -25,9 +26,9 @@ N_EVENTS = 5
 def explain(session_id: str, model_id: str | None, as_json: bool, no_cache: bool,
             db: str | None, wait_s: float) -> None:
     """Explain SESSION_ID: reasons, top features (SHAP) and top events per method."""
-    from core.explain import explain_session
+    from core.app.investigate import explain_session
 
-    with Store.open(db, wait_s=wait_s) as store:
+    with open_store(db, wait_s=wait_s) as store:
         explanation = explain_session(store, session_id, model_id=model_id,
                                       use_cache=not no_cache)
     if as_json:
@@ -38,7 +39,7 @@ def explain(session_id: str, model_id: str | None, as_json: bool, no_cache: bool
 
 def format_explanation(explanation) -> str:  # noqa: ANN001  (a SessionExplanation)
     """The human-readable page: header, reasons, top features, top events per method."""
-    from core.explain import METHOD_TEXT, display_table
+    from core.app.investigate import METHOD_TEXT, display_table
 
     e = explanation
     lines = [f"Session {e.session_id} (user {e.user_id}) under {e.detector} model {e.model_id}"]

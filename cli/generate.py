@@ -1,4 +1,4 @@
-"""CLI commands beyond the store basics: sample data (and, later, training and the dashboard)."""
+"""``anomalyst generate``: labelled sample data, ingested into a store with --db."""
 
 from __future__ import annotations
 
@@ -6,11 +6,12 @@ from pathlib import Path
 
 import click
 
-from core.cli import db_option, main, user_errors, wait_option
-from core.store import Store
+from cli.errors import user_errors
+from cli.options import db_option, wait_option
+from core.app import data as app_data
 
 
-@main.command()
+@click.command()
 @click.option("--users", type=int, default=5000, show_default=True, help="Number of users.")
 @click.option("--days", type=int, default=30, show_default=True, help="Days of activity.")
 @click.option("--seed", type=int, default=7, show_default=True, help="Random seed.")
@@ -38,9 +39,6 @@ def generate(users: int, days: int, seed: int, anomaly_rate: float, out: str, db
     for name, path in paths.items():
         click.echo(f"  {name}: {path}")
     if db is not None:
-        from core.ingest import ingest_events
-        from core.ingest.labels import ingest_labels
-
-        with Store.open(db, wait_s=wait_s) as store:
-            click.echo(ingest_events(store, str(paths["events"])).summary())
-            click.echo(ingest_labels(store, str(paths["labels"])).summary())
+        with app_data.open_store(db, wait_s=wait_s) as store:
+            click.echo(app_data.ingest_event_files(store, [paths["events"]]).summary())
+            click.echo(app_data.ingest_label_file(store, paths["labels"]).summary())

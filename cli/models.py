@@ -1,48 +1,18 @@
-"""CLI commands for models: train, score, scores, evaluate."""
+"""Commands for models: train, score, scores, evaluate."""
 
 from __future__ import annotations
 
-import datetime as dt
 import json
-from pathlib import Path
 
 import click
-import pandas as pd
 
-from core.cases.scoring import ScoreContext
-from core.cli import db_option, main, user_errors, wait_option
-from core.csv_safe import write_csv
-from core.errors import ConfigError
-from core.files import make_private, private_umask
-from core.store import Store
+from cli.errors import user_errors
+from cli.options import db_option, json_option, wait_option
+from core.app import models as app_models
+from core.app.data import open_store
 
 
-def _parse_ts(value: str | None) -> dt.datetime | None:
-    if value is None:
-        return None
-    try:
-        stamp = pd.Timestamp(value)
-    except (ValueError, TypeError) as exc:
-        raise ConfigError(f"a time must be ISO 8601 like 2026-09-20, got {value!r}.") from exc
-    if stamp.tzinfo is not None:
-        stamp = stamp.tz_convert("UTC").tz_localize(None)
-    return stamp.to_pydatetime()
-
-
-def read_session_ids(path: str) -> list[str]:
-    """Session ids from a text file (one per line) or a Parquet/CSV file with session_id."""
-    file = Path(path)
-    if not file.exists():
-        raise ConfigError(f"sessions file must exist, got {path!r}. Check the path.")
-    if file.suffix.lower() in (".parquet", ".pq", ".csv"):
-        frame = pd.read_parquet(file) if file.suffix.lower() != ".csv" else pd.read_csv(file)
-        if "session_id" not in frame.columns:
-            raise ConfigError(f"{path} must have a session_id column, got {list(frame.columns)}.")
-        return frame["session_id"].astype(str).tolist()
-    return [line.strip() for line in file.read_text().splitlines() if line.strip()]
-
-
-@main.command()
+@click.command()
 @click.option("--detector", "detector", required=True, help="Detector name (see --help list).")
 @click.option("--train-end", default=None, help="Train on sessions before this time (ISO).")
 @click.option("--train-sessions", default=None, type=click.Path(),
@@ -76,29 +46,13 @@ def train(detector: str, train_end: str | None, train_sessions: str | None, epoc
     Its default threshold comes from its own training scores (median + 3 MAD, or best F1 on
     the validation window for a detector trained on labels), unless --contamination is given.
     """
-    from core.features.extras import ExtraSelection
-    from core.ingest.mapping import read_extra_types
-    from core.pipeline import train_model
-
-    if members is not None and detector != "ensemble":
-        raise ConfigError(f"--members must come with --detector ensemble, got --detector "
-                          f"{detector}. Drop --members or train an ensemble.")
-    sessions = read_session_ids(train_sessions) if train_sessions else None
-    with Store.open(db, wait_s=wait_s) as store:
-        if detector == "ensemble":
-            from core.pipeline.ensemble import train_ensemble
-
-            ids = [m.strip() for m in members.split(",") if m.strip()] if members else None
-            result = train_ensemble(store, ids)
-        else:
-            selection = ExtraSelection(
-                allow=_names(extras_allow) if extras_allow is not None else None,
-                deny=_names(extras_deny) if extras_deny else (),
-                types=read_extra_types(map_file) if map_file else {})
-            result = train_model(store, detector, train_end=_parse_ts(train_end),
-                                 train_sessions=sessions, epochs=epochs, device=device,
-                                 quiet=quiet, extras=selection, contamination=contamination)
-    if not quiet and detector == "ensemble":
+    request = app_models.train_request(
+        detector, train_end=train_end, train_sessions=train_sessions, members=members,
+        extras_allow=extras_allow, extras_deny=extras_deny, map_file=map_file, epochs=epochs,
+        device=device, quiet=quiet, contamination=contamination)
+    with open_store(db, wait_s=wait_s) as store:
+        result = app_models.train(store, request)
+    if not quiet and request.is_ensemble:
         click.echo(f"Trained an ensemble; its weights were set on {result.n_train:,} labelled "
                    f"sessions up to {result.train_end}, in {result.seconds:.1f} s.", err=True)
     elif not quiet:
@@ -112,11 +66,7 @@ def train(detector: str, train_end: str | None, train_sessions: str | None, epoc
     click.echo(result.model_id)
 
 
-def _names(value: str) -> tuple[str, ...]:
-    return tuple(n.strip() for n in value.split(",") if n.strip())
-
-
-@main.command()
+@click.command()
 @click.option("--model", "model_id", default=None, help="Model id to score with.")
 @click.option("--detector", default=None, help="Score with the latest model of this detector.")
 @click.option("--only-new", is_flag=True, help="Only sessions this model has not scored yet.")
@@ -126,32 +76,14 @@ def _names(value: str) -> tuple[str, ...]:
 def score(model_id: str | None, detector: str | None, only_new: bool, db: str | None,
           wait_s: float) -> None:
     """Score sessions with a model (default: the latest model of every detector)."""
-    from core.pipeline import score_model
-
-    with Store.open(db, wait_s=wait_s) as store:
-        if model_id:
-            ids = [model_id]
-        elif detector:
-            found = store.scalar("latest_model_of", {"detector": detector})
-            if found is None:
-                raise ConfigError(f"no model of detector {detector!r} yet. Train one first.")
-            ids = [found]
-        else:
-            models = store.frame("model_list")
-            latest = models.groupby("detector")["model_id"].last()
-            # Ensembles combine the other models' scores: score them after their members.
-            ids = [m for d, m in latest.items() if d != "ensemble"]
-            ids += [m for d, m in latest.items() if d == "ensemble"]
-            if not ids:
-                raise ConfigError("no models yet. Train one with `anomalyst train --detector "
-                                  "autoencoder`.")
-        for mid in ids:
-            result = score_model(store, mid, only_new=only_new)
+    with open_store(db, wait_s=wait_s) as store:
+        for mid in app_models.models_to_score(store, model_id=model_id, detector=detector):
+            result = app_models.score(store, mid, only_new=only_new)
             click.echo(f"{mid}: scored {result.n_sessions:,} sessions "
                        f"({result.n_events:,} event scores) in {result.seconds:.1f} s")
 
 
-@main.command()
+@click.command()
 @click.option("--out", required=True, type=click.Path(dir_okay=False),
               help="Output file: .parquet or .csv.")
 @db_option
@@ -162,23 +94,14 @@ def scores(out: str, db: str | None, wait_s: float) -> None:
     percentile_vs_training) for every scored model: the threshold in force (saved for the
     session's segment, else the model's default operating point) and the score's percentile
     among the model's training scores."""
-    target = Path(out)
-    if target.suffix.lower() not in (".parquet", ".csv"):
-        raise ConfigError(f"--out must end in .parquet or .csv, got {out!r}.")
-    with Store.open(db, read_only=True, wait_s=wait_s) as store:
-        frame = store.frame("export_scores")
-        frame = ScoreContext.build(store).with_flags(frame, store)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    if target.suffix.lower() == ".csv":
-        write_csv(frame, target)  # cells neutralised (formula injection), owner-only
-    else:
-        with private_umask():
-            frame.to_parquet(target, index=False)
-        make_private(target)
+    target = app_models.export_path(out)
+    with open_store(db, read_only=True, wait_s=wait_s) as store:
+        frame = app_models.scores_with_flags(store)
+    app_models.write_scores(frame, target)
     click.echo(f"Wrote {len(frame):,} scores to {target}")
 
 
-@main.command()
+@click.command()
 @click.option("--from", "from_ts", default=None,
               help="Evaluate sessions starting at or after this time (default: each model's "
                    "train end).")
@@ -186,20 +109,16 @@ def scores(out: str, db: str | None, wait_s: float) -> None:
               help="Evaluate only these session ids (text/Parquet/CSV).")
 @click.option("--labels", type=click.Choice(["both", "ground_truth", "analyst"]), default="both",
               show_default=True, help="Which labels count.")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@json_option()
 @db_option
 @wait_option
 @user_errors
 def evaluate(from_ts: str | None, sessions: str | None, labels: str, as_json: bool,
              db: str | None, wait_s: float) -> None:
     """ROC-AUC, AP, best F1, recall at 1% FPR, precision@k and per-scenario recall."""
-    from core.pipeline import evaluate_models
-
-    sources = ("ground_truth", "analyst") if labels == "both" else (labels,)
-    ids = read_session_ids(sessions) if sessions else None
-    with Store.open(db, read_only=True, wait_s=wait_s) as store:
-        results = evaluate_models(store, from_ts=_parse_ts(from_ts), session_ids=ids,
-                                  sources=sources)
+    ids = app_models.read_session_ids(sessions) if sessions else None
+    with open_store(db, read_only=True, wait_s=wait_s) as store:
+        results = app_models.evaluate(store, from_ts=from_ts, session_ids=ids, labels=labels)
     if as_json:
         click.echo(json.dumps(results, indent=2, default=str))
         return

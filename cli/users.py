@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import click
 
-from core.access import ROLES, AuthSettings, UserFile
-from core.cli import main, user_errors
+from cli.errors import user_errors
+from core.app.access import ROLES, user_file
 
 users_file_option = click.option(
     "--users-file", "users_file", type=click.Path(dir_okay=False), default=None,
@@ -13,11 +13,7 @@ users_file_option = click.option(
 )
 
 
-def _file(users_file: str | None) -> UserFile:
-    return UserFile(users_file or AuthSettings.from_env().users_file)
-
-
-@main.group()
+@click.group()
 def users() -> None:
     """Dashboard users and roles (used when ANOMALYST_AUTH=local or oidc)."""
 
@@ -35,7 +31,7 @@ def add_user(name: str, role: str, oidc: bool, password: str | None,
     """Add NAME with ROLE, or change their role and password."""
     if not oidc and password is None:
         password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
-    _file(users_file).add(name, role, None if oidc else password)
+    user_file(users_file).add(name, role, None if oidc else password)
     click.echo(f"User {name} is now {role}.")
 
 
@@ -44,7 +40,7 @@ def add_user(name: str, role: str, oidc: bool, password: str | None,
 @user_errors
 def list_users(users_file: str | None) -> None:
     """Print every user and role."""
-    found = _file(users_file).users()
+    found = user_file(users_file).users()
     if not found:
         click.echo("No users yet. Add one with `anomalyst users add NAME --role admin`.")
     for name, role in found.items():
@@ -57,5 +53,5 @@ def list_users(users_file: str | None) -> None:
 @user_errors
 def remove_user(name: str, users_file: str | None) -> None:
     """Remove NAME."""
-    _file(users_file).remove(name)
+    user_file(users_file).remove(name)
     click.echo(f"User {name} removed.")

@@ -10,8 +10,8 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+import sample_data.ids as ids
 from core.schema import EVENT_COLUMN_NAMES, NORMAL_SCENARIO
-from sample_data import ids
 from sample_data.catalogue import CATEGORY_NAMES, Catalogue
 from sample_data.config import SCENARIOS, GeneratorConfig
 from sample_data.personas import PERSONAS

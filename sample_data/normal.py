@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from sample_data import catalogue as cat
+import sample_data.catalogue as cat
 from sample_data.personas import HOURLY, PERSONAS, WEEKLY, P
 from sample_data.population import DAY_MS, HOUR_MS, Population
 from sample_data.sessions import Plan

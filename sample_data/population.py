@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pyarrow as pa
 
-from sample_data import catalogue as cat
-from sample_data import world
+import sample_data.catalogue as cat
+import sample_data.world as world
 from sample_data.personas import PERSONAS, P, persona_shares
 from sample_data.text import base_texts
 

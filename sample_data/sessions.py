@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, fields
 
 import numpy as np
 
-from sample_data import text as tx
+import sample_data.text as tx
 from sample_data.catalogue import ATTENTION, N_CATEGORIES, Catalogue
 from sample_data.population import Pools
 from sample_data.world import ET

@@ -23,7 +23,7 @@ def demo_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
     Tests must not write to it; copy it first (see ``demo_store_copy``).
     """
-    from core.demo import build_demo_store
+    from cli.demo import build_demo_store
 
     path = tmp_path_factory.mktemp("demo") / "demo.duckdb"
     build_demo_store(path, users=300, days=14, seed=11, detectors=TINY_DETECTORS,

@@ -40,7 +40,7 @@ READER = textwrap.dedent("""
 
 
 def cli(*args: str) -> subprocess.Popen[str]:
-    return subprocess.Popen([sys.executable, "-m", "core.cli", *args], cwd=ROOT,
+    return subprocess.Popen([sys.executable, "-m", "cli", *args], cwd=ROOT,
                             env={**os.environ, "HF_HUB_OFFLINE": "1"}, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
 
@@ -50,9 +50,9 @@ def analyst_script(db: Path, name: str, sessions: list[str]) -> str:
     lines = []
     for session in sessions:
         lines.append(
-            f"id=$({sys.executable} -m core.cli case open --session {session} --analyst {name} "
+            f"id=$({sys.executable} -m cli case open --session {session} --analyst {name} "
             f"--db {db} --wait 300 | tail -1) && "
-            f"{sys.executable} -m core.cli case decide $id --decision fraud_confirmed "
+            f"{sys.executable} -m cli case decide $id --decision fraud_confirmed "
             f"--scenario account_takeover --analyst {name} --db {db} --wait 300 || exit 1")
     return "\n".join(["set -e", *lines])
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from sample_data import catalogue as cat
-from sample_data import world
+import sample_data.catalogue as cat
+import sample_data.world as world
 from sample_data.config import SCENARIOS
 from sample_data.normal import local_times
 from sample_data.population import DAY_MS, HOUR_MS, MINUTE_MS

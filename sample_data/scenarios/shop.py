@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from sample_data import catalogue as cat
-from sample_data import text as tx
-from sample_data import world
+import sample_data.catalogue as cat
+import sample_data.text as tx
+import sample_data.world as world
 from sample_data.config import SCENARIOS
 from sample_data.population import DAY_MS, HOUR_MS, MINUTE_MS
 from sample_data.scenarios.base import (

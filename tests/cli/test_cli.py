@@ -10,7 +10,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from core.cli import format_info, main, parse_minutes
+from cli.data import format_info
+from cli.main import main
+from cli.options import parse_minutes
 
 
 @pytest.fixture()
@@ -95,7 +97,7 @@ def test_format_info_without_models() -> None:
 
 
 def test_console_script_is_installed() -> None:
-    result = subprocess.run([sys.executable, "-m", "core.cli", "--help"], capture_output=True,
+    result = subprocess.run([sys.executable, "-m", "cli", "--help"], capture_output=True,
                             text=True, check=False)
     assert result.returncode == 0 and "ingest-labels" in result.stdout
 
@@ -115,7 +117,7 @@ def test_ingest_into_a_busy_store_waits_then_explains(files: dict[str, Path]) ->
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
         result = subprocess.run(
-            [sys.executable, "-m", "core.cli", "ingest", str(files["events"]), "--db", str(db),
+            [sys.executable, "-m", "cli", "ingest", str(files["events"]), "--db", str(db),
              "--map", "user_id=customer", "--map", "ts=purchase_time", "--wait", "1"],
             capture_output=True, text=True, check=False,
         )

@@ -26,7 +26,7 @@ while True:
 SUPERVISOR = """
 import os, sys
 from pathlib import Path
-from core.cli_dashboard import run_supervised
+from cli.dashboard import run_supervised
 cmd = [sys.executable, "-c", sys.argv[1], sys.argv[2]]
 raise SystemExit(run_supervised(cmd, env=dict(os.environ), cwd=Path.cwd()))
 """

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from cli.main import main
 from core.access import AuthSettings, Principal, UserFile, can, require
-from core.cli import main
 from core.errors import AccessDeniedError, ConfigError
 
 

@@ -21,7 +21,7 @@ def cli(*args: str, crash_at: str | None = None) -> subprocess.Popen[str]:
     env.pop("ANOMALYST_CRASH_AT", None)
     if crash_at:
         env["ANOMALYST_CRASH_AT"] = crash_at
-    return subprocess.Popen([sys.executable, "-m", "core.cli", *args], cwd=ROOT, env=env,
+    return subprocess.Popen([sys.executable, "-m", "cli", *args], cwd=ROOT, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 

@@ -104,7 +104,7 @@ def test_the_mapping_files_extra_types_reach_the_model(tmp_path: Path) -> None:
 
     from click.testing import CliRunner
 
-    from core.cli import main
+    from cli.main import main
     from core.pipeline.training import model_row
 
     rows = [{"customer": f"u{i % 20}", "time": (T0 + dt.timedelta(hours=i)).isoformat(),

@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 import sample_data
-from core.cli import main
+from cli.main import main
 from core.ingest import ingest_events
 from core.pipeline import score_model, train_model
 from core.store import Store

@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
+from cli.main import main
 from core import lookups
-from core.cli import main
 from core.errors import AnomalystError
 from core.ingest import ingest_events
 from core.store import Store

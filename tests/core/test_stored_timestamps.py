@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 import sample_data
-from core.cli import main
+from cli.main import main
 from core.ingest import ingest_events
 from core.ingest.time_window import TimeWindow
 from core.pipeline import default_train_end, score_model, train_model

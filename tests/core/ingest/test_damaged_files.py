@@ -10,7 +10,7 @@ import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
 
-from core.cli import main
+from cli.main import main
 from core.errors import IngestError
 from core.ingest import ingest_events
 from core.store import Store

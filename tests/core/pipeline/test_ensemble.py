@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-from core.cli import main
+from cli.main import main
 from core.detectors.ensemble import (
     PROBS,
     EnsembleCombiner,

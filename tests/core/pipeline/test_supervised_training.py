@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-from core.cli import main
+from cli.main import main
 from core.errors import ConfigError
 from core.ingest.labels import ingest_labels
 from core.pipeline import default_train_end, score_model, train_model

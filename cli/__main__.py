@@ -1,0 +1,5 @@
+"""``python -m cli``: the same command as ``anomalyst``."""
+
+from cli.main import main
+
+main()

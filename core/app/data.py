@@ -1,0 +1,89 @@
+"""Data: open the store, what it holds, ingest events and labels, column mappings.
+
+The front end opens the store (``open_store``) and passes it to each use case; parsing of
+options (a mapping, a time window) happens before, so a bad option never touches the store.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from core.app._lazy import lazy_exports
+from core.schema import EVENT_COLUMN_NAMES, REQUIRED_EVENT_COLUMNS
+from core.store import Store, resolve_db_path
+from core.store.connection import DEFAULT_WAIT_S
+
+if TYPE_CHECKING:
+    from core.ingest import ColumnMapping, IngestReport
+    from core.ingest.time_window import TimeWindow
+
+__all__ = [
+    "DEFAULT_WAIT_S", "EVENT_COLUMN_NAMES", "REQUIRED_EVENT_COLUMNS", "Store", "holds_scores",
+    "ingest_event_files", "ingest_label_file", "open_store", "parse_mapping",
+    "parse_time_window", "resolve_db_path", "store_info",
+]
+
+# Also here, imported on first use: the ingest package loads pyarrow, which `--help` skips.
+_LAZY = {
+    "ColumnMapping": "core.ingest", "IngestReport": "core.ingest",
+    "ingest_events": "core.ingest", "preview_file": "core.ingest",
+    "suggest_mapping": "core.ingest", "ingest_labels": "core.ingest.labels",
+    "CSV_SUFFIXES": "core.ingest.sources", "PARQUET_SUFFIXES": "core.ingest.sources",
+}
+
+__getattr__ = lazy_exports(__name__, _LAZY)
+
+
+def open_store(path: str | os.PathLike[str] | None = None, *, read_only: bool = False,
+               wait_s: float = DEFAULT_WAIT_S) -> Store:
+    """The store at ``path`` (default ``$ANOMALYST_DB`` or data/anomalyst.duckdb), created and
+    migrated for a writer; waits up to ``wait_s`` while another process holds it."""
+    return Store.open(path, read_only=read_only, wait_s=wait_s)
+
+
+def store_info(store: Store) -> dict[str, Any]:
+    """What the store holds: counts, time range, event types, labels, models."""
+    return store.info()
+
+
+def holds_scores(path: Path) -> bool:
+    """Whether the store at ``path`` has sessions and at least one scored model (any failure
+    to read it counts as no: the demo rebuilds it)."""
+    if not path.exists():
+        return False
+    try:
+        with open_store(path, read_only=True, wait_s=5) as store:
+            return bool(store.scalar("count_sessions")) and not store.frame("scored_models").empty
+    except Exception:  # noqa: BLE001  (an unreadable store is rebuilt by `demo --rebuild`)
+        return False
+
+
+def parse_mapping(pairs: Iterable[str] = (), map_file: str | Path | None = None) -> ColumnMapping:
+    """A column mapping from ``canonical=source`` strings and/or a JSON file."""
+    from core.ingest import ColumnMapping
+
+    return ColumnMapping.parse(pairs, map_file)
+
+
+def parse_time_window(min_ts: str | None = None, max_ts: str | None = None) -> TimeWindow:
+    """The plausible event-time window from option values, else the environment."""
+    from core.ingest.time_window import TimeWindow
+
+    return TimeWindow.parse(min_ts, max_ts)
+
+
+def ingest_event_files(store: Store, files: Sequence[str | Path], **options: Any) -> IngestReport:
+    """Ingest event files (all or nothing); ``options`` as ``core.ingest.ingest_events``."""
+    from core.ingest import ingest_events
+
+    return ingest_events(store, [str(f) for f in files], **options)
+
+
+def ingest_label_file(store: Store, path: str | Path, **options: Any) -> IngestReport:
+    """Store ground-truth labels from ``path``; ``options`` as ``core.ingest.labels``."""
+    from core.ingest.labels import ingest_labels
+
+    return ingest_labels(store, str(path), **options)
