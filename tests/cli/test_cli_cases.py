@@ -25,7 +25,7 @@ def run(db: Path, *args: str, analyst: str | None = "ana") -> str:
 
 def first_users(db: Path, n: int) -> list[str]:
     with Store.open(db, read_only=True) as store:
-        return store.frame("sessions_meta")["user_id"].drop_duplicates().head(n).tolist()
+        return store.sessions.meta()["user_id"].drop_duplicates().head(n).tolist()
 
 
 def test_case_commands_walk_a_case_through_its_life(demo_store_copy: Path,

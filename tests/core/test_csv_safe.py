@@ -61,7 +61,7 @@ def test_scores_export_neutralises_ids(tmp_path: Path, monkeypatch: pytest.Monke
     db = tmp_path / "s.duckdb"
     with Store.open(db) as store:
         ingest_events(store, data.events)
-        first = store.frame("sessions_meta").iloc[0]
+        first = store.sessions.meta().iloc[0]
         for table in ("events", "sessions"):  # hostile ids, as a feed could send them
             store.con.execute(f"UPDATE {table} SET user_id = ? WHERE user_id = ?",
                               [HOSTILE[0], first["user_id"]])

@@ -19,10 +19,10 @@ def run(*args: str) -> tuple[int, str]:
 def test_explain_prints_reasons_features_and_events(demo_store_copy: Path) -> None:
     db = str(demo_store_copy)
     with Store.open(demo_store_copy, read_only=True) as store:
-        models = store.frame("model_list")
+        models = store.models.listing()
         ae = models.loc[models["detector"] == "zscore", "model_id"].iloc[-1]
         sae = models.loc[models["detector"] == "sequence_autoencoder", "model_id"].iloc[-1]
-        scores = store.frame("model_scores", {"model_id": ae})
+        scores = store.scores.of_model(ae)
     session = str(scores.sort_values("score")["session_id"].iloc[-1])
 
     code, out = run("explain", session, "--db", db, "--model", ae)
@@ -48,6 +48,6 @@ def test_unknown_session_and_model_exit_2_with_a_clear_message(demo_store_copy: 
     assert "session must be one of the store's sessions, got 'no-such-session'" in out
     assert "Traceback" not in out
     with Store.open(demo_store_copy, read_only=True) as store:
-        session = str(store.frame("sessions_meta")["session_id"].iloc[0])
+        session = str(store.sessions.meta()["session_id"].iloc[0])
     code, out = run("explain", session, "--db", str(demo_store_copy), "--model", "nope")
     assert code == 2 and "model must be one of the registered models" in out

@@ -150,7 +150,7 @@ def test_cli_train_score_evaluate_export(demo_store_copy: Path, tmp_path: Path) 
 
 def test_cli_train_sessions_file(demo_store_copy: Path, tmp_path: Path) -> None:
     with Store.open(demo_store_copy, read_only=True) as store:
-        ids = store.frame("sessions_meta")["session_id"].head(50).tolist()
+        ids = store.sessions.meta()["session_id"].head(50).tolist()
     listing = tmp_path / "train.txt"
     listing.write_text("\n".join(ids))
     result = CliRunner().invoke(main, ["train", "--detector", "zscore", "--train-sessions",
