@@ -56,7 +56,7 @@ def holds_scores(path: Path) -> bool:
         return False
     try:
         with open_store(path, read_only=True, wait_s=5) as store:
-            return bool(store.scalar("count_sessions")) and not store.frame("scored_models").empty
+            return bool(store.summary.count_sessions()) and not store.models.scored().empty
     except Exception:  # noqa: BLE001  (an unreadable store is rebuilt by `demo --rebuild`)
         return False
 

@@ -122,9 +122,9 @@ def train(store: Store, request: TrainRequest) -> TrainResult:
 def latest_models(store: Store) -> list[str]:
     """The latest model of every detector, ensembles after their members (whose scores they
     combine)."""
-    latest = store.frame("model_list").groupby("detector")["model_id"].last()
-    ids = [m for d, m in latest.items() if d != "ensemble"]
-    return ids + [m for d, m in latest.items() if d == "ensemble"]
+    from core.pipeline.registry import latest_models as latest
+
+    return latest(store)
 
 
 def models_to_score(store: Store, *, model_id: str | None = None,
@@ -133,7 +133,7 @@ def models_to_score(store: Store, *, model_id: str | None = None,
     if model_id:
         return [model_id]
     if detector:
-        found = store.scalar("latest_model_of", {"detector": detector})
+        found = store.models.latest_of(detector)
         if found is None:
             raise ConfigError(f"no model of detector {detector!r} yet. Train one first.")
         return [found]
@@ -174,7 +174,7 @@ def scores_with_flags(store: Store) -> pd.DataFrame:
     percentile among the model's training scores."""
     from core.cases.scoring import ScoreContext
 
-    frame = store.frame("export_scores")
+    frame = store.scores.export()
     return ScoreContext.build(store).with_flags(frame, store)
 
 
