@@ -44,13 +44,11 @@ class Audit:
 
     def of_case(self, case_id: str) -> pd.DataFrame:
         """audit_id, logged_at, actor, action, case_id, entity, detail (a dict), oldest first."""
-        return _parsed(self._store._execute("audit.of_case", _OF_CASE,
-                                               {"case_id": case_id}).df())
+        return _parsed(self._store._frame("audit.of_case", _OF_CASE, {"case_id": case_id}))
 
     def recent(self, limit: int) -> pd.DataFrame:
         """The newest ``limit`` rows, newest first, as ``of_case``."""
-        return _parsed(self._store._execute("audit.recent", _RECENT,
-                                               {"limit": int(limit)}).df())
+        return _parsed(self._store._frame("audit.recent", _RECENT, {"limit": int(limit)}))
 
 
 def _parsed(frame: pd.DataFrame) -> pd.DataFrame:

@@ -153,17 +153,10 @@ class Cases:
     def __init__(self, store: Store) -> None:
         self._store = store
 
-    def _exec(self, name: str, sql: str, params: dict[str, Any] | None = None) -> Any:
-        return self._store._execute(f"cases.{name}", sql, params)
-
-    def _first(self, name: str, sql: str, params: dict[str, Any] | None = None) -> Any:
-        rows = self._exec(name, sql, params).fetchall()
-        return rows[0][0] if rows else None
-
     # --- reads ----------------------------------------------------------------------------
     def get(self, case_id: str) -> Case | None:
         """The case with its sessions (in time order), or None."""
-        rows = self._exec("get", _BY_ID, {"case_id": case_id}).df()
+        rows = self._store._frame("cases.get", _BY_ID, {"case_id": case_id})
         if rows.empty:
             return None
         row = {k: _none(v) for k, v in rows.iloc[0].to_dict().items()}
@@ -172,85 +165,86 @@ class Cases:
                     snapshot=json.loads(raw) if raw else None)
 
     def session_ids(self, case_id: str) -> list[str]:
-        frame = self._exec("session_ids", _SESSION_IDS, {"case_id": case_id}).df()
-        return frame["session_id"].tolist()
+        rows = self._store._rows("cases.session_ids", _SESSION_IDS, {"case_id": case_id})
+        return [str(r[0]) for r in rows]
 
     def active_of_user(self, user_id: str) -> str | None:
         """The user's oldest open or investigating case."""
-        found = self._first("active_of_user", _ACTIVE_OF_USER, {"user_id": user_id})
+        found = self._store._scalar("cases.active_of_user", _ACTIVE_OF_USER, {"user_id": user_id})
         return None if found is None else str(found)
 
     def next_open(self) -> str | None:
         """The oldest open, unassigned case."""
-        found = self._first("next_open", _NEXT_OPEN)
+        found = self._store._scalar("cases.next_open", _NEXT_OPEN)
         return None if found is None else str(found)
 
     def by_status(self, statuses: Sequence[str], assignee: str | None = None) -> pd.DataFrame:
         """Cases of ``statuses`` (and ``assignee``), oldest first, with n_sessions, n_notes."""
-        return self._exec("by_status", _LIST, {"statuses": list(statuses),
-                                          "assignee": assignee}).df()
+        return self._store._frame("cases.by_status", _LIST,
+                                  {"statuses": list(statuses), "assignee": assignee})
 
     def notes(self, case_id: str) -> pd.DataFrame:
         """note_id, author, created_at, text, oldest first."""
-        return self._exec("notes", _NOTES, {"case_id": case_id}).df()
+        return self._store._frame("cases.notes", _NOTES, {"case_id": case_id})
 
     def analyst_labels(self, case_id: str) -> pd.DataFrame:
         """session_id, is_anomaly, scenario, created_at, note of the labels ``case_id`` wrote."""
-        return self._exec("analyst_labels", _ANALYST_LABELS_OF_CASE,
-                          {"note": label_note(case_id)}).df()
+        return self._store._frame("cases.analyst_labels", _ANALYST_LABELS_OF_CASE,
+                                  {"note": label_note(case_id)})
 
     def analyst_label_count(self) -> int:
         """How many session labels analysts' decisions have written."""
-        return int(self._first("analyst_label_count", _ANALYST_LABEL_COUNT) or 0)
+        return int(self._store._scalar("cases.analyst_label_count", _ANALYST_LABEL_COUNT) or 0)
 
     def event_score_models(self, session_ids: Sequence[str]) -> list[str]:
         """Models with per-event scores of any of ``session_ids``, newest first."""
-        frame = self._exec("event_score_models", _EVENT_SCORE_MODELS,
-                           {"session_ids": list(session_ids)}).df()
-        return frame["model_id"].astype(str).tolist()
+        rows = self._store._rows("cases.event_score_models", _EVENT_SCORE_MODELS,
+                                 {"session_ids": list(session_ids)})
+        return [str(r[0]) for r in rows]
 
     # --- writes (inside the caller's transaction) -----------------------------------------
     def insert(self, *, user_id: str, title: str, created_by: str, now: dt.datetime) -> str:
         """Create an open case and return its new id."""
-        case_id = f"C-{int(self._first('next_id', _NEXT_ID)):05d}"
-        self._exec("insert", _INSERT, {"case_id": case_id, "user_id": user_id, "title": title,
-                                       "created_by": created_by, "now": now})
+        case_id = f"C-{int(self._store._scalar('cases.next_id', _NEXT_ID)):05d}"
+        self._store._execute("cases.insert", _INSERT, {
+            "case_id": case_id, "user_id": user_id, "title": title, "created_by": created_by,
+            "now": now})
         return case_id
 
     def add_sessions(self, case_id: str, session_ids: Sequence[str]) -> None:
-        self._exec("add_sessions", _ADD_SESSIONS, {"case_id": case_id,
-                                                   "session_ids": list(session_ids)})
+        self._store._execute("cases.add_sessions", _ADD_SESSIONS,
+                             {"case_id": case_id, "session_ids": list(session_ids)})
 
     def touch(self, case_id: str, now: dt.datetime) -> None:
-        self._exec("touch", _TOUCH, {"case_id": case_id, "now": now})
+        self._store._execute("cases.touch", _TOUCH, {"case_id": case_id, "now": now})
 
     def set_assignee(self, case_id: str, *, assignee: str, status: str,
                      now: dt.datetime) -> None:
-        self._exec("set_assignee", _SET_ASSIGNEE, {"case_id": case_id, "assignee": assignee,
-                                                   "status": status, "now": now})
+        self._store._execute("cases.set_assignee", _SET_ASSIGNEE, {
+            "case_id": case_id, "assignee": assignee, "status": status, "now": now})
 
     def set_decision(self, case_id: str, *, decision: str, scenario: str | None, analyst: str,
                      now: dt.datetime, snapshot: dict[str, Any]) -> None:
-        self._exec("set_decision", _SET_DECISION, {
+        self._store._execute("cases.set_decision", _SET_DECISION, {
             "case_id": case_id, "decision": decision, "scenario": scenario,
             "analyst": analyst, "now": now, "snapshot": json.dumps(snapshot)})
 
     def clear_decision(self, case_id: str, *, status: str, now: dt.datetime) -> None:
-        self._exec("clear_decision", _CLEAR_DECISION, {"case_id": case_id, "status": status,
-                                                       "now": now})
+        self._store._execute("cases.clear_decision", _CLEAR_DECISION, {
+            "case_id": case_id, "status": status, "now": now})
 
     def insert_note(self, case_id: str, *, author: str, text: str, now: dt.datetime) -> int:
         """Append a note; returns its id."""
-        return int(self._first("insert_note", _NOTE_INSERT, {
+        return int(self._store._scalar("cases.insert_note", _NOTE_INSERT, {
             "case_id": case_id, "author": author, "now": now, "text": text}))
 
     def relabel_sessions(self, session_ids: Sequence[str], *, normal_scenario: str) -> None:
         """Set the analyst label of ``session_ids`` to the latest conclusive decision of any
         closed case holding them (none without one). The label rollup is the caller's."""
         params = {"session_ids": list(dict.fromkeys(session_ids))}
-        self._exec("analyst_labels_clear", _ANALYST_LABELS_CLEAR, params)
-        self._exec("analyst_labels_rebuild", _ANALYST_LABELS_REBUILD,
-                   {**params, "normal": normal_scenario})
+        self._store._execute("cases.analyst_labels_clear", _ANALYST_LABELS_CLEAR, params)
+        self._store._execute("cases.analyst_labels_rebuild", _ANALYST_LABELS_REBUILD,
+                             {**params, "normal": normal_scenario})
 
 
 def _none(value: Any) -> Any:

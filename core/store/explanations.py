@@ -94,13 +94,10 @@ class Explanations:
     def __init__(self, store: Store) -> None:
         self._store = store
 
-    def _frame(self, name: str, sql: str, params: dict[str, Any] | None = None
-               ) -> pd.DataFrame:
-        return self._store._execute(f"explanations.{name}", sql, params).df()
-
     def session(self, session_id: str) -> SessionInfo | None:
         """The session's row and segment, or None when the store has no such session."""
-        rows = self._frame("session", _SESSION_ROW, {"session_id": str(session_id)})
+        rows = self._store._frame("explanations.session", _SESSION_ROW,
+                                  {"session_id": str(session_id)})
         if rows.empty:
             return None
         r = rows.iloc[0]
@@ -110,36 +107,40 @@ class Explanations:
     def session_models(self, session_id: str) -> pd.DataFrame:
         """model_id, detector, created_at, score, n_lower (the model's scores below this
         session's), n_scores, for every model that scored the session, oldest model first."""
-        return self._frame("session_models", _SESSION_MODELS, {"session_id": session_id})
+        return self._store._frame("explanations.session_models", _SESSION_MODELS,
+                                  {"session_id": session_id})
 
     def user_other_sessions(self, user_id: str, session_id: str, limit: int) -> pd.DataFrame:
         """session_id, start_ts of the user's newest ``limit`` sessions other than this one."""
-        return self._frame("user_other_sessions", _USER_OTHER_SESSIONS, {
+        return self._store._frame("explanations.user_other_sessions", _USER_OTHER_SESSIONS, {
             "user_id": user_id, "session_id": session_id, "limit": int(limit)})
 
     def population_sample(self, limit: int) -> list[str]:
         """A stable sample of ``limit`` session ids."""
-        return self._frame("population_sample", _POPULATION_SAMPLE,
-                           {"limit": int(limit)})["session_id"].tolist()
+        rows = self._store._rows("explanations.population_sample", _POPULATION_SAMPLE,
+                                 {"limit": int(limit)})
+        return [str(r[0]) for r in rows]
 
     def background_sample(self, train_end: Any, limit: int) -> list[str]:
         """A stable sample of ``limit`` unlabelled-or-normal sessions before ``train_end``."""
-        return self._frame("background_sample", _BACKGROUND_SAMPLE, {
-            "train_end": train_end, "limit": int(limit)})["session_id"].tolist()
+        rows = self._store._rows("explanations.background_sample", _BACKGROUND_SAMPLE,
+                                 {"train_end": train_end, "limit": int(limit)})
+        return [str(r[0]) for r in rows]
 
     def session_events(self, session_id: str) -> pd.DataFrame:
         """The session's events in time order."""
-        return self._frame("session_events", _SESSION_EVENTS, {"session_id": session_id})
+        return self._store._frame("explanations.session_events", _SESSION_EVENTS,
+                                  {"session_id": session_id})
 
     def event_labels(self) -> pd.DataFrame:
         """session_id, event_id, is_anomaly, scenario of every ground-truth event label."""
-        return self._frame("event_labels", _EVENT_LABELS)
+        return self._store._frame("explanations.event_labels", _EVENT_LABELS)
 
     # --- the cache --------------------------------------------------------------------------
     def cached(self, model_id: str, session_id: str) -> dict[str, Any]:
         """method -> parsed payload of the cached rows of (model, session); empty if none."""
-        rows = self._store._execute("explanations.cached", _CACHE_ROWS, {
-            "model_id": model_id, "session_id": session_id}).fetchall()
+        rows = self._store._rows("explanations.cached", _CACHE_ROWS,
+                                 {"model_id": model_id, "session_id": session_id})
         return {str(method): json.loads(payload) for method, payload in rows}
 
     def replace(self, model_id: str, session_id: str, payloads: Mapping[str, Any], *,
@@ -155,6 +156,5 @@ class Explanations:
 
     def cached_count(self, model_id: str) -> int:
         """Cached rows of ``model_id`` (all sessions and methods)."""
-        rows = self._store._execute("explanations.count", _CACHE_COUNT,
-                                       {"model_id": model_id}).fetchall()
-        return int(rows[0][0])
+        return int(self._store._scalar("explanations.count", _CACHE_COUNT,
+                                       {"model_id": model_id}))

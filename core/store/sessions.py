@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
@@ -44,23 +44,18 @@ class Sessions:
     def __init__(self, store: Store) -> None:
         self._store = store
 
-    def _frame(self, name: str, sql: str, params: dict[str, Any] | None = None
-               ) -> pd.DataFrame:
-        return self._store._execute(f"sessions.{name}", sql, params).df()
-
     def meta(self) -> pd.DataFrame:
         """session_id, user_id, start_ts, end_ts, n_events of every session, in time order."""
-        return self._frame("meta", _META)
+        return self._store._frame("sessions.meta", _META)
 
     def meta_of(self, session_ids: Sequence[str]) -> pd.DataFrame:
         """session_id, start_ts, end_ts, n_events, country of ``session_ids`` (any order)."""
-        return self._frame("meta_of", _META_OF, {"session_ids": list(session_ids)})
+        return self._store._frame("sessions.meta_of", _META_OF, {"session_ids": list(session_ids)})
 
     def owner(self, session_id: str) -> str | None:
         """The user of the session, None when there is no such session."""
-        rows = self._store._execute("sessions.owner", _OWNER,
-                                       {"session_id": session_id}).fetchall()
-        return str(rows[0][0]) if rows else None
+        owner = self._store._scalar("sessions.owner", _OWNER, {"session_id": session_id})
+        return None if owner is None else str(owner)
 
     def details(self, session_ids: Sequence[str], sources: Sequence[str]) -> pd.DataFrame:
         """session_id, is_anomaly, scenario (NA when unlabelled; an analyst's label wins),
@@ -70,8 +65,10 @@ class Sessions:
 
     def with_event_types(self, event_types: Sequence[str]) -> list[str]:
         """Sessions holding at least one event of ``event_types``."""
-        return self._frame("with_event_types", _WITH_EVENT_TYPES,
-                           {"event_types": list(event_types)})["session_id"].tolist()
+        rows = self._store._rows("sessions.with_event_types", _WITH_EVENT_TYPES,
+                                 {"event_types": list(event_types)})
+        return [str(r[0]) for r in rows]
 
     def event_type_names(self) -> list[str]:
-        return self._frame("event_type_names", _EVENT_TYPE_NAMES)["event_type"].tolist()
+        return [str(r[0]) for r in self._store._rows("sessions.event_type_names",
+                                                     _EVENT_TYPE_NAMES)]

@@ -54,15 +54,14 @@ class Suppressions:
     def insert(self, *, kind: str, value: str, reason: str, actor: str, now: dt.datetime,
                expires_at: dt.datetime) -> int:
         """Add an active suppression; returns its id."""
-        rows = self._store._execute("suppressions.insert", _INSERT, {
+        return int(self._store._scalar("suppressions.insert", _INSERT, {
             "kind": kind, "value": value, "reason": reason, "actor": actor, "now": now,
-            "expires_at": expires_at}).fetchall()
-        return int(rows[0][0])
+            "expires_at": expires_at}))
 
     def get(self, suppression_id: int) -> dict[str, Any] | None:
         """The suppression's row (every column), or None."""
-        rows = self._store._execute("suppressions.get", _BY_ID,
-                                       {"suppression_id": int(suppression_id)}).df()
+        rows = self._store._frame("suppressions.get", _BY_ID,
+                                  {"suppression_id": int(suppression_id)})
         return None if rows.empty else rows.iloc[0].to_dict()
 
     def lift(self, suppression_id: int, *, actor: str, now: dt.datetime) -> None:
@@ -71,14 +70,13 @@ class Suppressions:
 
     def active(self, at: dt.datetime) -> pd.DataFrame:
         """suppression_id, kind, value, reason, created_by, created_at, expires_at at ``at``."""
-        return self._store._execute("suppressions.active", _ACTIVE, {"at": at}).df()
+        return self._store._frame("suppressions.active", _ACTIVE, {"at": at})
 
     def every(self) -> pd.DataFrame:
         """Every suppression ever made (lifted and expired too), newest first."""
-        return self._store._execute("suppressions.every", _ALL).df()
+        return self._store._frame("suppressions.every", _ALL)
 
     def suppressed_session_ids(self, at: dt.datetime) -> set[str]:
         """Sessions of users suppressed at ``at``, or with an event from such a device or IP."""
-        frame = self._store._execute("suppressions.sessions", _SUPPRESSED_SESSIONS,
-                                        {"at": at}).df()
-        return set(frame["session_id"].tolist())
+        rows = self._store._rows("suppressions.sessions", _SUPPRESSED_SESSIONS, {"at": at})
+        return {str(r[0]) for r in rows}

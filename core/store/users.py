@@ -111,75 +111,73 @@ class Users:
     def __init__(self, store: Store) -> None:
         self._store = store
 
-    def _frame(self, name: str, sql: str, params: dict[str, Any]) -> pd.DataFrame:
-        return self._store._execute(f"users.{name}", sql, params).df()
-
-    def _row(self, name: str, sql: str, params: dict[str, Any]) -> tuple[Any, ...]:
-        return tuple(self._store._execute(f"users.{name}", sql, params).fetchall()[0])
-
     # --- events -----------------------------------------------------------------------------
     def events(self, user_id: str, model_id: str | None = None) -> pd.DataFrame:
         """Every event of the user in time order, with ``model_id``'s per-event score."""
-        return self._frame("events", _EVENTS, {"user_id": user_id, "model_id": model_id or ""})
+        return self._store._frame("users.events", _EVENTS,
+                                  {"user_id": user_id, "model_id": model_id or ""})
 
     def events_preferring(self, user_id: str, model_id: str | None,
                           session_ids: Sequence[str], limit: int) -> pd.DataFrame:
         """At most ``limit`` events: those of ``session_ids`` first, then the newest others
         (newest first; the caller orders them)."""
-        return self._frame("events_preferring", _EVENTS_PREFERRING, {
+        return self._store._frame("users.events_preferring", _EVENTS_PREFERRING, {
             "user_id": user_id, "model_id": model_id or "", "sessions": list(session_ids),
             "limit": int(limit)})
 
     def events_bucketed(self, user_id: str, model_id: str | None, *, seconds: int,
                         limit: int) -> pd.DataFrame:
         """One row per (``seconds`` bucket, event type), at most ``limit``, in time order."""
-        return self._frame("events_bucketed", _EVENTS_BUCKETED, {
+        return self._store._frame("users.events_bucketed", _EVENTS_BUCKETED, {
             "user_id": user_id, "model_id": model_id or "", "seconds": int(seconds),
             "limit": int(limit)})
 
     def event_span_s(self, user_id: str) -> float | None:
         """Seconds between the user's first and last event (None without events)."""
-        span = self._row("event_span", _EVENT_SPAN, {"user_id": user_id})[0]
+        span = self._store._scalar("users.event_span", _EVENT_SPAN, {"user_id": user_id})
         return None if span is None else float(span)
 
     def counts(self, user_id: str) -> tuple[int, int]:
         """(events, sessions) of the user: two counts, nothing read."""
-        n_events, n_sessions = self._row("counts", _COUNTS, {"user_id": user_id})
+        n_events, n_sessions = self._store._rows("users.counts", _COUNTS,
+                                                 {"user_id": user_id})[0]
         return int(n_events), int(n_sessions)
 
     # --- sessions ---------------------------------------------------------------------------
     def sessions(self, user_id: str) -> pd.DataFrame:
         """session_id, start_ts, end_ts, n_events, model_id, score: one row per (session,
         scoring model), unscored sessions once with no model, in time order."""
-        return self._frame("sessions", _SESSIONS, {"user_id": user_id})
+        return self._store._frame("users.sessions", _SESSIONS, {"user_id": user_id})
 
     def sessions_page(self, user_id: str, *, limit: int, offset: int = 0) -> pd.DataFrame:
         """``sessions`` of one page (newest first, ``limit`` from ``offset``), in time order."""
-        return self._frame("sessions_page", _SESSIONS_PAGE, {
+        return self._store._frame("users.sessions_page", _SESSIONS_PAGE, {
             "user_id": user_id, "limit": int(limit), "offset": int(offset)})
 
     def session_ids(self, user_id: str) -> list[str]:
         """The user's sessions in time order."""
-        return self._frame("session_ids", _SESSION_IDS,
-                           {"user_id": user_id})["session_id"].tolist()
+        rows = self._store._rows("users.session_ids", _SESSION_IDS, {"user_id": user_id})
+        return [str(r[0]) for r in rows]
 
     # --- around the user --------------------------------------------------------------------
     def linked_accounts(self, user_id: str) -> pd.DataFrame:
         """user_id, shared (list of 'kind:value'), n_shared of users sharing a device, IP or
         payment method, most shared first, at most 200."""
-        return self._frame("linked_accounts", _LINKED_ACCOUNTS, {"user_id": user_id})
+        return self._store._frame("users.linked_accounts", _LINKED_ACCOUNTS, {"user_id": user_id})
 
     def ids_containing(self, text: str) -> list[str]:
         """User ids containing ``text`` (case-insensitive, taken literally), at most 50."""
         escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        return self._frame("ids_containing", _IDS_LIKE,
-                           {"pattern": f"%{escaped}%"})["user_id"].tolist()
+        rows = self._store._rows("users.ids_containing", _IDS_LIKE,
+                                 {"pattern": f"%{escaped}%"})
+        return [str(r[0]) for r in rows]
 
     def profile(self, user_id: str) -> dict[str, Any]:
         """n_sessions, n_events, first/last seen, distinct devices/IPs/payment methods,
         countries, total amount, purchases."""
-        return self._frame("profile", _PROFILE, {"user_id": user_id}).iloc[0].to_dict()
+        frame = self._store._frame("users.profile", _PROFILE, {"user_id": user_id})
+        return frame.iloc[0].to_dict()
 
     def label_rows(self, user_id: str) -> pd.DataFrame:
         """level, is_anomaly, scenario, source of the user-level labels of the user."""
-        return self._frame("label_rows", _LABEL_ROWS, {"user_id": user_id})
+        return self._store._frame("users.label_rows", _LABEL_ROWS, {"user_id": user_id})
