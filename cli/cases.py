@@ -76,7 +76,7 @@ def list_cmd(statuses: tuple[str, ...], assignee: str | None, as_json: bool, db:
     with open_store(db, read_only=True, wait_s=wait_s) as store:
         frame = app_cases.cases_with_statuses(store, statuses, assignee)
     if as_json:
-        click.echo(json.dumps(app_cases.jsonable(frame.to_dict(orient="records")), indent=2))
+        click.echo(json.dumps(app_cases.json_records(frame), indent=2))
         return
     if frame.empty:
         click.echo("No cases.")

@@ -40,7 +40,7 @@ if TYPE_CHECKING:
     )
     from core.cases.audit import record  # noqa: F401
     from core.csv_safe import csv_text  # noqa: F401
-    from core.reports.content import jsonable  # noqa: F401
+    from core.json_safe import json_records, json_safe  # noqa: F401
     from core.store import Store
 
 _LAZY = {
@@ -52,7 +52,8 @@ _LAZY = {
         "core.cases"),
     "record": "core.cases.audit",
     "csv_text": "core.csv_safe",
-    "jsonable": "core.reports.content",
+    "json_records": "core.json_safe",
+    "json_safe": "core.json_safe",
 }
 
 __getattr__ = lazy_exports(__name__, _LAZY)
@@ -69,12 +70,12 @@ def cases_with_statuses(store: Store, statuses: tuple[str, ...] = (),
 def case_detail(store: Store, case_id: str) -> dict[str, Any]:
     """The case with its notes and audit trail, as JSON-safe values."""
     from core.cases import audit_trail, case_notes, get_case
-    from core.reports.content import jsonable
+    from core.json_safe import json_safe
 
     found = get_case(store, case_id)
-    return jsonable({**found.to_dict(),
-                     "notes": case_notes(store, case_id).to_dict(orient="records"),
-                     "audit": audit_trail(store, case_id).to_dict(orient="records")})
+    return json_safe({**found.to_dict(),
+                      "notes": case_notes(store, case_id).to_dict(orient="records"),
+                      "audit": audit_trail(store, case_id).to_dict(orient="records")})
 
 
 def claim(store: Store, case_id: str | None, *, analyst: str) -> Case | None:

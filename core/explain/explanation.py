@@ -13,6 +13,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from core.json_safe import json_records, json_safe
+
 EVENT_METHODS: tuple[str, ...] = (
     "occlusion", "attention", "rollout", "reconstruction_error", "surprise", "event_head",
     "event_score")
@@ -39,26 +41,7 @@ def _array(values: Any) -> np.ndarray:
 
 
 def _frame_to_records(frame: pd.DataFrame | None) -> list[dict[str, Any]] | None:
-    if frame is None:
-        return None
-    out = []
-    for row in frame.to_dict(orient="records"):
-        out.append({str(k): _plain(v) for k, v in row.items()})
-    return out
-
-
-def _plain(value: Any) -> Any:
-    if value is None:
-        return None
-    if isinstance(value, pd.Timestamp | dt.datetime):
-        return None if pd.isna(value) else value.isoformat()
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if value is pd.NA or value is pd.NaT:
-        return None
-    return value
+    return None if frame is None else json_records(frame)
 
 
 @dataclass(frozen=True)
@@ -200,8 +183,8 @@ class SessionExplanation:
         return {
             "session_id": self.session_id, "user_id": self.user_id, "model_id": self.model_id,
             "detector": self.detector, "input_kind": self.input_kind,
-            "score": _plain(float(self.score)), "percentile": _plain(self.percentile),
-            "threshold": _plain(self.threshold), "is_flagged": self.is_flagged,
+            "score": json_safe(float(self.score)), "percentile": json_safe(self.percentile),
+            "threshold": json_safe(self.threshold), "is_flagged": self.is_flagged,
             "reasons": list(self.reasons),
             "features": None if self.features is None else self.features.to_dict(),
             "events": _frame_to_records(self.events),

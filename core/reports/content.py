@@ -7,19 +7,17 @@ frozen at the decision; an undecided one from the store as it is now.
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
-import math
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from core.cases import audit_trail, case_notes, get_case
 from core.cases.audit import now_utc
 from core.cases.snapshot import case_session_scores
 from core.errors import AnomalystError
+from core.json_safe import json_records, json_safe
 from core.reports.masking import Masker, mask_ip
 from core.store import Store
 
@@ -57,8 +55,8 @@ def gather_case_report(store: Store, case_id: str, *, actor: str, mask: bool = F
         "models": frozen["models"], "thresholds": frozen["thresholds"],
         "sessions": sessions,
         "explanations": _explanations(store, sessions) if explain else {},
-        "notes": _records(case_notes(store, case_id)),
-        "audit": _records(audit_trail(store, case_id)),
+        "notes": json_records(case_notes(store, case_id)),
+        "audit": json_records(audit_trail(store, case_id)),
         "snapshot": case.snapshot,
         "event_model": events.attrs.get("event_model"),
         "n_events": int(events.attrs.get("n_events", len(events))),
@@ -69,24 +67,7 @@ def gather_case_report(store: Store, case_id: str, *, actor: str, mask: bool = F
         masker = Masker(devices=events["device_id"].dropna().unique(),
                         payments=events["payment_id"].dropna().unique())
         content, events = _masked(content, events, masker)
-    return CaseReport(jsonable(content), events)
-
-
-def jsonable(value: Any) -> Any:
-    """Plain JSON values: numpy scalars unwrapped, NaN/inf -> None, times -> ISO strings."""
-    if isinstance(value, dict):
-        return {str(k): jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple | np.ndarray):
-        return [jsonable(v) for v in value]
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, pd.Timestamp | dt.datetime | dt.date):
-        return value.isoformat()
-    if value is pd.NaT or value is pd.NA:
-        return None
-    return value
+    return CaseReport(json_safe(content), events)
 
 
 MAX_REPORT_EVENTS = 20_000
@@ -140,13 +121,13 @@ def _sessions(store: Store, session_ids: list[str], scored: list[dict[str, Any]]
             "ground_truth": labels["ground_truth"].get(session_id),
             "analyst": labels["analyst"].get(session_id),
         })
-    return jsonable(out)
+    return json_safe(out)
 
 
 def _profile(store: Store, user_id: str) -> dict[str, Any]:
     row = store.users.profile(user_id)
     labels = store.users.label_rows(user_id)
-    return jsonable({"user_id": user_id, **row, "labels": _records(labels)})
+    return json_safe({"user_id": user_id, **row, "labels": json_records(labels)})
 
 
 def _explanations(store: Store, sessions: list[dict[str, Any]]) -> dict[str, Any]:
@@ -163,7 +144,7 @@ def _explanations(store: Store, sessions: list[dict[str, Any]]) -> dict[str, Any
 
             explanation = explain_session(store, sid, model_id=None)
             out[sid] = {"available": True, "reasons": [str(r) for r in explanation.reasons],
-                        "detail": jsonable(explanation.to_dict())}
+                        "detail": json_safe(explanation.to_dict())}
         except ImportError as exc:
             out[sid] = {"available": False, "reason": f"the explain module is missing ({exc})"}
         except AnomalystError as exc:
@@ -185,7 +166,3 @@ def _masked(content: dict[str, Any], events: pd.DataFrame, masker: Masker
         masked[key] = masker.deep(content[key])
     masked["case"] = {**content["case"], "title": masker.deep(content["case"]["title"])}
     return masked, events
-
-
-def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
-    return jsonable(frame.to_dict(orient="records"))

@@ -20,6 +20,7 @@ import duckdb
 import pandas as pd
 
 from core.errors import StoreError
+from core.json_safe import json_records
 from core.store.audit import Audit
 from core.store.cases import Cases
 from core.store.connection import (
@@ -299,8 +300,8 @@ class Store:
             "first_event_at": iso_text(first),
             "last_event_at": iso_text(last),
             "event_types": summary.event_type_counts(),
-            "labels": _records(summary.label_counts()),
-            "models": _records(self.models.listing()),
+            "labels": json_records(summary.label_counts()),
+            "models": json_records(self.models.listing()),
         }
 
 
@@ -310,20 +311,3 @@ def iso_text(value: Any) -> str | None:
     if value is None:
         return None
     return value.isoformat() if hasattr(value, "isoformat") else str(value)
-
-
-def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
-    out = []
-    for row in frame.to_dict(orient="records"):
-        out.append(
-            {k: (v.isoformat() if hasattr(v, "isoformat") else _plain(v)) for k, v in row.items()}
-        )
-    return out
-
-
-def _plain(value: Any) -> Any:
-    if value is None or (isinstance(value, float) and value != value):
-        return None
-    if hasattr(value, "item"):
-        return value.item()
-    return value
