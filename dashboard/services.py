@@ -328,10 +328,8 @@ def saved_thresholds(model_id: str) -> dict[str, float]:
 
 
 def default_model_ids(frame: pd.DataFrame) -> Sequence[str]:
-    """The newest model of each detector."""
-    if frame.empty:
-        return []
-    return frame.sort_values("created_at").groupby("detector")["model_id"].last().tolist()
+    """The newest model of each detector (``frame``: the scored models)."""
+    return alerts.newest_per_detector(frame)
 
 
 @st.cache_data(show_spinner=False, max_entries=32)

@@ -34,8 +34,9 @@ __all__ = [
     "AGREEMENTS", "LABEL_FILTERS", "CostChoice", "FlagSummary", "InForce", "OperatingMetrics",
     "QueueFilter", "SegmentView", "capacity_threshold", "cheapest", "countries",
     "default_point", "filter_queue", "flag_matrix", "flag_summary", "flagged_queue",
-    "labelled_scores", "measure", "queue_rows", "ranked_sessions", "save_threshold",
-    "score_table", "segment_view", "segments", "thresholds_in_force",
+    "label_choices", "labelled_scores", "measure", "newest_per_detector", "queue_rows",
+    "ranked_sessions", "save_threshold", "score_table", "segment_view", "segments",
+    "thresholds_in_force",
 ]
 
 
@@ -56,6 +57,14 @@ def save_threshold(store: Store, model_id: str, segment: str, threshold: float,
 
 
 # --- scores -----------------------------------------------------------------------------------
+def newest_per_detector(scored: pd.DataFrame) -> list[str]:
+    """The newest scored model of each detector, by detector name (``scored``: the scored
+    models, as ``core.app.investigate.scored_models`` lists them): what pages show first."""
+    if scored.empty:
+        return []
+    return scored.sort_values("created_at").groupby("detector")["model_id"].last().tolist()
+
+
 def score_table(store: Store, model_ids: Sequence[str]) -> pd.DataFrame:
     """One row per session with each model's score and percentile (``core.lookups``)."""
     return lookups.score_table(store, model_ids)

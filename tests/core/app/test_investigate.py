@@ -1,0 +1,40 @@
+"""core.app.investigate: the attention views the Explain page draws, and staying light."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+
+from core.app import investigate
+
+
+class _Maps:
+    """Two layers of two heads over a session token and two events."""
+
+    weights = np.stack([np.stack([np.eye(3), np.full((3, 3), 1 / 3)]),
+                        np.stack([np.full((3, 3), 1 / 3), np.eye(3)])])
+
+
+def test_attention_view_picks_a_layer_and_a_head() -> None:
+    head = investigate.attention_view(_Maps(), 2, 2)  # type: ignore[arg-type]
+    assert head.rollout is None and np.array_equal(head.matrix, np.eye(3))
+    assert head.title == "Attention, layer 2, head 2"
+    mean = investigate.attention_view(_Maps(), 1, "mean")  # type: ignore[arg-type]
+    assert np.allclose(mean.matrix, (np.eye(3) + 1 / 3) / 2)
+
+
+def test_attention_rollout_covers_the_events_and_the_last_layer() -> None:
+    rolled = investigate.attention_view(_Maps(), "rollout", "mean")  # type: ignore[arg-type]
+    assert rolled.rollout is not None and rolled.rollout.shape == (2,)
+    assert np.isclose(rolled.rollout.sum(), 1.0)
+    assert np.allclose(rolled.matrix, _Maps.weights[-1].mean(axis=0))
+
+
+def test_importing_the_application_layer_loads_no_detector() -> None:
+    code = ("import sys, core.app.alerts, core.app.investigate; "
+            "print('torch' in sys.modules, 'shap' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout.split()
+    assert out == ["False", "False"]
