@@ -154,7 +154,7 @@ def event_level(store: Any, trained: dict[str, Any]) -> list[dict[str, Any]]:
     from core.pipeline.inputs import build_input, load_input_spec
     from core.schema import LABEL_SOURCES
 
-    labels = store.frame("training_event_labels", {"sources": list(LABEL_SOURCES)})
+    labels = store.labels.training_event_labels(LABEL_SOURCES)
     anomalous_events = set(labels.loc[labels["is_anomaly"].astype(bool), "event_id"])
     out = []
     chance_done = False

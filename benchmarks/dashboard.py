@@ -108,16 +108,10 @@ def timed_run(func: Any, repeat: int = 1) -> dict[str, float]:
 
 def _pick_users(db: Path, n: int) -> list[str]:
     """The users of the top-scored sessions (distinct, the analyst's usual path)."""
-    import duckdb
+    from core.store import Store
 
-    con = duckdb.connect(str(db), read_only=True)
-    try:
-        rows = con.execute(
-            "SELECT se.user_id, max(s.score) AS top FROM scores s JOIN sessions se USING "
-            "(session_id) GROUP BY 1 ORDER BY top DESC LIMIT ?", [n]).fetchall()
-    finally:
-        con.close()
-    return [r[0] for r in rows]
+    with Store.open(db, read_only=True) as store:
+        return store.scores.top_users(n)
 
 
 class ThreadProfile:
@@ -170,13 +164,11 @@ def run(*, quick: bool = False, profile: bool = False, moves: int = 10,
     if db is None:
         db, _ = ensure_store(quick, smoke)
     os.environ["ANOMALYST_DB"] = str(db)
-    import duckdb
+    from core.store import Store
 
-    con = duckdb.connect(str(db), read_only=True)
-    out["store"] = {"path": str(db), "sessions": con.execute(
-        "SELECT count(*) FROM sessions").fetchall()[0][0], "scored_models": con.execute(
-        "SELECT count(DISTINCT model_id) FROM scores").fetchall()[0][0]}
-    con.close()
+    with Store.open(db, read_only=True) as store:
+        out["store"] = {"path": str(db), "sessions": store.summary.count_sessions(),
+                        "scored_models": len(store.models.scored())}
     users = _pick_users(db, 7)  # 1 cold, 5 warm, 1 profiled
     rows: list[dict[str, Any]] = []
 

@@ -468,13 +468,14 @@ def _ensemble(store: Any, col: Collector, seed: int, by_model: dict[str, tuple[s
     the test part and, with its members, on the part after its own train end (its weights
     may have seen labels between the members' train end and that point)."""
     from core.detectors import get_detector_class
+    from core.pipeline.registry import model_row
 
     entry: dict[str, Any] = {"seed": seed}
     try:
         fit_wall, fit_cpu, trained = clock(lambda: train_model(store, "ensemble",
                                                                models_dir=models_dir))
         score_wall, score_cpu, _ = clock(lambda: score_model(store, trained.model_id))
-        row = store.frame("model_by_id", {"model_id": trained.model_id}).iloc[0]
+        row = model_row(store, trained.model_id)
         config = json.loads(row["config"])
         members = [by_model.get(m, (m, seed)) for m in config.get("members", [])]
         scores = model_scores(trained.model_id)

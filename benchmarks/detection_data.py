@@ -86,7 +86,7 @@ def _ingest(db: Path, events: pd.DataFrame, labels: pd.DataFrame | None) -> int:
         ingest_events(store, events)
         if labels is not None:
             ingest_labels(store, labels)
-        return int(store.scalar("count_sessions"))
+        return store.summary.count_sessions()
 
 
 def _time_split(session_start: np.ndarray, event_ts: np.ndarray) -> np.ndarray:
@@ -108,7 +108,7 @@ def build_sample_store(db: Path, users: int, days: int, seed: int) -> dict[str, 
     with Store.open(db) as store:
         ingest_events(store, data.events)
         ingest_labels(store, data.labels)
-        n_sessions = store.scalar("count_sessions")
+        n_sessions = store.summary.count_sessions()
     return {"name": "sample", "events": len(data.events), "sessions": int(n_sessions),
             "description": f"sample_data users={users} days={days} seed={seed}"}
 
@@ -118,7 +118,7 @@ def build_sample(db: Path, users: int, days: int, seed: int) -> BuiltSet:
 
     info = build_sample_store(db, users, days, seed)
     with Store.open(db) as store:
-        truth = store.frame("session_labels", {"sources": ["ground_truth", "analyst"]})
+        truth = store.labels.session_labels(["ground_truth", "analyst"])
     truth = truth[["session_id", "is_anomaly", "scenario"]].copy()
     info["anomalous_share"] = float(truth["is_anomaly"].astype(bool).mean())
     return BuiltSet("sample", db, info, truth)

@@ -146,7 +146,7 @@ def run(*, sessions: int = 20, moves: int = 5, quick: bool = False,
         from core.store import Store
 
         with Store.open(db, read_only=True) as store:
-            info = {"sessions": int(store.scalar("count_sessions"))}
+            info = {"sessions": store.summary.count_sessions()}
     os.environ["ANOMALYST_DB"] = str(db)
     for name in list(logging.root.manager.loggerDict):
         if name.startswith("streamlit"):

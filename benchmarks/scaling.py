@@ -66,7 +66,7 @@ def one_size(target_events: int, folder: Path) -> dict[str, Any]:
     with Store.open(db) as store:
         wall, cpu, _ = _timed(lambda: ingest_events(store, events))
         note("ingest", wall, cpu)
-        n_sessions = int(store.scalar("count_sessions"))
+        n_sessions = store.summary.count_sessions()
         wall, cpu, _ = _timed(lambda: build_input(store, "features"))
         note("features", wall, cpu)
         wall, cpu, trained = _timed(lambda: train_model(

@@ -134,7 +134,7 @@ def prepare_store(db: Path, users: int, days: int, seed: int) -> dict[str, Any]:
         wall, cpu, rep = clock(lambda: ingest_events(store, str(paths["events"])))
         info["ingest"] = {"wall_s": wall, "cpu_s": cpu, "events": rep.n_added}
         ingest_labels(store, str(paths["labels"]))
-        info["sessions"] = int(store.scalar("count_sessions"))
+        info["sessions"] = store.summary.count_sessions()
         info["models"] = {}
         for name in E2E_DETECTORS:
             cfg = {"epochs": 3} if name == "autoencoder" else None
@@ -325,10 +325,9 @@ def run(*, quick: bool = False, smoke: bool = False) -> dict[str, Any]:
         detectors = {name: load_detector(Path(row["path"]) / "detector")
                      for name, row in models.items()}
         spec = load_input_spec(Path(models["autoencoder"]["path"]))
-        n_sessions = int(store.scalar("count_sessions"))
+        n_sessions = store.summary.count_sessions()
         out["store"]["sessions"] = n_sessions
-        out["store"]["events"] = int(store.con.execute("SELECT count(*) FROM events")
-                                     .fetchall()[0][0])
+        out["store"]["events"] = store.summary.count_events()
 
         # 1. features: built from the events (feature cache off; the builder logs its own
         # per-step timings at INFO, kept as the breakdown), then read from the feature cache

@@ -69,7 +69,7 @@ def test_analysts_dashboard_ingest_and_score_at_once(demo_store: Path, tmp_path:
     new_events = tmp_path / "new.parquet"
     extra.to_parquet(new_events, index=False)
     with Store.open(db, read_only=True) as store:
-        before_events = int(store.scalar("count_events"))
+        before_events = store.summary.count_events()
         picks = store.con.execute(
             "SELECT any_value(session_id) FROM sessions GROUP BY user_id ORDER BY 1 LIMIT 8"
         ).fetchall()
@@ -101,7 +101,7 @@ def test_analysts_dashboard_ingest_and_score_at_once(demo_store: Path, tmp_path:
     # Identical rows share a content hash: the generator's exact repeats land once.
     assert len(extra) - 5 <= report["n_added"] <= len(extra)
     with Store.open(db, read_only=True) as store:
-        assert int(store.scalar("count_events")) == before_events + report["n_added"]
+        assert store.summary.count_events() == before_events + report["n_added"]
         labels = store.con.execute(
             "SELECT entity_id FROM labels WHERE source = 'analyst' AND is_anomaly").fetchall()
         assert sorted(s for (s,) in labels) == sorted(sessions)  # every decision landed

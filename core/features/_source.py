@@ -1,61 +1,30 @@
-"""Shared plumbing of the feature builders: the events relation and session scoping.
+"""Shared plumbing of the feature builders: session scoping of the events.
 
-The store's ``events`` table always has every canonical column, but tables built by hand (tests,
-notebooks) may lack the optional ones; :func:`events_relation` substitutes typed NULLs so every
-feature query can name every column, and features of an absent column come out as 0.
+What runs the SQL (the events relation, temp tables, parameters) is the store's:
+core.store.features, re-exported here for the builders.
 """
 
 from __future__ import annotations
 
-import logging
-import re
-import time
-import uuid
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
-import duckdb
-import numpy as np
+from core.errors import ConfigError
+from core.store.features import (
+    ALWAYS_PRESENT,
+    EVENTS_TABLE,
+    TempTables,
+    event_columns,
+    events_relation,
+    top_event_types,
+    used_params,
+)
 
-from core.errors import ConfigError, StoreError
-from core.schema import EVENT_COLUMNS, REQUIRED_EVENT_COLUMNS
-
-log = logging.getLogger(__name__)
-
-EVENTS_TABLE = "events"
-ALWAYS_PRESENT = (*REQUIRED_EVENT_COLUMNS, "session_id")
-
-
-def events_relation(con: duckdb.DuckDBPyConnection) -> str:
-    """SQL text of a relation with every canonical event column (absent ones as typed NULLs)."""
-    exprs = event_columns(con)
-    if all(exprs[c.name] == c.name for c in EVENT_COLUMNS):
-        return EVENTS_TABLE
-    cols = ", ".join(f"{e} AS {name}" if e != name else name for name, e in exprs.items())
-    return f"(SELECT {cols} FROM {EVENTS_TABLE})"
-
-
-def event_columns(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
-    """Canonical column -> SQL expression over the ``events`` table (typed NULL when absent).
-
-    Queries written as ``SELECT ... FROM events`` with these expressions can also read
-    ``rowid``, which a subquery cannot.
-    """
-    try:
-        rows = con.execute(f"DESCRIBE {EVENTS_TABLE}").fetchall()
-    except duckdb.Error as exc:
-        raise StoreError(
-            f"table {EVENTS_TABLE!r} must exist in the store, got {exc}. Ingest events first "
-            "(anomalyst ingest)."
-        ) from exc
-    present = {str(r[0]) for r in rows}
-    missing_required = [c for c in ALWAYS_PRESENT if c not in present]
-    if missing_required:
-        raise StoreError(
-            f"table {EVENTS_TABLE!r} must have columns {list(ALWAYS_PRESENT)}, got "
-            f"{sorted(present)}. Ingest events through core.ingest, which derives them."
-        )
-    return {c.name: c.name if c.name in present else f"NULL::{c.sql_type}" for c in EVENT_COLUMNS}
+__all__ = [
+    "ALWAYS_PRESENT", "EVENTS_TABLE", "TempTables", "check_all_found", "event_columns",
+    "events_relation", "learning_relation", "normalize_session_ids", "scope_filter",
+    "scoped_relation", "top_event_types", "used_params",
+]
 
 
 def scope_filter(session_ids: Sequence[str] | None) -> tuple[str, dict[str, Any]]:
@@ -124,100 +93,3 @@ def check_all_found(requested: list[str], found: Iterable[Any]) -> None:
     )
 
 
-def top_event_types(
-    con: duckdb.DuckDBPyConnection, k: int, *, relation: str | None = None,
-    params: dict[str, Any] | None = None,
-) -> tuple[str, ...]:
-    """The ``k`` most frequent event types (ties broken by name, so the choice is stable)."""
-    if k < 0:
-        raise ConfigError(f"max_event_types must be >= 0, got {k}.")
-    relation = relation or events_relation(con)
-    rows = con.execute(
-        f"SELECT event_type FROM {relation} GROUP BY event_type "
-        "ORDER BY count(*) DESC, event_type LIMIT $k",
-        {**(params or {}), "k": k},
-    ).fetchall()
-    return tuple(str(r[0]) for r in rows)
-
-
-class TempTables:
-    """Uniquely named temp tables for one build, dropped on exit (even after an error).
-
-    Temp tables live in the connection's private in-memory catalog, so they work on read-only
-    stores and do not clash between cursors. Steps run one by one, which keeps DuckDB's plans
-    simple (one CTE feeding many consumers was several times slower) and lets each step's time
-    be logged.
-    """
-
-    def __init__(self, con: duckdb.DuckDBPyConnection, prefix: str) -> None:
-        self.con = con
-        self.prefix = f"_{prefix}_{uuid.uuid4().hex[:8]}"
-        self.created: list[str] = []
-        self.timings: dict[str, float] = {}
-
-    def name(self, step: str) -> str:
-        return f"{self.prefix}_{step}"
-
-    def create(self, step: str, sql: str, params: dict[str, Any] | None = None) -> str:
-        """``CREATE TEMP TABLE <name> AS <sql>`` and return the table name."""
-        table = self.name(step)
-        started = time.perf_counter()
-        try:
-            self.con.execute(f"CREATE TEMP TABLE {table} AS {sql}", used_params(sql, params))
-        except duckdb.Error as exc:
-            raise StoreError(f"query '{step}' failed: {exc}") from exc
-        self.created.append(table)
-        self.timings[step] = time.perf_counter() - started
-        return table
-
-    def query(self, step: str, sql: str, params: dict[str, Any] | None = None) -> Any:
-        """Run ``sql`` and return ``fetchnumpy()`` of its result."""
-        started = time.perf_counter()
-        try:
-            out = self.con.execute(sql, used_params(sql, params)).fetchnumpy()
-        except duckdb.Error as exc:
-            raise StoreError(f"query '{step}' failed: {exc}") from exc
-        self.timings[step] = time.perf_counter() - started
-        return out
-
-    def stream(
-        self, step: str, sql: str, params: dict[str, Any] | None = None,
-        batch_rows: int = 1 << 20,
-    ) -> Iterator[dict[str, np.ndarray]]:
-        """Run ``sql`` and yield its rows in batches of numpy columns (strings as objects).
-
-        Consuming the result batch by batch keeps neither DuckDB's whole result nor a second
-        full copy of it in memory.
-        """
-        started = time.perf_counter()
-        try:
-            reader = self.con.sql(sql, params=used_params(sql, params) or None).to_arrow_reader(
-                batch_rows
-            )
-            for batch in reader:
-                yield {
-                    name: batch.column(i).to_numpy(zero_copy_only=False)
-                    for i, name in enumerate(batch.schema.names)
-                }
-        except duckdb.Error as exc:
-            raise StoreError(f"query '{step}' failed: {exc}") from exc
-        finally:
-            self.timings[step] = time.perf_counter() - started
-
-    def __enter__(self) -> TempTables:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        for table in reversed(self.created):
-            try:
-                self.con.execute(f"DROP TABLE IF EXISTS {table}")
-            except duckdb.Error:  # pragma: no cover - best effort on a broken connection
-                log.warning("could not drop temp table %s", table)
-        log.debug("%s steps: %s", self.prefix, {k: round(v, 3) for k, v in self.timings.items()})
-
-
-def used_params(sql: str, params: dict[str, Any] | None) -> dict[str, Any]:
-    """Only the parameters that ``sql`` names (DuckDB refuses unused named parameters)."""
-    if not params:
-        return {}
-    return {k: v for k, v in params.items() if re.search(rf"\${k}\b", sql)}

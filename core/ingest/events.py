@@ -75,19 +75,18 @@ def ingest_events(
     mapping = mapping or ColumnMapping()
     window = time_window or TimeWindow.parse()
     report = IngestReport("events", [source_label(s) for s in sources])
-    con = store.con
     raws: list[RawSource] = []
     try:
         selects = []
         for index, source in enumerate(sources):
-            raw = load_source(con, source, index, encoding=encoding)
+            raw = load_source(store, source, index, encoding=encoding)
             raws.append(raw)
             selects.append(_stage_select(raw, index, mapping, keep_extra, report, window))
         try:
             _stage_and_write(store, raws, selects, report, skip_bad_rows, session_gap_minutes,
                              rejected_dir)
         except duckdb.Error as exc:  # a damaged page read in place, after loading
-            raise IngestError(unreadable_source_message(con, raws, exc)) from exc
+            raise IngestError(unreadable_source_message(store, raws, exc)) from exc
     finally:
         temps = ("_derived", "_dup_rows", "_stage", "_session_agg", "_conflicts")
         for name in (*temps, *(r.table for r in raws)):

@@ -51,9 +51,8 @@ def ingest_labels(
         raise IngestError(f"label source must be one of {LABEL_SOURCES}, got {label_source!r}.")
     if level is not None and level not in LABEL_LEVELS:
         raise IngestError(f"level must be one of {', '.join(LABEL_LEVELS)}, got {level!r}.")
-    con = store.con
     report = IngestReport("labels", [source_label(source)])
-    raw = load_source(con, source, 0, encoding=encoding)
+    raw = load_source(store, source, 0, encoding=encoding)
     try:
         _stage_labels(store, raw, level, all_anomalous)
         if all_anomalous:
@@ -106,7 +105,7 @@ def _stage_labels(store: Store, raw: RawSource, level: str | None, all_anomalous
     try:
         store.ingests.stage_labels(_stage_sql(raw, level, all_anomalous))
     except duckdb.Error as exc:
-        raise IngestError(unreadable_source_message(store.con, [raw], exc)) from exc
+        raise IngestError(unreadable_source_message(store, [raw], exc)) from exc
 
 
 def _stage_sql(raw, level: str | None, all_anomalous: bool = False) -> str:

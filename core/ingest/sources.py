@@ -12,7 +12,7 @@ import duckdb
 import pandas as pd
 
 from core.errors import IngestError
-from core.store.ingest_sql import quote_ident, quote_literal
+from core.store import Store
 
 CSV_SUFFIXES = {".csv": ",", ".tsv": "\t", ".txt": ","}
 PARQUET_SUFFIXES = {".parquet", ".pq"}
@@ -46,7 +46,7 @@ def source_label(source: EventSource) -> str:
 
 
 def load_source(
-    con: duckdb.DuckDBPyConnection, source: EventSource, index: int, *, encoding: str = "utf-8"
+    store: Store, source: EventSource, index: int, *, encoding: str = "utf-8"
 ) -> RawSource:
     """Load ``source`` into temp table ``_raw_{index}``. Raises IngestError, never a raw error."""
     table = f"_raw_{index}"
@@ -58,16 +58,13 @@ def load_source(
             raise IngestError(f"{label}: column names must be unique; rename the duplicates.")
         frame = source.copy(deep=False)
         frame.columns = [str(c) for c in frame.columns]
-        con.register("_incoming_frame", frame)
         try:
-            con.execute(f"CREATE OR REPLACE TEMP TABLE {table} AS SELECT * FROM _incoming_frame")
+            store.ingests.load_frame(table, frame)
         except duckdb.Error as exc:
             raise IngestError(
                 f"{label}: could not read the DataFrame ({_first_line(exc)}). Convert object "
                 "columns holding mixed Python types to strings first."
             ) from exc
-        finally:
-            con.unregister("_incoming_frame")
     else:
         path = Path(source)
         _check_file(path)
@@ -75,38 +72,24 @@ def load_source(
         if suffix in CSV_SUFFIXES:
             _check_text_encoding(path, encoding)
             is_csv = True
-            delim = CSV_SUFFIXES[suffix]
-            reader = (
-                f"read_csv({quote_literal(str(path))}, all_varchar = true, header = true, "
-                f"delim = {quote_literal(delim)}, skip = 0, encoding = {quote_literal(encoding)})"
-            )
-        elif suffix in PARQUET_SUFFIXES:
-            reader = f"read_parquet({quote_literal(str(path))}, file_row_number = true)"
-        else:
+        elif suffix not in PARQUET_SUFFIXES:
             raise IngestError(
                 f"{path}: files must be one of {SUPPORTED}, got {suffix or 'no extension'}. "
                 "Convert the file or rename it to its real format."
             )
         try:
             if is_csv:
-                con.execute(f"CREATE OR REPLACE TEMP TABLE {table} AS SELECT * FROM {reader}")
+                store.ingests.load_csv(table, str(path), delimiter=CSV_SUFFIXES[suffix],
+                                       encoding=encoding)
             else:  # Parquet is read in place: no copy, its own row numbers stand for rowid
                 kind = "VIEW"
-                con.execute(
-                    f"CREATE OR REPLACE TEMP VIEW {table} AS SELECT * EXCLUDE (file_row_number), "
-                    f"file_row_number AS rowid FROM {reader}"
-                )
-                con.execute(f"SELECT count(*) FROM {table}").fetchall()
+                store.ingests.view_parquet(table, str(path))
         except duckdb.Error as exc:
             raise IngestError(_read_failure(path, exc, is_csv, encoding)) from exc
     view_or_table = kind
     try:  # a damaged file may fail only here (a column name that is not UTF-8, a bad footer)
-        columns = tuple(
-            (str(name), str(sql_type))
-            for name, sql_type, *_ in con.execute(f"DESCRIBE {quote_ident(table)}").fetchall()
-            if name != "rowid"
-        )
-        n_rows = int(con.execute(f"SELECT count(*) FROM {quote_ident(table)}").fetchall()[0][0])
+        columns = store.ingests.columns_of(table)
+        n_rows = store.ingests.count_rows(table)
     except duckdb.Error as exc:
         if isinstance(source, pd.DataFrame):
             raise IngestError(f"{label}: could not be read ({_first_line(exc)}). Convert "
@@ -120,9 +103,7 @@ def load_source(
     return RawSource(label, table, columns, n_rows, is_csv, view_or_table)
 
 
-def unreadable_source_message(
-    con: duckdb.DuckDBPyConnection, raws: list[RawSource], exc: duckdb.Error
-) -> str:
+def unreadable_source_message(store: Store, raws: list[RawSource], exc: duckdb.Error) -> str:
     """The house message for a read that failed after loading: Parquet is read in place, so a
     bad page (snappy, Thrift, offsets) surfaces only when its rows are read. Names the source
     whose full read fails (each is re-read to find it), else every source."""
@@ -130,7 +111,7 @@ def unreadable_source_message(
     if culprit is None:
         for raw in raws:
             try:  # one aggregate per column: every page of every column is decoded
-                con.execute(f"SELECT min(hash(COLUMNS(*))) FROM {quote_ident(raw.table)}")
+                store.ingests.read_whole(raw.table)
             except duckdb.Error:
                 culprit = raw
                 break

@@ -37,7 +37,6 @@ from core.store.ingests import Ingests
 from core.store.labels import Labels
 from core.store.models import Models
 from core.store.policies import Policies, SavedViews
-from core.store.queries import QUERIES
 from core.store.scores import Scores
 from core.store.sessions import Sessions
 from core.store.summary import Summary
@@ -228,47 +227,6 @@ class Store:
         comes back as float."""
         try:
             table = self.con.sql(sql, params=params).to_arrow_table()
-        except duckdb.Error as exc:
-            first = str(exc).splitlines()[0]
-            raise StoreError(f"Store query '{name}' failed: {first}") from exc
-        return table.to_pandas(types_mapper=_pandas_type)
-
-    def run(
-        self, name: str, params: Sequence[Any] | dict[str, Any] | None = None
-    ) -> duckdb.DuckDBPyConnection:
-        """Execute the named query with bound parameters; errors carry the query's name."""
-        return self.execute_sql(name, QUERIES[name], params)
-
-    def execute_sql(
-        self, name: str, sql: str, params: Sequence[Any] | dict[str, Any] | None = None
-    ) -> duckdb.DuckDBPyConnection:
-        """Execute ``sql`` (owned by a store-layer module) under ``name`` for error messages."""
-        try:
-            return self.con.execute(sql, params) if params is not None else self.con.execute(sql)
-        except duckdb.Error as exc:
-            first = str(exc).splitlines()[0]
-            raise StoreError(f"Store query '{name}' failed: {first}") from exc
-
-    def scalar(self, name: str, params: Sequence[Any] | dict[str, Any] | None = None) -> Any:
-        rows = self.run(name, params).fetchall()
-        return rows[0][0] if rows else None
-
-    def frame(
-        self, name: str, params: Sequence[Any] | dict[str, Any] | None = None
-    ) -> pd.DataFrame:
-        return self.run(name, params).df()
-
-    def large_frame(
-        self, name: str, params: Sequence[Any] | dict[str, Any] | None = None,
-        *, sql: str | None = None,
-    ) -> pd.DataFrame:
-        """``frame`` for reads of up to millions of rows: the result travels as Arrow, so
-        strings are not built one Python object at a time (a million-row score table: 1.3 s
-        -> 0.75 s). The dtypes equal ``frame``'s except that an integer column holding NULLs
-        comes back as float. ``sql`` overrides the named query (built by the store layer)."""
-        text = QUERIES[name] if sql is None else sql
-        try:
-            table = self.con.sql(text, params=params).to_arrow_table()
         except duckdb.Error as exc:
             first = str(exc).splitlines()[0]
             raise StoreError(f"Store query '{name}' failed: {first}") from exc

@@ -117,6 +117,45 @@ class Ingests:
             self._do("drop_temp",
                      f"DROP {'VIEW' if kind == 'VIEW' else 'TABLE'} IF EXISTS {quote_ident(name)}")
 
+    # --- sources: raw tables, DuckDB's errors unwrapped (core.ingest.sources words them) ---
+    def load_frame(self, table: str, frame: Any) -> None:
+        """Copy a DataFrame into temp table ``table``."""
+        con = self._store.con
+        con.register("_incoming_frame", frame)
+        try:
+            self._do("load_frame",
+                     f"CREATE OR REPLACE TEMP TABLE {table} AS SELECT * FROM _incoming_frame")
+        finally:
+            con.unregister("_incoming_frame")
+
+    def load_csv(self, table: str, path: str, *, delimiter: str, encoding: str) -> None:
+        """Copy a CSV file, every column as text, into temp table ``table``."""
+        reader = (f"read_csv({quote_literal(path)}, all_varchar = true, header = true, "
+                  f"delim = {quote_literal(delimiter)}, skip = 0, "
+                  f"encoding = {quote_literal(encoding)})")
+        self._do("load_csv", f"CREATE OR REPLACE TEMP TABLE {table} AS SELECT * FROM {reader}")
+
+    def view_parquet(self, table: str, path: str) -> None:
+        """Temp view ``table`` reading a Parquet file in place (no copy); its own row numbers
+        stand for ``rowid``. Reads the file through once, so a bad footer fails here."""
+        reader = f"read_parquet({quote_literal(path)}, file_row_number = true)"
+        self._do("view_parquet", f"CREATE OR REPLACE TEMP VIEW {table} AS "
+                 f"SELECT * EXCLUDE (file_row_number), file_row_number AS rowid FROM {reader}")
+        self._run("count_parquet", f"SELECT count(*) FROM {table}")
+
+    def columns_of(self, table: str) -> tuple[tuple[str, str], ...]:
+        """(name, DuckDB type) of a raw table's columns, ``rowid`` left out."""
+        rows = self._run("describe_raw", f"DESCRIBE {quote_ident(table)}")
+        return tuple((str(name), str(sql_type)) for name, sql_type, *_ in rows
+                     if name != "rowid")
+
+    def count_rows(self, table: str) -> int:
+        return int(self._run("count_raw", f"SELECT count(*) FROM {quote_ident(table)}")[0][0])
+
+    def read_whole(self, table: str) -> None:
+        """Decode every page of every column of ``table`` (raises where one is damaged)."""
+        self._run("read_whole", f"SELECT min(hash(COLUMNS(*))) FROM {quote_ident(table)}")
+
     # --- events: staging -----------------------------------------------------------------
     def stage_events(self, selects: Sequence[str]) -> None:
         """``_stage``: the union of the sources' typed selects (core.store.ingest_sql

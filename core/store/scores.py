@@ -36,6 +36,10 @@ _UNSCORED_COUNT = """
     SELECT count(*) FROM sessions
     WHERE session_id NOT IN (SELECT session_id FROM scores WHERE model_id = $model_id)
 """
+_TOP_USERS = """
+    SELECT se.user_id, max(s.score) AS top FROM scores s JOIN sessions se USING (session_id)
+    GROUP BY 1 ORDER BY top DESC LIMIT ?
+"""
 _EXPORT = """
     SELECT s.model_id, s.session_id, se.user_id, s.score
     FROM scores s JOIN sessions se USING (session_id)
@@ -127,6 +131,11 @@ class Scores:
     def unscored_count(self, model_id: str) -> int:
         return int(self._store._scalar("unscored_count", _UNSCORED_COUNT,
                                        {"model_id": model_id}))
+
+    def top_users(self, limit: int) -> list[str]:
+        """The users of the top-scored sessions (any model), highest first, distinct."""
+        rows = self._store._rows("top_users", _TOP_USERS, [int(limit)])
+        return [str(r[0]) for r in rows]
 
     def export(self) -> pd.DataFrame:
         """model_id, session_id, user_id, score of every model, in time order."""

@@ -33,8 +33,8 @@ def run_cli(*args: str, crash_at: str | None = None) -> subprocess.CompletedProc
 
 def counts(db: Path) -> tuple[int, int, int]:
     with Store.open(db, read_only=True) as store:
-        return (int(store.scalar("count_events")), int(store.scalar("count_sessions")),
-                len(store.frame("ingest_log")))
+        return (store.summary.count_events(), store.summary.count_sessions(),
+                len(store.summary.ingest_log()))
 
 
 @pytest.fixture(scope="module")
@@ -97,7 +97,7 @@ def test_kill_at_any_moment_of_an_ingest_is_all_or_none(
 def model_state(db: Path) -> tuple[list[str], dict[str, tuple[int, float]]]:
     """Registered model ids, and per model (number of scores, their sum)."""
     with Store.open(db, read_only=True) as store:
-        ids = store.frame("model_list")["model_id"].tolist()
+        ids = store.models.listing()["model_id"].tolist()
         rows = store.con.execute(
             "SELECT model_id, count(*), sum(score) FROM scores GROUP BY 1").fetchall()
     return ids, {m: (n, round(total, 6)) for m, n, total in rows}

@@ -105,7 +105,7 @@ def test_the_mapping_files_extra_types_reach_the_model(tmp_path: Path) -> None:
     from click.testing import CliRunner
 
     from cli.main import main
-    from core.pipeline.training import model_row
+    from core.pipeline.registry import model_row
 
     rows = [{"customer": f"u{i % 20}", "time": (T0 + dt.timedelta(hours=i)).isoformat(),
              "event_type": "view", "tier": str(i % 3), "score_x": str(i * 0.5)}

@@ -168,7 +168,7 @@ def test_a_removed_admin_cannot_write_from_an_open_session(
     assert "reached" not in at.session_state  # the write stopped at the login
     assert {w.key for w in at.text_input} == {"login_name", "login_password"}
     with Store.open(demo_store_copy, read_only=True) as store:
-        assert store.frame("thresholds_for_model", {"model_id": "m"}).empty
+        assert store.thresholds.for_model("m").empty
 
 
 def test_a_downgraded_analyst_can_no_longer_open_a_case(signed_in_env: Path) -> None:

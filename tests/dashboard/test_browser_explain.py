@@ -40,9 +40,9 @@ def page(server: str):
 @pytest.fixture(scope="module")
 def target(store_copy: Path) -> dict[str, str]:
     with Store.open(store_copy, read_only=True) as store:
-        frame = store.frame("model_list")
+        frame = store.models.listing()
         models = dict(zip(frame["detector"], frame["model_id"], strict=True))
-        scores = store.frame("model_scores", {"model_id": models["autoencoder"]})
+        scores = store.scores.of_model(models["autoencoder"])
     return {**models, "session": str(scores.sort_values("score")["session_id"].iloc[-1])}
 
 

@@ -93,7 +93,7 @@ def test_upload_page_maps_and_ingests(tmp_path: Path, monkeypatch: pytest.Monkey
     assert not at.exception, [e.value for e in at.exception]
     assert any("added 2 events" in s.value for s in at.success), [s.value for s in at.success]
     with Store.open(db, read_only=True) as store:
-        assert store.scalar("count_events") == 2
+        assert store.summary.count_events() == 2
     # A bad file is refused whole with a message, and the store keeps what it had.
     bad = b"customer,when,action\nc2,not a time,view\n"
     fake.file_id, fake.data = "f2", bad
@@ -101,7 +101,7 @@ def test_upload_page_maps_and_ingests(tmp_path: Path, monkeypatch: pytest.Monkey
     at.button(key="data_ingest").click().run()
     assert any("Could not ingest" in e.value for e in at.error)
     with Store.open(db, read_only=True) as store:
-        assert store.scalar("count_events") == 2
+        assert store.summary.count_events() == 2
     # Issue #20, item 15: no staged copy is left behind, whether ingest worked or failed.
     assert not list(temp.glob("anomalyst-upload-*")), list(temp.iterdir())
 

@@ -56,7 +56,7 @@ def test_csv_maps_parses_and_sessionizes(store: Store, tmp_path: Path) -> None:
     assert str(rows[3][2]) == "2026-01-01 10:00:00" and str(rows[4][2]) == "2026-01-01 10:01:00"
     assert rows[1][3] == 19.5
     assert json.loads(rows[4][4]) == {"review": "great, really"}
-    assert store.scalar("count_sessions") == 3
+    assert store.summary.count_sessions() == 3
 
 
 def test_reingest_is_idempotent(store: Store, tmp_path: Path) -> None:
@@ -177,7 +177,7 @@ def test_exact_duplicates_are_dropped_and_conflicts_rejected(store: Store) -> No
     clash = pd.DataFrame({"event_id": ["c", "c"], "event_type": ["v", "w"], **base_two()})
     with pytest.raises(IngestError, match="event_id 'c' appears with different contents"):
         ingest_events(store, clash)
-    assert store.scalar("count_events") == 2
+    assert store.summary.count_events() == 2
 
 
 def base_two() -> dict:
@@ -189,7 +189,7 @@ def test_session_shared_by_two_users_is_rejected(store: Store) -> None:
                           "ts": ["2026-01-01", "2026-01-01"], "event_type": ["v", "v"]})
     with pytest.raises(IngestError, match="belongs to several users"):
         ingest_events(store, frame)
-    assert store.scalar("count_events") == 0 and store.scalar("count_sessions") == 0
+    assert store.summary.count_events() == 0 and store.summary.count_sessions() == 0
 
 
 def test_sessions_merge_across_ingests(store: Store) -> None:

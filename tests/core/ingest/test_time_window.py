@@ -38,7 +38,7 @@ def test_far_timestamps_are_refused_naming_file_line_and_value(tmp_path: Path) -
     assert "outside the plausible time window 1970-01-01 .. 2100-01-01" in result.output
     assert "Traceback" not in result.output
     with Store.open(db, read_only=True) as store:
-        assert store.scalar("count_events") == 0
+        assert store.summary.count_events() == 0
 
 
 def test_skip_bad_rows_puts_far_timestamps_in_the_rejected_file(tmp_path: Path) -> None:

@@ -97,7 +97,7 @@ def _frame(db: Path, sql: str, params: list | None = None) -> pd.DataFrame:
 
 def _row(db: Path, model_id: str) -> dict:
     with Store.open(db, read_only=True) as store:
-        return store.frame("model_by_id", {"model_id": model_id}).iloc[0].to_dict()
+        return store.models.by_id(model_id)
 
 
 def test_default_members_are_the_scored_models_and_weights_sum_to_one(scored: dict) -> None:
@@ -116,7 +116,7 @@ def test_default_members_are_the_scored_models_and_weights_sum_to_one(scored: di
 def test_every_session_is_scored_and_contributions_sum_to_the_score(scored: dict) -> None:
     db, model_id = scored["db"], scored["train"].model_id
     with Store.open(db, read_only=True) as store:
-        n_sessions = store.scalar("count_sessions")
+        n_sessions = store.summary.count_sessions()
     assert scored["score"].n_sessions == n_sessions and scored["score"].n_skipped == 0
     joined = _frame(db, """
         SELECT s.session_id, s.score, sum(c.contribution) AS total, count(*) AS n_members
@@ -204,7 +204,7 @@ def test_near_constant_members_are_left_out_without_labels() -> None:
 
 
 def _row_in(store: Store, model_id: str) -> dict:
-    return store.frame("model_by_id", {"model_id": model_id}).iloc[0].to_dict()
+    return store.models.by_id(model_id)
 
 
 def test_no_labels_gives_equal_weights(demo_store_copy: Path) -> None:
@@ -221,7 +221,7 @@ def test_no_labels_gives_equal_weights(demo_store_copy: Path) -> None:
 
 def test_sessions_a_member_has_not_scored_are_skipped_and_counted(demo_store_copy: Path) -> None:
     with Store.open(demo_store_copy) as store:
-        members = store.frame("model_list")["model_id"].tolist()
+        members = store.models.listing()["model_id"].tolist()
         result = train_ensemble(store, members)
         missing = store.con.execute(
             "SELECT session_id FROM scores WHERE model_id = ? ORDER BY session_id LIMIT 7",
@@ -229,15 +229,15 @@ def test_sessions_a_member_has_not_scored_are_skipped_and_counted(demo_store_cop
         store.con.execute("DELETE FROM scores WHERE model_id = ? AND list_contains(?, session_id)",
                           [members[0], missing])
         scoring = score_ensemble(store, result.model_id)
-        n_sessions = store.scalar("count_sessions")
-        scored_ids = set(store.frame("model_scores", {"model_id": result.model_id})["session_id"])
+        n_sessions = store.summary.count_sessions()
+        scored_ids = set(store.scores.of_model(result.model_id)["session_id"])
     assert scoring.n_skipped == 7 and scoring.n_sessions == n_sessions - 7
     assert not scored_ids & set(missing)
 
 
 def test_bad_members_are_refused_clearly(scored: dict) -> None:
     with Store.open(scored["db"]) as store:
-        members = store.frame("model_list").query("detector != 'ensemble'")["model_id"].tolist()
+        members = store.models.listing().query("detector != 'ensemble'")["model_id"].tolist()
         with pytest.raises(ModelError, match="registered models.*'no-such-model'"):
             train_ensemble(store, [members[0], "no-such-model"])
         with pytest.raises(ModelError, match="must be detector models"):
@@ -249,7 +249,7 @@ def test_bad_members_are_refused_clearly(scored: dict) -> None:
 def test_cli_trains_and_scores_an_ensemble(demo_store_copy: Path) -> None:
     db = str(demo_store_copy)
     with Store.open(db, read_only=True) as store:
-        models = store.frame("model_list")
+        models = store.models.listing()
     chosen = models.query("detector != 'sequence_autoencoder'")["model_id"].tolist()
     result = CliRunner().invoke(main, ["train", "--detector", "ensemble", "--members",
                                        ",".join(chosen), "--db", db, "--quiet"])
@@ -260,7 +260,7 @@ def test_cli_trains_and_scores_an_ensemble(demo_store_copy: Path) -> None:
     assert result.exit_code == 0 and "scored" in result.output, result.output
     with Store.open(db, read_only=True) as store:
         assert json.loads(_row_in(store, model_id)["config"])["members"] == chosen
-        assert store.scalar("ensemble_count_scores", {"model_id": model_id}) > 0
+        assert store.scores.count(model_id) > 0
     result = CliRunner().invoke(main, ["train", "--detector", "zscore", "--members", "x",
                                        "--db", db])
     assert result.exit_code != 0 and "--members" in result.output

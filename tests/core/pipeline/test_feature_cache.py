@@ -123,7 +123,7 @@ def test_rescoring_from_the_cache_gives_the_same_scores(
     store_path: Path, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     with Store.open(store_path) as store:
-        models = store.frame("model_list")
+        models = store.models.listing()
         model_id = models.loc[models["detector"] == "autoencoder", "model_id"].iloc[0]
         query = "SELECT session_id, score FROM scores WHERE model_id = ? ORDER BY 1"
         before = store.con.execute(query, [model_id]).df()

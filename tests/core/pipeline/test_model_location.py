@@ -50,7 +50,7 @@ def copy_store(source: Path, folder: Path, *, with_models: bool) -> Path:
 def test_the_registry_holds_a_path_relative_to_the_store(trained: tuple[Path, list[str]]) -> None:
     db, ids = trained
     with Store.open(db, read_only=True) as store:
-        row = store.frame("model_by_id", {"model_id": ids[0]}).iloc[0]
+        row = store.models.by_id(ids[0])
     assert row["path"] == f"models/{ids[0]}"
     assert row["origin_path"] == str((db.parent / "models" / ids[0]).resolve())
     assert len(row["digest"]) == 64

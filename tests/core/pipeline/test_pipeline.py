@@ -23,14 +23,14 @@ from core.store import Store
 
 def models(path: Path) -> pd.DataFrame:
     with Store.open(path, read_only=True) as store:
-        return store.frame("model_list")
+        return store.models.listing()
 
 
 def test_demo_store_has_every_model_scored(demo_store: Path) -> None:
     frame = models(demo_store)
     assert set(frame["detector"]) == {"zscore", "autoencoder", "sequence_autoencoder"}
     with Store.open(demo_store, read_only=True) as store:
-        n_sessions = store.scalar("count_sessions")
+        n_sessions = store.summary.count_sessions()
         assert (frame["n_scores"] == n_sessions).all()
         seq = frame.loc[frame["detector"] == "sequence_autoencoder", "model_id"].iloc[0]
         n_event_scores = store.con.execute(
@@ -43,20 +43,20 @@ def test_demo_store_has_every_model_scored(demo_store: Path) -> None:
 
 def test_rescoring_is_idempotent(demo_store_copy: Path) -> None:
     with Store.open(demo_store_copy) as store:
-        model_id = store.frame("model_list")["model_id"].iloc[0]
+        model_id = store.models.listing()["model_id"].iloc[0]
         before = store.con.execute(
             "SELECT session_id, score FROM scores WHERE model_id = ? ORDER BY 1", [model_id]).df()
         score_model(store, model_id)
         after = store.con.execute(
             "SELECT session_id, score FROM scores WHERE model_id = ? ORDER BY 1", [model_id]).df()
-        assert store.scalar("count_sessions") == len(after)
+        assert store.summary.count_sessions() == len(after)
         assert score_model(store, model_id, only_new=True).n_sessions == 0
     pd.testing.assert_frame_equal(before, after)
 
 
 def test_only_new_scores_new_sessions(demo_store_copy: Path) -> None:
     with Store.open(demo_store_copy) as store:
-        model_id = store.frame("model_list")["model_id"].iloc[0]
+        model_id = store.models.listing()["model_id"].iloc[0]
         ingest_events(store, pd.DataFrame({"user_id": ["newcomer"] * 2,
                                            "ts": ["2027-01-01 10:00", "2027-01-01 10:01"],
                                            "event_type": ["login", "view"]}))
@@ -69,7 +69,7 @@ def test_evaluation_matches_core_evaluate(demo_store: Path) -> None:
         results = evaluate_models(store)
         model = results[0]
         frame = labelled_scores(store, model["model_id"])
-        train_end = store.frame("model_by_id", {"model_id": model["model_id"]})["train_end"][0]
+        train_end = store.models.by_id(model["model_id"])["train_end"]
     frame = frame[frame["is_anomaly"].notna() & (frame["start_ts"] >= train_end)]
     expected = evaluate_scores(frame["score"].to_numpy(), frame["is_anomaly"].astype(bool))
     assert model["n_sessions"] == len(frame)
@@ -80,21 +80,21 @@ def test_evaluation_matches_core_evaluate(demo_store: Path) -> None:
 
 def test_training_leaves_out_anomalous_and_later_sessions(demo_store_copy: Path) -> None:
     with Store.open(demo_store_copy) as store:
-        first, last = store.run("time_range").fetchall()[0]
+        first, last = store.summary.time_range()
         middle = first + (last - first) / 2
         result = train_model(store, "zscore", train_end=middle)
         n_before = store.con.execute(
             "SELECT count(*) FROM sessions WHERE start_ts < ?", [middle]).fetchall()[0][0]
         assert result.n_excluded_anomalous > 0
         assert result.n_train == n_before - result.n_excluded_anomalous
-        row = store.frame("model_by_id", {"model_id": result.model_id}).iloc[0]
+        row = store.models.by_id(result.model_id)
         assert json.loads(row["feature_spec"])["kind"] == "features"
 
 
 def test_model_trained_on_other_features_is_refused(demo_store_copy: Path) -> None:
     with Store.open(demo_store_copy) as store:
-        model_id = store.frame("model_list")["model_id"].iloc[0]
-        path = Path(store.frame("model_by_id", {"model_id": model_id})["origin_path"][0])
+        model_id = store.models.listing()["model_id"].iloc[0]
+        path = Path(store.models.by_id(model_id)["origin_path"])
     copy = demo_store_copy.parent / "model_copy"
     shutil.copytree(path, copy)
     spec = json.loads((copy / "inputs.json").read_text())

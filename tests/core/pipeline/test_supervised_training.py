@@ -36,7 +36,7 @@ def test_transformer_trains_on_labels_then_scores(demo_store_copy: Path) -> None
         assert metrics["n_anomalous_train"] == result.n_anomalous
         assert "validation_ap" in metrics and "event_validation_ap" in metrics
         scored = score_model(store, result.model_id)
-        assert scored.n_sessions == store.scalar("count_sessions")
+        assert scored.n_sessions == store.summary.count_sessions()
         assert scored.n_events > 0
         scores = store.con.execute("SELECT score FROM scores WHERE model_id = ?",
                                    [result.model_id]).fetchnumpy()["score"]

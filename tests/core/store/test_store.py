@@ -34,7 +34,7 @@ def test_older_store_is_migrated_forward_keeping_data(tmp_path: Path) -> None:
         Store.open(path, read_only=True)
     with Store.open(path) as store:
         assert store.version == CURRENT_VERSION
-        assert store.scalar("count_sessions") == 1
+        assert store.summary.count_sessions() == 1
         assert store.con.execute("SELECT count(*) FROM models").fetchall() == [(0,)]
 
 
@@ -107,4 +107,4 @@ def test_busy_store_is_opened_once_released(tmp_path: Path) -> None:
 def test_failed_query_names_the_query() -> None:
     with Store.open(":memory:") as store:
         with pytest.raises(StoreError, match="Store query 'broken' failed"):
-            store.execute_sql("broken", "SELECT * FROM no_such_table")
+            store._execute("broken", "SELECT * FROM no_such_table")
