@@ -12,6 +12,7 @@ modification time, so new scores appear on the next rerun.
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import os
 import threading
 from collections.abc import Callable, Sequence
@@ -166,6 +167,15 @@ def queue_rows(_stamp: float, path: str, shown: pd.DataFrame, model_ids: Sequenc
 
 def label_choices(queue: pd.DataFrame) -> list[str]:
     return alerts.label_choices(queue)
+
+
+def date_span(queue: pd.DataFrame) -> tuple[dt.date, dt.date]:
+    return alerts.date_span(queue)
+
+
+def countries_of(queue: pd.DataFrame) -> list[str]:
+    """Sorted countries of the sessions in ``queue``."""
+    return alerts.countries(queue)
 
 
 def flag_summary(_stamp: float, path: str, model_ids: Sequence[str],

@@ -33,7 +33,7 @@ from core.thresholds import (
 __all__ = [
     "AGREEMENTS", "LABEL_FILTERS", "CostChoice", "FlagSummary", "InForce", "OperatingMetrics",
     "QueueFilter", "SegmentView", "capacity_threshold", "cheapest", "countries",
-    "default_point", "filter_queue", "flag_matrix", "flag_summary", "flagged_queue",
+    "date_span", "default_point", "filter_queue", "flag_matrix", "flag_summary", "flagged_queue",
     "label_choices", "labelled_scores", "measure", "newest_per_detector", "queue_rows",
     "ranked_sessions", "save_threshold", "score_table", "segment_view", "segments",
     "thresholds_in_force",
@@ -218,6 +218,8 @@ class FlagSummary:
     anomalous: np.ndarray  # per session: labelled anomalous by the chosen sources
     thresholds: dict[str, float]  # model -> its threshold in force for segment 'all'
     daily: pd.DataFrame  # day, alerts (any chosen model)
+    n_labelled: int  # sessions with a label from the chosen sources
+    n_labelled_anomalous: int
 
     @property
     def n_flagged(self) -> int:
@@ -236,13 +238,19 @@ def flag_summary(table: pd.DataFrame, model_ids: Sequence[str], in_force: Mappin
     anomalous = table["session_id"].isin(
         labels.loc[labels["is_anomaly"], "session_id"]).to_numpy()
     return FlagSummary(any_flag, anomalous, {m: in_force[m].for_segment("all") for m in model_ids},
-                       alerts_per_day(table["start_ts"], any_flag))
+                       alerts_per_day(table["start_ts"], any_flag), len(labels),
+                       int(labels["is_anomaly"].sum()))
 
 
 # --- tuning a threshold -----------------------------------------------------------------------
 def countries(table: pd.DataFrame) -> list[str]:
-    """Sorted countries of a score table's sessions."""
+    """Sorted countries of a score table's (or the queue's) sessions."""
     return sorted(table["country"].dropna().unique().tolist())
+
+
+def date_span(queue: pd.DataFrame) -> tuple[dt.date, dt.date]:
+    """(first, last) day of the sessions in ``queue`` (not empty)."""
+    return queue["start_ts"].min().date(), queue["start_ts"].max().date()
 
 
 def segments(country_names: Sequence[str]) -> list[str]:

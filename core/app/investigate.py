@@ -78,6 +78,22 @@ class UserView(NamedTuple):
     n_events: int
     bucket: str | None  # None: every event is there; else e.g. "minute"
 
+    @property
+    def amount(self) -> float:
+        """The sum of the user's event amounts (aggregated rows hold their sums)."""
+        return float(self.events["amount"].sum())
+
+    @property
+    def devices_and_ips(self) -> tuple[int, int] | None:
+        """(distinct devices, distinct IPs); None when events are aggregated (not counted)."""
+        if self.bucket:
+            return None
+        return int(self.events["device_id"].nunique()), int(self.events["ip"].nunique())
+
+    def n_pages(self, per_page: int) -> int:
+        """How many pages of ``per_page`` sessions the user's sessions fill."""
+        return -(-self.n_sessions // per_page)
+
 
 def user_view(store: Store, user_id: str, event_model: str | None, page: int = 0, *,
               max_events: int, per_page: int) -> UserView:

@@ -19,7 +19,6 @@ if not chosen:
     st.info("Pick at least one model above.")
     st.stop()
 table = services.score_table(*key, tuple(chosen))
-labels = services.labels(*key, common.label_sources())
 flags = services.flag_summary(*key, chosen, common.label_sources())
 
 cols = st.columns(5)
@@ -28,8 +27,8 @@ cols[1].metric("Users", f"{info['n_users']:,}")
 cols[2].metric("Flagged sessions", f"{flags.n_flagged:,}",
                help="Flagged by at least one chosen detector at the thresholds in force.")
 cols[3].metric("Flag rate", f"{flags.flag_rate:.2%}")
-cols[4].metric("Labelled anomalous", f"{int(labels['is_anomaly'].sum()):,}",
-               help=safe.fmt("of {n:,} labelled sessions ({sources})", n=len(labels),
+cols[4].metric("Labelled anomalous", f"{flags.n_labelled_anomalous:,}",
+               help=safe.fmt("of {n:,} labelled sessions ({sources})", n=flags.n_labelled,
                              sources=safe.Markdown(", ".join(common.label_sources()))))
 st.caption(safe.fmt("Events {n:,} · from {first} to {last} UTC · store {path}",
                     n=info["n_events"], first=common.when(info["first_event_at"]),

@@ -21,7 +21,7 @@ if table.empty:
 
 with st.expander("Filters", expanded=True):
     c1, c2, c3 = st.columns(3)
-    first, last = table["start_ts"].min().date(), table["start_ts"].max().date()
+    first, last = services.date_span(table)
     dates = c1.date_input("Date range", (first, last), min_value=first, max_value=last,
                           key="q_dates")
     by = c2.multiselect("Flagged by", model_ids, format_func=lambda m: detector_of[m],
@@ -29,7 +29,7 @@ with st.expander("Filters", expanded=True):
     agreement = c3.selectbox("Agreement", list(services.AGREEMENTS), key="q_agree")
     c4, c5, c6 = st.columns(3)
     label_filter = c4.selectbox("Label", services.label_choices(table), key="q_label")
-    country = c5.multiselect("Country", sorted(table["country"].dropna().unique()),
+    country = c5.multiselect("Country", services.countries_of(table),
                              key="q_country")
     types = c6.multiselect("Has event type", services.event_type_names(*key), key="q_types")
     min_amount = st.number_input("Session amount at least", min_value=0.0, value=0.0,

@@ -51,9 +51,9 @@ focus = state.asked(state.Q_SESSION) or None
 c = st.columns(4)
 c[0].metric("Sessions", f"{view.n_sessions:,}")
 c[1].metric("Events", f"{view.n_events:,}")
-c[2].metric("Amount", f"{events['amount'].sum():,.2f}")
-c[3].metric("Devices / IPs", "–" if view.bucket else
-            f"{events['device_id'].nunique()} / {events['ip'].nunique()}",
+c[2].metric("Amount", f"{view.amount:,.2f}")
+c[3].metric("Devices / IPs", "–" if view.devices_and_ips is None else
+            "{} / {}".format(*view.devices_and_ips),
             help="Not counted when events are aggregated (see below)." if view.bucket else None)
 if view.bucket:
     st.caption(safe.fmt(
@@ -76,7 +76,7 @@ if e2.button("Explain", key="user_explain", icon=":material/lightbulb:"):
 st.plotly_chart(figures.user_timeline(events, sessions), key="user_timeline")
 st.subheader("Sessions")
 if view.n_sessions > services.SESSIONS_PER_PAGE:
-    pages = -(-view.n_sessions // services.SESSIONS_PER_PAGE)
+    pages = view.n_pages(services.SESSIONS_PER_PAGE)
     st.number_input(safe.fmt("Page (newest first; {per:,} sessions a page, {pages:,} pages)",
                              per=services.SESSIONS_PER_PAGE, pages=pages),
                     min_value=1, max_value=pages, step=1, key=state.USER_SESSIONS_PAGE)

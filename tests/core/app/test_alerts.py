@@ -150,3 +150,8 @@ def test_segments_and_newest_models() -> None:
                                                          "2026-01-03"])})
     assert alerts.newest_per_detector(models) == ["m2", "m3"]
     assert alerts.newest_per_detector(models.iloc[:0]) == []
+
+
+def test_the_queue_spans_its_first_and_last_day() -> None:
+    assert alerts.date_span(_queue()) == (dt.date(2026, 1, 1), dt.date(2026, 1, 4))
+    assert alerts.countries(_queue()) == ["DE", "FR"]

@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pandas as pd
 
 from core.app import investigate
 
@@ -38,3 +39,11 @@ def test_importing_the_application_layer_loads_no_detector() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout.split()
     assert out == ["False", "False"]
+
+
+def test_a_users_totals_and_pages() -> None:
+    events = pd.DataFrame({"amount": [1.5, 2.0, 0.0], "device_id": ["d1", "d1", "d2"],
+                           "ip": ["i1", "i2", "i3"]})
+    view = investigate.UserView(pd.DataFrame(), events, pd.DataFrame(), 1001, 3, None)
+    assert (view.amount, view.devices_and_ips, view.n_pages(500)) == (3.5, (2, 3), 3)
+    assert view._replace(bucket="minute").devices_and_ips is None
