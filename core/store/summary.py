@@ -18,7 +18,8 @@ _EVENTS_FINGERPRINT = """
 """
 # The data's span without far-out timestamps: sessions starting and ending inside Tukey's
 # far-out fences of the session starts (Q1 - 3 IQR, Q3 + 3 IQR; IQR at least a day), in
-# microseconds so no timestamp overflows, clamped to what Python's datetime holds.
+# microseconds so no timestamp overflows, clamped to what Python's datetime holds (NULLs when no
+# session qualifies: greatest/least skip NULLs, so the clamps alone would read as a span).
 _ROBUST_TIME_SPAN = """
     WITH q AS (
         SELECT quantile_cont(epoch_us(start_ts)::DOUBLE, 0.25) AS q1,
@@ -27,8 +28,8 @@ _ROBUST_TIME_SPAN = """
     ),
     f AS (SELECT q1 - 3 * greatest(q3 - q1, 86400e6) AS lo,
                  q3 + 3 * greatest(q3 - q1, 86400e6) AS hi FROM q)
-    SELECT greatest(min(start_ts), TIMESTAMP '0001-01-01'),
-           least(max(end_ts), TIMESTAMP '9999-12-31 23:59:59')
+    SELECT CASE WHEN count(*) > 0 THEN greatest(min(start_ts), TIMESTAMP '0001-01-01') END,
+           CASE WHEN count(*) > 0 THEN least(max(end_ts), TIMESTAMP '9999-12-31 23:59:59') END
     FROM sessions, f
     WHERE epoch_us(start_ts) >= f.lo AND epoch_us(end_ts) <= f.hi
 """

@@ -8,6 +8,7 @@ import pytest
 
 from core.errors import ConfigError
 from core.thresholds import (
+    InForce,
     alerts_per_day,
     apply_daily_budget,
     cheapest_threshold,
@@ -24,6 +25,33 @@ def test_segment_precedence_country_over_tenure_over_all() -> None:
     got = thresholds_per_session(tenure, country, {"all": 5, "tenure:new": 3, "country:DE": 1}, 9)
     assert got.tolist() == [1, 1, 3]
     assert thresholds_per_session(tenure, country, {}, 9).tolist() == [9, 9, 9]
+
+
+def test_the_threshold_in_force_is_one_rule_per_session_and_per_segment() -> None:
+    in_force = InForce({"all": 5.0, "tenure:new": 3.0, "country:DE": 1.0}, default=9.0)
+    assert in_force.at(tenure="new", country="DE") == 1.0  # country over tenure
+    assert in_force.at(tenure="new", country="FR") == 3.0  # tenure over all
+    assert in_force.at(tenure="returning", country="FR") == 5.0
+    assert [in_force.for_segment(s) for s in ("all", "tenure:new", "country:DE",
+                                              "country:FR")] == [5.0, 3.0, 1.0, 5.0]
+    assert InForce({}, default=9.0).for_segment("tenure:new") == 9.0
+    tenure, country = pd.Series(["new", "returning", "new"]), pd.Series(["DE", "DE", "FR"])
+    assert in_force.per_session(tenure, country).tolist() == [
+        in_force.at(tenure=t, country=c) for t, c in zip(tenure, country, strict=True)]
+
+
+def test_saved_thresholds_read_back_by_segment() -> None:
+    import datetime as dt
+
+    from core.store import Store
+
+    at = dt.datetime(2026, 1, 1)
+    with Store.open(":memory:") as store:
+        store.thresholds.save("m", "all", 0.5, set_by="vera", set_at=at)
+        store.thresholds.save("m", "tenure:new", 0.7, set_by="vera", set_at=at)
+        store.thresholds.delete("m", "all")
+        assert store.thresholds.saved("m") == {"tenure:new": 0.7}
+        assert store.thresholds.for_model("m")["set_by"].tolist() == ["vera"]
 
 
 def test_cheapest_threshold_brute_force() -> None:
