@@ -68,6 +68,12 @@ class Store:
 
     One connection per store object; each thread that uses the store gets its own cursor
     (DuckDB connections are not safe to share across threads).
+
+    Questions are asked by subject (``store.models.latest_of(detector)``,
+    ``store.scores.labelled(model_id, sources)``, ``store.thresholds.saved(model_id)``, ...):
+    each subject is a class in ``core/store/<subject>.py`` with its SQL beside the method that
+    runs it, through the private ``_execute``/``_rows``/``_scalar``/``_frame``/``_large_frame``
+    (a failing query's error carries its name).
     """
 
     def __init__(self, con: duckdb.DuckDBPyConnection, path: Path, *, read_only: bool) -> None:
