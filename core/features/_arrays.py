@@ -12,75 +12,22 @@ values of one column, < 1e-7 with a million distinct devices).
 
 from __future__ import annotations
 
-import functools
 import os
-import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
 
-import duckdb
 import numpy as np
 import pandas as pd
 
-from core.errors import StoreError
-from core.features._source import EVENTS_TABLE, used_params
-from core.threads import in_background
+# Fetching runs the store's SQL (core.store.features); kept reachable as ``A.fetch`` for the
+# builders.
+from core.store.features import fetch as fetch
+from core.store.features import fetch_in_background as fetch_in_background
 
 
 def hashed(expr: str) -> str:
     """SQL: 0 for NULL, otherwise an odd 64-bit hash of ``expr``."""
     return f"if(({expr}) IS NULL, 0::UBIGINT, hash({expr}) | 1::UBIGINT)"
-
-
-def fetch(
-    con: duckdb.DuckDBPyConnection, sql: str, params: dict[str, Any], timings: dict[str, float],
-    step: str,
-) -> dict[str, np.ndarray]:
-    """Columns of ``sql`` as numpy arrays (Arrow export is parallel and zero-copy per chunk).
-
-    Columns must not contain NULLs (coalesce them in the query).
-    """
-    started = time.perf_counter()
-    try:
-        table = con.sql(sql, params=used_params(sql, params) or None).to_arrow_table(1 << 20)
-    except duckdb.Error as exc:
-        raise StoreError(f"query '{step}' failed: {exc}") from exc
-    out: dict[str, np.ndarray] = {}
-    for name in table.column_names:
-        column = table.column(name)
-        chunks = [c.to_numpy(zero_copy_only=False) for c in column.chunks]
-        out[name] = np.concatenate(chunks) if chunks else column.to_numpy()
-    del table
-    timings[step] = time.perf_counter() - started
-    return out
-
-
-def fetch_in_background(
-    con: duckdb.DuckDBPyConnection, sql: str, params: dict[str, Any],
-    timings: dict[str, float], step: str,
-) -> Callable[[], dict[str, np.ndarray]]:
-    """Start ``fetch`` of ``sql`` on a cursor of its own, on a thread; the returned function
-    waits for its columns.
-
-    DuckDB keeps ~1.4 of 2 cores busy on the sessions query, so the caller's numpy work fits
-    beside it. When a cursor cannot see the events (a temporary table or a registered frame
-    is only visible to ``con``), the query runs on ``con`` when its result is asked for.
-    """
-    cursor = con.cursor()
-    try:
-        cursor.execute(f"SELECT 1 FROM {EVENTS_TABLE} LIMIT 0").fetchall()
-    except duckdb.Error:
-        cursor.close()
-        return functools.partial(fetch, con, sql, params, timings, step)
-
-    def run() -> dict[str, np.ndarray]:
-        try:
-            return fetch(cursor, sql, params, timings, step)
-        finally:
-            cursor.close()
-
-    return in_background(run, f"features-{step}")
 
 
 ROW_BLOCK = 4096

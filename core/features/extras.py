@@ -27,6 +27,8 @@ import pandas as pd
 
 from core.errors import ConfigError, ModelError
 from core.features._source import used_params
+from core.store.features import frame as store_frame
+from core.store.features import rows as store_rows
 
 MAX_CATEGORIES = 50
 MAX_EXTRA_COLUMNS = 200
@@ -127,10 +129,10 @@ def extra_keys(con: duckdb.DuckDBPyConnection, relation: str, params: dict[str, 
                ) -> list[str]:
     """Keys of ``extra`` in ``relation``, most frequent first."""
     try:
-        rows = con.execute(f"""
+        rows = store_rows(con, f"""
             SELECT k, count(*) AS n FROM (
               SELECT unnest(json_keys(extra)) AS k FROM {relation} e WHERE extra IS NOT NULL)
-            GROUP BY k ORDER BY n DESC, k""", params).fetchall()
+            GROUP BY k ORDER BY n DESC, k""", params)
     except duckdb.BinderException:  # a hand-made events table without ``extra``
         return []
     return [str(r[0]) for r in rows]
@@ -165,13 +167,13 @@ def _type_column(con: duckdb.DuckDBPyConnection, relation: str, params: dict[str
         return "ignored by the mapping"
     p = {**params, "_xpath": _path(key)}
     value = "json_extract_string(extra, $_xpath)"
-    n_present, n_numeric, n_distinct, max_per_session = con.execute(f"""
+    n_present, n_numeric, n_distinct, max_per_session = store_rows(con, f"""
         WITH v AS (SELECT session_id, {value} AS v FROM {relation} e WHERE extra IS NOT NULL),
         s AS (SELECT count(v) AS k FROM v GROUP BY session_id)
         SELECT (SELECT count(v) FROM v),
                (SELECT count(*) FROM v WHERE isfinite(TRY_CAST(v AS DOUBLE))),
                (SELECT approx_count_distinct(v) FROM v),
-               (SELECT coalesce(max(k), 0) FROM s)""", p).fetchall()[0]
+               (SELECT coalesce(max(k), 0) FROM s)""", p)[0]
     if not n_present:
         return "no values in training"
     kind = forced or ("numeric" if n_numeric >= NUMERIC_SHARE * n_present else
@@ -181,11 +183,10 @@ def _type_column(con: duckdb.DuckDBPyConnection, relation: str, params: dict[str
     if kind == "numeric":
         stats = ("mean", "min", "max") if max_per_session > 1 else ("mean",)
         return ExtraColumn(key, "numeric", stats)
-    rows = con.execute(f"""
+    rows = store_rows(con, f"""
         SELECT v, count(*) FROM (SELECT {value} AS v FROM {relation} e
                                  WHERE extra IS NOT NULL)
-        WHERE v IS NOT NULL GROUP BY v ORDER BY count(*) DESC, v LIMIT {MAX_CATEGORIES}""",
-                       p).fetchall()
+        WHERE v IS NOT NULL GROUP BY v ORDER BY count(*) DESC, v LIMIT {MAX_CATEGORIES}""", p)
     total = float(n_present)
     return ExtraColumn(key, "categorical", (), tuple(str(v) for v, _ in rows),
                        tuple(-math.log(n / total) for _, n in rows), math.log(total + 1.0))
@@ -207,11 +208,11 @@ def extra_feature_columns(con: duckdb.DuckDBPyConnection, spec: ExtraSpec, where
             value = f"if(isfinite(v{i}), v{i}, NULL)"
             aggs += [f"{'avg' if s == 'mean' else s}({value}) AS \"{n}\""
                      for s, n in zip(column.stats, column.names, strict=True)]
-        frame = con.execute(f"""
+        frame = store_frame(con, f"""
             SELECT session_id, {', '.join(aggs)} FROM (
               SELECT session_id, {', '.join(selects)} FROM events {where})
             GROUP BY session_id""", used_params(where, params) | {
-                k: v for k, v in p.items() if k.startswith("_x")}).df().set_index("session_id")
+                k: v for k, v in p.items() if k.startswith("_x")}).set_index("session_id")
         frame = frame.reindex(index)
         for column in numeric:
             for name in column.names:
@@ -219,10 +220,10 @@ def extra_feature_columns(con: duckdb.DuckDBPyConnection, spec: ExtraSpec, where
                                           posinf=0.0, neginf=0.0)
     for column in (c for c in spec.columns if c.kind == "categorical"):
         p = {**used_params(where, params), "_xc": _path(column.name)}
-        frame = con.execute(f"""
+        frame = store_frame(con, f"""
             SELECT session_id, v, count(*) AS n FROM (
               SELECT session_id, json_extract_string(extra, $_xc) AS v FROM events {where})
-            WHERE v IS NOT NULL GROUP BY ALL""", p).df()
+            WHERE v IS NOT NULL GROUP BY ALL""", p)
         rarity_of = dict(zip(column.values, column.rarity, strict=True))
         known = frame["v"].map(rarity_of)
         frame["rarity"] = known.fillna(column.unseen_rarity).astype(np.float64)

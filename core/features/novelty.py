@@ -18,6 +18,7 @@ import duckdb
 import numpy as np
 
 from core.errors import ModelError
+from core.store.features import rows as store_rows
 
 NOVELTY_FEATURES = ("unseen_event_types_log", "unseen_transitions_log",
                     "unseen_transition_share")
@@ -59,16 +60,16 @@ class NoveltySpec:
 def learn_novelty(con: duckdb.DuckDBPyConnection, relation: str,
                   params: dict[str, Any]) -> NoveltySpec:
     """The event types and transitions of the events in ``relation`` (the training scope)."""
-    types = tuple(sorted(str(r[0]) for r in con.execute(
-        f"SELECT DISTINCT event_type FROM {relation} e WHERE event_type IS NOT NULL",
-        params).fetchall()))
+    types = tuple(sorted(str(r[0]) for r in store_rows(
+        con, f"SELECT DISTINCT event_type FROM {relation} e WHERE event_type IS NOT NULL",
+        params)))
     if len(types) > MAX_TRANSITION_TYPES:
         return NoveltySpec(types, None)
-    rows = con.execute(f"""
+    rows = store_rows(con, f"""
         SELECT DISTINCT prev, event_type FROM (
           SELECT lag(event_type) OVER (PARTITION BY session_id ORDER BY ts, event_id) AS prev,
                  event_type FROM {relation} e)
-        WHERE prev IS NOT NULL AND event_type IS NOT NULL""", params).fetchall()
+        WHERE prev IS NOT NULL AND event_type IS NOT NULL""", params)
     return NoveltySpec(types, tuple(sorted((str(a), str(b)) for a, b in rows)))
 
 

@@ -29,6 +29,7 @@ from core.features._source import (
     normalize_session_ids,
     scoped_relation,
 )
+from core.store.features import rows as store_rows
 
 log = logging.getLogger(__name__)
 
@@ -216,10 +217,10 @@ def build_vocab(con: duckdb.DuckDBPyConnection, *, max_size: int | None = None,
     if max_size is not None and max_size < 0:
         raise ConfigError(f"max_vocab must be >= 0 or None, got {max_size}.")
     relation, params = learning_relation(events_relation(con), until, session_ids)
-    rows = con.execute(
-        f"SELECT event_type FROM {relation} GROUP BY event_type "
+    rows = store_rows(
+        con, f"SELECT event_type FROM {relation} GROUP BY event_type "
         "ORDER BY count(*) DESC, event_type", params
-    ).fetchall()
+    )
     types = [str(r[0]) for r in rows][: max_size if max_size is not None else None]
     return {t: i + 2 for i, t in enumerate(types)}
 

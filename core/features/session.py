@@ -53,6 +53,7 @@ from core.features.spec import (
     SessionFeatures,
     TrainingScope,
 )
+from core.store.features import rows as store_rows
 
 log = logging.getLogger(__name__)
 
@@ -445,10 +446,10 @@ def _type_names(
     con: duckdb.DuckDBPyConnection, where: str, params: dict[str, Any], hashes: np.ndarray
 ) -> list[str | None]:
     """Event type of each of ``hashes`` (DuckDB's hash of the type), checked collision-free."""
-    rows = con.execute(
-        f"SELECT event_type, hash(event_type) FROM events {where} GROUP BY event_type",
+    rows = store_rows(
+        con, f"SELECT event_type, hash(event_type) FROM events {where} GROUP BY event_type",
         used_params(f"{where}", params),
-    ).fetchall()
+    )
     by_hash = {int(h): t for t, h in rows}
     if len(by_hash) != len(rows):  # pragma: no cover - a 64-bit collision between type names
         raise StoreError("two event types have the same hash; rename one at ingest.")
