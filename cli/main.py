@@ -10,7 +10,7 @@ import os
 
 import click
 
-from cli import cases, dashboard, data, explain, generate, models, users
+from cli import cases, dashboard, data, explain, generate, models, policy, users
 from cli.errors import AnomalystGroup
 
 
@@ -33,7 +33,7 @@ def main(verbose: bool) -> None:
 for command in (
     data.ingest, data.ingest_labels, data.info, data.migrate, generate.generate,
     models.train, models.score, models.scores, models.evaluate, explain.explain,
-    cases.case, cases.report, dashboard.demo, dashboard.dashboard, users.users,
+    cases.case, cases.report, policy.policy, dashboard.demo, dashboard.dashboard, users.users,
 ):
     main.add_command(command)
 

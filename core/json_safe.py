@@ -9,6 +9,7 @@ Used by the case reports, explanations, the store's summary and the CLI's JSON o
 from __future__ import annotations
 
 import datetime as dt
+import json
 import math
 from typing import Any
 
@@ -37,3 +38,14 @@ def json_safe(value: Any) -> Any:
 def json_records(frame: pd.DataFrame) -> list[dict[str, Any]]:
     """A frame's rows as JSON-safe dicts."""
     return json_safe(frame.to_dict(orient="records"))
+
+
+def json_object(value: Any) -> dict[str, Any]:
+    """A stored JSON object (text, or already a dict) as a dict; {} for anything else."""
+    if isinstance(value, dict):
+        return value
+    try:
+        out = json.loads(value) if value else {}
+    except (TypeError, ValueError):
+        return {}
+    return out if isinstance(out, dict) else {}

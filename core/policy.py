@@ -24,7 +24,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -32,7 +32,11 @@ import pandas as pd
 from core.errors import ConfigError
 from core.thresholds import InForce, apply_daily_budget, segment_mask
 
+if TYPE_CHECKING:
+    from core.store import Store
+
 MAX_NOTE = 2_000
+ENSEMBLE = "ensemble"
 
 
 @dataclass(frozen=True)
@@ -114,3 +118,66 @@ def check_draft(model_id: str, thresholds: dict[str, float], daily_budget: int |
 
 def _finite(value: float) -> float | None:
     return float(value) if math.isfinite(value) else None
+
+
+# --- the policy in force, from the store --------------------------------------------------------
+def default_policy_model(store: Store) -> tuple[str, str] | None:
+    """(model_id, detector) the default policy scores with: the newest scored ensemble, else
+    the newest scored model; None before anything is scored."""
+    scored = store.models.scored()
+    if scored.empty:
+        return None
+    ensembles = scored[scored["detector"] == ENSEMBLE]
+    row = (ensembles if not ensembles.empty else scored).iloc[-1]
+    return str(row["model_id"]), str(row["detector"])
+
+
+def policy_in_force(store: Store) -> AlertPolicy | None:
+    """The newest published version, else version 0 (the default model with its saved
+    thresholds over its operating point); None while no model has scores."""
+    from core.pipeline.operating_point import operating_point
+
+    row = store.policies.latest()
+    if row is not None:
+        return AlertPolicy(
+            row.version, row.model_id, row.thresholds,
+            operating_point(store, row.model_id).threshold, row.daily_budget, row.detector,
+            row.published_by, row.published_at, row.note)
+    found = default_policy_model(store)
+    if found is None:
+        return None
+    model_id, detector = found
+    return AlertPolicy(0, model_id, store.thresholds.saved(model_id),
+                       operating_point(store, model_id).threshold, None, detector,
+                       note="default: the newest scored ensemble (else the newest scored "
+                            "model) at its saved thresholds, else its label-free operating "
+                            "point")
+
+
+def publish_policy(store: Store, *, analyst: str, model_id: str, thresholds: dict[str, float],
+                   daily_budget: int | None = None, note: str = "",
+                   now: dt.datetime | None = None) -> AlertPolicy:
+    """Validate and append the next version, audited in the same transaction (the store
+    must be writable; the front end checks the caller's role first)."""
+    from core.cases.audit import now_utc, record
+
+    clean, budget, text = check_draft(model_id, thresholds, daily_budget, note)
+    row = store.models.by_id(model_id)
+    if row is None:
+        known = ", ".join(store.models.ids()) or "none"
+        raise ConfigError(f"model must be one of the registered models ({known}), got "
+                          f"{model_id!r}.")
+    if store.scores.count(model_id) == 0:
+        raise ConfigError(f"model {model_id} has no scores: run `anomalyst score --model "
+                          f"{model_id}` before a policy can use it.")
+    when = now or now_utc()
+    with store.transaction():
+        version = store.policies.publish(
+            model_id=model_id, detector=str(row["detector"]), thresholds=clean,
+            daily_budget=budget, published_by=analyst, published_at=when, note=text)
+        record(store, analyst, "publish_policy", entity=f"policy:{version}", detail={
+            "model_id": model_id, "thresholds": clean, "daily_budget": budget, "note": text},
+            now=when)
+    published = policy_in_force(store)
+    assert published is not None and published.version == version
+    return published

@@ -17,7 +17,7 @@ from core.store import Store
 
 AUDIT_ACTIONS: tuple[str, ...] = (
     "open", "add_sessions", "claim", "assign", "note", "decide", "reopen", "snooze", "lift",
-    "export",
+    "export", "publish_policy",
 )
 MAX_NAME_CHARS = 200
 

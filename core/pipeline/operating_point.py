@@ -16,12 +16,12 @@ store's scores) and says so.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from core.json_safe import json_object
 from core.operating_point import (
     DEFAULT_RULE,
     ScoreReference,
@@ -113,7 +113,7 @@ def choose_point(reference: ScoreReference, val_scores: np.ndarray, val_labels: 
 def operating_point(store: Store, model_id: str) -> OperatingPoint:
     """The model's stored operating point (or the legacy rule for older models)."""
     row = model_row(store, model_id)
-    metrics = _metrics(row.get("metrics"))
+    metrics = json_object(row.get("metrics"))
     point, ref = metrics.get("operating_point"), metrics.get("score_reference")
     if point and ref:
         return OperatingPoint(float(point["threshold"]), str(point["rule"]),
@@ -130,12 +130,3 @@ def default_thresholds(store: Store, model_ids: list[str]) -> dict[str, float]:
     """model -> its default threshold (what applies where no threshold is saved)."""
     return {m: operating_point(store, m).threshold for m in model_ids}
 
-
-def _metrics(value: Any) -> dict[str, Any]:
-    if isinstance(value, dict):
-        return value
-    try:
-        out = json.loads(value) if value else {}
-    except (TypeError, ValueError):
-        return {}
-    return out if isinstance(out, dict) else {}

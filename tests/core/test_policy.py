@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 
 import numpy as np
@@ -60,3 +61,50 @@ def test_bad_drafts_are_refused_with_a_reason(thresholds: dict, budget: object, 
 
 def test_a_good_draft_comes_back_clean() -> None:
     assert check_draft("m", {"all": "0.5"}, 20, "  tuned  ") == ({"all": 0.5}, 20, "tuned")
+
+
+# --- the policy in force, on the small demo store ---------------------------------------------
+@pytest.fixture()
+def store(demo_store_copy):  # noqa: ANN001, ANN201
+    from core.store import Store
+
+    with Store.open(demo_store_copy) as opened:
+        yield opened
+
+
+def test_before_any_publish_the_default_policy_uses_the_newest_scored_model(store) -> None:  # noqa: ANN001
+    from core.pipeline.operating_point import operating_point
+    from core.policy import policy_in_force
+
+    policy = policy_in_force(store)
+    newest = store.models.scored().iloc[-1]
+    assert policy is not None and policy.version == 0
+    assert policy.model_id == newest["model_id"]
+    assert policy.default == operating_point(store, policy.model_id).threshold
+    store.thresholds.save(policy.model_id, "country:DE", 1.5, set_by="ana",
+                          set_at=dt.datetime(2026, 12, 5))
+    assert policy_in_force(store).thresholds == {"country:DE": 1.5}
+
+
+def test_publishing_appends_a_version_and_audits_it(store) -> None:  # noqa: ANN001
+    from core.policy import policy_in_force, publish_policy
+
+    model = str(store.models.scored().iloc[0]["model_id"])
+    first = publish_policy(store, analyst="ana", model_id=model, thresholds={"all": 2.0},
+                           daily_budget=5, note="first cut")
+    second = publish_policy(store, analyst="bo", model_id=model, thresholds={"all": 3.0})
+    assert (first.version, second.version) == (1, 2)
+    now = policy_in_force(store)
+    assert now.version == 2 and now.threshold_for("all") == 3.0 and now.daily_budget is None
+    audit = store.audit.recent(10)
+    published = audit[audit["action"] == "publish_policy"]
+    assert sorted(published["entity"]) == ["policy:1", "policy:2"]
+    assert [p.published_by for p in store.policies.history()] == ["bo", "ana"]
+
+
+def test_a_policy_needs_a_scored_registered_model(store) -> None:  # noqa: ANN001
+    from core.policy import publish_policy
+
+    with pytest.raises(ConfigError, match="registered models"):
+        publish_policy(store, analyst="ana", model_id="nope", thresholds={})
+    assert store.policies.latest() is None
