@@ -53,6 +53,7 @@ from core.pipeline.registry import (
     register_model_folder,
 )
 from core.pipeline.results import ScoreResult, TrainResult
+from core.risk import fit_risk
 from core.schema import LABEL_SOURCES
 from core.store import Store
 
@@ -151,6 +152,8 @@ def train_ensemble(
         "validation_window": [min(ends).isoformat(), cut.isoformat()],
         "combination": choice, "score_reference": reference.to_dict(),
         "operating_point": point.to_dict(),
+        "risk_calibration": fit_risk(combined[in_val & labelled], y_val[in_val & labelled],
+                                     reference.pooled).to_dict(),
     }
     if note is not None:
         metrics["note"] = note

@@ -9,9 +9,9 @@ distribution (``core.operating_point.ScoreReference``) and picks the default thr
   validation scores, raised where needed to flag at most ``MAX_DEFAULT_SHARE`` of them, or
   their (1 - contamination) quantile when a contamination is given.
 
-Both are stored in the model's metrics. ``operating_point(store, model_id)`` reads them back;
-a model trained before references were kept falls back to the old rule (top 1% of the
-store's scores) and says so.
+Both are stored in the model's metrics, with the risk mapping (core.risk).
+``operating_point(store, model_id)`` reads them back; a model trained before references were
+kept falls back to the old rule (top 1% of the store's scores) and says so.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from core.operating_point import (
     threshold_by_rule,
 )
 from core.pipeline.registry import model_row
+from core.risk import RiskCalibration, fit_risk
 from core.store import Store
 
 MAX_DEFAULT_SHARE = 0.02
@@ -69,8 +70,10 @@ def _sample(n: int) -> np.ndarray:
 def reference_and_point(
     model: Any, train_data: Any, is_anomalous: np.ndarray, *, validation_fraction: float,
     supervised: bool, contamination: float | None = None,
-) -> tuple[ScoreReference, OperatingPoint]:
-    """Score the training sessions (rows in time order) and pick the default threshold."""
+) -> tuple[ScoreReference, OperatingPoint, RiskCalibration]:
+    """Score the training sessions (rows in time order), pick the default threshold and fit
+    the risk mapping (a probability where the validation part holds enough labels of both
+    kinds, else the training percentile: core.risk)."""
     rows = _sample(len(train_data))
     scores = np.asarray(model.score(train_data.take(rows)), np.float64)
     n_val = int(len(rows) * validation_fraction)
@@ -79,8 +82,9 @@ def reference_and_point(
     normal = ~labels
     reference = ScoreReference.from_scores(scores[:split][normal[:split]],
                                            scores[split:][normal[split:]])
-    return reference, choose_point(reference, scores[split:], labels[split:],
-                                   supervised=supervised, contamination=contamination)
+    point = choose_point(reference, scores[split:], labels[split:], supervised=supervised,
+                         contamination=contamination)
+    return reference, point, fit_risk(scores[split:], labels[split:], reference.pooled)
 
 
 def choose_point(reference: ScoreReference, val_scores: np.ndarray, val_labels: np.ndarray,

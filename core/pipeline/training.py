@@ -132,11 +132,12 @@ def train_model(
     if history is not None and hasattr(history, "to_dict"):
         metrics["history"] = history.to_dict()
     n_anomalous = int((keep & is_anomalous).sum()) if cls.requires_labels else 0
-    reference, point = reference_and_point(
+    reference, point, risk = reference_and_point(
         model, train_data, is_anomalous[keep], validation_fraction=_validation_fraction(model),
         supervised=cls.requires_labels, contamination=contamination)
     metrics["score_reference"] = reference.to_dict()
     metrics["operating_point"] = point.to_dict()
+    metrics["risk_calibration"] = risk.to_dict()
     if cls.requires_labels:
         metrics["n_anomalous_train"] = n_anomalous
         for name in ("validation_ap", "event_validation_ap"):

@@ -108,3 +108,20 @@ def test_a_policy_needs_a_scored_registered_model(store) -> None:  # noqa: ANN00
     with pytest.raises(ConfigError, match="registered models"):
         publish_policy(store, analyst="ana", model_id="nope", thresholds={})
     assert store.policies.latest() is None
+
+
+def test_risk_is_a_training_percentile_without_labels_and_flags_follow_the_policy(
+        store) -> None:  # noqa: ANN001
+    from core.app import policy as app_policy
+    from core.lookups import score_table
+
+    policy = app_policy.in_force(store)
+    calibration = app_policy.risk_calibration(store, policy.model_id)
+    assert calibration is not None and calibration.kind == "percentile"  # unsupervised demo
+    table = app_policy.risk_table(store, policy)
+    assert table["risk"].between(0, 100).all()
+    full = score_table(store, [policy.model_id])
+    assert int(table["flagged"].sum()) == int(policy.flags(full).sum()) > 0
+    # risk orders sessions as the score does
+    ordered = table.sort_values("score")["risk"].to_numpy()
+    assert (np.diff(ordered) >= -1e-9).all()

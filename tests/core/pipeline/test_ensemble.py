@@ -169,6 +169,10 @@ def test_with_labels_the_ensemble_is_the_best_candidate_on_validation(scored: di
     assert result.train_end > min(pd.Timestamp(w) for w in metrics["validation_window"])
     assert metrics["operating_point"]["rule"] in ("best_f1_validation", "log_tukey", "mad3",
                                                    "tukey", "q95")
+    risk = metrics["risk_calibration"]  # core.risk: kept with the model for the risk score
+    labelled_positives = risk["n_positive"]
+    assert risk["kind"] == ("probability" if labelled_positives >= 20 else "percentile")
+    assert len(risk["reference"]) == len(metrics["score_reference"]["train"])
 
 
 def test_choose_weights_falls_back_to_the_best_member() -> None:
