@@ -6,7 +6,9 @@ and this module only opens the store, caches and adapts. The store is opened for
 (read-only) or write (read-write) and closed right after, so a CLI command can take the file
 between two reruns; one process-wide lock keeps this process's own threads from opening it in
 two modes at once (DuckDB refuses that). Cached results are keyed on the store file's
-modification time, so new scores appear on the next rerun.
+stamp (``store_stamp``: the file's and its write-ahead log's modification time and size),
+an argument Streamlit hashes, so any write, from any process, reaches every session on its
+next rerun.
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ __all__ = ["AGREEMENTS", "CostChoice", "FlagSummary", "OperatingMetrics", "Queue
 
 T = TypeVar("T")
 _LOCK = threading.RLock()
+_WRITES = [0]  # writes this process made through with_store
 READ_WAIT_S = 10.0
 
 
@@ -49,12 +52,23 @@ def db_path() -> Path:
     return resolve_db_path(os.environ.get("ANOMALYST_DB"))
 
 
-def store_stamp() -> float:
-    """Changes whenever the store file does; part of every cache key."""
+def store_stamp() -> str:
+    """Changes whenever the store does, in this process or another; part of every cache key.
+
+    DuckDB appends a write to ``<db>.wal`` first and folds it into the file at a checkpoint
+    (which deletes the .wal), so both files count, by nanosecond modification time and size
+    (a size change catches two writes within the file system's timestamp granularity)."""
     path = db_path()
-    wal = Path(str(path) + ".wal")
-    stamps = [p.stat().st_mtime for p in (path, wal) if p.exists()]
-    return max(stamps) if stamps else 0.0
+    parts = []
+    for item in (path, Path(str(path) + ".wal")):
+        try:
+            info = item.stat()
+        except OSError:
+            parts.append("-")
+            continue
+        parts.append(f"{info.st_mtime_ns}:{info.st_size}")
+    # this process's own writes count too, in case the file system's clock is coarse
+    return "|".join(parts) + f"|{_WRITES[0]}"
 
 
 def with_store(func: Callable[[Store], T], *, write: bool = False,
@@ -71,8 +85,13 @@ def with_store(func: Callable[[Store], T], *, write: bool = False,
         from dashboard import auth
 
         auth.require(action)
-    with _LOCK, Store.open(db_path(), read_only=not write, wait_s=READ_WAIT_S) as store:
-        return func(store)
+    try:
+        with _LOCK, Store.open(db_path(), read_only=not write, wait_s=READ_WAIT_S) as store:
+            return func(store)
+    finally:
+        if write:
+            with _LOCK:
+                _WRITES[0] += 1
 
 
 def store_exists() -> bool:
@@ -80,88 +99,103 @@ def store_exists() -> bool:
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
-def summary(_stamp: float, path: str) -> dict[str, Any]:
+def summary(stamp: str, path: str) -> dict[str, Any]:
     return with_store(investigate.store_summary)
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
-def models(_stamp: float, path: str) -> pd.DataFrame:
+def models(stamp: str, path: str) -> pd.DataFrame:
     return with_store(investigate.scored_models)
 
 
-@st.cache_resource(show_spinner="Loading scores…", max_entries=4)
-def score_table(_stamp: float, path: str, model_ids: tuple[str, ...]) -> pd.DataFrame:
+def score_table(stamp: str, path: str, model_ids: tuple[str, ...]) -> pd.DataFrame:
     """Shared, not copied, between reruns and sessions (a copy of a million-row table costs
-    ~0.1 s a rerun): callers must treat it as read-only (filter or copy, never assign)."""
+    ~0.1 s a rerun): callers must treat it as read-only (filter or copy, never assign).
+
+    Keyed on the models' score counts, not on the store's stamp: a case decision or a saved
+    threshold leaves the scores as they were, so it must not reload a million rows."""
+    return _score_table(path, tuple(model_ids), scores_version(stamp, path, tuple(model_ids)))
+
+
+def scores_version(stamp: str, path: str, model_ids: tuple[str, ...]) -> tuple:
+    """(model, created, number of scores) of ``model_ids``: changes when they are rescored."""
+    frame = models(stamp, path)
+    rows = frame[frame["model_id"].isin(model_ids)]
+    return tuple(zip(rows["model_id"], rows["created_at"].astype(str), rows["n_scores"],
+                     strict=True))
+
+
+@st.cache_resource(show_spinner="Loading scores…", max_entries=4)
+def _score_table(path: str, model_ids: tuple[str, ...], version: tuple) -> pd.DataFrame:
     return with_store(lambda s: alerts.score_table(s, model_ids))
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
-def countries(_stamp: float, path: str, model_id: str) -> list[str]:
+def countries(stamp: str, path: str, model_id: str) -> list[str]:
     """Sorted countries of the sessions ``model_id`` scored (one pass, not one a rerun)."""
-    return alerts.countries(score_table(_stamp, path, (model_id,)))
+    return alerts.countries(score_table(stamp, path, (model_id,)))
 
 
-def segments(_stamp: float, path: str, model_id: str) -> list[str]:
+def segments(stamp: str, path: str, model_id: str) -> list[str]:
     """Every segment a threshold of ``model_id`` can be saved for."""
-    return alerts.segments(countries(_stamp, path, model_id))
+    return alerts.segments(countries(stamp, path, model_id))
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
-def labels(_stamp: float, path: str, sources: tuple[str, ...]) -> pd.DataFrame:
+def labels(stamp: str, path: str, sources: tuple[str, ...]) -> pd.DataFrame:
     return with_store(lambda s: investigate.session_labels(s, sources))
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
-def in_force(_stamp: float, path: str, model_id: str) -> InForce:
+def in_force(stamp: str, path: str, model_id: str) -> InForce:
     """``model_id``'s saved thresholds and its default: the thresholds in force."""
     return with_store(lambda s: alerts.thresholds_in_force(s, model_id))
 
 
 @st.cache_resource(show_spinner="Preparing thresholds…", max_entries=32)
-def segment_view(_stamp: float, path: str, model_id: str, segment: str,
+def segment_view(stamp: str, path: str, model_id: str, segment: str,
                  sources: tuple[str, ...]) -> SegmentView:
     """The sorted arrays behind the Thresholds page for one model, segment and label set."""
-    return alerts.segment_view(score_table(_stamp, path, (model_id,)),
-                               labelled_scores(_stamp, path, model_id, sources),
+    return alerts.segment_view(score_table(stamp, path, (model_id,)),
+                               labelled_scores(stamp, path, model_id, sources),
                                model_id, segment)
 
 
 @st.cache_data(show_spinner="Finding flagged sessions…", max_entries=8, ttl=60)
-def flagged_table(_stamp: float, path: str, model_ids: tuple[str, ...],
+def flagged_table(stamp: str, path: str, model_ids: tuple[str, ...],
                   sources: tuple[str, ...]) -> pd.DataFrame:
     """Sessions flagged by at least one model at the thresholds in force, with their labels,
     amounts, a ``flag:<model>`` column per model, ``n_flagging`` and ``flagged_by``. Sessions
     of snoozed users, devices and IPs are left out (re-read each minute: snoozes expire)."""
-    table = score_table(_stamp, path, model_ids)
-    names = detectors(_stamp, path)
+    table = score_table(stamp, path, model_ids)
+    names = detectors(stamp, path)
     return with_store(lambda s: alerts.flagged_queue(s, model_ids, sources, table=table,
                                                      detectors=names))
 
 
-def ranked_queue(_stamp: float, path: str, sources: tuple[str, ...]) -> pd.DataFrame:
+def ranked_queue(stamp: str, path: str, sources: tuple[str, ...]) -> pd.DataFrame:
     """session_id, user_id, flagged_by, top percentile: the default models' queue, highest
     first."""
-    model_ids = tuple(default_model_ids(models(_stamp, path)))
+    model_ids = tuple(default_model_ids(models(stamp, path)))
     if not model_ids:
         return alerts.ranked_sessions(pd.DataFrame(), ())
-    return alerts.ranked_sessions(flagged_table(_stamp, path, model_ids, sources), model_ids)
+    return alerts.ranked_sessions(flagged_table(stamp, path, model_ids, sources), model_ids)
 
 
-def filter_queue(_stamp: float, path: str, queue: pd.DataFrame, model_ids: Sequence[str],
+def filter_queue(stamp: str, path: str, queue: pd.DataFrame, model_ids: Sequence[str],
                  chosen: QueueFilter, event_types: Sequence[str] = ()) -> pd.DataFrame:
     """The rows of ``queue`` that pass ``chosen``; ``event_types``: keep sessions holding one."""
     if event_types:
-        with_types = sessions_with_event_types(_stamp, path, tuple(event_types))
+        with_types = sessions_with_event_types(stamp, path, tuple(event_types))
         chosen = dataclasses.replace(chosen, with_sessions=with_types)
-    chosen = dataclasses.replace(chosen, input_kinds=input_kinds(models(_stamp, path)))
+    chosen = dataclasses.replace(chosen, input_kinds=input_kinds(models(stamp, path)))
     return alerts.filter_queue(queue, model_ids, chosen)
 
 
-def queue_rows(_stamp: float, path: str, shown: pd.DataFrame, model_ids: Sequence[str],
+def queue_rows(stamp: str, path: str, shown: pd.DataFrame, model_ids: Sequence[str],
                view: str) -> tuple[pd.DataFrame, list[str]]:
     """The queue as drawn (per session or per user) and its percentile columns."""
-    return alerts.queue_rows(shown, model_ids, detectors(_stamp, path),
+    return alerts.queue_rows(shown, model_ids, detectors(stamp, path),
                              "users" if view == "users" else "sessions")
 
 
@@ -178,39 +212,39 @@ def countries_of(queue: pd.DataFrame) -> list[str]:
     return alerts.countries(queue)
 
 
-def flag_summary(_stamp: float, path: str, model_ids: Sequence[str],
+def flag_summary(stamp: str, path: str, model_ids: Sequence[str],
                  sources: tuple[str, ...]) -> FlagSummary:
     """The chosen models' flags at the thresholds in force, for the Overview."""
-    table = score_table(_stamp, path, tuple(model_ids))
+    table = score_table(stamp, path, tuple(model_ids))
     return alerts.flag_summary(table, model_ids,
-                               {m: in_force(_stamp, path, m) for m in model_ids},
-                               labels(_stamp, path, sources))
+                               {m: in_force(stamp, path, m) for m in model_ids},
+                               labels(stamp, path, sources))
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
-def cheapest(_stamp: float, path: str, model_id: str, segment: str, sources: tuple[str, ...],
+def cheapest(stamp: str, path: str, model_id: str, segment: str, sources: tuple[str, ...],
              miss: float, review: float) -> CostChoice | None:
-    return alerts.cheapest(segment_view(_stamp, path, model_id, segment, sources), miss, review)
+    return alerts.cheapest(segment_view(stamp, path, model_id, segment, sources), miss, review)
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
-def capacity_threshold(_stamp: float, path: str, model_id: str, segment: str,
+def capacity_threshold(stamp: str, path: str, model_id: str, segment: str,
                        per_day: float) -> float:
-    return alerts.capacity_threshold(score_table(_stamp, path, (model_id,)), model_id, segment,
+    return alerts.capacity_threshold(score_table(stamp, path, (model_id,)), model_id, segment,
                                      per_day)
 
 
-def threshold_metrics(_stamp: float, path: str, model_id: str, segment: str,
+def threshold_metrics(stamp: str, path: str, model_id: str, segment: str,
                       sources: tuple[str, ...], threshold: float,
                       budget: int = 0) -> OperatingMetrics:
     """What ``threshold`` does on ``segment``: instant without a daily ``budget`` (binary
     searches on the prepared view), a pass over the segment's sessions with one."""
-    view = segment_view(_stamp, path, model_id, segment, sources)
+    view = segment_view(stamp, path, model_id, segment, sources)
     if not budget:
         return alerts.measure(view, threshold)
     return alerts.measure(view, threshold, budget=budget,
-                          table=score_table(_stamp, path, (model_id,)),
-                          labelled=labelled_scores(_stamp, path, model_id, sources),
+                          table=score_table(stamp, path, (model_id,)),
+                          labelled=labelled_scores(stamp, path, model_id, sources),
                           model_id=model_id, segment=segment)
 
 
@@ -240,15 +274,15 @@ class Start(NamedTuple):
     source: str
 
 
-def start_threshold(_stamp: float, path: str, model_id: str, segment: str) -> Start:
-    thresholds = in_force(_stamp, path, model_id)
-    default, source = operating_point(_stamp, path, model_id)
+def start_threshold(stamp: str, path: str, model_id: str, segment: str) -> Start:
+    thresholds = in_force(stamp, path, model_id)
+    default, source = operating_point(stamp, path, model_id)
     saved = segment in thresholds.saved or "all" in thresholds.saved
     return Start(thresholds.for_segment(segment), saved, default, source)
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
-def labelled_scores(_stamp: float, path: str, model_id: str,
+def labelled_scores(stamp: str, path: str, model_id: str,
                     sources: tuple[str, ...]) -> pd.DataFrame:
     return with_store(lambda s: alerts.labelled_scores(s, model_id, sources))
 
@@ -258,7 +292,7 @@ SESSIONS_PER_PAGE = 500  # the User page lists a user's sessions a page at a tim
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
-def user_view(_stamp: float, path: str, user_id: str, event_model: str | None,
+def user_view(stamp: str, path: str, user_id: str, event_model: str | None,
               page: int = 0) -> UserView:
     """One store connection for the page's reads (each open costs ~30 ms), bounded whatever
     the user did: at most ``MAX_USER_EVENTS`` event rows and ``SESSIONS_PER_PAGE`` sessions."""
@@ -267,12 +301,12 @@ def user_view(_stamp: float, path: str, user_id: str, event_model: str | None,
 
 
 @st.cache_data(show_spinner=False, max_entries=4)
-def event_type_names(_stamp: float, path: str) -> list[str]:
+def event_type_names(stamp: str, path: str) -> list[str]:
     return with_store(investigate.event_type_names)
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
-def sessions_with_event_types(_stamp: float, path: str, types: tuple[str, ...]) -> list[str]:
+def sessions_with_event_types(stamp: str, path: str, types: tuple[str, ...]) -> list[str]:
     return with_store(lambda s: investigate.sessions_with_event_types(s, types))
 
 
@@ -281,9 +315,9 @@ def input_kinds(models: pd.DataFrame) -> dict[str, str]:
     return dict(zip(models["model_id"], models["input_kind"], strict=True))
 
 
-def detectors(_stamp: float, path: str) -> dict[str, str]:
+def detectors(stamp: str, path: str) -> dict[str, str]:
     """model_id -> its detector's name, for every scored model."""
-    frame = models(_stamp, path)
+    frame = models(stamp, path)
     return dict(zip(frame["model_id"], frame["detector"], strict=True))
 
 
@@ -305,15 +339,12 @@ def save_threshold(model_id: str, segment: str, threshold: float, set_by: str) -
 
 
 def forget_reads() -> None:
-    """After a write: drop the cached reads, the Thresholds page's prepared views included (a
-    cached resource, which ``st.cache_data.clear`` leaves). Cache keys skip ``_stamp``
-    (Streamlit hashes no argument named with a leading underscore), so a write by another
-    process is seen only when an entry expires."""
-    st.cache_data.clear()
-    segment_view.clear()
+    """After a write. Nothing to drop: every cached read is keyed on the store's stamp (or,
+    for scores, on their version), which the write changed; entries of older stamps age out
+    by ``max_entries``. Kept so writers say where a write ends."""
 
 
-def key() -> tuple[float, str]:
+def key() -> tuple[str, str]:
     """(stamp, path): the first two arguments of every cached call."""
     return store_stamp(), str(db_path())
 
@@ -343,6 +374,6 @@ def default_model_ids(frame: pd.DataFrame) -> Sequence[str]:
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
-def operating_point(_stamp: float, path: str, model_id: str) -> tuple[float, str]:
+def operating_point(stamp: str, path: str, model_id: str) -> tuple[float, str]:
     """(default threshold, where it came from) of ``model_id``."""
     return with_store(lambda s: alerts.default_point(s, model_id))

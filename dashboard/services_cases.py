@@ -34,28 +34,28 @@ def suppression_kinds() -> tuple[str, ...]:
 
 # --- reads ------------------------------------------------------------------------------------
 @st.cache_data(show_spinner=False, max_entries=16)
-def case_table(_stamp: float, path: str, statuses: tuple[str, ...]) -> pd.DataFrame:
+def case_table(stamp: str, path: str, statuses: tuple[str, ...]) -> pd.DataFrame:
     return services.with_store(lambda s: core_cases.list_cases(s, statuses))
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
-def case(_stamp: float, path: str, case_id: str) -> core_cases.Case:
+def case(stamp: str, path: str, case_id: str) -> core_cases.Case:
     return services.with_store(lambda s: core_cases.get_case(s, case_id))
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
-def notes(_stamp: float, path: str, case_id: str) -> pd.DataFrame:
+def notes(stamp: str, path: str, case_id: str) -> pd.DataFrame:
     return services.with_store(lambda s: core_cases.case_notes(s, case_id))
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
-def audit(_stamp: float, path: str, case_id: str) -> pd.DataFrame:
+def audit(stamp: str, path: str, case_id: str) -> pd.DataFrame:
     frame = services.with_store(lambda s: core_cases.audit_trail(s, case_id))
     return frame.assign(detail=frame["detail"].map(_detail_text))
 
 
 @st.cache_data(show_spinner="Reading scores…", max_entries=32)
-def session_scores(_stamp: float, path: str, case_id: str) -> tuple[str, pd.DataFrame]:
+def session_scores(stamp: str, path: str, case_id: str) -> tuple[str, pd.DataFrame]:
     """('decision' | 'now', one row per case session with each detector's score/threshold)."""
     as_of, frozen = services.with_store(lambda s: core_cases.case_scores(s, case_id))
     rows = []
@@ -73,13 +73,13 @@ def session_scores(_stamp: float, path: str, case_id: str) -> tuple[str, pd.Data
 
 
 @st.cache_data(show_spinner=False, max_entries=4, ttl=60)
-def suppressions(_stamp: float, path: str) -> pd.DataFrame:
+def suppressions(stamp: str, path: str) -> pd.DataFrame:
     """Active suppressions (re-read every minute too: they expire without any write)."""
     return services.with_store(core_cases.active_suppressions)
 
 
 @st.cache_data(show_spinner="Measuring the learning effect…", max_entries=16)
-def learning(_stamp: float, path: str, model_id: str) -> dict[str, Any]:
+def learning(stamp: str, path: str, model_id: str) -> dict[str, Any]:
     """The learning effect's figures, and ``moved``: how far analysts moved precision at the
     threshold in force (None when it did not move, or there is nothing to compare)."""
     effect = services.with_store(lambda s: core_cases.learning_effect(s, model_id)).to_dict()

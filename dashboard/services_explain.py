@@ -28,7 +28,7 @@ log = logging.getLogger(__name__)
 
 
 @st.cache_data(show_spinner="Explaining the session…", max_entries=64)
-def explanation(_stamp: float, path: str, session_id: str,
+def explanation(stamp: str, path: str, session_id: str,
                 model_id: str | None) -> SessionExplanation:
     found = services.with_store(lambda s: investigate.explain(s, session_id, model_id))
     if not found.from_cache:
@@ -41,16 +41,16 @@ def explanation(_stamp: float, path: str, session_id: str,
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
-def session_models(_stamp: float, path: str, session_id: str) -> pd.DataFrame:
+def session_models(stamp: str, path: str, session_id: str) -> pd.DataFrame:
     """model_id, detector, score, percentile, is_flagged for each model that scored it."""
     return services.with_store(lambda s: investigate.session_models(s, session_id))
 
 
 @st.cache_data(show_spinner="Computing SHAP over the flagged sessions…", max_entries=8)
-def global_view(_stamp: float, path: str, model_id: str, max_sessions: int) -> pd.DataFrame:
+def global_view(stamp: str, path: str, model_id: str, max_sessions: int) -> pd.DataFrame:
     return services.with_store(lambda s: investigate.global_view(s, model_id, max_sessions))
 
 
-def flagged_sessions(stamp: float, path: str, sources: tuple[str, ...]) -> pd.DataFrame:
+def flagged_sessions(stamp: str, path: str, sources: tuple[str, ...]) -> pd.DataFrame:
     """session_id, user_id, flagged_by, top percentile: the queue, highest first."""
     return services.ranked_queue(stamp, path, sources)
