@@ -62,7 +62,9 @@ def session_scores(stamp: str, path: str, case_id: str) -> tuple[str, pd.DataFra
     for item in frozen["sessions"]:
         row: dict[str, Any] = {"session_id": item["session_id"],
                                "start": pd.Timestamp(item["start_ts"]),
-                               "flagged": any(v["flagged"] for v in item["scores"].values())}
+                               # the policy's verdict; snapshots before policies: any model
+                               "flagged": item["flagged"] if "flagged" in item else any(
+                                   v.get("flagged") for v in item["scores"].values())}
         for value in item["scores"].values():
             name = value["detector"]
             row[f"{name} score"] = value["score"]

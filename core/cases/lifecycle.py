@@ -14,7 +14,7 @@ from collections.abc import Sequence
 import pandas as pd
 
 from core.cases.audit import now_utc, record, require_analyst
-from core.cases.scoring import ScoreContext, current_model_ids
+from core.cases.scoring import ScoreContext
 from core.cases.snapshot import build_snapshot
 from core.errors import ConfigError
 from core.schema import MAX_TEXT_CHARS, NORMAL_SCENARIO
@@ -85,7 +85,7 @@ def open_case(store: Store, *, analyst: str, user_id: str | None = None,
             wanted = list(session_ids)
         else:
             context = ScoreContext.build(store)
-            wanted = context.flagged(own, current_model_ids(context.models)) or own
+            wanted = context.flagged(own) or own
     now = now_utc()
     with store.transaction():
         existing = store.cases.active_of_user(user_id)

@@ -1,4 +1,5 @@
-"""Every scored model's view of a few sessions: score, percentile, threshold in force, flag.
+"""Every scored model's view of a few sessions: score, percentile, threshold in force; and
+the alert policy's verdict (``flagged``) and risk, the one definition of "flagged".
 
 Used to pick the sessions of a case opened from a user, to freeze a decision's snapshot and to
 fill a report. Built once per call site (one score table over all sessions, because percentiles
@@ -8,7 +9,7 @@ and the default threshold are relative to every session), then asked about any s
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,16 +18,9 @@ import pandas as pd
 
 from core import lookups
 from core.pipeline.operating_point import operating_point
+from core.policy import AlertPolicy, policy_in_force, risk_calibration
 from core.store import Store
 from core.thresholds import InForce
-
-
-def current_model_ids(models: pd.DataFrame) -> list[str]:
-    """The newest model of each detector (what the flagged queue shows)."""
-    if models.empty:
-        return []
-    newest = models.sort_values("created_at").groupby("detector")["model_id"].last()
-    return sorted(newest.tolist())
 
 
 @dataclass(frozen=True)
@@ -39,6 +33,9 @@ class ScoreContext:
     defaults: dict[str, float]  # model -> threshold of the default rule
     in_force: dict[str, np.ndarray]  # model -> threshold in force per row of ``table``
     default_rules: dict[str, str]  # model -> where its default threshold came from
+    policy: AlertPolicy | None = None  # the policy in force
+    policy_flags: np.ndarray | None = None  # its verdict per row of ``table``
+    risk: np.ndarray | None = None  # risk 0-100 per row of ``table`` (NaN where unscored)
 
     @classmethod
     def build(cls, store: Store) -> ScoreContext:
@@ -52,12 +49,20 @@ class ScoreContext:
             saved[model_id], defaults[model_id] = force.saved, force.default
             rules[model_id] = point.source
             in_force[model_id] = force.per_session(table["tenure"], table["country"])
+        policy = policy_in_force(store)
+        flags = risk = None
+        if policy is not None and policy.model_id in ids:
+            flags = policy.flags(table)
+            calibration = risk_calibration(store, policy.model_id)
+            scores = table[f"score:{policy.model_id}"].to_numpy(np.float64)
+            risk = calibration.risk(scores) if calibration else np.full(len(table), np.nan)
         return cls(models, table.set_index("session_id", drop=False), saved, defaults, in_force,
-                   rules)
+                   rules, policy, flags, risk)
 
     def with_flags(self, frame: pd.DataFrame, store: Store) -> pd.DataFrame:
-        """``frame`` (model_id, session_id, score, ...) plus the threshold in force, the flag
-        and the score's percentile among the model's training scores."""
+        """``frame`` (model_id, session_id, score, ...) plus, per model, the threshold in force,
+        whether the score is at or above it, and the score's percentile among the model's
+        training scores; per session, the policy's risk, its verdict ``flagged`` and version."""
         out = frame.copy()
         threshold = np.full(len(out), np.nan)
         percentile = np.full(len(out), np.nan)
@@ -70,25 +75,41 @@ class ScoreContext:
             point = operating_point(store, str(model_id))
             percentile[at] = point.percentile(out["score"].to_numpy(np.float64)[at])
         out["threshold"] = threshold
-        out["flagged"] = np.isfinite(threshold) & (out["score"].to_numpy(np.float64) >= threshold)
+        out["above_threshold"] = np.isfinite(threshold) & (
+            out["score"].to_numpy(np.float64) >= threshold)
         out["percentile_vs_training"] = np.round(percentile, 3)
+        known = rows >= 0
+        risk = np.full(len(out), np.nan)
+        flagged = np.zeros(len(out), bool)
+        if self.risk is not None and self.policy_flags is not None:
+            risk[known] = self.risk[rows[known]]
+            flagged[known] = self.policy_flags[rows[known]]
+        out["risk"] = np.round(risk, 3)
+        out["flagged"] = flagged
+        out["policy_version"] = self.policy.version if self.policy is not None else pd.NA
         return out
 
     @property
     def model_ids(self) -> list[str]:
         return self.models["model_id"].tolist()
 
-    def flagged(self, session_ids: Iterable[str], model_ids: Sequence[str] | None = None
-                ) -> list[str]:
-        """The sessions among ``session_ids`` that at least one of ``model_ids`` flags."""
+    def flagged(self, session_ids: Iterable[str]) -> list[str]:
+        """The sessions among ``session_ids`` that the policy in force flags."""
+        ids = [s for s in session_ids if s in self.table.index]
+        if not ids or self.policy_flags is None:
+            return []
+        rows = self.table.index.get_indexer(ids)
+        return [s for s, h in zip(ids, self.policy_flags[rows], strict=True) if h]
+
+    def above_threshold(self, session_ids: Iterable[str], model_id: str) -> list[str]:
+        """The sessions among ``session_ids`` at or above ``model_id``'s threshold in force
+        (one detector's view, for "what if"; the policy alone decides "flagged")."""
         ids = [s for s in session_ids if s in self.table.index]
         if not ids:
             return []
         rows = self.table.index.get_indexer(ids)
-        hit = np.zeros(len(ids), bool)
-        for model_id in model_ids if model_ids is not None else self.model_ids:
-            scores = self.table[f"score:{model_id}"].to_numpy(np.float64)[rows]
-            hit |= np.isfinite(scores) & (scores >= self.in_force[model_id][rows])
+        scores = self.table[f"score:{model_id}"].to_numpy(np.float64)[rows]
+        hit = np.isfinite(scores) & (scores >= self.in_force[model_id][rows])
         return [s for s, h in zip(ids, hit, strict=True) if h]
 
     def sessions(self, session_ids: Iterable[str]) -> list[dict[str, Any]]:
@@ -107,12 +128,15 @@ class ScoreContext:
                 scores[model_id] = {
                     "detector": detector[model_id], "score": score,
                     "percentile": _finite(row[f"pct:{model_id}"]), "threshold": threshold,
-                    "flagged": bool(score is not None and threshold is not None
-                                    and score >= threshold),
+                    "above_threshold": bool(score is not None and threshold is not None
+                                            and score >= threshold),
                 }
             out.append({"session_id": session_id, "user_id": str(row["user_id"]),
                         "start_ts": _iso(row["start_ts"]), "tenure": str(row["tenure"]),
-                        "country": str(row["country"]), "scores": scores})
+                        "country": str(row["country"]),
+                        "risk": None if self.risk is None else _finite(self.risk[i]),
+                        "flagged": bool(self.policy_flags is not None and self.policy_flags[i]),
+                        "scores": scores})
         return out
 
     def thresholds(self) -> dict[str, dict[str, Any]]:
@@ -121,6 +145,10 @@ class ScoreContext:
                     "default_rule": self.default_rules[m] + " (when no threshold is saved "
                                     "for the segment)"}
                 for m in self.model_ids}
+
+    def policy_dict(self) -> dict[str, Any] | None:
+        """The policy in force as JSON-ready values (frozen into snapshots and reports)."""
+        return self.policy.to_dict() if self.policy is not None else None
 
     def model_versions(self) -> list[dict[str, Any]]:
         return [{"model_id": r.model_id, "detector": r.detector, "created_at": _iso(r.created_at),

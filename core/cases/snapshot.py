@@ -15,7 +15,9 @@ import pandas as pd
 from core.cases.scoring import ScoreContext
 from core.store import Store
 
-SNAPSHOT_VERSION = 1
+SNAPSHOT_VERSION = 2
+"""2: the policy in force, and per session its risk and verdict (``flagged``); per model
+``above_threshold`` (1 had per model ``flagged``)."""
 
 
 def build_snapshot(store: Store, context: ScoreContext, session_ids: Sequence[str],
@@ -30,6 +32,7 @@ def build_snapshot(store: Store, context: ScoreContext, session_ids: Sequence[st
                             "n_sessions": int(len(context.table))},
         "models": context.model_versions(),
         "thresholds": context.thresholds(),
+        "policy": context.policy_dict(),
         "sessions": context.sessions(session_ids),
     }
 
@@ -42,7 +45,8 @@ def case_session_scores(store: Store, snapshot: dict[str, Any] | None,
         return "decision", snapshot
     context = ScoreContext.build(store)
     return "now", {"sessions": context.sessions(session_ids),
-                   "models": context.model_versions(), "thresholds": context.thresholds()}
+                   "models": context.model_versions(), "thresholds": context.thresholds(),
+                   "policy": context.policy_dict()}
 
 
 def _iso(value: Any) -> str | None:

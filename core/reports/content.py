@@ -53,6 +53,7 @@ def gather_case_report(store: Store, case_id: str, *, actor: str, mask: bool = F
         "user": _profile(store, case.user_id),
         "scores_as_of": as_of,
         "models": frozen["models"], "thresholds": frozen["thresholds"],
+        "policy": frozen.get("policy"),
         "sessions": sessions,
         "explanations": _explanations(store, sessions) if explain else {},
         "notes": json_records(case_notes(store, case_id)),
@@ -116,7 +117,10 @@ def _sessions(store: Store, session_ids: list[str], scored: list[dict[str, Any]]
             "n_events": None if row is None else int(row["n_events"]),
             "country": frozen.get("country") or (None if row is None else row["country"]),
             "tenure": frozen.get("tenure"),
-            "flagged": any(v.get("flagged") for v in scores.values()),
+            # the policy's verdict (snapshot 2); a version-1 snapshot had only per-model flags
+            "flagged": bool(frozen["flagged"]) if "flagged" in frozen else any(
+                v.get("flagged") for v in scores.values()),
+            "risk": frozen.get("risk"),
             "scores": scores,
             "ground_truth": labels["ground_truth"].get(session_id),
             "analyst": labels["analyst"].get(session_id),

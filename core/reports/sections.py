@@ -123,10 +123,18 @@ def _summary(c: dict[str, Any]) -> Section:
         ("Decided at (UTC)", _t(case["decided_at"])), ("Assignee", case["assignee"]),
         ("Title", case["title"]), ("Opened by", case["created_by"]),
         ("Opened at (UTC)", _t(case["created_at"])), ("Last change (UTC)", _t(case["updated_at"])),
-        ("Sessions", f"{len(c['sessions'])} ({flagged} flagged by at least one detector)"),
+        ("Sessions", f"{len(c['sessions'])} ({flagged} flagged by {_policy_name(c)})"),
         ("Scores as of", "the decision (frozen snapshot)" if c["scores_as_of"] == "decision"
          else "now (the case is not decided; nothing is frozen yet)"),
     ])])
+
+
+def _policy_name(c: dict[str, Any]) -> str:
+    """'alert policy v3' (the version frozen with the scores), or what flagged before policies."""
+    policy = c.get("policy")
+    if policy is None:
+        return "at least one detector (the case predates alert policies)"
+    return f"alert policy v{policy['version']}" + (" (default)" if policy["version"] == 0 else "")
 
 
 def _profile(user: dict[str, Any]) -> Section:
@@ -159,11 +167,13 @@ def _timeline(report: CaseReport) -> Section:
 
 def _sessions(c: dict[str, Any]) -> Section:
     models = c["models"]
-    headers = ["session", "start (UTC)", "events", "country", "flagged", "ground truth",
-               "analyst"] + [f"{m['detector']} score / threshold (percentile)" for m in models]
+    headers = ["session", "start (UTC)", "events", "country", "risk", "flagged",
+               "ground truth", "analyst"] + [
+        f"{m['detector']} score / threshold (percentile)" for m in models]
     rows = []
     for s in c["sessions"]:
         cells: list[Any] = [s["session_id"], _t(s["start_ts"]), s["n_events"], s["country"],
+                            _num(s.get("risk"), 1),
                             Cell("yes", "flag") if s["flagged"] else "no",
                             _label(s["ground_truth"]), _label(s["analyst"])]
         for m in models:
@@ -173,14 +183,16 @@ def _sessions(c: dict[str, Any]) -> Section:
                 continue
             text = (f"{_num(v['score'], 4)} / {_num(v['threshold'], 4)} "
                     f"({_num(v['percentile'], 1)})")
-            cells.append(Cell(f"{text} ⚑", "flag") if v["flagged"] else text)
+            above = v.get("above_threshold", v.get("flagged"))  # snapshot 1 said "flagged"
+            cells.append(Cell(f"{text} ⚑", "flag") if above else text)
         rows.append(cells)
     note = ("Scores, thresholds in force and percentiles as frozen at the decision."
             if c["scores_as_of"] == "decision" else "Scores and thresholds in force now.")
     return Section("Sessions, every detector's score and the threshold in force", [
-        Para(f"{note} ⚑ = at or above the threshold in force for the session's segment. "
+        Para(f"{note} Flagged: the verdict of {_policy_name(c)}; risk 0-100 from its model. "
+             "⚑ = at or above that detector's threshold for the session's segment. "
              "Percentile: the share of all sessions the model scores lower."),
-        Table(headers, rows, numeric=(2,))])
+        Table(headers, rows, numeric=(2, 4))])
 
 
 def _explanations(c: dict[str, Any]) -> Section:
@@ -251,9 +263,20 @@ def _snapshot(c: dict[str, Any]) -> Section:
         Pairs([("Frozen at (UTC)", _t(snap["frozen_at"])),
                ("Data from (UTC)", _t(rng["first_event_at"])),
                ("Data until (UTC)", _t(rng["last_event_at"])),
-               ("Sessions in the store", rng["n_sessions"])]),
+               ("Sessions in the store", rng["n_sessions"]),
+               ("Alert policy", _policy_line(snap.get("policy")))]),
         Subheading("Model versions"), models, Subheading("Thresholds in force"), thresholds,
         Folded("Snapshot as JSON", _json(snap))])
+
+
+def _policy_line(policy: dict[str, Any] | None) -> str:
+    if policy is None:
+        return "none (decided before alert policies)"
+    shown = ", ".join(f"{k}: {_num(v, 4)}" for k, v in policy["thresholds"].items())
+    return (f"v{policy['version']} on {policy['model_id']}: {shown or 'the operating point'}"
+            f"; elsewhere {_num(policy['default_threshold'], 4)}"
+            + (f"; at most {policy['daily_budget']} alerts a day" if policy["daily_budget"]
+               else ""))
 
 
 def _t(value: Any) -> str | None:

@@ -6,10 +6,10 @@ from core.store import Store
 
 
 def flagged_session(store: Store) -> str:
-    """A session some current model flags (the demo store always has some)."""
-    from core.cases.scoring import ScoreContext, current_model_ids
+    """A session the policy in force flags (the demo store always has some)."""
+    from core.cases.scoring import ScoreContext
 
     context = ScoreContext.build(store)
-    flagged = context.flagged(context.table.index, current_model_ids(context.models))
+    flagged = context.flagged(context.table.index)
     assert flagged, "the demo store must flag at least one session"
     return flagged[0]

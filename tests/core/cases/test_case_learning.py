@@ -61,7 +61,7 @@ def test_learning_effect_moves_after_a_decision(store: Store) -> None:
     anomalous = gt[gt["is_anomaly"]]["session_id"]
     model_id, candidates = "", []
     for model_id in context.model_ids:
-        candidates = sorted(set(context.flagged(anomalous, [model_id])))
+        candidates = sorted(set(context.above_threshold(anomalous, model_id)))
         if candidates:
             break
     assert candidates, "the demo store must have a flagged, truly anomalous session"

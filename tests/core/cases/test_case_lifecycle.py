@@ -9,7 +9,7 @@ import pytest
 from _case_helpers import flagged_session
 
 from core import cases, lookups
-from core.cases.scoring import ScoreContext, current_model_ids
+from core.cases.scoring import ScoreContext
 from core.errors import ConfigError
 from core.pipeline.operating_point import operating_point
 from core.store import Store
@@ -30,12 +30,27 @@ def test_open_from_a_session_covers_that_session(store: Store) -> None:
 
 def test_open_from_a_user_takes_the_flagged_sessions_else_all(store: Store) -> None:
     context = ScoreContext.build(store)
-    current = current_model_ids(context.models)
     for user_id in users_with_sessions(store, 8):
         own = store.users.session_ids(user_id)
-        expected = context.flagged(own, current) or own
+        expected = context.flagged(own) or own
         opened = cases.open_case(store, analyst="ana", user_id=user_id)
         assert sorted(opened.session_ids) == sorted(expected)
+
+
+def test_the_policy_alone_decides_which_sessions_a_case_takes(store: Store) -> None:
+    """Publish a policy on one model that flags exactly one session of a user: the case
+    opened from that user holds that session, whatever the other models say."""
+    from core.lookups import score_table
+    from core.policy import publish_policy
+
+    model_id = str(store.models.scored().iloc[0]["model_id"])
+    table = score_table(store, [model_id])
+    many = table.groupby("user_id")["session_id"].transform("size") > 1
+    row = table[many].sort_values(f"score:{model_id}").iloc[-1]
+    user_id, top = str(row["user_id"]), float(row[f"score:{model_id}"])
+    publish_policy(store, analyst="ana", model_id=model_id, thresholds={"all": top})
+    opened = cases.open_case(store, analyst="ana", user_id=user_id)
+    assert opened.session_ids == (str(row["session_id"]),)
 
 
 def test_a_second_open_for_the_same_user_adds_to_the_active_case(store: Store) -> None:
@@ -113,7 +128,9 @@ def test_decide_writes_labels_and_freezes_the_snapshot(store: Store) -> None:
     first, last = store.summary.time_range()
     assert snap["data_time_range"]["first_event_at"] == first.isoformat()
     assert snap["data_time_range"]["last_event_at"] == last.isoformat()
-    assert any(frozen["scores"][m]["flagged"] for m in frozen["scores"])
+    assert frozen["flagged"] is True  # flagged_session: the policy flags it
+    assert snap["policy"]["version"] == 0 and snap["policy"]["model_id"] in frozen["scores"]
+    assert 0 <= frozen["risk"] <= 100
     notes = cases.case_notes(store, opened.case_id)
     assert notes["text"].tolist() == ["three cards in a minute"]
     with pytest.raises(ConfigError, match="Reopen it first"):
