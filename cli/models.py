@@ -90,10 +90,10 @@ def score(model_id: str | None, detector: str | None, only_new: bool, db: str | 
 @wait_option
 @user_errors
 def scores(out: str, db: str | None, wait_s: float) -> None:
-    """Export (model_id, session_id, user_id, score, threshold, flagged,
-    percentile_vs_training) for every scored model: the threshold in force (saved for the
-    session's segment, else the model's default operating point) and the score's percentile
-    among the model's training scores."""
+    """Export every scored model's scores: model_id, session_id, user_id, score, threshold
+    (that model's, for the session's segment), above_threshold, percentile_vs_training; and
+    per session the alert policy's risk (0-100), its verdict `flagged` and policy_version
+    (see `anomalyst policy show`)."""
     target = app_models.export_path(out)
     with open_store(db, read_only=True, wait_s=wait_s) as store:
         frame = app_models.scores_with_flags(store)
@@ -129,7 +129,8 @@ def evaluate(from_ts: str | None, sessions: str | None, labels: str, as_json: bo
 
 
 def format_evaluation(results: list[dict]) -> str:
-    """One line per model, then per-scenario recall at 1% FPR."""
+    """One line per model, the alert policy's precision and recall, then per-scenario recall
+    at 1% FPR."""
     lines = [f"{'model':<36} {'n':>8} {'anom':>6} {'ROC-AUC':>8} {'AP':>7} {'bestF1':>7} "
              f"{'R@1%FPR':>8}"]
     for r in results:
@@ -142,6 +143,12 @@ def format_evaluation(results: list[dict]) -> str:
             f"{r['roc_auc']:>8.3f} {r['average_precision']:>7.3f} {r['best_f1']:>7.3f} "
             f"{r['recall_at_fpr']:>8.3f}"
         )
+    for r in results:
+        if "policy" in r:
+            p = r["policy"]
+            lines.append(f"  alert policy v{p['version']} on {r['model_id']}: flags "
+                         f"{p['n_flagged']:,}, precision {p['precision']:.3f}, recall "
+                         f"{p['recall']:.3f}, F1 {p['f1']:.3f}")
     for r in results:
         per = r.get("recall_by_scenario") or {}
         if per:

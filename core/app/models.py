@@ -169,9 +169,10 @@ def export_path(out: str) -> Path:
 
 
 def scores_with_flags(store: Store) -> pd.DataFrame:
-    """model_id, session_id, user_id, score, threshold, flagged, percentile_vs_training for
-    every scored model: the threshold in force for the session's segment, and the score's
-    percentile among the model's training scores."""
+    """model_id, session_id, user_id, score, threshold, above_threshold,
+    percentile_vs_training for every scored model (its threshold in force for the session's
+    segment; the score's percentile among its training scores), then per session the alert
+    policy's risk, verdict (``flagged``) and version."""
     from core.cases.scoring import ScoreContext
 
     frame = store.scores.export()

@@ -16,8 +16,11 @@ from cli.main import main
 from core.errors import ConfigError, ModelError
 from core.evaluate import evaluate_scores
 from core.ingest import ingest_events
+from core.lookups import score_table
 from core.pipeline import evaluate_models, labelled_scores, score_model, train_model
 from core.pipeline.operating_point import operating_point
+from core.policy import policy_in_force
+from core.schema import LABEL_SOURCES
 from core.store import Store
 
 
@@ -133,19 +136,42 @@ def test_cli_train_score_evaluate_export(demo_store_copy: Path, tmp_path: Path) 
     assert model_id in {r["model_id"] for r in json.loads(evaluated.output)}
     table = runner.invoke(main, ["evaluate", "--db", db])
     assert "ROC-AUC" in table.output and "recall@1%FPR by scenario" in table.output
+    assert f"alert policy v0 on {model_id}: flags" in table.output
+    results = {r["model_id"]: r for r in json.loads(evaluated.output)}
+    assert [m for m, r in results.items() if "policy" in r] == [model_id]
+    with Store.open(demo_store_copy, read_only=True) as store:
+        policy = policy_in_force(store)
+        frame = labelled_scores(store, model_id, LABEL_SOURCES)
+        window = frame[frame["is_anomaly"].notna() & (frame["start_ts"] >= pd.Timestamp(
+            results[model_id]["window"].removeprefix("sessions from ")))]
+        scored = score_table(store, [model_id]).set_index("session_id", drop=False)
+        verdict = policy.flags(scored.loc[window["session_id"]])
+    truth = window["is_anomaly"].astype(bool).to_numpy()
+    expected = (verdict & truth).sum() / verdict.sum()
+    assert results[model_id]["policy"]["precision"] == pytest.approx(expected)
     out = tmp_path / "scores.parquet"
     exported = runner.invoke(main, ["scores", "--out", str(out), "--db", db])
     assert exported.exit_code == 0
     frame = pd.read_parquet(out)
     assert list(frame.columns) == ["model_id", "session_id", "user_id", "score", "threshold",
-                                   "flagged", "percentile_vs_training"]
+                                   "above_threshold", "percentile_vs_training", "risk",
+                                   "flagged", "policy_version"]
     assert np.isfinite(frame["score"]).all()
     mine = frame[frame["model_id"] == model_id]
     with Store.open(demo_store_copy, read_only=True) as store:
         point = operating_point(store, model_id)
+        policy = policy_in_force(store)
+        verdict = policy.flags(score_table(store, [policy.model_id]).set_index(
+            "session_id", drop=False).loc[mine["session_id"]])
     assert point.rule == "mad3" and (mine["threshold"] == point.threshold).all()
-    assert (mine["flagged"] == (mine["score"] >= point.threshold)).all()
+    assert (mine["above_threshold"] == (mine["score"] >= point.threshold)).all()
     assert mine["percentile_vs_training"].between(0, 100).all()
+    # "flagged" is the policy's verdict on the session, whichever model's row it sits on
+    assert policy.model_id == model_id  # the newest scored model: the default policy's
+    assert (mine["flagged"].to_numpy() == verdict).all() and (mine["policy_version"] == 0).all()
+    assert mine["risk"].between(0, 100).all()
+    per_session = frame.groupby("session_id")["flagged"].nunique()
+    assert (per_session == 1).all()
 
 
 def test_cli_train_sessions_file(demo_store_copy: Path, tmp_path: Path) -> None:
