@@ -44,6 +44,7 @@ from core.store.suppressions import Suppressions
 from core.store.text import Texts
 from core.store.thresholds import Thresholds
 from core.store.users import Users
+from core.store.work_queue import WorkQueue
 
 _STRING = pd.StringDtype("pyarrow", na_value=float("nan"))  # what ``.df()`` gives strings
 
@@ -183,6 +184,10 @@ class Store:
     @cached_property
     def sessions(self) -> Sessions:
         return Sessions(self)
+
+    @cached_property
+    def work_queue(self) -> WorkQueue:
+        return WorkQueue(self)
 
     @property
     def text(self) -> Texts:

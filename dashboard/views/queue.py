@@ -1,73 +1,186 @@
-"""Flagged queue: sessions and users above threshold, every detector side by side."""
+"""Work queue: the sessions the alert policy flags, riskiest first, with status, age and SLA."""
 
 from __future__ import annotations
 
 import streamlit as st
 
-from dashboard import common, exports, services, state, widgets
+from dashboard import common, exports, services, state
 from dashboard import safe_text as safe
+from dashboard import services_queue as sq
+from dashboard.services_cases import decisions
 
-st.title("Flagged queue")
-models = common.scored_models_or_stop()
+MAX_ROWS = 2_000  # drawn at once; the filters narrow the rest
+SLA_BADGE = {"ok": "🟢 ok", "due": "🟠 due", "overdue": "🔴 overdue", "": ""}
+# Filter widgets, bound to the URL (Back/Forward, reload and a shared link keep them).
+FILTER_KEYS = {"statuses": "q_status", "sla": "q_sla", "countries": "q_country",
+               "min_risk": "q_risk", "min_agree": "q_agree", "min_amount": "q_amount",
+               "sort": "q_sort"}
+URL = {"bind": "query-params", "persist_state": "session"}
+FLASH = "q_flash"  # (n, decision or '', case ids) of the last action, shown once
+
+st.title("Work queue")
+common.scored_models_or_stop()
 key = services.key()
-model_ids = list(services.default_model_ids(models))
-detector_of = services.detectors(*key)
-table = services.flagged_table(*key, tuple(model_ids), common.label_sources())
-n_sessions = services.summary(*key)["n_sessions"]
-if table.empty:
-    st.info("No session is flagged at the thresholds in force. Lower a threshold on the "
+policy = sq.policy(*key)
+if policy is None:
+    st.info("No alert policy yet: score a model first.")
+    st.stop()
+queue = sq.work_queue(*key)
+risk_kind, risk_text = sq.risk_meaning(*key, policy.model_id)
+KIND = {"probability": "a calibrated probability", "percentile": "a training percentile"}
+st.caption(safe.join([
+    safe.fmt("Alert policy v{v}", v=policy.version),
+    safe.Markdown(" (default)") if policy.version == 0
+    else safe.fmt(" (published by {who})", who=policy.published_by),
+    safe.fmt(": {detector} at its thresholds", detector=policy.detector or policy.model_id),
+    safe.fmt(", at most {b} alerts a day", b=policy.daily_budget)
+    if policy.daily_budget is not None else safe.Markdown(""),
+    safe.Markdown(f". Sorted by risk 0-100, {KIND.get(risk_kind, 'not available')}: "),
+    safe.Markdown(risk_text), safe.Markdown("."),  # the program's own sentence
+]))
+if FLASH in st.session_state:
+    done_n, done_as, done_ids = st.session_state.pop(FLASH)
+    st.success(safe.fmt("Decided {n} sessions as {d} in {c}.", n=done_n, d=done_as, c=done_ids)
+               if done_as else safe.fmt("Opened or extended cases {c}.", c=done_ids))
+if queue.empty:
+    st.info("The alert policy flags no session. An admin can lower its thresholds on the "
             "Thresholds page.")
     st.stop()
 
-with st.expander("Filters", expanded=True):
-    c1, c2, c3 = st.columns(3)
-    first, last = services.date_span(table)
-    dates = c1.date_input("Date range", (first, last), min_value=first, max_value=last,
-                          key="q_dates")
-    by = c2.multiselect("Flagged by", model_ids, format_func=lambda m: detector_of[m],
-                        key="q_by", help="Empty: any detector.")
-    agreement = c3.selectbox("Agreement", list(services.AGREEMENTS), key="q_agree")
-    c4, c5, c6 = st.columns(3)
-    label_filter = c4.selectbox("Label", services.label_choices(table), key="q_label")
-    country = c5.multiselect("Country", services.countries_of(table),
-                             key="q_country")
-    types = c6.multiselect("Has event type", services.event_type_names(*key), key="q_types")
-    min_amount = st.number_input("Session amount at least", min_value=0.0, value=0.0,
-                                 key="q_amount")
 
-chosen = services.QueueFilter(
-    dates=tuple(dates) if isinstance(dates, tuple) and len(dates) == 2 else None,
-    by=by, agreement=agreement, label=label_filter, countries=country, min_amount=min_amount)
-shown = services.filter_queue(*key, table, model_ids, chosen, types)
-view = st.radio("Show", ["sessions", "users"], horizontal=True, key="q_view")
-out, pct_names = services.queue_rows(*key, shown, model_ids, view)
-st.caption(safe.fmt("{n:,} flagged sessions of {total:,} · {users:,} users. Percentiles: the "
-                    "share of all sessions each detector scores lower. Select a row to open "
-                    "the user.", n=len(shown), total=n_sessions,
-                    users=shown["user_id"].nunique()))
-config = {v: st.column_config.ProgressColumn(v, min_value=0, max_value=100, format="%.1f")
-          for v in pct_names}
-config["flagged_by"] = st.column_config.TextColumn(  # narrow: the percentiles stay in view
-    "flagged_by", width="medium")
-event = st.dataframe(out.head(5000), key="q_table", on_select="rerun",
-                     selection_mode="single-row", hide_index=True, column_config=config)
-exports.export_button(out.head(5000), f"flagged_{view}", "q")
-target_col = "session_id" if view == "sessions" else "user_id"
-c1, c2 = st.columns([3, 1], vertical_alignment="bottom")
-target = c1.selectbox("Open a case for a flagged session" if view == "sessions"
-                      else "Open a case for a flagged user",
-                      out[target_col].head(5000).tolist(), index=None, key="q_case_target")
-widgets.open_case_button("Open case", key="q_open_case", where=c2, disabled=target is None,
-                         **{target_col: None if target is None else str(target)})
-if view == "sessions":
-    e1, e2 = st.columns([3, 1], vertical_alignment="bottom")
-    to_explain = e1.selectbox("Explain a flagged session", out["session_id"].head(5000).tolist(),
-                              index=None, key="q_explain_target")
-    if e2.button("Explain", key="q_explain", icon=":material/lightbulb:",
-                 disabled=to_explain is None):
-        state.to_explain(str(to_explain))
+def _apply(view: sq.QueueView) -> None:
+    """A saved view's filters into the widgets (their URL follows)."""
+    for field, widget in FILTER_KEYS.items():
+        value = getattr(view, field)
+        st.session_state[widget] = list(value) if isinstance(value, tuple) else value
+
+
+with st.expander("Filters and sort", expanded=True):
+    c1, c2, c3, c4 = st.columns(4)
+    statuses = c1.multiselect("Status", sq.STATUSES, default=list(sq.DEFAULT_STATUSES),
+                              key="q_status", help="Decided and snoozed are hidden unless "
+                              "chosen. Empty: every status.", **URL)
+    sla = c2.multiselect(
+        "SLA", sq.SLA_LEVELS, key="q_sla", **URL,
+        help=safe.fmt("Age since the policy's model scored the session: ok under {ok} h, due "
+                      "under {due} h, then overdue.", ok=f"{sq.SLA_OK_HOURS:.0f}",
+                      due=f"{sq.SLA_DUE_HOURS:.0f}"))
+    countries = c3.multiselect("Country", sorted(queue["country"].dropna().unique()),
+                               key="q_country", **URL)
+    sort = c4.selectbox("Sort by", list(sq.SORTS), key="q_sort", **URL)
+    c5, c6, c7 = st.columns(3)
+    min_risk = c5.slider("Risk at least", 0.0, 100.0, 0.0, 1.0, key="q_risk", **URL)
+    min_agree = c6.number_input("Detectors agreeing at least", 0, 50, 0, key="q_agree", **URL)
+    min_amount = c7.number_input("Session amount at least", 0.0, value=0.0, key="q_amount",
+                                 **URL)
+view = sq.QueueView(tuple(statuses), tuple(sla), tuple(countries), float(min_risk),
+                    int(min_agree), float(min_amount), sort)
+
+analyst = common.analyst_name()
+with st.expander("Saved views"):
+    if not analyst:
+        st.caption("Saved views belong to an analyst: set your name to save them (an "
+                   "anonymous user cannot).")
+    else:
+        mine = sq.saved_views(*key, analyst)
+        v1, v2, v3 = st.columns([3, 1, 1], vertical_alignment="bottom")
+        pick = v1.selectbox("Your views", list(mine), index=None, key="q_view_pick")
+        v2.button("Apply", key="q_view_apply", disabled=pick is None, on_click=_apply,
+                  args=(mine.get(pick, view),))
+        if v3.button("Delete", key="q_view_delete", disabled=pick is None):
+            services.safely(lambda: sq.delete_view(analyst, str(pick)), "delete the view")
+            st.rerun()
+        n1, n2 = st.columns([4, 1], vertical_alignment="bottom")
+        name = n1.text_input("Save these filters as", key="q_view_name", max_chars=80)
+        if n2.button("Save view", key="q_view_save", disabled=not name.strip()):
+            services.safely(lambda: sq.save_view(analyst, name, view), "save the view")
+            st.rerun()
+
+shown = sq.filtered(queue, view)
+names = services.detectors(*key)
+pct = {c: f"{names.get(c[4:], c[4:])} %ile" for c in shown.columns if c.startswith("pct:")}
+truth = sq.has_ground_truth(*key)
+out = shown.head(MAX_ROWS).assign(
+    sla=lambda f: f["sla"].map(SLA_BADGE),
+    agree=lambda f: [f"{a}/{n}" for a, n in zip(f["n_agree"], f["n_detectors"], strict=True)])
+columns = ["risk", "status", "age", "sla", "agree", "session_id", "user_id", "amount",
+           "country", "start_ts", *pct, "agreeing", "case_id"]
+if truth:
+    out = out.assign(truth_label=out["truth_is_anomaly"].map(
+        {True: "anomalous", False: "normal"}).fillna(""))
+    columns += ["truth_label", "truth_scenario"]
+out = out[columns].rename(columns={**pct, "truth_label": "truth: label",
+                                   "truth_scenario": "truth: scenario"})
+st.caption(safe.join([
+    safe.fmt("{n:,} of {total:,} flagged sessions shown ({hidden:,} hidden by the filters)",
+             n=len(out), total=len(queue), hidden=len(queue) - len(shown)),
+    safe.Markdown(f"; the first {MAX_ROWS:,}" if len(shown) > MAX_ROWS else ""),
+    safe.Markdown(". Percentiles: the share of all sessions each detector scores lower."),
+    safe.Markdown(" Columns named 'truth:' are the data set's ground truth, not a prediction."
+                  if truth else ""),
+]))
+config = {
+    "risk": st.column_config.ProgressColumn("risk", min_value=0, max_value=100, format="%.0f",
+                                            help=risk_text),
+    "age": st.column_config.TextColumn("age", help="Since the policy's model scored it."),
+    "sla": st.column_config.TextColumn(
+        "SLA", help=f"ok under {sq.SLA_OK_HOURS:.0f} h, due under {sq.SLA_DUE_HOURS:.0f} h, "
+                    "then overdue."),
+    "agree": st.column_config.TextColumn(
+        "agree", width="small", help="Detectors that flag it at their own thresholds, of "
+                                     "those scored; which ones: the 'agreeing' column."),
+    "agreeing": st.column_config.TextColumn("agreeing", width="small"),
+    **{v: st.column_config.ProgressColumn(v, min_value=0, max_value=100, format="%.0f")
+       for v in pct.values()},
+}
+event = st.dataframe(out, key="q_table", on_select="rerun", selection_mode="multi-row",
+                     hide_index=True, column_config=config)
+exports.export_button(out, "work_queue", "q")
+
 rows = event.selection.rows if event is not None else []
-if rows:
-    picked = out.head(5000).iloc[rows[0]]
-    state.to_user(str(picked["user_id"]),
-                  str(picked["session_id"]) if "session_id" in picked else None)
+picked = out.iloc[rows][["session_id", "user_id"]] if rows else out.iloc[:0][["session_id",
+                                                                             "user_id"]]
+n = len(picked)
+st.subheader(safe.fmt("Selected: {n} session", n=n) if n == 1
+             else safe.fmt("Selected: {n} sessions", n=n))
+if not analyst:
+    st.caption("Type your name in the sidebar first: cases record who acts.")
+a1, a2, a3 = st.columns(3)
+if a1.button("Open user", key="q_open_user", disabled=n != 1, icon=":material/person:"):
+    state.to_user(str(picked["user_id"].iloc[0]), str(picked["session_id"].iloc[0]))
+if a2.button("Explain", key="q_explain", disabled=n != 1, icon=":material/lightbulb:"):
+    state.to_explain(str(picked["session_id"].iloc[0]))
+users = picked["user_id"].nunique()
+if a3.button(safe.fmt("Open a case ({u} user)", u=users) if users == 1
+             else safe.fmt("Open cases ({u} users)", u=users),
+             key="q_open_cases", disabled=not n or not analyst, icon=":material/folder_open:",
+             help=None if analyst else "Type your name in the sidebar first: cases record "
+                                       "who acts."):
+    opened = services.safely(lambda: sq.open_cases(picked, analyst), "open cases")
+    if opened and len(opened) == 1:
+        state.to_case(opened[0])
+    elif opened:
+        st.session_state[FLASH] = (len(opened), "", ", ".join(opened))
+        st.rerun()
+
+with st.container(border=True):
+    st.markdown("**Decide the selected sessions**")
+    d1, d2 = st.columns([1, 3])
+    decision = d1.selectbox("Decision", decisions(), key="q_bulk_decision")
+    note = d2.text_input("Note (required: why this decision)", key="q_bulk_note",
+                         max_chars=2000)
+    confirmed = st.checkbox(safe.fmt("I reviewed these {n} sessions", n=n),
+                            key="q_bulk_confirm", disabled=not n)
+    ready = bool(n and analyst and note.strip() and confirmed)
+    if st.button(safe.fmt("Decide {n} session", n=n) if n == 1
+                 else safe.fmt("Decide {n} sessions", n=n),
+                 key="q_bulk_decide", disabled=not ready, type="primary",
+                 help=None if ready else "Select sessions, write a note and tick the "
+                                         "confirmation first."):
+        done = services.safely(lambda: sq.bulk_decide(picked, decision, note, analyst),
+                               "decide the sessions")
+        if done:  # redraw the queue without them, the note and the tick cleared
+            for widget in ("q_bulk_confirm", "q_bulk_note", "q_table"):
+                st.session_state.pop(widget, None)
+            st.session_state[FLASH] = (n, decision, ", ".join(done))
+            st.rerun()

@@ -141,9 +141,12 @@ def test_capacity_suggestion_moves_the_slider(demo_store: Path,
 def test_queue_filters_and_user_deep_link(demo_store: Path,
                                           monkeypatch: pytest.MonkeyPatch) -> None:
     at = open_page("queue", demo_store, monkeypatch)
-    at.selectbox(key="q_agree").set_value("flagged by exactly one detector").run()
-    at.selectbox(key="q_label").set_value("labelled anomalous").run()
+    at.number_input(key="q_agree").set_value(1).run()
+    at.multiselect(key="q_sla").set_value(["ok", "due", "overdue"]).run()
+    at.selectbox(key="q_sort").set_value("agreement").run()
     assert not at.exception
+    shown = next(d.value for d in at.dataframe if "agree" in d.value.columns)
+    assert all(int(a.split("/")[0]) >= 1 for a in shown["agree"])
     with Store.open(demo_store, read_only=True) as store:
         user_id = store.sessions.meta()["user_id"].iloc[0]
     user = open_page("user", demo_store, monkeypatch, query={"user": user_id})

@@ -70,6 +70,9 @@ def test_queue_row_opens_the_user(page, server: str) -> None:
     assert box is not None
     # The first column of a selectable grid is the row marker; click the first data row's.
     page.mouse.click(box["x"] + 18, box["y"] + 35 + 17)
+    button = page.get_by_role("button", name="Open user")
+    page.wait_for_function("b => !b.disabled", arg=button.element_handle(), timeout=30_000)
+    button.click()
     page.wait_for_url("**/user?*", timeout=30_000)
     settle(page)
     no_exception(page)

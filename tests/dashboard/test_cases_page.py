@@ -41,6 +41,12 @@ def frame(at: AppTest, column: str):
     return next(d.value for d in at.dataframe if column in d.value.columns)
 
 
+def select_first_row(at: AppTest) -> None:
+    """Tick the work queue's first row (AppTest takes a selection through session state)."""
+    at.session_state["q_table"] = {"selection": {"rows": [0], "columns": [], "cells": []}}
+    at.run()
+
+
 def test_page_renders_and_asks_for_a_name(demo_store_copy: Path,
                                           monkeypatch: pytest.MonkeyPatch) -> None:
     at = open_page("cases", demo_store_copy, monkeypatch, name="")
@@ -116,7 +122,7 @@ def test_bulk_decision_and_next_case(demo_store_copy: Path,
 def test_snoozed_user_leaves_the_flagged_queue(demo_store_copy: Path,
                                                monkeypatch: pytest.MonkeyPatch) -> None:
     at = open_page("queue", demo_store_copy, monkeypatch)
-    before = frame(at, "flagged_by")
+    before = frame(at, "risk")  # the work queue: snoozed sessions are hidden by default
     user_id = str(before["user_id"].iloc[0])
     at.switch_page("views/cases.py").run()
     at.selectbox(key="cs_snooze_kind").set_value("user").run()
@@ -126,21 +132,21 @@ def test_snoozed_user_leaves_the_flagged_queue(demo_store_copy: Path,
     assert not at.exception and not at.error, [e.value for e in at.error]
     assert user_id in frame(at, "suppression_id")["value"].tolist()
     at.switch_page("views/queue.py").run()
-    after = frame(at, "flagged_by")
+    after = frame(at, "risk")
     assert user_id not in after["user_id"].tolist()
     assert len(after) == len(before) - int((before["user_id"] == user_id).sum())
     at.switch_page("views/cases.py").run()
     at.button(key="cs_lift").click().run()
     at.switch_page("views/queue.py").run()
-    assert user_id in frame(at, "flagged_by")["user_id"].tolist()
+    assert user_id in frame(at, "risk")["user_id"].tolist()
 
 
 def test_queue_and_user_pages_open_cases(demo_store_copy: Path,
                                          monkeypatch: pytest.MonkeyPatch) -> None:
     at = open_page("queue", demo_store_copy, monkeypatch)
-    session_id = frame(at, "flagged_by")["session_id"].iloc[0]
-    at.selectbox(key="q_case_target").set_value(session_id).run()
-    at.button(key="q_open_case").click().run()
+    session_id = frame(at, "risk")["session_id"].iloc[0]
+    select_first_row(at)
+    at.button(key="q_open_cases").click().run()
     assert not at.exception and not at.error, [e.value for e in at.error]
     assert at.selectbox(key="cs_case").value == "C-00001"
     with Store.open(demo_store_copy, read_only=True) as store:
@@ -161,10 +167,9 @@ def test_page_explains_a_missing_store(tmp_path: Path, monkeypatch: pytest.Monke
 
 def test_open_case_waits_for_a_name(demo_store: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     at = open_page("queue", demo_store, monkeypatch, name="")
-    at.selectbox(key="q_case_target").set_value(
-        frame(at, "flagged_by")["session_id"].iloc[0]).run()
-    button = at.button(key="q_open_case")
-    assert button.disabled and "Set your name" in button.help
+    select_first_row(at)
+    button = at.button(key="q_open_cases")
+    assert button.disabled and "your name" in button.help
 
 
 def test_the_name_survives_a_page_switch(demo_store_copy: Path,
@@ -174,9 +179,8 @@ def test_the_name_survives_a_page_switch(demo_store_copy: Path,
     disabled Claim until the analyst clicked anything."""
     at = open_page("queue", demo_store_copy, monkeypatch)
     at.sidebar.radio(key="label_choice").set_value("analysts").run()
-    at.selectbox(key="q_case_target").set_value(
-        frame(at, "flagged_by")["session_id"].iloc[0]).run()
-    at.button(key="q_open_case").click().run()
+    select_first_row(at)
+    at.button(key="q_open_cases").click().run()
     assert at.selectbox(key="cs_case").value == "C-00001"
     assert not any("Set your name" in w.value for w in at.warning)
     assert not at.button(key="cs_claim").disabled

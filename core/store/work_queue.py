@@ -1,0 +1,55 @@
+"""What the work queue needs to know about a few flagged sessions, in one read."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import pandas as pd
+
+if TYPE_CHECKING:
+    from core.store import Store
+
+# Per session: when the policy's model scored it, whether an analyst labelled it, whether a
+# closed (decided) or an open case holds it, its amount, and its ground-truth label.
+_FACTS = """
+    WITH ids AS (SELECT DISTINCT unnest($session_ids) AS session_id),
+    sc AS (SELECT session_id, scored_at FROM scores SEMI JOIN ids USING (session_id)
+           WHERE model_id = $model_id),
+    an AS (SELECT DISTINCT session_id FROM session_label_rollup SEMI JOIN ids USING (session_id)
+           WHERE source = 'analyst'),
+    gt AS (SELECT session_id, is_anomaly, scenario FROM session_label_rollup
+           SEMI JOIN ids USING (session_id) WHERE source = 'ground_truth'),
+    cs AS (
+        SELECT cs.session_id, bool_or(c.status = 'closed') AS in_decided_case,
+               min(c.case_id) FILTER (WHERE c.status <> 'closed') AS open_case_id
+        FROM case_sessions cs JOIN cases c USING (case_id) SEMI JOIN ids USING (session_id)
+        GROUP BY cs.session_id
+    ),
+    a AS (SELECT e.session_id, sum(e.amount) AS amount FROM events e
+          SEMI JOIN ids USING (session_id) GROUP BY e.session_id)
+    SELECT ids.session_id, sc.scored_at, an.session_id IS NOT NULL AS analyst_labelled,
+           coalesce(cs.in_decided_case, false) AS in_decided_case, cs.open_case_id,
+           coalesce(a.amount, 0) AS amount, gt.is_anomaly AS truth_is_anomaly,
+           gt.scenario AS truth_scenario
+    FROM ids LEFT JOIN sc USING (session_id) LEFT JOIN an USING (session_id)
+    LEFT JOIN cs USING (session_id) LEFT JOIN a USING (session_id) LEFT JOIN gt USING (session_id)
+"""
+_HAS_TRUTH = "SELECT count(*) > 0 FROM session_label_rollup WHERE source = 'ground_truth'"
+
+
+class WorkQueue:
+    """Reads behind the work queue (``core.app.queue``)."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    def facts(self, session_ids: Sequence[str], model_id: str) -> pd.DataFrame:
+        """session_id, scored_at (by ``model_id``), analyst_labelled, in_decided_case,
+        open_case_id (None outside an open case), amount, truth_is_anomaly, truth_scenario
+        (NA without a ground-truth label) of ``session_ids``."""
+        return self._store._large_frame("work_queue.facts", _FACTS, {
+            "session_ids": list(session_ids), "model_id": model_id})
+
+    def has_ground_truth(self) -> bool:
+        return bool(self._store._scalar("work_queue.has_truth", _HAS_TRUTH))

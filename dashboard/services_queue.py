@@ -1,0 +1,102 @@
+"""The work queue's door to ``core.app.queue``: cached reads, role-checked writes.
+
+Reads are keyed on the store's stamp (a write changes it) and re-read each minute anyway:
+alerts age and snoozes expire without any write.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import pandas as pd
+import streamlit as st
+
+from core.app import policy as core_policy
+from core.app import queue as core_queue
+from core.app.queue import (  # re-exported for the page, which imports only dashboard.*
+    DEFAULT_STATUSES,
+    SLA_DUE_HOURS,
+    SLA_LEVELS,
+    SLA_OK_HOURS,
+    SORTS,
+    STATUSES,
+    QueueView,
+)
+from dashboard import services
+
+__all__ = ["DEFAULT_STATUSES", "SLA_DUE_HOURS", "SLA_LEVELS", "SLA_OK_HOURS", "SORTS",
+           "STATUSES", "QueueView"]
+
+T = TypeVar("T")
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def policy(stamp: float, path: str) -> core_policy.AlertPolicy | None:
+    """The alert policy in force (None while nothing is scored)."""
+    return services.with_store(core_policy.in_force)
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def risk_meaning(stamp: float, path: str, model_id: str) -> tuple[str, str]:
+    """(kind: 'probability' | 'percentile' | '', one sentence saying what risk means)."""
+    found = services.with_store(lambda s: core_policy.risk_calibration(s, model_id))
+    return (found.kind if found else ""), core_policy.risk_kind_text(found)
+
+
+@st.cache_data(show_spinner="Building the work queue…", max_entries=4, ttl=60)
+def work_queue(stamp: float, path: str) -> pd.DataFrame:
+    """Every session the policy in force flags (``core.app.queue.work_queue``); empty
+    without a policy."""
+    found = policy(stamp, path)
+    if found is None:
+        return pd.DataFrame()
+    model_ids = tuple(services.default_model_ids(services.models(stamp, path)))
+    # The policy's model first when it is not one of the newest per detector; otherwise the
+    # same tuple as the Overview, so both pages share one cached score table.
+    wanted = model_ids if found.model_id in model_ids else (found.model_id, *model_ids)
+    table = services.score_table(stamp, path, wanted)
+    names = services.detectors(stamp, path)
+    return services.with_store(lambda s: core_queue.work_queue(
+        s, found, model_ids=model_ids, detectors=names, table=table))
+
+
+@st.cache_data(show_spinner=False, max_entries=4)
+def has_ground_truth(stamp: float, path: str) -> bool:
+    return services.with_store(core_queue.has_ground_truth)
+
+
+def filtered(queue: pd.DataFrame, view: QueueView) -> pd.DataFrame:
+    return core_queue.sort_queue(core_queue.filter_queue(queue, view), view.sort)
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def saved_views(stamp: float, path: str, analyst: str) -> dict[str, QueueView]:
+    return services.with_store(lambda s: core_queue.saved_views(s, analyst))
+
+
+# --- writes (role-checked in services.with_store, audited in core where they decide) -----------
+def _write(func: Callable[[Any], T], action: str) -> T:
+    try:
+        return services.with_store(func, write=True, action=action)
+    finally:
+        services.forget_reads()
+
+
+def save_view(analyst: str, name: str, view: QueueView) -> None:
+    _write(lambda s: core_queue.save_view(s, analyst, name, view), "view")
+
+
+def delete_view(analyst: str, name: str) -> None:
+    _write(lambda s: core_queue.delete_view(s, analyst, name), "view")
+
+
+def open_cases(rows: pd.DataFrame, analyst: str) -> list[str]:
+    """One case per user of ``rows`` (session_id, user_id); the case ids."""
+    return _write(lambda s: core_queue.open_cases(s, rows, analyst=analyst), "case")
+
+
+def bulk_decide(rows: pd.DataFrame, decision: str, note: str, analyst: str) -> list[str]:
+    """Decide ``rows`` through their users' cases (audited by ``decide_cases``)."""
+    return _write(lambda s: core_queue.bulk_decide(s, rows, decision, analyst=analyst,
+                                                   note=note), "case")
