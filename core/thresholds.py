@@ -1,9 +1,11 @@
-"""Operating thresholds: defaults, per-segment precedence, cost and capacity, daily budgets.
+"""Operating thresholds: per-segment precedence, cost and capacity, daily budgets.
 
-A session is flagged when its score is at or above the threshold in force for it. Thresholds
-are saved per (model, segment); segments are ``all``, ``tenure:new`` / ``tenure:returning``
-(first seen less / more than 7 days before the session) and ``country:XX``. The most specific
-saved segment wins: country, then tenure, then all.
+A model's score is at or above the threshold in force for a session when it meets the
+threshold saved for the session's most specific segment (country, then tenure, then all),
+else the model's own default operating point (``core.pipeline.operating_point``: the one way
+a default is computed). Segments are ``all``, ``tenure:new`` / ``tenure:returning`` (first
+seen less / more than 7 days before the session) and ``country:XX``. Which sessions are
+*flagged* is the alert policy's decision (``core.policy``), built on these rules.
 
     >>> import numpy as np
     >>> cheapest_threshold(np.array([0.9, 0.8, 0.1]), np.array([True, False, False]),
@@ -24,24 +26,6 @@ from core.evaluate import ThresholdTable
 
 if TYPE_CHECKING:
     from core.store import Store
-
-DEFAULT_ALERT_SHARE = 0.01
-"""Without a saved threshold, flag the top 1% of sessions: a queue a team can review."""
-
-
-def default_threshold(scores: np.ndarray, share: float = DEFAULT_ALERT_SHARE,
-                      *, presorted: bool = False) -> float:
-    """The score at which ``share`` of sessions are flagged (numpy's linear quantile).
-    ``presorted`` (ascending) reads it off in O(1) instead of a pass over the scores."""
-    if len(scores) == 0:
-        return float("inf")
-    if not presorted:
-        return float(np.quantile(scores, 1.0 - share))
-    position = (len(scores) - 1) * (1.0 - share)
-    below = int(np.floor(position))
-    above = min(below + 1, len(scores) - 1)
-    low, high = float(scores[below]), float(scores[above])
-    return low + (position - below) * (high - low)
 
 
 def thresholds_per_session(

@@ -128,9 +128,3 @@ def operating_point(store: Store, model_id: str) -> OperatingPoint:
     return OperatingPoint(value, "store_share",
                           f"top {LEGACY_SHARE:.0%} of the store's scores (this model predates "
                           "training references: retrain it for a label-free default)")
-
-
-def default_thresholds(store: Store, model_ids: list[str]) -> dict[str, float]:
-    """model -> its default threshold (what applies where no threshold is saved)."""
-    return {m: operating_point(store, m).threshold for m in model_ids}
-

@@ -12,7 +12,6 @@ from core.thresholds import (
     alerts_per_day,
     apply_daily_budget,
     cheapest_threshold,
-    default_threshold,
     flag_sessions,
     threshold_for_capacity,
     thresholds_per_session,
@@ -100,15 +99,6 @@ def test_flag_sessions_uses_saved_and_default() -> None:
     assert flag_sessions(table, "m", {}, 98.5).sum() == 1  # the model's default threshold
     assert flag_sessions(table, "m", {"all": 90.0}, 98.5).sum() == 10
     assert flag_sessions(table, "m", {"all": 90.0, "country:DE": 50.0}, 98.5).sum() == 50
-    assert default_threshold(np.array([])) == float("inf")
-
-
-@pytest.mark.parametrize("n", [1, 2, 7, 1000, 1001])
-@pytest.mark.parametrize("share", [0.01, 0.25, 0.5, 1.0])
-def test_default_threshold_on_sorted_scores_is_numpys_quantile(n: int, share: float) -> None:
-    scores = np.sort(np.random.default_rng(n).lognormal(size=n))
-    assert default_threshold(scores, share, presorted=True) == pytest.approx(
-        float(np.quantile(scores, 1.0 - share)), rel=1e-12)
 
 
 def test_segment_view_matches_brute_force() -> None:
