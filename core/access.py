@@ -49,8 +49,9 @@ ACTIONS: dict[str, Role] = {
 AUTH_MODES = ("off", "local", "oidc")
 DEFAULT_USERS_FILE = Path("data") / "users.json"
 
-# scrypt cost: n=2**14, r=8 takes ~50 ms and 16 MB per check on these machines — slow enough
-# to make guessing expensive, fast enough for a login form.
+# scrypt cost: n=2**14, r=8 per check — slow enough to make guessing expensive, fast enough
+# for a login form (its time and memory: docs/BENCHMARKS.md, 'Measurements behind design
+# choices').
 _SCRYPT = {"n": 2**14, "r": 8, "p": 1}
 _MIN_PASSWORD = 8
 

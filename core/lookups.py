@@ -63,7 +63,7 @@ def score_table(store: Store, model_ids: Sequence[str]) -> pd.DataFrame:
     for i, model_id in enumerate(model_ids):
         values = table.pop(f"s{i}").to_numpy(np.float64)
         scored = np.flatnonzero(np.isfinite(values))
-        order = scored[values[scored].argsort()]  # ties: any order (quicksort, 4x faster)
+        order = scored[values[scored].argsort()]  # ties: any order (quicksort, faster)
         pct = np.full(len(values), np.nan)
         pct[order] = np.arange(len(order)) / max(len(order) - 1, 1) * 100
         table[f"score:{model_id}"] = values

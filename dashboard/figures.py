@@ -1,7 +1,8 @@
 """Pure figure builders: data in, plotly figure out. No streamlit, no store.
 
-Histograms are binned with numpy and drawn as bars: a million raw points would ship ~14 MB of
-JSON per rerun, the bins ship ~10 kB.
+Histograms are binned with numpy and drawn as bars: a million raw points would ship megabytes
+of JSON per rerun, the bins ship a few kilobytes (docs/BENCHMARKS.md, 'Measurements behind
+design choices').
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ PALETTE = ["#4C78A8", "#F58518", "#54A24B", "#E45756", "#72B7B2", "#EECA3B", "#B
            "#FF9DA6", "#9D755D", "#BAB0AC", "#2F4B7C", "#A05195", "#D45087", "#665191",
            "#FFA600", "#003F5C"]
 # No plotly template: st.plotly_chart applies the Streamlit theme in the browser, and a template
-# is deep-copied into every figure (~9 ms each, on every rerun of the Thresholds page).
+# is deep-copied into every figure (a cost on every rerun of the Thresholds page).
 _LAYOUT = dict(margin=dict(l=10, r=10, t=40, b=10), height=320)
 
 
@@ -77,7 +78,7 @@ def alerts_over_time(daily: pd.DataFrame, title: str = "Alerts per day") -> go.F
 
 
 # The four figures below are redrawn on every slider move: each is built in one constructor
-# call, since every add_*/update_* call re-validates the figure (half the cost measured).
+# call, since every add_*/update_* call re-validates the figure.
 def pr_curve(recall: np.ndarray, precision: np.ndarray, point: tuple[float, float] | None
              ) -> go.Figure:
     """Precision against recall, the operating point marked."""

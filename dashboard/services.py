@@ -110,7 +110,8 @@ def models(stamp: str, path: str) -> pd.DataFrame:
 
 def score_table(stamp: str, path: str, model_ids: tuple[str, ...]) -> pd.DataFrame:
     """Shared, not copied, between reruns and sessions (a copy of a million-row table costs
-    ~0.1 s a rerun): callers must treat it as read-only (filter or copy, never assign).
+    time on every rerun; docs/BENCHMARKS.md, 'Measurements behind design choices'): callers
+    must treat it as read-only (filter or copy, never assign).
 
     Keyed on the models' score counts, not on the store's stamp: a case decision or a saved
     threshold leaves the scores as they were, so it must not reload a million rows."""
@@ -294,7 +295,7 @@ SESSIONS_PER_PAGE = 500  # the User page lists a user's sessions a page at a tim
 @st.cache_data(show_spinner=False, max_entries=64)
 def user_view(stamp: str, path: str, user_id: str, event_model: str | None,
               page: int = 0) -> UserView:
-    """One store connection for the page's reads (each open costs ~30 ms), bounded whatever
+    """One store connection for the page's reads (each open costs time), bounded whatever
     the user did: at most ``MAX_USER_EVENTS`` event rows and ``SESSIONS_PER_PAGE`` sessions."""
     return with_store(lambda s: investigate.user_view(
         s, user_id, event_model, page, max_events=MAX_USER_EVENTS, per_page=SESSIONS_PER_PAGE))

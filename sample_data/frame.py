@@ -158,9 +158,10 @@ def build_tables(
     }
     user_ids = ids.string_array(user_table)
     session_ids = ids.string_array(session_table)
-    # Two jobs at a time: numpy and Arrow release the GIL, and on 2 cores this took generating
-    # 10M events from 10.9-13.2 s to 8.6-9.1 s (benchmarks.generate, alternating runs). Each job
-    # is a pure function of its inputs, so the result does not depend on the threads' timing.
+    # Two jobs at a time: numpy and Arrow release the GIL, and on 2 cores this made generating
+    # 10M events faster (benchmarks.generate; docs/BENCHMARKS.md, 'Measurements behind design
+    # choices'). Each job is a pure function of its inputs, so the result does not depend on
+    # the threads' timing.
     with ThreadPoolExecutor(max_workers=COLUMN_THREADS) as pool:
         labels_job = pool.submit(_labels, plan, ev, time_order, w_event, session_ids, user_ids,
                                  session_rank, user_rank, has_events)

@@ -312,7 +312,7 @@ def render_parts(
     plan: Plan, rng: np.random.Generator, cat: Catalogue, pools: Pools
 ) -> list[tuple[Plan, Batch]]:
     """``render`` of ``plan`` in RENDER_PARTS parts on as many threads (numpy releases the GIL
-    in bulk array work; on 2 cores 10M events render in about half the time).
+    in bulk array work, so on 2 cores the parts render faster than one pass).
 
     Each part draws from its own child of ``rng`` and registers new payment ids and texts in a
     private pool numbered from ``(k + 1) * 2**40``; afterwards the parts' new ids are renumbered to

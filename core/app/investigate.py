@@ -17,7 +17,7 @@ from core import lookups
 from core.schema import LABEL_SOURCES
 from core.store import Store
 
-if TYPE_CHECKING:  # core.explain loads torch (~4 s): only the functions that explain import it
+if TYPE_CHECKING:  # core.explain loads torch (slow): only the functions that explain import it
     from core.explain import AttentionMaps, SessionExplanation
 
 __all__ = [  # and, on first use, METHOD_TEXT and display_table (core.explain)

@@ -40,12 +40,12 @@ class EncoderConfig(DetectorConfig):
         hidden_size, n_layers, n_heads, intermediate_size: BERT dimensions (hidden_size must
             be a multiple of n_heads).
         dropout: hidden dropout while training. Attention dropout stays off: with it, sdpa
-            leaves its fused kernel (one epoch over 2,000 full-length sessions took 3.3 s
-            with it and 2.2 s without, on 2 cores).
+            leaves its fused kernel and an epoch takes markedly longer (docs/BENCHMARKS.md,
+            'Measurements behind design choices').
         max_len: longest session (in events) the position table covers.
         scaling, clip: numeric channels are standardised over real events and clipped.
         score_batch_size: sessions per scoring batch (256 full-length sessions fit in the
-            cache of 2 cores: 512 scored 20-30% slower).
+            cache of 2 cores: 512 scored slower).
     """
 
     hidden_size: int = 64

@@ -1,12 +1,13 @@
 """Scoring row blocks in parallel lanes: one torch thread per lane on the CPU.
 
 Small inference GEMMs (a few thousand rows by tens of features) scale poorly across OpenMP
-threads: on 2 cores one op over 2 threads runs ~1.7x one thread, two lanes of one thread each
-run ~1.9x. Each lane is a long-lived Python thread that takes contiguous blocks of rows; torch
-ops release the GIL, and ``torch.set_num_threads(1)`` in a lane thread is that thread's own
-OpenMP setting, so the caller's thread count is untouched. The lane threads are kept between
-calls (starting fresh ones cost ~7% at 200k rows) and made again in a forked child. On a GPU
-the caller's thread runs every block. Numpy scorers (isolation forest, z-score) use the same
+threads: on 2 cores two lanes of one thread each run faster than one op over 2 threads
+(docs/BENCHMARKS.md, 'Measurements behind design choices'). Each lane is a long-lived Python
+thread that takes contiguous blocks of rows; torch ops release the GIL, and
+``torch.set_num_threads(1)`` in a lane thread is that thread's own OpenMP setting, so the
+caller's thread count is untouched. The lane threads are kept between calls (starting fresh
+ones would cost time on every call) and made again in a forked child. On a GPU the caller's
+thread runs every block. Numpy scorers (isolation forest, z-score) use the same
 lanes: their gathers and reductions release the GIL too.
 """
 

@@ -56,12 +56,12 @@ class AutoencoderConfig(TorchTrainingConfig):
             lanes: see core.detectors._lanes).
     """
 
-    # 48-16/8: mean AP 0.566 over 7 seeds on the 5,000-user sample vs 0.532 for 64-32/8,
-    # with 36% fewer multiply-adds a row (docs/BENCHMARKS.md, 2026-12-05)
+    # 48-16/8: a higher mean AP over seeds on the sample than 64-32/8, with fewer
+    # multiply-adds a row (docs/BENCHMARKS.md, 'Measurements behind design choices')
     hidden_dims: tuple[int, ...] = (48, 16)
     latent_dim: int = 8
-    # dropout 0.2 keeps a network trained to convergence from learning the identity: median
-    # ROC-AUC over ADBench's ten sets 0.697 -> 0.793, sample AP 0.40 -> 0.49 (3 seeds)
+    # dropout 0.2 keeps a network trained to convergence from learning the identity: it
+    # raised the median ROC-AUC over ADBench's ten sets and the AP on the sample
     dropout: float = 0.2
     scaling: str = "robust"
     clip: float = 10.0
@@ -112,8 +112,8 @@ def _mkldnn_linear() -> Any:
 def _linear(h: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, relu: bool) -> torch.Tensor:
     """(B, in) -> (B, out): h @ weight.T + bias, then ReLU when ``relu``; inference only.
 
-    On the CPU one oneDNN call (bias and ReLU applied in the matmul's output loop: ~15% less
-    time than matmul, add, ReLU at 8k x 89 -> 64); elsewhere matmul then in-place add
+    On the CPU one oneDNN call (bias and ReLU applied in the matmul's output loop: less time
+    than matmul, add, ReLU); elsewhere matmul then in-place add
     (``addmm`` broadcasts the bias into its output with a slow strided copy).
     """
     fused = _mkldnn_linear() if h.device.type == "cpu" and h.dtype == torch.float32 else None

@@ -68,10 +68,10 @@ class CnnGruConfig(SupervisedConfig):
     clip: float = 10.0
     score_batch_size: int = 1024
     epochs: int = 10
-    # On the sample data (~5,700 training sessions) batches of 64 gave AP 0.51; 256 left too
-    # few steps per epoch to learn the rare class. At ~20k sessions early stopping ends the
-    # 2,000-step budget near 1,800 steps: 21 s on one free core, validation AP 0.85; an
-    # 800-step budget gave 11 s but AP 0.59 (benchmarks/supervised_fit.py).
+    # On the sample data batches of 256 left too few steps per epoch to learn the rare class;
+    # 64 did better. At ~20k sessions early stopping ends the 2,000-step budget near 1,800
+    # steps; a smaller budget was faster but lost much of the AP (benchmarks/supervised_fit.py;
+    # figures in docs/BENCHMARKS.md, 'Measurements behind design choices').
     batch_size: int = 64
     learning_rate: float = 3e-3
 

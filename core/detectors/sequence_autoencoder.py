@@ -57,7 +57,7 @@ class SequenceAutoencoderConfig(TorchTrainingConfig):
     """Sequence autoencoder settings (plus the shared training fields).
 
     Attributes:
-        cell: recurrent cell, "gru" (about twice as fast on CPU) or "lstm".
+        cell: recurrent cell, "gru" (faster on CPU) or "lstm".
         embed_dim: width of the event embedding (token + projected numeric channels).
         hidden_dim: recurrent state width of encoder and decoder.
         latent_dim: bottleneck between encoder and decoder.
@@ -89,8 +89,9 @@ class SequenceAutoencoderConfig(TorchTrainingConfig):
     score_batch_size: int = 1024
     max_train_sessions: int = 40_000
     # A step budget, not 5 epochs: 5 passes over ~1,000 sessions were 32 steps under the
-    # step-budget loop (ROC-AUC 0.67 on tests/core/pipeline/test_generic_data.py's chain);
-    # early stopping ended that run after 184 steps at ROC-AUC 0.995-1.0.
+    # step-budget loop, too few to learn tests/core/pipeline/test_generic_data.py's chain;
+    # early stopping ended that run after 184 steps, near a perfect ROC-AUC
+    # (docs/BENCHMARKS.md, 'Measurements behind design choices').
     max_steps: int = 1500
     epochs: int | None = None
     batch_size: int = 256

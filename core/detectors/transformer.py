@@ -76,10 +76,10 @@ class TransformerConfig(EncoderConfig, SupervisedConfig):
     mil_weight: float = 0.5
     init_from: str | None = None
     epochs: int = 10
-    # Measured on the sample data (2000 users x 30 days, ~5,700 training sessions): batches of
-    # 128 at lr 1e-3 gave AP 0.50 (too few steps: 45 per epoch); 64 at 2e-3 gave AP 0.70.
-    # At ~20k sessions the budget is the 2,000-step max_steps (7.8 passes): 49 s on one free
-    # core, validation AP 0.86; 1,000 steps gave 35 s but AP 0.80 (benchmarks/supervised_fit.py).
+    # On the sample data batches of 128 at lr 1e-3 gave too few steps per epoch; 64 at 2e-3
+    # learnt far better. At ~20k sessions the budget is the 2,000-step max_steps (7.8 passes);
+    # half the steps saved time but lost AP (benchmarks/supervised_fit.py; figures in
+    # docs/BENCHMARKS.md, 'Measurements behind design choices').
     batch_size: int = 64
     learning_rate: float = 2e-3
 

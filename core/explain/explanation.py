@@ -116,7 +116,7 @@ class AttentionMaps:
         return int(self.weights.shape[1])
 
     def to_dict(self) -> dict[str, Any]:
-        # Four decimals keep the payload small (a 2x4x65x65 map is ~200 kB of JSON).
+        # Four decimals keep the payload of a full 2x4x65x65 map small.
         return {"shape": list(self.weights.shape),
                 "weights": np.round(self.weights.astype(np.float64), 4).ravel().tolist()}
 

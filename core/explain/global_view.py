@@ -15,8 +15,9 @@ from core.store import Store
 from core.thresholds import thresholds_in_force
 
 MAX_SESSIONS = 100
-"""At most this many flagged sessions (the highest scores) enter the global view: ~0.1 s
-each, and the mean over 100 is steady to a few percent."""
+"""At most this many flagged sessions (the highest scores) enter the global view: each costs
+time, and the mean over 100 is steady to a few percent (docs/BENCHMARKS.md, 'Measurements
+behind design choices')."""
 
 
 def flagged_session_ids(store: Store, model_id: str) -> list[str]:

@@ -10,8 +10,9 @@ floating-point precision, whatever the number of orders.
 
 Why not ``shap.Explainer(fn, shap.maskers.Independent(background, 100))``: it computes the same
 estimator (a test compares the two), but its numba kernels compile on the first call of every
-process, 15-22 s on a shared 2-core machine, which an analyst would wait through on the first
-explanation the dashboard shows. This version needs no compilation.
+process, a wait of seconds (docs/BENCHMARKS.md, 'Measurements behind design choices') that an
+analyst would sit through on the first explanation the dashboard shows. This version needs no
+compilation.
 
     >>> import numpy as np
     >>> background = np.zeros((4, 3))
@@ -43,7 +44,7 @@ standard error over 100 sessions is a tenth of the score's spread among normal s
 
 N_PERMUTATIONS = 4
 """Antithetic permutation pairs per session. Additivity is exact for any number; more pairs
-only steady the split between correlated features (4 pairs: ~0.1 s for 89 features)."""
+only steady the split between correlated features, and 4 pairs stay quick."""
 
 ScoreFn = Callable[[np.ndarray], np.ndarray]
 

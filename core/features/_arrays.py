@@ -37,9 +37,10 @@ def row_major(columns: list[np.ndarray], rows: np.ndarray | None = None) -> np.n
     """float32 matrix whose row i holds every column's value at ``rows[i]`` (at i when
     ``rows`` is None); NaN and infinities become 0.
 
-    Blocks of rows are transposed in cache (about 4x faster than transposing the whole
-    matrix at once), then whole rows are gathered when ``rows`` is given; both steps split
-    over up to 4 threads (numpy copies release the GIL).
+    Blocks of rows are transposed in cache (faster than transposing the whole matrix at
+    once; docs/BENCHMARKS.md, 'Measurements behind design choices'), then whole rows are
+    gathered when ``rows`` is given; both steps split over up to 4 threads (numpy copies
+    release the GIL).
     """
     n, d = (len(columns[0]) if columns else 0), len(columns)
     by_row = np.empty((n, d), dtype=np.float32)

@@ -132,8 +132,9 @@ def _time_order(seg: np.ndarray, t: np.ndarray, start_us: np.ndarray) -> np.ndar
     """Scan rows in (session, time) order.
 
     One quicksort of a packed int64 key (session << b | microseconds since the session's
-    start) costs about half the CPU of DuckDB's ORDER BY session_id, ts over 10M events. The
-    order of a session's events at the same instant is arbitrary; no feature depends on it.
+    start) costs less CPU than DuckDB's ORDER BY session_id, ts (docs/BENCHMARKS.md,
+    'Measurements behind design choices'). The order of a session's events at the same
+    instant is arbitrary; no feature depends on it.
     """
     offset = t - start_us[seg]  # >= 0
     time_bits = int(offset.max(initial=0)).bit_length()

@@ -73,7 +73,8 @@ def gather_case_report(store: Store, case_id: str, *, actor: str, mask: bool = F
 
 MAX_REPORT_EVENTS = 20_000
 """A report holds at most this many of the user's events (the case's sessions' first, then the
-newest), and says so: a bot's million events made a 200 MB, 96 s report (issue #20, item 10)."""
+newest), and says so: a bot's million events made a report too big and too slow to use
+(issue #20, item 10; docs/BENCHMARKS.md, 'Measurements behind design choices')."""
 
 
 def _events(store: Store, user_id: str, session_ids: list[str]) -> pd.DataFrame:

@@ -3,7 +3,7 @@ fpdf2 primitives (PDF): one row per event type, one dot per event (bigger = high
 score), the case's sessions as shaded bands.
 
 Drawing it ourselves keeps the HTML report free of JavaScript and of any external URL (an
-inlined plotly.js is 4.8 MB and carries CDN and map-tile URLs), and makes the PDF's figure the
+inlined plotly.js is megabytes and carries CDN and map-tile URLs), and makes the PDF's figure the
 same as the HTML's.
 """
 

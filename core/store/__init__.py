@@ -233,9 +233,9 @@ class Store:
 
     def _large_frame(self, name: str, sql: str, params: Params = None) -> pd.DataFrame:
         """``_frame`` for reads of up to millions of rows: the result travels as Arrow, so
-        strings are not built one Python object at a time (a million-row score table: 1.3 s
-        -> 0.75 s). The dtypes equal ``_frame``'s except that an integer column holding NULLs
-        comes back as float."""
+        strings are not built one Python object at a time (much faster for a million-row score
+        table; docs/BENCHMARKS.md, 'Measurements behind design choices'). The dtypes equal
+        ``_frame``'s except that an integer column holding NULLs comes back as float."""
         try:
             table = self.con.sql(sql, params=params).to_arrow_table()
         except duckdb.Error as exc:

@@ -204,7 +204,7 @@ def fetch_in_background(
     """Start ``fetch`` of ``sql`` on a cursor of its own, on a thread; the returned function
     waits for its columns.
 
-    DuckDB keeps ~1.4 of 2 cores busy on the sessions query, so the caller's numpy work fits
+    DuckDB leaves part of 2 cores idle on the sessions query, so the caller's numpy work fits
     beside it. When a cursor cannot see the events (a temporary table or a registered frame
     is only visible to ``con``), the query runs on ``con`` when its result is asked for.
     """

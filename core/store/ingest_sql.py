@@ -254,7 +254,7 @@ def derive_ids_sql(*, gap_minutes: float) -> str:
 
 
 # Repeated ids are found after the insert, inside its transaction: grouping the stored rows
-# by a 64-bit hash of the id is ~3x cheaper than grouping the staged strings, and a hash
+# by a 64-bit hash of the id is cheaper than grouping the staged strings, and a hash
 # collision only costs an exact comparison in the window below.
 DUPLICATES_IN_INGEST = f"""
     CREATE OR REPLACE TEMP TABLE _dup_rows AS

@@ -160,8 +160,8 @@ class Ingests:
     def stage_events(self, selects: Sequence[str]) -> None:
         """``_stage``: the union of the sources' typed selects (core.store.ingest_sql
         ``stage_select``). A view: validation reads only what it needs, and the insert streams
-        from the source without a staged copy (writing 10M rows twice would halve ingest
-        speed)."""
+        from the source without a staged copy (writing every row twice would slow ingest
+        down)."""
         self._do("stage_events",
                  f"CREATE OR REPLACE TEMP VIEW _stage AS {' UNION ALL BY NAME '.join(selects)}")
 

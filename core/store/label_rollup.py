@@ -1,8 +1,9 @@
 """One label per (session, source), kept next to the raw labels.
 
 Labels arrive per session, per event or per user. The pages need one label per session, and
-deriving it from event labels joins the labels with every event: ~2 s at a million sessions,
-paid on every page's first render. So the derivation runs when labels or events are written
+deriving it from event labels joins the labels with every event: seconds at a million
+sessions (docs/BENCHMARKS.md, 'Measurements behind design choices'), paid on every page's first
+render. So the derivation runs when labels or events are written
 (in the same transaction) and the reads take ``session_label_rollup`` as it is.
 
 Rule: an explicit session label wins; otherwise a session with event labels is anomalous when

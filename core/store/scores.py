@@ -73,7 +73,8 @@ def score_table_sql(n_models: int) -> str:
     """One row per session with its segment and one score column per model (``$m0``,
     ``$m1``, ... bound to the model ids; columns ``s0``, ``s1``, ...), in (start_ts, session_id)
     order. One query, so DuckDB joins in parallel instead of pandas merging strings; the
-    first session per user is a grouped join, not a window (0.58 -> 0.45 s at 1M sessions)."""
+    first session per user is a grouped join, not a window: faster at 1M sessions
+    (docs/BENCHMARKS.md, 'Measurements behind design choices')."""
     joins = "".join(
         f"\n        LEFT JOIN (SELECT session_id, score FROM scores WHERE model_id = $m{i}) s{i}"
         f" USING (session_id)" for i in range(n_models))

@@ -74,8 +74,9 @@ _SESSIONS_PAGE = """
 _SESSION_IDS = """
     SELECT session_id FROM sessions WHERE user_id = $user_id ORDER BY start_ts, session_id
 """
-# From user_entities (one row per user and device, IP or payment method), not events:
-# 0.3-0.4 s over 14.7M events became one small join.
+# From user_entities (one row per user and device, IP or payment method), not events: a scan
+# of every event became one small join (docs/BENCHMARKS.md, 'Measurements behind design
+# choices').
 _LINKED_ACCOUNTS = """
     WITH mine AS (SELECT kind, value FROM user_entities WHERE user_id = $user_id)
     SELECT u.user_id, list(DISTINCT u.kind || ':' || u.value ORDER BY

@@ -154,8 +154,9 @@ class TextEncoder:
 
 
 def _load_quietly(load: Any, path: str) -> Any:
-    """``load(path)`` from local files without transformers' weight-loading progress bar (a
-    ~20 MB model loads in milliseconds; the bar would only interleave with command output)."""
+    """``load(path)`` from local files without transformers' weight-loading progress bar (the
+    small model loads too fast for a bar to help; it would only interleave with command
+    output)."""
     from transformers.utils import logging as hf_logging
 
     shown = hf_logging.is_progress_bar_enabled()

@@ -6,7 +6,8 @@
   (of at least ``min_sim_chars`` characters) to a text another user wrote, anywhere in the
   store; 1.0 for a text that another user wrote verbatim. Computed by blockwise matrix
   products over the distinct long texts, only the upper triangle when the sessions' texts
-  are the references (still quadratic in their number: ~11 s at 65k texts on 2 cores);
+  are the references (still quadratic in their number: seconds at tens of thousands of texts;
+  docs/BENCHMARKS.md, 'Measurements behind design choices');
 - ``text_n_texts_log``: log1p of the number of texts in the session.
 
 Sessions without text get 0 everywhere.
@@ -41,7 +42,7 @@ _BLOCK_CELLS = 1 << 24
 
 AUTO_MAX_DISTINCT_TEXTS = 100_000
 """Above this many distinct texts the automatic default leaves text features out: embedding
-runs at ~500 texts/s on 2 CPU cores and the cross-user similarity is quadratic. Force them with
+is slow on CPU cores and the cross-user similarity is quadratic. Force them with
 ``ANOMALYST_TEXT_FEATURES=on`` (or ``build_session_features(text=True)``)."""
 
 
@@ -122,7 +123,7 @@ def text_feature_columns(
     coords = np.zeros((n, spec.n_components))
     if dim:
         # (sessions with text) x (texts) counts: means are one sparse product, not a gather
-        # of a 384-float row per text event (2.9 GB and 29 s at 1.9M text events).
+        # of a 384-float row per text event (gigabytes at millions of text events).
         counts = sparse.csr_matrix(
             (np.ones(len(text_of), dtype=np.float32),
              ((np.cumsum(has_text) - 1)[session_of], text_of)),
@@ -137,8 +138,7 @@ def text_feature_columns(
         if not spec.is_fitted:  # the PCA sees the 384-dim means of (a sample of) sessions
             spec = spec.fit(session_means(vectors, fit_sample(int(has_text.sum()))))
         # The projection is affine, so the mean of projected texts is the projected mean:
-        # average k coordinates per session instead of 384 dimensions (1 s -> 0.05 s at 71k
-        # sessions).
+        # average k coordinates per session instead of 384 dimensions (far less work).
         coords[has_text] = session_means(spec.project(vectors))
     elif not spec.is_fitted:
         spec = spec.fit(np.zeros((0, MODEL_DIM)))

@@ -24,9 +24,9 @@ from core.errors import ConfigError, ModelError
 PROJECTION = "pca"
 """The session's mean text embedding is reduced by a PCA of the session mean embeddings, fitted
 when the feature spec is learned and saved in it (components as base64 float32). On the sample
-data 8 PCA components keep ~29% of the variance where a seeded random projection keeps ~2%
-(``python -m benchmarks.text``). Like the event-type vocabulary, it is learned from the
-sessions the spec is built on, without labels."""
+data a PCA keeps far more of the variance than a seeded random projection (figures in
+docs/BENCHMARKS.md, 'Measurements behind design choices'). Like the event-type vocabulary, it
+is learned from the sessions the spec is built on, without labels."""
 
 DEFAULT_COMPONENTS = 8
 DEFAULT_MIN_SIM_CHARS = 30
@@ -110,7 +110,7 @@ class TextSpec:
         components = np.zeros((self.n_components, dim))
         if len(x) > 1:
             # Principal axes from the (dim x dim) covariance: the same axes as an SVD of the
-            # (n x dim) data, 20x faster at 100,000 sessions.
+            # (n x dim) data, much faster with many sessions.
             centred = x - mean
             values, vectors = np.linalg.eigh(centred.T @ centred)
             vt = vectors[:, np.argsort(values)[::-1][:min(len(x), dim)]].T
