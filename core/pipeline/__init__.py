@@ -1,20 +1,26 @@
-"""The engine's façade for the CLI and the dashboard: train, score, evaluate."""
+"""Training, scoring and evaluating models over the store.
+
+The names below load on first use (PEP 562), so that reading a model's registry row or
+operating point (``core.pipeline.registry``, ``core.pipeline.operating_point``) does not
+import the detectors and torch: the dashboard's pages ask those on every rerun.
+"""
 
 from __future__ import annotations
 
-from core.pipeline.evaluation import evaluate_models, labelled_scores
-from core.pipeline.registry import default_train_end, model_row
-from core.pipeline.results import ScoreResult, TrainResult
-from core.pipeline.scoring import score_model
-from core.pipeline.training import train_model
+import importlib
+from typing import Any
 
-__all__ = [
-    "ScoreResult",
-    "TrainResult",
-    "default_train_end",
-    "evaluate_models",
-    "labelled_scores",
-    "model_row",
-    "score_model",
-    "train_model",
-]
+_HOMES = {
+    "ScoreResult": "results", "TrainResult": "results",
+    "default_train_end": "registry", "model_row": "registry",
+    "evaluate_models": "evaluation", "labelled_scores": "evaluation",
+    "score_model": "scoring", "train_model": "training",
+}
+
+__all__ = sorted(_HOMES)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _HOMES:
+        raise AttributeError(f"module 'core.pipeline' has no attribute {name!r}")
+    return getattr(importlib.import_module(f"core.pipeline.{_HOMES[name]}"), name)

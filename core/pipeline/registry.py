@@ -15,7 +15,6 @@ from typing import Any
 
 import pandas as pd
 
-from core.detectors import available_detectors, get_detector_class, load_detector
 from core.errors import ModelError
 from core.pipeline.inputs import load_input_spec
 from core.pipeline.model_folders import (
@@ -86,6 +85,8 @@ def latest_models(store: Store) -> list[str]:
 
 def input_kind_of(detector: str, spec: dict[str, Any]) -> str:
     """'features' or 'sequences': what the detector reads (its spec's kind when unknown)."""
+    from core.detectors import available_detectors, get_detector_class  # torch: only here
+
     if detector in available_detectors():
         return get_detector_class(detector).input_kind
     return str(spec.get("kind", "features"))
@@ -117,6 +118,8 @@ class LoadedModel:
 def load_model(store: Store, model_id: str, *, row: dict[str, Any] | None = None
                ) -> LoadedModel:
     """Load detector model ``model_id`` (``row``: its registry row, when already read)."""
+    from core.detectors import load_detector  # torch: only when a model is loaded
+
     row = model_row(store, model_id) if row is None else row
     folder = model_folder(row, store)
     spec = load_input_spec(folder)

@@ -34,7 +34,8 @@ def test_attention_rollout_covers_the_events_and_the_last_layer() -> None:
 
 
 def test_importing_the_application_layer_loads_no_detector() -> None:
-    code = ("import sys, core.app.alerts, core.app.investigate; "
+    code = ("import sys, core.app.alerts, core.app.investigate, core.app.policy, core.policy, "
+            "core.pipeline.operating_point, core.pipeline.registry; "
             "print('torch' in sys.modules, 'shap' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout.split()
