@@ -41,6 +41,7 @@ ACTIONS: dict[str, Role] = {
     "label": "analyst",
     "export": "analyst",
     "threshold": "admin",
+    "policy": "admin",       # publish a version of the alert policy
     "train": "admin",
     "ingest": "admin",
     "users": "admin",

@@ -49,9 +49,13 @@ with st.sidebar:
              help="Ground truth shipped with the data, analysts' case "
              "decisions, or both (an analyst's decision overrides the ground truth).")
     if not principal.authenticated:
+        # Bound to the URL (?analyst=): it survives page switches, reloads and the links the
+        # app builds (Streamlit keeps a bound parameter on every switch); a cookie would need
+        # a component (docs/ARCHITECTURE.md).
         st.text_input("Analyst name", key=state.ANALYST, placeholder="your name",
-                      persist_state="session",
-                      help="Recorded with every threshold, case action and export.")
+                      bind="query-params",
+                      help="Recorded with every threshold, case action and export. Kept in "
+                      "the page's address, so a reload or a shared link keeps it.")
 
 navigation = st.navigation(list(PAGES.values()))
 deep_link = auth.pending_deep_link(PAGES)  # what was asked for before signing in

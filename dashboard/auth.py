@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import streamlit as st
 
 from core.app import ConfigError
-from core.app.access import AuthSettings, Principal, UserFile, can
+from core.app.access import ACTIONS, AuthSettings, Principal, UserFile, can
 from core.app.access import require as require_role
 from dashboard import safe_text as safe
 from dashboard import state
@@ -107,8 +107,7 @@ def gate() -> Principal:
     """The signed-in principal; draws the login and stops the run when there is none."""
     config = settings()
     if not config.enabled:
-        name = (st.session_state.get(state.ANALYST) or "").strip() or "anonymous"
-        return Principal(name, "admin", authenticated=False)
+        return Principal(state.analyst_typed() or "anonymous", "admin", authenticated=False)
     if config.mode == "oidc":
         return _oidc(config)
     principal = _refreshed(config)
@@ -225,6 +224,19 @@ def current() -> Principal:
 
 def allowed(action: str) -> bool:
     return can(current(), action)
+
+
+def why_not(action: str) -> str | None:
+    """Why the current user may not do ``action`` now (None when they may): the one rule
+    every page's buttons follow, so an action is enabled or disabled the same everywhere.
+    With sign-in off anyone may act once named (actions record who did them)."""
+    principal = current()
+    if not principal.authenticated and not state.analyst_typed():
+        return "Type your name in the sidebar first: every action records who did it."
+    if not can(principal, action):
+        return (f"Needs the {ACTIONS[action]} role; {principal.name} is a {principal.role}. "
+                "Ask an admin.")
+    return None
 
 
 def require(action: str) -> Principal:

@@ -22,8 +22,19 @@ def analyst() -> str:
 
 def analyst_name() -> str:
     """The analyst's name, or '' while nobody is named (sign-in off, empty sidebar)."""
-    name = analyst()
-    return "" if name == "anonymous" else name
+    from dashboard import auth
+
+    principal = auth.current()
+    return principal.name if principal.authenticated else state.analyst_typed()
+
+
+def may(action: str) -> tuple[bool, str | None]:
+    """(allowed, why not): whether this user may do ``action``, by role alone, and the reason
+    shown on a disabled button."""
+    from dashboard import auth
+
+    why = auth.why_not(action)
+    return why is None, why
 
 
 def scored_models_or_stop() -> pd.DataFrame:
@@ -50,6 +61,18 @@ def model_label(models: pd.DataFrame):
     """Format function for model pickers: 'detector · model id'."""
     names = dict(zip(models["model_id"], models["detector"], strict=True))
     return lambda model_id: f"{names.get(model_id, '?')} · {model_id}"
+
+
+def policy_caption() -> str:
+    """'Alert policy v3 (ensemble · m-…): risk = …': what decides "flagged", and what the risk
+    number means (a probability or a training percentile)."""
+    key = services.key()
+    policy = services.policy(*key)
+    if policy is None:
+        return "No alert policy is in force: nothing is scored."
+    _, text = services.risk_kind_text(*key, policy.model_id)
+    return (f"Alert policy v{policy.version} ({policy.detector or '?'} · {policy.model_id}): "
+            f"{text}.")
 
 
 PREFERRED_DETECTORS = ("ensemble", "transformer", "autoencoder")

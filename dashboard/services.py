@@ -25,6 +25,7 @@ import pandas as pd
 import streamlit as st
 
 from core.app import AnomalystError, alerts, investigate
+from core.app import policy as policies
 from core.app.alerts import (  # re-exported for the pages, which import only dashboard.*
     AGREEMENTS,
     CostChoice,
@@ -36,10 +37,11 @@ from core.app.alerts import (  # re-exported for the pages, which import only da
 )
 from core.app.data import Store, resolve_db_path
 from core.app.investigate import UserView
+from core.app.policy import AlertPolicy, PolicyRow
 from dashboard import safe_text as safe
 
-__all__ = ["AGREEMENTS", "CostChoice", "FlagSummary", "OperatingMetrics", "QueueFilter",
-           "UserView"]
+__all__ = ["AGREEMENTS", "AlertPolicy", "CostChoice", "FlagSummary", "OperatingMetrics",
+           "PolicyRow", "QueueFilter", "UserView"]
 
 T = TypeVar("T")
 _LOCK = threading.RLock()
@@ -378,3 +380,110 @@ def default_model_ids(frame: pd.DataFrame) -> Sequence[str]:
 def operating_point(stamp: str, path: str, model_id: str) -> tuple[float, str]:
     """(default threshold, where it came from) of ``model_id``."""
     return with_store(lambda s: alerts.default_point(s, model_id))
+
+
+# --- the alert policy and the risk score --------------------------------------------------------
+@st.cache_data(show_spinner=False, max_entries=8)
+def policy(stamp: str, path: str) -> AlertPolicy | None:
+    """The alert policy in force (None while nothing is scored): the one "flagged"."""
+    return with_store(policies.in_force)
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def policy_history(stamp: str, path: str) -> list[PolicyRow]:
+    return with_store(policies.history)
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def risk_kind_text(stamp: str, path: str, model_id: str) -> tuple[str | None, str]:
+    """(kind: 'probability' | 'percentile' | None, one sentence on what risk means)."""
+    calibration = with_store(lambda s: policies.risk_calibration(s, model_id))
+    return (None if calibration is None else calibration.kind,
+            policies.risk_kind_text(calibration))
+
+
+def risk_table(stamp: str, path: str) -> pd.DataFrame:
+    """session_id, user_id, start_ts, score, risk (0-100), flagged under the policy in force,
+    for every session its model scored. Shared between sessions: treat as read-only. Keyed
+    on the policy's version and the scores' version, so a case decision reuses it."""
+    found = policy(stamp, path)
+    if found is None:
+        return pd.DataFrame(columns=["session_id", "user_id", "start_ts", "score", "risk",
+                                     "flagged"])
+    ids = (found.model_id,)
+    return _risk_table(path, found, scores_version(stamp, path, ids))
+
+
+@st.cache_resource(show_spinner="Scoring risk…", max_entries=4,
+                   hash_funcs={AlertPolicy: lambda p: repr(p.to_dict())})
+def _risk_table(path: str, found: AlertPolicy, version: tuple) -> pd.DataFrame:
+    table = _score_table(path, (found.model_id,), version)
+    return with_store(lambda s: policies.risk_table(s, found, table=table))
+
+
+def next_policy_version(current: AlertPolicy) -> int:
+    """The number publishing would give (the store numbers it; this is for the button)."""
+    return current.version + 1
+
+
+def policy_summary(stamp: str, path: str, sources: tuple[str, ...]) -> FlagSummary:
+    """The policy's flags, labelled anomalies and alerts a day, for the Overview."""
+    return alerts.policy_summary(risk_table(stamp, path), labels(stamp, path, sources))
+
+
+def risk_first(stamp: str, path: str, sessions: pd.DataFrame) -> pd.DataFrame:
+    """``sessions`` (a user's, with a raw score column per model id) led by the policy's risk
+    and verdict, each model's raw score replaced by its percentile among that model's scored
+    sessions (seven detectors, seven scales: a percentile reads the same on each)."""
+    ids = sessions["session_id"]
+    risk = risk_table(stamp, path)
+    mine = risk.loc[risk["session_id"].isin(ids), ["session_id", "risk", "flagged"]]
+    scored = [c for c in sessions.columns if c in detectors(stamp, path)]
+    out = sessions.drop(columns=scored)
+    if scored:
+        table = score_table(stamp, path, tuple(scored))
+        part = table.loc[table["session_id"].isin(ids),
+                         ["session_id", *(f"pct:{m}" for m in scored)]]
+        names = detectors(stamp, path)
+        out = out.merge(part.rename(columns={f"pct:{m}": f"{names[m]} %ile" for m in scored}),
+                        on="session_id", how="left")
+    out = out.merge(mine, on="session_id", how="left")
+    out["flagged"] = out["flagged"].fillna(False).astype(bool)
+    first = ["session_id", "risk", "flagged"]
+    return out[first + [c for c in out.columns if c not in first]]
+
+
+def policy_rows(policy: AlertPolicy) -> pd.DataFrame:
+    """segment, threshold: the policy's thresholds, then what any other segment gets."""
+    return pd.DataFrame(
+        [{"segment": k, "threshold": v} for k, v in sorted(policy.thresholds.items())]
+        + [{"segment": "(any other)", "threshold": policy.default}])
+
+
+def draft_rows(policy: AlertPolicy, draft: dict[str, float], *, same_model: bool) -> pd.DataFrame:
+    """segment, in force, new: a draft version beside the policy in force."""
+    return pd.DataFrame([{"segment": seg, "in force": policy.threshold_for(seg) if same_model
+                          else None, "new": value} for seg, value in sorted(draft.items())])
+
+
+def compare_detectors(stamp: str, path: str, model_ids: Sequence[str],
+                      sources: tuple[str, ...], label: Callable[[str], str]) -> pd.DataFrame:
+    """Each detector at its own threshold in force: what it flags and which labelled
+    anomalies it catches (counts, not scores: each detector has its own scale)."""
+    found = policy(stamp, path)
+    rows = []
+    for model_id in model_ids:
+        own = flag_summary(stamp, path, [model_id], sources)
+        rows.append({"detector": label(model_id), "flagged": own.n_flagged,
+                     "flag rate %": 100 * own.flag_rate,
+                     "labelled anomalies caught": int((own.any_flag & own.anomalous).sum()),
+                     "policy's model": found is not None and model_id == found.model_id})
+    return pd.DataFrame(rows)
+
+
+def publish_policy(model_id: str, thresholds: dict[str, float], daily_budget: int | None,
+                   note: str, analyst: str) -> AlertPolicy:
+    """Publish the next version of the alert policy (admins only, audited in core)."""
+    return with_store(lambda s: policies.publish(
+        s, analyst=analyst, model_id=model_id, thresholds=thresholds,
+        daily_budget=daily_budget, note=note), write=True, action="policy")

@@ -56,20 +56,18 @@ def audit(stamp: str, path: str, case_id: str) -> pd.DataFrame:
 
 @st.cache_data(show_spinner="Reading scores…", max_entries=32)
 def session_scores(stamp: str, path: str, case_id: str) -> tuple[str, pd.DataFrame]:
-    """('decision' | 'now', one row per case session with each detector's score/threshold)."""
+    """('decision' | 'now', one row per case session): the policy's risk (0-100) and verdict
+    first, then each detector's score as its percentile (raw scores have seven scales)."""
     as_of, frozen = services.with_store(lambda s: core_cases.case_scores(s, case_id))
     rows = []
     for item in frozen["sessions"]:
-        row: dict[str, Any] = {"session_id": item["session_id"],
-                               "start": pd.Timestamp(item["start_ts"]),
+        row: dict[str, Any] = {"session_id": item["session_id"], "risk": item.get("risk"),
                                # the policy's verdict; snapshots before policies: any model
                                "flagged": item["flagged"] if "flagged" in item else any(
-                                   v.get("flagged") for v in item["scores"].values())}
+                                   v.get("flagged") for v in item["scores"].values()),
+                               "start": pd.Timestamp(item["start_ts"])}
         for value in item["scores"].values():
-            name = value["detector"]
-            row[f"{name} score"] = value["score"]
-            row[f"{name} threshold"] = value["threshold"]
-            row[f"{name} %ile"] = value["percentile"]
+            row[f"{value['detector']} %ile"] = value["percentile"]
         rows.append(row)
     return as_of, pd.DataFrame(rows)
 

@@ -16,7 +16,7 @@ import streamlit as st
 # --- keys shared by the sidebar, the pages and the sign-in ------------------------------------
 PAGES = "_pages"  # name -> st.Page, registered by dashboard/app.py
 LABEL_CHOICE = "label_choice"  # the sidebar's label sources for precision/recall
-ANALYST = "analyst"  # the sidebar's analyst name (sign-in off)
+ANALYST = "analyst"  # the sidebar's analyst name (sign-in off); also its query parameter
 AUTH_PRINCIPAL = "auth_principal"  # the signed-in Principal
 AUTH_DEEP_LINK = "auth_deep_link"  # (page path, query parameters) asked for before sign-in
 AUTH_NOTICE = "auth_notice"  # why the last session ended ("removed")
@@ -29,7 +29,9 @@ EXPLAIN_APPLIED = "_explain_applied"  # the last request the picker took over
 # --- Thresholds -------------------------------------------------------------------------------
 THR_VALUE = "thr_value"  # the slider's value
 THR_PENDING = "thr_pending"  # a suggested threshold, applied to the slider on the next run
-THR_SAVED_FLASH = "thr_saved_flash"  # (segment, threshold) just saved, shown once
+THR_SAVED_FLASH = "thr_saved_flash"  # the policy version just published, shown once
+THR_TUNED = "thr_tuned"  # (model, segment) -> a tuned, unpublished threshold
+THR_AT = "thr_at"  # the (model, segment) the slider shows
 
 # --- Data -------------------------------------------------------------------------------------
 DATA_STAGED_KEY = "data_staged_key"  # (file id, name) of the previewed upload
@@ -74,6 +76,16 @@ def register_pages(pages: Mapping[str, Any]) -> None:
 def page(name: str) -> Any:
     """The st.Page registered as ``name``."""
     return st.session_state[PAGES][name]
+
+
+def analyst_typed() -> str:
+    """The name typed in the sidebar (sign-in off), '' when none: the widget's value, else
+    the URL's ``?analyst=`` (a reload or a deep link, before the widget has run)."""
+    # The sidebar's box is bound to ``?analyst=`` in the entrypoint, so Streamlit itself keeps
+    # the parameter on every page switch (``st.switch_page`` with query parameters included;
+    # setting it by hand is refused): the links below need not, and must not, carry it.
+    typed = st.session_state.get(ANALYST) or st.query_params.get(ANALYST) or ""
+    return str(typed).strip()
 
 
 def user_params(user_id: str, session_id: str | None = None) -> dict[str, str]:

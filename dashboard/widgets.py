@@ -16,19 +16,16 @@ def open_case_button(label: str, *, key: str, user_id: str | None = None,
                      then: Literal["show", "stay"] = "show") -> None:
     """An "open case" button for a user or a session, the same on every page.
 
-    ``label`` is a literal or built by ``safe_text``. The button waits for the analyst's name
-    (cases record who acts) and whatever else ``disabled`` says. A click opens the case
-    (role-checked on the server), then switches to it on the Cases page (``then="show"``) or,
-    on the Cases page itself, selects it (``"stay"``).
+    ``label`` is a literal or built by ``safe_text``. The button is enabled by role alone
+    (``common.may``, the rule of every case action) and whatever else ``disabled`` says. A
+    click opens the case (role-checked on the server), then switches to it on the Cases page
+    (``then="show"``) or, on the Cases page itself, selects it (``"stay"``).
     """
+    ok, why = common.may("case")
+    if not where.button(safe.join([label]), key=key, icon=icon, disabled=disabled or not ok,
+                        help=why):
+        return
     name = common.analyst_name()
-    if not where.button(safe.join([label]), key=key, icon=icon, disabled=disabled or not name,
-                        help=None if name or then == "stay" else
-                        "Set your name in the sidebar first: cases record who acts."):
-        return
-    if not name:
-        st.warning("Set your name in the sidebar")
-        return
     from dashboard import services_cases
 
     opened = services.safely(lambda: services_cases.open_case(
@@ -40,3 +37,4 @@ def open_case_button(label: str, *, key: str, user_id: str | None = None,
     else:
         state.put(state.CASE, opened.case_id)
         st.toast(safe.fmt("Case {case} is open.", case=opened.case_id))
+        st.rerun()  # the page read the cases before this write: read them again

@@ -242,6 +242,17 @@ def flag_summary(table: pd.DataFrame, model_ids: Sequence[str], in_force: Mappin
                        int(labels["is_anomaly"].sum()))
 
 
+def policy_summary(risk: pd.DataFrame, labels: pd.DataFrame) -> FlagSummary:
+    """The alert policy's flags over ``risk`` (``core.app.policy.risk_table``: one row per
+    session its model scored, ``flagged`` its verdict), as the Overview counts them: the same
+    "flagged" as the queue, the User and Cases pages and the reports."""
+    flagged = risk["flagged"].to_numpy(bool)
+    anomalous = risk["session_id"].isin(
+        labels.loc[labels["is_anomaly"], "session_id"]).to_numpy()
+    return FlagSummary(flagged, anomalous, {}, alerts_per_day(risk["start_ts"], flagged),
+                       len(labels), int(labels["is_anomaly"].sum()))
+
+
 # --- tuning a threshold -----------------------------------------------------------------------
 def countries(table: pd.DataFrame) -> list[str]:
     """Sorted countries of a score table's (or the queue's) sessions."""

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dashboard import auth, common, exports, services, state, widgets
+from dashboard import common, exports, services, state, widgets
 from dashboard import safe_text as safe
 from dashboard import services_cases as sc
 
@@ -16,10 +16,20 @@ st.title("Cases")
 models = common.scored_models_or_stop()
 key = services.key()
 name = common.analyst_name()
-may = {a: bool(name) and auth.allowed(a) for a in ("case", "snooze", "export")}
-if not name:
-    st.warning("Set your name in the sidebar: every case action is recorded with it.")
+# one rule for every button (role, and a name when sign-in is off), as on every other page
+blocked = {a: common.may(a)[1] for a in ("case", "snooze", "export")}
+may = {a: reason is None for a, reason in blocked.items()}
 
+
+def gate(action: str) -> dict[str, object]:
+    """A button's ``disabled`` and ``help`` for ``action``."""
+    return {"disabled": not may[action], "help": blocked[action]}
+
+
+if blocked["case"]:
+    st.info(safe.fmt("{why}", why=blocked["case"]))
+
+policy_text = common.policy_caption()
 act = services.safely  # a write whose user-caused failure becomes an st.error
 
 
@@ -39,7 +49,7 @@ m[0].metric("Open", int(counts.get("open", 0)))
 m[1].metric("Investigating", int(counts.get("investigating", 0)))
 m[2].metric("Closed", int(counts.get("closed", 0)))
 if m[3].button("Next case", key="cs_next", type="primary", disabled=not may["case"],
-               help="Claim the oldest open, unassigned case."):
+               help=blocked["case"] or "Claim the oldest open, unassigned case."):
     got = act(lambda: sc.next_case(name), "claim the next case")
     if got is None:
         st.info("No open case is waiting.")
@@ -62,9 +72,10 @@ else:
         if st.button("Decide selected", key="cs_bulk", disabled=not (may["case"] and picked)):
             done = act(lambda: sc.decide(picked, bulk_decision, name, bulk_scenario, None),
                        "decide the cases")
-            if done:
-                st.success(safe.fmt("Decided {n} cases: {decision}.", n=len(done),
-                                     decision=bulk_decision))
+            if done:  # read the cases again: this run read them before the write
+                st.toast(safe.fmt("Decided {n} cases: {decision}.", n=len(done),
+                                  decision=bulk_decision))
+                st.rerun()
 
 ids = everything["case_id"].tolist()
 wanted = state.asked(state.Q_CASE)
@@ -85,13 +96,15 @@ if ids:
     if st.button("Show the user", key="cs_user"):
         state.to_user(item.user_id)
     as_of, scores = sc.session_scores(*key, case_id)
-    st.caption("Every detector's score, threshold in force and percentile: "
-               + ("frozen at the decision." if as_of == "decision" else "as of now."))
+    st.caption(safe.fmt("Risk (0-100) and the verdict of the alert policy, then each "
+                        "detector's percentile: {when} {kind}",
+                        when="frozen at the decision." if as_of == "decision" else "as of now.",
+                        kind=policy_text))
     st.dataframe(scores, hide_index=True, key="cs_sessions")
     exports.export_button(scores, f"case_{case_id}_sessions", "cs_sessions")
     if item.status != "closed":
         a1, a2 = st.columns([1, 2])
-        if a1.button("Claim", key="cs_claim", disabled=not may["case"]) and act(
+        if a1.button("Claim", key="cs_claim", **gate("case")) and act(
                 lambda: sc.claim(case_id, name), "claim the case"):
             st.rerun()
         assignee = a2.text_input("Assign to", key="cs_assignee")
@@ -103,13 +116,13 @@ if ids:
         scenario = d2.text_input("Scenario", key="cs_scenario",
                                  placeholder="e.g. card_testing (for fraud_confirmed)")
         decide_note = st.text_area("Note with the decision", key="cs_decide_note", height=68)
-        if st.button("Decide", key="cs_decide", type="primary", disabled=not may["case"]) and act(
+        if st.button("Decide", key="cs_decide", type="primary", **gate("case")) and act(
                 lambda: sc.decide([case_id], decision, name, scenario, decide_note),
                 "decide the case"):
             st.rerun()
     else:
         reason = st.text_input("Reason to reopen", key="cs_reopen_reason")
-        if st.button("Reopen", key="cs_reopen", disabled=not may["case"]) and act(
+        if st.button("Reopen", key="cs_reopen", **gate("case")) and act(
                 lambda: sc.reopen(case_id, name, reason), "reopen the case"):
             st.rerun()
 
@@ -122,7 +135,7 @@ if ids:
     if state.pop(state.CASE_NOTE_ADDED, False):  # empty the box once the note is in
         state.put(state.CASE_NOTE, "")
     new_note = st.text_area("Add a note", key=state.CASE_NOTE, height=68)
-    if st.button("Add note", key="cs_add_note", disabled=not may["case"]) and act(
+    if st.button("Add note", key="cs_add_note", **gate("case")) and act(
             lambda: sc.add_note(case_id, new_note, name), "add the note"):
         state.put(state.CASE_NOTE_ADDED, True)
         st.rerun()
@@ -135,7 +148,7 @@ if ids:
     fmt = e1.radio("Format", ["html", "pdf", "json"], key="cs_fmt", horizontal=True)
     mask = e2.checkbox("Mask personal data", key="cs_mask",
                        help="IPs, device ids, e-mail addresses and phone numbers.")
-    if e3.button("Prepare report", key="cs_prepare", disabled=not may["export"]):
+    if e3.button("Prepare report", key="cs_prepare", **gate("export")):
         with st.spinner("Building the report (explanations take a few seconds)…"):
             data = act(lambda: sc.report(case_id, fmt, mask, name), "build the report")
         if data is not None:
@@ -158,7 +171,7 @@ else:
     l1, l2 = st.columns([2, 1])
     lift_id = l1.selectbox("Suppression", active_snoozes["suppression_id"].tolist(),
                            key="cs_lift_id")
-    if l2.button("Lift", key="cs_lift", disabled=not may["snooze"]) and act(
+    if l2.button("Lift", key="cs_lift", **gate("snooze")) and act(
             lambda: sc.lift(int(lift_id), name), "lift the suppression"):
         st.rerun()
 with st.expander("Snooze a user, device or IP"):
@@ -167,7 +180,7 @@ with st.expander("Snooze a user, device or IP"):
     value = s2.text_input("Value", key="cs_snooze_value")
     days = s3.number_input("Days", min_value=1, max_value=365, value=7, key="cs_snooze_days")
     why = st.text_input("Reason", key="cs_snooze_reason")
-    if st.button("Snooze", key="cs_snooze", disabled=not may["snooze"]) and act(
+    if st.button("Snooze", key="cs_snooze", **gate("snooze")) and act(
             lambda: sc.snooze(kind, value, float(days), why, name), "snooze"):
         st.rerun()
 

@@ -1,4 +1,9 @@
-"""Overview: volumes, flagged counts at the thresholds in force, score distributions, alerts."""
+"""Overview: volumes, the alert policy's flags and risk, alerts a day; detectors compared.
+
+"Flagged" is the alert policy's verdict, the same as on the queue, the User and Cases pages
+and in reports. Risk (0-100) comes first; each detector's own view is a count, not a score
+on its own scale.
+"""
 
 from __future__ import annotations
 
@@ -11,37 +16,43 @@ st.title("Overview")
 models = common.scored_models_or_stop()
 key = services.key()
 info = services.summary(*key)
-ids = list(models["model_id"])
-defaults = list(services.default_model_ids(models))
-chosen = st.multiselect("Detectors", ids, default=defaults, key="overview_models",
-                        format_func=common.model_label(models))
-if not chosen:
-    st.info("Pick at least one model above.")
-    st.stop()
-table = services.score_table(*key, tuple(chosen))
-flags = services.flag_summary(*key, chosen, common.label_sources())
+policy = services.policy(*key)
+sources = common.label_sources()
+st.caption(common.policy_caption())
+flags = services.policy_summary(*key, sources)
+risk = services.risk_table(*key)
 
 cols = st.columns(5)
 cols[0].metric("Sessions", f"{info['n_sessions']:,}")
 cols[1].metric("Users", f"{info['n_users']:,}")
 cols[2].metric("Flagged sessions", f"{flags.n_flagged:,}",
-               help="Flagged by at least one chosen detector at the thresholds in force.")
+               help=safe.fmt("Flagged by the alert policy in force (version {v}): the same "
+                             "sessions the queue holds.", v=policy.version if policy else 0))
 cols[3].metric("Flag rate", f"{flags.flag_rate:.2%}")
 cols[4].metric("Labelled anomalous", f"{flags.n_labelled_anomalous:,}",
                help=safe.fmt("of {n:,} labelled sessions ({sources})", n=flags.n_labelled,
-                             sources=safe.Markdown(", ".join(common.label_sources()))))
+                             sources=safe.Markdown(", ".join(sources))))
 st.caption(safe.fmt("Events {n:,} · from {first} to {last} UTC · store {path}",
                     n=info["n_events"], first=common.when(info["first_event_at"]),
                     last=common.when(info["last_event_at"]), path=info["path"]))
 
 log_y = st.toggle("Log-scale counts", value=True, key="overview_log")
-grid = st.columns(2)
-for i, model_id in enumerate(chosen):
-    fig = figures.score_histogram(table[f"score:{model_id}"].to_numpy("float64"),
-                                  anomalous=flags.anomalous,
-                                  threshold=flags.thresholds[model_id], log_y=log_y,
-                                  title=common.model_label(models)(model_id))
-    grid[i % 2].plotly_chart(fig, key=f"hist_{model_id}")
+left, right = st.columns(2)
+values = risk["risk"].to_numpy("float64")
+if (values == values).any():  # NaN != NaN: no risk without a training reference
+    left.plotly_chart(figures.score_histogram(values, anomalous=flags.anomalous, log_y=log_y,
+                                              title="Risk (0-100), labelled anomalies over it"),
+                      key="overview_risk")
+else:
+    left.info("No risk yet: the policy's model has no training reference. Retrain it.")
+right.plotly_chart(figures.alerts_over_time(flags.daily, "Alerts per day (the policy)"),
+                   key="overview_alerts")
 
-st.plotly_chart(figures.alerts_over_time(flags.daily, "Alerts per day (any chosen detector)"),
-                key="overview_alerts")
+with st.expander("Compare detectors (each at its own threshold)"):
+    ids = list(models["model_id"])
+    chosen = st.multiselect("Detectors", ids, default=list(services.default_model_ids(models)),
+                            key="overview_models", format_func=common.model_label(models))
+    if chosen:
+        compared = services.compare_detectors(*key, chosen, sources, common.model_label(models))
+        st.dataframe(compared, hide_index=True, key="overview_compare",
+                     column_config={"flag rate %": st.column_config.NumberColumn(format="%.2f")})

@@ -1,25 +1,50 @@
-"""Thresholds: a live operating point per detector and segment, saved for every page.
+"""Thresholds: "what if", against the alert policy in force; an admin publishes a new version.
 
-Moving the slider costs a few binary searches on arrays prepared once (``SegmentView``), so
-it stays instant at millions of sessions; only the daily alert budget recomputes per session.
+The policy (which model decides, a threshold per segment, a daily budget) is the one
+definition of "flagged" on every page. Here an analyst tries other detectors and thresholds
+and sees what they would change; values tuned but not published are kept per (detector,
+segment) for the session. Moving the slider costs a few binary searches on arrays prepared
+once (``SegmentView``), so it stays instant at millions of sessions; only the daily alert
+budget recomputes per session.
 """
 
 from __future__ import annotations
 
 import streamlit as st
 
-from dashboard import auth, common, figures, services, state
+from dashboard import common, figures, services, state
 from dashboard import safe_text as safe
 
-st.title("Thresholds")
+st.title("Thresholds: what if")
 models = common.scored_models_or_stop()
 key = services.key()
-model_id = st.selectbox("Detector", list(models["model_id"]), key="thr_model",
-                        index=common.preferred_index(models),
+policy = services.policy(*key)
+if policy is None:
+    st.info("Nothing is scored yet, so no alert policy is in force.")
+    st.stop()
+
+with st.container(border=True):
+    st.markdown(safe.fmt("**Alert policy in force: version {v}**{default}", v=policy.version,
+                         default=safe.Markdown(" (the default: nobody has published one)"
+                                               if policy.is_default else "")))
+    who = ("–" if policy.is_default else
+           safe.fmt("{by} on {at}", by=policy.published_by or "–",
+                    at=common.when(str(policy.published_at) if policy.published_at else None)))
+    st.caption(safe.fmt("Scores with {detector} · {model}; daily budget {budget}; published by "
+                        "{who}. {note}", detector=policy.detector or "?", model=policy.model_id,
+                        budget=("none" if policy.daily_budget is None
+                                else f"{policy.daily_budget:,} alerts a day"),
+                        who=safe.Markdown(who), note=policy.note))
+    st.dataframe(services.policy_rows(policy), hide_index=True, key="thr_policy_table")
+
+ids = list(models["model_id"])
+model_id = st.selectbox("Detector to try", ids, key="thr_model",
+                        index=ids.index(policy.model_id) if policy.model_id in ids
+                        else common.preferred_index(models),
                         format_func=common.model_label(models))
 segment = st.selectbox("Segment", services.segments(*key, model_id), key="thr_segment",
                        help="Sessions of new users (first seen < 7 days before), returning "
-                            "users, or one country. The most specific saved threshold wins.")
+                            "users, or one country. The most specific threshold wins.")
 sources = common.label_sources()
 view = services.segment_view(*key, model_id, segment, sources)
 n_pos = int(view.labels.sum())
@@ -32,33 +57,69 @@ if len(view.sorted_scores) == 0:
     st.stop()
 
 span = services.slider_range(view)
-start = services.start_threshold(*key, model_id, segment)
-if not start.saved:
-    st.caption(safe.fmt("Starting from the model's default threshold {value:.4g}: {source}.",
-                        value=start.default, source=safe.prose(start.source)))
+in_policy = model_id == policy.model_id
+if in_policy:
+    start_value = policy.threshold_for(segment)
+    st.caption(safe.fmt("Starting from the policy's threshold for {segment}: {value:.4g}.",
+                        segment=segment, value=start_value))
 else:
-    st.caption(safe.fmt("Starting from the saved threshold {value:.4g} (the model's default "
-                        "would be {default:.4g}: {source}).", value=start.value,
-                        default=start.default, source=safe.prose(start.source)))
+    start = services.start_threshold(*key, model_id, segment)
+    start_value = start.value
+    st.caption(safe.fmt("This detector is not the policy's. Starting from its own threshold "
+                        "{value:.4g} ({source}).", value=start.value,
+                        source=safe.prose(start.source)))
+here = (model_id, segment)
+tuned: dict[tuple[str, str], float] = state.get(state.THR_TUNED) or {}
+if state.get(state.THR_AT) != here or not state.has(state.THR_VALUE):
+    # another (detector, segment), or back from another page: its own tuned value
+    state.put(state.THR_VALUE, span.clamp(tuned.get(here, start_value)))
+    state.put(state.THR_AT, here)
 if state.has(state.THR_PENDING):  # a suggestion chosen below, applied before the slider
     state.put(state.THR_VALUE, state.pop(state.THR_PENDING))
 threshold = st.slider("Threshold (flag sessions scoring at or above)", span.lo,
-                      span.hi + span.step, value=span.clamp(start.value), step=span.step,
-                      key=state.THR_VALUE, format="%.4f")
+                      span.hi + span.step, step=span.step, key=state.THR_VALUE, format="%.4f")
+if abs(threshold - span.clamp(start_value)) > span.step / 2:
+    tuned[here] = threshold
+else:
+    tuned.pop(here, None)
+state.put(state.THR_TUNED, tuned)
 budget = int(st.number_input("Alert budget: at most this many alerts a day (0 = no budget)",
-                             min_value=0, value=0, step=10, key="thr_budget"))
+                             min_value=0, value=policy.daily_budget or 0, step=10,
+                             key="thr_budget"))
 # the budget keeps each day's top sessions: a per-session pass, off the slider path
 at = services.threshold_metrics(*key, model_id, segment, sources, threshold, budget)
 precision, recall, fpr = at.precision, at.recall, at.fpr
 tp, fp, fn, tn, n_alerts = at.tp, at.fp, at.fn, at.tn, at.n_alerts
 
+# the policy in force on the same segment, for the deltas ("what if" against "now")
+now = services.threshold_metrics(*key, policy.model_id, segment, sources,
+                                 policy.threshold_for(segment), policy.daily_budget or 0) \
+    if segment in services.segments(*key, policy.model_id) else None
+
+
+def delta(value: float, before: float | None, digits: int) -> str | None:
+    """The change against the policy in force; None where either side is undefined."""
+    if before is None or value != value or before != before:
+        return None
+    return f"{value - before:+.{digits}f} vs policy"
+
+
 cols = st.columns(6)
-cols[0].metric("Precision", common.number(precision, 3))
-cols[1].metric("Recall", common.number(recall, 3))
-cols[2].metric("F1", common.number(at.f1, 3))
-cols[3].metric("False-positive rate", common.number(fpr, 4))
-cols[4].metric("Alerts", f"{n_alerts:,}")
-cols[5].metric("Alerts a day", f"{at.per_day:,.1f}")
+cols[0].metric("Precision", common.number(precision, 3),
+               delta(precision, now and now.precision, 3))
+cols[1].metric("Recall", common.number(recall, 3), delta(recall, now and now.recall, 3))
+cols[2].metric("F1", common.number(at.f1, 3), delta(at.f1, now and now.f1, 3))
+cols[3].metric("False-positive rate", common.number(fpr, 4),
+               delta(fpr, now and now.fpr, 4), delta_color="inverse")
+cols[4].metric("Alerts", f"{n_alerts:,}", delta(n_alerts, now and now.n_alerts, 0),
+               delta_color="off")
+cols[5].metric("Alerts a day", f"{at.per_day:,.1f}",
+               delta(at.per_day, now and now.per_day, 1), delta_color="off")
+if now is not None:
+    st.caption(safe.fmt("Policy v{v} on {segment} now: precision {p}, recall {r}, {n:,} "
+                        "alerts.", v=policy.version, segment=segment,
+                        p=common.number(now.precision, 3), r=common.number(now.recall, 3),
+                        n=now.n_alerts))
 
 left, right = st.columns(2)
 left.plotly_chart(figures.confusion_matrix(tp, fp, fn, tn), key="thr_cm")
@@ -102,24 +163,30 @@ with cap_col.container(border=True):
         st.rerun()
 
 st.divider()
-current = services.saved_thresholds(model_id).get(segment)
-st.write(safe.fmt("Saved threshold for {segment}: {current}", segment=segment,
-                  current=safe.Markdown(f"none (the model's default, {start.default:.4g}, "
-                                        "applies)" if current is None else f"{current:.4f}")))
-may_save = auth.allowed("threshold")
-if not may_save:
-    st.caption(":material/lock: Only an admin can save thresholds; you can still explore them.")
-if st.button(safe.fmt("Save {t:.4f} for {segment}", t=threshold, segment=segment),
-             type="primary", key="thr_save",
-             disabled=not may_save):
-    saved_ok = services.safely(
-        lambda: services.save_threshold(model_id, segment, threshold, common.analyst()),
-        "save the threshold",
-    )
-    if saved_ok:  # rerun, so the captions above show the new saved threshold
-        state.put(state.THR_SAVED_FLASH, (segment, threshold))
+st.subheader("Publish a new version")
+draft = dict(policy.thresholds) if in_policy else {}
+draft.update({seg: value for (m, seg), value in tuned.items() if m == model_id})
+changes = services.draft_rows(policy, draft, same_model=in_policy)
+if changes.empty:
+    st.caption("Move the slider to draft a threshold; tuned values are kept per detector and "
+               "segment until you publish or close the tab.")
+else:
+    st.dataframe(changes, hide_index=True, key="thr_draft")
+note = st.text_input("Why (kept with the version)", key="thr_note", max_chars=2_000)
+ok, why = common.may("policy")
+if not ok:
+    st.caption(safe.fmt(":material/lock: {why} You can still explore.", why=why))
+if st.button(safe.fmt("Publish version {v}: {detector}, {n} segment thresholds{budget}",
+                      v=services.next_policy_version(policy), detector=model_id,
+                      n=len(draft), budget=f", budget {budget:,} a day" if budget else ""),
+             type="primary", key="thr_publish", disabled=not ok or not draft, help=why):
+    published = services.safely(lambda: services.publish_policy(
+        model_id, draft, budget or None, note, common.analyst()), "publish the policy")
+    if published is not None:
+        state.put(state.THR_SAVED_FLASH, published.version)
+        state.put(state.THR_TUNED, {})
+        state.pop(state.THR_AT)
         st.rerun()
 flash = state.pop(state.THR_SAVED_FLASH)
 if flash is not None:
-    st.success(safe.fmt("Saved. Every page now flags {segment} sessions at {t:.4f}.",
-                        segment=flash[0], t=flash[1]))
+    st.success(safe.fmt("Published version {v}. Every page now flags by it.", v=flash))

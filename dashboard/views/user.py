@@ -14,7 +14,6 @@ st.title("User")
 models = common.scored_models_or_stop()
 key = services.key()
 user_id = state.asked(state.Q_USER)
-detector_of = services.detectors(*key)
 seq_models = services.models_of_kind(models, "sequences")
 with st.container(border=True):
     find_col, model_col = st.columns([3, 2])
@@ -48,11 +47,16 @@ if sessions.empty:
     st.stop()
 focus = state.asked(state.Q_SESSION) or None
 
-c = st.columns(4)
-c[0].metric("Sessions", f"{view.n_sessions:,}")
-c[1].metric("Events", f"{view.n_events:,}")
-c[2].metric("Amount", f"{view.amount:,.2f}")
-c[3].metric("Devices / IPs", "–" if view.devices_and_ips is None else
+ranked = services.risk_first(*key, sessions)
+top = ranked["risk"].max()
+c = st.columns(5)
+c[0].metric("Risk (highest, this page)", "–" if top != top else f"{top:.0f}",
+            help=common.policy_caption())
+c[1].metric("Flagged sessions", f"{int(ranked['flagged'].sum()):,}",
+            help="Flagged by the alert policy in force, the same as the queue.")
+c[2].metric("Sessions", f"{view.n_sessions:,}")
+c[3].metric("Events", f"{view.n_events:,}")
+c[4].metric("Devices / IPs", "–" if view.devices_and_ips is None else
             "{} / {}".format(*view.devices_and_ips),
             help="Not counted when events are aggregated (see below)." if view.bucket else None)
 if view.bucket:
@@ -82,9 +86,13 @@ if view.n_sessions > services.SESSIONS_PER_PAGE:
                     min_value=1, max_value=pages, step=1, key=state.USER_SESSIONS_PAGE)
     st.caption(safe.fmt("Showing {n:,} of {total:,} sessions.", n=len(sessions),
                         total=view.n_sessions))
-score_cols = {m: f"{detector_of.get(m, m)}" for m in sessions.columns if m in detector_of}
-shown_sessions = sessions.rename(columns=score_cols)
-st.dataframe(shown_sessions, hide_index=True, key="user_sessions")
+st.caption(safe.fmt("Risk (0-100) and the policy's verdict first; each detector's score as "
+                    "its percentile. {policy} Amount {amount:,.2f}.",
+                    policy=common.policy_caption(), amount=view.amount))
+shown_sessions = ranked
+st.dataframe(shown_sessions, hide_index=True, key="user_sessions",
+             column_config={"risk": st.column_config.ProgressColumn(
+                 "risk", min_value=0, max_value=100, format="%.0f")})
 exports.export_button(shown_sessions, "user_sessions", "user_sessions")
 left, right = st.columns(2)
 left.plotly_chart(figures.entities_over_time(events), key="user_entities")

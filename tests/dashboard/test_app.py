@@ -89,22 +89,35 @@ def test_threshold_slider_matches_core_evaluate(demo_store: Path,
         assert metric(at, "Alerts") == f"{int((frame['score'] >= chosen).sum()):,}"
 
 
-def test_threshold_save_is_used_by_other_pages(demo_store_copy: Path,
-                                               monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_published_policy_is_used_by_other_pages(demo_store_copy: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     at = open_page("thresholds", demo_store_copy, monkeypatch)
+    assert any("Alert policy in force: version 0" in m.value for m in at.markdown)
     slider = at.slider(key="thr_value")
     at.slider(key="thr_value").set_value(slider.min).run()
-    at.button(key="thr_save").click().run()
-    assert not at.exception and at.success
-    # The page is drawn again after the save: nothing above the button still shows the old one.
-    shown = f"{slider.min:.4f}"
-    assert any(shown in m.value for m in at.markdown if "Saved threshold for" in m.value)
-    assert any("Starting from the saved threshold" in c.value for c in at.caption)
+    at.sidebar.text_input(key="analyst").input("adam").run()  # sign-in off: a name to act
+    at.text_input(key="thr_note").input("flag everything").run()
+    at.button(key="thr_publish").click().run()
+    assert not at.exception and any("Published version 1" in s.value for s in at.success)
+    # The page is drawn again after publishing: the box at the top shows the new version.
+    assert any("Alert policy in force: version 1" in m.value for m in at.markdown)
     with Store.open(demo_store_copy, read_only=True) as store:
-        saved = store.con.execute("SELECT count(*) FROM thresholds").fetchall()[0][0]
-    assert saved == 1
+        latest = store.policies.latest()
+    assert latest.version == 1 and latest.note == "flag everything"
     overview = open_page("overview", demo_store_copy, monkeypatch)
     assert metric(overview, "Flag rate") == "100.00%"
+
+
+def test_tuned_values_are_kept_per_detector_and_segment(demo_store_copy: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    at = open_page("thresholds", demo_store_copy, monkeypatch)
+    low = at.slider(key="thr_value").min
+    at.slider(key="thr_value").set_value(low).run()
+    at.selectbox(key="thr_segment").set_value("tenure:new").run()
+    assert at.slider(key="thr_value").value != low
+    at.selectbox(key="thr_segment").set_value("all").run()
+    assert at.slider(key="thr_value").value == pytest.approx(low)
+    assert not at.exception
 
 
 def test_one_label_class_still_gives_precision_and_recall(demo_store_copy: Path,

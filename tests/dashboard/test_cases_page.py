@@ -50,7 +50,7 @@ def select_first_row(at: AppTest) -> None:
 def test_page_renders_and_asks_for_a_name(demo_store_copy: Path,
                                           monkeypatch: pytest.MonkeyPatch) -> None:
     at = open_page("cases", demo_store_copy, monkeypatch, name="")
-    assert any("Set your name in the sidebar" in w.value for w in at.warning)
+    assert any("Type your name in the sidebar" in i.value for i in at.info)
     assert at.button(key="cs_open").disabled and at.button(key="cs_next").disabled
     assert [m.label for m in at.metric][:3] == ["Open", "Investigating", "Closed"]
     assert any(m.label == "Analyst labels" and m.value == "0" for m in at.metric)
@@ -112,7 +112,7 @@ def test_bulk_decision_and_next_case(demo_store_copy: Path,
     at.multiselect(key="cs_bulk_ids").set_value(ids[1:]).run()
     at.selectbox(key="cs_bulk_decision").set_value("false_positive").run()
     at.button(key="cs_bulk").click().run()
-    assert not at.exception and any("Decided 2 cases" in s.value for s in at.success)
+    assert not at.exception and any("Decided 2 cases" in t.value for t in at.toast)
     with Store.open(demo_store_copy, read_only=True) as store:
         frame = cases.list_cases(store).set_index("case_id")
     assert frame.loc[ids[0], "assignee"] == "bob"
