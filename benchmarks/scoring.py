@@ -297,6 +297,7 @@ def run(*, quick: bool = False, smoke: bool = False) -> dict[str, Any]:
     from core.detectors._scaling import fit_scaler
     from core.pipeline import model_row, score_model
     from core.pipeline.inputs import build_input, load_input_spec
+    from core.pipeline.registry import model_folder
     from core.store import Store
 
     global REPEAT_UNDER_S
@@ -322,9 +323,9 @@ def run(*, quick: bool = False, smoke: bool = False) -> dict[str, Any]:
 
     with Store.open(db) as store:
         models = {name: model_row(store, m["model_id"]) for name, m in info["models"].items()}
-        detectors = {name: load_detector(Path(row["path"]) / "detector")
-                     for name, row in models.items()}
-        spec = load_input_spec(Path(models["autoencoder"]["path"]))
+        folders = {name: model_folder(row, store) for name, row in models.items()}
+        detectors = {name: load_detector(folder / "detector") for name, folder in folders.items()}
+        spec = load_input_spec(folders["autoencoder"])
         n_sessions = store.summary.count_sessions()
         out["store"]["sessions"] = n_sessions
         out["store"]["events"] = store.summary.count_events()
