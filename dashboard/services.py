@@ -481,6 +481,14 @@ def compare_detectors(stamp: str, path: str, model_ids: Sequence[str],
     return pd.DataFrame(rows)
 
 
+def policy_learning(stamp: str, path: str) -> alerts.PolicyLearning:
+    """What the decisions taught, at the policy's thresholds (re-read on every write)."""
+    return alerts.policy_learning(risk_table(stamp, path),
+                                  labels(stamp, path, ("ground_truth",)),
+                                  labels(stamp, path, ("ground_truth", "analyst")),
+                                  labels(stamp, path, ("analyst",)))
+
+
 def publish_policy(model_id: str, thresholds: dict[str, float], daily_budget: int | None,
                    note: str, analyst: str) -> AlertPolicy:
     """Publish the next version of the alert policy (admins only, audited in core)."""

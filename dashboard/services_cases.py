@@ -78,16 +78,6 @@ def suppressions(stamp: str, path: str) -> pd.DataFrame:
     return services.with_store(core_cases.active_suppressions)
 
 
-@st.cache_data(show_spinner="Measuring the learning effect…", max_entries=16)
-def learning(stamp: str, path: str, model_id: str) -> dict[str, Any]:
-    """The learning effect's figures, and ``moved``: how far analysts moved precision at the
-    threshold in force (None when it did not move, or there is nothing to compare)."""
-    effect = services.with_store(lambda s: core_cases.learning_effect(s, model_id)).to_dict()
-    gt, both = effect["precision_ground_truth"], effect["precision_with_analysts"]
-    same = gt != gt or both != both or abs(both - gt) < 5e-4  # NaN: nothing to compare
-    return {**effect, "moved": None if same else f"{both - gt:+.3f} vs ground truth only"}
-
-
 # --- writes (audited in core; role-checked in services.with_store) -----------------------------
 def _write(func: Callable[[Store], T], action: str) -> T:
     try:

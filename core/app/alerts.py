@@ -253,6 +253,41 @@ def policy_summary(risk: pd.DataFrame, labels: pd.DataFrame) -> FlagSummary:
                        len(labels), int(labels["is_anomaly"].sum()))
 
 
+@dataclass(frozen=True)
+class PolicyLearning:
+    """What analysts' decisions changed at the policy's thresholds: labelled sessions and
+    precision of the policy's flags, with ground truth only and with analysts' labels."""
+
+    n_analyst_labels: int
+    n_labelled_ground_truth: int
+    n_labelled_with_analysts: int
+    n_alerts_ground_truth: int  # flagged and labelled
+    n_alerts_with_analysts: int
+    precision_ground_truth: float
+    precision_with_analysts: float
+
+    @property
+    def n_added(self) -> int:
+        return self.n_labelled_with_analysts - self.n_labelled_ground_truth
+
+
+def policy_learning(risk: pd.DataFrame, ground_truth: pd.DataFrame, both: pd.DataFrame,
+                    analysts: pd.DataFrame) -> PolicyLearning:
+    """``risk``: the policy's risk table; the others: ``session_labels`` of ground truth,
+    of both sources (an analyst's decision overrides) and of analysts only."""
+    flagged = risk.loc[risk["flagged"], "session_id"]
+
+    def precision(labels: pd.DataFrame) -> tuple[int, float]:
+        known = labels[labels["is_anomaly"].notna() & labels["session_id"].isin(flagged)]
+        n = len(known)
+        return n, float(known["is_anomaly"].astype(bool).mean()) if n else float("nan")
+
+    n_gt, p_gt = precision(ground_truth)
+    n_both, p_both = precision(both)
+    return PolicyLearning(len(analysts), int(ground_truth["is_anomaly"].notna().sum()),
+                          int(both["is_anomaly"].notna().sum()), n_gt, n_both, p_gt, p_both)
+
+
 # --- tuning a threshold -----------------------------------------------------------------------
 def countries(table: pd.DataFrame) -> list[str]:
     """Sorted countries of a score table's (or the queue's) sessions."""

@@ -13,7 +13,7 @@ from dashboard import safe_text as safe
 from dashboard import services_cases as sc
 
 st.title("Cases")
-models = common.scored_models_or_stop()
+common.scored_models_or_stop()
 key = services.key()
 name = common.analyst_name()
 # one rule for every button (role, and a name when sign-in is off), as on every other page
@@ -185,23 +185,22 @@ with st.expander("Snooze a user, device or IP"):
         st.rerun()
 
 st.subheader("What the decisions taught")
-model_id = st.selectbox("Model", models["model_id"].tolist(), key="cs_learn_model",
-                        index=common.preferred_index(models),
-                        format_func=common.model_label(models))
-effect = services.safely(lambda: sc.learning(*key, model_id), "measure the learning effect")
-if effect:
-    gt, both = effect["precision_ground_truth"], effect["precision_with_analysts"]
+taught = services.safely(lambda: services.policy_learning(*key), "measure what they taught")
+if taught:
+    gt, both = taught.precision_ground_truth, taught.precision_with_analysts
+    moved = (None if gt != gt or both != both or abs(both - gt) < 5e-4
+             else f"{both - gt:+.3f} vs ground truth only")
     cols = st.columns(3)
-    cols[0].metric("Analyst labels", f"{effect['n_analyst_labels']:,}",
+    cols[0].metric("Analyst labels", f"{taught.n_analyst_labels:,}",
                    help="Session labels written by case decisions.")
-    cols[1].metric("Labelled sessions", f"{effect['n_labelled_with_analysts']:,}",
-                   delta=f"+{effect['n_added']:,} from analysts" if effect["n_added"] else None)
-    cols[2].metric("Precision at the threshold in force", common.number(both, 3),
-                   delta=effect["moved"])
+    cols[1].metric("Labelled sessions", f"{taught.n_labelled_with_analysts:,}",
+                   delta=f"+{taught.n_added:,} from analysts" if taught.n_added else None)
+    cols[2].metric("Precision at the policy's thresholds", common.number(both, 3),
+                   delta=moved)
     st.caption(safe.fmt(
-        "Threshold {t:.4f} (segment all). Precision with ground truth only: {gt} on {n_gt:,} "
+        "{policy} Precision of the policy's flags with ground truth only: {gt} on {n_gt:,} "
         "labelled alerts; with analysts: {both} on {n_both:,}. Retrain a classifier "
         "(`anomalyst train --detector transformer`) to learn from the new labels.",
-        t=effect["threshold"], gt=safe.Markdown(common.number(gt, 3)),
-        n_gt=effect["n_alerts_ground_truth"], both=safe.Markdown(common.number(both, 3)),
-        n_both=effect["n_alerts_with_analysts"]))
+        policy=policy_text, gt=safe.Markdown(common.number(gt, 3)),
+        n_gt=taught.n_alerts_ground_truth, both=safe.Markdown(common.number(both, 3)),
+        n_both=taught.n_alerts_with_analysts))

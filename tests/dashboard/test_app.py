@@ -165,3 +165,17 @@ def test_queue_filters_and_user_deep_link(demo_store: Path,
     user = open_page("user", demo_store, monkeypatch, query={"user": user_id})
     assert any(m.label == "Sessions" for m in user.metric)
     assert not user.warning
+
+
+def test_the_policy_flags_drive_the_overview(demo_store: Path,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """One definition of flagged: the Overview counts what the policy in force flags."""
+    from core.app import policy as policies
+
+    with Store.open(demo_store, read_only=True) as store:
+        found = policies.in_force(store)
+        flagged = int(policies.risk_table(store, found)["flagged"].sum())
+    at = open_page("overview", demo_store, monkeypatch)
+    assert not at.exception
+    assert metric(at, "Flagged sessions") == f"{flagged:,}"
+    assert any(f"Alert policy v{found.version}" in c.value for c in at.caption)

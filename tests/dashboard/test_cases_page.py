@@ -216,3 +216,41 @@ def test_a_decision_shows_on_the_thresholds_page(demo_store_copy: Path,
     at.button(key="cs_decide").click().run()
     assert not at.exception and not at.error, [e.value for e in at.error]
     assert ": 0 labelled sessions" not in analysts_caption()
+
+
+def test_a_name_set_once_serves_every_case_action(demo_store_copy: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """The name typed once in the sidebar: the User page's "Open case" lands on the Cases
+    page with every action enabled (it said "Set your name" beside the name), and the
+    decision reaches the Thresholds page in the same session, without a restart."""
+    with Store.open(demo_store_copy, read_only=True) as store:
+        user_id = store.sessions.meta()["user_id"].iloc[0]
+    at = open_page("user", demo_store_copy, monkeypatch, query={"user": user_id})
+    at.button(key="user_open_case").click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert at.selectbox(key="cs_case").value == "C-00001"
+    # the app's link kept the name: /cases?case=C-00001&analyst=ana
+    assert dict(at.query_params) == {"case": "C-00001", "analyst": "ana"}
+    at.switch_page("views/cases.py").run()  # AppTest reruns the page it was told, not the app's
+    assert not any("Type your name" in i.value for i in at.info)
+    for key in ("cs_next", "cs_claim", "cs_add_note", "cs_prepare", "cs_snooze"):
+        assert not at.button(key=key).disabled, key
+    at.button(key="cs_claim").click().run()
+    assert not at.exception and not at.error, [e.value for e in [*at.exception, *at.error]]
+    assert not at.button(key="cs_decide").disabled
+    at.radio(key="cs_decision").set_value("fraud_confirmed").run()
+    at.button(key="cs_decide").click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert any(m.label == "Analyst labels" and m.value != "0" for m in at.metric)
+    at.switch_page("views/thresholds.py").run()
+    at.sidebar.radio(key="label_choice").set_value("analysts").run()
+    caption = next(c.value for c in at.caption if "labelled sessions" in c.value)
+    assert ": 0 labelled sessions" not in caption
+
+
+def test_without_a_name_every_action_says_why(demo_store_copy: Path,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    at = open_page("cases", demo_store_copy, monkeypatch, name="")
+    for key in ("cs_open", "cs_next"):
+        button = at.button(key=key)
+        assert button.disabled and "Type your name" in (button.help or ""), key
