@@ -6,10 +6,11 @@ Uses the cached store of ``benchmarks.scoring`` (built there when missing; three
 scored). Measures each page's first render with empty Streamlit caches, its re-render with warm
 caches, the Thresholds page re-render when the slider (key ``thr_value``) moves (median of 10
 moves; target <= 200 ms) and the User page for one user (cold, and for further users with the
-app warm; target <= 500 ms). Times are wall and CPU seconds of this process (AppTest runs the
-page in a script thread of this process). Browser rendering and websocket transfer are not
-included. When a target is missed (or with ``--profile``) the slow step is run once more under
-cProfile and the top costs are printed with file:line.
+app warm; target <= 500 ms); the work queue's first render has its own target (<= 1.5 s at
+1M sessions: issue #23), the other pages 3 s. Times are wall and CPU seconds of this process
+(AppTest runs the page in a script thread of this process). Browser rendering and websocket
+transfer are not included. When a target is missed (or with ``--profile``) the slow step is
+run once more under cProfile and the top costs are printed with file:line.
 """
 
 from __future__ import annotations
@@ -32,7 +33,8 @@ from benchmarks.detection import clock, describe_machine, device_info, emit_json
 ROOT = Path(__file__).resolve().parents[1]
 APP = ROOT / "dashboard" / "app.py"
 PAGES = ("overview", "thresholds", "queue", "user")
-TARGETS = {"slider_ms": 200.0, "user_ms": 500.0, "first_render_ms": 3000.0}
+TARGETS = {"slider_ms": 200.0, "user_ms": 500.0, "first_render_ms": 3000.0,
+           "queue_first_render_ms": 1500.0}  # issue #23: the work queue at 1M sessions
 TIMEOUT_S = 600
 
 
@@ -228,7 +230,9 @@ def run(*, quick: bool = False, profile: bool = False, moves: int = 10,
     for page in PAGES:
         first = next(r for r in rows if r["figure"].startswith(f"{page}: first render"))
         out["target_check"][f"first_render_{page}"] = {
-            "measured_ms": first["wall_ms"], "target_ms": TARGETS["first_render_ms"],
+            "measured_ms": first["wall_ms"],
+            "target_ms": TARGETS["queue_first_render_ms" if page == "queue"
+                                 else "first_render_ms"],
             "script_ms": first["script_ms"]}
     for check in out["target_check"].values():
         # The targets are server time: the page script's thread (where the server builds and

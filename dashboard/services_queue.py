@@ -100,3 +100,41 @@ def bulk_decide(rows: pd.DataFrame, decision: str, note: str, analyst: str) -> l
     """Decide ``rows`` through their users' cases (audited by ``decide_cases``)."""
     return _write(lambda s: core_queue.bulk_decide(s, rows, decision, analyst=analyst,
                                                    note=note), "case")
+
+
+# --- the view in the URL ----------------------------------------------------------------------
+# Filter widget key -> the QueueView field it holds; the key is also the URL's parameter.
+FILTER_KEYS = {"q_status": "statuses", "q_sla": "sla", "q_country": "countries",
+               "q_risk": "min_risk", "q_agree": "min_agree", "q_amount": "min_amount",
+               "q_sort": "sort"}
+_LISTS = {"statuses", "sla", "countries"}
+
+
+def view_from_query(params: Any) -> QueueView | None:
+    """The view a URL's query names (``params``: ``st.query_params``); None when it names
+    none (the page was reached from the menu, not from a link or Back/Forward)."""
+    found = {field: params.get_all(k) if field in _LISTS else params.get(k)
+             for k, field in FILTER_KEYS.items() if k in params}
+    if not found:
+        return None
+    return QueueView.from_params({f: [v for v in vals if v] if f in _LISTS else vals
+                                  for f, vals in found.items()})
+
+
+def query_of(view: QueueView) -> dict[str, Any]:
+    """``view`` as URL parameters: every field that differs from the default, and the sort
+    always (it marks the URL as holding a view; an empty list is written as '')."""
+    base = QueueView()
+    out: dict[str, Any] = {}
+    for k, field in FILTER_KEYS.items():
+        value = getattr(view, field)
+        if value == getattr(base, field) and field != "sort":
+            continue
+        out[k] = (list(value) or "") if field in _LISTS else str(value)
+    return out
+
+
+def widget_values(view: QueueView) -> dict[str, Any]:
+    """Filter widget key -> the value that shows ``view``."""
+    return {k: list(getattr(view, f)) if f in _LISTS else getattr(view, f)
+            for k, f in FILTER_KEYS.items()}

@@ -10,15 +10,17 @@ from dashboard import services_queue as sq
 from dashboard.services_cases import decisions
 
 MAX_ROWS = 2_000  # drawn at once; the filters narrow the rest
-SLA_BADGE = {"ok": "🟢 ok", "due": "🟠 due", "overdue": "🔴 overdue", "": ""}
-# Filter widgets, bound to the URL (Back/Forward, reload and a shared link keep them).
-FILTER_KEYS = {"statuses": "q_status", "sla": "q_sla", "countries": "q_country",
-               "min_risk": "q_risk", "min_agree": "q_agree", "min_amount": "q_amount",
-               "sort": "q_sort"}
-URL = {"bind": "query-params", "persist_state": "session"}
+SLA_STYLE = {"ok": "background-color: #d8f3dc", "due": "background-color: #ffe8a3",
+             "overdue": "background-color: #ffc9c9; font-weight: bold"}
+# The filters and sort live in the URL, written by this script (st.query_params): a change
+# made here pushes a browser history entry, so Back/Forward step through views, and a reload
+# or a shared link opens the same view. (Widgets bound with bind="query-params" update the URL
+# with history.replaceState in the browser: no entry, so Back left the page instead.)
+LAST_URL = "q_last_url"  # the view this session last wrote to the URL
+PERSIST = {"persist_state": "session"}  # kept across page switches
 FLASH = "q_flash"  # (n, decision or '', case ids) of the last action, shown once
 
-st.title("Work queue")
+st.title("Flagged queue")
 common.scored_models_or_stop()
 key = services.key()
 policy = sq.policy(*key)
@@ -49,32 +51,42 @@ if queue.empty:
 
 
 def _apply(view: sq.QueueView) -> None:
-    """A saved view's filters into the widgets (their URL follows)."""
-    for field, widget in FILTER_KEYS.items():
-        value = getattr(view, field)
-        st.session_state[widget] = list(value) if isinstance(value, tuple) else value
+    """Show ``view`` in the filter widgets (a saved view, Back/Forward, a link)."""
+    st.session_state.update(sq.widget_values(view))
 
+
+asked = sq.view_from_query(st.query_params)
+if asked is None:  # reached from the menu: the view this session last had, else the default
+    asked = state.get(LAST_URL) or sq.QueueView()
+if asked != state.get(LAST_URL):  # first visit, Back/Forward, reload or a shared link
+    _apply(asked)
+    state.put(LAST_URL, asked)
 
 with st.expander("Filters and sort", expanded=True):
     c1, c2, c3, c4 = st.columns(4)
-    statuses = c1.multiselect("Status", sq.STATUSES, default=list(sq.DEFAULT_STATUSES),
-                              key="q_status", help="Decided and snoozed are hidden unless "
-                              "chosen. Empty: every status.", **URL)
+    statuses = c1.multiselect("Status", sq.STATUSES, key="q_status", **PERSIST,
+                              help="Decided and snoozed are hidden unless chosen. Empty: "
+                                   "every status.")
     sla = c2.multiselect(
-        "SLA", sq.SLA_LEVELS, key="q_sla", **URL,
+        "SLA", sq.SLA_LEVELS, key="q_sla", **PERSIST,
         help=safe.fmt("Age since the policy's model scored the session: ok under {ok} h, due "
                       "under {due} h, then overdue.", ok=f"{sq.SLA_OK_HOURS:.0f}",
                       due=f"{sq.SLA_DUE_HOURS:.0f}"))
-    countries = c3.multiselect("Country", sorted(queue["country"].dropna().unique()),
-                               key="q_country", **URL)
-    sort = c4.selectbox("Sort by", list(sq.SORTS), key="q_sort", **URL)
+    known = sorted({*queue["country"].dropna().unique(), *st.session_state["q_country"]})
+    countries = c3.multiselect("Country", known, key="q_country", **PERSIST)
+    sort = c4.selectbox("Sort by", list(sq.SORTS), key="q_sort", **PERSIST)
     c5, c6, c7 = st.columns(3)
-    min_risk = c5.slider("Risk at least", 0.0, 100.0, 0.0, 1.0, key="q_risk", **URL)
-    min_agree = c6.number_input("Detectors agreeing at least", 0, 50, 0, key="q_agree", **URL)
-    min_amount = c7.number_input("Session amount at least", 0.0, value=0.0, key="q_amount",
-                                 **URL)
+    min_risk = c5.slider("Risk at least", 0.0, 100.0, step=1.0, key="q_risk", **PERSIST)
+    min_agree = c6.number_input("Detectors agreeing at least", 0, 50, key="q_agree",
+                                **PERSIST)
+    min_amount = c7.number_input("Session amount at least", 0.0, key="q_amount", **PERSIST)
 view = sq.QueueView(tuple(statuses), tuple(sla), tuple(countries), float(min_risk),
                     int(min_agree), float(min_amount), sort)
+if view != asked or sq.view_from_query(st.query_params) is None:  # the URL follows
+    for param in set(sq.FILTER_KEYS) - set(sq.query_of(view)):
+        st.query_params.pop(param, None)
+    st.query_params.update(sq.query_of(view))
+    state.put(LAST_URL, view)
 
 analyst = common.analyst_name()
 with st.expander("Saved views"):
@@ -101,10 +113,9 @@ names = services.detectors(*key)
 pct = {c: f"{names.get(c[4:], c[4:])} %ile" for c in shown.columns if c.startswith("pct:")}
 truth = sq.has_ground_truth(*key)
 out = shown.head(MAX_ROWS).assign(
-    sla=lambda f: f["sla"].map(SLA_BADGE),
     agree=lambda f: [f"{a}/{n}" for a, n in zip(f["n_agree"], f["n_detectors"], strict=True)])
-columns = ["risk", "status", "age", "sla", "agree", "session_id", "user_id", "amount",
-           "country", "start_ts", *pct, "agreeing", "case_id"]
+columns = ["risk", "status", "age", "sla", "agree", "session_id", *pct, "amount", "country",
+           "user_id", "start_ts", "agreeing", "case_id"]
 if truth:
     out = out.assign(truth_label=out["truth_is_anomaly"].map(
         {True: "anomalous", False: "normal"}).fillna(""))
@@ -130,10 +141,12 @@ config = {
         "agree", width="small", help="Detectors that flag it at their own thresholds, of "
                                      "those scored; which ones: the 'agreeing' column."),
     "agreeing": st.column_config.TextColumn("agreeing", width="small"),
-    **{v: st.column_config.ProgressColumn(v, min_value=0, max_value=100, format="%.0f")
-       for v in pct.values()},
+    **{v: st.column_config.ProgressColumn(v, min_value=0, max_value=100, format="%.0f",
+                                          width="small") for v in pct.values()},
+    "amount": st.column_config.NumberColumn("amount", format="%.2f"),
 }
-event = st.dataframe(out, key="q_table", on_select="rerun", selection_mode="multi-row",
+styled = out.style.map(lambda v: SLA_STYLE.get(v, ""), subset=["sla"])  # SLA colours
+event = st.dataframe(styled, key="q_table", on_select="rerun", selection_mode="multi-row",
                      hide_index=True, column_config=config)
 exports.export_button(out, "work_queue", "q")
 
@@ -163,6 +176,20 @@ if a3.button(safe.fmt("Open a case ({u} user)", u=users) if users == 1
         st.session_state[FLASH] = (len(opened), "", ", ".join(opened))
         st.rerun()
 
+
+
+def _decide(rows, decision: str, note: str, who: str) -> None:
+    """Decide ``rows``, then clear the selection, the note and the tick (a callback: widget
+    values can be reset only before their widgets run)."""
+    done = services.safely(lambda: sq.bulk_decide(rows, decision, note, who),
+                           "decide the sessions")
+    if done:
+        st.session_state["q_bulk_note"] = ""
+        st.session_state["q_bulk_confirm"] = False
+        st.session_state["q_table"] = {"selection": {"rows": [], "columns": [], "cells": []}}
+        st.session_state[FLASH] = (len(rows), decision, ", ".join(done))
+
+
 with st.container(border=True):
     st.markdown("**Decide the selected sessions**")
     d1, d2 = st.columns([1, 3])
@@ -172,15 +199,9 @@ with st.container(border=True):
     confirmed = st.checkbox(safe.fmt("I reviewed these {n} sessions", n=n),
                             key="q_bulk_confirm", disabled=not n)
     ready = bool(n and analyst and note.strip() and confirmed)
-    if st.button(safe.fmt("Decide {n} session", n=n) if n == 1
-                 else safe.fmt("Decide {n} sessions", n=n),
-                 key="q_bulk_decide", disabled=not ready, type="primary",
-                 help=None if ready else "Select sessions, write a note and tick the "
-                                         "confirmation first."):
-        done = services.safely(lambda: sq.bulk_decide(picked, decision, note, analyst),
-                               "decide the sessions")
-        if done:  # redraw the queue without them, the note and the tick cleared
-            for widget in ("q_bulk_confirm", "q_bulk_note", "q_table"):
-                st.session_state.pop(widget, None)
-            st.session_state[FLASH] = (n, decision, ", ".join(done))
-            st.rerun()
+    st.button(safe.fmt("Decide {n} session", n=n) if n == 1
+              else safe.fmt("Decide {n} sessions", n=n),
+              key="q_bulk_decide", disabled=not ready, type="primary", on_click=_decide,
+              args=(picked, decision, note, analyst),
+              help=None if ready else "Select sessions, write a note and tick the "
+                                      "confirmation first.")
