@@ -13,8 +13,6 @@ next rerun.
 
 from __future__ import annotations
 
-import dataclasses
-import datetime as dt
 import os
 import threading
 from collections.abc import Callable, Sequence
@@ -24,15 +22,13 @@ from typing import Any, NamedTuple, TypeVar
 import pandas as pd
 import streamlit as st
 
-from core.app import AnomalystError, alerts, investigate
+from core.app import AnomalystError, alerts, investigate, queue
 from core.app import policy as policies
 from core.app.alerts import (  # re-exported for the pages, which import only dashboard.*
-    AGREEMENTS,
     CostChoice,
     FlagSummary,
     InForce,
     OperatingMetrics,
-    QueueFilter,
     SegmentView,
 )
 from core.app.data import Store, resolve_db_path
@@ -40,8 +36,8 @@ from core.app.investigate import UserView
 from core.app.policy import AlertPolicy, PolicyRow
 from dashboard import safe_text as safe
 
-__all__ = ["AGREEMENTS", "AlertPolicy", "CostChoice", "FlagSummary", "OperatingMetrics",
-           "PolicyRow", "QueueFilter", "UserView"]
+__all__ = ["AlertPolicy", "CostChoice", "FlagSummary", "OperatingMetrics", "PolicyRow",
+           "UserView"]
 
 T = TypeVar("T")
 _LOCK = threading.RLock()
@@ -164,55 +160,28 @@ def segment_view(stamp: str, path: str, model_id: str, segment: str,
                                model_id, segment)
 
 
-@st.cache_data(show_spinner="Finding flagged sessions…", max_entries=8, ttl=60)
-def flagged_table(stamp: str, path: str, model_ids: tuple[str, ...],
-                  sources: tuple[str, ...]) -> pd.DataFrame:
-    """Sessions flagged by at least one model at the thresholds in force, with their labels,
-    amounts, a ``flag:<model>`` column per model, ``n_flagging`` and ``flagged_by``. Sessions
-    of snoozed users, devices and IPs are left out (re-read each minute: snoozes expire)."""
-    table = score_table(stamp, path, model_ids)
-    names = detectors(stamp, path)
-    return with_store(lambda s: alerts.flagged_queue(s, model_ids, sources, table=table,
-                                                     detectors=names))
-
-
-def ranked_queue(stamp: str, path: str, sources: tuple[str, ...]) -> pd.DataFrame:
-    """session_id, user_id, flagged_by, top percentile: the default models' queue, highest
-    first."""
+@st.cache_data(show_spinner="Building the work queue…", max_entries=4, ttl=60)
+def work_queue(stamp: str, path: str) -> pd.DataFrame:
+    """Every session the policy in force flags, riskiest first, with its status, age, SLA and
+    the detectors that agree (``core.app.queue.work_queue``); empty without a policy. Re-read
+    each minute too: alerts age and snoozes expire without any write."""
+    found = policy(stamp, path)
+    if found is None:
+        return pd.DataFrame(columns=["session_id", "user_id", "risk", "status", "agreeing"])
     model_ids = tuple(default_model_ids(models(stamp, path)))
-    if not model_ids:
-        return alerts.ranked_sessions(pd.DataFrame(), ())
-    return alerts.ranked_sessions(flagged_table(stamp, path, model_ids, sources), model_ids)
+    # The same tuple as the other pages when the policy's model is one of the newest per
+    # detector (the default: the newest ensemble), so they share one cached score table.
+    wanted = model_ids if found.model_id in model_ids else (found.model_id, *model_ids)
+    table = score_table(stamp, path, wanted)
+    names = detectors(stamp, path)
+    return with_store(lambda s: queue.work_queue(s, found, model_ids=model_ids,
+                                                 detectors=names, table=table))
 
 
-def filter_queue(stamp: str, path: str, queue: pd.DataFrame, model_ids: Sequence[str],
-                 chosen: QueueFilter, event_types: Sequence[str] = ()) -> pd.DataFrame:
-    """The rows of ``queue`` that pass ``chosen``; ``event_types``: keep sessions holding one."""
-    if event_types:
-        with_types = sessions_with_event_types(stamp, path, tuple(event_types))
-        chosen = dataclasses.replace(chosen, with_sessions=with_types)
-    chosen = dataclasses.replace(chosen, input_kinds=input_kinds(models(stamp, path)))
-    return alerts.filter_queue(queue, model_ids, chosen)
-
-
-def queue_rows(stamp: str, path: str, shown: pd.DataFrame, model_ids: Sequence[str],
-               view: str) -> tuple[pd.DataFrame, list[str]]:
-    """The queue as drawn (per session or per user) and its percentile columns."""
-    return alerts.queue_rows(shown, model_ids, detectors(stamp, path),
-                             "users" if view == "users" else "sessions")
-
-
-def label_choices(queue: pd.DataFrame) -> list[str]:
-    return alerts.label_choices(queue)
-
-
-def date_span(queue: pd.DataFrame) -> tuple[dt.date, dt.date]:
-    return alerts.date_span(queue)
-
-
-def countries_of(queue: pd.DataFrame) -> list[str]:
-    """Sorted countries of the sessions in ``queue``."""
-    return alerts.countries(queue)
+def ranked_queue(stamp: str, path: str, sources: tuple[str, ...] = ()) -> pd.DataFrame:
+    """session_id, user_id, flagged_by, top (risk): the work queue's open sessions, riskiest
+    first (``sources`` is unused: the policy, not the labels, decides what is flagged)."""
+    return queue.ranked(work_queue(stamp, path))
 
 
 def flag_summary(stamp: str, path: str, model_ids: Sequence[str],

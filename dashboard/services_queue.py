@@ -1,7 +1,5 @@
-"""The work queue's door to ``core.app.queue``: cached reads, role-checked writes.
-
-Reads are keyed on the store's stamp (a write changes it) and re-read each minute anyway:
-alerts age and snoozes expire without any write.
+"""The work queue's door to ``core.app.queue``: cached reads, role-checked writes, and the
+view's URL form. The queue itself is ``services.work_queue`` (the Explain page ranks it too).
 """
 
 from __future__ import annotations
@@ -12,7 +10,6 @@ from typing import Any, TypeVar
 import pandas as pd
 import streamlit as st
 
-from core.app import policy as core_policy
 from core.app import queue as core_queue
 from core.app.queue import (  # re-exported for the page, which imports only dashboard.*
     DEFAULT_STATUSES,
@@ -31,38 +28,8 @@ __all__ = ["DEFAULT_STATUSES", "SLA_DUE_HOURS", "SLA_LEVELS", "SLA_OK_HOURS", "S
 T = TypeVar("T")
 
 
-@st.cache_data(show_spinner=False, max_entries=8)
-def policy(stamp: float, path: str) -> core_policy.AlertPolicy | None:
-    """The alert policy in force (None while nothing is scored)."""
-    return services.with_store(core_policy.in_force)
-
-
-@st.cache_data(show_spinner=False, max_entries=8)
-def risk_meaning(stamp: float, path: str, model_id: str) -> tuple[str, str]:
-    """(kind: 'probability' | 'percentile' | '', one sentence saying what risk means)."""
-    found = services.with_store(lambda s: core_policy.risk_calibration(s, model_id))
-    return (found.kind if found else ""), core_policy.risk_kind_text(found)
-
-
-@st.cache_data(show_spinner="Building the work queue…", max_entries=4, ttl=60)
-def work_queue(stamp: float, path: str) -> pd.DataFrame:
-    """Every session the policy in force flags (``core.app.queue.work_queue``); empty
-    without a policy."""
-    found = policy(stamp, path)
-    if found is None:
-        return pd.DataFrame()
-    model_ids = tuple(services.default_model_ids(services.models(stamp, path)))
-    # The policy's model first when it is not one of the newest per detector; otherwise the
-    # same tuple as the Overview, so both pages share one cached score table.
-    wanted = model_ids if found.model_id in model_ids else (found.model_id, *model_ids)
-    table = services.score_table(stamp, path, wanted)
-    names = services.detectors(stamp, path)
-    return services.with_store(lambda s: core_queue.work_queue(
-        s, found, model_ids=model_ids, detectors=names, table=table))
-
-
 @st.cache_data(show_spinner=False, max_entries=4)
-def has_ground_truth(stamp: float, path: str) -> bool:
+def has_ground_truth(stamp: str, path: str) -> bool:
     return services.with_store(core_queue.has_ground_truth)
 
 
@@ -71,7 +38,7 @@ def filtered(queue: pd.DataFrame, view: QueueView) -> pd.DataFrame:
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
-def saved_views(stamp: float, path: str, analyst: str) -> dict[str, QueueView]:
+def saved_views(stamp: str, path: str, analyst: str) -> dict[str, QueueView]:
     return services.with_store(lambda s: core_queue.saved_views(s, analyst))
 
 

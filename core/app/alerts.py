@@ -1,16 +1,16 @@
-"""Alerts: the thresholds in force, the flagged queue and its filters, the tuning views.
+"""Alerts: the thresholds in force, the overview's flags, the tuning views (the work queue:
+``core.app.queue``).
 
 Use cases take an open ``Store`` first. The pure helpers beside them (``flag_matrix``,
-``filter_queue``, ``measure`` ...) take tables a front end already holds, so the dashboard can
+``measure`` ...) take tables a front end already holds, so the dashboard can
 keep its cached score table and still ask here for every rule.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Literal
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -31,12 +31,10 @@ from core.thresholds import (
 )
 
 __all__ = [
-    "AGREEMENTS", "LABEL_FILTERS", "CostChoice", "FlagSummary", "InForce", "OperatingMetrics",
-    "QueueFilter", "SegmentView", "capacity_threshold", "cheapest", "countries",
-    "date_span", "default_point", "filter_queue", "flag_matrix", "flag_summary", "flagged_queue",
-    "label_choices", "labelled_scores", "measure", "newest_per_detector", "queue_rows",
-    "ranked_sessions", "save_threshold", "score_table", "segment_view", "segments",
-    "thresholds_in_force",
+    "CostChoice", "FlagSummary", "InForce", "OperatingMetrics", "SegmentView",
+    "capacity_threshold", "cheapest", "countries", "default_point", "flag_matrix", "flag_summary",
+    "labelled_scores", "measure", "newest_per_detector", "save_threshold", "score_table",
+    "segment_view", "segments", "thresholds_in_force",
 ]
 
 
@@ -81,132 +79,6 @@ def flag_matrix(table: pd.DataFrame, model_ids: Sequence[str],
     if not model_ids:
         return np.zeros((len(table), 0), bool)
     return np.column_stack([in_force[m].flags(table, m) for m in model_ids])
-
-
-# --- the flagged queue ------------------------------------------------------------------------
-def flagged_queue(store: Store, model_ids: Sequence[str],
-                  sources: Sequence[str] = LABEL_SOURCES, *,
-                  table: pd.DataFrame | None = None,
-                  detectors: Mapping[str, str] | None = None) -> pd.DataFrame:
-    """Sessions flagged by at least one model at the thresholds in force, with their labels,
-    amounts, a ``flag:<model>`` column per model, ``n_flagging`` and ``flagged_by``. Sessions
-    of snoozed users, devices and IPs are left out.
-
-    ``table`` is the models' score table when the caller holds it already (read here if not);
-    ``detectors`` maps model -> detector name for ``flagged_by`` (read here if not).
-    """
-    from core.cases.suppressions import suppressed_session_ids
-
-    table = score_table(store, model_ids) if table is None else table
-    flags = flag_matrix(table, model_ids, {m: thresholds_in_force(store, m) for m in model_ids})
-    keep = flags.any(axis=1) & ~table["session_id"].isin(suppressed_session_ids(store)).to_numpy()
-    table, flags = table[keep].copy(), flags[keep]
-    if detectors is None:
-        models = lookups.scored_models(store)
-        detectors = dict(zip(models["model_id"], models["detector"], strict=True))
-    for j, m in enumerate(model_ids):
-        table[f"flag:{m}"] = flags[:, j]
-    table["n_flagging"] = flags.sum(axis=1)
-    table["flagged_by"] = [", ".join(detectors.get(m, m) for m, f in zip(model_ids, row,
-                                                                          strict=True) if f)
-                           for row in flags]
-    details = lookups.session_details(store, table["session_id"].tolist(), sources)
-    return table.merge(details, on="session_id", how="left")
-
-
-def ranked_sessions(queue: pd.DataFrame, model_ids: Sequence[str]) -> pd.DataFrame:
-    """session_id, user_id, flagged_by, top (the highest percentile): highest first."""
-    if not model_ids:
-        return pd.DataFrame(columns=["session_id", "user_id", "flagged_by", "top"])
-    pct = queue[[f"pct:{m}" for m in model_ids]].max(axis=1)
-    return queue.assign(top=pct).sort_values("top", ascending=False)[
-        ["session_id", "user_id", "flagged_by", "top"]]
-
-
-AGREEMENTS = ("any", "flagged only by sequence models", "flagged only by feature models",
-              "flagged by exactly one detector", "flagged by every detector")
-LABEL_FILTERS = ("any", "labelled anomalous", "labelled normal", "unlabelled")
-
-
-@dataclass(frozen=True)
-class QueueFilter:
-    """What an analyst narrows the queue to; empty fields keep every session.
-
-    ``label`` is one of ``LABEL_FILTERS`` or a scenario name; ``with_sessions`` (the sessions
-    holding one of the chosen event types, looked up by the caller) is None for no such filter.
-    """
-
-    dates: tuple[dt.date, dt.date] | None = None
-    by: Sequence[str] = ()
-    agreement: str = "any"
-    label: str = "any"
-    countries: Sequence[str] = ()
-    with_sessions: Collection[str] | None = None
-    min_amount: float = 0.0
-    input_kinds: Mapping[str, str] = field(default_factory=dict)
-
-
-def label_choices(queue: pd.DataFrame) -> list[str]:
-    """The label filter's options: ``LABEL_FILTERS``, then the anomalous scenarios present."""
-    scenarios = queue.loc[queue["is_anomaly"] == True, "scenario"]  # noqa: E712  (NA-safe)
-    return [*LABEL_FILTERS, *sorted(scenarios.dropna().unique().tolist())]
-
-
-def filter_queue(queue: pd.DataFrame, model_ids: Sequence[str], chosen: QueueFilter
-                 ) -> pd.DataFrame:
-    """The rows of ``flagged_queue`` that pass ``chosen``."""
-    flags = queue[[f"flag:{m}" for m in model_ids]].set_axis(list(model_ids), axis=1)
-    seq = [m for m in model_ids if chosen.input_kinds.get(m) == "sequences"]
-    feat = [m for m in model_ids if chosen.input_kinds.get(m) == "features"]
-    keep = np.ones(len(queue), bool)
-    if chosen.by:
-        keep &= flags[list(chosen.by)].any(axis=1).to_numpy()
-    if chosen.agreement == "flagged only by sequence models" and seq:
-        keep &= flags[seq].any(axis=1).to_numpy() & ~flags[feat].any(axis=1).to_numpy()
-    elif chosen.agreement == "flagged only by feature models" and feat:
-        keep &= flags[feat].any(axis=1).to_numpy() & ~flags[seq].any(axis=1).to_numpy()
-    elif chosen.agreement == "flagged by exactly one detector":
-        keep &= queue["n_flagging"].to_numpy() == 1
-    elif chosen.agreement == "flagged by every detector":
-        keep &= queue["n_flagging"].to_numpy() == len(model_ids)
-    if chosen.dates is not None:
-        day = queue["start_ts"].dt.date
-        keep &= ((day >= chosen.dates[0]) & (day <= chosen.dates[1])).to_numpy()
-    label = chosen.label
-    if label == "labelled anomalous":
-        keep &= (queue["is_anomaly"] == True).to_numpy()  # noqa: E712  (NA-safe)
-    elif label == "labelled normal":
-        keep &= (queue["is_anomaly"] == False).to_numpy()  # noqa: E712
-    elif label == "unlabelled":
-        keep &= queue["is_anomaly"].isna().to_numpy()
-    elif label != "any":
-        keep &= (queue["scenario"] == label).to_numpy()
-    if chosen.countries:
-        keep &= queue["country"].isin(list(chosen.countries)).to_numpy()
-    if chosen.with_sessions is not None:
-        keep &= queue["session_id"].isin(list(chosen.with_sessions)).to_numpy()
-    if chosen.min_amount:
-        keep &= (queue["amount"] >= chosen.min_amount).to_numpy()
-    return queue[keep]
-
-
-def queue_rows(shown: pd.DataFrame, model_ids: Sequence[str], detectors: Mapping[str, str],
-               view: Literal["sessions", "users"]) -> tuple[pd.DataFrame, list[str]]:
-    """The queue as drawn: one row per session (highest percentile first) or per user (most
-    flagged sessions first), each detector's percentile named after it. Returns the rows and
-    the percentile columns' names."""
-    pct_cols = {f"pct:{m}": f"{detectors[m]} %ile" for m in model_ids}
-    if view == "sessions":
-        out = shown[["session_id", "user_id", "start_ts", "country", "amount", "flagged_by",
-                     *pct_cols, "scenario"]].rename(columns=pct_cols)
-        out = out.assign(top=np.nanmax(out[list(pct_cols.values())].to_numpy(), axis=1))
-        out = out.sort_values("top", ascending=False).drop(columns="top")
-    else:
-        out = shown.groupby("user_id").agg(
-            flagged_sessions=("session_id", "size"), last_seen=("start_ts", "max"),
-            amount=("amount", "sum"), **{v: (k, "max") for k, v in pct_cols.items()},
-        ).reset_index().sort_values("flagged_sessions", ascending=False)
-    return out, list(pct_cols.values())
 
 
 # --- the overview -----------------------------------------------------------------------------
@@ -292,11 +164,6 @@ def policy_learning(risk: pd.DataFrame, ground_truth: pd.DataFrame, both: pd.Dat
 def countries(table: pd.DataFrame) -> list[str]:
     """Sorted countries of a score table's (or the queue's) sessions."""
     return sorted(table["country"].dropna().unique().tolist())
-
-
-def date_span(queue: pd.DataFrame) -> tuple[dt.date, dt.date]:
-    """(first, last) day of the sessions in ``queue`` (not empty)."""
-    return queue["start_ts"].min().date(), queue["start_ts"].max().date()
 
 
 def segments(country_names: Sequence[str]) -> list[str]:

@@ -25,7 +25,7 @@ from core.store import Store
 
 __all__ = ["DEFAULT_STATUSES", "PAGE", "SLA_DUE_HOURS", "SLA_LEVELS", "SLA_OK_HOURS", "SORTS",
            "STATUSES", "QueueView", "age_text", "agreement", "bulk_decide", "delete_view",
-           "filter_queue", "has_ground_truth", "open_cases",
+           "filter_queue", "has_ground_truth", "open_cases", "ranked",
            "save_view", "saved_views", "sla_of", "sort_queue", "status_of", "work_queue"]
 
 STATUSES = ("new", "in case", "decided", "snoozed")
@@ -265,3 +265,17 @@ def bulk_decide(store: Store, rows: pd.DataFrame, decision: str, *, analyst: str
 def has_ground_truth(store: Store) -> bool:
     """Whether the store holds ground-truth labels (the queue then shows them, marked)."""
     return store.work_queue.has_ground_truth()
+
+
+def ranked(queue: pd.DataFrame) -> pd.DataFrame:
+    """session_id, user_id, flagged_by (its risk and the detectors that agree), top (the
+    risk): the queue's open sessions (new or in case), riskiest first, for pickers."""
+    if len(queue):
+        open_ = sort_queue(queue[queue["status"].isin(DEFAULT_STATUSES)], "risk")
+    else:
+        open_ = queue
+    text = [f"risk {r:.0f}" + (f"; {a}" if a else "")
+            for r, a in zip(open_.get("risk", []), open_.get("agreeing", []), strict=True)]
+    return pd.DataFrame({"session_id": open_.get("session_id", []),
+                         "user_id": open_.get("user_id", []), "flagged_by": text,
+                         "top": open_.get("risk", [])})

@@ -23,12 +23,12 @@ FLASH = "q_flash"  # (n, decision or '', case ids) of the last action, shown onc
 st.title("Flagged queue")
 common.scored_models_or_stop()
 key = services.key()
-policy = sq.policy(*key)
+policy = services.policy(*key)
 if policy is None:
     st.info("No alert policy yet: score a model first.")
     st.stop()
-queue = sq.work_queue(*key)
-risk_kind, risk_text = sq.risk_meaning(*key, policy.model_id)
+queue = services.work_queue(*key)
+risk_kind, risk_text = services.risk_kind_text(*key, policy.model_id)
 KIND = {"probability": "a calibrated probability", "percentile": "a training percentile"}
 st.caption(safe.join([
     safe.fmt("Alert policy v{v}", v=policy.version),

@@ -1,9 +1,8 @@
-"""core.app.alerts: the queue's filters, the overview's flags and a threshold's metrics, on
-small hand-made tables (the pages draw what these return)."""
+"""core.app.alerts: the overview's flags and a threshold's metrics, on small hand-made tables
+(the pages draw what these return; the work queue's filters: test_queue.py)."""
 
 from __future__ import annotations
 
-import datetime as dt
 import math
 
 import numpy as np
@@ -12,79 +11,6 @@ import pytest
 
 from core.app import alerts
 from core.thresholds import InForce, SegmentView
-
-
-def _queue() -> pd.DataFrame:
-    """Four flagged sessions, two models: ``f`` reads features, ``q`` sequences."""
-    return pd.DataFrame({
-        "session_id": ["s1", "s2", "s3", "s4"],
-        "user_id": ["u1", "u1", "u2", "u3"],
-        "start_ts": pd.to_datetime(["2026-01-01 10:00", "2026-01-02 10:00",
-                                    "2026-01-03 10:00", "2026-01-04 10:00"]),
-        "country": ["DE", "FR", "DE", None],
-        "amount": [0.0, 50.0, 200.0, 10.0],
-        "is_anomaly": pd.Series([True, False, None, True], dtype=object),
-        "scenario": ["card_testing", None, None, "bot"],
-        "flag:f": [True, True, False, True],
-        "flag:q": [False, True, True, False],
-        "n_flagging": [1, 2, 1, 1],
-        "flagged_by": ["F", "F, Q", "Q", "F"],
-        "pct:f": [99.0, 98.0, 50.0, 97.0],
-        "pct:q": [10.0, 99.5, 99.9, 20.0],
-    })
-
-
-KINDS = {"f": "features", "q": "sequences"}
-
-
-def _kept(chosen: alerts.QueueFilter) -> list[str]:
-    return alerts.filter_queue(_queue(), ["f", "q"], chosen)["session_id"].tolist()
-
-
-@pytest.mark.parametrize(("chosen", "expected"), [
-    (alerts.QueueFilter(), ["s1", "s2", "s3", "s4"]),
-    (alerts.QueueFilter(by=["q"]), ["s2", "s3"]),
-    (alerts.QueueFilter(agreement="flagged only by sequence models", input_kinds=KINDS), ["s3"]),
-    (alerts.QueueFilter(agreement="flagged only by feature models", input_kinds=KINDS),
-     ["s1", "s4"]),
-    (alerts.QueueFilter(agreement="flagged by exactly one detector"), ["s1", "s3", "s4"]),
-    (alerts.QueueFilter(agreement="flagged by every detector"), ["s2"]),
-    (alerts.QueueFilter(label="labelled anomalous"), ["s1", "s4"]),
-    (alerts.QueueFilter(label="labelled normal"), ["s2"]),
-    (alerts.QueueFilter(label="unlabelled"), ["s3"]),
-    (alerts.QueueFilter(label="bot"), ["s4"]),
-    (alerts.QueueFilter(dates=(dt.date(2026, 1, 2), dt.date(2026, 1, 3))), ["s2", "s3"]),
-    (alerts.QueueFilter(countries=["DE"]), ["s1", "s3"]),
-    (alerts.QueueFilter(with_sessions={"s4", "s9"}), ["s4"]),
-    (alerts.QueueFilter(min_amount=50.0), ["s2", "s3"]),
-    (alerts.QueueFilter(by=["f"], countries=["DE"], min_amount=1.0), []),
-])
-def test_the_queue_filters_narrow_as_named(chosen: alerts.QueueFilter,
-                                           expected: list[str]) -> None:
-    assert _kept(chosen) == expected
-
-
-def test_label_choices_list_the_anomalous_scenarios_after_the_fixed_ones() -> None:
-    assert alerts.label_choices(_queue()) == [*alerts.LABEL_FILTERS, "bot", "card_testing"]
-
-
-def test_queue_rows_per_session_put_the_highest_percentile_first() -> None:
-    out, pct = alerts.queue_rows(_queue(), ["f", "q"], {"f": "F", "q": "Q"}, "sessions")
-    assert pct == ["F %ile", "Q %ile"]
-    assert out["session_id"].tolist() == ["s3", "s2", "s1", "s4"]
-
-
-def test_queue_rows_per_user_count_sessions_and_keep_the_highest_percentile() -> None:
-    out, _ = alerts.queue_rows(_queue(), ["f", "q"], {"f": "F", "q": "Q"}, "users")
-    u1 = out.set_index("user_id").loc["u1"]
-    assert out["user_id"].iloc[0] == "u1"
-    assert (u1["flagged_sessions"], u1["amount"], u1["F %ile"]) == (2, 50.0, 99.0)
-
-
-def test_ranked_sessions_are_highest_percentile_first() -> None:
-    ranked = alerts.ranked_sessions(_queue(), ["f", "q"])
-    assert ranked["session_id"].tolist() == ["s3", "s2", "s1", "s4"]
-    assert alerts.ranked_sessions(pd.DataFrame(), []).empty
 
 
 def _scores() -> pd.DataFrame:
@@ -152,6 +78,6 @@ def test_segments_and_newest_models() -> None:
     assert alerts.newest_per_detector(models.iloc[:0]) == []
 
 
-def test_the_queue_spans_its_first_and_last_day() -> None:
-    assert alerts.date_span(_queue()) == (dt.date(2026, 1, 1), dt.date(2026, 1, 4))
-    assert alerts.countries(_queue()) == ["DE", "FR"]
+def test_countries_are_sorted_and_skip_the_unknown() -> None:
+    table = pd.DataFrame({"country": ["FR", "DE", None, "DE"]})
+    assert alerts.countries(table) == ["DE", "FR"]

@@ -153,3 +153,11 @@ def test_saved_views_belong_to_an_analyst(demo_store_copy: Path) -> None:
             queue.save_view(store, "", "x", view)
         queue.delete_view(store, "ann", "German, oldest")
         assert queue.saved_views(store, "ann") == {}
+
+
+def test_ranked_offers_the_open_sessions_riskiest_first() -> None:
+    frame = _queue().assign(agreeing=["A", "", "A, B", "B"])
+    got = queue.ranked(frame)
+    assert got["session_id"].tolist() == ["s2", "s1"]  # decided and snoozed are not offered
+    assert got["flagged_by"].tolist() == ["risk 99", "risk 90; A"]
+    assert queue.ranked(pd.DataFrame()).empty
