@@ -226,16 +226,18 @@ def allowed(action: str) -> bool:
     return can(current(), action)
 
 
-def why_not(action: str) -> str | None:
+def why_not(action: str) -> safe.Markdown | None:
     """Why the current user may not do ``action`` now (None when they may): the one rule
     every page's buttons follow, so an action is enabled or disabled the same everywhere.
     With sign-in off anyone may act once named (actions record who did them)."""
     principal = current()
     if not principal.authenticated and not state.analyst_typed():
-        return "Type your name in the sidebar first: every action records who did it."
+        return safe.Markdown("Type your name in the sidebar first: every action records who "
+                             "did it.")
     if not can(principal, action):
-        return (f"Needs the {ACTIONS[action]} role; {principal.name} is a {principal.role}. "
-                "Ask an admin.")
+        return safe.fmt("Needs the {need} role; {name} is a {role}. Ask an admin.",
+                        need=safe.Markdown(ACTIONS[action]), name=principal.name,
+                        role=safe.Markdown(principal.role))
     return None
 
 

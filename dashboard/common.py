@@ -28,7 +28,7 @@ def analyst_name() -> str:
     return principal.name if principal.authenticated else state.analyst_typed()
 
 
-def may(action: str) -> tuple[bool, str | None]:
+def may(action: str) -> tuple[bool, safe.Markdown | None]:
     """(allowed, why not): whether this user may do ``action``, by role alone, and the reason
     shown on a disabled button."""
     from dashboard import auth
@@ -63,16 +63,18 @@ def model_label(models: pd.DataFrame):
     return lambda model_id: f"{names.get(model_id, '?')} · {model_id}"
 
 
-def policy_caption() -> str:
-    """'Alert policy v3 (ensemble · m-…): risk = …': what decides "flagged", and what the risk
-    number means (a probability or a training percentile)."""
+def policy_caption() -> safe.Markdown:
+    """'Alert policy v3 (ensemble, `m-…`): risk = …': what decides "flagged", and what the
+    risk number means (a probability or a training percentile)."""
     key = services.key()
     policy = services.policy(*key)
     if policy is None:
-        return "No alert policy is in force: nothing is scored."
+        return safe.Markdown("No alert policy is in force: nothing is scored.")
     _, text = services.risk_kind_text(*key, policy.model_id)
-    return (f"Alert policy v{policy.version} ({policy.detector or '?'} · {policy.model_id}): "
-            f"{text}.")
+    # the sentence is the program's own (core.app.policy.RISK_KIND_TEXT), not stored input
+    return safe.fmt("Alert policy v{v} ({detector}, {model}): {text}.", v=policy.version,
+                    detector=safe.prose(policy.detector or "?"), model=policy.model_id,
+                    text=safe.Markdown(text.replace("=", "is")))
 
 
 PREFERRED_DETECTORS = ("ensemble", "transformer", "autoencoder")

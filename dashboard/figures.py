@@ -41,7 +41,7 @@ def plain(values):  # noqa: ANN001, ANN201  (a str, a list or a Series in, the s
 
 def score_histogram(scores: np.ndarray, *, anomalous: np.ndarray | None = None,
                     threshold: float | None = None, log_y: bool = False, bins: int = 60,
-                    title: str = "") -> go.Figure:
+                    title: str = "", x_title: str = "anomaly score") -> go.Figure:
     """Distribution of scores, labelled anomalies overlaid, the threshold as a line."""
     fig = go.Figure()
     scores = np.asarray(scores, dtype=np.float64)
@@ -62,7 +62,7 @@ def score_histogram(scores: np.ndarray, *, anomalous: np.ndarray | None = None,
     if threshold is not None and math.isfinite(threshold):
         fig.add_vline(x=threshold, line_color=THRESHOLD, line_dash="dash",
                       annotation_text="threshold", annotation_position="top")
-    fig.update_layout(barmode="overlay", title=title, xaxis_title="anomaly score",
+    fig.update_layout(barmode="overlay", title=title, xaxis_title=x_title,
                       yaxis_title="sessions", yaxis_type="log" if log_y else "linear",
                       legend=dict(orientation="h", y=-0.25), **_LAYOUT)
     if log_y:

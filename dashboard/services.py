@@ -418,7 +418,9 @@ def risk_first(stamp: str, path: str, sessions: pd.DataFrame) -> pd.DataFrame:
                         on="session_id", how="left")
     out = out.merge(mine, on="session_id", how="left")
     out["flagged"] = out["flagged"].fillna(False).astype(bool)
-    first = ["session_id", "risk", "flagged"]
+    pcts = [c for c in out.columns if c.endswith(" %ile")]
+    out[pcts] = out[pcts].round(0)
+    first = ["session_id", "risk", "flagged", *pcts]
     return out[first + [c for c in out.columns if c not in first]]
 
 

@@ -61,13 +61,16 @@ def session_scores(stamp: str, path: str, case_id: str) -> tuple[str, pd.DataFra
     as_of, frozen = services.with_store(lambda s: core_cases.case_scores(s, case_id))
     rows = []
     for item in frozen["sessions"]:
-        row: dict[str, Any] = {"session_id": item["session_id"], "risk": item.get("risk"),
+        risk = item.get("risk")
+        row: dict[str, Any] = {"session_id": item["session_id"],
+                               "risk": None if risk is None else round(float(risk)),
                                # the policy's verdict; snapshots before policies: any model
                                "flagged": item["flagged"] if "flagged" in item else any(
                                    v.get("flagged") for v in item["scores"].values()),
                                "start": pd.Timestamp(item["start_ts"])}
         for value in item["scores"].values():
-            row[f"{value['detector']} %ile"] = value["percentile"]
+            pct = value["percentile"]
+            row[f"{value['detector']} %ile"] = None if pct is None else round(float(pct))
         rows.append(row)
     return as_of, pd.DataFrame(rows)
 

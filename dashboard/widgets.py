@@ -23,7 +23,7 @@ def open_case_button(label: str, *, key: str, user_id: str | None = None,
     """
     ok, why = common.may("case")
     if not where.button(safe.join([label]), key=key, icon=icon, disabled=disabled or not ok,
-                        help=why):
+                        help=safe.join([why]) if why else None):
         return
     name = common.analyst_name()
     from dashboard import services_cases

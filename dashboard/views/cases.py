@@ -49,7 +49,7 @@ m[0].metric("Open", int(counts.get("open", 0)))
 m[1].metric("Investigating", int(counts.get("investigating", 0)))
 m[2].metric("Closed", int(counts.get("closed", 0)))
 if m[3].button("Next case", key="cs_next", type="primary", disabled=not may["case"],
-               help=blocked["case"] or "Claim the oldest open, unassigned case."):
+               help=safe.join([blocked["case"] or "Claim the oldest open, unassigned case."])):
     got = act(lambda: sc.next_case(name), "claim the next case")
     if got is None:
         st.info("No open case is waiting.")

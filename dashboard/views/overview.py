@@ -18,7 +18,7 @@ key = services.key()
 info = services.summary(*key)
 policy = services.policy(*key)
 sources = common.label_sources()
-st.caption(common.policy_caption())
+st.caption(safe.join([common.policy_caption()]))
 flags = services.policy_summary(*key, sources)
 risk = services.risk_table(*key)
 
@@ -41,7 +41,8 @@ left, right = st.columns(2)
 values = risk["risk"].to_numpy("float64")
 if (values == values).any():  # NaN != NaN: no risk without a training reference
     left.plotly_chart(figures.score_histogram(values, anomalous=flags.anomalous, log_y=log_y,
-                                              title="Risk (0-100), labelled anomalies over it"),
+                                              title="Risk (0-100), labelled anomalies over it",
+                                              x_title="risk (0-100)"),
                       key="overview_risk")
 else:
     left.info("No risk yet: the policy's model has no training reference. Retrain it.")

@@ -27,14 +27,16 @@ with st.container(border=True):
     st.markdown(safe.fmt("**Alert policy in force: version {v}**{default}", v=policy.version,
                          default=safe.Markdown(" (the default: nobody has published one)"
                                                if policy.is_default else "")))
-    who = ("–" if policy.is_default else
+    who = (safe.Markdown("nobody yet") if policy.is_default else
            safe.fmt("{by} on {at}", by=policy.published_by or "–",
-                    at=common.when(str(policy.published_at) if policy.published_at else None)))
-    st.caption(safe.fmt("Scores with {detector} · {model}; daily budget {budget}; published by "
-                        "{who}. {note}", detector=policy.detector or "?", model=policy.model_id,
-                        budget=("none" if policy.daily_budget is None
-                                else f"{policy.daily_budget:,} alerts a day"),
-                        who=safe.Markdown(who), note=policy.note))
+                    at=safe.Markdown(common.when(str(policy.published_at)
+                                                 if policy.published_at else None))))
+    budget_text = ("no daily budget" if policy.daily_budget is None
+                   else f"at most {policy.daily_budget:,} alerts a day")
+    st.caption(safe.fmt("Scores with {detector} ({model}); {budget}; published by {who}. "
+                        "{note}", detector=safe.prose(policy.detector or "?"),
+                        model=policy.model_id, budget=safe.Markdown(budget_text),
+                        who=who, note=safe.prose(policy.note)))
     st.dataframe(services.policy_rows(policy), hide_index=True, key="thr_policy_table")
 
 ids = list(models["model_id"])
@@ -99,7 +101,7 @@ now = services.threshold_metrics(*key, policy.model_id, segment, sources,
 
 def delta(value: float, before: float | None, digits: int) -> str | None:
     """The change against the policy in force; None where either side is undefined."""
-    if before is None or value != value or before != before:
+    if before is None or value != value or before != before or value == before:
         return None
     return f"{value - before:+.{digits}f} vs policy"
 
@@ -176,10 +178,14 @@ note = st.text_input("Why (kept with the version)", key="thr_note", max_chars=2_
 ok, why = common.may("policy")
 if not ok:
     st.caption(safe.fmt(":material/lock: {why} You can still explore.", why=why))
-if st.button(safe.fmt("Publish version {v}: {detector}, {n} segment thresholds{budget}",
-                      v=services.next_policy_version(policy), detector=model_id,
-                      n=len(draft), budget=f", budget {budget:,} a day" if budget else ""),
-             type="primary", key="thr_publish", disabled=not ok or not draft, help=why):
+label = safe.fmt("Publish version {v}: {detector}, {n} segment thresholds",
+                 v=services.next_policy_version(policy),
+                 detector=safe.prose(services.detectors(*key).get(model_id, "?")), n=len(draft))
+if budget:
+    label = safe.join([label, safe.fmt(", at most {b:,} alerts a day", b=budget)])
+if st.button(safe.join([label]),
+             type="primary", key="thr_publish", disabled=not ok or not draft,
+             help=safe.join([why]) if why else None):
     published = services.safely(lambda: services.publish_policy(
         model_id, draft, budget or None, note, common.analyst()), "publish the policy")
     if published is not None:

@@ -51,7 +51,7 @@ ranked = services.risk_first(*key, sessions)
 top = ranked["risk"].max()
 c = st.columns(5)
 c[0].metric("Risk (highest, this page)", "–" if top != top else f"{top:.0f}",
-            help=common.policy_caption())
+            help=safe.join([common.policy_caption()]))
 c[1].metric("Flagged sessions", f"{int(ranked['flagged'].sum()):,}",
             help="Flagged by the alert policy in force, the same as the queue.")
 c[2].metric("Sessions", f"{view.n_sessions:,}")
