@@ -363,9 +363,15 @@ def policy_history(stamp: str, path: str) -> list[PolicyRow]:
     return with_store(policies.history)
 
 
-@st.cache_data(show_spinner=False, max_entries=16)
 def risk_kind_text(stamp: str, path: str, model_id: str) -> tuple[str | None, str]:
     """(kind: 'probability' | 'percentile' | None, one sentence on what risk means)."""
+    return _risk_kind_text(path, model_id)
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def _risk_kind_text(path: str, model_id: str) -> tuple[str | None, str]:
+    """Fixed when the model is trained (a model id is never reused), so keyed without the
+    stamp: a decision or a publish does not reopen the store for it."""
     calibration = with_store(lambda s: policies.risk_calibration(s, model_id))
     return (None if calibration is None else calibration.kind,
             policies.risk_kind_text(calibration))

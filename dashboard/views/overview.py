@@ -49,7 +49,8 @@ else:
 right.plotly_chart(figures.alerts_over_time(flags.daily, "Alerts per day (the policy)"),
                    key="overview_alerts")
 
-with st.expander("Compare detectors (each at its own threshold)"):
+# a toggle, not an expander: an expander's body runs even when closed (a store read a model)
+if st.toggle("Compare detectors (each at its own threshold)", key="overview_compare_on"):
     ids = list(models["model_id"])
     chosen = st.multiselect("Detectors", ids, default=list(services.default_model_ids(models)),
                             key="overview_models", format_func=common.model_label(models))
