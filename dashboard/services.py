@@ -437,6 +437,18 @@ def policy_rows(policy: AlertPolicy) -> pd.DataFrame:
         + [{"segment": "(any other)", "threshold": policy.default}])
 
 
+def history_rows(stamp: str, path: str) -> pd.DataFrame:
+    """Every published version, newest first, one row each (thresholds as text)."""
+    rows = policy_history(stamp, path)
+    return pd.DataFrame([{"version": r.version, "detector": r.detector, "model": r.model_id,
+                          "thresholds": ", ".join(f"{k} {v:.4g}"
+                                                  for k, v in sorted(r.thresholds.items())),
+                          "daily budget": r.daily_budget, "published by": r.published_by,
+                          "published at": r.published_at, "note": r.note} for r in rows],
+                        columns=["version", "detector", "model", "thresholds", "daily budget",
+                                 "published by", "published at", "note"])
+
+
 def draft_rows(policy: AlertPolicy, draft: dict[str, float], *, same_model: bool) -> pd.DataFrame:
     """segment, in force, new: a draft version beside the policy in force."""
     return pd.DataFrame([{"segment": seg, "in force": policy.threshold_for(seg) if same_model

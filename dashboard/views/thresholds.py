@@ -38,6 +38,8 @@ with st.container(border=True):
                         model=policy.model_id, budget=safe.Markdown(budget_text),
                         who=who, note=safe.prose(policy.note)))
     st.dataframe(services.policy_rows(policy), hide_index=True, key="thr_policy_table")
+    if st.toggle("Earlier versions", key="thr_history_on"):
+        st.dataframe(services.history_rows(*key), hide_index=True, key="thr_history")
 
 ids = list(models["model_id"])
 model_id = st.selectbox("Detector to try", ids, key="thr_model",

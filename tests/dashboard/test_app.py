@@ -101,6 +101,9 @@ def test_a_published_policy_is_used_by_other_pages(demo_store_copy: Path,
     assert not at.exception and any("Published version 1" in s.value for s in at.success)
     # The page is drawn again after publishing: the box at the top shows the new version.
     assert any("Alert policy in force: version 1" in m.value for m in at.markdown)
+    at.toggle(key="thr_history_on").set_value(True).run()
+    history = next(d.value for d in at.dataframe if "published by" in d.value.columns)
+    assert history["version"].tolist() == [1] and history["published by"].tolist() == ["adam"]
     with Store.open(demo_store_copy, read_only=True) as store:
         latest = store.policies.latest()
     assert latest.version == 1 and latest.note == "flag everything"
