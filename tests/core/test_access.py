@@ -17,8 +17,8 @@ from core.errors import AccessDeniedError, ConfigError
 @pytest.mark.parametrize(("role", "allowed"), [
     ("viewer", {"view"}),
     ("analyst", {"view", "case", "snooze", "label", "export"}),
-    ("admin", {"view", "case", "snooze", "label", "export", "threshold", "train", "ingest",
-               "users"}),
+    ("admin", {"view", "case", "snooze", "label", "export", "threshold", "policy", "train",
+               "ingest", "users"}),
 ])
 def test_each_role_allows_exactly_its_actions(role: str, allowed: set[str]) -> None:
     principal = Principal("p", role, authenticated=True)  # type: ignore[arg-type]
