@@ -122,7 +122,8 @@ cols[5].metric("Alerts a day", f"{at.per_day:,.1f}",
 if now is not None:
     st.caption(safe.fmt("Policy v{v} on {segment} now: precision {p}, recall {r}, {n:,} "
                         "alerts.", v=policy.version, segment=segment,
-                        p=common.number(now.precision, 3), r=common.number(now.recall, 3),
+                        p=safe.Markdown(common.number(now.precision, 3)),
+                        r=safe.Markdown(common.number(now.recall, 3)),
                         n=now.n_alerts))
 
 left, right = st.columns(2)

@@ -1,7 +1,8 @@
-"""In a real browser, sign-in on: a stranger sees only the login; a viewer cannot save."""
+"""In a real browser, sign-in on: a stranger sees only the login; a viewer cannot publish."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -41,8 +42,9 @@ def test_login_wall_then_viewer_rights(demo_store: Path, tmp_path: Path) -> None
             settle(page)
             page.get_by_role("link", name="Thresholds").click()
             settle(page)
-        save = page.get_by_role("button", name="Save")
-        assert save.first.is_disabled()
+        publish = page.get_by_role("button", name=re.compile("^Publish version"))
+        assert publish.first.is_disabled()
+        assert page.get_by_text("Needs the admin role").count() > 0
         page.screenshot(path=str(SHOTS / "thresholds_viewer.png"), full_page=True)
 
 
