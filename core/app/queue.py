@@ -58,8 +58,9 @@ def work_queue(store: Store, policy: AlertPolicy, *, model_ids: Sequence[str] = 
     thresholds in force, by ``detectors`` name), ``pct:<model>`` per model, amount,
     truth_is_anomaly and truth_scenario (ground truth, NA without one).
 
-    ``table`` is a score table with the policy's model and ``model_ids`` when the caller holds
-    one (read here if not); ``now`` (naive UTC) dates the ages and the snoozes.
+    ``table`` is a score table with the policy's model when the caller holds one (read here if
+    not); ``model_ids`` missing from it are read for the flagged sessions only. ``now``
+    (naive UTC) dates the ages and the snoozes.
     """
     from core import lookups
     from core.app.policy import risk_calibration
@@ -67,9 +68,12 @@ def work_queue(store: Store, policy: AlertPolicy, *, model_ids: Sequence[str] = 
 
     others = [m for m in dict.fromkeys(model_ids) if m != policy.model_id]
     if table is None:
-        table = lookups.score_table(store, [policy.model_id, *others])
+        table = lookups.score_table(store, [policy.model_id])
     now = now or dt.datetime.now(dt.UTC).replace(tzinfo=None)
     flagged = table[policy.flags(table)]
+    missing = [m for m in others if f"score:{m}" not in flagged.columns]
+    if missing:  # the detectors' scores and percentiles of the flagged sessions only
+        flagged = _with_detector_scores(store, flagged, missing)
     out = flagged[["session_id", "user_id", "start_ts", "country", "tenure"]].reset_index(
         drop=True)
     scores = flagged[f"score:{policy.model_id}"].to_numpy(np.float64)
@@ -96,6 +100,23 @@ def work_queue(store: Store, policy: AlertPolicy, *, model_ids: Sequence[str] = 
     out["age"] = age_text(out["age_h"].to_numpy())
     out["sla"] = sla_of(out["age_h"].to_numpy())
     return sort_queue(out, "risk")
+
+
+def _with_detector_scores(store: Store, flagged: pd.DataFrame,
+                          model_ids: Sequence[str]) -> pd.DataFrame:
+    """``flagged`` with ``score:<m>`` and ``pct:<m>`` of ``model_ids`` (NaN where unscored):
+    the percentile is the share of the model's scored sessions that score lower, as in
+    ``core.lookups.score_table``, from one sorted column instead of a full score table."""
+    found = store.work_queue.detector_scores(flagged["session_id"].tolist(), model_ids)
+    out = flagged.copy()
+    for m in model_ids:
+        mine = found[found["model_id"] == m].set_index("session_id")["score"]
+        scores = out["session_id"].map(mine).astype(np.float64).to_numpy()
+        reference = store.work_queue.all_scores(m)
+        pct = np.searchsorted(reference, scores, side="left") / max(len(reference) - 1, 1) * 100
+        out[f"score:{m}"] = scores
+        out[f"pct:{m}"] = np.where(np.isfinite(scores), np.minimum(pct, 100.0), np.nan)
+    return out
 
 
 def agreement(table: pd.DataFrame, model_ids: Sequence[str], flags: Mapping[str, Any],

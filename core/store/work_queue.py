@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+import numpy as np
 import pandas as pd
 
 if TYPE_CHECKING:
@@ -35,6 +36,12 @@ _FACTS = """
     FROM ids LEFT JOIN sc USING (session_id) LEFT JOIN an USING (session_id)
     LEFT JOIN cs USING (session_id) LEFT JOIN a USING (session_id) LEFT JOIN gt USING (session_id)
 """
+_DETECTOR_SCORES = """
+    WITH ids AS (SELECT DISTINCT unnest($session_ids) AS session_id)
+    SELECT model_id, session_id, score FROM scores SEMI JOIN ids USING (session_id)
+    WHERE list_contains($model_ids, model_id)
+"""
+_ALL_SCORES = "SELECT score FROM scores WHERE model_id = $model_id AND isfinite(score)"
 _HAS_TRUTH = "SELECT count(*) > 0 FROM session_label_rollup WHERE source = 'ground_truth'"
 
 
@@ -50,6 +57,18 @@ class WorkQueue:
         (NA without a ground-truth label) of ``session_ids``."""
         return self._store._large_frame("work_queue.facts", _FACTS, {
             "session_ids": list(session_ids), "model_id": model_id})
+
+    def detector_scores(self, session_ids: Sequence[str], model_ids: Sequence[str]
+                        ) -> pd.DataFrame:
+        """model_id, session_id, score of ``session_ids`` by each of ``model_ids``."""
+        return self._store._large_frame("work_queue.detector_scores", _DETECTOR_SCORES, {
+            "session_ids": list(session_ids), "model_ids": list(model_ids)})
+
+    def all_scores(self, model_id: str) -> np.ndarray:
+        """Every finite score of ``model_id``, sorted (the reference for percentiles)."""
+        frame = self._store._large_frame("work_queue.all_scores", _ALL_SCORES,
+                                         {"model_id": model_id})
+        return np.sort(frame["score"].to_numpy(np.float64))
 
     def has_ground_truth(self) -> bool:
         return bool(self._store._scalar("work_queue.has_truth", _HAS_TRUTH))

@@ -161,3 +161,24 @@ def test_ranked_offers_the_open_sessions_riskiest_first() -> None:
     assert got["session_id"].tolist() == ["s2", "s1"]  # decided and snoozed are not offered
     assert got["flagged_by"].tolist() == ["risk 99", "risk 90; A"]
     assert queue.ranked(pd.DataFrame()).empty
+
+
+def test_detector_scores_read_for_the_flagged_only_match_a_full_table(demo_store: Path
+                                                                      ) -> None:
+    from core import lookups
+
+    with Store.open(demo_store, read_only=True) as store:
+        found = policy.in_force(store)
+        assert found is not None
+        models = store.models.scored()
+        ids = [m for m in newest_per_detector(models) if m != found.model_id]
+        full = queue.work_queue(store, found, model_ids=ids,
+                                table=lookups.score_table(store, [found.model_id, *ids]))
+        lean = queue.work_queue(store, found, model_ids=ids)  # the policy's model alone
+    assert ids and lean["session_id"].tolist() == full["session_id"].tolist()
+    assert lean["n_agree"].tolist() == full["n_agree"].tolist()
+    for m in ids:  # ties: the lean read counts only the scores strictly lower
+        left, anyway = lean[f"pct:{m}"].to_numpy(), full[f"pct:{m}"].to_numpy()
+        assert (np.isnan(left) == np.isnan(anyway)).all()
+        assert (left[~np.isnan(left)] <= anyway[~np.isnan(anyway)] + 1e-9).all()
+        assert np.allclose(left, anyway, atol=5, equal_nan=True)
