@@ -156,8 +156,9 @@ picked = out.iloc[rows][["session_id", "user_id"]] if rows else out.iloc[:0][["s
 n = len(picked)
 st.subheader(safe.fmt("Selected: {n} session", n=n) if n == 1
              else safe.fmt("Selected: {n} sessions", n=n))
-if not analyst:
-    st.caption("Type your name in the sidebar first: cases record who acts.")
+ok, why = common.may("case")  # the role rule of every case action (and, sign-in off, a name)
+if why:
+    st.caption(safe.join([why]))
 a1, a2, a3 = st.columns(3)
 if a1.button("Open user", key="q_open_user", disabled=n != 1, icon=":material/person:"):
     state.to_user(str(picked["user_id"].iloc[0]), str(picked["session_id"].iloc[0]))
@@ -166,9 +167,8 @@ if a2.button("Explain", key="q_explain", disabled=n != 1, icon=":material/lightb
 users = picked["user_id"].nunique()
 if a3.button(safe.fmt("Open a case ({u} user)", u=users) if users == 1
              else safe.fmt("Open cases ({u} users)", u=users),
-             key="q_open_cases", disabled=not n or not analyst, icon=":material/folder_open:",
-             help=None if analyst else "Type your name in the sidebar first: cases record "
-                                       "who acts."):
+             key="q_open_cases", disabled=not n or not ok, icon=":material/folder_open:",
+             help=safe.join([why]) if why else None):
     opened = services.safely(lambda: sq.open_cases(picked, analyst), "open cases")
     if opened and len(opened) == 1:
         state.to_case(opened[0])
@@ -198,7 +198,7 @@ with st.container(border=True):
                          max_chars=2000)
     confirmed = st.checkbox(safe.fmt("I reviewed these {n} sessions", n=n),
                             key="q_bulk_confirm", disabled=not n)
-    ready = bool(n and analyst and note.strip() and confirmed)
+    ready = bool(n and ok and note.strip() and confirmed)
     st.button(safe.fmt("Decide {n} session", n=n) if n == 1
               else safe.fmt("Decide {n} sessions", n=n),
               key="q_bulk_decide", disabled=not ready, type="primary", on_click=_decide,
