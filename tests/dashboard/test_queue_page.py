@@ -134,3 +134,20 @@ def test_open_cases_from_a_selection_then_the_saved_views(demo_store_copy: Path,
     assert at.multiselect(key="q_status").value == ["in case"]
     at.button(key="q_view_delete").click().run()
     assert at.selectbox(key="q_view_pick").options == []
+
+
+def test_a_shared_link_opens_its_view_and_a_change_is_written_back(
+        demo_store: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ANOMALYST_DB", str(demo_store))
+    monkeypatch.delenv("ANOMALYST_AUTH", raising=False)
+    at = AppTest.from_file(APP, default_timeout=90)
+    at.run()
+    at.query_params["q_status"] = ["new", "decided"]
+    at.query_params["q_sort"] = "oldest"
+    at.switch_page("views/queue.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.multiselect(key="q_status").value == ["new", "decided"]
+    assert at.selectbox(key="q_sort").value == "oldest"
+    at.selectbox(key="q_sort").set_value("amount").run()
+    assert at.query_params["q_sort"] in ("amount", ["amount"])
+    assert set(at.query_params["q_status"]) == {"decided", "new"}
