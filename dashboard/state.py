@@ -67,6 +67,24 @@ def has(key: str) -> bool:
     return key in st.session_state
 
 
+def update(values: Mapping[str, Any]) -> None:
+    """Set several keys at once (e.g. widget values, before their widgets run)."""
+    st.session_state.update(values)
+
+
+def query() -> Mapping[str, str]:
+    """This page's URL query parameters."""
+    return st.query_params
+
+
+def replace_query(params: Mapping[str, str], owned: Any) -> None:
+    """Make the URL carry ``params`` among the parameters this page ``owned`` (the others
+    are left alone); each change pushes a browser history entry."""
+    for param in set(owned) - set(params):
+        st.query_params.pop(param, None)
+    st.query_params.update(params)
+
+
 # --- pages and the links between them ---------------------------------------------------------
 def register_pages(pages: Mapping[str, Any]) -> None:
     """Keep ``dashboard/app.py``'s st.Page objects, by name, for links and switches."""

@@ -11,7 +11,7 @@ from dashboard.services_cases import decisions
 
 MAX_ROWS = 2_000  # drawn at once; the filters narrow the rest
 SLA_COLOURS = {"ok": "green", "due": "orange", "overdue": "red"}  # a coloured chip per alert
-# The filters and sort live in the URL, written by this script (st.query_params): a change
+# The filters and sort live in the URL, written by this script through dashboard.state: a change
 # made here pushes a browser history entry, so Back/Forward step through views, and a reload
 # or a shared link opens the same view. (Widgets bound with bind="query-params" update the URL
 # with history.replaceState in the browser: no entry, so Back left the page instead.)
@@ -39,8 +39,8 @@ st.caption(safe.join([
     safe.Markdown(f". Sorted by risk 0-100, {KIND.get(risk_kind, 'not available')}: "),
     safe.Markdown(risk_text), safe.Markdown("."),  # the program's own sentence
 ]))
-if FLASH in st.session_state:
-    done_n, done_as, done_ids = st.session_state.pop(FLASH)
+if state.has(FLASH):
+    done_n, done_as, done_ids = state.pop(FLASH)
     st.success(safe.fmt("Decided {n} sessions as {d} in {c}.", n=done_n, d=done_as, c=done_ids)
                if done_as else safe.fmt("Opened or extended cases {c}.", c=done_ids))
 if queue.empty:
@@ -51,10 +51,10 @@ if queue.empty:
 
 def _apply(view: sq.QueueView) -> None:
     """Show ``view`` in the filter widgets (a saved view, Back/Forward, a link)."""
-    st.session_state.update(sq.widget_values(view))
+    state.update(sq.widget_values(view))
 
 
-asked = sq.view_from_query(st.query_params)
+asked = sq.view_from_query(state.query())
 if asked is None:  # reached from the menu: the view this session last had, else the default
     asked = state.get(LAST_URL) or sq.QueueView()
 if asked != state.get(LAST_URL):  # first visit, Back/Forward, reload or a shared link
@@ -71,7 +71,7 @@ with st.expander("Filters and sort", expanded=True):
         help=safe.fmt("Age since the policy's model scored the session: ok under {ok} h, due "
                       "under {due} h, then overdue.", ok=f"{sq.SLA_OK_HOURS:.0f}",
                       due=f"{sq.SLA_DUE_HOURS:.0f}"))
-    known = sorted({*queue["country"].dropna().unique(), *st.session_state["q_country"]})
+    known = sorted({*queue["country"].dropna().unique(), *state.get("q_country", ())})
     countries = c3.multiselect("Country", known, key="q_country", **PERSIST)
     sort = c4.selectbox("Sort by", list(sq.SORTS), key="q_sort", **PERSIST)
     c5, c6, c7 = st.columns(3)
@@ -81,10 +81,8 @@ with st.expander("Filters and sort", expanded=True):
     min_amount = c7.number_input("Session amount at least", 0.0, key="q_amount", **PERSIST)
 view = sq.QueueView(tuple(statuses), tuple(sla), tuple(countries), float(min_risk),
                     int(min_agree), float(min_amount), sort)
-if view != asked or sq.view_from_query(st.query_params) is None:  # the URL follows
-    for param in set(sq.FILTER_KEYS) - set(sq.query_of(view)):
-        st.query_params.pop(param, None)
-    st.query_params.update(sq.query_of(view))
+if view != asked or sq.view_from_query(state.query()) is None:  # the URL follows
+    state.replace_query(sq.query_of(view), sq.FILTER_KEYS)
     state.put(LAST_URL, view)
 
 analyst = common.analyst_name()
@@ -173,7 +171,7 @@ if a3.button(safe.fmt("Open a case ({u} user)", u=users) if users == 1
     if opened and len(opened) == 1:
         state.to_case(opened[0])
     elif opened:
-        st.session_state[FLASH] = (len(opened), "", ", ".join(opened))
+        state.put(FLASH, (len(opened), "", ", ".join(opened)))
         st.rerun()
 
 
@@ -184,10 +182,9 @@ def _decide(rows, decision: str, note: str, who: str) -> None:
     done = services.safely(lambda: sq.bulk_decide(rows, decision, note, who),
                            "decide the sessions")
     if done:
-        st.session_state["q_bulk_note"] = ""
-        st.session_state["q_bulk_confirm"] = False
-        st.session_state["q_table"] = {"selection": {"rows": [], "columns": [], "cells": []}}
-        st.session_state[FLASH] = (len(rows), decision, ", ".join(done))
+        state.update({"q_bulk_note": "", "q_bulk_confirm": False,
+                      "q_table": {"selection": {"rows": [], "columns": [], "cells": []}},
+                      FLASH: (len(rows), decision, ", ".join(done))})
 
 
 with st.container(border=True):

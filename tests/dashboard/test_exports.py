@@ -68,7 +68,7 @@ def test_an_analyst_exports_the_queue_and_it_is_audited(team: Path) -> None:
     rows = _exports(team)
     assert len(rows) == 1
     row = rows.iloc[0]
-    assert row["actor"] == "ana" and row["entity"] == "flagged_sessions"
+    assert row["actor"] == "ana" and row["entity"] == "work_queue"
     assert row["detail"]["rows"] > 0 and row["detail"]["format"] == "csv"
 
 

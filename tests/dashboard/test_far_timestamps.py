@@ -51,5 +51,8 @@ def test_pages_survive_far_off_stored_timestamps(page: str, far_store: tuple[Pat
     assert not at.error, [e.value for e in at.error]
     if page == "queue":
         assert at.dataframe  # the table is drawn, far sessions and all
-        at.radio(key="q_view").set_value("users").run()
+        # every status and the oldest first: the far-off sessions' ages are drawn too
+        at.multiselect(key="q_status").set_value(["new", "in case", "decided", "snoozed"])
+        at.selectbox(key="q_sort").set_value("oldest").run()
         assert not at.exception, [e.value for e in at.exception]
+        assert at.dataframe
