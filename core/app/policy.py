@@ -49,6 +49,10 @@ def risk_kind_text(calibration: RiskCalibration | None) -> str:
     """One sentence on what the risk number means for this model."""
     if calibration is None:
         return "risk is not available: the model predates training references; retrain it"
-    return RISK_KIND_TEXT[calibration.kind]
+    text = RISK_KIND_TEXT[calibration.kind]
+    if calibration.kind == "probability" and calibration.ece is not None:
+        text += (f" (expected calibration error {calibration.ece:.3f}, out of fold, on "
+                 f"{calibration.n_labelled:,} labelled sessions)")
+    return text
 
 

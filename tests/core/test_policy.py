@@ -125,3 +125,17 @@ def test_risk_is_a_training_percentile_without_labels_and_flags_follow_the_polic
     # risk orders sessions as the score does
     ordered = table.sort_values("score")["risk"].to_numpy()
     assert (np.diff(ordered) >= -1e-9).all()
+
+
+def test_the_risk_sentence_gives_the_calibration_error_of_a_probability() -> None:
+    from core.app.policy import risk_kind_text
+    from core.risk import fit_risk
+
+    rng = np.random.default_rng(5)
+    valid = rng.normal(size=4000)
+    labels = rng.uniform(size=4000) < 1 / (1 + np.exp(-(3 * valid - 4)))
+    calibration = fit_risk(valid, labels, np.sort(rng.normal(size=4000)))
+    text = risk_kind_text(calibration)
+    assert text.startswith("risk = the calibrated probability")
+    assert f"expected calibration error {calibration.ece:.3f}" in text and "4,000" in text
+    assert "calibration error" not in risk_kind_text(fit_risk(valid, None, np.sort(valid)))
