@@ -405,6 +405,13 @@ def policy_summary(stamp: str, path: str, sources: tuple[str, ...]) -> FlagSumma
     return alerts.policy_summary(risk_table(stamp, path), labels(stamp, path, sources))
 
 
+@st.cache_resource(show_spinner=False, max_entries=8)
+def sorted_scores(path: str, model_ids: tuple[str, ...], version: tuple) -> dict[str, Any]:
+    """model -> its scores, sorted (its percentiles' reference), read on one connection;
+    keyed on the scores' version, shared between sessions: read-only."""
+    return with_store(lambda s: {m: queue.sorted_scores(s, m) for m in model_ids})
+
+
 def risk_first(stamp: str, path: str, sessions: pd.DataFrame) -> pd.DataFrame:
     """``sessions`` (a user's, with a raw score column per model id) led by the policy's risk
     and verdict, each model's raw score replaced by its percentile among that model's scored
@@ -412,15 +419,13 @@ def risk_first(stamp: str, path: str, sessions: pd.DataFrame) -> pd.DataFrame:
     ids = sessions["session_id"]
     risk = risk_table(stamp, path)
     mine = risk.loc[risk["session_id"].isin(ids), ["session_id", "risk", "flagged"]]
-    scored = [c for c in sessions.columns if c in detectors(stamp, path)]
+    names = detectors(stamp, path)
+    scored = [c for c in sessions.columns if c in names]
     out = sessions.drop(columns=scored)
-    if scored:
-        table = score_table(stamp, path, tuple(scored))
-        part = table.loc[table["session_id"].isin(ids),
-                         ["session_id", *(f"pct:{m}" for m in scored)]]
-        names = detectors(stamp, path)
-        out = out.merge(part.rename(columns={f"pct:{m}": f"{names[m]} %ile" for m in scored}),
-                        on="session_id", how="left")
+    references = sorted_scores(path, tuple(scored), scores_version(stamp, path, tuple(scored)))
+    for m in scored:  # one sorted column per detector, not every session's scores
+        out[f"{names[m]} %ile"] = queue.percentile_among(
+            sessions[m].to_numpy(dtype="float64", na_value=float("nan")), references[m])
     out = out.merge(mine, on="session_id", how="left")
     out["flagged"] = out["flagged"].fillna(False).astype(bool)
     pcts = [c for c in out.columns if c.endswith(" %ile")]

@@ -112,11 +112,22 @@ def _with_detector_scores(store: Store, flagged: pd.DataFrame,
     for m in model_ids:
         mine = found[found["model_id"] == m].set_index("session_id")["score"]
         scores = out["session_id"].map(mine).astype(np.float64).to_numpy()
-        reference = store.work_queue.all_scores(m)
-        pct = np.searchsorted(reference, scores, side="left") / max(len(reference) - 1, 1) * 100
         out[f"score:{m}"] = scores
-        out[f"pct:{m}"] = np.where(np.isfinite(scores), np.minimum(pct, 100.0), np.nan)
+        out[f"pct:{m}"] = percentile_among(scores, store.work_queue.all_scores(m))
     return out
+
+
+def percentile_among(scores: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    """The share (0-100) of a model's scored sessions (``reference``, sorted) scoring lower
+    than each of ``scores``, as ``core.lookups.score_table`` ranks them; NaN stays NaN."""
+    scores = np.asarray(scores, np.float64)
+    pct = np.searchsorted(reference, scores, side="left") / max(len(reference) - 1, 1) * 100
+    return np.where(np.isfinite(scores), np.minimum(pct, 100.0), np.nan)
+
+
+def sorted_scores(store: Store, model_id: str) -> np.ndarray:
+    """Every finite score of ``model_id``, sorted: the reference for its percentiles."""
+    return store.work_queue.all_scores(model_id)
 
 
 def agreement(table: pd.DataFrame, model_ids: Sequence[str], flags: Mapping[str, Any],
