@@ -58,8 +58,11 @@ if why is None:
 c = st.columns(4)
 c[0].metric("Score", f"{why.score:.4g}")
 c[1].metric("Percentile", "–" if why.percentile is None else f"{why.percentile:.1f}")
-c[2].metric("Flagged", "–" if why.is_flagged is None else ("yes" if why.is_flagged else "no"),
-            help="Whether the score reaches the threshold in force for this session's segment.")
+c[2].metric("Above this detector's threshold",
+            "–" if why.is_flagged is None else ("yes" if why.is_flagged else "no"),
+            help="Whether this detector's score reaches its own threshold for the session's "
+                 "segment. Whether the session is flagged is the alert policy's call (Flagged "
+                 "queue, Thresholds).")
 c[3].metric("Threshold", "–" if why.threshold is None else f"{why.threshold:.4g}")
 st.caption(safe.fmt("User {user} · {detector} model {model} · {how} {at} UTC", user=why.user_id,
                     detector=why.detector, model=why.model_id,
