@@ -113,7 +113,13 @@ class ThresholdTable:
         """Sort once (descending) and keep cumulative TP/FP at each distinct score."""
         s, y = _as_arrays(scores, labels)
         order = np.argsort(-s, kind="stable")
-        s_sorted, y_sorted = s[order], y[order]
+        return cls.from_sorted(s[order], y[order])
+
+    @classmethod
+    def from_sorted(cls, s_sorted: np.ndarray, y_sorted: np.ndarray) -> ThresholdTable:
+        """From finite scores already sorted descending and their bool labels: no sort,
+        one pass (the Thresholds page keeps the sort order of a model's scores and only
+        re-counts when a decision changes a label)."""
         tp_cum = np.cumsum(y_sorted, dtype=np.int64)
         fp_cum = np.cumsum(~y_sorted, dtype=np.int64)
         # last index of each run of equal scores: ties are flagged together
@@ -121,8 +127,8 @@ class ThresholdTable:
             last = np.flatnonzero(np.r_[s_sorted[1:] != s_sorted[:-1], True])
         else:
             last = np.zeros(0, dtype=np.int64)
-        n_pos = int(y.sum())
-        return cls(s_sorted[last], tp_cum[last], fp_cum[last], n_pos, len(y) - n_pos)
+        n_pos = int(tp_cum[-1]) if len(tp_cum) else 0
+        return cls(s_sorted[last], tp_cum[last], fp_cum[last], n_pos, len(y_sorted) - n_pos)
 
     def __len__(self) -> int:
         return self.n_pos + self.n_neg

@@ -129,6 +129,27 @@ def cheapest_threshold(
                       int(total_pos - tp[best]))
 
 
+def cheapest_on_table(table: ThresholdTable, *, cost_miss: float,
+                      cost_review: float) -> CostChoice:
+    """:func:`cheapest_threshold` on a built :class:`ThresholdTable`: the same choice, in
+    one pass over its distinct scores instead of a sort of every labelled session."""
+    if cost_miss < 0 or cost_review < 0:
+        raise ConfigError(
+            f"costs must be >= 0, got miss={cost_miss}, review={cost_review}. Enter amounts."
+        )
+    if len(table) == 0:
+        raise ConfigError("scores must not be empty, got none. Score some sessions first.")
+    alerts = table.tp + table.fp
+    costs = (table.n_pos - table.tp) * cost_miss + alerts * cost_review
+    flag_none = table.n_pos * cost_miss
+    best = int(np.argmin(costs))
+    if flag_none <= costs[best]:
+        return CostChoice(float(np.nextafter(table.thresholds[0], np.inf)), float(flag_none),
+                          0, table.n_pos)
+    return CostChoice(float(table.thresholds[best]), float(costs[best]), int(alerts[best]),
+                      int(table.n_pos - table.tp[best]))
+
+
 def threshold_for_capacity(scores: np.ndarray, start_ts: pd.Series, per_day: float) -> float:
     """The lowest threshold whose alerts average at most ``per_day`` a day over the span."""
     if per_day <= 0:
@@ -178,6 +199,58 @@ def flag_sessions(table: pd.DataFrame, model_id: str, saved: dict[str, float],
 
 
 @dataclass(frozen=True)
+class SegmentOrder:
+    """A segment's scored sessions in ascending score order: what labels do not change.
+
+    Kept while the scores stay as they are (a decision or a saved threshold does not re-sort
+    a million scores); labels are then laid onto it (:class:`AlignedLabels`)."""
+
+    sorted_scores: np.ndarray
+    session_ids: pd.Index  # the sessions of ``sorted_scores``, in the same order
+    n_days: int
+
+    @classmethod
+    def build(cls, scores: np.ndarray, session_ids: pd.Series,
+              start_ts: pd.Series) -> SegmentOrder:
+        finite = np.flatnonzero(np.isfinite(scores))
+        order = finite[np.argsort(scores[finite], kind="stable")]
+        ids = pd.Index(np.asarray(session_ids, dtype=object)[order])
+        return cls(scores[order], ids,
+                   max(int(pd.to_datetime(start_ts).dt.normalize().nunique()), 1))
+
+    def positions(self, session_ids: pd.Series) -> np.ndarray:
+        """Where ``session_ids`` sit in the order (-1: not in the segment or not scored)."""
+        return self.session_ids.get_indexer(np.asarray(session_ids, dtype=object))
+
+    def no_labels(self) -> AlignedLabels:
+        n = len(self.sorted_scores)
+        return AlignedLabels(np.zeros(n, bool), np.zeros(n, bool), np.full(n, "", object))
+
+
+@dataclass(frozen=True)
+class AlignedLabels:
+    """Labels laid onto a :class:`SegmentOrder`: one entry per sorted session."""
+
+    known: np.ndarray  # bool: the session has a label
+    is_anomaly: np.ndarray  # bool (False where unknown)
+    scenario: np.ndarray  # object
+
+    def overlaid(self, order: SegmentOrder, labels: pd.DataFrame) -> AlignedLabels:
+        """A copy with ``labels`` (session_id, is_anomaly, scenario) written over these:
+        how an analyst's decision overrides the ground truth, in O(n) without a sort."""
+        if labels.empty:
+            return self
+        at = order.positions(labels["session_id"])
+        inside = at >= 0
+        at = at[inside]
+        known, y, scen = self.known.copy(), self.is_anomaly.copy(), self.scenario.copy()
+        known[at] = True
+        y[at] = labels["is_anomaly"].to_numpy(dtype=bool)[inside]
+        scen[at] = labels["scenario"].astype(str).to_numpy(dtype=object)[inside]
+        return AlignedLabels(known, y, scen)
+
+
+@dataclass(frozen=True)
 class SegmentView:
     """Everything the Thresholds page asks at a threshold, answered in O(log n).
 
@@ -206,6 +279,26 @@ class SegmentView:
             labelled_scores=labelled_scores, labels=labels, scenario_scores=per_scenario,
             n_days=max(int(pd.to_datetime(start_ts).dt.normalize().nunique()), 1),
             table=ThresholdTable.from_scores(labelled_scores, labels) if both else None,
+        )
+
+    @classmethod
+    def from_order(cls, order: SegmentOrder, labels: AlignedLabels) -> SegmentView:
+        """From a segment's kept sort order and labels aligned with it: one pass, no sort.
+
+        The same view as :meth:`build` up to the order of ``labelled_scores`` (ascending
+        here): what a case decision costs on the Thresholds page at a million sessions."""
+        known = labels.known
+        scores = order.sorted_scores[known]
+        y = labels.is_anomaly[known]
+        positive = known & labels.is_anomaly  # few: the per-scenario split works on these
+        pos_scores, pos_names = order.sorted_scores[positive], labels.scenario[positive]
+        per_scenario = {str(name): pos_scores[pos_names == name]  # ascending already
+                        for name in pd.unique(pos_names)}
+        both = y.any() and not y.all()
+        return cls(
+            sorted_scores=order.sorted_scores, labelled_scores=scores, labels=y,
+            scenario_scores=per_scenario, n_days=order.n_days,
+            table=ThresholdTable.from_sorted(scores[::-1], y[::-1]) if both else None,
         )
 
     def n_alerts(self, threshold: float) -> int:

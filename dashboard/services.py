@@ -25,10 +25,12 @@ import streamlit as st
 from core.app import AnomalystError, alerts, investigate, queue
 from core.app import policy as policies
 from core.app.alerts import (  # re-exported for the pages, which import only dashboard.*
+    AlignedLabels,
     CostChoice,
     FlagSummary,
     InForce,
     OperatingMetrics,
+    SegmentOrder,
     SegmentView,
 )
 from core.app.data import Store, resolve_db_path
@@ -101,9 +103,21 @@ def summary(stamp: str, path: str) -> dict[str, Any]:
     return with_store(investigate.store_summary)
 
 
-@st.cache_data(show_spinner=False, max_entries=8)
+class _Fresh(NamedTuple):
+    models: pd.DataFrame
+    label_versions: dict[str, tuple[int, int]]
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def _fresh(stamp: str, path: str) -> _Fresh:
+    """What a rerun asks first after any write, read in one store opening: the scored models
+    (their scores' versions key the big tables) and the labels' fingerprints."""
+    return with_store(lambda s: _Fresh(investigate.scored_models(s),
+                                       investigate.label_versions(s)))
+
+
 def models(stamp: str, path: str) -> pd.DataFrame:
-    return with_store(investigate.scored_models)
+    return _fresh(stamp, path).models.copy()
 
 
 def score_table(stamp: str, path: str, model_ids: tuple[str, ...]) -> pd.DataFrame:
@@ -118,7 +132,7 @@ def score_table(stamp: str, path: str, model_ids: tuple[str, ...]) -> pd.DataFra
 
 def scores_version(stamp: str, path: str, model_ids: tuple[str, ...]) -> tuple:
     """(model, created, number of scores) of ``model_ids``: changes when they are rescored."""
-    frame = models(stamp, path)
+    frame = _fresh(stamp, path).models  # read-only here: no copy
     rows = frame[frame["model_id"].isin(model_ids)]
     return tuple(zip(rows["model_id"], rows["created_at"].astype(str), rows["n_scores"],
                      strict=True))
@@ -129,10 +143,15 @@ def _score_table(path: str, model_ids: tuple[str, ...], version: tuple) -> pd.Da
     return with_store(lambda s: alerts.score_table(s, model_ids))
 
 
-@st.cache_data(show_spinner=False, max_entries=8)
 def countries(stamp: str, path: str, model_id: str) -> list[str]:
-    """Sorted countries of the sessions ``model_id`` scored (one pass, not one a rerun)."""
-    return alerts.countries(score_table(stamp, path, (model_id,)))
+    """Sorted countries of the sessions ``model_id`` scored (one pass while its scores stay
+    as they are: a decision does not recount them)."""
+    return _countries(path, model_id, scores_version(stamp, path, (model_id,)))
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def _countries(path: str, model_id: str, version: tuple) -> list[str]:
+    return alerts.countries(_score_table(path, (model_id,), version))
 
 
 def segments(stamp: str, path: str, model_id: str) -> list[str]:
@@ -140,9 +159,39 @@ def segments(stamp: str, path: str, model_id: str) -> list[str]:
     return alerts.segments(countries(stamp, path, model_id))
 
 
-@st.cache_data(show_spinner=False, max_entries=16)
+def label_versions(stamp: str, path: str) -> dict[str, tuple[int, int]]:
+    """source -> a fingerprint of its session labels (one cheap query a store change)."""
+    return dict(_fresh(stamp, path).label_versions)
+
+
 def labels(stamp: str, path: str, sources: tuple[str, ...]) -> pd.DataFrame:
-    return with_store(lambda s: investigate.session_labels(s, sources))
+    """session_id, is_anomaly, scenario, source: one label per session from ``sources``, an
+    analyst's winning. Shared between reruns and sessions: treat as read-only.
+
+    Each source is read and kept on its own labels' fingerprint, so a case decision re-reads
+    the analysts' few labels and not the ground truth's million (docs/BENCHMARKS.md)."""
+    versions = label_versions(stamp, path)
+    return _labels(path, tuple(sources), tuple(versions.get(s) for s in sources))
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def _source_labels(path: str, source: str, version: tuple | None) -> pd.DataFrame:
+    return with_store(lambda s: investigate.session_labels(s, (source,)))
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def _labels(path: str, sources: tuple[str, ...], versions: tuple) -> pd.DataFrame:
+    frames = {src: _source_labels(path, src, v) for src, v in zip(sources, versions, strict=True)}
+    if len(frames) == 1:
+        return next(iter(frames.values()))
+    analysts = frames.pop("analyst", None)
+    rest = list(frames.values())
+    if analysts is not None and not analysts.empty:  # an analyst's decision wins
+        rest = [f[~f["session_id"].isin(analysts["session_id"])] for f in rest]
+    parts = [f for f in (*rest, analysts) if f is not None and not f.empty]
+    if not parts:
+        return next(f for f in (*rest, analysts) if f is not None)
+    return pd.concat(parts, ignore_index=True)
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
@@ -151,13 +200,46 @@ def in_force(stamp: str, path: str, model_id: str) -> InForce:
     return with_store(lambda s: alerts.thresholds_in_force(s, model_id))
 
 
-@st.cache_resource(show_spinner="Preparing thresholds…", max_entries=32)
 def segment_view(stamp: str, path: str, model_id: str, segment: str,
                  sources: tuple[str, ...]) -> SegmentView:
-    """The sorted arrays behind the Thresholds page for one model, segment and label set."""
-    return alerts.segment_view(score_table(stamp, path, (model_id,)),
-                               labelled_scores(stamp, path, model_id, sources),
-                               model_id, segment)
+    """The sorted arrays behind the Thresholds page for one model, segment and label set.
+
+    Three layers, each kept on what it depends on: the sessions sorted by score (the scores'
+    version), the ground truth laid onto that order (its labels' fingerprint), and the
+    analysts' labels over it (theirs). A decision redoes only the last: a copy and a
+    count over the sorted arrays, no sort and no million-row read."""
+    version = scores_version(stamp, path, (model_id,))
+    found = label_versions(stamp, path)
+    return _segment_view(path, model_id, segment, tuple(sources), version,
+                         tuple(found.get(s) for s in sources))
+
+
+@st.cache_resource(show_spinner="Sorting scores…", max_entries=16)
+def _segment_order(path: str, model_id: str, segment: str, version: tuple) -> SegmentOrder:
+    return alerts.segment_order(_score_table(path, (model_id,), version), model_id, segment)
+
+
+@st.cache_resource(show_spinner="Preparing thresholds…", max_entries=16)
+def _aligned_labels(path: str, model_id: str, segment: str, version: tuple,
+                    sources: tuple[str, ...], label_versions: tuple) -> AlignedLabels:
+    order = _segment_order(path, model_id, segment, version)
+    if not sources:
+        return order.no_labels()
+    return alerts.align_labels(order, _labels(path, sources, label_versions))
+
+
+@st.cache_resource(show_spinner=False, max_entries=32)
+def _segment_view(path: str, model_id: str, segment: str, sources: tuple[str, ...],
+                  version: tuple, label_versions: tuple) -> SegmentView:
+    order = _segment_order(path, model_id, segment, version)
+    versions = dict(zip(sources, label_versions, strict=True))
+    base = tuple(s for s in sources if s != "analyst")
+    aligned = _aligned_labels(path, model_id, segment, version, base,
+                              tuple(versions[s] for s in base))
+    if "analyst" in sources:
+        analysts = _source_labels(path, "analyst", versions["analyst"])
+        aligned = aligned.overlaid(order, analysts[analysts["is_anomaly"].notna()])
+    return alerts.segment_view_from(order, aligned)
 
 
 @st.cache_data(show_spinner="Building the work queue…", max_entries=4, ttl=60)
@@ -198,11 +280,18 @@ def cheapest(stamp: str, path: str, model_id: str, segment: str, sources: tuple[
     return alerts.cheapest(segment_view(stamp, path, model_id, segment, sources), miss, review)
 
 
-@st.cache_data(show_spinner=False, max_entries=64)
 def capacity_threshold(stamp: str, path: str, model_id: str, segment: str,
                        per_day: float) -> float:
-    return alerts.capacity_threshold(score_table(stamp, path, (model_id,)), model_id, segment,
-                                     per_day)
+    return _capacity_threshold(path, model_id, segment, per_day,
+                               scores_version(stamp, path, (model_id,)))
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _capacity_threshold(path: str, model_id: str, segment: str, per_day: float,
+                        version: tuple) -> float:
+    """Scores only: kept across decisions and saved thresholds."""
+    return alerts.capacity_threshold(_score_table(path, (model_id,), version), model_id,
+                                     segment, per_day)
 
 
 def threshold_metrics(stamp: str, path: str, model_id: str, segment: str,

@@ -19,11 +19,14 @@ from core import lookups
 from core.schema import LABEL_SOURCES
 from core.store import Store
 from core.thresholds import (
+    AlignedLabels,
     CostChoice,
     InForce,
+    SegmentOrder,
     SegmentView,
     alerts_per_day,
     apply_daily_budget,
+    cheapest_on_table,
     cheapest_threshold,
     segment_mask,
     threshold_for_capacity,
@@ -31,7 +34,8 @@ from core.thresholds import (
 )
 
 __all__ = [
-    "CostChoice", "FlagSummary", "InForce", "OperatingMetrics", "SegmentView",
+    "AlignedLabels", "CostChoice", "FlagSummary", "InForce", "OperatingMetrics", "SegmentOrder",
+    "SegmentView", "align_labels", "segment_order", "segment_view_from",
     "capacity_threshold", "cheapest", "countries", "default_point", "flag_matrix", "flag_summary",
     "labelled_scores", "measure", "newest_per_detector", "save_threshold", "score_table",
     "segment_view", "segments", "thresholds_in_force",
@@ -186,10 +190,31 @@ def segment_view(table: pd.DataFrame, labelled: pd.DataFrame, model_id: str,
     )
 
 
+def segment_order(table: pd.DataFrame, model_id: str, segment: str) -> SegmentOrder:
+    """``segment``'s sessions scored by ``model_id`` (``table``: its score table), sorted by
+    score once: kept while the scores are, whatever the labels do."""
+    part = table[segment_mask(table, segment)]
+    return SegmentOrder.build(part[f"score:{model_id}"].to_numpy(np.float64),
+                              part["session_id"], part["start_ts"])
+
+
+def align_labels(order: SegmentOrder, labels: pd.DataFrame) -> AlignedLabels:
+    """``labels`` (``session_labels``: session_id, is_anomaly, scenario) laid onto ``order``;
+    sessions outside the segment or unscored are left out."""
+    return order.no_labels().overlaid(order, labels[labels["is_anomaly"].notna()])
+
+
+def segment_view_from(order: SegmentOrder, labels: AlignedLabels) -> SegmentView:
+    """The tuning view from a kept order and aligned labels (no sort: a decision's cost)."""
+    return SegmentView.from_order(order, labels)
+
+
 def cheapest(view: SegmentView, miss: float, review: float) -> CostChoice | None:
     """The threshold with the lowest cost on the labelled sessions; None without anomalies."""
     if not view.labels.any():
         return None
+    if view.table is not None:  # the same choice without sorting the labelled sessions
+        return cheapest_on_table(view.table, cost_miss=miss, cost_review=review)
     return cheapest_threshold(view.labelled_scores, view.labels, cost_miss=miss,
                               cost_review=review)
 

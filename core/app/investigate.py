@@ -23,7 +23,7 @@ if TYPE_CHECKING:  # core.explain loads torch (slow): only the functions that ex
 __all__ = [  # and, on first use, METHOD_TEXT and display_table (core.explain)
     "AttentionView", "UserView", "attention_view", "context_table",
     "event_type_names", "explain", "explain_session", "find_users",
-    "global_view", "method_text", "save_explanation", "scored_models", "session_labels",
+    "global_view", "label_versions", "method_text", "save_explanation", "scored_models", "session_labels",
     "session_models", "sessions_with_event_types", "store_summary", "user_view",
 ]
 _LAZY = {"METHOD_TEXT": "core.explain", "display_table": "core.explain"}
@@ -51,6 +51,12 @@ def scored_models(store: Store) -> pd.DataFrame:
 
 def session_labels(store: Store, sources: Sequence[str] = LABEL_SOURCES) -> pd.DataFrame:
     return lookups.session_labels(store, sources)
+
+
+def label_versions(store: Store) -> dict[str, tuple[int, int]]:
+    """source -> a fingerprint of its session labels: a cache of ground-truth labels keyed
+    on it survives an analyst's decision."""
+    return store.labels.versions()
 
 
 def find_users(store: Store, text: str) -> list[str]:

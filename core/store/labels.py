@@ -40,6 +40,13 @@ _TRAINING_EVENT_LABELS = """
         ORDER BY CASE l.source WHEN 'analyst' THEN 0 ELSE 1 END) = 1
 """
 
+# A fingerprint of each source's session labels: changes whenever one is added, removed or
+# changed (~20 ms at 708k labels, against ~1 s to read them).
+_VERSIONS = """
+    SELECT source, count(*), bit_xor(hash(session_id, is_anomaly, scenario))
+    FROM session_label_rollup GROUP BY source ORDER BY source
+"""
+
 
 class Labels:
     """The ``labels`` table and its per-session rollup (core.store.label_rollup)."""
@@ -52,6 +59,11 @@ class Labels:
         with both sources an analyst's label wins."""
         return self._store._large_frame("session_labels", CHOSEN_LABELS,
                                         {"sources": list(sources)})
+
+    def versions(self) -> dict[str, tuple[int, int]]:
+        """source -> (labelled sessions, a hash of their labels): equal while they are."""
+        return {str(r[0]): (int(r[1]), int(r[2]))
+                for r in self._store._rows("label_versions", _VERSIONS)}
 
     def training_event_labels(self, sources: Sequence[str]) -> pd.DataFrame:
         """session_id, event_id, is_anomaly of every labelled event (analyst first)."""

@@ -130,3 +130,85 @@ def test_segment_mask() -> None:
     assert segment_mask(table, "country:FR").tolist() == [False, True]
     with pytest.raises(ConfigError, match="segment must be"):
         segment_mask(table, "colour:red")
+
+
+def _random_segment(seed: int, n: int = 2_000):
+    """Scores with ties and unscored (NaN) sessions, ids, days, and a labelled subset."""
+    rng = np.random.default_rng(seed)
+    scores = np.round(rng.normal(size=n), 2)  # ties
+    scores[rng.random(n) < 0.05] = np.nan
+    ids = pd.Series([f"s{i}" for i in range(n)])
+    days = pd.Series(pd.to_datetime("2026-01-01") + pd.to_timedelta(np.arange(n) % 7, "D"))
+    pick = rng.random(n) < 0.4
+    labels = pd.DataFrame({"session_id": ids[pick].to_numpy(),
+                           "is_anomaly": rng.random(int(pick.sum())) < 0.15,
+                           "scenario": np.where(rng.random(int(pick.sum())) < 0.5, "a", "b")})
+    return scores, ids, days, labels
+
+
+def _same_point(a: object, b: object) -> None:
+    import dataclasses
+
+    np.testing.assert_equal(dataclasses.astuple(a), dataclasses.astuple(b))  # NaN == NaN
+
+
+def _build_from_frames(scores, ids, days, labels) -> object:
+    """The reference: SegmentView.build on the labelled sessions that were scored."""
+    from core.thresholds import SegmentView
+
+    frame = pd.DataFrame({"session_id": ids, "score": scores}).merge(labels, on="session_id")
+    frame = frame[np.isfinite(frame["score"])]
+    return SegmentView.build(scores, days, frame["score"].to_numpy(),
+                             frame["is_anomaly"].to_numpy(bool),
+                             frame["scenario"].to_numpy(object))
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_a_view_from_the_kept_order_equals_one_built_from_scratch(seed: int) -> None:
+    from core.thresholds import SegmentOrder, SegmentView
+
+    scores, ids, days, labels = _random_segment(seed)
+    order = SegmentOrder.build(scores, ids, days)
+    fast = SegmentView.from_order(order, order.no_labels().overlaid(order, labels))
+    slow = _build_from_frames(scores, ids, days, labels)
+    assert fast.n_days == slow.n_days == 7
+    np.testing.assert_array_equal(fast.sorted_scores, slow.sorted_scores)
+    assert len(fast.labels) == len(slow.labels) and fast.labels.sum() == slow.labels.sum()
+    for t in np.r_[np.nanquantile(scores, [0, 0.1, 0.5, 0.9, 0.99, 1]), 9.0]:
+        _same_point(fast.table.at(t), slow.table.at(t))
+        pd.testing.assert_frame_equal(fast.scenario_recall(t), slow.scenario_recall(t))
+
+
+def test_an_analyst_label_overrides_the_ground_truth_without_a_sort() -> None:
+    from core.thresholds import SegmentOrder, SegmentView
+
+    scores, ids, days, truth = _random_segment(4)
+    order = SegmentOrder.build(scores, ids, days)
+    base = order.no_labels().overlaid(order, truth)
+    flipped = truth.iloc[:5].assign(is_anomaly=lambda f: ~f["is_anomaly"], scenario="x")
+    fresh = ids[~ids.isin(truth["session_id"])].iloc[:3]  # unlabelled until now
+    decided = pd.concat([flipped, pd.DataFrame({"session_id": fresh, "is_anomaly": True,
+                                                "scenario": "x"})], ignore_index=True)
+    fast = SegmentView.from_order(order, base.overlaid(order, decided))
+    merged = pd.concat([truth[~truth["session_id"].isin(decided["session_id"])], decided])
+    slow = _build_from_frames(scores, ids, days, merged)
+    for t in np.nanquantile(scores, [0.05, 0.5, 0.95]):
+        _same_point(fast.table.at(t), slow.table.at(t))
+    assert base.known.sum() < base.overlaid(order, decided).known.sum()  # a copy: base kept
+    assert SegmentView.from_order(order, base).table.at(0.0) != fast.table.at(0.0)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 3])
+def test_the_cheapest_threshold_on_the_table_is_the_sorted_one(seed: int) -> None:
+    from core.evaluate import ThresholdTable
+    from core.thresholds import cheapest_on_table
+
+    rng = np.random.default_rng(seed)
+    scores = np.round(rng.normal(size=400), 1)
+    labels = rng.random(400) < 0.1
+    table = ThresholdTable.from_scores(scores, labels)
+    for miss, review in ((200.0, 5.0), (1.0, 5.0), (10.0, 0.0), (0.0, 1.0)):
+        assert cheapest_on_table(table, cost_miss=miss, cost_review=review) == \
+            cheapest_threshold(scores, labels, cost_miss=miss, cost_review=review)
+    with pytest.raises(ConfigError, match="costs must be >= 0"):
+        cheapest_on_table(table, cost_miss=-1.0, cost_review=1.0)
