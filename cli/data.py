@@ -21,6 +21,10 @@ from core.app import data
               help="JSON object of canonical -> source column names.")
 @click.option("--session-gap", default="30m", show_default=True,
               help="Inactivity gap that starts a new session when session_id is absent.")
+@click.option("--unit", type=click.Choice(["session", "event"]), default="session",
+              show_default=True,
+              help="What is scored: sessions, or each event on its own (payment data: one "
+                   "event is one payment). A store keeps the unit of its first ingest.")
 @click.option("--skip-bad-rows", is_flag=True,
               help="Load good rows; write rejected ones with reasons to FILE.rejected.csv.")
 @click.option("--rejected-dir", type=click.Path(file_okay=False), default=None,
@@ -36,9 +40,9 @@ from core.app import data
 @wait_option
 @user_errors
 def ingest(files: tuple[str, ...], db: str | None, maps: tuple[str, ...], map_file: str | None,
-           session_gap: str, skip_bad_rows: bool, rejected_dir: str | None, drop_extra: bool,
-           encoding: str, min_ts: str | None, max_ts: str | None, as_json: bool,
-           wait_s: float) -> None:
+           session_gap: str, unit: str, skip_bad_rows: bool, rejected_dir: str | None,
+           drop_extra: bool, encoding: str, min_ts: str | None, max_ts: str | None,
+           as_json: bool, wait_s: float) -> None:
     """Ingest event FILES (CSV or Parquet) into the store, all or nothing."""
     mapping = data.parse_mapping(maps, map_file)
     window = data.parse_time_window(min_ts, max_ts)
@@ -46,7 +50,7 @@ def ingest(files: tuple[str, ...], db: str | None, maps: tuple[str, ...], map_fi
         report = data.ingest_event_files(
             store, files, mapping=mapping, session_gap_minutes=parse_minutes(session_gap),
             skip_bad_rows=skip_bad_rows, rejected_dir=rejected_dir, keep_extra=not drop_extra,
-            encoding=encoding, time_window=window,
+            encoding=encoding, time_window=window, unit=unit,
         )
     click.echo(json.dumps(report.to_dict(), indent=2) if as_json else report.summary())
 
@@ -90,7 +94,8 @@ def format_info(summary: dict[str, Any]) -> str:
     lines = [
         f"Store {summary['path']} (schema v{summary['schema_version']})",
         f"  events   {summary['n_events']:>12,}",
-        f"  sessions {summary['n_sessions']:>12,}",
+        f"  sessions {summary['n_sessions']:>12,}"
+        + ("  (scored by event: one event each)" if summary.get("unit") == "event" else ""),
         f"  users    {summary['n_users']:>12,}",
         f"  from {summary['first_event_at'] or '-'} to {summary['last_event_at'] or '-'}",
     ]

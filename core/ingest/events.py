@@ -53,6 +53,7 @@ def ingest_events(
     keep_extra: bool = True,
     encoding: str = "utf-8",
     time_window: TimeWindow | None = None,
+    unit: str = "session",
 ) -> IngestReport:
     """Ingest events from CSV/Parquet files or DataFrames into ``store``.
 
@@ -62,6 +63,11 @@ def ingest_events(
     reason each, next to the source (or into ``rejected_dir``). Timestamps outside
     ``time_window`` (default ``TimeWindow.parse()``: the documented window or the
     environment's) are bad rows.
+
+    ``unit`` is what the store scores: ``session`` (the source's sessions, else inactivity
+    gaps) or ``event`` (each event its own session, its id the event id: for payment data,
+    where one event is one payment and the unit an analyst acts on; any session_id column
+    is then ignored). A store keeps the unit of its first ingest; another is refused.
     """
     if isinstance(sources, (str, os.PathLike, pd.DataFrame)):
         sources = [sources]
@@ -72,6 +78,7 @@ def ingest_events(
         raise IngestError(
             f"session gap must be > 0 minutes, got {session_gap_minutes}. Use e.g. 30m."
         )
+    _check_unit(store, unit)
     mapping = mapping or ColumnMapping()
     window = time_window or TimeWindow.parse()
     report = IngestReport("events", [source_label(s) for s in sources])
@@ -84,7 +91,7 @@ def ingest_events(
             selects.append(_stage_select(raw, index, mapping, keep_extra, report, window))
         try:
             _stage_and_write(store, raws, selects, report, skip_bad_rows, session_gap_minutes,
-                             rejected_dir)
+                             rejected_dir, unit)
         except duckdb.Error as exc:  # a damaged page read in place, after loading
             raise IngestError(unreadable_source_message(store, raws, exc)) from exc
     finally:
@@ -97,13 +104,14 @@ def ingest_events(
 
 def _stage_and_write(
     store: Store, raws: list[RawSource], selects: list[str], report: IngestReport, skip: bool,
-    gap_minutes: float, rejected_dir: str | Path | None,
+    gap_minutes: float, rejected_dir: str | Path | None, unit: str = "session",
 ) -> None:
     store.ingests.stage_events(selects)
     report.n_rows = sum(r.n_rows for r in raws)
     rejected, n_missing_ids = _check_rows(store, raws, skip, report)
-    store.ingests.derive_ids(gap_minutes, n_missing=n_missing_ids, all_good=not rejected)
-    _write(store, report, raws, skip)
+    store.ingests.derive_ids(gap_minutes, n_missing=n_missing_ids, all_good=not rejected,
+                             per_event=unit == "event")
+    _write(store, report, raws, skip, unit)
     if report.n_rejected:
         report.rejected_files = _write_rejected(store, raws, rejected_dir)
 
@@ -189,11 +197,29 @@ def _refuse_stored_conflicts(
     )
 
 
-def _write(store: Store, report: IngestReport, raws: list[RawSource], skip: bool) -> None:
+UNITS = ("session", "event")
+
+
+def _check_unit(store: Store, unit: str) -> None:
+    """Refuse an unknown unit, or one other than the store's (its sessions would mix)."""
+    if unit not in UNITS:
+        raise IngestError(f"unit must be one of {', '.join(UNITS)}, got {unit!r}.")
+    held = store.ingests.unit() or ("session" if store.ingests.has_events() else None)
+    if held is not None and held != unit:
+        raise IngestError(
+            f"this store scores by {held}, got --unit {unit}. A store keeps one unit: ingest "
+            f"with --unit {held}, or into a new store (--db)."
+        )
+
+
+def _write(store: Store, report: IngestReport, raws: list[RawSource], skip: bool,
+           unit: str = "session") -> None:
     """One transaction: new events, their sessions (checked for clashes) and the log entry."""
     started = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     ingests = store.ingests
     with store.transaction():
+        if ingests.unit() is None:
+            ingests.set_unit(unit)
         ingest_id = ingests.next_id()
         n_inserted = ingests.insert_new_events(ingest_id)
         n_stored_before = report.n_rows - report.n_rejected - n_inserted

@@ -266,6 +266,7 @@ class Store:
             "n_events": summary.count_events(),
             "n_sessions": summary.count_sessions(),
             "n_users": summary.count_users(),
+            "unit": self.ingests.unit() or "session",
             "first_event_at": iso_text(first),
             "last_event_at": iso_text(last),
             "event_types": summary.event_type_counts(),

@@ -214,13 +214,14 @@ def content_hash_expr(prefix: str = "") -> str:
     return f"md5(concat_ws({_SEP}, {parts}))"
 
 
-def derive_ids_sql(*, gap_minutes: float) -> str:
+def derive_ids_sql(*, gap_minutes: float, per_event: bool = False) -> str:
     """SELECT over the good rows of ``_stage`` that fills event_id and session_id where NULL.
 
     A row without an id gets the md5 of its content, so re-ingesting it is a no-op. Rows without
     a session are sessionized per user: a new session starts after ``gap_minutes`` of
     inactivity, and its id is the user and the session's first timestamp, so the same events
-    always give the same id.
+    always give the same id. ``per_event``: every row's session is its own event id (payment
+    data, where one event is one payment and the unit an analyst acts on).
     """
     canonical = [c.name for c in EVENT_COLUMNS]
     base_cols = ", ".join(
@@ -236,6 +237,11 @@ def derive_ids_sql(*, gap_minutes: float) -> str:
                             OR epoch_us(ts) - epoch_us(lag(ts) OVER w) > {gap_us}
                       THEN 1 ELSE 0 END AS _new
             FROM b WHERE session_id IS NULL
+    if per_event:  # the scoring unit is the event: each one is its own session
+        return f"""
+        WITH b AS (SELECT _file, _row, {base_cols}, extra FROM _stage WHERE _reason IS NULL)
+        SELECT _file, _row, {cols}, event_id AS session_id, extra FROM b
+        """
             WINDOW w AS (PARTITION BY user_id ORDER BY ts, event_id)
         ),
         numbered AS (

@@ -97,6 +97,21 @@ class Ingests:
         con.execute(sql, params) if params is not None else con.execute(sql)
 
     # --- bookkeeping ---------------------------------------------------------------------
+    def unit(self) -> str | None:
+        """What a session is in this store: 'session' or 'event' (None: nothing recorded
+        yet; a store with events and no record was ingested by sessions)."""
+        rows = self._run("scoring_unit",
+                         "SELECT value FROM schema_meta WHERE key = 'scoring_unit'")
+        return str(rows[0][0]) if rows else None
+
+    def set_unit(self, unit: str) -> None:
+        self._do("set_scoring_unit",
+                 "INSERT OR REPLACE INTO schema_meta VALUES ('scoring_unit', $unit)",
+                 {"unit": unit})
+
+    def has_events(self) -> bool:
+        return bool(self._run("has_events", "SELECT EXISTS (SELECT 1 FROM events)")[0][0])
+
     def next_id(self) -> int:
         return int(self._store._scalar("next_ingest_id", "SELECT nextval('ingest_id_seq')"))
 
@@ -176,12 +191,13 @@ class Ingests:
             "bad_rows", "SELECT _file, _row, _reason FROM _stage WHERE _reason IS NOT NULL "
             "ORDER BY _file, _row LIMIT ?", [int(limit)])
 
-    def derive_ids(self, gap_minutes: float, *, n_missing: int, all_good: bool) -> None:
+    def derive_ids(self, gap_minutes: float, *, n_missing: int, all_good: bool,
+                   per_event: bool = False) -> None:
         """``_derived``: the good staged rows with missing ids filled; a plain view when
-        every row has both ids."""
-        if n_missing:
+        every row has both ids. ``per_event``: every event is its own session."""
+        if n_missing or per_event:
             self._do("derive_ids", "CREATE OR REPLACE TEMP TABLE _derived AS "
-                     + derive_ids_sql(gap_minutes=gap_minutes))
+                     + derive_ids_sql(gap_minutes=gap_minutes, per_event=per_event))
             return
         # Without bad rows the filter is dropped, so the insert never evaluates _reason.
         where = "" if all_good else " WHERE _reason IS NULL"

@@ -32,9 +32,11 @@ cols[3].metric("Flag rate", f"{flags.flag_rate:.2%}")
 cols[4].metric("Labelled anomalous", f"{flags.n_labelled_anomalous:,}",
                help=safe.fmt("of {n:,} labelled sessions ({sources})", n=flags.n_labelled,
                              sources=safe.Markdown(", ".join(sources))))
-st.caption(safe.fmt("Events {n:,} · from {first} to {last} UTC · store {path}",
+st.caption(safe.fmt("Events {n:,} · from {first} to {last} UTC · store {path}{unit}",
                     n=info["n_events"], first=common.when(info["first_event_at"]),
-                    last=common.when(info["last_event_at"]), path=info["path"]))
+                    last=common.when(info["last_event_at"]), path=info["path"],
+                    unit=" · scored by event: each session is one event"
+                    if info.get("unit") == "event" else ""))
 
 log_y = st.toggle("Log-scale counts", value=True, key="overview_log")
 left, right = st.columns(2)
