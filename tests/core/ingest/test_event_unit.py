@@ -92,3 +92,37 @@ def test_info_says_the_store_scores_by_event(tmp_path: Path, payments: Path) -> 
         info = store.info()
     assert info["unit"] == "event"
     assert "scored by event" in format_info(info)
+
+
+def test_training_scoring_and_evaluation_run_per_payment(tmp_path: Path) -> None:
+    """The whole pipeline works on events as its unit, unchanged: one score per payment."""
+    import numpy as np
+    import pandas as pd
+
+    from core.ingest.labels import ingest_labels
+    from core.pipeline import evaluate_models, score_model, train_model
+
+    rng = np.random.default_rng(0)
+    n = 600
+    frame = pd.DataFrame({
+        "event_id": [f"tx{i}" for i in range(n)],
+        "user_id": [f"c{i % 30}" for i in range(n)],
+        "ts": pd.Timestamp("2026-01-01") + pd.to_timedelta(np.sort(rng.uniform(0, 20, n)), "D"),
+        "event_type": "payment_attempt",
+        "amount": rng.lognormal(3, 0.5, n).round(2),
+        "merchant": [f"t{i}" for i in rng.integers(0, 12, n)],
+    })
+    fraud = rng.random(n) < 0.05
+    frame.loc[fraud, "amount"] *= 20
+    labels = pd.DataFrame({"event_id": frame["event_id"], "is_anomaly": fraud.astype(int)})
+    label_file = tmp_path / "labels.csv"
+    labels.to_csv(label_file, index=False)
+    with Store.open(tmp_path / "p.duckdb") as store:
+        ingest_events(store, frame, unit="event")
+        ingest_labels(store, str(label_file))
+        trained = train_model(store, "zscore", quiet=True)
+        score_model(store, trained.model_id)
+        assert store.scores.count(trained.model_id) == n  # one score per payment
+        [row] = evaluate_models(store, model_ids=[trained.model_id])
+    assert 0 < row["n_sessions"] < n  # payments after the model's train end
+    assert row["roc_auc"] > 0.8  # twenty-fold amounts stand out payment by payment
