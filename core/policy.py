@@ -68,6 +68,11 @@ class AlertPolicy:
         """The threshold this policy applies to ``segment``'s sessions."""
         return self.in_force.for_segment(segment)
 
+    def lowest_threshold(self) -> float:
+        """No session scoring below this is flagged in any segment (inf: none can be)."""
+        finite = [v for v in (*self.thresholds.values(), self.default) if math.isfinite(v)]
+        return min(finite, default=math.inf)
+
     def flags(self, table: pd.DataFrame) -> np.ndarray:
         """Which rows of a score table (``score:<model_id>``, tenure, country, start_ts) are
         flagged: at or above their segment's threshold, then within the daily budget."""

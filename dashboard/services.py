@@ -251,12 +251,15 @@ def work_queue(stamp: str, path: str) -> pd.DataFrame:
     if found is None:
         return pd.DataFrame(columns=["session_id", "user_id", "risk", "status", "agreeing"])
     model_ids = tuple(default_model_ids(models(stamp, path)))
-    # The policy's model alone (the risk table's cached copy); the detectors' scores are read
-    # for the flagged sessions only (a three-model table of 708k sessions took 0.2 s more).
-    table = score_table(stamp, path, (found.model_id,))
+    # Only the sessions at or above the policy's lowest threshold are read, with their facts,
+    # in one query (no million-row score table: the queue's first render at 1M sessions);
+    # the detectors' scores are read for the flagged sessions only and ranked against their
+    # sorted scores, kept on the scores' version.
+    others = tuple(m for m in model_ids if m != found.model_id)
+    references = sorted_scores(path, others, scores_version(stamp, path, others))
     names = detectors(stamp, path)
     return with_store(lambda s: queue.work_queue(s, found, model_ids=model_ids,
-                                                 detectors=names, table=table))
+                                                 detectors=names, references=references))
 
 
 def ranked_queue(stamp: str, path: str, sources: tuple[str, ...] = ()) -> pd.DataFrame:

@@ -43,13 +43,17 @@ SORTS = {  # name -> (column, ascending)
     "agreement": ("n_agree", False),
 }
 PAGE = "queue"  # the saved views' page
+FACT_COLUMNS = ("scored_at", "analyst_labelled", "in_decided_case", "open_case_id", "amount",
+                "truth_is_anomaly", "truth_scenario")
+"""What ``store.work_queue.facts`` (and ``candidates``) know about each flagged session."""
 MAX_VIEW_NAME = 80
 
 
 # --- the queue --------------------------------------------------------------------------------
 def work_queue(store: Store, policy: AlertPolicy, *, model_ids: Sequence[str] = (),
                detectors: Mapping[str, str] | None = None, table: pd.DataFrame | None = None,
-               now: dt.datetime | None = None) -> pd.DataFrame:
+               now: dt.datetime | None = None,
+               references: Mapping[str, np.ndarray] | None = None) -> pd.DataFrame:
     """One row per session ``policy`` flags, riskiest first.
 
     Columns: session_id, user_id, start_ts, country, tenure, risk (0-100, NaN without a
@@ -58,22 +62,28 @@ def work_queue(store: Store, policy: AlertPolicy, *, model_ids: Sequence[str] = 
     thresholds in force, by ``detectors`` name), ``pct:<model>`` per model, amount,
     truth_is_anomaly and truth_scenario (ground truth, NA without one).
 
-    ``table`` is a score table with the policy's model when the caller holds one (read here if
-    not); ``model_ids`` missing from it are read for the flagged sessions only. ``now``
-    (naive UTC) dates the ages and the snoozes.
+    ``table`` is a score table with the policy's model when the caller holds one; without
+    it only the sessions at or above the policy's lowest threshold are read
+    (``store.work_queue.candidates``). ``model_ids`` missing from it are read for the flagged
+    sessions only, ranked against ``references`` (model -> its sorted scores, when the
+    caller keeps them; read here if not). ``now`` (naive UTC) dates the ages and snoozes.
     """
-    from core import lookups
     from core.app.policy import risk_calibration
     from core.thresholds import thresholds_in_force
 
     others = [m for m in dict.fromkeys(model_ids) if m != policy.model_id]
-    if table is None:
-        table = lookups.score_table(store, [policy.model_id])
     now = now or dt.datetime.now(dt.UTC).replace(tzinfo=None)
-    flagged = table[policy.flags(table)]
+    if table is None:  # only the sessions at or above the policy's lowest threshold are read
+        candidates = store.work_queue.candidates(policy.model_id, policy.lowest_threshold())
+        candidates = candidates.rename(columns={"score": f"score:{policy.model_id}"})
+        flagged = candidates[policy.flags(candidates)]
+        facts = flagged[["session_id", *FACT_COLUMNS]]
+    else:
+        flagged = table[policy.flags(table)]
+        facts = None
     missing = [m for m in others if f"score:{m}" not in flagged.columns]
     if missing:  # the detectors' scores and percentiles of the flagged sessions only
-        flagged = _with_detector_scores(store, flagged, missing)
+        flagged = _with_detector_scores(store, flagged, missing, references or {})
     out = flagged[["session_id", "user_id", "start_ts", "country", "tenure"]].reset_index(
         drop=True)
     scores = flagged[f"score:{policy.model_id}"].to_numpy(np.float64)
@@ -87,7 +97,8 @@ def work_queue(store: Store, policy: AlertPolicy, *, model_ids: Sequence[str] = 
     out["n_agree"], out["n_detectors"], out["agreeing"] = count, len(others), agreeing
     for m in others:
         out[f"pct:{m}"] = flagged[f"pct:{m}"].to_numpy()
-    facts = store.work_queue.facts(out["session_id"].tolist(), policy.model_id)
+    if facts is None:
+        facts = store.work_queue.facts(out["session_id"].tolist(), policy.model_id)
     out = out.merge(facts, on="session_id", how="left")
     snoozed = out["session_id"].isin(store.suppressions.suppressed_session_ids(now)).to_numpy()
     out["status"] = status_of(out["analyst_labelled"].fillna(False).to_numpy(bool),
@@ -102,8 +113,8 @@ def work_queue(store: Store, policy: AlertPolicy, *, model_ids: Sequence[str] = 
     return sort_queue(out, "risk")
 
 
-def _with_detector_scores(store: Store, flagged: pd.DataFrame,
-                          model_ids: Sequence[str]) -> pd.DataFrame:
+def _with_detector_scores(store: Store, flagged: pd.DataFrame, model_ids: Sequence[str],
+                          references: Mapping[str, np.ndarray]) -> pd.DataFrame:
     """``flagged`` with ``score:<m>`` and ``pct:<m>`` of ``model_ids`` (NaN where unscored):
     the percentile is the share of the model's scored sessions that score lower, as in
     ``core.lookups.score_table``, from one sorted column instead of a full score table."""
@@ -113,7 +124,10 @@ def _with_detector_scores(store: Store, flagged: pd.DataFrame,
         mine = found[found["model_id"] == m].set_index("session_id")["score"]
         scores = out["session_id"].map(mine).astype(np.float64).to_numpy()
         out[f"score:{m}"] = scores
-        out[f"pct:{m}"] = percentile_among(scores, store.work_queue.all_scores(m))
+        reference = references.get(m)
+        if reference is None:
+            reference = store.work_queue.all_scores(m)
+        out[f"pct:{m}"] = percentile_among(scores, reference)
     return out
 
 

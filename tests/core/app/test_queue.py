@@ -182,3 +182,31 @@ def test_detector_scores_read_for_the_flagged_only_match_a_full_table(demo_store
         assert (np.isnan(left) == np.isnan(anyway)).all()
         assert (left[~np.isnan(left)] <= anyway[~np.isnan(anyway)] + 1e-9).all()
         assert np.allclose(left, anyway, atol=5, equal_nan=True)
+
+
+def test_the_queue_read_from_candidates_equals_one_from_the_full_table(demo_store_copy: Path
+                                                                       ) -> None:
+    """The lean read (sessions at or above the lowest threshold) flags exactly what the
+    policy flags on the whole score table, with segment thresholds and a daily budget."""
+    from core import lookups
+
+    with Store.open(demo_store_copy) as store:
+        found = policy.in_force(store)
+        assert found is not None
+        table = lookups.score_table(store, [found.model_id])
+        scores = table[f"score:{found.model_id}"]
+        country = table["country"].value_counts().index[0]
+        policy.publish(store, analyst="admin", model_id=found.model_id, daily_budget=3,
+                       thresholds={"all": float(scores.quantile(0.9)),
+                                   "tenure:new": float(scores.quantile(0.95)),
+                                   f"country:{country}": float(scores.quantile(0.8))},
+                       note="segments and a budget")
+        stricter = policy.in_force(store)
+        assert stricter.lowest_threshold() == pytest.approx(float(scores.quantile(0.8)))
+        full = queue.work_queue(store, stricter, table=lookups.score_table(store, [
+            found.model_id]))
+        lean = queue.work_queue(store, stricter)
+    expected = table.loc[stricter.flags(table), "session_id"]
+    assert set(lean["session_id"]) == set(expected) and len(lean) == len(expected) > 0
+    pd.testing.assert_frame_equal(lean.drop(columns=["age_h", "age"]),
+                                  full.drop(columns=["age_h", "age"]), check_dtype=False)
