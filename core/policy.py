@@ -218,12 +218,24 @@ def risk_table(store: Store, policy: AlertPolicy,
         from core.lookups import score_table
 
         table = score_table(store, [policy.model_id])
-    scores = table[f"score:{policy.model_id}"].to_numpy(np.float64)
-    calibration = risk_calibration(store, policy.model_id)
+    return with_verdicts(risk_scores(store, policy.model_id, table), policy, table)
+
+
+def risk_scores(store: Store, model_id: str, table: pd.DataFrame) -> pd.DataFrame:
+    """session_id, user_id, start_ts, score, risk of every session of ``table`` (a score table
+    with ``model_id``) that the model scored: what the policy's thresholds do not change,
+    so a front end keeps it while versions are published."""
+    scores = table[f"score:{model_id}"].to_numpy(np.float64)
+    calibration = risk_calibration(store, model_id)
     risk = calibration.risk(scores) if calibration else np.full(len(scores), np.nan)
     out = table[["session_id", "user_id", "start_ts"]].copy()
     out["score"] = scores
     out["risk"] = risk
-    out["flagged"] = policy.flags(table)
     return out[np.isfinite(scores)].reset_index(drop=True)
+
+
+def with_verdicts(risk: pd.DataFrame, policy: AlertPolicy, table: pd.DataFrame) -> pd.DataFrame:
+    """``risk`` (:func:`risk_scores` of ``table``) with ``flagged``: the policy's verdict."""
+    scores = table[f"score:{policy.model_id}"].to_numpy(np.float64)
+    return risk.assign(flagged=policy.flags(table)[np.isfinite(scores)])
 

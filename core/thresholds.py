@@ -171,16 +171,25 @@ def apply_daily_budget(scores: np.ndarray, flagged: np.ndarray, start_ts: pd.Ser
     """Keep at most ``top_k`` flagged sessions per day (the highest scores); None keeps all."""
     if top_k is None:
         return flagged
-    frame = pd.DataFrame({"day": pd.to_datetime(start_ts).dt.normalize().to_numpy(),
-                          "score": np.where(flagged, scores, -np.inf)})
+    # Ranked among the flagged only (the rest could only rank below them): same verdicts,
+    # a groupby over the alerts instead of every session.
+    at = np.flatnonzero(flagged)
+    frame = pd.DataFrame({"day": _days(start_ts)[at], "score": np.asarray(scores)[at]})
     rank = frame.groupby("day")["score"].rank(method="first", ascending=False).to_numpy()
-    return flagged & (rank <= top_k)
+    out = np.zeros(len(flagged), bool)
+    out[at[rank <= top_k]] = True
+    return out
+
+
+def _days(start_ts: pd.Series) -> np.ndarray:
+    """The calendar day (UTC) of each timestamp, as datetime64[D]."""
+    return pd.to_datetime(start_ts).to_numpy().astype("datetime64[D]")
 
 
 def alerts_per_day(start_ts: pd.Series, flagged: np.ndarray) -> pd.DataFrame:
     """day, alerts."""
-    days = pd.to_datetime(start_ts).dt.normalize()
-    counts = pd.Series(flagged.astype(int), index=days.to_numpy()).groupby(level=0).sum()
+    days = _days(start_ts).astype("datetime64[ns]")
+    counts = pd.Series(flagged.astype(int), index=days).groupby(level=0).sum()
     return counts.rename("alerts").rename_axis("day").reset_index()
 
 

@@ -480,11 +480,19 @@ def risk_table(stamp: str, path: str) -> pd.DataFrame:
     return _risk_table(path, found, scores_version(stamp, path, ids))
 
 
-@st.cache_resource(show_spinner="Scoring risk…", max_entries=4,
+@st.cache_resource(show_spinner=False, max_entries=4,
                    hash_funcs={AlertPolicy: lambda p: repr(p.to_dict())})
 def _risk_table(path: str, found: AlertPolicy, version: tuple) -> pd.DataFrame:
+    """The verdicts of one policy version over its model's kept risk: publishing a version
+    of the same model recomputes the flags only (ms), not the risk of every session."""
     table = _score_table(path, (found.model_id,), version)
-    return with_store(lambda s: policies.risk_table(s, found, table=table))
+    return policies.with_verdicts(_risk_scores(path, found.model_id, version), found, table)
+
+
+@st.cache_resource(show_spinner="Scoring risk…", max_entries=4)
+def _risk_scores(path: str, model_id: str, version: tuple) -> pd.DataFrame:
+    table = _score_table(path, (model_id,), version)
+    return with_store(lambda s: policies.risk_scores(s, model_id, table))
 
 
 def next_policy_version(current: AlertPolicy) -> int:

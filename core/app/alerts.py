@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from core import lookups
+from core.id_sets import isin
 from core.schema import LABEL_SOURCES
 from core.store import Store
 from core.thresholds import (
@@ -111,8 +112,7 @@ def flag_summary(table: pd.DataFrame, model_ids: Sequence[str], in_force: Mappin
     """Flags, labelled anomalies and alerts per day over ``table`` (a score table)."""
     flags = flag_matrix(table, model_ids, in_force)
     any_flag = flags.any(axis=1)
-    anomalous = table["session_id"].isin(
-        labels.loc[labels["is_anomaly"], "session_id"]).to_numpy()
+    anomalous = isin(table["session_id"], labels.loc[labels["is_anomaly"], "session_id"])
     return FlagSummary(any_flag, anomalous, {m: in_force[m].for_segment("all") for m in model_ids},
                        alerts_per_day(table["start_ts"], any_flag), len(labels),
                        int(labels["is_anomaly"].sum()))
@@ -123,8 +123,7 @@ def policy_summary(risk: pd.DataFrame, labels: pd.DataFrame) -> FlagSummary:
     session its model scored, ``flagged`` its verdict), as the Overview counts them: the same
     "flagged" as the queue, the User and Cases pages and the reports."""
     flagged = risk["flagged"].to_numpy(bool)
-    anomalous = risk["session_id"].isin(
-        labels.loc[labels["is_anomaly"], "session_id"]).to_numpy()
+    anomalous = isin(risk["session_id"], labels.loc[labels["is_anomaly"], "session_id"])
     return FlagSummary(flagged, anomalous, {}, alerts_per_day(risk["start_ts"], flagged),
                        len(labels), int(labels["is_anomaly"].sum()))
 
@@ -154,7 +153,8 @@ def policy_learning(risk: pd.DataFrame, ground_truth: pd.DataFrame, both: pd.Dat
     flagged = risk.loc[risk["flagged"], "session_id"]
 
     def precision(labels: pd.DataFrame) -> tuple[int, float]:
-        known = labels[labels["is_anomaly"].notna() & labels["session_id"].isin(flagged)]
+        known = labels[labels["is_anomaly"].notna().to_numpy()
+                       & isin(labels["session_id"], flagged)]
         n = len(known)
         return n, float(known["is_anomaly"].astype(bool).mean()) if n else float("nan")
 

@@ -11,14 +11,16 @@ from core.policy import (
     policy_in_force,
     publish_policy,
     risk_calibration,
+    risk_scores,
     risk_table,
+    with_verdicts,
 )
 from core.risk import RiskCalibration
 from core.store import Store
 from core.store.policies import PolicyRow
 
 __all__ = ["AlertPolicy", "PolicyRow", "history", "in_force", "publish", "risk_calibration",
-           "risk_kind_text", "risk_table"]
+           "risk_kind_text", "risk_scores", "risk_table", "with_verdicts"]
 
 RISK_KIND_TEXT = {
     "probability": "risk = the calibrated probability (x100) that the session is anomalous, "

@@ -212,3 +212,21 @@ def test_the_cheapest_threshold_on_the_table_is_the_sorted_one(seed: int) -> Non
             cheapest_threshold(scores, labels, cost_miss=miss, cost_review=review)
     with pytest.raises(ConfigError, match="costs must be >= 0"):
         cheapest_on_table(table, cost_miss=-1.0, cost_review=1.0)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_the_daily_budget_ranks_among_alerts_as_among_all_sessions(seed: int) -> None:
+    """Ranking only the flagged sessions gives the verdicts of ranking every session (the
+    unflagged at -inf), ties broken by table order in both."""
+    rng = np.random.default_rng(seed)
+    n = 3_000
+    scores = np.round(rng.normal(size=n), 1)  # many ties
+    flagged = scores >= 0.5
+    start = pd.Series(pd.to_datetime("2026-03-01") + pd.to_timedelta(
+        rng.uniform(0, 9, n), "D"))
+    frame = pd.DataFrame({"day": start.dt.normalize(), "score": np.where(flagged, scores,
+                                                                         -np.inf)})
+    rank = frame.groupby("day")["score"].rank(method="first", ascending=False).to_numpy()
+    for top_k in (1, 7, 40, 10_000):
+        np.testing.assert_array_equal(apply_daily_budget(scores, flagged, start, top_k),
+                                      flagged & (rank <= top_k))
