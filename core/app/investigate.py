@@ -15,16 +15,17 @@ import pandas as pd
 
 from core import lookups
 from core.schema import LABEL_SOURCES
-from core.store import Store
+from core.store import Store, iso_text
 
 if TYPE_CHECKING:  # core.explain loads torch (slow): only the functions that explain import it
     from core.explain import AttentionMaps, SessionExplanation
 
 __all__ = [  # and, on first use, METHOD_TEXT and display_table (core.explain)
-    "AttentionView", "UserView", "attention_view", "context_table",
-    "event_type_names", "explain", "explain_session", "find_users",
-    "global_view", "label_versions", "method_text", "save_explanation", "scored_models", "session_labels",
-    "session_models", "sessions_with_event_types", "store_summary", "user_view",
+    "AttentionView", "UserView", "attention_view", "context_table", "event_type_names",
+    "events_fingerprint", "explain", "explain_session", "find_users", "global_view",
+    "headline", "label_versions", "method_text", "save_explanation", "scored_models",
+    "session_labels", "session_models", "sessions_with_event_types", "store_summary",
+    "user_view",
 ]
 _LAZY = {"METHOD_TEXT": "core.explain", "display_table": "core.explain"}
 
@@ -42,6 +43,23 @@ def __getattr__(name: str) -> Any:
 def store_summary(store: Store) -> dict[str, Any]:
     """The headline counts of the store."""
     return lookups.store_summary(store)
+
+
+def events_fingerprint(store: Store) -> tuple:
+    """Changes whenever events (and so sessions and users) may have: (events, last ingest
+    id, its start time). A decision or a publish leaves it as it was."""
+    return tuple(store.summary.events_fingerprint())
+
+
+def headline(store: Store) -> dict[str, Any]:
+    """The store's headline counts (events, sessions, users, time span, unit, path): what
+    only an ingest changes, so a page can keep it on :func:`events_fingerprint`."""
+    summary = store.summary
+    first, last = summary.time_range()
+    return {"path": str(store.path), "n_events": summary.count_events(),
+            "n_sessions": summary.count_sessions(), "n_users": summary.count_users(),
+            "unit": store.ingests.unit() or "session",
+            "first_event_at": iso_text(first), "last_event_at": iso_text(last)}
 
 
 def scored_models(store: Store) -> pd.DataFrame:

@@ -49,3 +49,28 @@ def test_a_decision_moves_the_view_and_keeps_the_ground_truth_cached(
         for sources in (BOTH, ("analyst",), ("ground_truth",)):
             assert _as_set(services.labels(*key, sources)) == \
                 _as_set(store.labels.session_labels(sources))
+
+
+def test_the_headline_counts_follow_ingests_not_decisions(demo_store_copy: Path,
+                                                          monkeypatch: pytest.MonkeyPatch
+                                                          ) -> None:
+    import datetime as dt
+
+    from core.ingest import ingest_events
+
+    monkeypatch.setenv("ANOMALYST_DB", str(demo_store_copy))
+    before = services.summary(*services.key())
+    events = services._fresh(*services.key()).events
+    with Store.open(demo_store_copy) as store:
+        session_id = store.con.execute("SELECT session_id FROM sessions LIMIT 1").fetchone()[0]
+        case = cases.open_case(store, analyst="ana", session_id=session_id)
+        cases.decide_case(store, case.case_id, "false_positive", analyst="ana")
+    assert services._fresh(*services.key()).events == events  # the headline is kept
+    assert services.summary(*services.key()) == before
+    stamp = dt.datetime(2026, 2, 1, 12)
+    with Store.open(demo_store_copy) as store:
+        ingest_events(store, pd.DataFrame({"user_id": ["new-user"], "ts": [stamp],
+                                           "event_type": ["login"]}))
+    after = services.summary(*services.key())
+    assert after["n_events"] == before["n_events"] + 1
+    assert after["n_users"] == before["n_users"] + 1
