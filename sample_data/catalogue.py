@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -73,10 +73,33 @@ class Catalogue:
     category: np.ndarray
     price: np.ndarray
     starts: np.ndarray
+    merchant: np.ndarray | None = None
+    """(n,) int32 merchant (shop, seller or terminal) of each item; see ``assign_merchants``."""
+    by_merchant: np.ndarray | None = None
+    """Items sorted by merchant (stable); merchant ``m`` sells
+    ``by_merchant[merchant_starts[m]:merchant_starts[m + 1]]``."""
+    merchant_starts: np.ndarray | None = None
 
     @property
     def n_items(self) -> int:
         return len(self.category)
+
+    @property
+    def n_merchants(self) -> int:
+        return 0 if self.merchant is None else int(self.merchant.max()) + 1
+
+    def merchant_items(self) -> tuple[np.ndarray, np.ndarray]:
+        """(items sorted by merchant, start of each merchant's run in it): merchant ``m``
+        sells ``order[starts[m]:starts[m + 1]]``."""
+        assert self.by_merchant is not None and self.merchant_starts is not None
+        return self.by_merchant, self.merchant_starts
+
+    def sample_of_merchant(self, rng: np.random.Generator, merchants: np.ndarray) -> np.ndarray:
+        """One item sold by each given merchant (uniform over its items; each must sell one)."""
+        order, starts = self.merchant_items()
+        lo = starts[merchants]
+        size = starts[np.asarray(merchants) + 1] - lo
+        return order[lo + np.floor(rng.random(len(lo)) * size).astype(np.int64)]
 
     def sample(self, rng: np.random.Generator, categories: np.ndarray) -> np.ndarray:
         """One popularity-weighted item of each given category."""
@@ -115,3 +138,38 @@ def build_catalogue(rng: np.random.Generator, n_items: int) -> Catalogue:
     price[cards] = rng.choice(GIFT_CARD_VALUES, size=int(cards.sum()))
     starts = np.concatenate([[0], np.cumsum(counts)])
     return Catalogue(category=category, price=np.round(price, 2), starts=starts)
+
+
+ITEMS_PER_MERCHANT = 60
+"""About one merchant per this many items: a few hundred for the default 20,000 items."""
+MERCHANT_SKEW = 1.1
+"""Merchant ``j`` (by size) gets a weight ``(j + 1) ** -1.1``: a few large shops, a long tail."""
+SPECIALIST_SHARE = 0.85
+"""Share of an item's merchants drawn from the shops whose home category is the item's."""
+
+
+def assign_merchants(rng: np.random.Generator, catalogue: Catalogue) -> Catalogue:
+    """Give every item a merchant: a few hundred shops with Zipf-like sizes, each with a home
+    category that holds most of its items (a shoe shop sells shoes, and now and then a bag)."""
+    n_items = catalogue.n_items
+    n = int(np.clip(n_items // ITEMS_PER_MERCHANT, 20, 100_000))
+    weight = (np.arange(n) + 1.0) ** -MERCHANT_SKEW
+    shares = np.array([c[3] for c in CATEGORIES])
+    home = rng.choice(N_CATEGORIES, size=n, p=shares / shares.sum())
+    merchant = rng.choice(n, size=n_items, p=weight / weight.sum()).astype(np.int32)
+    specialist = rng.random(n_items) < SPECIALIST_SHARE
+    for c in range(N_CATEGORIES):  # 16 categories, not a loop over rows
+        shops = np.flatnonzero(home == c)
+        mine = np.flatnonzero(specialist & (catalogue.category == c))
+        if len(shops) and len(mine):
+            w = weight[shops] / weight[shops].sum()
+            merchant[mine] = shops[rng.choice(len(shops), size=len(mine), p=w)]
+    # Merchants are numbered by first appearance in the catalogue, so none is empty.
+    _, first = np.unique(merchant, return_index=True)
+    renumber = np.full(n, -1, np.int32)
+    used = merchant[np.sort(first)]
+    renumber[used] = np.arange(len(used), dtype=np.int32)
+    merchant = renumber[merchant]
+    order = np.argsort(merchant, kind="stable")
+    starts = np.searchsorted(merchant[order], np.arange(len(used) + 1))
+    return replace(catalogue, merchant=merchant, by_merchant=order, merchant_starts=starts)

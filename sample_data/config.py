@@ -16,6 +16,9 @@ SCENARIOS: tuple[str, ...] = (
     "coupon_abuse",
     "refund_abuse",
     "inventory_hoarding",
+    "compromised_merchant",
+    "device_farm",
+    "spending_break",
 )
 """Every anomaly scenario the generator can inject, in label order."""
 

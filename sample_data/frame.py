@@ -18,9 +18,22 @@ from sample_data.personas import PERSONAS
 from sample_data.population import Pools, Population
 from sample_data.scenarios import FLAG_TABLE
 from sample_data.sessions import Batch, Plan, concat_plans
-from sample_data.world import COUNTRY_CODES, EVENT_TYPES, USER_AGENTS
+from sample_data.world import COUNTRY_CODES, ET, EVENT_TYPES, USER_AGENTS
 
 SCENARIO_NAMES = np.array((NORMAL_SCENARIO, *SCENARIOS), dtype=object)
+NEW_COLUMNS = ("merchant_id",)
+"""Columns the generator writes beyond core.schema's (until the schema names them; the ingest
+keeps unknown columns in ``extra``)."""
+OUTPUT_COLUMNS: tuple[str, ...] = EVENT_COLUMN_NAMES + tuple(
+    c for c in NEW_COLUMNS if c not in EVENT_COLUMN_NAMES)
+"""The event table's columns, in order: the canonical schema, then merchant_id if it is not
+in it."""
+ITEM_MERCHANT_TYPES = np.array([ET["add_to_cart"], ET["remove_from_cart"],
+                                ET["refund_request"]])
+ORDER_MERCHANT_TYPES = np.array([ET["checkout"], ET["payment_attempt"], ET["payment_failed"],
+                                 ET["purchase"]])
+"""Events that carry a merchant: cart lines and refunds that of their item; checkout, payment
+steps and the purchase that of the order (its first cart line; null without a cart)."""
 CATEGORICAL_COLUMNS = ("event_type", "category", "country", "user_agent")
 """String columns with a few fixed values, returned as pandas Categoricals (a string column of
 the canonical schema either way: Parquet and DuckDB read them as strings)."""
@@ -48,9 +61,40 @@ class Events:
     payment: np.ndarray
     text: np.ndarray
     flag: np.ndarray
+    merchant: np.ndarray
 
 
-def combine(parts: list[tuple[Plan, Batch]], pools: Pools) -> tuple[Plan, Events]:
+def merchants_of(item: np.ndarray, etype: np.ndarray, session: np.ndarray, n_sessions: int,
+                 cat: Catalogue) -> np.ndarray:
+    """Merchant code per event (-1 = none): see ITEM_MERCHANT_TYPES, ORDER_MERCHANT_TYPES."""
+    merchant = np.full(len(item), -1, np.int32)
+    if cat.merchant is None:
+        return merchant
+    kind = np.zeros((2, len(EVENT_TYPES)), dtype=bool)  # lookups: one pass instead of isin's
+    kind[0, ITEM_MERCHANT_TYPES] = True
+    kind[1, ORDER_MERCHANT_TYPES] = True
+    lines = np.flatnonzero(kind[0][etype] & (item >= 0))
+    merchant[lines] = cat.merchant[item[lines]]
+    adds = np.flatnonzero(etype == ET["add_to_cart"])
+    s = session[adds]
+    if np.all(s[1:] >= s[:-1]):  # session-major, as combine builds it
+        first = np.flatnonzero(np.concatenate([[True], s[1:] != s[:-1]]))
+    else:
+        _, first = np.unique(s, return_index=True)
+    order = np.full(n_sessions, -1, np.int32)
+    order[s[first]] = cat.merchant[item[adds[first]]]
+    pay = np.flatnonzero(kind[1][etype])
+    merchant[pay] = order[session[pay]]
+    return merchant
+
+
+def merchant_table(cat: Catalogue) -> np.ndarray:
+    """Fixed-width id bytes of every merchant (``m`` + number)."""
+    return ids.id_bytes("m", np.arange(cat.n_merchants), _width(cat.n_merchants))
+
+
+def combine(parts: list[tuple[Plan, Batch]], pools: Pools,
+            catalogue: Catalogue | None = None) -> tuple[Plan, Events]:
     """One plan of all sessions and one event set, with session indices made global."""
     plan = concat_plans([p for p, _ in parts])
     offsets = np.cumsum([0] + [len(p) for p, _ in parts])
@@ -60,15 +104,18 @@ def combine(parts: list[tuple[Plan, Batch]], pools: Pools) -> tuple[Plan, Events
         return np.concatenate([getattr(b, name) for _, b in parts])
 
     etype = cat("etype")
+    item = cat("item")
     ip = plan.ip[session]
     ip_country = np.concatenate(pools.ip_country)
     device = plan.device[session]
     return plan, Events(
-        user=plan.user[session], session=session, t=cat("t"), etype=etype, item=cat("item"),
+        user=plan.user[session], session=session, t=cat("t"), etype=etype, item=item,
         category=cat("category"), amount=cat("amount"), quantity=cat("quantity"),
         device=device, ip=ip, country=ip_country[ip].astype(np.int16),
         ua=np.concatenate(pools.device_ua)[device], payment=cat("payment"), text=cat("text"),
         flag=FLAG_TABLE[plan.scenario[session], etype],
+        merchant=(merchants_of(item, etype, session, len(plan), catalogue)
+                  if catalogue is not None else np.full(len(session), -1, np.int32)),
     )
 
 
@@ -155,6 +202,7 @@ def build_tables(
         "payment_id": lambda: ids.gather_ids(
             ids.id_bytes("pm", ids.scramble(np.arange(pools.n_payments)), 10), codes("payment")),
         "text": lambda: ids.decode(pa.concat_arrays(pools.texts), codes("text")),
+        "merchant_id": lambda: ids.gather_ids(merchant_table(cat), codes("merchant")),
     }
     user_ids = ids.string_array(user_table)
     session_ids = ids.string_array(session_table)
@@ -165,10 +213,10 @@ def build_tables(
     with ThreadPoolExecutor(max_workers=COLUMN_THREADS) as pool:
         labels_job = pool.submit(_labels, plan, ev, time_order, w_event, session_ids, user_ids,
                                  session_rank, user_rank, has_events)
-        futures = [pool.submit(jobs[name]) for name in EVENT_COLUMN_NAMES]
+        futures = [pool.submit(jobs[name]) for name in OUTPUT_COLUMNS]
         arrays = [future.result() for future in futures]
         labels = labels_job.result()
-    table = pa.table(arrays, names=list(EVENT_COLUMN_NAMES))
+    table = pa.table(arrays, names=list(OUTPUT_COLUMNS))
     events = table.to_pandas(types_mapper={pa.int32(): pd.Int32Dtype()}.get)
     users = _users(pop, user_ids, user_rank, has_events, plan)
     return events, labels, users

@@ -12,6 +12,7 @@ import numpy as np
 
 from sample_data.scenarios.account import account_takeover, card_testing, refund_abuse
 from sample_data.scenarios.base import ANOMALOUS_TYPES, FLAG_TABLE, Context
+from sample_data.scenarios.history import compromised_merchant, device_farm, spending_break
 from sample_data.scenarios.shop import coupon_abuse, fake_reviews, inventory_hoarding, scraping_bot
 from sample_data.sessions import Batch, Plan
 
@@ -24,6 +25,9 @@ REGISTRY: dict[str, Scenario] = {
     "coupon_abuse": coupon_abuse,
     "refund_abuse": refund_abuse,
     "inventory_hoarding": inventory_hoarding,
+    "compromised_merchant": compromised_merchant,
+    "device_farm": device_farm,
+    "spending_break": spending_break,
 }
 
 __all__ = ["ANOMALOUS_TYPES", "FLAG_TABLE", "REGISTRY", "Context", "allocate_sessions"]

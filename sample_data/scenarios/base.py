@@ -25,6 +25,13 @@ ANOMALOUS_TYPES: dict[str, tuple[str, ...]] = {
     "coupon_abuse": ("coupon_apply", "checkout", "payment_attempt", "purchase"),
     "refund_abuse": ("purchase", "refund_request"),
     "inventory_hoarding": ("add_to_cart", "remove_from_cart"),
+    # History scenarios: the sessions look ordinary; the order is what is fraudulent.
+    "compromised_merchant": ("add_to_cart", "checkout", "payment_attempt", "payment_failed",
+                             "purchase"),
+    "device_farm": ("login", "add_to_cart", "checkout", "payment_attempt", "payment_failed",
+                    "purchase"),
+    "spending_break": ("add_to_cart", "checkout", "payment_attempt", "payment_failed",
+                       "purchase"),
 }
 FLAG_TABLE = np.zeros((len(SCENARIOS) + 1, len(ET)), dtype=bool)
 for _code, _name in enumerate(SCENARIOS, start=1):
@@ -44,6 +51,11 @@ class Context:
     start_weekday: int
     subtle_share: float
     claimed: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
+    normal: list[tuple[Plan, Batch]] = field(default_factory=list)
+    """The genuine sessions rendered so far: the history that history scenarios read."""
+    truth: list[dict[str, object]] = field(default_factory=list)
+    """Entity-level incidents and hard negatives (kind, entity, index, start_ms, end_ms, ...),
+    turned into ``GeneratedData.truth`` with the entities' string ids."""
 
     @property
     def window_ms(self) -> int:
@@ -54,14 +66,17 @@ class Context:
         the incident to unfold before the window ends."""
         return self.rng.integers(0, max(self.window_ms - margin_ms, self.window_ms // 2), k)
 
-    def claim_users(self, k: int) -> np.ndarray:
-        """``k`` ordinary customers (core personas) not yet involved in another incident;
-        repeats only when a tiny population runs out."""
+    def claim_users(self, k: int, eligible: np.ndarray | None = None) -> np.ndarray:
+        """``k`` ordinary customers (core personas) not yet involved in another incident,
+        among ``eligible`` (a mask over users) when given; repeats only when a tiny population
+        runs out."""
         if len(self.claimed) < self.pop.n:
             self.claimed = np.concatenate(
                 [self.claimed, np.zeros(self.pop.n - len(self.claimed), bool)]
             )
         core = np.isin(self.pop.persona, [PERSONAS.index(p) for p in CORE_PERSONAS])
+        if eligible is not None and (core & eligible & ~self.claimed).sum() >= k:
+            core = core & eligible
         free = np.flatnonzero(core & ~self.claimed)
         if len(free) >= k:
             picked = self.rng.choice(free, size=k, replace=False)

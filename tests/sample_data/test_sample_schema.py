@@ -5,14 +5,19 @@ import pytest
 
 from core.schema import EVENT_COLUMN_NAMES, EVENT_COLUMNS, LABEL_LEVELS
 from sample_data import GeneratedData
-from sample_data.frame import CATEGORICAL_COLUMNS
+from sample_data.frame import CATEGORICAL_COLUMNS, OUTPUT_COLUMNS
 from sample_data.world import EVENT_TYPES
 
 DTYPE_KIND = {"VARCHAR": "string", "TIMESTAMP": "datetime", "DOUBLE": "float", "INTEGER": "int"}
 
 
 def test_columns_are_the_canonical_schema(small: GeneratedData) -> None:
-    assert tuple(small.events.columns) == EVENT_COLUMN_NAMES
+    # The canonical columns in order, then merchant_id while core.schema does not name it.
+    columns = tuple(small.events.columns)
+    assert columns[: len(EVENT_COLUMN_NAMES)] == EVENT_COLUMN_NAMES
+    assert columns == OUTPUT_COLUMNS
+    assert set(columns) - set(EVENT_COLUMN_NAMES) <= {"merchant_id"}
+    assert "merchant_id" in columns
 
 
 @pytest.mark.parametrize("column", EVENT_COLUMNS, ids=lambda c: c.name)
