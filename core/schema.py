@@ -34,9 +34,13 @@ EVENT_COLUMNS: tuple[Column, ...] = (
     Column("user_agent", "VARCHAR", False, "browser user agent"),
     Column("payment_id", "VARCHAR", False, "payment instrument fingerprint (card, wallet)"),
     Column("text", "VARCHAR", False, "review or search text"),
+    Column("merchant_id", "VARCHAR", False, "merchant, shop or terminal"),
 )
 """Canonical columns in storage order. ``payment_id`` extends DESIGN.md's table so that card
-testing and shared payment methods can be seen; it is optional like every other extra."""
+testing and shared payment methods can be seen; it is optional like every other extra.
+``merchant_id`` (store migration 12) comes last: stores created before it gain it by ALTER
+TABLE, which appends the column after ``extra`` and ``ingest_id``, so inserts name their
+columns."""
 
 EVENT_COLUMN_NAMES: tuple[str, ...] = tuple(c.name for c in EVENT_COLUMNS)
 REQUIRED_EVENT_COLUMNS: tuple[str, ...] = tuple(c.name for c in EVENT_COLUMNS if c.required)

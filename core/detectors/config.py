@@ -47,7 +47,14 @@ def check_choice(what: str, value: object, choices: Sequence[str]) -> None:
 
 @dataclasses.dataclass(frozen=True)
 class DetectorConfig:
-    """Base of every detector config: frozen, JSON-serialisable, validated in __post_init__."""
+    """Base of every detector config: frozen, JSON-serialisable, validated in __post_init__.
+
+    ``history_features``: a feature detector trained with it gets the point-in-time history
+    and entity features (core.features.history). A detector flips the default by redeclaring
+    the field in its config (``history_features: bool = True``).
+    """
+
+    history_features: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return {f.name: _jsonable(getattr(self, f.name)) for f in dataclasses.fields(self)}

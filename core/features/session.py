@@ -39,6 +39,7 @@ from core.features._source import (
     used_params,
 )
 from core.features.extras import extra_feature_columns, learn_extras
+from core.features.history import history_feature_columns, learn_history
 from core.features.novelty import learn_novelty, novelty_counts
 from core.features.spec import (
     ADD_TO_CART,
@@ -540,11 +541,14 @@ def build_session_features(
 
         text_spec = None if text is False else (
             require_text_spec(con) if text else default_text_spec(con))
-        novelty = extras = None
+        novelty = extras = history = None
         if training is not None:
             novelty = learn_novelty(con, learn, learn_params)
             extras = learn_extras(con, learn, learn_params, training.extras)
-        spec = FeatureSpec(types, text=text_spec, novelty=novelty, extras=extras)
+            if training.history is not None:
+                history = learn_history(con, training.history, learn, learn_params)
+        spec = FeatureSpec(types, text=text_spec, novelty=novelty, extras=extras,
+                           history=history)
     params = {
         **params,
         **{f"t{i}": t for i, t in enumerate(spec.event_types)},
@@ -560,6 +564,10 @@ def build_session_features(
         started_extras = time.perf_counter()
         f |= extra_feature_columns(con, spec.extras, where, params, meta["session_id"])
         timings["extras"] = time.perf_counter() - started_extras
+    if spec.history is not None and spec.history.enabled:
+        started_history = time.perf_counter()
+        f |= history_feature_columns(con, spec.history, meta["session_id"])
+        timings["history"] = time.perf_counter() - started_history
     if spec.text is not None:
         from core.text.features import text_feature_columns
 
@@ -568,7 +576,7 @@ def build_session_features(
                                                        progress=progress)
         f |= text_columns
         spec = FeatureSpec(spec.event_types, spec.version, text_spec,  # PCA fitted when new
-                           spec.novelty, spec.extras)
+                           spec.novelty, spec.extras, spec.history)
     names = spec.names
     rows = slice(None)
     if requested is not None:

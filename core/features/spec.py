@@ -18,6 +18,7 @@ import pandas as pd
 from core.datasets import FeatureMatrix
 from core.errors import ConfigError, ModelError
 from core.features.extras import ExtraSelection, ExtraSpec
+from core.features.history import HistorySpec
 from core.features.novelty import NoveltySpec
 from core.text.spec import TextSpec
 
@@ -130,6 +131,8 @@ class FeatureSpec:
     """Event types and transitions never seen in training (core.features.novelty), or None."""
     extras: ExtraSpec | None = None
     """Extra source columns as features (core.features.extras), or None."""
+    history: HistorySpec | None = None
+    """Point-in-time history and entity features (core.features.history), or None."""
 
     def __post_init__(self) -> None:
         types = tuple(self.event_types)
@@ -154,22 +157,27 @@ class FeatureSpec:
         text = self.text.names if self.text is not None else ()
         novelty = self.novelty.names if self.novelty is not None else ()
         extras = self.extras.names if self.extras is not None else ()
+        history = self.history.names if self.history is not None else ()
         return (*BASE_FEATURES, *event_type_features(self.event_types), *novelty, *extras,
-                *text)
+                *history, *text)
 
     @property
     def hash(self) -> str:
         """:func:`feature_hash` of :attr:`names` (and of the text spec, when there is one)."""
         parts = [f"{name}:{json.dumps(part.to_dict(), sort_keys=True)}"
-                 for name, part in (("text", self.text), ("novelty", self.novelty),
-                                    ("extras", self.extras)) if part is not None]
+                 for name, part in self._parts() if part is not None]
         return feature_hash((*self.names, *parts), self.version)
+
+    def _parts(self) -> tuple[tuple[str, Any], ...]:
+        """The optional blocks by their key in :meth:`to_dict`; a spec without history hashes
+        and serialises exactly as before the block existed."""
+        return (("text", self.text), ("novelty", self.novelty), ("extras", self.extras),
+                ("history", self.history))
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form, saved next to a model."""
         out = {"version": self.version, "event_types": list(self.event_types), "hash": self.hash}
-        for name, part in (("text", self.text), ("novelty", self.novelty),
-                           ("extras", self.extras)):
+        for name, part in self._parts():
             if part is not None:
                 out[name] = part.to_dict()
         return out
@@ -181,7 +189,9 @@ class FeatureSpec:
             text = TextSpec.from_dict(data["text"]) if data.get("text") else None
             novelty = NoveltySpec.from_dict(data["novelty"]) if data.get("novelty") else None
             extras = ExtraSpec.from_dict(data["extras"]) if data.get("extras") else None
-            spec = cls(tuple(data["event_types"]), int(data["version"]), text, novelty, extras)
+            history = HistorySpec.from_dict(data["history"]) if data.get("history") else None
+            spec = cls(tuple(data["event_types"]), int(data["version"]), text, novelty, extras,
+                       history)
         except KeyError as exc:
             raise ModelError(
                 f"feature spec must have 'event_types' and 'version', got keys {sorted(data)}."
@@ -211,6 +221,8 @@ class TrainingScope:
     until: Any = None
     session_ids: tuple[str, ...] | None = None
     extras: ExtraSelection | None = None
+    history: HistorySpec | None = None
+    """The history features asked for (core.features.history); None for none."""
 
 
 @dataclass(frozen=True)

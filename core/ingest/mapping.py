@@ -20,6 +20,8 @@ ALIASES: dict[str, tuple[str, ...]] = {
     "amount": ("price", "value", "order_value"),
     "device_id": ("device",),
     "ip": ("ip_address", "ipaddress"),
+    "merchant_id": ("merchant", "merchantid", "terminal_id", "terminal", "shop_id", "shop",
+                    "store_id", "seller_id", "seller", "vendor_id", "tx_terminal_id"),
 }
 
 

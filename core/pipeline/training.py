@@ -24,6 +24,7 @@ from core.errors import ConfigError
 from core.faults import crash_point
 from core.features import TrainingScope
 from core.features.extras import ExtraSelection
+from core.features.history import HistorySpec
 from core.pipeline.inputs import build_input, save_input_spec
 from core.pipeline.operating_point import reference_and_point
 from core.pipeline.registry import (
@@ -86,12 +87,14 @@ def train_model(
     if cls.requires_labels:
         require_labels(detector, anomalous)  # before the input is built: fail fast
 
+    history_request = HistorySpec() if getattr(model.config, "history_features", False) else None
     if train_sessions is not None:
         train_end = None
-        scope = TrainingScope(session_ids=tuple(str(s) for s in train_sessions), extras=extras)
+        scope = TrainingScope(session_ids=tuple(str(s) for s in train_sessions), extras=extras,
+                              history=history_request)
     else:
         train_end = train_end or default_train_end(store)
-        scope = TrainingScope(until=train_end, extras=extras)
+        scope = TrainingScope(until=train_end, extras=extras, history=history_request)
     built = build_input(store, cls.input_kind, progress=False if quiet else None,
                         training=scope)
     meta = built.meta

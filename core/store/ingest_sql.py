@@ -13,6 +13,7 @@ from core.schema import EVENT_COLUMNS, MAX_FIELD_CHARS, MAX_TEXT_CHARS
 
 _NUMERIC_TYPES = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT",
                   "UINTEGER", "UBIGINT", "FLOAT", "DOUBLE", "DECIMAL", "REAL")
+_HASHED_WHEN_PRESENT = ("merchant_id",)
 _SEP = "chr(31)"  # unit separator: cannot appear in CSV-ish ids, keeps hashed fields apart
 
 
@@ -209,9 +210,16 @@ def content_hash_expr(prefix: str = "") -> str:
     ``prefix`` qualifies the columns (``"d."``)."""
     parts = ", ".join(
         f"coalesce(CAST({prefix}{c.name} AS VARCHAR), '')"
-        for c in EVENT_COLUMNS if c.name != "event_id"
+        for c in EVENT_COLUMNS if c.name != "event_id" and c.name not in _HASHED_WHEN_PRESENT
     )
-    return f"md5(concat_ws({_SEP}, {parts}))"
+    # Columns added after ids were first derived join the hash only when not NULL, so a row
+    # without them keeps the id it always had (re-ingesting an old file stays a no-op).
+    later = "".join(
+        f", CASE WHEN {prefix}{name} IS NOT NULL THEN {quote_literal(name + '=')} || "
+        f"CAST({prefix}{name} AS VARCHAR) END"
+        for name in _HASHED_WHEN_PRESENT
+    )
+    return f"md5(concat_ws({_SEP}, {parts}{later}))"
 
 
 def derive_ids_sql(*, gap_minutes: float, per_event: bool = False) -> str:
@@ -229,6 +237,11 @@ def derive_ids_sql(*, gap_minutes: float, per_event: bool = False) -> str:
         for c in canonical
     )
     cols = ", ".join(c for c in canonical if c != "session_id")
+    if per_event:  # the scoring unit is the event: each one is its own session
+        return f"""
+        WITH b AS (SELECT _file, _row, {base_cols}, extra FROM _stage WHERE _reason IS NULL)
+        SELECT _file, _row, {cols}, event_id AS session_id, extra FROM b
+        """
     gap_us = int(gap_minutes * 60 * 1_000_000)
     return f"""
         WITH b AS (SELECT _file, _row, {base_cols}, extra FROM _stage WHERE _reason IS NULL),
@@ -237,11 +250,6 @@ def derive_ids_sql(*, gap_minutes: float, per_event: bool = False) -> str:
                             OR epoch_us(ts) - epoch_us(lag(ts) OVER w) > {gap_us}
                       THEN 1 ELSE 0 END AS _new
             FROM b WHERE session_id IS NULL
-    if per_event:  # the scoring unit is the event: each one is its own session
-        return f"""
-        WITH b AS (SELECT _file, _row, {base_cols}, extra FROM _stage WHERE _reason IS NULL)
-        SELECT _file, _row, {cols}, event_id AS session_id, extra FROM b
-        """
             WINDOW w AS (PARTITION BY user_id ORDER BY ts, event_id)
         ),
         numbered AS (
@@ -302,8 +310,9 @@ NO_CONFLICTS = (
 
 _CANONICAL = ", ".join(c.name for c in EVENT_COLUMNS)
 
+# Columns named: a store migrated by ALTER TABLE holds them in another order.
 INSERT_NEW_EVENTS = f"""
-    INSERT INTO events
+    INSERT INTO events ({_CANONICAL}, extra, ingest_id)
     SELECT {_CANONICAL}, extra, ?
     FROM _derived d
     WHERE NOT EXISTS (SELECT 1 FROM events e WHERE e.event_id = d.event_id)

@@ -13,7 +13,11 @@ from core.schema import EVENT_COLUMNS, LABEL_SOURCES
 from core.store.label_rollup import CREATE_TABLE as _ROLLUP_TABLE
 from core.store.label_rollup import ROLLUP_SELECT as _ROLLUP_SELECT
 
-_EVENT_COLUMNS_DDL = ",\n    ".join(f"{c.name} {c.sql_type}" for c in EVENT_COLUMNS)
+# Version 1's events table: the canonical columns of its day. Later columns arrive by ALTER
+# TABLE in their own migration (merchant_id: 12), so every store ends with the same columns.
+_ADDED_LATER = ("merchant_id",)
+_EVENT_COLUMNS_DDL = ",\n    ".join(
+    f"{c.name} {c.sql_type}" for c in EVENT_COLUMNS if c.name not in _ADDED_LATER)
 
 
 @dataclass(frozen=True)
@@ -280,6 +284,22 @@ MIGRATIONS: tuple[Migration, ...] = (
                 saved_at TIMESTAMP NOT NULL,
                 PRIMARY KEY (analyst, page, name)
             )""",
+        ),
+    ),
+    Migration(
+        12,
+        "events.merchant_id: the merchant, shop or terminal of an event (optional)",
+        (
+            "ALTER TABLE events ADD COLUMN IF NOT EXISTS merchant_id VARCHAR",
+        ),
+    ),
+    Migration(
+        13,
+        "cases opened on an entity (a device, IP, item, payment id, country or merchant)",
+        (
+            # Idempotent, and independent of migration 12: applying works with it or without.
+            "ALTER TABLE cases ADD COLUMN IF NOT EXISTS entity_kind VARCHAR",
+            "ALTER TABLE cases ADD COLUMN IF NOT EXISTS entity_value VARCHAR",
         ),
     ),
 )
