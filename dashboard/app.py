@@ -25,6 +25,8 @@ PAGES = {
                     url_path="user"),
     "cases": st.Page(VIEWS / "cases.py", title="Cases", icon=":material/folder_open:",
                      url_path="cases"),
+    "entity": st.Page(VIEWS / "entity.py", title="Entity", icon=":material/hub:",
+                      url_path="entity"),
     "explain": st.Page(VIEWS / "explain.py", title="Explain", icon=":material/lightbulb:",
                        url_path="explain"),
     "data": st.Page(VIEWS / "data.py", title="Data", icon=":material/upload_file:",

@@ -49,6 +49,7 @@ CASE_REPORT = "cs_report"  # (case id, format, masked, bytes) of the prepared re
 
 # --- query parameters (deep links) ------------------------------------------------------------
 Q_USER, Q_SESSION, Q_MODEL, Q_CASE = "user", "session", "model", "case"
+Q_KIND, Q_VALUE = "kind", "value"  # the Entity page: /entity?kind=device_id&value=<id>
 
 
 def get(key: str, default: Any = None) -> Any:
@@ -128,6 +129,26 @@ def to_explain(session_id: str) -> None:
 def to_case(case_id: str) -> None:
     """Switch to the Cases page on ``case_id``: ``/cases?case=<id>``."""
     st.switch_page(page("cases"), query_params={Q_CASE: str(case_id)})
+
+
+def entity_params(kind: str, value: str) -> dict[str, str]:
+    """The Entity page's query parameters: ``/entity?kind=<column>&value=<value>``."""
+    return {Q_KIND: str(kind), Q_VALUE: str(value)}
+
+
+def to_entity(kind: str, value: str) -> None:
+    """Switch to the Entity page on ``(kind, value)``."""
+    st.switch_page(page("entity"), query_params=entity_params(kind, value))
+
+
+def entity_link(kind: str, value: str, *, where: Any = st, with_kind: bool = True) -> None:
+    """A link to the Entity page on ``(kind, value)``: ``/entity?kind=...&value=...``, the
+    value (and kind) drawn literally."""
+    from dashboard import safe_text as safe
+
+    where.page_link(page=page("entity"), query_params=entity_params(kind, value),
+                    label=safe.fmt("{kind} {value}", kind=kind, value=value) if with_kind
+                    else safe.fmt("{value}", value=value), icon=":material/hub:")
 
 
 def asked(param: str) -> str:

@@ -12,6 +12,8 @@ One module per group of use cases:
 - ``core.app.alerts``: thresholds in force, the flagged queue and its filters, tuning views;
 - ``core.app.investigate``: explain a session, a user's timeline, lookups for pages;
 - ``core.app.cases``: open, claim, note, decide, reopen, snooze and report cases;
+- ``core.app.entities``: one device, IP, item, payment id, country or merchant: its volume,
+  risk, users and decided cases; a case opened on it;
 - ``core.app.access``: the user file and roles (sign-in for the dashboard, ``anomalyst users``).
 
 Heavy modules (torch, the detectors, shap) are imported inside the functions that need them,

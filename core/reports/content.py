@@ -170,4 +170,11 @@ def _masked(content: dict[str, Any], events: pd.DataFrame, masker: Masker
     for key in ("notes", "audit", "explanations"):
         masked[key] = masker.deep(content[key])
     masked["case"] = {**content["case"], "title": masker.deep(content["case"]["title"])}
+    entity = content["case"].get("entity_value")  # a case opened on an entity (v13)
+    if entity is not None:
+        kind = content["case"].get("entity_kind")
+        masked["case"]["entity_value"] = (
+            masker.token("device", entity) if kind == "device_id"
+            else masker.token("payment", entity) if kind == "payment_id"
+            else mask_ip(entity) if kind == "ip" else masker.deep(entity))
     return masked, events

@@ -32,6 +32,7 @@ from core.store.connection import (
     stored_version,
 )
 from core.store.ensembles import Ensembles
+from core.store.entities import Entities
 from core.store.explanations import Explanations
 from core.store.ingests import Ingests
 from core.store.labels import Labels
@@ -188,6 +189,10 @@ class Store:
     @cached_property
     def work_queue(self) -> WorkQueue:
         return WorkQueue(self)
+
+    @cached_property
+    def entities(self) -> Entities:
+        return Entities(self)
 
     @property
     def text(self) -> Texts:

@@ -34,6 +34,8 @@ class Case:
     updated_at: dt.datetime
     decided_by: str | None
     decided_at: dt.datetime | None
+    entity_kind: str | None = None  # a case opened on an entity (v13): its column and value
+    entity_value: str | None = None
     session_ids: tuple[str, ...] = ()
     snapshot: dict[str, Any] | None = field(default=None, repr=False)
 
@@ -65,6 +67,7 @@ _SESSION_IDS = """
 """
 _ACTIVE_OF_USER = """
     SELECT case_id FROM cases WHERE user_id = $user_id AND status <> 'closed'
+      AND entity_kind IS NULL
     ORDER BY created_at, case_id LIMIT 1
 """
 _SET_ASSIGNEE = """
@@ -86,6 +89,7 @@ _CLEAR_DECISION = """
 _LIST = """
     SELECT c.case_id, c.user_id, c.status, c.assignee, c.decision, c.scenario, c.title,
            c.created_by, c.created_at, c.updated_at, c.decided_by, c.decided_at,
+           c.entity_kind, c.entity_value,
            (SELECT count(*) FROM case_sessions cs WHERE cs.case_id = c.case_id) AS n_sessions,
            (SELECT count(*) FROM case_notes n WHERE n.case_id = c.case_id) AS n_notes
     FROM cases c

@@ -93,6 +93,12 @@ if ids:
                          status=item.status, assignee=item.assignee or "–",
                          decision=item.decision or "–")
                 + (safe.fmt(" ({scenario})", scenario=item.scenario) if item.scenario else ""))
+    if item.entity_kind:
+        st.caption(safe.fmt("Opened on the entity {kind} {value}: its latest sessions, of "
+                            "every user; user {user} has the most of them.",
+                            kind=item.entity_kind, value=item.entity_value or "",
+                            user=item.user_id))
+        state.entity_link(item.entity_kind, item.entity_value or "")
     if st.button("Show the user", key="cs_user"):
         state.to_user(item.user_id)
     as_of, scores = sc.session_scores(*key, case_id)

@@ -8,7 +8,14 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dashboard import common, figures_explain, services, services_explain, state
+from dashboard import (
+    common,
+    figures_explain,
+    services,
+    services_entity,
+    services_explain,
+    state,
+)
 from dashboard import safe_text as safe
 
 st.title("Explain")
@@ -70,6 +77,15 @@ st.caption(safe.fmt("User {user} · {detector} model {model} · {how} {at} UTC",
                     at=safe.Markdown(f"{why.computed_at:%Y-%m-%d %H:%M}")))
 if st.button("Open the user", key="explain_user", icon=":material/person_search:"):
     state.to_user(why.user_id, session_id)
+top_kinds = (services_entity.kinds_of_features(why.features.top(5)["feature"].tolist())
+             if why.features is not None else [])
+if top_kinds:  # a top feature speaks of an entity (device_other_users_log ...): link the session's
+    touched = services_entity.session_entities(*key, session_id)
+    shown_links = touched[touched["kind"].isin(top_kinds)].head(6)
+    if not shown_links.empty:
+        st.caption("Top features concern these entities of the session:")
+        for kind, item in zip(shown_links["kind"], shown_links["value"], strict=True):
+            state.entity_link(str(kind), str(item))
 
 st.subheader("Why")
 for reason in why.reasons:  # plain text: reasons quote event types and values from the data

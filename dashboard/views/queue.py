@@ -6,6 +6,7 @@ import streamlit as st
 
 from dashboard import common, exports, services, state
 from dashboard import safe_text as safe
+from dashboard import services_entity as se
 from dashboard import services_queue as sq
 from dashboard.services_cases import decisions
 
@@ -162,6 +163,15 @@ if a1.button("Open user", key="q_open_user", disabled=n != 1, icon=":material/pe
     state.to_user(str(picked["user_id"].iloc[0]), str(picked["session_id"].iloc[0]))
 if a2.button("Explain", key="q_explain", disabled=n != 1, icon=":material/lightbulb:"):
     state.to_explain(str(picked["session_id"].iloc[0]))
+if n == 1:  # the selected session's devices, IPs, items ... each opens its Entity page
+    touched = se.session_entities(*key, str(picked["session_id"].iloc[0]))
+    pairs = list(zip(touched["kind"], touched["value"].astype(str), strict=True))
+    n1, n2 = st.columns([3, 1], vertical_alignment="bottom")
+    target = n1.selectbox("Entity of the selected session", pairs, key="q_entity_pick",
+                          format_func=lambda kv: f"{kv[0]}: {kv[1]}")
+    if n2.button("Open entity", key="q_open_entity", icon=":material/hub:",
+                 disabled=target is None):
+        state.to_entity(*target)
 users = picked["user_id"].nunique()
 if a3.button(safe.fmt("Open a case ({u} user)", u=users) if users == 1
              else safe.fmt("Open cases ({u} users)", u=users),

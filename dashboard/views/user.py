@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dashboard import common, exports, figures, services, state, widgets
+from dashboard import common, exports, figures, services, services_entity, state, widgets
 from dashboard import safe_text as safe
 
 st.title("User")
@@ -97,6 +97,19 @@ exports.export_button(shown_sessions, "user_sessions", "user_sessions")
 left, right = st.columns(2)
 left.plotly_chart(figures.entities_over_time(events), key="user_entities")
 right.plotly_chart(figures.amounts_over_time(events), key="user_amounts")
+
+st.subheader("Entities")
+mine = services_entity.user_entities(*key, user_id)
+if mine.empty:
+    st.caption("No device, IP, item, payment id, country or merchant in this user's events.")
+else:
+    st.caption("The user's devices, IPs, items, payment ids, countries and merchants, the most "
+               "used first (at most 20 of each): each opens its Entity page.")
+    groups = list(dict.fromkeys(mine["kind"]))
+    for col, group in zip(st.columns(len(groups)), groups, strict=True):
+        col.caption(safe.fmt("{kind}", kind=group))
+        for item in mine.loc[mine["kind"] == group, "value"]:
+            state.entity_link(group, str(item), where=col, with_kind=False)
 
 st.subheader("Linked accounts")
 linked = view.linked
