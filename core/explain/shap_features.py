@@ -129,6 +129,15 @@ class FeatureExplainer:
                 "Build both with the model's saved feature spec."
             )
         x = np.asarray(matrix.values[row], dtype=np.float64)
+        exact = getattr(self.detector, "score_shap", None)
+        if callable(exact):  # the detector's own exact SHAP (gbdt: shap.TreeExplainer)
+            base, rows, scores = exact(matrix.take(np.array([row])), self.background)
+            contributions, score = np.asarray(rows, np.float64)[0], float(scores[0])
+            return FeatureAttribution(
+                model_id=self.model_id, names=tuple(matrix.names), values=x.copy(),
+                shap=contributions, base_value=float(base), score=score,
+                additivity_error=abs(float(base) + float(contributions.sum()) - score),
+                n_background=len(self.background), n_permutations=0)
         base, contributions, fx = permutation_shap(
             self._fn, x, self.background.values, n_permutations=self.n_permutations,
             seed=self.seed)

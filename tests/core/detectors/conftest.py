@@ -18,6 +18,7 @@ TINY_CONFIGS: dict[str, dict[str, object]] = {
                              "batch_size": 64, "quiet": True, "device": "cpu"},
     "isolation_forest": {"n_estimators": 20, "score_batch_size": 100},
     "zscore": {"top_k": 2},
+    "gbdt": {"n_estimators": 20, "min_child_samples": 5, "num_threads": 1},
     "mlp": {"hidden_dims": (16,), "epochs": 2, "batch_size": 64, "quiet": True,
             "device": "cpu"},
     "cnn_gru": {"embed_dim": 8, "conv_channels": 8, "hidden_dim": 8, "head_dim": 8, "epochs": 2,
