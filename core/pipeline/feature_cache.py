@@ -51,12 +51,23 @@ def cache_dir(store: Store) -> Path | None:
     return store.path.parent / "feature_cache" / store.path.name
 
 
-def events_fingerprint(store: Store) -> dict[str, Any]:
-    """What the session features of ``store`` are a function of, besides the spec."""
+def events_fingerprint(store: Store, spec: dict[str, Any] | None = None) -> dict[str, Any]:
+    """What the session features of ``store`` are a function of, besides the spec: the
+    events, and the labels too when ``spec`` has history features (their delayed label
+    risk moves with every decision and label ingest)."""
     n_events, last_id, last_at = store.summary.events_fingerprint()
-    return {"events": int(n_events), "last_ingest_id": last_id,
-            "last_ingest_at": None if last_at is None else last_at.isoformat(),
-            "code": core.__version__, "format": FORMAT}
+    out = {"events": int(n_events), "last_ingest_id": last_id,
+           "last_ingest_at": None if last_at is None else last_at.isoformat(),
+           "code": core.__version__, "format": FORMAT}
+    if spec and _reads_labels(spec):
+        out["labels"] = {k: list(v) for k, v in sorted(store.labels.versions().items())}
+    return out
+
+
+def _reads_labels(spec: dict[str, Any]) -> bool:
+    """Whether a saved input spec has history features (``{"features": {"history": ...}}``)."""
+    features = spec.get("features")
+    return bool(isinstance(features, dict) and features.get("history"))
 
 
 def _plain(spec: dict[str, Any]) -> Any:
@@ -81,8 +92,8 @@ def read(store: Store, spec: dict[str, Any]) -> tuple[FeatureMatrix, pd.DataFram
         header = json.loads(header_path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
-    if header.get("spec") != _plain(spec) or header.get("fingerprint") != events_fingerprint(
-            store):
+    if header.get("spec") != _plain(spec) or header.get("fingerprint") != _plain(
+            events_fingerprint(store, spec)):
         return None
     try:
         values = np.load(folder / header["values"], mmap_mode="c", allow_pickle=False)
@@ -105,7 +116,7 @@ def write(store: Store, spec: dict[str, Any], data: FeatureMatrix, meta: pd.Data
     spec_hash = str(spec["hash"])
     token = uuid.uuid4().hex[:12]
     values_name, meta_name = f"{spec_hash}-{token}.npy", f"{spec_hash}-{token}.parquet"
-    header = {"spec": _plain(spec), "fingerprint": events_fingerprint(store),
+    header = {"spec": _plain(spec), "fingerprint": events_fingerprint(store, spec),
               "names": list(data.names), "values": values_name, "meta": meta_name,
               "rows": len(meta)}
     try:

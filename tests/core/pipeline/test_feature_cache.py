@@ -137,3 +137,31 @@ def test_rescoring_from_the_cache_gives_the_same_scores(
 def test_an_in_memory_store_has_no_cache() -> None:
     with Store.open(":memory:") as store:
         assert feature_cache.cache_dir(store) is None
+
+
+def test_history_features_are_rebuilt_when_labels_change(store_path: Path) -> None:
+    """Delayed label risk reads labels: a decision must not leave stale cached features."""
+    from core import cases
+    from core.features import TrainingScope
+    from core.features.history import HistorySpec
+
+    with Store.open(store_path) as store:
+        end = store.con.execute("SELECT max(start_ts) FROM sessions").fetchone()[0]
+        learned = build_input(store, "features", training=TrainingScope(
+            until=end, history=HistorySpec()))
+        assert learned.spec["features"].get("history")
+        built = build_input(store, "features", learned.spec)
+        assert feature_cache.read(store, built.spec) is not None
+        session_id = str(built.meta["session_id"].iloc[0])
+        case = cases.open_case(store, analyst="ana", session_id=session_id)
+        cases.decide_case(store, case.case_id, "fraud_confirmed", analyst="ana",
+                          scenario="card_testing")
+        assert feature_cache.read(store, built.spec) is None  # the labels moved
+    with Store.open(store_path) as store:
+        plain = build_input(store, "features", build_input(store, "features").spec)
+        assert not plain.spec["features"].get("history")
+        assert feature_cache.read(store, plain.spec) is not None
+        case = cases.open_case(store, analyst="ana",
+                               session_id=str(plain.meta["session_id"].iloc[1]))
+        cases.decide_case(store, case.case_id, "false_positive", analyst="ana")
+        assert feature_cache.read(store, plain.spec) is not None  # no labels in it: kept
