@@ -53,6 +53,12 @@ STRING_EVENT_COLUMNS: tuple[str, ...] = tuple(
 MAX_TEXT_CHARS = 20_000
 MAX_FIELD_CHARS = 1_000
 
+DEFAULT_EVENT_TYPE = "event"
+"""The event type of every row of a source that has no event-type column (payments, logs with
+an order only): ``event_type`` is required in the table, optional in a file."""
+OPTIONAL_IN_SOURCE: dict[str, str] = {"event_type": DEFAULT_EVENT_TYPE}
+"""Required columns a source may lack, with the value each of its rows then gets."""
+
 LABEL_LEVELS: tuple[str, ...] = ("event", "session", "user")
 LABEL_SOURCES: tuple[str, ...] = ("ground_truth", "analyst")
 NORMAL_SCENARIO = "normal"

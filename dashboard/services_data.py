@@ -16,14 +16,15 @@ import pandas as pd
 
 from core.app import IngestError
 from core.app import data as app_data
-from core.app.data import EVENT_COLUMN_NAMES, REQUIRED_EVENT_COLUMNS
+from core.app.data import EVENT_COLUMN_NAMES, REQUIRED_EVENT_COLUMNS, REQUIRED_IN_SOURCE
 from dashboard import upload_guard
 from dashboard.services import forget_reads, with_store
 
 if TYPE_CHECKING:
     from core.app.data import IngestReport
 
-__all__ = ["EVENT_COLUMN_NAMES", "REQUIRED_EVENT_COLUMNS", "suggest_mapping"]
+__all__ = ["EVENT_COLUMN_NAMES", "REQUIRED_EVENT_COLUMNS", "REQUIRED_IN_SOURCE",
+           "suggest_mapping"]
 
 MAX_UPLOAD_MB = upload_guard.MAX_UPLOAD_MB  # = server.maxUploadSize (.streamlit/config.toml)
 ALLOWED_SUFFIXES = tuple(sorted({*app_data.CSV_SUFFIXES, *app_data.PARQUET_SUFFIXES}))
@@ -83,7 +84,7 @@ def preview(name: str, data: bytes) -> UploadPreview:
 
 
 def ingest_upload(name: str, data: bytes, mapping: dict[str, str], *, gap_minutes: float,
-                  skip_bad_rows: bool) -> tuple[IngestReport, list[bytes]]:
+                  skip_bad_rows: bool, unit: str = "session") -> tuple[IngestReport, list[bytes]]:
     """Ingest events (admin only, checked on the server) and drop cached reads. Returns the
     report and the contents of its rejected-rows files (read before the staging is removed)."""
     explicit = app_data.ColumnMapping({k: v for k, v in mapping.items() if v})
@@ -92,7 +93,7 @@ def ingest_upload(name: str, data: bytes, mapping: dict[str, str], *, gap_minute
             lambda store: app_data.ingest_events(store, staged.path, mapping=explicit,
                                         session_gap_minutes=gap_minutes,
                                         skip_bad_rows=skip_bad_rows,
-                                        rejected_dir=staged.path.parent),
+                                        rejected_dir=staged.path.parent, unit=unit),
             write=True, action="ingest",
         )
         rejected = [Path(p).read_bytes() for p in report.rejected_files]

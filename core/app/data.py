@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from core.app._lazy import lazy_exports
-from core.schema import EVENT_COLUMN_NAMES, REQUIRED_EVENT_COLUMNS
+from core.schema import EVENT_COLUMN_NAMES, OPTIONAL_IN_SOURCE, REQUIRED_EVENT_COLUMNS
 from core.store import Store, resolve_db_path
 from core.store.connection import DEFAULT_WAIT_S
 
@@ -20,8 +20,13 @@ if TYPE_CHECKING:
     from core.ingest import ColumnMapping, IngestReport
     from core.ingest.time_window import TimeWindow
 
+REQUIRED_IN_SOURCE: tuple[str, ...] = tuple(
+    c for c in REQUIRED_EVENT_COLUMNS if c not in OPTIONAL_IN_SOURCE)
+"""The columns a file must have (event_type may be absent: every row is then 'event')."""
+
 __all__ = [
-    "DEFAULT_WAIT_S", "EVENT_COLUMN_NAMES", "REQUIRED_EVENT_COLUMNS", "Store", "holds_scores",
+    "DEFAULT_WAIT_S", "EVENT_COLUMN_NAMES", "REQUIRED_EVENT_COLUMNS", "REQUIRED_IN_SOURCE",
+    "Store", "holds_scores",
     "ingest_event_files", "ingest_label_file", "open_store", "parse_mapping",
     "parse_time_window", "resolve_db_path", "store_info",
 ]

@@ -34,7 +34,7 @@ from core.ingest.sources import (
     unreadable_source_message,
 )
 from core.ingest.time_window import TimeWindow
-from core.schema import DEFAULT_SESSION_GAP_MINUTES, EVENT_COLUMN_NAMES
+from core.schema import DEFAULT_SESSION_GAP_MINUTES, EVENT_COLUMN_NAMES, OPTIONAL_IN_SOURCE
 from core.store import Store
 from core.store.ingest_sql import quote_ident, stage_select
 
@@ -121,6 +121,10 @@ def _stage_select(
     window: TimeWindow,
 ) -> str:
     resolved = mapping.resolve(raw.column_names, raw.label)
+    for column, value in OPTIONAL_IN_SOURCE.items():
+        if column not in resolved:
+            report.notes.append(f"{raw.label}: no {column} column; every row's {column} is "
+                                f"{value!r} (map one with --map {column}=<column>).")
     types = dict(raw.columns)
     mapped = {canon: (quote_ident(src), types[src]) for canon, src in resolved.items()}
     extras = [c for c in raw.column_names if c not in resolved.values()]

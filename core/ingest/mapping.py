@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from core.errors import ConfigError, SchemaError
-from core.schema import EVENT_COLUMN_NAMES, REQUIRED_EVENT_COLUMNS
+from core.schema import EVENT_COLUMN_NAMES, OPTIONAL_IN_SOURCE, REQUIRED_EVENT_COLUMNS
 
 # Common spellings recognised without a --map. An explicit mapping always wins.
 ALIASES: dict[str, tuple[str, ...]] = {
@@ -93,7 +93,8 @@ class ColumnMapping:
                     resolved[canonical] = found
                     used.add(found)
                     break
-        missing = [c for c in REQUIRED_EVENT_COLUMNS if c not in resolved]
+        missing = [c for c in REQUIRED_EVENT_COLUMNS
+                   if c not in resolved and c not in OPTIONAL_IN_SOURCE]
         if missing:
             raise SchemaError(
                 f"{file_label}: required column(s) {', '.join(missing)} not found. The file has "

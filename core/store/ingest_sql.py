@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping, Sequence
 
-from core.schema import EVENT_COLUMNS, MAX_FIELD_CHARS, MAX_TEXT_CHARS
+from core.schema import EVENT_COLUMNS, MAX_FIELD_CHARS, MAX_TEXT_CHARS, OPTIONAL_IN_SOURCE
 
 _NUMERIC_TYPES = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT",
                   "UINTEGER", "UBIGINT", "FLOAT", "DOUBLE", "DECIMAL", "REAL")
@@ -60,6 +60,8 @@ def timestamp_expr(src: str, src_type: str) -> str:
 
 def _typed_expr(column: str, sql_type: str, src: str | None, src_type: str | None) -> str:
     if src is None or src_type is None:
+        if column in OPTIONAL_IN_SOURCE:  # a required column the source may lack
+            return f"CAST({quote_literal(OPTIONAL_IN_SOURCE[column])} AS {sql_type})"
         return f"CAST(NULL AS {sql_type})"
     if column == "ts":
         return timestamp_expr(src, src_type)

@@ -52,10 +52,11 @@ if kind == "labels":
     st.stop()
 
 guess = services_data.suggest_mapping(list(head.columns))
-required = services_data.REQUIRED_EVENT_COLUMNS
+required = services_data.REQUIRED_IN_SOURCE
 st.subheader("Map your columns")
 st.caption(safe.fmt("Required: {cols}. Columns already named like a canonical column (or a "
-                    "common alias) are picked for you.", cols=", ".join(required)))
+                    "common alias) are picked for you. Without an event_type column every "
+                    "row is an 'event'.", cols=", ".join(required)))
 mapping: dict[str, str] = {}
 choices = ["", *head.columns]
 cols = st.columns(4)
@@ -69,8 +70,12 @@ for i, canonical in enumerate(services_data.EVENT_COLUMN_NAMES):
     if picked:
         mapping[canonical] = picked
 missing = [c for c in required if c not in mapping]
+by_event = st.toggle("Score each event on its own (payments: one row is one payment)",
+                     key="data_by_event",
+                     help="Each event becomes its own session, so scores, the queue and cases "
+                          "are per payment. A store keeps the unit of its first ingest.")
 gap = st.number_input("Session gap (minutes), used when there is no session_id", 1, 24 * 60,
-                      30, key="data_gap")
+                      30, key="data_gap", disabled=by_event)
 skip = st.checkbox("Keep the good rows and list the bad ones (instead of refusing the file)",
                    key="data_skip")
 if missing:
@@ -80,7 +85,8 @@ if st.button("Ingest", type="primary", disabled=bool(missing), key="data_ingest"
     with st.spinner("Validating and ingesting..."):
         done = services.safely(
             lambda: services_data.ingest_upload(upload.name, upload.getvalue(), mapping,
-                                                gap_minutes=float(gap), skip_bad_rows=skip),
+                                                gap_minutes=float(gap), skip_bad_rows=skip,
+                                                unit="event" if by_event else "session"),
             "ingest the file")
     if done is not None:
         report, rejected = done

@@ -126,3 +126,22 @@ def test_training_scoring_and_evaluation_run_per_payment(tmp_path: Path) -> None
         [row] = evaluate_models(store, model_ids=[trained.model_id])
     assert 0 < row["n_sessions"] < n  # payments after the model's train end
     assert row["roc_auc"] > 0.8  # twenty-fold amounts stand out payment by payment
+
+
+def test_a_file_without_event_types_is_read_as_events(tmp_path: Path) -> None:
+    """Payments and ordered logs often have no event-type column: every row is 'event', and
+    the report says so; a mapped but empty event type is still a bad row."""
+    path = tmp_path / "tx.csv"
+    path.write_text("customer_id,timestamp,amount,terminal_id\n"
+                    "c1,2026-01-01T10:00:00,12.5,t1\nc2,2026-01-01T11:00:00,99.0,t2\n")
+    with Store.open(tmp_path / "s.duckdb") as store:
+        report = ingest_events(store, path, unit="event")
+        assert report.n_added == 2
+        assert "no event_type column; every row's event_type is 'event'" in report.summary()
+        assert store.con.execute("SELECT DISTINCT event_type, count(DISTINCT merchant_id) "
+                                 "FROM events GROUP BY 1").fetchall() == [("event", 2)]
+    empty = tmp_path / "empty_type.csv"
+    empty.write_text("user_id,ts,event_type\nu1,2026-01-01,\n")
+    with Store.open(tmp_path / "t.duckdb") as store, pytest.raises(IngestError,
+                                                                   match="event_type is empty"):
+        ingest_events(store, empty)
