@@ -3,7 +3,7 @@
 Every session made here looks like a genuine customer's on its own: persona-shaped browsing,
 catalogue prices, the customer's own device, IP and card. What gives them away is history:
 
-- ``compromised_merchant``: for a few days most orders at one small merchant are fraud
+- ``compromised_merchant``: for two to four weeks most orders at one small merchant are fraud
   (card data skimmed there); the signal is the merchant's share of fraud over recent days.
 - ``device_farm``: many new accounts opened within hours behind one device (or, subtle, one
   IP); the signal is the entity's count of new accounts.
@@ -133,10 +133,12 @@ def _cut(sizes: np.ndarray, n: int, least: int = 3) -> tuple[np.ndarray, np.ndar
 
 
 def compromised_merchant(ctx: Context, n: int) -> tuple[Plan, Batch]:
-    """For 2-5 days most orders at one small merchant are fraud: established customers' ordinary
-    sessions (their own device, IP and card, persona-shaped browsing) buying one of its items at
-    its catalogue price, several a day where the merchant normally sees about one. Subtle: 4-7
-    days at a lower rate (still most of the merchant's orders)."""
+    """For 10-21 days most orders at one small merchant are fraud: established customers'
+    ordinary sessions (their own device, IP and card, persona-shaped browsing) buying one of its
+    items at its catalogue price, a few a day where the merchant normally sees about one.
+    Subtle: 14-28 days at a lower rate (still most of the merchant's orders). A compromise
+    outlasts the usual delay before fraud labels arrive (7 days, as with chargebacks), as real
+    ones do (skimmed terminals run for weeks): delayed label risk sees its later part."""
     rng, pop = ctx.rng, ctx.pop
     daily = merchant_daily_orders(ctx)
     busy = np.flatnonzero(daily > 0)
@@ -145,9 +147,10 @@ def compromised_merchant(ctx: Context, n: int) -> tuple[Plan, Batch]:
     m = max(n, 1)
     subtle = rng.random(m) < ctx.subtle_share
     merchant = np.resize(rng.permutation(pool), m)
-    dur = np.minimum(np.where(subtle, rng.integers(4, 8, m), rng.integers(2, 6, m)), ctx.days)
-    rate = np.where(subtle, 1.5 * daily[merchant] + rng.uniform(1.0, 2.0, m),
-                    3.0 * daily[merchant] + rng.uniform(2.0, 4.0, m))
+    dur = np.minimum(np.where(subtle, rng.integers(14, 29, m), rng.integers(10, 22, m)),
+                     ctx.days)
+    rate = np.where(subtle, 1.2 * daily[merchant] + rng.uniform(0.5, 1.0, m),
+                    1.5 * daily[merchant] + rng.uniform(1.0, 2.0, m))
     sizes = np.maximum(np.round(dur * rate).astype(np.int64), 3)
     inc, rank, k = _cut(sizes, n)
     subtle, merchant, dur = subtle[:k], merchant[:k], dur[:k]
