@@ -48,14 +48,14 @@ if not view.found:
     st.stop()
 
 s = view.summary
-c = st.columns(6)
+c = st.columns(4)
 c[0].metric("Sessions", f"{s.n_sessions:,}")
 c[1].metric("Users", f"{s.n_users:,}")
 c[2].metric("Events", f"{s.n_events:,}")
 c[3].metric("Amount", f"{s.amount:,.2f}")
-for col, first, at in ((c[4], True, s.first_seen), (c[5], False, s.last_seen)):
-    col.metric("First seen" if first else "Last seen", "–" if at is None else f"{at:%Y-%m-%d}",
-               help=None if at is None else safe.fmt("{at} UTC", at=f"{at:%Y-%m-%d %H:%M:%S}"))
+st.caption(safe.fmt("First seen {first} · last seen {last} (UTC)",
+                    first="–" if s.first_seen is None else f"{s.first_seen:%Y-%m-%d %H:%M}",
+                    last="–" if s.last_seen is None else f"{s.last_seen:%Y-%m-%d %H:%M}"))
 
 ok, why = common.may("case")
 if st.button("Open a case on this entity", key="entity_open_case", disabled=not ok,
