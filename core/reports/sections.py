@@ -108,7 +108,9 @@ def report_document(report: CaseReport) -> Document:
     case = c["case"]
     subtitle = (f"Generated {c['generated_at']} UTC by {c['generated_by']}"
                 + (" · personal data masked" if c["masked"] else ""))
-    return Document(f"Case {case['case_id']} · user {case['user_id']}", subtitle, [
+    on = (f"{case['entity_kind']} {case['entity_value']}" if case.get("entity_value")
+          is not None else f"user {case['user_id']}")
+    return Document(f"Case {case['case_id']} · {on}", subtitle, [
         _summary(c), _profile(c["user"]), _timeline(report), _sessions(c), _explanations(c),
         _events(report.events), _notes(c["notes"]), _audit(c["audit"]), _snapshot(c),
     ])
@@ -121,7 +123,11 @@ def _summary(c: dict[str, Any]) -> Section:
         ("Status", case["status"]), ("Decision", case["decision"] or "not decided yet"),
         ("Scenario", case["scenario"]), ("Decided by", case["decided_by"]),
         ("Decided at (UTC)", _t(case["decided_at"])), ("Assignee", case["assignee"]),
-        ("Title", case["title"]), ("Opened by", case["created_by"]),
+        ("Title", case["title"]),
+        *([("Opened on", f"{case['entity_kind']} {case['entity_value']} (an entity: its "
+                         f"sessions of every user; the profile below is its busiest user's)")]
+          if case.get("entity_value") is not None else []),
+        ("Opened by", case["created_by"]),
         ("Opened at (UTC)", _t(case["created_at"])), ("Last change (UTC)", _t(case["updated_at"])),
         ("Sessions", f"{len(c['sessions'])} ({flagged} flagged by {_policy_name(c)})"),
         ("Scores as of", "the decision (frozen snapshot)" if c["scores_as_of"] == "decision"

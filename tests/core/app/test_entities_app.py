@@ -114,3 +114,16 @@ def test_masked_report_of_an_entity_case_hides_the_device(tiny_copy: Path) -> No
     assert plain.content["case"]["entity_value"] == SHARED
     assert masked.content["case"]["entity_value"].startswith("device-")
     assert SHARED not in str(masked.content["case"])
+
+
+def test_the_report_of_an_entity_case_says_what_it_was_opened_on(tiny_copy: Path) -> None:
+    from core.reports.content import gather_case_report
+    from core.reports.html_report import render_html
+
+    with Store.open(tiny_copy) as store:
+        case = entities.open_entity_case(store, analyst="ana", kind="device_id", value=SHARED)
+        report = gather_case_report(store, case.case_id, actor="ana", explain=False)
+        masked = gather_case_report(store, case.case_id, actor="ana", mask=True, explain=False)
+    html = render_html(report)
+    assert f"device_id {SHARED}" in html and "Opened on" in html
+    assert SHARED not in render_html(masked)  # the title and the summary use the masked value
