@@ -77,7 +77,7 @@ def test_timezone_aware_strings_become_utc(store: Store) -> None:
 
 def test_explicit_mapping_and_map_file(store: Store, tmp_path: Path) -> None:
     path = write_csv(tmp_path / "shop.csv", "cust,when,what\nc1,2026-01-01 00:00:00,login\n")
-    with pytest.raises(SchemaError, match="column\(s\) user_id, ts not found"):
+    with pytest.raises(SchemaError, match=r"column\(s\) user_id, ts not found"):
         ingest_events(store, path)
     mapping_file = tmp_path / "m.json"
     mapping_file.write_text(json.dumps({"user_id": "cust", "ts": "when"}))
