@@ -96,21 +96,33 @@ def _time_split(session_start: np.ndarray, event_ts: np.ndarray) -> np.ndarray:
 
 
 # ------------------------------------------------------------------------------------ sample
-def build_sample_store(db: Path, users: int, days: int, seed: int) -> dict[str, Any]:
+def build_sample_store(db: Path, users: int, days: int, seed: int,
+                       scenarios: tuple[str, ...] | None = None,
+                       anomaly_rate: float | None = None) -> dict[str, Any]:
     """The built-in generator's events and ground truth in the store at ``db`` (also used by
-    benchmarks.classifiers and benchmarks.explain)."""
+    benchmarks.classifiers and benchmarks.explain); ``scenarios`` and ``anomaly_rate`` as
+    ``sample_data.GeneratorConfig`` (its defaults when None)."""
     import sample_data
     from core.ingest import ingest_events
     from core.ingest.labels import ingest_labels
     from core.store import Store
 
-    data = sample_data.generate(sample_data.GeneratorConfig(users=users, days=days, seed=seed))
+    extra: dict[str, Any] = {}
+    if scenarios:
+        extra["scenarios"] = tuple(scenarios)
+    if anomaly_rate is not None:
+        extra["anomaly_rate"] = anomaly_rate
+    data = sample_data.generate(sample_data.GeneratorConfig(users=users, days=days, seed=seed,
+                                                            **extra))
     with Store.open(db) as store:
         ingest_events(store, data.events)
         ingest_labels(store, data.labels)
         n_sessions = store.summary.count_sessions()
     return {"name": "sample", "events": len(data.events), "sessions": int(n_sessions),
-            "description": f"sample_data users={users} days={days} seed={seed}"}
+            "description": f"sample_data users={users} days={days} seed={seed}"
+                           + (f" scenarios={','.join(scenarios)}" if scenarios else "")
+                           + (f" anomaly_rate={anomaly_rate}" if anomaly_rate is not None
+                              else "")}
 
 
 def build_sample(db: Path, users: int, days: int, seed: int) -> BuiltSet:

@@ -2,6 +2,7 @@
 
     python -m benchmarks.gbdt_compare [--quick] [--json] [--seeds 3] [--history off|on|both]
                                       [--users 2000 --days 30 --data-seed 7] [--threads 1]
+                                      [--scenarios A,B] [--anomaly-rate 0.02]
 
 The sample data (``--quick``: 1,000 users x 20 days) goes into a fresh store; the session
 feature matrix is built once (its spec learned from the sessions before the store's default
@@ -177,14 +178,16 @@ def summarise(rows: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[di
 
 
 def run(*, quick: bool, seeds: int, history: str, users: int, days: int, data_seed: int,
-        threads: int) -> dict[str, Any]:
+        threads: int, scenarios: tuple[str, ...] | None = None,
+        anomaly_rate: float | None = None) -> dict[str, Any]:
     if quick:
         users, days = min(users, 1000), min(days, 20)
     out: dict[str, Any] = {"machine": describe_machine(), "quick": quick,
                            "load_before": os.getloadavg(), "threads": threads, "runs": []}
     with tempfile.TemporaryDirectory(prefix="anomalyst-gbdt-compare-") as tmp:
         db = Path(tmp) / "sample.duckdb"
-        out["dataset"] = build_sample_store(db, users, days, data_seed)
+        out["dataset"] = build_sample_store(db, users, days, data_seed, scenarios,
+                                            anomaly_rate)
         for with_history in {"off": [False], "on": [True], "both": [False, True]}[history]:
             matrix = build_matrix(db, with_history)
             test = ~matrix["train"]
@@ -237,6 +240,11 @@ def main() -> None:
     parser.add_argument("--users", type=int, default=2000)
     parser.add_argument("--days", type=int, default=30)
     parser.add_argument("--data-seed", type=int, default=7)
+    parser.add_argument("--scenarios", default=None, metavar="A,B",
+                        help="only these sample-data scenarios (e.g. the history-only ones: "
+                             "compromised_merchant,device_farm,spending_break)")
+    parser.add_argument("--anomaly-rate", type=float, default=None,
+                        help="the generator's anomaly rate (default 0.02)")
     parser.add_argument("--threads", type=int, default=1,
                         help="threads of every method (0: every core)")
     args = parser.parse_args()
@@ -250,7 +258,9 @@ def main() -> None:
     torch.set_num_threads(threads)
     logging.basicConfig(level=logging.ERROR)
     results = run(quick=args.quick, seeds=args.seeds, history=args.history, users=args.users,
-                  days=args.days, data_seed=args.data_seed, threads=threads)
+                  days=args.days, data_seed=args.data_seed, threads=threads,
+                  scenarios=tuple(args.scenarios.split(",")) if args.scenarios else None,
+                  anomaly_rate=args.anomaly_rate)
     report(results)
     if args.json:
         emit_json(results)
