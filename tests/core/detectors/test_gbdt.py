@@ -3,6 +3,8 @@ and its TreeSHAP values are additive."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import json
 from pathlib import Path
 from typing import Any
@@ -96,12 +98,17 @@ def test_early_stopping_stops_before_n_estimators_when_validation_stops_improvin
     assert history.metric == metric and history.stopped_early
     assert history.best_iteration < history.n_steps < 400
     assert history.n_steps == history.best_iteration + 10
-    assert detector.booster_.num_trees() == history.best_iteration
     assert len(history.val_metric) == history.n_steps
+    # refitted on every session for the best rounds, scaled by the sessions added
+    assert history.refit_rounds == round(history.best_iteration / 0.8)
+    assert detector.booster_.num_trees() == history.refit_rounds
+    kept = GBDTDetector(dataclasses.replace(config, refit=False)).fit(train, y)
+    assert kept.booster_.num_trees() == kept.history_.best_iteration
+    assert kept.history_.refit_rounds == 0
     assert int(best_of(history.val_metric)) + 1 == history.best_iteration
     if metric == "logloss":  # of the prior-corrected probability, on the validation window
         window = train.take(np.arange(1200, 1500))
-        z = detector.raw_margin(window) - np.log(detector.pos_weight_)
+        z = kept.raw_margin(window) - np.log(kept.pos_weight_)  # the held-out model
         loss = np.mean(np.logaddexp(0.0, z) - y[1200:] * z)
         assert history.val_metric[history.best_iteration - 1] == pytest.approx(loss, rel=1e-6)
     # Without a validation window every round runs.
