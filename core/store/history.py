@@ -50,6 +50,7 @@ class HistoryQueries:
         self.c = event_columns(con)
         self._sessions = ""
         self._codes: dict[str, str] = {}
+        self._amount_table = ""
 
     def __enter__(self) -> HistoryQueries:
         return self
@@ -81,10 +82,16 @@ class HistoryQueries:
                   SELECT DISTINCT hash({e}) AS h FROM events WHERE {e} IS NOT NULL)""")
         return self._codes[column]
 
+    def value_counts(self, columns: Sequence[str]) -> dict[str, int]:
+        """The number of distinct values (codes 0 .. count - 1) of each of ``columns``."""
+        return {c: int(self.con.execute(f"SELECT count(*) FROM {self._value_codes(c)}")
+                       .fetchall()[0][0]) for c in columns}
+
     def first_uses(self, column: str) -> dict[str, np.ndarray]:
-        """Each (session, value) of ``column``: ``sidx``, value ``code``, the time (µs) of the
-        session's first event with the value, and ``prev``: the previous such time of the
-        same user and value (NO_PREVIOUS for the first)."""
+        """Each (session, value) of ``column``, sorted by (value, session start): ``sidx``,
+        value ``code``, the time (µs) of the session's first event with the value, and
+        ``prev``: the previous such time of the same user and value (NO_PREVIOUS for the
+        first)."""
         e = self.c[column]
         codes = self._value_codes(column)
         return fetch(self.con, f"""
@@ -92,29 +99,47 @@ class HistoryQueries:
               SELECT hash(session_id) AS h_session, hash({e}) AS h, min(epoch_us(ts)) AS t
               FROM events WHERE {e} IS NOT NULL GROUP BY ALL)
             SELECT s.sidx::INTEGER AS sidx, v.code::INTEGER AS code, u.t,
-                   coalesce(lag(u.t) OVER (PARTITION BY s.user_code, v.code ORDER BY u.t),
-                            {NO_PREVIOUS}) AS prev
+                   coalesce(lag(u.t) OVER (PARTITION BY (s.user_code << 32) | v.code
+                                           ORDER BY u.t), {NO_PREVIOUS}) AS prev
             FROM u JOIN {self._sessions} s USING (h_session) JOIN {codes} v USING (h)
-            ORDER BY s.sidx""",
+            ORDER BY v.code, s.start_us""",
                      {}, self.timings, f"history_uses_{column}")
 
-    def amount_events(self, columns: Sequence[str]) -> dict[str, np.ndarray]:
-        """Every event with a finite amount: ``sidx``, time (µs), amount and the value code of
-        each of ``columns`` (-1 for NULL)."""
-        c = self.c
-        joins, codes = [], []
-        for i, col in enumerate(columns):
-            table = self._value_codes(col)
-            joins.append(f"LEFT JOIN {table} v{i} ON v{i}.h = hash(e.{col})")
-            codes.append(f", coalesce(v{i}.code, -1)::INTEGER AS code_{col}")
-        return fetch(self.con, f"""
-            SELECT s.sidx::INTEGER AS sidx, epoch_us(e.ts) AS t,
-                   e.amount::DOUBLE AS amount{''.join(codes)}
-            FROM (SELECT hash(session_id) AS h_session, ts, {c['amount']} AS amount,
-                         {', '.join(f'{c[col]} AS {col}' for col in columns) or 'NULL AS _'}
-                  FROM events WHERE isfinite({c['amount']})) e
-            JOIN {self._sessions} s USING (h_session) {' '.join(joins)}""",
-                     {}, self.timings, "history_amounts")
+    def _amounts(self, columns: Sequence[str]) -> str:
+        """Temp table of every event with a finite amount: user code, time (µs), amount and
+        the value code of each of ``columns`` (-1 for NULL)."""
+        if not self._amount_table:
+            c = self.c
+            joins, codes = [], []
+            for i, col in enumerate(columns):
+                table = self._value_codes(col)
+                joins.append(f"LEFT JOIN {table} v{i} ON v{i}.h = hash(e.{col})")
+                codes.append(f", coalesce(v{i}.code, -1)::INTEGER AS code_{col}")
+            self._amount_table = self.tables.create("amounts", f"""
+                SELECT s.user_code::INTEGER AS user_code, epoch_us(e.ts) AS t,
+                       e.amount::DOUBLE AS amount{''.join(codes)}
+                FROM (SELECT hash(session_id) AS h_session, ts, {c['amount']} AS amount,
+                             {', '.join(f'{c[col]} AS {col}' for col in columns) or 'NULL AS _'}
+                      FROM events WHERE isfinite({c['amount']})) e
+                JOIN {self._sessions} s USING (h_session) {' '.join(joins)}""")
+        return self._amount_table
+
+    def user_amounts(self, columns: Sequence[str]) -> dict[str, np.ndarray]:
+        """Every event with a finite amount, sorted by (user, time): ``key`` (the user code),
+        time ``t`` (µs) and ``amount``. ``columns``: the entity columns whose value codes
+        ``value_amounts`` will ask for."""
+        table = self._amounts(columns)
+        return fetch(self.con, f"""SELECT user_code AS key, t, amount FROM {table}
+                                   ORDER BY user_code, t""", {}, self.timings,
+                     "history_amounts_user")
+
+    def value_amounts(self, column: str) -> dict[str, np.ndarray]:
+        """The events with a finite amount and a value of ``column``, sorted by (value, time):
+        ``key`` (the value code), ``t`` and ``amount`` (after ``user_amounts``)."""
+        return fetch(self.con, f"""SELECT code_{column} AS key, t, amount
+                                   FROM {self._amount_table} WHERE code_{column} >= 0
+                                   ORDER BY code_{column}, t""", {}, self.timings,
+                     f"history_amounts_{column}")
 
     def session_labels(self) -> dict[str, np.ndarray]:
         """Labelled sessions (ground truth and analyst; the analyst's label wins): ``sidx``

@@ -187,6 +187,37 @@ def test_windows_match_the_oracle(seed: int, packing: str,
     assert (got.abs().sum() > 0).mean() > 0.9  # the data exercises nearly every column
 
 
+@pytest.mark.parametrize("packing", ["direct", "ranks"])
+def test_rows_in_any_order_give_the_same_features(packing: str,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """The store returns uses and amounts sorted (by value or user, then time); shuffled, the
+    builder sorts them itself and the features do not change."""
+    from core.store.history import HistoryQueries
+
+    if packing == "ranks":
+        monkeypatch.setattr("core.features.history._DIRECT_BITS", 1)
+    events = _events(7)
+    con = _con(events, _labels(events, 7))
+    spec = learn_history(con, HistorySpec(delay_days=2.0))
+    assert spec is not None
+    ids = sorted(events["session_id"].unique())
+    want = history_feature_columns(con, spec, ids)
+    rng = np.random.default_rng(7)
+
+    def shuffled(method):  # type: ignore[no-untyped-def]
+        def run(self, *args):  # type: ignore[no-untyped-def]
+            out = method(self, *args)
+            order = rng.permutation(len(next(iter(out.values()))))
+            return {k: v[order] for k, v in out.items()}
+        return run
+
+    for name in ("first_uses", "user_amounts", "value_amounts"):
+        monkeypatch.setattr(HistoryQueries, name, shuffled(getattr(HistoryQueries, name)))
+    got = history_feature_columns(con, spec, ids)
+    for name in spec.names:
+        np.testing.assert_allclose(got[name], want[name], rtol=1e-9, atol=1e-9, err_msg=name)
+
+
 def _cut(events: pd.DataFrame, labels: pd.DataFrame, sid: str, delay_days: float,
          ) -> duckdb.DuckDBPyConnection:
     """The store as it was at ``sid``'s start: its own events, every earlier event, and the
