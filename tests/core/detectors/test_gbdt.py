@@ -4,7 +4,6 @@ and its TreeSHAP values are additive."""
 from __future__ import annotations
 
 import dataclasses
-
 import json
 from pathlib import Path
 from typing import Any
