@@ -34,13 +34,17 @@ from core.app.data import open_store
 @click.option("--map-file", default=None, type=click.Path(),
               help='The ingest mapping file; its "extra_types" ({"column": "numeric" | '
                    '"categorical" | "ignore"}) override the inferred types of extra columns.')
+@click.option("--history/--no-history", "history", default=None,
+              help="Add (or leave out) the point-in-time history and entity features: the "
+                   "user's rolling windows, each entity's activity and delayed fraud share "
+                   "(default: the detector's own; on for gbdt).")
 @db_option
 @wait_option
 @user_errors
 def train(detector: str, train_end: str | None, train_sessions: str | None, epochs: int | None,
           device: str, quiet: bool, members: str | None, contamination: float | None,
           extras_allow: str | None, extras_deny: str | None, map_file: str | None,
-          db: str | None, wait_s: float) -> None:
+          history: bool | None, db: str | None, wait_s: float) -> None:
     """Train DETECTOR on the store's sessions and print the new model id.
 
     Its default threshold comes from its own training scores (median + 3 MAD, or best F1 on
@@ -49,7 +53,8 @@ def train(detector: str, train_end: str | None, train_sessions: str | None, epoc
     request = app_models.train_request(
         detector, train_end=train_end, train_sessions=train_sessions, members=members,
         extras_allow=extras_allow, extras_deny=extras_deny, map_file=map_file, epochs=epochs,
-        device=device, quiet=quiet, contamination=contamination)
+        device=device, quiet=quiet, contamination=contamination,
+        config=None if history is None else {"history_features": history})
     with open_store(db, wait_s=wait_s) as store:
         result = app_models.train(store, request)
     if not quiet and request.is_ensemble:
