@@ -13,30 +13,39 @@ from core.store.tenure import tenure_sql
 if TYPE_CHECKING:
     from core.store import Store
 
-# Per session: when the policy's model scored it, whether an analyst labelled it, whether a
-# closed (decided) or an open case holds it, its amount, and its ground-truth label.
-_FACTS = """
-    WITH ids AS (SELECT DISTINCT unnest($session_ids) AS session_id),
-    sc AS (SELECT session_id, scored_at FROM scores SEMI JOIN ids USING (session_id)
-           WHERE model_id = $model_id),
-    an AS (SELECT DISTINCT session_id FROM session_label_rollup SEMI JOIN ids USING (session_id)
+def _fact_ctes(ids: str) -> str:
+    """CTEs an, gt, k, a over the sessions of relation ``ids``: whether an analyst labelled
+    each, its ground-truth label, whether a closed (decided) or an open case holds it, and
+    its amount. One text for both reads below."""
+    return f"""
+    an AS (SELECT DISTINCT session_id FROM session_label_rollup SEMI JOIN {ids} USING (session_id)
            WHERE source = 'analyst'),
     gt AS (SELECT session_id, is_anomaly, scenario FROM session_label_rollup
-           SEMI JOIN ids USING (session_id) WHERE source = 'ground_truth'),
-    cs AS (
-        SELECT cs.session_id, bool_or(c.status = 'closed') AS in_decided_case,
-               min(c.case_id) FILTER (WHERE c.status <> 'closed') AS open_case_id
-        FROM case_sessions cs JOIN cases c USING (case_id) SEMI JOIN ids USING (session_id)
+           SEMI JOIN {ids} USING (session_id) WHERE source = 'ground_truth'),
+    k AS (
+        SELECT cs.session_id, bool_or(x.status = 'closed') AS in_decided_case,
+               min(x.case_id) FILTER (WHERE x.status <> 'closed') AS open_case_id
+        FROM case_sessions cs JOIN cases x USING (case_id) SEMI JOIN {ids} USING (session_id)
         GROUP BY cs.session_id
     ),
     a AS (SELECT e.session_id, sum(e.amount) AS amount FROM events e
-          SEMI JOIN ids USING (session_id) GROUP BY e.session_id)
-    SELECT ids.session_id, sc.scored_at, an.session_id IS NOT NULL AS analyst_labelled,
-           coalesce(cs.in_decided_case, false) AS in_decided_case, cs.open_case_id,
+          SEMI JOIN {ids} USING (session_id) GROUP BY e.session_id)"""
+
+
+_FACT_COLUMNS = """an.session_id IS NOT NULL AS analyst_labelled,
+           coalesce(k.in_decided_case, false) AS in_decided_case, k.open_case_id,
            coalesce(a.amount, 0) AS amount, gt.is_anomaly AS truth_is_anomaly,
-           gt.scenario AS truth_scenario
-    FROM ids LEFT JOIN sc USING (session_id) LEFT JOIN an USING (session_id)
-    LEFT JOIN cs USING (session_id) LEFT JOIN a USING (session_id) LEFT JOIN gt USING (session_id)
+           gt.scenario AS truth_scenario"""
+_FACT_JOINS = """LEFT JOIN an USING (session_id) LEFT JOIN k USING (session_id)
+    LEFT JOIN a USING (session_id) LEFT JOIN gt USING (session_id)"""
+
+# Per session of ``$session_ids``: when the policy's model scored it, and the facts above.
+_FACTS = f"""
+    WITH ids AS (SELECT DISTINCT unnest($session_ids) AS session_id),
+    sc AS (SELECT session_id, scored_at FROM scores SEMI JOIN ids USING (session_id)
+           WHERE model_id = $model_id),{_fact_ctes("ids")}
+    SELECT ids.session_id, sc.scored_at, {_FACT_COLUMNS}
+    FROM ids LEFT JOIN sc USING (session_id) {_FACT_JOINS}
 """
 # The sessions the policy's model scores at or above ``$min_score`` (the policy's lowest
 # threshold: a superset of its flags), with the segment columns its thresholds read and the
@@ -48,27 +57,11 @@ _CANDIDATES = f"""
     cs AS (SELECT se.session_id, se.user_id, se.start_ts, coalesce(se.country, 'unknown')
                   AS country FROM sessions se SEMI JOIN c USING (session_id)),
     f AS (SELECT user_id, min(start_ts) AS first_ts FROM sessions
-          SEMI JOIN cs USING (user_id) GROUP BY user_id),
-    an AS (SELECT DISTINCT session_id FROM session_label_rollup SEMI JOIN c USING (session_id)
-           WHERE source = 'analyst'),
-    gt AS (SELECT session_id, is_anomaly, scenario FROM session_label_rollup
-           SEMI JOIN c USING (session_id) WHERE source = 'ground_truth'),
-    k AS (
-        SELECT cs.session_id, bool_or(x.status = 'closed') AS in_decided_case,
-               min(x.case_id) FILTER (WHERE x.status <> 'closed') AS open_case_id
-        FROM case_sessions cs JOIN cases x USING (case_id) SEMI JOIN c USING (session_id)
-        GROUP BY cs.session_id
-    ),
-    a AS (SELECT e.session_id, sum(e.amount) AS amount FROM events e
-          SEMI JOIN c USING (session_id) GROUP BY e.session_id)
+          SEMI JOIN cs USING (user_id) GROUP BY user_id),{_fact_ctes("c")}
     SELECT cs.session_id, cs.user_id, cs.start_ts, cs.country,
            {tenure_sql("cs.start_ts", "f.first_ts")} AS tenure, c.score, c.scored_at,
-           an.session_id IS NOT NULL AS analyst_labelled,
-           coalesce(k.in_decided_case, false) AS in_decided_case, k.open_case_id,
-           coalesce(a.amount, 0) AS amount, gt.is_anomaly AS truth_is_anomaly,
-           gt.scenario AS truth_scenario
-    FROM cs JOIN f USING (user_id) JOIN c USING (session_id) LEFT JOIN an USING (session_id)
-    LEFT JOIN k USING (session_id) LEFT JOIN a USING (session_id) LEFT JOIN gt USING (session_id)
+           {_FACT_COLUMNS}
+    FROM cs JOIN f USING (user_id) JOIN c USING (session_id) {_FACT_JOINS}
     ORDER BY cs.start_ts, cs.session_id
 """
 _DETECTOR_SCORES = """
