@@ -7,20 +7,23 @@ design choices').
 
 from __future__ import annotations
 
+import html
 import math
+import re
 
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-NORMAL = "#4C78A8"
-ANOMALY = "#E45756"
-THRESHOLD = "#222222"
-PALETTE = ["#4C78A8", "#F58518", "#54A24B", "#E45756", "#72B7B2", "#EECA3B", "#B279A2",
-           "#FF9DA6", "#9D755D", "#BAB0AC", "#2F4B7C", "#A05195", "#D45087", "#665191",
-           "#FFA600", "#003F5C"]
+from dashboard.figure_theme import ANOMALY, LEGEND_BELOW, NEUTRAL, NORMAL, PALETTE, day_axis
+
+THRESHOLD = NEUTRAL  # readable on the light and the dark theme (dashboard/figure_theme.py)
+# A light band of the Blues scale: black cell text reads on every cell (figure_theme.text_on).
+CELL_BLUES = [[0.0, "#F7FBFF"], [1.0, "#6BAED6"]]
+CELL_TEXT = "#000000"
 # No plotly template: st.plotly_chart applies the Streamlit theme in the browser, and a template
-# is deep-copied into every figure (a cost on every rerun of the Thresholds page).
+# is deep-copied into every figure (a cost on every rerun of the Thresholds page). No text
+# colour either: the theme colours text, light or dark (dashboard/figure_theme.py).
 _LAYOUT = dict(margin=dict(l=10, r=10, t=40, b=10), height=320)
 
 
@@ -37,6 +40,45 @@ def plain(values):  # noqa: ANN001, ANN201  (a str, a list or a Series in, the s
             text = text.str.replace(old, new, regex=False)
         return text
     return [plain(str(v)) for v in values]
+
+
+_BREAK_AFTER = re.compile(r"(?<=[ _/.:\-])")  # a line may end after a space, _ / . : or -
+BREAK = "<br>"
+
+
+def label(text: object, width: int = 24) -> str:
+    """A category label from the data, made literal (:func:`plain`) and wrapped onto lines of
+    about ``width`` characters with ``<br>`` (issue #24, item 6: never cut to "payment_met…").
+    Nothing is dropped: lines break after a space, ``_``, ``/``, ``.``, ``:`` or ``-`` (kept at
+    the end of the line), and a longer run is split; :func:`unwrap` gives the text back."""
+    lines: list[str] = []
+    line = ""
+    for piece in _BREAK_AFTER.split(str(text)):
+        if line and len(line) + len(piece.rstrip()) > width:
+            lines.append(line)
+            line = ""
+        line += piece
+        while len(line.rstrip()) > width:  # a run with no break point: split it
+            lines.append(line[:width])
+            line = line[width:]
+    if line or not lines:
+        lines.append(line)
+    return BREAK.join(plain(part) for part in lines)
+
+
+def labels(values, width: int = 24) -> list[str]:  # noqa: ANN001  (a list, an array, a Series)
+    """:func:`label` of each value."""
+    return [label(v, width) for v in values]
+
+
+def unwrap(text: str) -> str:
+    """The text :func:`label` was given (line breaks removed, entities decoded)."""
+    return html.unescape(str(text).replace(BREAK, ""))
+
+
+def line_count(wrapped: list[str]) -> int:
+    """Lines over all ``wrapped`` labels (to size a figure's height)."""
+    return sum(str(w).count(BREAK) + 1 for w in wrapped)
 
 
 def score_histogram(scores: np.ndarray, *, anomalous: np.ndarray | None = None,
@@ -64,7 +106,7 @@ def score_histogram(scores: np.ndarray, *, anomalous: np.ndarray | None = None,
                       annotation_text="threshold", annotation_position="top")
     fig.update_layout(barmode="overlay", title=title, xaxis_title=x_title,
                       yaxis_title="sessions", yaxis_type="log" if log_y else "linear",
-                      legend=dict(orientation="h", y=-0.25), **_LAYOUT)
+                      legend=LEGEND_BELOW, **_LAYOUT)
     if log_y:
         fig.update_yaxes(dtick=1)  # label powers of ten only: 1, 10, 100, ...
     return fig
@@ -73,7 +115,7 @@ def score_histogram(scores: np.ndarray, *, anomalous: np.ndarray | None = None,
 def alerts_over_time(daily: pd.DataFrame, title: str = "Alerts per day") -> go.Figure:
     """Bars of ``alerts`` per ``day``."""
     fig = go.Figure(go.Bar(x=daily["day"], y=daily["alerts"], marker_color=ANOMALY))
-    fig.update_layout(title=title, xaxis_title="day", yaxis_title="alerts", **_LAYOUT)
+    fig.update_layout(title=title, xaxis=day_axis(daily["day"]), yaxis_title="alerts", **_LAYOUT)
     return fig
 
 
@@ -94,7 +136,7 @@ def pr_curve(recall: np.ndarray, precision: np.ndarray, point: tuple[float, floa
 def roc_curve(fpr: np.ndarray, tpr: np.ndarray, point: tuple[float, float] | None) -> go.Figure:
     """True against false positive rate, the operating point marked."""
     traces = [go.Scatter(x=fpr, y=tpr, mode="lines", name="ROC", line_color=NORMAL),
-              go.Scatter(x=[0, 1], y=[0, 1], mode="lines", line=dict(dash="dot", color="#999"),
+              go.Scatter(x=[0, 1], y=[0, 1], mode="lines", line=dict(dash="dot", color=NEUTRAL),
                          name="chance")]
     if point is not None:
         traces.append(go.Scatter(x=[point[0]], y=[point[1]], mode="markers",
@@ -105,26 +147,69 @@ def roc_curve(fpr: np.ndarray, tpr: np.ndarray, point: tuple[float, float] | Non
 
 
 def confusion_matrix(tp: int, fp: int, fn: int, tn: int) -> go.Figure:
-    """2×2 counts: rows are the truth, columns the decision."""
+    """2×2 counts: rows are the truth, columns the decision. Cells run from near white to a
+    mid blue (log counts), so their black text reads on every cell, in either theme."""
     z = [[tp, fn], [fp, tn]]
     text = [[f"caught<br>{tp:,}", f"missed<br>{fn:,}"], [f"false alarms<br>{fp:,}",
                                                           f"cleared<br>{tn:,}"]]
     heatmap = go.Heatmap(z=np.log1p(z), x=["flagged", "not flagged"], y=["anomalous", "normal"],
-                         text=text, texttemplate="%{text}", colorscale="Blues", showscale=False,
-                         hoverinfo="skip")
+                         text=text, texttemplate="%{text}", textfont=dict(color=CELL_TEXT),
+                         colorscale=CELL_BLUES, showscale=False, hoverinfo="skip")
     return go.Figure(heatmap, layout=dict(title="Confusion matrix (labelled sessions)",
                                           yaxis_autorange="reversed", **_LAYOUT))
 
 
 def scenario_recall(per_scenario: pd.DataFrame) -> go.Figure:
-    """Horizontal bars of ``recall`` per ``scenario`` (with ``n`` in the hover)."""
+    """Horizontal bars of ``recall`` per ``scenario`` (with ``n`` in the hover). Long scenario
+    names wrap (:func:`label`); the hover shows the name in full."""
     frame = per_scenario.sort_values("recall")
-    bars = go.Bar(x=frame["recall"], y=plain(frame["scenario"]), orientation="h",
-                  marker_color=ANOMALY,
-                  customdata=frame["n"], hovertemplate="%{y}: %{x:.0%} of %{customdata} sessions")
+    names = labels(frame["scenario"])
+    bars = go.Bar(x=frame["recall"], y=names, orientation="h", marker_color=ANOMALY,
+                  customdata=frame["n"], hovertemplate="%{y}: %{x:.0%} of %{customdata} sessions"
+                                                       "<extra></extra>")
     return go.Figure(bars, layout=dict(title="Recall per scenario at this threshold",
                                        xaxis_range=[0, 1.04], xaxis_tickformat=".0%",  # 100% shown
-                                       **_LAYOUT))
+                                       **{**_LAYOUT, "height": max(320, 100 + 18 * line_count(
+                                           names))}))
+
+
+# The tables behind the figures (dashboard/charts.py draws one under each chart).
+def confusion_table(tp: int, fp: int, fn: int, tn: int) -> pd.DataFrame:
+    """The confusion matrix's four cells, one row each."""
+    return pd.DataFrame({"truth": ["anomalous", "anomalous", "normal", "normal"],
+                         "decision": ["flagged", "not flagged", "flagged", "not flagged"],
+                         "outcome": ["caught", "missed", "false alarm", "cleared"],
+                         "sessions": [int(tp), int(fn), int(fp), int(tn)]})
+
+
+def curve_table(thresholds: np.ndarray, precision: np.ndarray, recall: np.ndarray,
+                fpr: np.ndarray, max_rows: int = 200) -> pd.DataFrame:
+    """The PR/ROC curve's points, thinned evenly to at most ``max_rows`` (ends kept)."""
+    frame = pd.DataFrame({"threshold": np.asarray(thresholds, np.float64),
+                          "precision": precision, "recall": recall,
+                          "false positive rate": fpr})
+    if len(frame) > max_rows:
+        keep = np.unique(np.linspace(0, len(frame) - 1, max_rows).round().astype(np.int64))
+        frame = frame.iloc[keep]
+    return frame.reset_index(drop=True)
+
+
+def histogram_table(scores: np.ndarray, *, anomalous: np.ndarray | None = None,
+                    bins: int = 60) -> pd.DataFrame:
+    """The bins of :func:`score_histogram`: bin edges and sessions per bin (and labelled
+    anomalous ones)."""
+    scores = np.asarray(scores, dtype=np.float64)
+    finite = np.isfinite(scores)
+    mask = (np.zeros(len(scores), bool) if anomalous is None
+            else np.asarray(anomalous, bool))[finite]
+    scores = scores[finite]
+    if not len(scores):
+        return pd.DataFrame(columns=["from score", "to score", "sessions", "labelled anomalous"])
+    edges = np.histogram_bin_edges(scores, bins=bins)
+    total, _ = np.histogram(scores, bins=edges)
+    flagged, _ = np.histogram(scores[mask], bins=edges)
+    return pd.DataFrame({"from score": edges[:-1], "to score": edges[1:], "sessions": total,
+                         "labelled anomalous": flagged})
 
 
 def user_timeline(events: pd.DataFrame, sessions: pd.DataFrame) -> go.Figure:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dashboard import common, exports, figures_entity, services, state
+from dashboard import charts, common, exports, figures_entity, services, state
 from dashboard import safe_text as safe
 from dashboard import services_entity as se
 
@@ -70,8 +70,13 @@ if st.button("Open a case on this entity", key="entity_open_case", disabled=not 
         state.to_case(opened.case_id)
 
 left, right = st.columns(2)
-left.plotly_chart(figures_entity.volume_over_time(view.volume), key="entity_volume")
-right.plotly_chart(figures_entity.risk_over_time(view.risk), key="entity_risk")
+charts.chart(figures_entity.volume_over_time(view.volume),
+             view.volume.rename(columns={"users": "distinct users", "new_users": "new accounts"}),
+             key="entity_volume", where=left)
+charts.chart(figures_entity.risk_over_time(view.risk),
+             view.risk.rename(columns={"n_scored": "sessions scored", "max_score": "highest score",
+                                       "mean_score": "mean score", "max_risk": "highest risk"}),
+             key="entity_risk", where=right)
 st.caption(safe.join([
     safe.Markdown("Risk: the daily highest over the sessions touching it. "),
     common.policy_caption() if view.risk_model else safe.Markdown("No model is scored yet."),

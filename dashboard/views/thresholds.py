@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dashboard import common, figures, services, state
+from dashboard import charts, common, figures, services, state
 from dashboard import safe_text as safe
 
 st.title("Thresholds: what if")
@@ -127,14 +127,21 @@ if now is not None:
                         n=now.n_alerts))
 
 left, right = st.columns(2)
-left.plotly_chart(figures.confusion_matrix(tp, fp, fn, tn), key="thr_cm")
+charts.chart(figures.confusion_matrix(tp, fp, fn, tn), figures.confusion_table(tp, fp, fn, tn),
+             key="thr_cm", where=left)
 if view.table is not None:
     curve = view.table.curve()
-    right.plotly_chart(figures.pr_curve(curve.recall, curve.precision, (recall, precision)),
-                       key="thr_pr")
-    left.plotly_chart(figures.roc_curve(curve.fpr, curve.recall, (fpr, recall)), key="thr_roc")
+    points = figures.curve_table(curve.thresholds, curve.precision, curve.recall, curve.fpr)
+    charts.chart(figures.pr_curve(curve.recall, curve.precision, (recall, precision)),
+                 points[["threshold", "precision", "recall"]], key="thr_pr", where=right)
+    charts.chart(figures.roc_curve(curve.fpr, curve.recall, (fpr, recall)),
+                 points[["threshold", "false positive rate", "recall"]], key="thr_roc",
+                 where=left)
 if n_pos and not budget:
-    right.plotly_chart(figures.scenario_recall(view.scenario_recall(threshold)), key="thr_scen")
+    per_scenario = view.scenario_recall(threshold)
+    charts.chart(figures.scenario_recall(per_scenario),
+                 per_scenario.rename(columns={"n": "labelled sessions"}), key="thr_scen",
+                 where=right)
 elif not n_pos:
     right.info("No labelled anomalies in this segment: precision and recall need labels.")
 
