@@ -40,6 +40,7 @@ from core.store.models import Models
 from core.store.policies import Policies, SavedViews
 from core.store.scores import Scores
 from core.store.sessions import Sessions
+from core.store.similar_sql import SimilarReads
 from core.store.summary import Summary
 from core.store.suppressions import Suppressions
 from core.store.text import Texts
@@ -198,6 +199,10 @@ class Store:
     def text(self) -> Texts:
         """Texts on this thread's cursor (the repository takes a connection)."""
         return Texts(self.con)
+
+    @cached_property
+    def similar(self) -> SimilarReads:
+        return SimilarReads(self)
 
     @property
     def version(self) -> int:
