@@ -1,4 +1,8 @@
-"""CLI command ``anomalyst explain SESSION_ID``: why a model scored a session as it did."""
+"""CLI command ``anomalyst explain SESSION_ID``: why the session was flagged.
+
+Without ``--model`` it prints the combined Why (the reasons across the models that flag the
+session, by their share of the risk) and then the view of the model weighing most in it; with
+``--model`` only that model's view."""
 
 from __future__ import annotations
 
@@ -17,7 +21,8 @@ N_EVENTS = 5
 @click.command()
 @click.argument("session_id")
 @click.option("--model", "model_id", default=None,
-              help="Model id to explain (default: the scored model ranking the session highest).")
+              help="Explain under this model only (default: the combined Why across the models "
+                   "that flag the session, then the model weighing most in it).")
 @json_option("Print the whole explanation as JSON.")
 @click.option("--no-cache", is_flag=True, help="Recompute even when a cached explanation exists.")
 @db_option
@@ -25,16 +30,37 @@ N_EVENTS = 5
 @user_errors
 def explain(session_id: str, model_id: str | None, as_json: bool, no_cache: bool,
             db: str | None, wait_s: float) -> None:
-    """Explain SESSION_ID: reasons, top features (SHAP) and top events per method."""
-    from core.app.investigate import explain_session
+    """Explain SESSION_ID: the combined Why, then top features (SHAP) and events per method."""
+    from core.app.investigate import explain_session, why_saved
 
+    why = None
     with open_store(db, wait_s=wait_s) as store:
-        explanation = explain_session(store, session_id, model_id=model_id,
-                                      use_cache=not no_cache)
+        if model_id is None:
+            found = why_saved(store, session_id, use_cache=not no_cache)
+            why = found.why
+            model_id = why.models[0].model_id if why.models else None
+            explanation = found.explanations.get(model_id) if model_id else None
+        if why is None or explanation is None:
+            explanation = explain_session(store, session_id, model_id=model_id,
+                                          use_cache=not no_cache)
     if as_json:
-        click.echo(json.dumps(explanation.to_dict(), indent=1, allow_nan=False))
+        whole = explanation.to_dict()
+        if why is not None:
+            whole["why"] = why.to_dict()
+        click.echo(json.dumps(whole, indent=1, allow_nan=False))
         return
+    if why is not None:
+        click.echo(format_why(why))
     click.echo(format_explanation(explanation))
+
+
+def format_why(why) -> str:  # noqa: ANN001  (a core.explain.Why)
+    """The combined reasons, with the models they come from."""
+    models = ", ".join(f"{m.detector} {m.model_id} ({m.weight * 100:.0f}%)" for m in why.models)
+    lines = [f"Why session {why.session_id} (user {why.user_id}) stands out, across {models}:"]
+    lines += [f"  - {line}" for line in why.lines()] or ["  (no reason above 3% of the risk)"]
+    lines += [f"  ({note})" for note in why.notes]
+    return "\n".join(lines) + "\n"
 
 
 def format_explanation(explanation) -> str:  # noqa: ANN001  (a SessionExplanation)

@@ -18,14 +18,14 @@ from core.schema import LABEL_SOURCES
 from core.store import Store, iso_text
 
 if TYPE_CHECKING:  # core.explain loads torch (slow): only the functions that explain import it
-    from core.explain import AttentionMaps, SessionExplanation
+    from core.explain import AttentionMaps, SessionExplanation, WhyExplained
 
 __all__ = [  # and, on first use, METHOD_TEXT and display_table (core.explain)
     "AttentionView", "UserView", "attention_view", "context_table", "event_type_names",
     "events_fingerprint", "explain", "explain_session", "find_users", "global_view",
-    "headline", "label_versions", "method_text", "save_explanation", "scored_models",
-    "session_labels", "session_models", "sessions_with_event_types", "store_summary",
-    "user_view",
+    "headline", "label_versions", "method_text", "readable_name", "save_explanation",
+    "scored_models", "session_labels", "session_models", "session_risk",
+    "sessions_with_event_types", "store_summary", "user_view", "why", "why_saved",
 ]
 _LAZY = {"METHOD_TEXT": "core.explain", "display_table": "core.explain"}
 
@@ -145,6 +145,60 @@ def explain_session(store: Store, session_id: str, *, model_id: str | None = Non
     from core.explain import explain_session as explain_it
 
     return explain_it(store, session_id, model_id=model_id, use_cache=use_cache)
+
+
+def why(store: Store, session_id: str) -> WhyExplained:
+    """One "Why" across the models that flag the session (``core.explain.why``), from cached
+    explanations where current; new ones are returned, not written (see ``save_explanation``)."""
+    from core.explain import explain_why
+    from core.policy import policy_in_force
+
+    policy = policy_in_force(store)
+    return explain_why(store, session_id, save=False,
+                       policy_model=None if policy is None else policy.model_id)
+
+
+def why_saved(store: Store, session_id: str, *, use_cache: bool = True) -> WhyExplained:
+    """``why``, saving newly computed explanations when the store is writable (the CLI)."""
+    from core.explain import explain_why
+    from core.policy import policy_in_force
+
+    policy = policy_in_force(store)
+    return explain_why(store, session_id, use_cache=use_cache,
+                       policy_model=None if policy is None else policy.model_id)
+
+
+@dataclass(frozen=True)
+class SessionRisk:
+    """The alert policy's view of one session: its risk (0-100) and what that risk means."""
+
+    risk: float | None
+    kind: str | None  # "probability" or "percentile"
+    model_id: str | None
+    detector: str | None
+
+
+def session_risk(store: Store, session_id: str) -> SessionRisk:
+    """The session's risk under the alert policy's model (None before anything is scored or
+    when that model has not scored the session)."""
+    from core.policy import policy_in_force, risk_calibration
+
+    policy = policy_in_force(store)
+    if policy is None:
+        return SessionRisk(None, None, None, None)
+    score = store.scores.session_score(policy.model_id, session_id)
+    calibration = risk_calibration(store, policy.model_id)
+    if score is None or calibration is None:
+        return SessionRisk(None, None, policy.model_id, policy.detector)
+    risk = float(calibration.risk(np.array([score], dtype=np.float64))[0])
+    return SessionRisk(risk, calibration.kind, policy.model_id, policy.detector)
+
+
+def readable_name(name: str) -> str:
+    """A feature name for people ('purchase events in the session', not count_log[...])."""
+    from core.explain.why import readable_name as readable
+
+    return readable(name)
 
 
 def save_explanation(store: Store, found: SessionExplanation) -> None:

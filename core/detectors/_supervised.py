@@ -239,6 +239,7 @@ class SupervisedMixin:
     """
 
     requires_labels = True
+    outputs_probability = True
     pos_weight_: float
     calibration_: Calibration
     validation_ap_: float | None

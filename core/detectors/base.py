@@ -48,6 +48,9 @@ class Detector(Generic[ConfigT]):
     kind: ClassVar[str] = ""
     input_kind: ClassVar[InputKind]
     requires_labels: ClassVar[bool] = False
+    outputs_probability: ClassVar[bool] = False
+    """True when ``score`` is a probability in (0, 1): explanations then attribute in
+    log-odds (``core.explain.logit``), where a saturated 0.9998 still moves."""
     config_class: ClassVar[type[DetectorConfig]]
 
     def __init__(self, config: ConfigT | None = None) -> None:

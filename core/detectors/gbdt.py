@@ -264,6 +264,7 @@ class GBDTDetector(FeatureDetector[GBDTConfig]):
 
     config_class = GBDTConfig
     requires_labels = True
+    outputs_probability = True
     booster_: Any
     pos_weight_: float
     calibration_: Calibration
@@ -438,10 +439,11 @@ class GBDTDetector(FeatureDetector[GBDTConfig]):
         self._explainer_cache = (key, self.booster_, explainer)
         return explainer
 
-    def score_shap(self, data: FeatureMatrix, background: FeatureMatrix,
-                   ) -> tuple[float, np.ndarray, np.ndarray]:
-        """(base value, (n, f) contributions, (n,) scores) in score units, for the
-        explanations (``core.explain.shap_features`` uses it in place of permutation SHAP).
+    def score_shap(self, data: FeatureMatrix, background: FeatureMatrix, *,
+                   log_odds: bool = False) -> tuple[float, np.ndarray, np.ndarray]:
+        """(base value, (n, f) contributions, (n,) scores) in score units, or with
+        ``log_odds`` in calibrated log-odds (exact, no rescaling), for the explanations
+        (``core.explain.shap_features`` uses it in place of permutation SHAP).
 
         Exact interventional TreeSHAP on the calibrated log-odds (Platt's map is affine on
         the margin, so the margin's SHAP values scale exactly), then each row's log-odds
@@ -454,6 +456,8 @@ class GBDTDetector(FeatureDetector[GBDTConfig]):
         slope, intercept = self.calibration_.slope, self.calibration_.intercept
         base_logit = slope * explained.expected_value + intercept
         logits = slope * explained.margin + intercept
+        if log_odds:
+            return float(base_logit), slope * explained.values, logits
         base = float(self.calibration_.apply(np.array([explained.expected_value]))[0])
         scores = self.calibration_.apply(explained.margin)
         gap = logits - base_logit

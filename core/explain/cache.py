@@ -19,6 +19,9 @@ from core.store import Store
 SUMMARY = "summary"
 SHAP = "shap"
 ATTENTION = "attention_maps"  # not "attention": that is a per-event method's name
+FORMAT = 2
+"""Bumped when what an explanation holds changes (2: log-odds attributions of probability
+outputs); a cached explanation of another format is computed again."""
 
 
 def _split(explanation: SessionExplanation) -> dict[str, dict[str, Any]]:
@@ -33,6 +36,7 @@ def _split(explanation: SessionExplanation) -> dict[str, dict[str, Any]]:
     summary = {k: v for k, v in whole.items()
                if k not in ("features", "attention", "event_contributions", "from_cache")}
     summary["methods"] = sorted(whole["event_contributions"])
+    summary["format"] = FORMAT
     rows[SUMMARY] = summary
     return rows
 
@@ -49,7 +53,7 @@ def load(store: Store, model_id: str, session_id: str) -> SessionExplanation | N
     """The cached explanation, or None when there is none (or it is incomplete)."""
     payloads = store.explanations.cached(model_id, session_id)
     summary = payloads.get(SUMMARY)
-    if summary is None:
+    if summary is None or summary.pop("format", None) != FORMAT:
         return None
     methods = summary.pop("methods", [])
     if any(m not in payloads for m in methods):

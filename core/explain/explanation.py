@@ -59,6 +59,8 @@ class FeatureAttribution:
         additivity_error: ``|base_value + shap.sum() - score|``.
         n_background: background sessions (normal, from the training window).
         n_permutations: antithetic permutation pairs sampled.
+        units: "score", or "log-odds" for a detector whose score is a probability
+            (``core.explain.units``); ``base_value``, ``shap`` and ``score`` are in them.
     """
 
     model_id: str
@@ -70,6 +72,7 @@ class FeatureAttribution:
     additivity_error: float
     n_background: int
     n_permutations: int
+    units: str = "score"
 
     def top(self, k: int = 10, *, positive_only: bool = False) -> pd.DataFrame:
         """feature, value, shap: the ``k`` largest |contributions| (or largest positive ones)."""
@@ -86,14 +89,14 @@ class FeatureAttribution:
                 "base_value": float(self.base_value), "score": float(self.score),
                 "additivity_error": float(self.additivity_error),
                 "n_background": int(self.n_background),
-                "n_permutations": int(self.n_permutations)}
+                "n_permutations": int(self.n_permutations), "units": self.units}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> FeatureAttribution:
         return cls(str(data["model_id"]), tuple(data["names"]), _array(data["values"]),
                    _array(data["shap"]), float(data["base_value"]), float(data["score"]),
                    float(data["additivity_error"]), int(data["n_background"]),
-                   int(data["n_permutations"]))
+                   int(data["n_permutations"]), str(data.get("units", "score")))
 
 
 @dataclass(frozen=True)
@@ -124,6 +127,18 @@ class AttentionMaps:
     def from_dict(cls, data: dict[str, Any]) -> AttentionMaps:
         weights = np.asarray(data["weights"], dtype=np.float32).reshape(data["shape"])
         return cls(weights)
+
+
+@dataclass(frozen=True)
+class Waterfall:
+    """What a waterfall chart draws: ``base + values.sum() == total``, in ``units``."""
+
+    names: tuple[str, ...]
+    values: np.ndarray
+    base: float
+    total: float
+    units: str
+    title: str
 
 
 @dataclass(frozen=True)
@@ -171,6 +186,23 @@ class SessionExplanation:
     computed_at: dt.datetime
     from_cache: bool = False
     notes: list[str] = field(default_factory=list)
+
+    def waterfall(self) -> Waterfall | None:
+        """The chart that adds up to this model's own score: an ensemble's member
+        contributions (from 0 to the ensemble's score), a feature model's SHAP (from the
+        background mean to its score, in log-odds for a probability); None otherwise."""
+        if self.members is not None and not self.members.empty:
+            values = self.members["contribution"].to_numpy(np.float64)
+            names = tuple(str(d) for d in self.members["detector"])
+            return Waterfall(names, values, 0.0, float(values.sum()), "score",
+                             "How each member adds up to the ensemble's score")
+        f = self.features
+        if f is None:
+            return None
+        return Waterfall(f.names, f.shap, f.base_value, f.base_value + float(f.shap.sum()),
+                         f.units, "How each feature moves the score from a typical session's"
+                         if f.units == "score" else "How each feature moves the log-odds "
+                         "from a typical session's")
 
     def top_events(self, method: str, k: int = 3) -> pd.DataFrame:
         """The ``k`` events with the largest contribution under ``method``."""

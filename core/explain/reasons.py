@@ -133,9 +133,11 @@ def _event_label(event: dict[str, Any], k: int) -> str:
 
 
 def event_reasons(events: pd.DataFrame, contributions: dict[str, np.ndarray], score: float,
-                  *, k: int = N_REASONS) -> list[str]:
-    """Sentences about the events that raise the score most (occlusion first, in score units),
-    then the worst-reconstructed event when the model reports per-event errors."""
+                  *, k: int = N_REASONS, units: str = "score") -> list[str]:
+    """Sentences about the events that raise the score most (occlusion first, in ``units``,
+    with ``score`` in them: the score or its log-odds), then the worst-reconstructed event
+    when the model reports per-event errors."""
+    what = "the log-odds" if units == "log-odds" else "the score"
     out: list[str] = []
     n = len(events)
     if n == 0:
@@ -148,8 +150,8 @@ def event_reasons(events: pd.DataFrame, contributions: dict[str, np.ndarray], sc
         if drop[best] > 0:
             event = events.iloc[best].to_dict()
             if n == 1:
-                out.append(f"The session's only event, {_event_label(event, n)}, carries the "
-                           f"whole score {score:.3g}.")
+                out.append(f"The session's only event, {_event_label(event, n)}, carries "
+                           f"{what} {score:.3g}.")
             else:
                 share = drop[best] / score * 100 if score > 0 else float("nan")
                 share_text = "" if not math.isfinite(share) else (
@@ -158,15 +160,15 @@ def event_reasons(events: pd.DataFrame, contributions: dict[str, np.ndarray], sc
                 digits = max(3, 1 + int(np.ceil(np.log10(max(abs(score), 1e-12)
                                                          / max(drop[best], 1e-12)))))
                 label = _event_label(event, n)
-                out.append(f"{label[0].upper()}{label[1:]} raises the score most: without it "
-                           f"the score falls from {score:.{digits}g} to "
+                out.append(f"{label[0].upper()}{label[1:]} raises {what} most: without it "
+                           f"{what} falls from {score:.{digits}g} to "
                            f"{score - drop[best]:.{digits}g}{share_text}.")
             if len(top) > 1:
                 types = Counter(str(events.iloc[i]["event_type"]) for i in top)
                 listed = ", ".join(f"{c}× {t}" for t, c in types.most_common())
-                out.append(f"The {len(top)} events that raise the score most: {listed}.")
+                out.append(f"The {len(top)} events that raise {what} most: {listed}.")
         else:
-            out.append(f"No single event raises the score: removing any one of the {n} events "
+            out.append(f"No single event raises {what}: removing any one of the {n} events "
                        f"changes it by at most {np.nanmax(np.abs(drop)):.3g}.")
     for method in ("reconstruction_error", "surprise", "event_head"):
         values = contributions.get(method)

@@ -26,6 +26,7 @@ import numpy as np
 
 from core.datasets import EventSequences
 from core.errors import ModelError
+from core.explain.units import in_units, units_of
 
 EVENT_SCORE_METHOD = {
     "sequence_autoencoder": "reconstruction_error",
@@ -126,18 +127,20 @@ def drop_events(data: EventSequences, row: int, drop: list[np.ndarray] | np.ndar
 
 
 def occlusion(detector: Any, data: EventSequences, row: int = 0) -> np.ndarray:
-    """(k,) ``score(session) - score(session without event i)`` for each real event i.
+    """(k,) ``score(session) - score(session without event i)`` for each real event i, in
+    log-odds when the score is a probability (``core.explain.units``).
 
     A one-event session's only event gets the whole score (there is nothing left to score).
     """
     k = n_real_events(data, row)
     if k == 0:
         return np.zeros(0)
-    full = float(detector.score(data.take(np.array([row])))[0])
+    units = units_of(detector)
+    full = float(in_units(detector.score(data.take(np.array([row]))), units)[0])
     if k == 1:
         return np.array([full])
     variants = drop_events(data, row, [np.array([i]) for i in range(k)])
-    return full - np.asarray(detector.score(variants), dtype=np.float64)
+    return full - in_units(detector.score(variants), units)
 
 
 def event_scores(detector: Any, data: EventSequences, row: int = 0) -> np.ndarray | None:

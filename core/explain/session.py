@@ -31,6 +31,7 @@ from core.explain.reasons import (
 )
 from core.explain.sequence import event_contributions
 from core.explain.shap_features import N_BACKGROUND, FeatureExplainer
+from core.explain.units import in_units, units_of
 from core.features.spec import DEFAULT_MAX_EVENT_TYPES, OTHER_BUCKET, FeatureSpec
 from core.pipeline.inputs import DetectorInput, build_input
 from core.pipeline.registry import LoadedModel, input_kind_of, load_model, model_row
@@ -39,7 +40,8 @@ from core.store.explanations import SessionInfo
 from core.thresholds import thresholds_in_force
 
 __all__ = [
-    "ModelRank", "SessionInfo", "background_ids", "choose_model", "compute", "model_ranks",
+    "ModelRank", "SessionInfo", "background_ids", "choose_model", "compute", "ensemble_members",
+    "model_ranks",
     "session_info",
 ]
 
@@ -208,6 +210,7 @@ def explain_sequence(store: Store, model: LoadedModel, info: SessionInfo) -> Par
     k = int(np.count_nonzero(data.mask[0]))
     contributions, maps = event_contributions(model.detector, data, 0)
     score = float(model.detector.score(data)[0])
+    units = units_of(model.detector)
     ids = pd.DataFrame({"event_id": data.event_ids[0, :k].astype(str), "position": np.arange(k)})
     events = ids.merge(session_events(store, info.session_id), on="event_id", how="left")
     notes = []
@@ -221,7 +224,8 @@ def explain_sequence(store: Store, model: LoadedModel, info: SessionInfo) -> Par
     names = [f"count_log[{t}]" for t in top_types]
     context = reference.table(
         [*names, "n_events_log", "duration_log", "gap_mean_log", "amount_sum_log"])
-    sentences = event_reasons(events, contributions, score)
+    sentences = event_reasons(events, contributions, float(in_units(np.array([score]), units)[0]),
+                              units=units)
     type_rows = context[context["feature"].isin(names)].to_dict(orient="records")
     sentences += [feature_sentence(r, duration_s=reference.duration_s,
                                      user_span_days=reference.user_span_days)
@@ -258,7 +262,7 @@ def explain_members(store: Store, detector_name: str, info: SessionInfo,
     return parts
 
 
-def _members(store: Store, model_id: str, session_id: str) -> pd.DataFrame:
+def ensemble_members(store: Store, model_id: str, session_id: str) -> pd.DataFrame:
     """An ensemble's member contributions to the session's score (a member no longer
     registered is named by its id); empty for any other model."""
     members = store.ensembles.contributions(model_id, session_id)
@@ -272,7 +276,7 @@ def compute(store: Store, model_id: str, info: SessionInfo, rank: ModelRank | No
     """Explain ``info``'s session under ``model_id`` (no cache involved)."""
     row = model_row(store, model_id)
     detector_name = str(row["detector"])
-    members = _members(store, model_id, info.session_id)
+    members = ensemble_members(store, model_id, info.session_id)
     if not members.empty:  # an ensemble: its members explain it (no need to load it)
         parts = explain_members(store, detector_name, info, members)
         input_kind = "features" if parts.features is not None else "sequences"

@@ -35,6 +35,7 @@ from core.datasets import FeatureMatrix
 from core.detectors.base import Detector
 from core.errors import ModelError
 from core.explain.explanation import FeatureAttribution
+from core.explain.units import LOG_ODDS, in_units, units_of
 
 log = logging.getLogger(__name__)
 
@@ -84,12 +85,15 @@ def permutation_shap(fn: ScoreFn, x: np.ndarray, background: np.ndarray, *,
     return base, totals / (2 * n_permutations), score
 
 
-def score_function(detector: Detector, names: tuple[str, ...]) -> ScoreFn:
-    """``detector.score`` as a function of a plain (m, f) array with columns ``names``."""
+def score_function(detector: Detector, names: tuple[str, ...], units: str = "score"
+                   ) -> ScoreFn:
+    """``detector.score`` as a function of a plain (m, f) array with columns ``names``, in
+    ``units`` (``core.explain.units``: the score, or its log-odds)."""
 
     def fn(values: np.ndarray) -> np.ndarray:
         ids = np.full(len(values), "", dtype=object)
-        return detector.score(FeatureMatrix(ids, np.asarray(values, np.float32), names))
+        return in_units(detector.score(FeatureMatrix(ids, np.asarray(values, np.float32),
+                                                     names)), units)
 
     return fn
 
@@ -119,7 +123,8 @@ class FeatureExplainer:
                 "background sample must hold at least one normal session, got none. Train "
                 "the model on a window with normal sessions."
             )
-        self._fn = score_function(self.detector, tuple(self.background.names))
+        self.units = units_of(self.detector)
+        self._fn = score_function(self.detector, tuple(self.background.names), self.units)
 
     def explain(self, matrix: FeatureMatrix, row: int = 0) -> FeatureAttribution:
         """The attribution of row ``row`` of ``matrix`` (columns as in the background)."""
@@ -131,13 +136,14 @@ class FeatureExplainer:
         x = np.asarray(matrix.values[row], dtype=np.float64)
         exact = getattr(self.detector, "score_shap", None)
         if callable(exact):  # the detector's own exact SHAP (gbdt: shap.TreeExplainer)
-            base, rows, scores = exact(matrix.take(np.array([row])), self.background)
+            base, rows, scores = exact(matrix.take(np.array([row])), self.background,
+                                       log_odds=self.units == LOG_ODDS)
             contributions, score = np.asarray(rows, np.float64)[0], float(scores[0])
             return FeatureAttribution(
                 model_id=self.model_id, names=tuple(matrix.names), values=x.copy(),
                 shap=contributions, base_value=float(base), score=score,
                 additivity_error=abs(float(base) + float(contributions.sum()) - score),
-                n_background=len(self.background), n_permutations=0)
+                n_background=len(self.background), n_permutations=0, units=self.units)
         base, contributions, fx = permutation_shap(
             self._fn, x, self.background.values, n_permutations=self.n_permutations,
             seed=self.seed)
@@ -149,7 +155,8 @@ class FeatureExplainer:
         return FeatureAttribution(
             model_id=self.model_id, names=tuple(matrix.names), values=x.copy(),
             shap=contributions, base_value=base, score=score, additivity_error=error,
-            n_background=len(self.background), n_permutations=self.n_permutations)
+            n_background=len(self.background), n_permutations=self.n_permutations,
+            units=self.units)
 
     def explain_many(self, matrix: FeatureMatrix) -> list[FeatureAttribution]:
         return [self.explain(matrix, i) for i in range(len(matrix))]

@@ -145,11 +145,14 @@ def _explanations(store: Store, sessions: list[dict[str, Any]]) -> dict[str, Any
                         f"{MAX_EXPLAINED_SESSIONS} sessions are explained in a report"}
             continue
         try:
-            from core.explain import explain_session  # built beside this feature; optional
+            from core.explain import explain_why  # built beside this feature; optional
 
-            explanation = explain_session(store, sid, model_id=None)
-            out[sid] = {"available": True, "reasons": [str(r) for r in explanation.reasons],
-                        "detail": json_safe(explanation.to_dict())}
+            found = explain_why(store, sid)  # the combined Why, then its leading model's view
+            lead = found.why.models[0].model_id if found.why.models else None
+            detail = found.explanations.get(lead) if lead else None
+            out[sid] = {"available": True, "reasons": found.why.lines(),
+                        "why": json_safe(found.why.to_dict()),
+                        "detail": None if detail is None else json_safe(detail.to_dict())}
         except ImportError as exc:
             out[sid] = {"available": False, "reason": f"the explain module is missing ({exc})"}
         except AnomalystError as exc:

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -158,3 +159,24 @@ class Explanations:
         """Cached rows of ``model_id`` (all sessions and methods)."""
         return int(self._store._scalar("explanations.count", _CACHE_COUNT,
                                        {"model_id": model_id}))
+
+    # --- what-if: the deletion test of benchmarks.why ---------------------------------------
+    @contextmanager
+    def events_removed(self, event_ids: Sequence[str]) -> Iterator[None]:
+        """The store as if ``event_ids`` were not there, to rescore a session without them;
+        they are put back, unchanged, on exit. For a private copy of a store only: a reader
+        in between would see the session without them."""
+        params = {"ids": [str(e) for e in event_ids]}
+        self._store._execute("explanations.hold_events", _HOLD_EVENTS, params)
+        try:
+            self._store._execute("explanations.remove_events", _REMOVE_EVENTS, params)
+            yield
+        finally:
+            self._store._execute("explanations.restore_events", _RESTORE_EVENTS)
+            self._store._execute("explanations.drop_held", "DROP TABLE IF EXISTS _held_events")
+
+
+_HOLD_EVENTS = ("CREATE OR REPLACE TEMP TABLE _held_events AS "
+                "SELECT * FROM events WHERE list_contains($ids, event_id)")
+_REMOVE_EVENTS = "DELETE FROM events WHERE list_contains($ids, event_id)"
+_RESTORE_EVENTS = "INSERT INTO events SELECT * FROM _held_events"

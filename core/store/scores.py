@@ -124,6 +124,13 @@ class Scores:
             "count_scores", "SELECT count(*) FROM scores WHERE model_id = $model_id",
             {"model_id": model_id}))
 
+    def session_score(self, model_id: str, session_id: str) -> float | None:
+        """``model_id``'s score of one session; None when it has not scored it."""
+        rows = self._store._rows(
+            "session_score", "SELECT score FROM scores WHERE model_id = $model_id "
+            "AND session_id = $session_id", {"model_id": model_id, "session_id": session_id})
+        return float(rows[0][0]) if rows else None
+
     def unscored_sessions(self, model_id: str) -> list[str]:
         """Sessions ``model_id`` has not scored."""
         rows = self._store._rows("unscored_sessions", _UNSCORED, {"model_id": model_id})

@@ -47,8 +47,8 @@ def target(store_copy: Path) -> dict[str, str]:
 
 
 @pytest.mark.parametrize(("detector", "shot", "expected"), [
-    ("autoencoder", "explain.png", "SHAP: how each feature moves the score"),
-    ("sequence_autoencoder", "explain_sequence.png", "coloured by occlusion"),
+    ("autoencoder", "explain.png", "How much each input pushed the score"),
+    ("sequence_autoencoder", "explain_sequence.png", "coloured by how much each one matters"),
 ])
 def test_explain_page_renders(page, server: str, target: dict[str, str], detector: str,
                               shot: str, expected: str) -> None:
@@ -57,6 +57,10 @@ def test_explain_page_renders(page, server: str, target: dict[str, str], detecto
     no_exception(page)
     assert page.get_by_text("Page not found").count() == 0
     page.get_by_text("Why", exact=True).wait_for(timeout=30_000)
+    # the first screen: the combined reasons, in words, with their share of the risk
+    page.get_by_text("% of the risk", exact=False).first.wait_for(timeout=30_000)
     assert page.get_by_text("typical session", exact=False).count() >= 1
+    assert page.get_by_text("count_log[", exact=False).count() == 0
+    page.get_by_text("Advanced: each model's own view", exact=False).first.click()
     page.get_by_text(expected, exact=False).first.wait_for(timeout=30_000)
     page.screenshot(path=str(SHOTS / shot), full_page=True)

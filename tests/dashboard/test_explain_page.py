@@ -47,8 +47,11 @@ def test_explain_page_shows_reasons_shap_and_events(demo_store_copy: Path,
     assert at.selectbox(key="explain_pick").value == session
     assert at.selectbox(key="explain_model").value == models["zscore"]
     reasons = [t.value for t in at.text if t.value.startswith("• ")]  # plain text, not markdown
-    assert reasons and "typical session" in reasons[0]
-    assert any(m.label == "Score" for m in at.metric) and not at.error
+    # the combined Why comes first: every line gives its share of the risk and the models
+    assert reasons and "% of the risk" in reasons[0] and "typical session" in reasons[0]
+    assert not any("count_log[" in r for r in reasons)
+    assert any(m.label == "Risk (0-100)" for m in at.metric)
+    assert any(m.label == "Score" for m in at.metric) and not at.error  # under Advanced
     assert len(at.get("plotly_chart")) >= 1  # the SHAP waterfall
     at.radio(key="explain_chart").set_value("bars").run()
     assert not at.exception

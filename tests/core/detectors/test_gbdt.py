@@ -211,27 +211,34 @@ def test_tree_shap_is_additive_to_the_raw_margin(
                                fitted.raw_margin(rows), rtol=0, atol=1e-6)
 
 
-def test_explanations_use_tree_shap_in_score_units(
+def test_explanations_use_exact_tree_shap_in_log_odds(
     fitted: GBDTDetector,
     separable: tuple[FeatureMatrix, np.ndarray, FeatureMatrix, np.ndarray],
 ) -> None:
     from core.explain import FeatureExplainer
+    from core.explain.units import log_odds
 
     _, _, test, y_test = separable
-    explainer = FeatureExplainer("gbdt-test", fitted, test.take(np.arange(100)))
+    background = test.take(np.arange(100))
+    explainer = FeatureExplainer("gbdt-test", fitted, background)
     row = int(np.flatnonzero(y_test)[0])
     attribution = explainer.explain(test, row)
     assert attribution.n_permutations == 0  # exact, not sampled
-    assert attribution.score == pytest.approx(float(fitted.score(test.take(np.array([row])))[0]),
-                                              abs=1e-12)
+    assert attribution.units == "log-odds"  # a probability output: not squashed near 1
+    p = float(fitted.score(test.take(np.array([row])))[0])
+    assert attribution.score == pytest.approx(float(log_odds(np.array([p]))[0]), abs=1e-6)
     assert attribution.additivity_error < 1e-6
     assert attribution.base_value + attribution.shap.sum() == pytest.approx(attribution.score,
                                                                            abs=1e-6)
-    # Same signs and order as the raw TreeSHAP values against that background.
-    raw = fitted.tree_shap(test.take(np.array([row])), test.take(np.arange(100))).values[0]
-    assert (np.sign(attribution.shap) == np.sign(raw)).all()
+    # Platt's map is affine on the margin: the log-odds SHAP is TreeSHAP times the slope.
+    raw = fitted.tree_shap(test.take(np.array([row])), background).values[0]
+    np.testing.assert_allclose(attribution.shap, fitted.calibration_.slope * raw, rtol=1e-9)
     assert attribution.top(2)["feature"].tolist() == [test.names[i] for i in
                                                       np.argsort(-np.abs(raw))[:2]]
+    # In probability units the same split still adds up to the score.
+    base, rows, scores = fitted.score_shap(test.take(np.array([row])), background)
+    assert base + rows[0].sum() == pytest.approx(float(scores[0]), abs=1e-9)
+    assert (np.sign(rows[0]) == np.sign(raw)).all()
 
 
 def test_same_seed_same_scores_and_threads_do_not_matter(

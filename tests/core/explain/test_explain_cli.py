@@ -41,6 +41,18 @@ def test_explain_prints_reasons_features_and_events(demo_store_copy: Path) -> No
     code, out = run("explain", session, "--db", db, "--model", sae)
     assert code == 0 and "Top events by occlusion" in out and "(cached " in out
 
+    # without --model: the combined Why first, then the model weighing most in it
+    code, out = run("explain", session, "--db", db)
+    assert code == 0, out
+    assert f"Why session {session}" in out and "% of the risk" in out
+    assert out.index("% of the risk") < out.index(f"Session {session}")
+    code, out = run("explain", session, "--db", db, "--json")
+    assert code == 0, out
+    why = json.loads(out)["why"]
+    shares = [r["share"] for r in why["reasons"]]
+    assert shares and shares == sorted(shares, reverse=True)
+    assert abs(sum(m["weight"] for m in why["models"]) - 1) < 1e-3
+
 
 def test_unknown_session_and_model_exit_2_with_a_clear_message(demo_store_copy: Path) -> None:
     code, out = run("explain", "no-such-session", "--db", str(demo_store_copy))

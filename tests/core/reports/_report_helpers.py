@@ -40,3 +40,32 @@ def fake_explain(store: Store, session_id: str, model_id: str | None = None) -> 
     if session_id.endswith(("1", "3", "5", "7", "9")):
         raise ConfigError(f"model must support explanations, got none for {session_id}.")
     return FakeExplanation(session_id)
+
+
+@dataclass(frozen=True)
+class FakeModel:
+    model_id: str = "fake-model"
+
+
+class FakeWhy:
+    def __init__(self, session_id: str) -> None:
+        self.session_id = session_id
+        self.models = (FakeModel(),)
+
+    def lines(self) -> list[str]:
+        return FakeExplanation(self.session_id).reasons
+
+    def to_dict(self) -> dict[str, object]:
+        return {"reasons": self.lines(), "note": XSS[2]}
+
+
+@dataclass(frozen=True)
+class FakeFound:
+    why: FakeWhy
+    explanations: dict[str, FakeExplanation]
+
+
+def fake_explain_why(store: Store, session_id: str) -> FakeFound:
+    """The combined Why's stand-in: the same reasons, and the leading model's view."""
+    return FakeFound(FakeWhy(session_id),
+                     {"fake-model": fake_explain(store, session_id)})

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from _report_helpers import PII_TEXT, XSS, Planted, fake_explain
+from _report_helpers import PII_TEXT, XSS, Planted, fake_explain, fake_explain_why
 
 from core import cases
 from core.store import Store
@@ -20,6 +20,7 @@ def explain_module() -> Iterator[None]:
     """A stand-in for core.explain (built elsewhere): explains even session ids, refuses odd."""
     module = types.ModuleType("core.explain")
     module.explain_session = fake_explain  # type: ignore[attr-defined]
+    module.explain_why = fake_explain_why  # type: ignore[attr-defined]
     with pytest.MonkeyPatch.context() as patch:
         patch.setitem(sys.modules, "core.explain", module)
         yield
