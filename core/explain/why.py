@@ -151,12 +151,18 @@ def choose_weights(ranks: list[Any], policy_model: str | None,
 # --- topics within one model ----------------------------------------------------------------------
 @dataclass
 class TopicEvidence:
-    """What one model says about one topic."""
+    """What one model says about one topic; the sentence is written only for topics kept."""
 
     share: float
-    sentence: str | None
-    feature: str | None
     event_ids: list[str]
+    explanation: SessionExplanation
+    names: list[str]  # the model's inputs behind the topic, largest first
+    fallback: str | None = None  # the sentence when no input has a context row
+
+    def sentence(self, duration_s: float) -> tuple[str | None, str | None]:
+        """(sentence, feature) for the topic."""
+        text, feature = _sentence(self.explanation, self.names, duration_s)
+        return (text, feature) if text is not None else (self.fallback, self.names[0])
 
 
 def _type_of(topic_key: str) -> str | None:
@@ -211,12 +217,13 @@ def feature_topics(explanation: SessionExplanation, duration_s: float
             grouped[key].append(name)
             sums[key] += float(value)
     out = {}
+    column = {n: i for i, n in enumerate(f.names)}
     for key, names in grouped.items():
-        names.sort(key=lambda n: -positive[f.names.index(n)])
-        text, feature = _sentence(explanation, names, duration_s)
+        names.sort(key=lambda n: -positive[column[n]])
         kind = _type_of(key)
-        out[key] = TopicEvidence(sums[key] / total, text, feature,
-                                 _events_of_type(explanation.events, kind) if kind else [])
+        out[key] = TopicEvidence(sums[key] / total,
+                                 _events_of_type(explanation.events, kind) if kind else [],
+                                 explanation, names)
     return out
 
 
@@ -240,13 +247,11 @@ def event_topics(explanation: SessionExplanation, duration_s: float
         if not len(at):
             continue
         at = at[np.argsort(-positive[at], kind="stable")]
-        name = f"count_log[{event_type}]"
-        text, feature = _sentence(explanation, [name], duration_s)
-        if text is None:
-            n = int((types == event_type).sum())
-            text = f"{n} {event_type} {'event' if n == 1 else 'events'} in the session"
-        out["type:" + event_type] = TopicEvidence(float(positive[at].sum()) / total, text,
-                                                  feature or name, [str(i) for i in ids[at]])
+        n = int((types == event_type).sum())
+        out["type:" + event_type] = TopicEvidence(
+            float(positive[at].sum()) / total, [str(i) for i in ids[at]], explanation,
+            [f"count_log[{event_type}]"],
+            f"{n} {event_type} {'event' if n == 1 else 'events'} in the session")
     return out
 
 
@@ -279,19 +284,19 @@ def combine(session_id: str, user_id: str, weights: list[ModelWeight],
     ranked = combine_shares({m: {k: e.share for k, e in t.items()} for m, t in evidence.items()},
                             {m.model_id: m.weight for m in weights})
     kept = [(k, s) for k, s in ranked if s >= min_share]
+    weight_of = {w.model_id: w.weight for w in weights}
     reasons = []
     for key, share in kept[:n_reasons]:
         said = [(m, t[key]) for m, t in evidence.items() if key in t]
-        said.sort(key=lambda mt: -mt[1].share * next(w.weight for w in weights
-                                                       if w.model_id == mt[0]))
+        said.sort(key=lambda mt: -mt[1].share * weight_of[mt[0]])
+        written = [e.sentence(duration_s) for _, e in said]
         # A feature model's sentence carries the user's and population's numbers: prefer it.
-        with_numbers = [e for _, e in said if e.sentence and "typical" in e.sentence]
-        best = (with_numbers or [e for _, e in said if e.sentence] or [said[0][1]])[0]
+        with_numbers = [w for w in written if w[0] and "typical" in w[0]]
+        text, feature = (with_numbers or [w for w in written if w[0]] or [(None, None)])[0]
         events = list(dict.fromkeys(i for _, e in said for i in e.event_ids))
-        text = best.sentence or readable_name(key)
-        reasons.append(Reason(key, text, share,
+        reasons.append(Reason(key, text or readable_name(key), share,
                               tuple(dict.fromkeys(detector_of[m] for m, _ in said)),
-                              best.feature, tuple(events)))
+                              feature, tuple(events)))
     return Why(session_id, user_id, tuple(reasons), tuple(weights),
                n_dropped=max(len(ranked) - len(reasons), 0), notes=notes)
 

@@ -19,8 +19,10 @@ import json
 import logging
 import os
 import shutil
+import threading
 import time
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -95,6 +97,31 @@ def read(store: Store, spec: dict[str, Any]) -> tuple[FeatureMatrix, pd.DataFram
     if header.get("spec") != _plain(spec) or header.get("fingerprint") != _plain(
             events_fingerprint(store, spec)):
         return None
+    entry = _load(folder, header_path, header)
+    if entry is None:
+        return None
+    return entry.matrix, entry.meta
+
+
+@dataclass(frozen=True)
+class _Entry:
+    matrix: FeatureMatrix
+    meta: pd.DataFrame
+    index: pd.Index  # session_id -> row
+
+
+_LOADED: dict[tuple[str, str], _Entry] = {}
+"""Entries this process read, by (header path, data file): a data file is written once under a
+new name, so its name says which build it holds. Two are kept (the memory maps cost little)."""
+_LOADED_LOCK = threading.Lock()
+
+
+def _load(folder: Path, header_path: Path, header: dict[str, Any]) -> _Entry | None:
+    key = (str(header_path), str(header.get("values")))
+    with _LOADED_LOCK:
+        found = _LOADED.get(key)
+    if found is not None:
+        return found
     try:
         values = np.load(folder / header["values"], mmap_mode="c", allow_pickle=False)
         meta = pd.read_parquet(folder / header["meta"])
@@ -105,7 +132,39 @@ def read(store: Store, spec: dict[str, Any]) -> tuple[FeatureMatrix, pd.DataFram
         log.warning("feature cache entry %s is unreadable (%s); rebuilding", header_path, exc)
         return None
     session_ids = meta["session_id"].to_numpy(dtype=object)
-    return FeatureMatrix(session_ids, values, names), meta
+    entry = _Entry(FeatureMatrix(session_ids, values, names), meta, pd.Index(session_ids))
+    with _LOADED_LOCK:
+        for old in [k for k in _LOADED if k[0] == key[0]] + list(_LOADED)[:-1]:
+            _LOADED.pop(old, None)
+        _LOADED[key] = entry
+    return entry
+
+
+def read_rows(store: Store, spec: dict[str, Any], session_ids: list[str]
+              ) -> tuple[FeatureMatrix, pd.DataFrame] | None:
+    """The cached rows of ``session_ids`` (in that order) from a full build of ``spec`` on the
+    current events, or None when there is no such entry or it lacks one of them. At 1M
+    sessions a build scoped to a few sessions still scans every event (~10 s); these rows
+    come from the memory-mapped matrix in milliseconds once the process has read its index."""
+    folder = cache_dir(store)
+    if folder is None or not enabled() or not spec.get("hash"):
+        return None
+    header_path = _header_path(folder, str(spec["hash"]))
+    try:
+        header = json.loads(header_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if header.get("spec") != _plain(spec) or header.get("fingerprint") != _plain(
+            events_fingerprint(store, spec)):
+        return None
+    entry = _load(folder, header_path, header)
+    if entry is None:
+        return None
+    rows = entry.index.get_indexer(pd.Index([str(s) for s in session_ids]))
+    if (rows < 0).any():
+        return None
+    meta = entry.meta.iloc[rows].reset_index(drop=True)
+    return entry.matrix.take(rows), meta
 
 
 def write(store: Store, spec: dict[str, Any], data: FeatureMatrix, meta: pd.DataFrame) -> None:

@@ -47,15 +47,17 @@ def build_input(
 ) -> DetectorInput:
     """Features or sequences for every session (or ``session_ids``), built as ``spec`` says.
 
-    Features for every session with a saved ``spec`` are read from the feature cache when it
-    holds them for the current events, else built and written to it
+    Features with a saved ``spec`` are read from the feature cache when it holds a full build
+    for the current events (every session, or the rows of ``session_ids``: an explanation's
+    few hundred sessions); a full build is otherwise built and written to it
     (core.pipeline.feature_cache). ``progress=False`` hides the text-embedding progress bar.
     Without a spec, ``training`` names the training events the new spec learns its
     vocabularies from (event types, novelty, extra columns; the sequences' vocabulary).
     """
     if input_kind == "features":
-        if spec and session_ids is None:
-            cached = feature_cache.read(store, spec)
+        if spec:
+            cached = (feature_cache.read(store, spec) if session_ids is None else
+                      feature_cache.read_rows(store, spec, session_ids))
             if cached is not None:
                 log.info("session features: %d sessions read from the feature cache",
                          len(cached[1]))

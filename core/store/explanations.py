@@ -56,15 +56,28 @@ _USER_OTHER_SESSIONS = """
 _POPULATION_SAMPLE = """
     SELECT session_id FROM sessions ORDER BY hash(session_id), session_id LIMIT $limit
 """
-# Normal sessions of the training window: no anomalous label of any level or source.
+# Normal sessions of the training window: no anomalous label of any level or source. The
+# labels are checked on a prefix of the stable order only (``$pool`` sessions; the caller
+# widens it when too few survive), and only the pool's events meet the event labels:
+# 1.4 s -> 0.6 s at 1M sessions (14.5M events, 1.5M event labels).
 _BACKGROUND_SAMPLE = """
-    SELECT s.session_id FROM sessions s
-    WHERE ($train_end IS NULL OR s.start_ts < $train_end)
-      AND s.session_id NOT IN (SELECT entity_id FROM labels WHERE level = 'session' AND is_anomaly)
-      AND s.session_id NOT IN (SELECT e.session_id FROM labels l
-                               JOIN events e ON e.event_id = l.entity_id
-                               WHERE l.level = 'event' AND l.is_anomaly)
-    ORDER BY hash(s.session_id), s.session_id LIMIT $limit
+    WITH pool AS (
+        SELECT session_id FROM sessions
+        WHERE ($train_end IS NULL OR start_ts < $train_end)
+        ORDER BY hash(session_id), session_id LIMIT $pool
+    ),
+    pool_events AS (
+        SELECT e.event_id, e.session_id FROM events e SEMI JOIN pool p USING (session_id)
+    ),
+    anomalous AS (
+        SELECT pe.session_id FROM pool_events pe
+        SEMI JOIN labels l ON l.entity_id = pe.event_id AND l.level = 'event' AND l.is_anomaly
+        UNION ALL
+        SELECT entity_id FROM labels WHERE level = 'session' AND is_anomaly
+    )
+    SELECT p.session_id, (SELECT count(*) FROM pool) AS pooled FROM pool p
+    ANTI JOIN anomalous a ON a.session_id = p.session_id
+    ORDER BY hash(p.session_id), p.session_id LIMIT $limit
 """
 _SESSION_EVENTS = """
     SELECT event_id, ts, event_type, amount, quantity, item_id, category, device_id, ip,
@@ -123,10 +136,16 @@ class Explanations:
         return [str(r[0]) for r in rows]
 
     def background_sample(self, train_end: Any, limit: int) -> list[str]:
-        """A stable sample of ``limit`` unlabelled-or-normal sessions before ``train_end``."""
-        rows = self._store._rows("explanations.background_sample", _BACKGROUND_SAMPLE,
-                                 {"train_end": train_end, "limit": int(limit)})
-        return [str(r[0]) for r in rows]
+        """A stable sample of ``limit`` unlabelled-or-normal sessions before ``train_end``: the
+        first in ``hash(session_id)`` order."""
+        pool = max(int(limit) * 20, 1000)
+        while True:
+            rows = self._store._rows("explanations.background_sample", _BACKGROUND_SAMPLE,
+                                     {"train_end": train_end, "limit": int(limit),
+                                      "pool": pool})
+            if len(rows) >= limit or not rows or int(rows[0][1]) < pool:
+                return [str(r[0]) for r in rows]  # enough, or every session was in the pool
+            pool *= 8
 
     def session_events(self, session_id: str) -> pd.DataFrame:
         """The session's events in time order."""

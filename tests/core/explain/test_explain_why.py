@@ -213,3 +213,23 @@ def test_the_why_of_a_flagged_demo_session(store: Store,
     assert sum(m.weight for m in why.models) == pytest.approx(1.0)
     assert set(found.explanations) == {m.model_id for m in why.models}
     assert all("count_log[" not in line for line in why.lines())
+
+
+def test_a_spent_time_budget_walks_one_pair_and_still_adds_up() -> None:
+    from core.explain.shap_features import permutation_shap_within
+
+    calls = []
+    weights = np.array([1.0, -2.0, 0.5, 3.0])
+
+    def fn(rows: np.ndarray) -> np.ndarray:
+        calls.append(len(rows))
+        return np.tanh(rows @ weights)
+
+    rng = np.random.default_rng(1)
+    x, background = rng.normal(size=4), rng.normal(size=(10, 4))
+    base, phi, score, pairs = permutation_shap_within(fn, x, background, n_permutations=4,
+                                                      time_budget_s=0.0)
+    assert pairs == 1 and len(calls) == 2  # one antithetic pair: two walks
+    assert base + phi.sum() == pytest.approx(score, abs=1e-12)
+    _, _, _, all_pairs = permutation_shap_within(fn, x, background, n_permutations=4)
+    assert all_pairs == 4
