@@ -45,6 +45,7 @@ from core.store.summary import Summary
 from core.store.suppressions import Suppressions
 from core.store.text import Texts
 from core.store.thresholds import Thresholds
+from core.store.user_history import UserHistory
 from core.store.users import Users
 from core.store.work_queue import WorkQueue
 
@@ -188,6 +189,10 @@ class Store:
         return Sessions(self)
 
     @cached_property
+    def user_history(self) -> UserHistory:
+        return UserHistory(self)
+
+    @cached_property
     def work_queue(self) -> WorkQueue:
         return WorkQueue(self)
 
@@ -195,14 +200,14 @@ class Store:
     def entities(self) -> Entities:
         return Entities(self)
 
+    @cached_property
+    def similar(self) -> SimilarReads:
+        return SimilarReads(self)
+
     @property
     def text(self) -> Texts:
         """Texts on this thread's cursor (the repository takes a connection)."""
         return Texts(self.con)
-
-    @cached_property
-    def similar(self) -> SimilarReads:
-        return SimilarReads(self)
 
     @property
     def version(self) -> int:

@@ -12,9 +12,18 @@ import duckdb
 import pytest
 from streamlit.runtime.caching.cache_utils import CachedFunc
 
-from dashboard import services, services_cases, services_data, services_explain
+from dashboard import (
+    services,
+    services_cases,
+    services_data,
+    services_entity,
+    services_explain,
+    services_similar,
+    services_user,
+)
 
-MODULES = (services, services_cases, services_data, services_explain)
+MODULES = (services, services_cases, services_data, services_entity, services_explain,
+           services_similar, services_user)
 
 
 def _cached() -> list[tuple[str, CachedFunc]]:
