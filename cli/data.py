@@ -132,3 +132,20 @@ def migrate(db: str | None, wait_s: float) -> None:
     """Bring an older store up to the current schema version (keeps all data)."""
     with data.open_store(db, wait_s=wait_s) as store:
         click.echo(f"Store {store.path} is at schema version {store.version}.")
+
+
+@click.command()
+@click.argument("code", required=False)
+@click.option("--clear", is_flag=True, help="Forget the display currency.")
+@db_option
+@wait_option
+@user_errors
+def currency(code: str | None, clear: bool, db: str | None, wait_s: float) -> None:
+    """Show or set CODE (ISO 4217, e.g. EUR): the currency of amounts whose events carry none."""
+    from core.app import user360
+
+    with data.open_store(db, wait_s=wait_s) as store:
+        found = (user360.set_display_currency(store, None) if clear else
+                 user360.set_display_currency(store, code) if code else
+                 user360.display_currency(store))
+    click.echo(f"Display currency: {found or user360.CURRENCY_NOT_SET}")

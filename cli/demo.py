@@ -12,8 +12,12 @@ from typing import Any
 
 from core.app import data as app_data
 from core.app import models as app_models
+from core.app import user360
 
 log = logging.getLogger(__name__)
+
+SAMPLE_CURRENCY = "EUR"
+"""The sample data's prices are euros (sample_data/catalogue.py); set as the display currency."""
 
 DEMO_DETECTORS = ("zscore", "isolation_forest", "autoencoder", "sequence_autoencoder", "mlp",
                   "gbdt", "transformer", "ensemble")
@@ -50,6 +54,7 @@ def build_demo_store(
         step(f"2/4 ingesting {len(data.events):,} events into {db}")
         step(app_data.ingest_event_files(store, [paths["events"]]).summary())
         step(app_data.ingest_label_file(store, paths["labels"]).summary())
+        user360.set_display_currency(store, SAMPLE_CURRENCY)
         for i, name in enumerate(detectors, 1):
             step(f"3/4 training {name} ({i}/{len(detectors)})")
             chosen = (config if config is not None else DEMO_CONFIG).get(name)

@@ -79,7 +79,7 @@ def similar(session_id: str, k: int, as_json: bool, db: str | None, wait_s: floa
 
 
 for command in (
-    data.ingest, data.ingest_labels, data.info, data.migrate, generate.generate,
+    data.ingest, data.ingest_labels, data.info, data.migrate, data.currency, generate.generate,
     models.train, models.score, models.scores, models.evaluate, explain.explain,
     cases.case, cases.report, policy.policy, dashboard.demo, dashboard.dashboard, users.users,
     similar,
