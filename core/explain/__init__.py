@@ -146,6 +146,13 @@ def explain_why(store: Store, session_id: str, *, policy_model: str | None = Non
 
     ``policy_model``: the alert policy's model, explained when no model flags the session.
     """
+    with store.snapshot_reads():
+        return _explain_why(store, session_id, policy_model=policy_model,
+                            use_cache=use_cache, save=save)
+
+
+def _explain_why(store: Store, session_id: str, *, policy_model: str | None,
+                 use_cache: bool, save: bool | None) -> WhyExplained:
     info = session_info(store, session_id)
     ranked = tuple(model_ranks(store, info))
     if not ranked:

@@ -126,8 +126,11 @@ class Explanations:
 
     def user_other_sessions(self, user_id: str, session_id: str, limit: int) -> pd.DataFrame:
         """session_id, start_ts of the user's newest ``limit`` sessions other than this one."""
-        return self._store._frame("explanations.user_other_sessions", _USER_OTHER_SESSIONS, {
-            "user_id": user_id, "session_id": session_id, "limit": int(limit)})
+        params = {"user_id": user_id, "session_id": session_id, "limit": int(limit)}
+        return self._store._memoized(
+            ("user_other_sessions", user_id, session_id, int(limit)),
+            lambda: self._store._frame("explanations.user_other_sessions",
+                                       _USER_OTHER_SESSIONS, params)).copy()
 
     def population_sample(self, limit: int) -> list[str]:
         """A stable sample of ``limit`` session ids."""
@@ -149,8 +152,10 @@ class Explanations:
 
     def session_events(self, session_id: str) -> pd.DataFrame:
         """The session's events in time order."""
-        return self._store._frame("explanations.session_events", _SESSION_EVENTS,
-                                  {"session_id": session_id})
+        return self._store._memoized(
+            ("session_events", session_id),
+            lambda: self._store._frame("explanations.session_events", _SESSION_EVENTS,
+                                       {"session_id": session_id})).copy()
 
     def event_labels(self) -> pd.DataFrame:
         """session_id, event_id, is_anomaly, scenario of every ground-truth event label."""

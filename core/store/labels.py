@@ -62,8 +62,9 @@ class Labels:
 
     def versions(self) -> dict[str, tuple[int, int]]:
         """source -> (labelled sessions, a hash of their labels): equal while they are."""
-        return {str(r[0]): (int(r[1]), int(r[2]))
-                for r in self._store._rows("label_versions", _VERSIONS)}
+        rows = self._store._memoized(("label_versions",),
+                                     lambda: self._store._rows("label_versions", _VERSIONS))
+        return {str(r[0]): (int(r[1]), int(r[2])) for r in rows}
 
     def training_event_labels(self, sources: Sequence[str]) -> pd.DataFrame:
         """session_id, event_id, is_anomaly of every labelled event (analyst first)."""

@@ -64,8 +64,9 @@ class Summary:
 
     def events_fingerprint(self) -> tuple[int, int | None, Any]:
         """(events, last ingest id, its start time): changes whenever events may have."""
-        n_events, last_id, last_at = self._store._rows("events_fingerprint",
-                                                       _EVENTS_FINGERPRINT)[0]
+        n_events, last_id, last_at = self._store._memoized(
+            ("events_fingerprint",),
+            lambda: self._store._rows("events_fingerprint", _EVENTS_FINGERPRINT)[0])
         return int(n_events), last_id, last_at
 
     def time_range(self) -> tuple[Any, Any]:
