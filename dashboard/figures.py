@@ -15,7 +15,14 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from dashboard.figure_theme import ANOMALY, LEGEND_BELOW, NEUTRAL, NORMAL, PALETTE, day_axis
+from dashboard.figure_theme import (
+    ANOMALY,
+    LEGEND_BELOW,
+    NEUTRAL,
+    NORMAL,
+    PALETTE,  # noqa: F401  (figures_entity imports it from here)
+    day_axis,
+)
 
 THRESHOLD = NEUTRAL  # readable on the light and the dark theme (dashboard/figure_theme.py)
 # A light band of the Blues scale: black cell text reads on every cell (figure_theme.text_on).
@@ -211,99 +218,3 @@ def histogram_table(scores: np.ndarray, *, anomalous: np.ndarray | None = None,
     return pd.DataFrame({"from score": edges[:-1], "to score": edges[1:], "sessions": total,
                          "labelled anomalous": flagged})
 
-
-def user_timeline(events: pd.DataFrame, sessions: pd.DataFrame) -> go.Figure:
-    """Events over time (colour = event type, size = per-event score), sessions as bands."""
-    bands = [dict(type="rect", xref="x", yref="paper", x0=row.start_ts,
-                  x1=max(row.end_ts, row.start_ts + pd.Timedelta("1min")), y0=0, y1=1,
-                  fillcolor="#4C78A8" if i % 2 else "#72B7B2", opacity=0.12, line_width=0,
-                  layer="below")
-             for i, row in enumerate(sessions.itertuples())]
-    kinds = plain(events["event_type"].astype(str))
-    types = sorted(kinds.unique())
-    score = events.get("event_score")
-    has_score = score is not None and score.notna().any()
-    if has_score:
-        s = score.fillna(score.min())
-        size = 6 + 18 * (s - s.min()) / max(float(s.max() - s.min()), 1e-9)
-    else:
-        size = pd.Series(9.0, index=events.index)
-    traces = []
-    for i, kind in enumerate(types):
-        part = (kinds == kind).to_numpy()
-        hover = ("%{x}<br>" + kind + "<br>session %{customdata[0]}<br>amount %{customdata[1]}"
-                 + ("<br>event score %{customdata[2]:.3f}" if has_score else ""))
-        traces.append(go.Scatter(
-            x=events["ts"][part], y=[kind] * int(part.sum()), mode="markers", name=kind,
-            marker=dict(size=size[part], color=PALETTE[i % len(PALETTE)], opacity=0.85,
-                        line=dict(width=0.5, color="#333")),
-            customdata=np.c_[plain(events["session_id"][part]), events["amount"][part],
-                             (score[part] if has_score else np.zeros(int(part.sum())))],
-            hovertemplate=hover + "<extra></extra>",
-        ))
-    layout = dict(title="Timeline (marker size = per-event anomaly score)",
-                  xaxis_title="time (UTC)", showlegend=False, shapes=bands,
-                  **{**_LAYOUT, "height": max(260, 28 * len(types) + 120)})
-    return go.Figure(traces, layout=layout)
-
-
-def entities_over_time(events: pd.DataFrame) -> go.Figure:
-    """Devices, IPs, countries and payment methods the user used, first use marked (a red
-    star over the first event with a new one; the very first event is never "new")."""
-    traces, n = [], 0
-    for column, label in (("device_id", "device"), ("ip", "ip"), ("country", "country"),
-                          ("payment_id", "payment")):
-        if column not in events or events[column].isna().all():
-            continue
-        seen = events.dropna(subset=[column]).sort_values("ts")
-        first = seen.groupby(column)["ts"].transform("min") == seen["ts"]
-        is_new = (first & (seen["ts"] > seen["ts"].min())).to_numpy()
-        y = label + ": " + plain(seen[column].astype(str))
-        n += seen[column].nunique()
-        # scalar marker styles: per-point symbol arrays are validated point by point
-        traces.append(go.Scatter(
-            x=seen["ts"], y=y, mode="markers", name=label,
-            marker=dict(size=7, color=PALETTE[len(traces) // 2 % len(PALETTE)]),
-            hovertemplate="%{y}<br>%{x}<extra></extra>"))
-        traces.append(go.Scatter(
-            x=seen["ts"][is_new], y=y[is_new], mode="markers", name=f"new {label}",
-            marker=dict(size=14, color=ANOMALY, symbol="star"),
-            hovertemplate="first use: %{y}<br>%{x}<extra></extra>"))
-    layout = dict(title="Devices, IPs, countries, payment methods (★ first use)",
-                  showlegend=False, **{**_LAYOUT, "height": max(220, 22 * max(n, 1) + 120)})
-    return go.Figure(traces, layout=layout)
-
-
-def amounts_over_time(events: pd.DataFrame) -> go.Figure:
-    """Amounts per event over time."""
-    paid = events.dropna(subset=["amount"])
-    return go.Figure(go.Scatter(x=paid["ts"], y=paid["amount"], mode="markers",
-                                text=plain(paid["event_type"]), marker_color="#F58518",
-                                hovertemplate="%{text}: %{y:.2f}<br>%{x}<extra></extra>"),
-                     layout=dict(title="Amounts", yaxis_title="amount", **_LAYOUT))
-
-
-def linked_graph(user_id: str, linked: pd.DataFrame) -> go.Figure:
-    """The user in the centre, linked accounts on a ring, edges to each of them."""
-    n = len(linked)
-    angles = np.linspace(0, 2 * np.pi, n, endpoint=False) if n else np.array([])
-    xs, ys = np.cos(angles), np.sin(angles)
-    # every edge in one trace: centre -> account, separated by gaps (None)
-    edge_x = [v for x in xs for v in (0.0, float(x), None)]
-    edge_y = [v for y in ys for v in (0.0, float(y), None)]
-    colour = linked.get("colour", pd.Series(NORMAL, index=linked.index))
-    traces = [
-        go.Scatter(x=edge_x, y=edge_y, mode="lines", line=dict(color="#bbb", width=1),
-                   hoverinfo="skip", showlegend=False),
-        go.Scatter(x=xs, y=ys, mode="markers+text", text=plain(linked["user_id"]),
-                   textposition="top center", marker=dict(size=14, color=colour),
-                   customdata=plain(linked["shared"].astype(str)),
-                   hovertemplate="%{text}<br>shares %{customdata}<extra></extra>",
-                   showlegend=False),
-        go.Scatter(x=[0], y=[0], mode="markers+text", text=[plain(str(user_id))],
-                   textposition="bottom center",
-                   marker=dict(size=20, color=ANOMALY, symbol="diamond"), showlegend=False),
-    ]
-    layout = dict(title="Linked accounts", xaxis_visible=False, yaxis_visible=False,
-                  **{**_LAYOUT, "height": 360})
-    return go.Figure(traces, layout=layout)

@@ -1,6 +1,9 @@
 """Pure figure builders of the User 360 page: data in, plotly figure out (no streamlit, no
 store). Risk is always the policy's 0-100 risk, never a detector's raw score; text from the
 data goes through ``plain`` (plotly renders a subset of HTML in hover labels and text).
+Colours come from ``dashboard.figure_theme`` (3:1 or more on the light and the dark page; red
+for flagged and fraud) and no text colour is set (the theme draws text in the page's colour):
+``tests/dashboard/test_chart_contrast.py`` checks both.
 
 - :func:`timeline`: events by type, the sessions as a row of points coloured by risk
   (flagged: diamonds), the focus session as a band; zoomed to ``window`` with range buttons
@@ -17,14 +20,20 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from dashboard.figures import ANOMALY, NORMAL, PALETTE, plain
+from dashboard.figure_theme import ANOMALY, NEUTRAL, NORMAL, PALETTE
+from dashboard.figures import plain
 
 _LAYOUT = dict(margin=dict(l=10, r=10, t=40, b=10), height=320)  # as dashboard.figures
-RISK_SCALE = [[0.0, "#4C78A8"], [0.5, "#EECA3B"], [1.0, "#E45756"]]
-NO_RISK = "#BAB0AC"
-FOCUS = "#FFA600"
-DECISION_COLOURS = {"fraud": "#8B0000", "not fraud": "#2CA02C", "inconclusive": "#7F7F7F"}
-DECISION_WORDS = {"fraud": "decided fraud (dark red ring)",
+# Blue, ochre, red: every colour between them reaches 3:1 on both backgrounds (a light
+# yellow middle did not, 1.6:1 on white).
+RISK_SCALE = [[0.0, NORMAL], [0.5, PALETTE[4]], [1.0, ANOMALY]]
+NO_RISK = NEUTRAL
+FOCUS = PALETTE[1]  # orange: the focus star, the focus band's edge
+# The focus band's fill: an area at 0.25 opacity, not a mark (its edge, FOCUS, reaches 3:1).
+FOCUS_FILL = "#FFA600"
+OUTLINE = NEUTRAL  # marker outlines and edges: a dark grey vanished on the dark page
+DECISION_COLOURS = {"fraud": ANOMALY, "not fraud": PALETTE[2], "inconclusive": NEUTRAL}
+DECISION_WORDS = {"fraud": "decided fraud (red ring)",
                   "not fraud": "decided not fraud (green ring)",
                   "inconclusive": "decided inconclusive (grey ring)",
                   None: "no decision (thin ring)"}
@@ -41,7 +50,7 @@ def _hex(colour: str) -> tuple[int, int, int]:
 
 
 def risk_colour(risk: float | None) -> str:
-    """The colour of a risk 0-100 on ``RISK_SCALE`` (blue low, yellow middle, red high);
+    """The colour of a risk 0-100 on ``RISK_SCALE`` (blue low, ochre middle, red high);
     ``NO_RISK`` grey when there is none."""
     if risk is None or not np.isfinite(float(risk)):
         return NO_RISK
@@ -97,7 +106,7 @@ def _focus_band(points: pd.DataFrame, focus: str | None) -> list[dict]:
     end = pd.Timestamp(end) if end is not None and pd.notna(end) else start
     end = max(end, start + pd.Timedelta("1min"))
     return [dict(type="rect", xref="x", yref="paper", x0=start, x1=end, y0=0, y1=1,
-                 fillcolor=FOCUS, opacity=0.25, line=dict(color=FOCUS, width=2),
+                 fillcolor=FOCUS_FILL, opacity=0.25, line=dict(color=FOCUS, width=2),
                  layer="below")]
 
 
@@ -122,7 +131,7 @@ def timeline(events: pd.DataFrame, points: pd.DataFrame, *, focus: str | None = 
         traces.append(go.Scatter(
             x=events["ts"][part], y=[kind] * int(part.sum()), mode="markers", name=kind,
             marker=dict(size=size[part], color=PALETTE[i % len(PALETTE)], opacity=0.85,
-                        line=dict(width=0.5, color="#333")),
+                        line=dict(width=0.5, color=OUTLINE)),
             customdata=np.c_[plain(events["session_id"][part].astype(str)),
                              amount.to_numpy()],
             hovertemplate="%{x}<br>" + kind + "<br>session %{customdata[0]}"
@@ -147,7 +156,7 @@ def timeline(events: pd.DataFrame, points: pd.DataFrame, *, focus: str | None = 
             marker=dict(size=14 if flagged else 10, symbol=symbol,
                         color=risk_colours(part["risk"]),
                         line=dict(width=1.5 if flagged else 0.5,
-                                  color=ANOMALY if flagged else "#333")),
+                                  color=ANOMALY if flagged else OUTLINE)),
             customdata=_session_hover(part), hovertemplate=_SESSION_TEMPLATE))
     if len(points) or (buckets is not None and len(buckets)):
         traces.append(_colourbar_trace(SESSIONS_ROW))
@@ -156,7 +165,7 @@ def timeline(events: pd.DataFrame, points: pd.DataFrame, *, focus: str | None = 
     if shapes:
         annotations.append(dict(x=shapes[0]["x0"], y=0.0, xref="x", yref="paper",
                                 text="focus session", showarrow=False, xanchor="left",
-                                yanchor="bottom", font=dict(color="#8A5A00")))
+                                yanchor="bottom"))  # no font colour: the theme's text
     xaxis = dict(title="time (UTC)",
                  rangeselector=dict(buttons=RANGE_BUTTONS, x=0, xanchor="left", y=1.0,
                                     yanchor="bottom"),
@@ -183,7 +192,7 @@ def risk_over_time(points: pd.DataFrame, *, focus: str | None = None,
     if buckets is not None and len(buckets):
         traces.append(go.Scatter(
             x=buckets["start"], y=buckets["max_risk"], mode="lines",
-            name=f"highest risk per {bucket}", line=dict(color="#999", width=1),
+            name=f"highest risk per {bucket}", line=dict(color=NEUTRAL, width=1),
             customdata=buckets[["n_sessions", "n_flagged"]].to_numpy(),
             hovertemplate="%{x}<br>highest risk %{y:.0f} of %{customdata[0]} sessions, "
                           "%{customdata[1]} flagged<extra></extra>"))
@@ -212,7 +221,7 @@ def risk_over_time(points: pd.DataFrame, *, focus: str | None = None,
                 x=part["start_ts"], y=part["risk"].fillna(0), mode="markers",
                 name="focus session",
                 marker=dict(size=20, symbol="star", color=FOCUS,
-                            line=dict(width=1, color="#333")),
+                            line=dict(width=1, color=OUTLINE)),
                 customdata=_session_hover(part), hovertemplate=_SESSION_TEMPLATE))
     layout = dict(title="Risk over time (0-100 per session)", xaxis_title="session start (UTC)",
                   yaxis=dict(title="risk 0-100", range=[-3, 105]),
@@ -233,7 +242,7 @@ def linked_graph(users: pd.DataFrame, *, user_id: str) -> go.Figure:
     edge_x = [v for x in xs for v in (0.0, float(x), None)]
     edge_y = [v for y in ys for v in (0.0, float(y), None)]
     traces: list[go.Scatter] = [go.Scatter(x=edge_x, y=edge_y, mode="lines",
-                                           line=dict(color="#bbb", width=1), hoverinfo="skip",
+                                           line=dict(color=OUTLINE, width=1), hoverinfo="skip",
                                            showlegend=False)]
     shared = (others["shared"].astype(str) if "shared" in others
               else pd.Series("", index=others.index))
@@ -248,7 +257,7 @@ def linked_graph(users: pd.DataFrame, *, user_id: str) -> go.Figure:
             text=plain(part["user_id"].astype(str)), textposition="top center",
             marker=dict(size=16, color=risk_colours(part["max_risk"]),
                         line=dict(width=4 if decision else 1,
-                                  color=DECISION_COLOURS.get(decision, "#555"))),
+                                  color=DECISION_COLOURS.get(decision, OUTLINE))),
             customdata=np.c_[_risk_text(part["max_risk"]), _decision_text(part["decision"]),
                              plain(shared[mask])],
             hovertemplate="%{text}<br>highest risk %{customdata[0]} · decision "
@@ -260,7 +269,7 @@ def linked_graph(users: pd.DataFrame, *, user_id: str) -> go.Figure:
         textposition="bottom center", name="this user (diamond)",
         marker=dict(size=24, symbol="diamond", color=risk_colours(risk),
                     line=dict(width=4 if isinstance(decision, str) else 1,
-                              color=DECISION_COLOURS.get(decision, "#555"))),
+                              color=DECISION_COLOURS.get(decision, OUTLINE))),
         customdata=[[_risk_text(risk)[0], _decision_text(pd.Series([decision]))[0]]],
         hovertemplate="%{text} (this user)<br>highest risk %{customdata[0]} · decision "
                       "%{customdata[1]}<extra></extra>"))

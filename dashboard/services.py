@@ -34,12 +34,10 @@ from core.app.alerts import (  # re-exported for the pages, which import only da
     SegmentView,
 )
 from core.app.data import Store, resolve_db_path
-from core.app.investigate import UserView
 from core.app.policy import AlertPolicy, PolicyRow
 from dashboard import safe_text as safe
 
-__all__ = ["AlertPolicy", "CostChoice", "FlagSummary", "OperatingMetrics", "PolicyRow",
-           "UserView"]
+__all__ = ["AlertPolicy", "CostChoice", "FlagSummary", "OperatingMetrics", "PolicyRow"]
 
 T = TypeVar("T")
 _LOCK = threading.RLock()
@@ -362,15 +360,6 @@ MAX_USER_EVENTS = 20_000  # beyond this the User page draws events aggregated pe
 SESSIONS_PER_PAGE = 500  # the User page lists a user's sessions a page at a time
 
 
-@st.cache_data(show_spinner=False, max_entries=64)
-def user_view(stamp: str, path: str, user_id: str, event_model: str | None,
-              page: int = 0) -> UserView:
-    """One store connection for the page's reads (each open costs time), bounded whatever
-    the user did: at most ``MAX_USER_EVENTS`` event rows and ``SESSIONS_PER_PAGE`` sessions."""
-    return with_store(lambda s: investigate.user_view(
-        s, user_id, event_model, page, max_events=MAX_USER_EVENTS, per_page=SESSIONS_PER_PAGE))
-
-
 @st.cache_data(show_spinner=False, max_entries=4)
 def event_type_names(stamp: str, path: str) -> list[str]:
     return with_store(investigate.event_type_names)
@@ -518,28 +507,6 @@ def sorted_scores(path: str, model_ids: tuple[str, ...], version: tuple) -> dict
     """model -> its scores, sorted (its percentiles' reference), read on one connection;
     keyed on the scores' version, shared between sessions: read-only."""
     return with_store(lambda s: {m: queue.sorted_scores(s, m) for m in model_ids})
-
-
-def risk_first(stamp: str, path: str, sessions: pd.DataFrame) -> pd.DataFrame:
-    """``sessions`` (a user's, with a raw score column per model id) led by the policy's risk
-    and verdict, each model's raw score replaced by its percentile among that model's scored
-    sessions (seven detectors, seven scales: a percentile reads the same on each)."""
-    ids = sessions["session_id"]
-    risk = risk_table(stamp, path)
-    mine = risk.loc[risk["session_id"].isin(ids), ["session_id", "risk", "flagged"]]
-    names = detectors(stamp, path)
-    scored = [c for c in sessions.columns if c in names]
-    out = sessions.drop(columns=scored)
-    references = sorted_scores(path, tuple(scored), scores_version(stamp, path, tuple(scored)))
-    for m in scored:  # one sorted column per detector, not every session's scores
-        out[f"{names[m]} %ile"] = queue.percentile_among(
-            sessions[m].to_numpy(dtype="float64", na_value=float("nan")), references[m])
-    out = out.merge(mine, on="session_id", how="left")
-    out["flagged"] = out["flagged"].fillna(False).astype(bool)
-    pcts = [c for c in out.columns if c.endswith(" %ile")]
-    out[pcts] = out[pcts].round(0)
-    first = ["session_id", "risk", "flagged", *pcts]
-    return out[first + [c for c in out.columns if c not in first]]
 
 
 def policy_rows(policy: AlertPolicy) -> pd.DataFrame:

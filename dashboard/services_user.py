@@ -57,7 +57,8 @@ def user_page(stamp: str, path: str, user_id: str, event_model: str | None,
               page: int = 0) -> UserPage:
     """The User page's reads on one connection, bounded whatever the user did: at most
     ``services.MAX_USER_EVENTS`` event rows and ``services.SESSIONS_PER_PAGE`` sessions a
-    page (``services.user_view``), risk of at most ``core.app.user360.MAX_SESSIONS``."""
+    page (``core.app.investigate.user_view``), risk of at most
+    ``core.app.user360.MAX_SESSIONS``."""
     found = services.policy(stamp, path)
 
     def read(store: Store) -> UserPage:

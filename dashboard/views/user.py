@@ -169,7 +169,7 @@ charts.chart(figures_user.risk_over_time(points, focus=focus, buckets=buckets, b
              su.with_focus_first(drawn, focus), key="user_risk_time",
              caption=safe.join([safe.Markdown(
                  "Each session's risk (0-100) at its start: flagged sessions as red diamonds, "
-                 "decided sessions ringed (dark red: fraud, green: not fraud, grey: "
+                 "decided sessions ringed (red: fraud, green: not fraud, grey: "
                  "inconclusive), the focus as an orange star. "), common.policy_caption()]))
 
 st.subheader("Sessions")
@@ -248,7 +248,7 @@ else:
                  key="user_graph", where=rc,
                  caption=safe.fmt(
                      "Fill: the account's highest risk (blue low, red high, grey unscored). "
-                     "Ring: dark red decided fraud, green decided not fraud, grey "
+                     "Ring: red decided fraud, green decided not fraud, grey "
                      "inconclusive, thin no decision. The {n:,} most linked accounts are "
                      "drawn.", n=min(len(people), su.MAX_LINKED_GRAPH)))
 

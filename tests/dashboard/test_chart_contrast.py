@@ -6,7 +6,7 @@
 - figures set no text colour over the chart background (the theme colours it, and
   ``dashboard.charts`` draws axis text in the theme's text colour); text they colour
   themselves (heatmap cells) reaches 4.5:1 on every cell colour;
-- marks (bars, lines, markers) in the series colours reach 3:1 on both backgrounds.
+- marks (bars, lines, markers and their outlines) reach 3:1 on both backgrounds.
 """
 
 from __future__ import annotations
@@ -22,7 +22,14 @@ import plotly.colors as pc
 import plotly.graph_objects as go
 import pytest
 
-from dashboard import charts, figure_theme, figures, figures_entity, figures_explain
+from dashboard import (
+    charts,
+    figure_theme,
+    figures,
+    figures_entity,
+    figures_explain,
+    figures_user,
+)
 from dashboard.figure_theme import contrast
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -114,8 +121,6 @@ def _samples() -> Iterator[tuple[str, Callable[[], go.Figure]]]:
     curve = np.linspace(0, 1, 20)
     events = _events()
     ts = events["ts"].to_numpy()
-    sessions = pd.DataFrame({"session_id": ["s1", "s2"], "start_ts": ts[[0, 3]],
-                             "end_ts": ts[[2, 5]]})
     yield "figures.score_histogram", lambda: figures.score_histogram(
         scores, anomalous=scores > 0.9, threshold=0.8, log_y=True)
     yield "figures.alerts_over_time", lambda: figures.alerts_over_time(
@@ -125,11 +130,31 @@ def _samples() -> Iterator[tuple[str, Callable[[], go.Figure]]]:
     yield "figures.confusion_matrix", lambda: figures.confusion_matrix(412, 603, 3, 19_622)
     yield "figures.scenario_recall", lambda: figures.scenario_recall(pd.DataFrame(
         {"scenario": ["card_testing", "account_takeover"], "recall": [0.5, 1.0], "n": [4, 2]}))
-    yield "figures.user_timeline", lambda: figures.user_timeline(events, sessions)
-    yield "figures.entities_over_time", lambda: figures.entities_over_time(events)
-    yield "figures.amounts_over_time", lambda: figures.amounts_over_time(events)
-    yield "figures.linked_graph", lambda: figures.linked_graph("a", pd.DataFrame(
-        {"user_id": ["b", "c"], "shared": [["device:d1"], ["ip:1.1.1.1"]]}))
+    # the User page: every risk from 0 to 100 (the scale's colours), flagged and not, each
+    # decision and none, the focus banded, buckets beyond the drawn sessions
+    risks = [0.0, 25.0, 50.0, 75.0, 100.0, None]
+    points = pd.DataFrame({
+        "session_id": [f"s{i}" for i in range(len(risks))],
+        "start_ts": pd.date_range("2026-01-01 10:00", periods=len(risks), freq="h"),
+        "end_ts": pd.date_range("2026-01-01 10:05", periods=len(risks), freq="h"),
+        "risk": risks, "flagged": [False, False, True, False, True, False],
+        "decision": [None, "not fraud", "fraud", "inconclusive", None, None]})
+    buckets = pd.DataFrame({"start": days[:2], "max_risk": [10.0, 90.0], "n_sessions": [900, 800],
+                            "n_flagged": [0, 3], "n_decided": [0, 1]})
+    yield "figures_user.timeline", lambda: figures_user.timeline(
+        events, points, focus="s2", window=(days[0], days[1]), buckets=buckets, bucket="day",
+        event_size=pd.Series(np.linspace(0, 100, len(events))))
+    yield "figures_user.risk_over_time", lambda: figures_user.risk_over_time(
+        points, focus="s2", buckets=buckets, bucket="day")
+    users = pd.DataFrame({"user_id": ["a", "b", "c", "d", "e"],
+                          "max_risk": [90.0, 10.0, 50.0, None, 100.0],
+                          "decision": [None, "fraud", "not fraud", "inconclusive", None],
+                          "shared": [None, "device:d1", "ip:1.1.1.1", "device:d1", "ip:2.2.2.2"]})
+    yield "figures_user.linked_graph", lambda: figures_user.linked_graph(users, user_id="a")
+    yield "figures_user.entities_over_time", lambda: figures_user.entities_over_time(events)
+    yield "figures_user.amounts_over_time", lambda: figures_user.amounts_over_time(
+        pd.DataFrame({"ts": ts[:3], "currency": ["EUR", "USD", "EUR"],
+                      "amount": [1.0, 2.0, 3.0]}))
     volume = pd.DataFrame({"day": days, "sessions": [3, 4, 5, 6, 7], "users": [1, 2, 2, 3, 3],
                            "new_users": [1, 0, 1, 0, 1]})
     risk = pd.DataFrame({"day": days, "n_scored": [3] * 5, "max_score": [0.5] * 5,
@@ -157,12 +182,7 @@ def _samples() -> Iterator[tuple[str, Callable[[], go.Figure]]]:
 
 SAMPLES = dict(_samples())
 MODULES = {"figures": figures, "figures_entity": figures_entity,
-           "figures_explain": figures_explain}
-# Figures this work owns: their marks are held to 3:1 on both themes too. (The User page's
-# figures are being replaced elsewhere; their text is still checked.)
-OWN_MARKS = {name for name in SAMPLES
-             if not name.split("(")[0].endswith(("user_timeline", "entities_over_time",
-                                                 "amounts_over_time", "linked_graph"))}
+           "figures_explain": figures_explain, "figures_user": figures_user}
 
 
 def _existing() -> list[str]:
@@ -224,8 +244,10 @@ def test_figure_text_reads_in_both_themes(name: str) -> None:
 
 
 def _mark_colours(trace: dict) -> Iterator[tuple[str, str]]:
-    for part in ("marker", "line"):
-        colour = (trace.get(part) or {}).get("color")
+    outline = ((trace.get("marker") or {}).get("line") or {}).get("color")
+    for part, colour in (("marker", (trace.get("marker") or {}).get("color")),
+                         ("line", (trace.get("line") or {}).get("color")),
+                         ("marker outline", outline)):
         colours = [colour] if isinstance(colour, str) else (
             list(colour) if isinstance(colour, list | tuple | np.ndarray) else [])
         for c in colours:
@@ -237,7 +259,7 @@ def _mark_colours(trace: dict) -> Iterator[tuple[str, str]]:
             yield part, colour
 
 
-@pytest.mark.parametrize("name", sorted(OWN_MARKS & set(_existing())))
+@pytest.mark.parametrize("name", _existing())
 def test_figure_marks_read_in_both_themes(name: str) -> None:
     spec = SAMPLES[name]().to_plotly_json()
     for trace in spec["data"]:

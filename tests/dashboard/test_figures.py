@@ -23,53 +23,6 @@ def test_histogram_of_nothing_is_an_empty_figure() -> None:
     assert not [t for t in fig.data if t.type == "bar"]
 
 
-def _user_events() -> tuple[pd.DataFrame, pd.DataFrame]:
-    ts = pd.to_datetime(["2026-01-01 10:00", "2026-01-01 10:02", "2026-01-03 09:00",
-                         "2026-01-03 09:01"])
-    events = pd.DataFrame({
-        "ts": ts, "session_id": ["s1", "s1", "s2", "s2"],
-        "event_type": ["login", "checkout", "login", "checkout"],
-        "amount": [None, 20.0, None, 900.0], "device_id": ["d1", "d1", "d2", "d2"],
-        "ip": ["1.1.1.1"] * 4, "country": ["DE"] * 4, "payment_id": [None, "c1", None, "c2"],
-        "event_score": [0.1, 0.2, 0.3, 0.9],
-    })
-    sessions = pd.DataFrame({"session_id": ["s1", "s2"], "start_ts": ts[[0, 2]],
-                             "end_ts": ts[[1, 3]]})
-    return events, sessions
-
-
-def test_user_timeline_bands_sessions_and_sizes_events_by_score() -> None:
-    events, sessions = _user_events()
-    fig = figures.user_timeline(events, sessions)
-    assert [t.name for t in fig.data] == ["checkout", "login"]
-    assert len(fig.layout.shapes) == 2  # one band per session
-    checkout = fig.data[0]
-    assert list(checkout.marker.size) == [6 + 18 * (0.2 - 0.1) / 0.8, 24.0]
-    unscored = figures.user_timeline(events.drop(columns="event_score"), sessions)
-    assert set(unscored.data[0].marker.size) == {9.0}
-
-
-def test_entities_mark_first_use_after_the_first_event() -> None:
-    events, _ = _user_events()
-    fig = figures.entities_over_time(events)
-    by_name = {t.name: t for t in fig.data}
-    assert len(by_name["device"].x) == 4
-    assert list(by_name["new device"].y) == ["device: d2"]  # d1 came with the first event
-    assert list(by_name["new device"].x) == [pd.Timestamp("2026-01-03 09:00")]
-    assert len(by_name["new ip"].x) == 0  # never a new one
-    assert list(by_name["new payment"].y) == ["payment: c2"]
-
-
-def test_linked_graph_draws_one_edge_per_account() -> None:
-    linked = pd.DataFrame({"user_id": ["b", "c", "d"],
-                           "shared": [["device:d1"], ["ip:1.1.1.1"], ["payment:c"]]})
-    fig = figures.linked_graph("a", linked)
-    edges, ring, centre = fig.data
-    assert len(edges.x) == 9 and list(edges.x[2::3]) == [None] * 3
-    assert list(ring.text) == ["b", "c", "d"] and list(centre.text) == ["a"]
-    assert len(figures.linked_graph("a", linked.head(0)).data[1].x) == 0
-
-
 # -- labels are never cut (issue #24, item 6) -------------------------------------------------
 
 LONG = "payment_method_add events in the session"
@@ -112,7 +65,7 @@ def test_label_wraps_without_dropping_a_character() -> None:
 
 
 def test_no_figure_cuts_a_long_label() -> None:
-    from dashboard import figures_entity, figures_explain
+    from dashboard import figures_entity, figures_explain, figures_user
 
     names = [LONG, RUN, HOSTILE, "n_events"]
     shap = np.array([0.4, -0.3, 0.2, 0.01])
@@ -138,11 +91,9 @@ def test_no_figure_cuts_a_long_label() -> None:
     _shows_in_full(figures_entity.volume_over_time(pd.DataFrame(
         {"day": days, "sessions": [1, 2], "users": [1, 1], "new_users": [0, 1]}), title=LONG),
         LONG)
-    if hasattr(figures, "amounts_over_time"):  # the User page's figures (moving elsewhere)
-        _shows_in_full(figures.amounts_over_time(events), RUN)  # the one event with an amount
-        _shows_in_full(figures.user_timeline(events.assign(event_score=values), pd.DataFrame(
-            {"session_id": ["s1"], "start_ts": [days[0]], "end_ts": [days[0]]})),
-            LONG, RUN, HOSTILE)
+    points = pd.DataFrame({"session_id": ["s1"], "start_ts": [days[0]], "end_ts": [days[0]],
+                           "risk": [50.0], "flagged": [False], "decision": [None]})
+    _shows_in_full(figures_user.timeline(events, points), LONG, RUN, HOSTILE)
 
 
 def test_tables_behind_the_figures() -> None:

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 from dashboard import figures_user as fu
+from dashboard.figure_theme import contrast
 
 T0 = pd.Timestamp("2026-05-01 10:00:00")
 
@@ -31,10 +32,14 @@ def _events() -> pd.DataFrame:
 
 def test_risk_colour_runs_blue_to_red_and_grey_without_risk() -> None:
     assert fu.risk_colour(0) == "#4C78A8" and fu.risk_colour(100) == "#E45756"
-    assert fu.risk_colour(50) == "#EECA3B" and fu.risk_colour(None) == fu.NO_RISK
+    assert fu.risk_colour(50) == "#A88A1F" and fu.risk_colour(None) == fu.NO_RISK
     assert fu.risk_colour(float("nan")) == fu.NO_RISK
     low, high = fu.risk_colour(20), fu.risk_colour(80)
     assert int(low[1:3], 16) < int(high[1:3], 16)  # redder as the risk rises
+    # every risk's colour is a mark that reads on the light and the dark page (3:1)
+    for risk in [*range(101), None]:
+        for page in ("#FFFFFF", "#12151C"):
+            assert contrast(fu.risk_colour(risk), page) >= 3.0, (risk, page)
 
 
 def test_timeline_bands_the_focus_and_starts_zoomed_on_it_with_a_range_selector() -> None:
@@ -45,7 +50,8 @@ def test_timeline_bands_the_focus_and_starts_zoomed_on_it_with_a_range_selector(
     assert [b.label for b in xaxis.rangeselector.buttons] == ["1h", "1d", "1w", "1m", "all"]
     assert xaxis.rangeslider.visible
     band = fig.layout.shapes[0]
-    assert pd.Timestamp(band.x0) == T0 + pd.Timedelta("2h") and band.fillcolor == fu.FOCUS
+    assert pd.Timestamp(band.x0) == T0 + pd.Timedelta("2h") and band.fillcolor == fu.FOCUS_FILL
+    assert band.line.color == fu.FOCUS
     assert any(a.text == "focus session" for a in fig.layout.annotations)
     sessions = [t for t in fig.data if t.name in {"flagged", "not flagged"}]
     flagged = next(t for t in sessions if t.name == "flagged")
