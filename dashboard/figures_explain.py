@@ -21,9 +21,11 @@ LABEL_WIDTH = 28  # characters a line of a feature name (longer names wrap, neve
 
 
 def shap_waterfall(names: list[str] | tuple[str, ...], shap: np.ndarray, base_value: float,
-                   score: float, *, top_n: int = 12, title: str = "") -> go.Figure:
+                   score: float, *, top_n: int = 12, title: str = "",
+                   x_title: str = "anomaly score", parts: str = "features") -> go.Figure:
     """From the base value (mean background score) through the ``top_n`` largest |SHAP|
-    contributions and the rest, to the session's score; read top to bottom."""
+    contributions and the rest (``parts``: what the bars are), to the session's score, in
+    the units ``x_title`` names; read top to bottom."""
     shap = np.asarray(shap, dtype=np.float64)
     order = np.argsort(-np.abs(shap), kind="stable")[:top_n]
     rest = float(shap.sum() - shap[order].sum())
@@ -31,7 +33,7 @@ def shap_waterfall(names: list[str] | tuple[str, ...], shap: np.ndarray, base_va
     values = [float(base_value), *shap[order].tolist()]
     measure = ["absolute", *["relative"] * len(order)]
     if len(shap) > len(order):
-        ticks.append(f"{len(shap) - len(order)} other features")
+        ticks.append(f"{len(shap) - len(order)} other {parts}")
         values.append(rest)
         measure.append("relative")
     ticks.append("score")
@@ -43,7 +45,7 @@ def shap_waterfall(names: list[str] | tuple[str, ...], shap: np.ndarray, base_va
         totals=dict(marker_color=NEUTRAL), connector=dict(line=dict(color=NEUTRAL, width=1)),
         hovertemplate="%{y}: %{x:+.4g}<extra></extra>"))
     fig.update_layout(title=title or "SHAP: how each feature moves the score",
-                      xaxis_title="anomaly score", showlegend=False,
+                      xaxis_title=x_title, showlegend=False,
                       **{**_LAYOUT, "height": 120 + 18 * line_count(ticks) + 8 * len(ticks)})
     fig.update_yaxes(autorange="reversed")
     return fig

@@ -226,7 +226,12 @@ def risk_over_time(points: pd.DataFrame, *, focus: str | None = None,
     layout = dict(title="Risk over time (0-100 per session)", xaxis_title="session start (UTC)",
                   yaxis=dict(title="risk 0-100", range=[-3, 105]),
                   legend=dict(orientation="h", y=-0.25), **{**_LAYOUT, "height": 360})
-    return go.Figure(traces, layout=layout)
+    fig = go.Figure(traces, layout=layout)
+    starts = pd.to_datetime(points["start_ts"])
+    if len(starts) and starts.max() - starts.min() < pd.Timedelta("1h"):
+        middle = starts.min() + (starts.max() - starts.min()) / 2  # one session: a day around it
+        fig.update_xaxes(range=[middle - pd.Timedelta("12h"), middle + pd.Timedelta("12h")])
+    return fig
 
 
 def linked_graph(users: pd.DataFrame, *, user_id: str) -> go.Figure:

@@ -9,6 +9,7 @@ sessions (earlier and later); the population's is the median over a fixed sample
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -69,10 +70,67 @@ CONTEXT_COLUMNS = ["feature", "meaning", "kind", "session_value", "user_value", 
                    "user_sessions", "population_value", "shap"]
 
 
+_ENTITY_WORDS = {"device": "device", "ip": "IP address", "payment": "payment method",
+                 "merchant": "merchant", "item": "item", "country": "country"}
+_ENTITY_PLURAL = {"device": "devices", "ip": "IP addresses", "payment": "payment methods",
+                  "merchant": "merchants", "item": "items", "country": "countries"}
+_UNITS = {"m": "min", "h": "h", "d": "days"}
+_HISTORY = re.compile(r"^(h[ue])_([a-z_]+?)(?:_log)?\[([^\]]+)\]$")
+
+
+def _window(text: str) -> str:
+    """'1d' -> 'the last day', '7d' -> 'the last 7 days', '30m' -> 'the last 30 min'."""
+    found = re.fullmatch(r"(\d+)([mhd])", text.strip())
+    if not found:
+        return text
+    n, unit = int(found.group(1)), found.group(2)
+    if n == 1:
+        return {"m": "the last minute", "h": "the last hour", "d": "the last day"}[unit]
+    return f"the last {n} {_UNITS[unit]}"
+
+
+def _history_text(name: str) -> tuple[str, str] | None:
+    """(kind, meaning) of a history or entity feature (core/features/history.py)."""
+    found = _HISTORY.match(name)
+    if not found:
+        return None
+    scope, what, arg = found.groups()
+    if scope == "hu":
+        if "/" in arg:
+            short, long = arg.split("/", 1)
+            thing = "sessions" if what.startswith("sessions") else "amount"
+            return "number", (f"{thing} in {_window(short)} against this user's usual rate over "
+                              f"{_window(long)} (log ratio; 0 = as usual)")
+        window = _window(arg)
+        if what.startswith("distinct_"):
+            entity = what[len("distinct_"):]
+            return "distinct", f"{_ENTITY_PLURAL.get(entity, entity)} this user used in {window}"
+        text = {"sessions": ("distinct", f"sessions of this user in {window}"),
+                "payments": ("distinct", f"payments of this user in {window}"),
+                "amount_sum": ("amount", f"total amount of this user in {window}"),
+                "amount_mean": ("amount", f"mean amount of this user in {window}"),
+                "amount_max": ("amount", f"largest amount of this user in {window}"),
+                "amount_vs_mean": ("ratio", f"the session's mean amount vs this user's over "
+                                            f"{window}")}
+        return text.get(what)
+    entity, _, window = arg.partition(",")
+    on = f"the same {_ENTITY_WORDS.get(entity, entity)} in {_window(window)}"
+    text = {"sessions": ("distinct", f"other sessions on {on}"),
+            "users": ("distinct", f"users on {on}"),
+            "amount": ("amount", f"amount on {on}"),
+            "new_user_share": ("share", f"of sessions on {on} were new accounts"),
+            "fraud_risk": ("share", f"of labelled sessions on {on} were fraud")}
+    return text.get(what)
+
+
 def describe(name: str) -> tuple[str, str]:
-    """(kind, meaning) of a feature name, including ``count_log[t]`` and ``share[t]``."""
+    """(kind, meaning) of a feature name, including ``count_log[t]``, ``share[t]`` and the
+    history features (``hu_…``, ``he_…``)."""
     if name in BASE_TEXT:
         return BASE_TEXT[name]
+    history = _history_text(name)
+    if history is not None:
+        return history
     if name.startswith("count_log[") and name.endswith("]"):
         kind = name[len("count_log["):-1]
         label = "events of other types" if kind == OTHER_BUCKET else f"{kind} events"

@@ -201,8 +201,8 @@ class SessionExplanation:
             return None
         return Waterfall(f.names, f.shap, f.base_value, f.base_value + float(f.shap.sum()),
                          f.units, "How each feature moves the score from a typical session's"
-                         if f.units == "score" else "How each feature moves the log-odds "
-                         "from a typical session's")
+                         if f.units == "score" else "How each feature moves the log-odds of "
+                         "fraud from a typical session's")
 
     def top_events(self, method: str, k: int = 3) -> pd.DataFrame:
         """The ``k`` events with the largest contribution under ``method``."""

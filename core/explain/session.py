@@ -31,7 +31,7 @@ from core.explain.reasons import (
 )
 from core.explain.sequence import event_contributions
 from core.explain.shap_features import N_BACKGROUND, FeatureExplainer
-from core.explain.units import in_units, units_of
+from core.explain.units import from_units, in_units, units_of
 from core.features.spec import DEFAULT_MAX_EVENT_TYPES, OTHER_BUCKET, FeatureSpec
 from core.pipeline.inputs import DetectorInput, build_input
 from core.pipeline.registry import LoadedModel, input_kind_of, load_model, model_row
@@ -219,7 +219,8 @@ def explain_features(store: Store, model: LoadedModel, info: SessionInfo) -> Par
                                   user_span_days=reference.user_span_days)
     events = session_events(store, info.session_id).tail(MAX_EVENTS_SHOWN).reset_index(drop=True)
     events.insert(1, "position", np.arange(len(events)))
-    return Parts(attribution, events, {}, None, context, sentences, attribution.score, [])
+    return Parts(attribution, events, {}, None, context, sentences,
+                 from_units(attribution.score, attribution.units), [])
 
 
 def _context_spec(types_first: list[str], vocab: dict[str, int]) -> dict[str, Any]:

@@ -29,6 +29,11 @@ def log_odds(p: np.ndarray) -> np.ndarray:
     return np.log(q) - np.log1p(-q)
 
 
+def from_units(value: float, units: str) -> float:
+    """A value in ``units`` back to the detector's score (the probability for log-odds)."""
+    return float(1.0 / (1.0 + np.exp(-value))) if units == LOG_ODDS else float(value)
+
+
 def units_of(detector: Any) -> str:
     """LOG_ODDS for a detector whose score is a probability, else SCORE."""
     return LOG_ODDS if bool(getattr(detector, "outputs_probability", False)) else SCORE

@@ -316,10 +316,10 @@ def readable_name(name: str) -> str:
     kind, meaning = describe(name)
     if name.startswith("share["):
         return f"share of events that are {name[len('share['):-1]}"
-    if kind in ("count", "distinct") and meaning != name:
+    per_session = "in the last" not in meaning and "this user" not in meaning
+    if kind in ("count", "distinct") and meaning != name and per_session:
         return f"{meaning} in the session"
     if kind == "share" and meaning.startswith("of "):
-        return f"share {meaning}"
-    if kind == "flag":
-        return meaning
+        return f"share {meaning.replace(' were ', ' that were ')}"
+    return meaning
     return meaning

@@ -79,8 +79,8 @@ for line in why.lines():  # plain text: reasons quote event types and values fro
 if not why.reasons:
     st.caption("No single reason stands out: every contribution is under 3% of the risk.")
 st.caption(safe.fmt(
-    "Combined across {models}, each weighted by its part in the risk; one line per topic, "
-    "reasons under 3% of the risk left out ({dropped} here).",
+    "Combined across {models}, each weighted by its part in the risk; one line per topic; "
+    "{dropped} smaller topics (under 3% of the risk each) left out.",
     models=safe.Markdown(", ".join(f"{m.detector} ({m.weight * 100:.0f}%)"
                                    for m in why.models)), dropped=why.n_dropped))
 for note in why.notes:
@@ -135,24 +135,31 @@ with st.expander("Advanced: each model's own view (SHAP, events, attention)"):
         st.caption(safe.prose(note))
     chart = one.waterfall()
     if chart is not None:
-        names = (list(chart.names) if one.members is not None and not one.members.empty
+        by_member = one.members is not None and not one.members.empty
+        names = (list(chart.names) if by_member
                  else services_explain.readable_names(chart.names))
-        st.markdown("**How much each input pushed the score up or down (SHAP values)**")
+        units = "log-odds of fraud" if chart.units == "log-odds" else "the model's score"
+        st.markdown("**How much each member adds to the ensemble's score**" if by_member else
+                    "**How much each input pushed the score up or down (SHAP values)**")
         style = st.radio("Chart", ["waterfall", "bars"], horizontal=True, key="explain_chart")
         table = figures_explain.shap_table(tuple(names), chart.values, chart.base, chart.total)
         if style == "waterfall":
             charts.chart(figures_explain.shap_waterfall(
-                tuple(names), chart.values, chart.base, chart.total), table,
+                tuple(names), chart.values, chart.base, chart.total, title=chart.title,
+                x_title=units, parts="members" if by_member else "features"), table,
                 key="explain_waterfall")
         else:
             bars = services_explain.contribution_frame(names, chart.values)
             charts.chart(figures_explain.shap_bars(bars, title="Contribution per input"), bars,
                          key="explain_bars")
         st.caption(safe.fmt(
-            "{title}: starts at {base:.4g} and ends at {total:.4g} ({units}).",
+            "{title}: starts at {base:.4g} and ends at {total:.4g}, in {units}.",
             title=safe.Markdown(chart.title), base=chart.base, total=chart.total,
-            units=safe.Markdown("log-odds of the probability" if chart.units == "log-odds"
-                                else "the model's score")))
+            units=safe.Markdown(units)))
+        if by_member and one.features is not None:
+            st.caption(safe.fmt("Inside it, its strongest feature member ({model}) is explained "
+                                "by its own SHAP values: pick that model above.",
+                                model=one.features.model_id))
 
     if one.event_contributions:
         st.markdown("**The session's events, coloured by how much each one matters**")
