@@ -38,7 +38,6 @@ if TYPE_CHECKING:
     from core.store import Store
 
 MAX_NOTE = 2_000
-ENSEMBLE = "ensemble"
 
 
 @dataclass(frozen=True)
@@ -134,7 +133,9 @@ def default_policy_model(store: Store) -> tuple[str, str] | None:
     scored = store.models.scored()
     if scored.empty:
         return None
-    ensembles = scored[scored["detector"] == ENSEMBLE]
+    from core.detectors.registry import combines_members
+
+    ensembles = scored[[combines_members(str(d)) for d in scored["detector"]]]
     row = (ensembles if not ensembles.empty else scored).iloc[-1]
     return str(row["model_id"]), str(row["detector"])
 

@@ -77,14 +77,10 @@ def policy_caption() -> safe.Markdown:
                     text=safe.Markdown(text.replace("=", "is")))
 
 
-PREFERRED_DETECTORS = ("ensemble", "transformer", "autoencoder")
-"""Which model a page shows first: the strongest family present (see docs/BENCHMARKS.md)."""
-
-
 def preferred_index(models: pd.DataFrame) -> int:
     """Position of the newest model of the most preferred detector present, else the last."""
     detectors = list(models["detector"])
-    for name in PREFERRED_DETECTORS:
+    for name in services.preferred_detectors():
         if name in detectors:
             return len(detectors) - 1 - detectors[::-1].index(name)
     return len(detectors) - 1

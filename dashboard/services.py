@@ -13,6 +13,7 @@ next rerun.
 
 from __future__ import annotations
 
+import functools
 import os
 import threading
 from collections.abc import Callable, Sequence
@@ -23,6 +24,7 @@ import pandas as pd
 import streamlit as st
 
 from core.app import AnomalystError, alerts, investigate, queue
+from core.app import models as app_models
 from core.app import policy as policies
 from core.app.alerts import (  # re-exported for the pages, which import only dashboard.*
     AlignedLabels,
@@ -43,6 +45,13 @@ T = TypeVar("T")
 _LOCK = threading.RLock()
 _WRITES = [0]  # writes this process made through with_store
 READ_WAIT_S = 10.0
+
+
+@functools.cache
+def preferred_detectors() -> tuple[str, ...]:
+    """Detectors whose models a page shows first, most preferred first (read once: it loads
+    the detector classes)."""
+    return app_models.preferred_detectors()
 
 
 def db_path() -> Path:

@@ -55,6 +55,21 @@ def read_session_ids(path: str) -> list[str]:
     return [line.strip() for line in file.read_text().splitlines() if line.strip()]
 
 
+def combines_members(detector: str) -> bool:
+    """True when models of ``detector`` combine other models' scores (the ensemble)."""
+    from core.detectors.registry import combines_members as combines
+
+    return combines(detector)
+
+
+def preferred_detectors() -> tuple[str, ...]:
+    """Detectors whose models a page shows first, most preferred first (``explain_preference``:
+    the strongest family present, see docs/BENCHMARKS.md)."""
+    from core.detectors.registry import preferred_detectors as preferred
+
+    return preferred()
+
+
 def _names(value: str) -> tuple[str, ...]:
     return tuple(n.strip() for n in value.split(",") if n.strip())
 
@@ -77,7 +92,7 @@ class TrainRequest:
 
     @property
     def is_ensemble(self) -> bool:
-        return self.detector == "ensemble"
+        return combines_members(self.detector)
 
 
 def train_request(detector: str, *, train_end: str | None = None,
@@ -87,11 +102,11 @@ def train_request(detector: str, *, train_end: str | None = None,
     """A ``TrainRequest`` from option text: comma lists, an ISO time, a sessions file and the
     mapping file's extra types; ``options`` (epochs, device, quiet, contamination, config)
     pass through."""
-    if members is not None and detector != "ensemble":
+    if members is not None and not combines_members(detector):
         raise ConfigError(f"--members must come with --detector ensemble, got --detector "
                           f"{detector}. Drop --members or train an ensemble.")
     sessions = read_session_ids(train_sessions) if train_sessions else None
-    if detector == "ensemble":
+    if combines_members(detector):
         return TrainRequest(detector, members=list(_names(members)) if members else None,
                             **options)
     from core.features.extras import ExtraSelection

@@ -14,13 +14,10 @@ from core.errors import ConfigError
 
 def unsupervised_detectors(input_kind: str | None = None, exclude: tuple[str, ...] = ()) -> str:
     """Comma-separated names of the registered detectors that learn without labels (of
-    ``input_kind`` when given), ``exclude`` left out."""
-    from core.detectors.registry import available_detectors, get_detector_class
+    ``input_kind`` when given), ``exclude`` left out (``registry.unsupervised_detectors``)."""
+    from core.detectors.registry import unsupervised_detectors as learn_without_labels
 
-    names = [name for name in available_detectors()
-             if not get_detector_class(name).requires_labels and name not in exclude
-             and (input_kind is None or get_detector_class(name).input_kind == input_kind)]
-    return ", ".join(names)
+    return ", ".join(learn_without_labels(input_kind, exclude))
 
 
 def refuse_one_event_sessions(data: EventSequences, kind: str) -> None:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
-from typing import Any, Self
+from typing import Any, ClassVar, Self
 
 import numpy as np
 import torch
@@ -225,6 +225,10 @@ class AutoencoderDetector(FeatureDetector[AutoencoderConfig]):
     """
 
     config_class = AutoencoderConfig
+    explain_preference = 1
+    tiny_config: ClassVar[dict[str, Any]] = {
+        "hidden_dims": (16,), "latent_dim": 4, "epochs": 2, "batch_size": 64, "quiet": True,
+        "device": "cpu"}
     centre_: np.ndarray
     scale_: np.ndarray
     net_: DenseAutoencoderNet

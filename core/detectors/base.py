@@ -48,9 +48,26 @@ class Detector(Generic[ConfigT]):
     kind: ClassVar[str] = ""
     input_kind: ClassVar[InputKind]
     requires_labels: ClassVar[bool] = False
+    """True when ``fit`` needs labels (``fit(data, y)``): a supervised detector, trained on
+    every labelled session of the training window; False: it learns from normal sessions."""
     outputs_probability: ClassVar[bool] = False
     """True when ``score`` is a probability in (0, 1): explanations then attribute in
     log-odds (``core.explain.logit``), where a saturated 0.9998 still moves."""
+    event_score_meaning: ClassVar[str | None] = None
+    """What ``score_events`` means, as explanations name the method: "reconstruction_error",
+    "surprise", "event_head", or "event_score" for per-event scores with no specific meaning;
+    None when the detector has no per-event scores."""
+    has_attention: ClassVar[bool] = False
+    """True when the detector exposes ``attentions(data)`` (attention maps and rollout)."""
+    combines_members: ClassVar[bool] = False
+    """True for a detector whose scores combine other models' scores (the ensemble); its
+    explanation is its members'."""
+    explain_preference: ClassVar[int] = 0
+    """Tie-break when several models rank a session equally high: the higher, the sooner its
+    model is shown (also which model a page opens on)."""
+    tiny_config: ClassVar[dict[str, Any]] = {}
+    """Config overrides for a tiny, fast model (the tests' contract check builds one with
+    ``build_detector(kind, **tiny_config)``), so a new detector needs no test edits."""
     config_class: ClassVar[type[DetectorConfig]]
 
     def __init__(self, config: ConfigT | None = None) -> None:

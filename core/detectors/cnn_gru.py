@@ -9,7 +9,7 @@ probability that the session is anomalous (calibrated on the latest sessions).
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Self
+from typing import Any, ClassVar, Self
 
 import numpy as np
 import torch
@@ -133,6 +133,9 @@ class CnnGruDetector(SupervisedMixin, SequenceDetector[CnnGruConfig]):
     """
 
     config_class = CnnGruConfig
+    tiny_config: ClassVar[dict[str, Any]] = {
+        "embed_dim": 8, "conv_channels": 8, "hidden_dim": 8, "head_dim": 8, "epochs": 2,
+        "batch_size": 64, "quiet": True, "device": "cpu"}
     centre_: np.ndarray
     scale_: np.ndarray
     net_: CnnGruNet
@@ -196,8 +199,8 @@ class CnnGruDetector(SupervisedMixin, SequenceDetector[CnnGruConfig]):
 
     @property
     def score_events(self) -> Any:
-        """Not available: this detector scores sessions only. It is an AttributeError, so
-        ``hasattr(detector, "score_events")`` is False and scoring writes no event scores."""
+        """Not available: this detector scores sessions only (``event_score_meaning`` is
+        None, so scoring writes no event scores); an AttributeError if called."""
         raise AttributeError("cnn_gru scores whole sessions; it has no per-event scores")
 
     def _get_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:

@@ -28,6 +28,7 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 from safetensors import SafetensorError
@@ -79,6 +80,13 @@ def rank_normalise(quantiles: np.ndarray, scores: np.ndarray) -> np.ndarray:
 @dataclass(frozen=True)
 class EnsembleCombiner:
     """Members (model ids), their weights (sum 1) and reference quantiles (members, 1001)."""
+
+    kind: ClassVar[str] = "ensemble"
+    """The name ensemble models are stored under (``models.detector``, their saved files)."""
+    combines_members: ClassVar[bool] = True
+    """Its scores combine other models' scores: its members explain it."""
+    explain_preference: ClassVar[int] = 3
+    """Shown before every single detector when models rank a session equally high."""
 
     members: tuple[str, ...]
     weights: np.ndarray
@@ -146,8 +154,8 @@ class EnsembleCombiner:
         with atomic_dir(folder) as tmp:
             save_file({"quantiles": np.ascontiguousarray(self.quantiles),
                        "weights": np.ascontiguousarray(self.weights)},
-                      str(tmp / QUANTILES_FILE), metadata={"kind": "ensemble"})
-            document = {"format_version": FORMAT_VERSION, "kind": "ensemble",
+                      str(tmp / QUANTILES_FILE), metadata={"kind": self.kind})
+            document = {"format_version": FORMAT_VERSION, "kind": self.kind,
                         "members": list(self.members), "weights": self.weights.tolist(),
                         "n_quantiles": N_QUANTILES, "fingerprint": self.fingerprint,
                         **(extra or {})}

@@ -57,7 +57,7 @@ import logging
 import math
 import os
 import warnings
-from typing import Any, Self
+from typing import Any, ClassVar, Self
 
 import numpy as np
 
@@ -265,6 +265,8 @@ class GBDTDetector(FeatureDetector[GBDTConfig]):
     config_class = GBDTConfig
     requires_labels = True
     outputs_probability = True
+    tiny_config: ClassVar[dict[str, Any]] = {
+        "n_estimators": 20, "min_child_samples": 5, "num_threads": 1}
     booster_: Any
     pos_weight_: float
     calibration_: Calibration

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import warnings
-from typing import Any, Self
+from typing import Any, ClassVar, Self
 
 import numpy as np
 import torch
@@ -85,6 +85,7 @@ class IsolationForestDetector(FeatureDetector[IsolationForestConfig]):
     """
 
     config_class = IsolationForestConfig
+    tiny_config: ClassVar[dict[str, Any]] = {"n_estimators": 20, "score_batch_size": 100}
     max_samples_: int
     roots_: np.ndarray
     children_: np.ndarray

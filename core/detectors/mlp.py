@@ -16,7 +16,7 @@ probability that the session is anomalous.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Self
+from typing import Any, ClassVar, Self
 
 import numpy as np
 import torch
@@ -111,6 +111,8 @@ class MLPDetector(SupervisedMixin, FeatureDetector[MLPConfig]):
     """
 
     config_class = MLPConfig
+    tiny_config: ClassVar[dict[str, Any]] = {
+        "hidden_dims": (16,), "epochs": 2, "batch_size": 64, "quiet": True, "device": "cpu"}
     centre_: np.ndarray
     scale_: np.ndarray
     net_: MLPNet

@@ -46,6 +46,62 @@ def available_detectors() -> tuple[str, ...]:
     return tuple(sorted(_REGISTRY))
 
 
+def supervised_detectors(input_kind: str | None = None) -> tuple[str, ...]:
+    """Registered detectors that learn from labels (``requires_labels``), of ``input_kind``
+    ("features" or "sequences") when given, sorted."""
+    return tuple(name for name in available_detectors()
+                 if _REGISTRY[name].requires_labels
+                 and (input_kind is None or _REGISTRY[name].input_kind == input_kind))
+
+
+def unsupervised_detectors(input_kind: str | None = None,
+                           exclude: tuple[str, ...] = ()) -> tuple[str, ...]:
+    """Registered detectors that learn without labels, of ``input_kind`` when given, sorted,
+    ``exclude`` left out."""
+    return tuple(name for name in available_detectors()
+                 if not _REGISTRY[name].requires_labels and name not in exclude
+                 and (input_kind is None or _REGISTRY[name].input_kind == input_kind))
+
+
+def _traits(name: str) -> Any:
+    """The class holding the capabilities of the models stored as ``name``: a registered
+    detector, or the ensemble's combiner (not a Detector: its input is other models' scores);
+    None for an unknown name."""
+    from core.detectors.ensemble import EnsembleCombiner
+
+    if name == EnsembleCombiner.kind:
+        return EnsembleCombiner
+    return _REGISTRY.get(name)
+
+
+def ensemble_detectors() -> tuple[str, ...]:
+    """Names under which models that combine other models' scores are stored
+    (``combines_members``): the ensemble."""
+    from core.detectors.ensemble import EnsembleCombiner
+
+    names = [name for name in available_detectors() if _REGISTRY[name].combines_members]
+    return (*names, EnsembleCombiner.kind)
+
+
+def combines_members(name: str) -> bool:
+    """True when models stored as ``name`` combine other models' scores (the ensemble)."""
+    traits = _traits(name)
+    return bool(traits is not None and traits.combines_members)
+
+
+def explain_preference(name: str) -> int:
+    """Tie-break rank of models stored as ``name`` (``explain_preference``; 0 if unknown)."""
+    traits = _traits(name)
+    return int(traits.explain_preference) if traits is not None else 0
+
+
+def preferred_detectors() -> tuple[str, ...]:
+    """Names with a positive ``explain_preference``, most preferred first (ties by name)."""
+    names = [*available_detectors(), *ensemble_detectors()]
+    ranked = {name: explain_preference(name) for name in names}
+    return tuple(sorted((n for n, p in ranked.items() if p > 0), key=lambda n: (-ranked[n], n)))
+
+
 def get_detector_class(name: str) -> type[Detector[Any]]:
     """The detector class registered as ``name``; ConfigError listing the choices otherwise."""
     try:

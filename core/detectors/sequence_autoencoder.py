@@ -18,7 +18,7 @@ Event types unseen at fit time, and token ids outside the fitted vocabulary, bec
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Self
+from typing import Any, ClassVar, Self
 
 import numpy as np
 import torch
@@ -211,6 +211,10 @@ class SequenceAutoencoderDetector(SequenceDetector[SequenceAutoencoderConfig]):
     """
 
     config_class = SequenceAutoencoderConfig
+    event_score_meaning = "reconstruction_error"
+    tiny_config: ClassVar[dict[str, Any]] = {
+        "embed_dim": 8, "hidden_dim": 16, "latent_dim": 8, "epochs": 2, "batch_size": 64,
+        "quiet": True, "device": "cpu"}
     centre_: np.ndarray
     scale_: np.ndarray
     net_: SequenceAutoencoderNet

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import Any, Self
+from typing import Any, ClassVar, Self
 
 import numpy as np
 import torch
@@ -140,6 +140,12 @@ class TransformerDetector(SupervisedMixin, EncoderStateMixin,
     """
 
     config_class = TransformerConfig
+    event_score_meaning = "event_head"
+    has_attention = True
+    explain_preference = 2
+    tiny_config: ClassVar[dict[str, Any]] = {
+        "hidden_size": 16, "n_layers": 1, "n_heads": 2, "intermediate_size": 32, "epochs": 2,
+        "batch_size": 64, "quiet": True, "device": "cpu"}
     net_: TransformerNet
     event_pos_weight_: float
     event_calibration_: Calibration

@@ -15,7 +15,7 @@ deterministic. A fitted model can start the supervised ``transformer`` (``init_f
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Self
+from typing import Any, ClassVar, Self
 
 import numpy as np
 import torch
@@ -122,6 +122,10 @@ class TransformerMLMDetector(EncoderStateMixin, SequenceDetector[TransformerMLMC
     """
 
     config_class = TransformerMLMConfig
+    event_score_meaning = "surprise"
+    tiny_config: ClassVar[dict[str, Any]] = {
+        "hidden_size": 16, "n_layers": 1, "n_heads": 2, "intermediate_size": 32, "epochs": 2,
+        "batch_size": 64, "quiet": True, "device": "cpu"}
     net_: MaskedEventNet
     history_: TrainingHistory
     unknown_floor_: float | None

@@ -12,7 +12,7 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Self
+from typing import Any, ClassVar, Self
 
 import numpy as np
 import torch
@@ -56,6 +56,7 @@ class ZScoreDetector(FeatureDetector[ZScoreConfig]):
     """
 
     config_class = ZScoreConfig
+    tiny_config: ClassVar[dict[str, Any]] = {"top_k": 2}
     centre_: np.ndarray
     scale_: np.ndarray
 

@@ -20,6 +20,7 @@ from typing import Any
 
 import pandas as pd
 
+from core.detectors.registry import combines_members
 from core.errors import ConfigError
 from core.explain import cache
 from core.explain.context import display_table, format_value
@@ -162,7 +163,7 @@ def _explain_why(store: Store, session_id: str, *, policy_model: str | None,
         )
     ranks = {r.model_id: r for r in ranked}
     members_of = {r.model_id: ensemble_members(store, r.model_id, info.session_id)
-                  for r in ranked if r.detector == "ensemble"}
+                  for r in ranked if combines_members(r.detector)}
     registered = set(store.models.ids())
     detector_of = {r.model_id: r.detector for r in ranked}
     for members in members_of.values():

@@ -28,20 +28,14 @@ from core.datasets import EventSequences
 from core.errors import ModelError
 from core.explain.units import in_units, units_of
 
-EVENT_SCORE_METHOD = {
-    "sequence_autoencoder": "reconstruction_error",
-    "transformer": "event_head",
-    "transformer_mlm": "surprise",
-}
-"""What a detector's ``score_events`` means, by detector name (else "event_score")."""
-
 RESIDUAL_WEIGHT = 0.5
 """Rollout mixes each layer's attention with the identity (the residual connection) half and
 half, as in Abnar & Zuidema (2020)."""
 
 
-def event_score_method(detector_kind: str) -> str:
-    return EVENT_SCORE_METHOD.get(detector_kind, "event_score")
+def event_score_method(detector: Any) -> str:
+    """What the detector's ``score_events`` means (``Detector.event_score_meaning``)."""
+    return detector.event_score_meaning or "event_score"
 
 
 def n_real_events(data: EventSequences, row: int = 0) -> int:
@@ -145,7 +139,7 @@ def occlusion(detector: Any, data: EventSequences, row: int = 0) -> np.ndarray:
 
 def event_scores(detector: Any, data: EventSequences, row: int = 0) -> np.ndarray | None:
     """(k,) the detector's own per-event score of the session's events; None if it has none."""
-    if not hasattr(detector, "score_events"):
+    if detector.event_score_meaning is None:
         return None
     k = n_real_events(data, row)
     values = np.asarray(detector.score_events(data.take(np.array([row]))), dtype=np.float64)
@@ -154,7 +148,7 @@ def event_scores(detector: Any, data: EventSequences, row: int = 0) -> np.ndarra
 
 def attention_maps(detector: Any, data: EventSequences, row: int = 0) -> np.ndarray | None:
     """(n_layers, n_heads, k + 1, k + 1) for the session, or None if the detector has none."""
-    if not hasattr(detector, "attentions"):
+    if not detector.has_attention:
         return None
     k = n_real_events(data, row)
     weights = np.asarray(detector.attentions(data.take(np.array([row]))))
@@ -173,7 +167,7 @@ def event_contributions(detector: Any, data: EventSequences, row: int = 0
     out: dict[str, np.ndarray] = {"occlusion": occlusion(detector, data, row)}
     own = event_scores(detector, data, row)
     if own is not None:
-        out[event_score_method(detector.kind)] = own
+        out[event_score_method(detector)] = own
     maps = attention_maps(detector, data, row)
     if maps is not None and maps.shape[-1] > 1:
         out["attention"] = cls_attention(maps)

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from core.datasets import EventSequences, FeatureMatrix
+from core.detectors.registry import combines_members, explain_preference
 from core.errors import ConfigError, ModelError
 from core.explain.cache import utc_now
 from core.explain.context import Reference
@@ -55,8 +56,6 @@ N_CONTEXT = 10
 """Rows of the context table of a feature model: the features with the largest |SHAP|."""
 MAX_EVENTS_SHOWN = 500
 """A feature model's explanation lists at most the session's last this-many events."""
-PREFERRED_DETECTORS = ("ensemble", "transformer", "autoencoder")
-"""Tie-break when several models rank the session equally high."""
 
 
 @dataclass(frozen=True)
@@ -100,9 +99,7 @@ def model_ranks(store: Store, info: SessionInfo) -> list[ModelRank]:
 def choose_model(ranks: list[ModelRank]) -> ModelRank:
     """The model under which the session ranks highest (ties: preferred detector, newest)."""
     def key(rank: ModelRank) -> tuple[float, int, Any]:
-        preference = (len(PREFERRED_DETECTORS) - PREFERRED_DETECTORS.index(rank.detector)
-                      if rank.detector in PREFERRED_DETECTORS else 0)
-        return rank.percentile, preference, str(rank.created_at)
+        return rank.percentile, explain_preference(rank.detector), str(rank.created_at)
 
     return max(ranks, key=key)
 
@@ -307,7 +304,7 @@ def compute(store: Store, model_id: str, info: SessionInfo, rank: ModelRank | No
     if not members.empty:  # an ensemble: its members explain it (no need to load it)
         parts = explain_members(store, detector_name, info, members)
         input_kind = "features" if parts.features is not None else "sequences"
-    elif detector_name == "ensemble":
+    elif combines_members(detector_name):
         raise ModelError(
             f"ensemble member contributions must be stored for session {info.session_id}, got "
             f"none. Score the ensemble again: `anomalyst score --model {model_id}`."

@@ -39,6 +39,7 @@ from core.detectors.ensemble import (
     sane_members,
     stacked_weights,
 )
+from core.detectors.registry import combines_members
 from core.errors import ConfigError, ModelError
 from core.evaluate import ThresholdTable
 from core.operating_point import ScoreReference
@@ -273,7 +274,7 @@ def _combination(
 
 def _member_row(store: Store, member_id: str) -> dict[str, Any]:
     row = model_row(store, member_id)  # ModelError naming the registered ids when unknown
-    if row["detector"] == ENSEMBLE:
+    if combines_members(str(row["detector"])):
         raise ModelError(
             f"ensemble members must be detector models, got the ensemble {member_id!r}. Name "
             "the models it combines instead."

@@ -42,7 +42,9 @@ __all__ = [
 ]
 
 ENSEMBLE = "ensemble"
-"""The detector name of ensembles: they combine other models' scores."""
+"""The detector name of ensembles: they combine other models' scores. A literal, not
+``EnsembleCombiner.kind``: importing core.detectors loads torch, and pages that only read the
+registry must not (tests/core/app/test_investigate.py); a test checks the two agree."""
 
 DEFAULT_TRAIN_SHARE = 0.7
 """Without --train-end, train on the first 70% of the time span and keep 30% for evaluation."""
@@ -78,9 +80,11 @@ def default_train_end(store: Store) -> dt.datetime | None:
 def latest_models(store: Store) -> list[str]:
     """The newest model of each detector; ensembles last, since they combine the others'
     scores (score them after their members)."""
+    from core.detectors.registry import combines_members
+
     latest = store.models.listing().groupby("detector")["model_id"].last()
-    ids = [str(m) for d, m in latest.items() if d != ENSEMBLE]
-    return ids + [str(m) for d, m in latest.items() if d == ENSEMBLE]
+    ids = [str(m) for d, m in latest.items() if not combines_members(str(d))]
+    return ids + [str(m) for d, m in latest.items() if combines_members(str(d))]
 
 
 def input_kind_of(detector: str, spec: dict[str, Any]) -> str:

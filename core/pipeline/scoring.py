@@ -8,9 +8,10 @@ import logging
 import numpy as np
 import pandas as pd
 
+from core.detectors.registry import combines_members
 from core.faults import crash_point
 from core.pipeline.inputs import build_input
-from core.pipeline.registry import ENSEMBLE, load_model, model_row
+from core.pipeline.registry import load_model, model_row
 from core.pipeline.results import ScoreResult
 from core.store import Store
 
@@ -24,7 +25,7 @@ def score_model(store: Store, model_id: str, *, only_new: bool = False) -> Score
     """
     started = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     row = model_row(store, model_id)
-    if row["detector"] == ENSEMBLE:  # scores come from its members' scores
+    if combines_members(str(row["detector"])):  # scores come from its members' scores
         from core.pipeline.ensemble import score_ensemble
         return score_ensemble(store, model_id, only_new=only_new)
     model = load_model(store, model_id, row=row)
@@ -48,7 +49,7 @@ def score_model(store: Store, model_id: str, *, only_new: bool = False) -> Score
 
 def _event_scores(detector, data) -> pd.DataFrame | None:
     """Long (session_id, event_id, position, score) rows for sequence detectors."""
-    if not hasattr(detector, "score_events"):
+    if detector.event_score_meaning is None:  # no per-event scores
         return None
     per_event = np.asarray(detector.score_events(data), dtype=np.float64)
     rows, cols = np.nonzero(data.mask)

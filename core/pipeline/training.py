@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from core.detectors import build_detector, get_detector_class
+from core.detectors.registry import combines_members
 from core.errors import ConfigError
 from core.faults import crash_point
 from core.features import TrainingScope
@@ -28,7 +29,6 @@ from core.features.history import HistorySpec
 from core.pipeline.inputs import build_input, save_input_spec
 from core.pipeline.operating_point import reference_and_point
 from core.pipeline.registry import (
-    ENSEMBLE,
     default_train_end,
     models_dir_for,
     partial_folder,
@@ -64,7 +64,7 @@ def train_model(
     its scores' distribution on its training sessions and its default operating point
     (core.pipeline.operating_point; ``contamination`` sets it as a share of training sessions).
     """
-    if detector == ENSEMBLE:  # combines scored models: config {"members": [ids]} or latest
+    if combines_members(detector):  # combines scored models: config {"members": [ids]} or latest
         from core.pipeline.ensemble import train_ensemble
         return train_ensemble(store, (config or {}).get("members"), models_dir=models_dir)
     started = dt.datetime.now(dt.UTC).replace(tzinfo=None)

@@ -8,26 +8,13 @@ import numpy as np
 import pytest
 
 from core.datasets import EventSequences, FeatureMatrix
+from core.detectors import available_detectors, get_detector_class
 
-# Tiny configs (transformers' "tiny config" idea): every registered detector needs one here,
-# so a new detector is covered by the contract test the day it is registered.
+# Tiny configs (transformers' "tiny config" idea): each detector class carries its own
+# (``Detector.tiny_config``), so a new detector is covered by the contract test the day it is
+# registered, with no edit here.
 TINY_CONFIGS: dict[str, dict[str, object]] = {
-    "autoencoder": {"hidden_dims": (16,), "latent_dim": 4, "epochs": 2, "batch_size": 64,
-                    "quiet": True, "device": "cpu"},
-    "sequence_autoencoder": {"embed_dim": 8, "hidden_dim": 16, "latent_dim": 8, "epochs": 2,
-                             "batch_size": 64, "quiet": True, "device": "cpu"},
-    "isolation_forest": {"n_estimators": 20, "score_batch_size": 100},
-    "zscore": {"top_k": 2},
-    "gbdt": {"n_estimators": 20, "min_child_samples": 5, "num_threads": 1},
-    "mlp": {"hidden_dims": (16,), "epochs": 2, "batch_size": 64, "quiet": True,
-            "device": "cpu"},
-    "cnn_gru": {"embed_dim": 8, "conv_channels": 8, "hidden_dim": 8, "head_dim": 8, "epochs": 2,
-                "batch_size": 64, "quiet": True, "device": "cpu"},
-    "transformer": {"hidden_size": 16, "n_layers": 1, "n_heads": 2, "intermediate_size": 32,
-                    "epochs": 2, "batch_size": 64, "quiet": True, "device": "cpu"},
-    "transformer_mlm": {"hidden_size": 16, "n_layers": 1, "n_heads": 2, "intermediate_size": 32,
-                        "epochs": 2, "batch_size": 64, "quiet": True, "device": "cpu"},
-}
+    name: dict(get_detector_class(name).tiny_config) for name in available_detectors()}
 
 
 def contract_labels(data: FeatureMatrix | EventSequences) -> np.ndarray:

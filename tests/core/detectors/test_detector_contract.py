@@ -15,8 +15,9 @@ from core.errors import ModelError, NotFittedError
 
 
 def _tiny(name: str, tiny_configs: dict[str, dict[str, object]]) -> Detector[Any]:
-    if name not in tiny_configs:
-        pytest.fail(f"add a tiny config for the new detector {name!r} to conftest.TINY_CONFIGS")
+    if not tiny_configs.get(name):
+        pytest.fail(f"set tiny_config on the new detector {name!r}: the config overrides of a "
+                    "tiny, fast model (see Detector.tiny_config)")
     return build_detector(name, **tiny_configs[name])
 
 

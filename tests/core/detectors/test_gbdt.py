@@ -284,6 +284,7 @@ def test_config_validation_errors_are_clear(field: str, value: object, message: 
 def test_a_gbdt_model_is_explained_by_tree_shap_and_joins_the_ensemble(
         demo_store_copy: Path) -> None:
     from core.explain import explain_session
+    from core.explain.units import log_odds
     from core.pipeline import score_model, train_model
     from core.pipeline.ensemble import default_members
     from core.store import Store
@@ -298,7 +299,10 @@ def test_a_gbdt_model_is_explained_by_tree_shap_and_joins_the_ensemble(
         f = explanation.features
         assert f is not None and f.model_id == model_id and f.n_permutations == 0
         assert f.additivity_error < 1e-6
-        assert f.score == pytest.approx(float(top["score"]), abs=1e-9)
+        # attributed in log-odds: the stored probability's log-odds
+        assert f.units == "log-odds"
+        assert f.score == pytest.approx(float(log_odds(np.array([top["score"]]))[0]), abs=1e-6)
+        assert explanation.score == pytest.approx(float(top["score"]), abs=1e-9)
         assert not explanation.notes  # the stored score is today's score
         assert model_id in default_members(store)
 

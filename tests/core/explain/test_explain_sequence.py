@@ -40,6 +40,8 @@ class FakeTransformer:
     token at the event with the highest weight, and events look at themselves."""
 
     kind = "transformer"
+    event_score_meaning = "event_head"
+    has_attention = True
     weights = {2: 0.1, 3: 1.0, 4: 0.3, 5: 2.0}
     n_layers, n_heads = 2, 3
 
