@@ -27,8 +27,10 @@ from core.detectors.sequence_autoencoder import (
     SequenceAutoencoderConfig,
     SequenceAutoencoderDetector,
 )
+from core.detectors.sequence_vae import SequenceVAEConfig, SequenceVAEDetector
 from core.detectors.transformer import TransformerConfig, TransformerDetector
 from core.detectors.transformer_mlm import TransformerMLMConfig, TransformerMLMDetector
+from core.detectors.vae import VAEConfig, VAEDetector
 from core.detectors.zscore import ZScoreConfig, ZScoreDetector
 
 __all__ = [
@@ -48,12 +50,16 @@ __all__ = [
     "SequenceAutoencoderConfig",
     "SequenceAutoencoderDetector",
     "SequenceDetector",
+    "SequenceVAEConfig",
+    "SequenceVAEDetector",
     "TorchTrainingConfig",
     "TrainingHistory",
     "TransformerConfig",
     "TransformerDetector",
     "TransformerMLMConfig",
     "TransformerMLMDetector",
+    "VAEConfig",
+    "VAEDetector",
     "ZScoreConfig",
     "ZScoreDetector",
     "available_detectors",
