@@ -82,7 +82,7 @@ for command in (
     data.ingest, data.ingest_labels, data.info, data.migrate, data.currency, generate.generate,
     models.train, models.score, models.scores, models.evaluate, explain.explain,
     cases.case, cases.report, policy.policy, dashboard.demo, dashboard.dashboard, users.users,
-    similar,
+    similar, models.models,
 ):
     main.add_command(command)
 

@@ -1,4 +1,5 @@
-"""Commands for models: train, score, scores, evaluate."""
+"""Commands for models: train, score, scores, evaluate, and the `models` group (list, show,
+compare, retire)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,8 @@ import json
 import click
 
 from cli.errors import user_errors
-from cli.options import db_option, json_option, wait_option
+from cli.options import analyst_option, db_option, json_option, wait_option, who
+from core.app import model_catalog
 from core.app import models as app_models
 from core.app.data import open_store
 
@@ -160,3 +162,148 @@ def format_evaluation(results: list[dict]) -> str:
             shown = ", ".join(f"{k} {v:.2f}" for k, v in sorted(per.items()))
             lines.append(f"  {r['model_id']}: recall@1%FPR by scenario: {shown}")
     return "\n".join(lines)
+
+
+# --- anomalyst models list|show|compare|retire (issue #25) -----------------------------------
+def _size(value: object) -> str:
+    if not isinstance(value, int | float) or value != value:
+        return "-"
+    size = float(value)
+    for unit in ("B", "KB", "MB", "GB"):
+        if size < 1024 or unit == "GB":
+            return f"{size:,.0f} {unit}" if unit == "B" else f"{size:,.1f} {unit}"
+        size /= 1024
+    return "-"
+
+
+def _short(value: object) -> str:
+    return "-" if value is None or value != value else str(value)[:16].replace("T", " ")
+
+
+@click.group()
+def models() -> None:
+    """The registered models: list, show, compare, retire."""
+
+
+@models.command("list")
+@click.option("--all", "show_all", is_flag=True, help="Include retired models.")
+@json_option()
+@db_option
+@wait_option
+@user_errors
+def list_models(show_all: bool, as_json: bool, db: str | None, wait_s: float) -> None:
+    """Every model (retired ones with --all): detector, created, train end, scores, device,
+    training time, size on disk, the policy using it."""
+    with open_store(db, read_only=True, wait_s=wait_s) as store:
+        frame = model_catalog.catalog(store, include_retired=show_all)
+    if as_json:
+        click.echo(json.dumps(model_catalog.json_ready(frame.to_dict(orient="records")),
+                              indent=1, allow_nan=False))
+        return
+    if frame.empty:
+        click.echo("No models." + ("" if show_all else " (Retired ones: --all.)"))
+        return
+    click.echo(f"{'model':<44} {'detector':<20} {'created':<16} {'train end':<16} "
+               f"{'scores':>8} {'device':<6} {'train s':>8} {'size':>9}  policy")
+    for r in frame.to_dict(orient="records"):
+        seconds = "-" if r["train_seconds"] is None else f"{r['train_seconds']:.1f}"
+        policy = r["policy"] + (" [retired]" if r["retired"] else "")
+        click.echo(f"{r['model_id']:<44} {r['detector']:<20} {_short(r['created']):<16} "
+                   f"{_short(r['train_end']):<16} {r['n_scores']:>8,} {r['device'] or '-':<6} "
+                   f"{seconds:>8} {_size(r['size_bytes']):>9}  {policy}")
+
+
+@models.command("show")
+@click.argument("model_id")
+@click.option("--labels", type=click.Choice(["both", "ground_truth", "analyst"]), default="both",
+              show_default=True, help="Which labels the evaluation counts.")
+@json_option()
+@db_option
+@wait_option
+@user_errors
+def show_model(model_id: str, labels: str, as_json: bool, db: str | None, wait_s: float) -> None:
+    """MODEL_ID: its card (training, input, policy, retirement) and its evaluation on its own
+    window (sessions after its train end)."""
+    sources = ("ground_truth", "analyst") if labels == "both" else (labels,)
+    with open_store(db, read_only=True, wait_s=wait_s) as store:
+        card = model_catalog.describe(store, model_id)
+        found = model_catalog.evaluation(store, model_id, sources)
+    scalar = {k: v for k, v in found.items() if not hasattr(v, "to_dict")}
+    if as_json:
+        card["evaluation"] = {**scalar, **{k: v.to_dict(orient="records") for k, v in
+                                           found.items() if hasattr(v, "to_dict")}}
+        click.echo(json.dumps(model_catalog.json_ready(card), indent=1, allow_nan=False))
+        return
+    for key in ("model_id", "detector", "created", "train_start", "train_end", "n_train",
+                "n_scores", "device", "train_seconds", "spec", "feature_hash", "digest",
+                "policy", "risk_kind"):
+        click.echo(f"{key:<14} {card.get(key) if card.get(key) not in (None, '') else '-'}")
+    click.echo(f"{'size':<14} {_size(card.get('size_bytes'))}")
+    if card.get("retired"):
+        click.echo(f"{'retired':<14} {card.get('retired_at')} by {card.get('retired_by')}")
+    history = card.get("history") or {}
+    if history:
+        click.echo("training      " + ", ".join(f"{k} {v}" for k, v in history.items()))
+    curves = card.get("curves") or []
+    for series in dict.fromkeys(c["series"] for c in curves):
+        values = [c["value"] for c in curves if c["series"] == series]
+        finite = [v for v in values if v is not None]
+        if finite:
+            click.echo(f"  {series}: {len(values)} checks, first {finite[0]:.4f}, last "
+                       f"{finite[-1]:.4f}, best {min(finite):.4f}")
+    click.echo(f"evaluation    {scalar['window']}: {scalar['n_sessions']:,} labelled sessions, "
+               f"{scalar['n_anomalous']:,} anomalous")
+    if "note" in scalar:
+        click.echo(f"  {scalar['note']}")
+        return
+    click.echo(f"  ROC-AUC {scalar['roc_auc']:.3f}  AP {scalar['average_precision']:.3f}  "
+               f"recall@1%FPR {scalar['recall_at_fpr']:.3f}" + (
+                   f"  calibration error {scalar['ece']:.3f}" if scalar.get("ece") is not None
+                   else ""))
+    for name, value in sorted((scalar.get("recall_by_scenario") or {}).items()):
+        click.echo(f"  recall {name}: {value:.2f}")
+
+
+@models.command("compare")
+@click.argument("model_a")
+@click.argument("model_b")
+@click.option("--labels", type=click.Choice(["both", "ground_truth", "analyst"]), default="both",
+              show_default=True, help="Which labels the evaluation counts.")
+@json_option()
+@db_option
+@wait_option
+@user_errors
+def compare_models(model_a: str, model_b: str, labels: str, as_json: bool, db: str | None,
+                   wait_s: float) -> None:
+    """MODEL_A and MODEL_B side by side, each evaluated on its own window."""
+    sources = ("ground_truth", "analyst") if labels == "both" else (labels,)
+    with open_store(db, read_only=True, wait_s=wait_s) as store:
+        frame = model_catalog.compare(store, model_a, model_b, sources)
+    if as_json:
+        click.echo(json.dumps(model_catalog.json_ready(frame.to_dict()), indent=1,
+                              allow_nan=False))
+        return
+
+    def cell(value: object) -> str:
+        if isinstance(value, float):
+            return "-" if value != value else f"{value:.4g}"
+        return "-" if value is None or value == "" else str(value)
+
+    click.echo(f"{'':<28} {model_a:<44} {model_b}")
+    for prop, row in frame.iterrows():
+        click.echo(f"{prop:<28} {cell(row[model_a]):<44} {cell(row[model_b])}")
+
+
+@models.command("retire")
+@click.argument("model_id")
+@click.option("--undo", is_flag=True, help="Bring a retired model back.")
+@analyst_option
+@db_option
+@wait_option
+@user_errors
+def retire_model(model_id: str, undo: bool, analyst: str | None, db: str | None,
+                 wait_s: float) -> None:
+    """Hide MODEL_ID from the default listings and pickers (never deleted); refused for the
+    model the alert policy in force uses."""
+    with open_store(db, wait_s=wait_s) as store:
+        click.echo(model_catalog.retire(store, model_id, by=who(analyst), undo=undo))

@@ -29,6 +29,8 @@ PAGES = {
                       url_path="entity"),
     "explain": st.Page(VIEWS / "explain.py", title="Explain", icon=":material/lightbulb:",
                        url_path="explain"),
+    "models": st.Page(VIEWS / "models.py", title="Models", icon=":material/model_training:",
+                      url_path="models"),
     "data": st.Page(VIEWS / "data.py", title="Data", icon=":material/upload_file:",
                     url_path="data"),
 }

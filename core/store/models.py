@@ -27,6 +27,8 @@ _LATEST_OF = """
 """
 # input_kind: 'sequences' or 'features' (an ensemble counts as features), read from the spec
 # the model was trained on, so a page need not import the detectors (torch) to know.
+# A retired model (metrics.retired, core.app.model_catalog) is left out: the pickers, the
+# default policy's model and the ensemble's default members come from here.
 _SCORED = """
     SELECT m.model_id, m.detector, m.created_at, m.train_end, c.n_scores,
            CASE json_extract_string(m.feature_spec, '$.kind') WHEN 'sequences'
@@ -34,6 +36,7 @@ _SCORED = """
     FROM models m
     JOIN (SELECT model_id, count(*) AS n_scores FROM scores GROUP BY model_id) c
         USING (model_id)
+    WHERE json_extract(m.metrics, '$.retired') IS NULL
     ORDER BY m.created_at, m.model_id
 """
 
@@ -85,5 +88,36 @@ class Models:
 
     def scored(self) -> pd.DataFrame:
         """model_id, detector, created_at, train_end, n_scores, input_kind ('features' or
-        'sequences') of every model with scores, oldest first."""
+        'sequences') of every model with scores and not retired, oldest first."""
         return self._store._frame("scored_models", _SCORED)
+
+    # --- the Models page and `anomalyst models` (issue #25) ---------------------------------
+    def catalog(self) -> pd.DataFrame:
+        """Every registry row (metrics as JSON text) with its number of scores; oldest first."""
+        return self._store._frame("model_catalog", _CATALOG)
+
+    def set_retired(self, model_id: str, retired: dict[str, Any] | None) -> None:
+        """Record (or, with None, drop) ``retired`` ({"at", "by"}) in the model's metrics
+        JSON; the row and its folder stay."""
+        import json
+
+        self._store._execute("model_set_retired", _SET_RETIRED, {
+            "model_id": model_id,
+            "retired": json.dumps({"retired": retired}) if retired is not None else None})
+
+
+_CATALOG = """
+    SELECT m.model_id, m.detector, m.created_at, m.train_start, m.train_end, m.n_train,
+           m.device, m.path, m.origin_path, m.digest, m.feature_hash, m.feature_spec,
+           m.config, m.metrics,
+           coalesce((SELECT count(*) FROM scores s WHERE s.model_id = m.model_id), 0)
+               AS n_scores
+    FROM models m ORDER BY m.created_at, m.model_id
+"""
+# metrics is a JSON object as text; NULL retired drops the key
+_SET_RETIRED = """
+    UPDATE models SET metrics = CASE
+        WHEN $retired IS NULL THEN json_remove(coalesce(metrics, '{}'), '$.retired')::VARCHAR
+        ELSE json_merge_patch(coalesce(metrics, '{}'), $retired)::VARCHAR END
+    WHERE model_id = $model_id
+"""
