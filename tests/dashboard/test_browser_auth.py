@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from _browser import SHOTS, chromium_page, dashboard_server, settle
+from playwright.sync_api import expect
 
 from core.access import UserFile
 
@@ -68,7 +69,8 @@ def test_the_deep_link_survives_sign_in(demo_store: Path, tmp_path: Path) -> Non
         page.get_by_role("button", name="Sign in").click()
         page.wait_for_url(f"**/user?*user={user}*", timeout=60_000)
         settle(page)
-        main = page.inner_text('[data-testid="stMain"]')
-        assert "Opened for session" in main and session in main
-        assert page.get_by_label("Find a user").input_value() == user
+        main = page.locator('[data-testid="stMain"]')
+        expect(main).to_contain_text("Opened for session", timeout=30_000)
+        expect(main).to_contain_text(session, timeout=30_000)
+        expect(page.get_by_label("Find a user")).to_have_value(user, timeout=30_000)
         page.screenshot(path=str(SHOTS / "deep_link_after_sign_in.png"))

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from _browser import CHROMIUM, FLAGS, SHOTS, dashboard_server, no_exception, settle
+from playwright.sync_api import expect
 
 from core.store import Store
 
@@ -88,7 +89,8 @@ def test_the_loop_holds_together(browser, served: tuple[str, Path]) -> None:
     # identity survives a reload of the app's own deep link (/cases?case=…&analyst=ana)
     analyst.reload()
     settle(analyst)
-    assert analyst.get_by_label("Analyst name", exact=True).input_value() == "ana"
+    expect(analyst.get_by_label("Analyst name", exact=True)).to_have_value("ana",
+                                                                          timeout=30_000)
     assert analyst.get_by_role("button", name="Next case").is_enabled()
     analyst.set_viewport_size({"width": 1400, "height": 2600})
     settle(analyst)
@@ -108,5 +110,6 @@ def test_the_loop_holds_together(browser, served: tuple[str, Path]) -> None:
     overview.goto(f"{server}/?analyst=ana")
     settle(overview)
     no_exception(overview)
-    assert overview.get_by_label("Analyst name", exact=True).input_value() == "ana"
+    expect(overview.get_by_label("Analyst name", exact=True)).to_have_value("ana",
+                                                                           timeout=30_000)
     overview.screenshot(path=str(SHOTS / "overview.png"), full_page=True)
