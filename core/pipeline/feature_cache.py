@@ -86,21 +86,8 @@ def _header_path(folder: Path, spec_hash: str) -> Path:
 def read(store: Store, spec: dict[str, Any]) -> tuple[FeatureMatrix, pd.DataFrame] | None:
     """The cached (matrix, meta) of a full build of ``spec`` on the store's current events,
     or None (no entry, another fingerprint, or an unreadable file)."""
-    folder = cache_dir(store)
-    if folder is None or not enabled() or not spec.get("hash"):
-        return None
-    header_path = _header_path(folder, str(spec["hash"]))
-    try:
-        header = json.loads(header_path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    if header.get("spec") != _plain(spec) or header.get("fingerprint") != _plain(
-            events_fingerprint(store, spec)):
-        return None
-    entry = _load(folder, header_path, header)
-    if entry is None:
-        return None
-    return entry.matrix, entry.meta
+    entry = _current(store, spec)
+    return None if entry is None else (entry.matrix, entry.meta)
 
 
 @dataclass(frozen=True)
@@ -140,12 +127,8 @@ def _load(folder: Path, header_path: Path, header: dict[str, Any]) -> _Entry | N
     return entry
 
 
-def read_rows(store: Store, spec: dict[str, Any], session_ids: list[str]
-              ) -> tuple[FeatureMatrix, pd.DataFrame] | None:
-    """The cached rows of ``session_ids`` (in that order) from a full build of ``spec`` on the
-    current events, or None when there is no such entry or it lacks one of them. At 1M
-    sessions a build scoped to a few sessions still scans every event (~10 s); these rows
-    come from the memory-mapped matrix in milliseconds once the process has read its index."""
+def _current(store: Store, spec: dict[str, Any]) -> _Entry | None:
+    """The entry of a full build of ``spec`` on the store's current events, or None."""
     folder = cache_dir(store)
     if folder is None or not enabled() or not spec.get("hash"):
         return None
@@ -157,7 +140,16 @@ def read_rows(store: Store, spec: dict[str, Any], session_ids: list[str]
     if header.get("spec") != _plain(spec) or header.get("fingerprint") != _plain(
             events_fingerprint(store, spec)):
         return None
-    entry = _load(folder, header_path, header)
+    return _load(folder, header_path, header)
+
+
+def read_rows(store: Store, spec: dict[str, Any], session_ids: list[str]
+              ) -> tuple[FeatureMatrix, pd.DataFrame] | None:
+    """The cached rows of ``session_ids`` (in that order) from a full build of ``spec`` on the
+    current events, or None when there is no such entry or it lacks one of them. At 1M
+    sessions a build scoped to a few sessions still scans every event (~10 s); these rows
+    come from the memory-mapped matrix in milliseconds once the process has read its index."""
+    entry = _current(store, spec)
     if entry is None:
         return None
     rows = entry.index.get_indexer(pd.Index([str(s) for s in session_ids]))

@@ -49,6 +49,23 @@ def test_a_full_build_is_read_back_unchanged(store_path: Path,
     assert again.data.values.flags.writeable  # copy-on-write: detectors may scale in place
 
 
+def test_a_few_sessions_are_read_from_a_current_entry_in_the_order_asked(
+        store_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    with Store.open(store_path) as store:
+        full = build_input(store, "features", build_input(store, "features").spec)
+        ids = [str(s) for s in full.meta["session_id"].iloc[[7, 2, 40]]]
+        monkeypatch.setenv(feature_cache.ENV, "off")  # a scoped build, from the events
+        fresh = build_input(store, "features", full.spec, session_ids=ids)
+        monkeypatch.delenv(feature_cache.ENV)
+        assert feature_cache.read_rows(store, full.spec, [*ids, "no-such-session"]) is None
+        _no_builds(monkeypatch)
+        cached = build_input(store, "features", full.spec, session_ids=ids)
+    assert list(cached.data.session_ids) == ids
+    order = {s: i for i, s in enumerate(fresh.meta["session_id"])}
+    np.testing.assert_allclose(cached.data.values, fresh.data.values[[order[i] for i in ids]],
+                               rtol=1e-6, atol=1e-6)
+
+
 def test_new_events_spec_changes_and_subsets_rebuild(store_path: Path) -> None:
     with Store.open(store_path) as store:
         built = build_input(store, "features", build_input(store, "features").spec)
