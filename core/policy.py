@@ -175,6 +175,9 @@ def publish_policy(store: Store, *, analyst: str, model_id: str, thresholds: dic
         known = ", ".join(store.models.ids()) or "none"
         raise ConfigError(f"model must be one of the registered models ({known}), got "
                           f"{model_id!r}.")
+    if store.models.is_retired(model_id):
+        raise ConfigError(f"model {model_id} is retired: bring it back first with `anomalyst "
+                          f"models retire --undo {model_id}`, or choose a model in use.")
     if store.scores.count(model_id) == 0:
         raise ConfigError(f"model {model_id} has no scores: run `anomalyst score --model "
                           f"{model_id}` before a policy can use it.")

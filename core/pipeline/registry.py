@@ -78,11 +78,12 @@ def default_train_end(store: Store) -> dt.datetime | None:
 
 
 def latest_models(store: Store) -> list[str]:
-    """The newest model of each detector; ensembles last, since they combine the others'
-    scores (score them after their members)."""
+    """The newest model of each detector that is not retired; ensembles last, since they
+    combine the others' scores (score them after their members)."""
     from core.detectors.registry import combines_members
 
-    latest = store.models.listing().groupby("detector")["model_id"].last()
+    listing = store.models.listing()
+    latest = listing[~listing["retired"].astype(bool)].groupby("detector")["model_id"].last()
     ids = [str(m) for d, m in latest.items() if not combines_members(str(d))]
     return ids + [str(m) for d, m in latest.items() if combines_members(str(d))]
 

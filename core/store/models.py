@@ -19,11 +19,14 @@ _REGISTER = """
 """
 _LISTING = """
     SELECT m.model_id, m.detector, m.created_at, m.n_train, m.train_end, m.device,
-           (SELECT count(*) FROM scores s WHERE s.model_id = m.model_id) AS n_scores
+           (SELECT count(*) FROM scores s WHERE s.model_id = m.model_id) AS n_scores,
+           json_extract(m.metrics, '$.retired') IS NOT NULL AS retired
     FROM models m ORDER BY m.created_at
 """
 _LATEST_OF = """
-    SELECT model_id FROM models WHERE detector = $detector ORDER BY created_at DESC LIMIT 1
+    SELECT model_id FROM models
+    WHERE detector = $detector AND json_extract(metrics, '$.retired') IS NULL
+    ORDER BY created_at DESC LIMIT 1
 """
 # input_kind: 'sequences' or 'features' (an ensemble counts as features), read from the spec
 # the model was trained on, so a page need not import the detectors (torch) to know.
@@ -74,12 +77,13 @@ class Models:
             {"model_id": model_id}) > 0
 
     def latest_of(self, detector: str) -> str | None:
-        """The newest model of ``detector``, or None."""
+        """The newest model of ``detector`` that is not retired, or None."""
         found = self._store._scalar("latest_model_of", _LATEST_OF, {"detector": detector})
         return None if found is None else str(found)
 
     def listing(self) -> pd.DataFrame:
-        """model_id, detector, created_at, n_train, train_end, device, n_scores; oldest first."""
+        """model_id, detector, created_at, n_train, train_end, device, n_scores, retired;
+        oldest first."""
         return self._store._frame("model_list", _LISTING)
 
     def ids(self) -> list[str]:
@@ -95,6 +99,12 @@ class Models:
     def catalog(self) -> pd.DataFrame:
         """Every registry row (metrics as JSON text) with its number of scores; oldest first."""
         return self._store._frame("model_catalog", _CATALOG)
+
+    def is_retired(self, model_id: str) -> bool:
+        """Whether ``model_id`` is registered and retired."""
+        return self._store._scalar(
+            "model_is_retired", "SELECT count(*) FROM models WHERE model_id = $model_id "
+            "AND json_extract(metrics, '$.retired') IS NOT NULL", {"model_id": model_id}) > 0
 
     def set_retired(self, model_id: str, retired: dict[str, Any] | None) -> None:
         """Record (or, with None, drop) ``retired`` ({"at", "by"}) in the model's metrics

@@ -114,6 +114,24 @@ def test_retire_hides_a_model_and_refuses_the_policys(demo_store_copy: Path) -> 
     assert "retired" not in metrics and "score_reference" in metrics
 
 
+def test_a_retired_model_is_not_scored_by_default_nor_published(demo_store_copy: Path) -> None:
+    from core.app import models as app_models
+    from core.policy import publish_policy
+
+    in_force, other = _ids(demo_store_copy)
+    with open_store(demo_store_copy) as store:
+        detector = str(store.models.by_id(other)["detector"])
+        assert store.models.latest_of(detector) == other
+        model_catalog.retire(store, other, by="ana")
+        assert store.models.latest_of(detector) is None  # the demo has one model a detector
+        assert other not in app_models.latest_models(store)
+        assert in_force in app_models.latest_models(store)
+        with pytest.raises(ConfigError, match="retired.*--undo"):
+            publish_policy(store, analyst="ana", model_id=other, thresholds={"all": 1.0})
+        model_catalog.retire(store, other, by="ana", undo=True)
+        assert other in app_models.latest_models(store)
+
+
 def test_start_training_rejects_a_bad_name(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="detector"):
         model_catalog.start_training(tmp_path / "x.duckdb", "rm -rf /")
