@@ -61,6 +61,27 @@ def test_slider_moves_and_metrics_update(page, server: str) -> None:
     page.screenshot(path=str(SHOTS / "thresholds_moved.png"), full_page=True)
 
 
+def test_the_models_page_draws_curves_and_compares(page, server: str) -> None:
+    page.goto(f"{server}/models")
+    settle(page)
+    no_exception(page)
+    charts = page.locator('[data-testid="stPlotlyChart"]')
+    # the picked model's loss curves: plotly drew at least one line trace
+    curves = charts.filter(has_text="Training curves").first
+    curves.wait_for(timeout=30_000)
+    curves.locator(".scatterlayer .trace").first.wait_for(state="attached", timeout=30_000)
+    charts.filter(has_text="ROC on its own window").first.wait_for(timeout=30_000)
+    # the comparison (second tab) draws both models' ROC curves on one chart
+    page.get_by_role("tab", name="Compare two").click()
+    panel = page.locator('[role="tabpanel"]:visible')
+    compare = panel.locator('[data-testid="stPlotlyChart"]').filter(
+        has_text="ROC on its own window").first
+    compare.wait_for(timeout=30_000)
+    compare.locator(".scatterlayer .trace").nth(1).wait_for(state="attached", timeout=30_000)
+    no_exception(page)
+    page.screenshot(path=str(SHOTS / "models.png"), full_page=True)
+
+
 def test_queue_row_opens_the_user(page, server: str) -> None:
     page.goto(f"{server}/queue")
     settle(page)
