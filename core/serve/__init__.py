@@ -1,0 +1,1 @@
+"""The real-time scoring service's building blocks (the durable event log first)."""
