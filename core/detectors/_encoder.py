@@ -187,10 +187,17 @@ def take(prepared: Prepared, rows: np.ndarray) -> Prepared:
 
 def prepare(data: EventSequences, tokens: np.ndarray, centre: np.ndarray, scale: np.ndarray,
             clip: float, max_len: int | None = None) -> Prepared:
+    """``prepare_arrays`` of ``data``'s numeric channels and mask."""
+    return prepare_arrays(tokens, data.numeric, data.mask, centre, scale, clip, max_len)
+
+
+def prepare_arrays(tokens: np.ndarray, numeric: np.ndarray, mask: np.ndarray,
+                   centre: np.ndarray, scale: np.ndarray, clip: float,
+                   max_len: int | None = None) -> Prepared:
     """Standardise the numeric channels of real events, zero padding, move events to the
     front. ModelError when a session is longer than ``max_len``."""
-    mask = np.asarray(data.mask, dtype=bool)
-    numeric = np.asarray(data.numeric, dtype=np.float32)
+    mask = np.asarray(mask, dtype=bool)
+    numeric = np.asarray(numeric, dtype=np.float32)
     z = (numeric - centre.astype(np.float32)) / scale.astype(np.float32)
     z = np.clip(z, -clip, clip, out=z)
     z[~mask] = 0.0
@@ -239,8 +246,9 @@ def column_of(prepared: Prepared, row: int, length: int) -> np.ndarray:
 
 
 class EncoderStateMixin:
-    """Learned by both transformer detectors: ``vocab_``, ``n_tokens_``, ``channel_names_``
-    and ``centre_``/``scale_`` (numeric channels over real training events)."""
+    """Learned by the transformer detectors and cnn_gru: ``vocab_``, ``n_tokens_``,
+    ``channel_names_`` and ``centre_``/``scale_`` (numeric channels over real training
+    events), saved as config.json's "vocab", "n_tokens", "channel_names" and "scaler"."""
 
     vocab_: dict[str, int]
     n_tokens_: int

@@ -15,7 +15,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
-from typing import Any
+from typing import Any, Self
 
 import numpy as np
 import torch
@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from scipy.optimize import minimize
 
 from core.detectors._refusals import unsupervised_detectors
-from core.detectors._training import TorchTrainingConfig, TrainingHistory
+from core.detectors._training import Progress, TorchTrainingConfig, split_by_time
 from core.detectors.config import check_choice, check_float
 from core.errors import ModelError
 
@@ -232,18 +232,53 @@ def average_precision(scores: np.ndarray, y: np.ndarray) -> float | None:
 
 # ---------------------------------------------------------------- the supervised detectors' base
 class SupervisedMixin:
-    """Learned by every supervised detector: ``pos_weight_``, ``calibration_``,
-    ``validation_ap_`` (None when the validation part lacks a class) and ``history_``.
+    """TorchDetector hooks every supervised detector shares; learns ``pos_weight_``,
+    ``calibration_`` and ``validation_ap_`` (None when the validation part lacks a class).
 
-    Put it before the FeatureDetector / SequenceDetector base in the class bases.
+    Put it first in the class bases. The detector's ``_fit_inputs`` returns the session labels
+    (``check_labels``) as its last raw array; the split keeps both classes in training
+    (``split_supervised``); after training ``_calibrate_on`` gets the validation part's
+    training arrays (empty when there is none) to fit the calibration.
     """
 
     requires_labels = True
     outputs_probability = True
+    config: Any
     pos_weight_: float
     calibration_: Calibration
     validation_ap_: float | None
-    history_: TrainingHistory
+    _event_labels: np.ndarray | None
+    _val_raw: list[np.ndarray]
+
+    @property
+    def is_fitted(self) -> bool:
+        return hasattr(self, "net_") and hasattr(self, "calibration_")
+
+    def fit(self, data: Any, y: np.ndarray | None = None, event_labels: np.ndarray | None = None,
+            *, progress: Progress | None = None) -> Self:
+        """Train on ``data`` (sorted by time), 0/1 session labels ``y`` and, for a detector with
+        an event head, ``event_labels`` (n, L): 1, 0 or NaN where unknown (ignored otherwise).
+        The latest ``validation_fraction`` of sessions is held out for early stopping,
+        calibration and the validation AP."""
+        self._event_labels = event_labels
+        try:
+            return super().fit(data, y, progress=progress)  # type: ignore[misc,no-any-return]
+        finally:
+            for name in ("_event_labels", "_val_raw"):
+                self.__dict__.pop(name, None)
+
+    def _split(self, raw: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        labels = raw[-1]
+        train_idx, val_idx = split_supervised(len(labels), labels, self.config.validation_fraction)
+        self._val_raw = [a[val_idx] for a in raw]
+        return train_idx, val_idx
+
+    def _calibrate(self, data: Any) -> None:
+        self._calibrate_on(self._training_arrays(self._val_raw))  # type: ignore[attr-defined]
+
+    def _calibrate_on(self, val: list[np.ndarray]) -> None:
+        """Fit the calibration on the validation part's training arrays."""
+        raise NotImplementedError
 
     def _finish_supervised(self, config: SupervisedConfig, val_logits: np.ndarray,
                            val_y: np.ndarray, pos_weight: float) -> None:
@@ -255,22 +290,19 @@ class SupervisedMixin:
 
     def _supervised_state(self) -> dict[str, Any]:
         return {"pos_weight": self.pos_weight_, "calibration": self.calibration_.to_dict(),
-                "validation_ap": self.validation_ap_, "history": self.history_.to_dict()}
+                "validation_ap": self.validation_ap_}
 
     def _set_supervised_state(self, state: dict[str, Any]) -> None:
         self.pos_weight_ = float(state.get("pos_weight", 1.0))
         self.calibration_ = Calibration.from_dict(state.get("calibration"))
         ap = state.get("validation_ap")
         self.validation_ap_ = None if ap is None else float(ap)
-        self.history_ = TrainingHistory.from_dict(state.get("history"))
 
 
 def split_supervised(n: int, y: np.ndarray, fraction: float) -> tuple[np.ndarray, np.ndarray]:
     """Train/validation positions by time (the latest ``fraction`` is validation). When the
     training part would lack a class, everything is training (with a warning): a model must
     see both classes; the validation AP is then unknown."""
-    from core.detectors._training import split_by_time
-
     train_idx, val_idx = split_by_time(n, fraction)
     part = y[train_idx]
     if len(val_idx) and (part.max() < 1 or part.min() > 0):

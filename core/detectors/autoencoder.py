@@ -16,55 +16,34 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
-from typing import Any, ClassVar, Self
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
 from torch import nn
 
 from core.datasets import FeatureMatrix
+from core.detectors._dense_config import DenseConfig
 from core.detectors._lanes import run_blocks
-from core.detectors._scaling import SCALINGS, fit_scaler, scaler_from_state, scaler_to_state
-from core.detectors._training import (
-    Progress,
-    TorchTrainingConfig,
-    TrainingHistory,
-    load_arrays_into,
-    resolve_device,
-    split_by_time,
-    state_to_arrays,
-    train_model,
-)
+from core.detectors._scaling import fit_scaler, scaler_from_state, scaler_to_state
 from core.detectors.base import FeatureDetector, raise_not_finite
-from core.detectors.config import check_choice, check_float, check_int
 from core.detectors.registry import register
+from core.detectors.torch_detector import TorchDetector
 from core.errors import ConfigError
 
 
 @dataclasses.dataclass(frozen=True)
-class AutoencoderConfig(TorchTrainingConfig):
-    """Dense autoencoder settings (plus the shared training fields).
+class AutoencoderConfig(DenseConfig):
+    """Dense autoencoder settings (``DenseConfig``: layers, scaling, clip, plus the shared
+    training fields). ``score_batch_size`` rows are scored at a time, on the CPU at most
+    8,192 in parallel lanes (see core.detectors._lanes)."""
 
-    Attributes:
-        hidden_dims: widths of the encoder layers; the decoder mirrors them.
-        latent_dim: bottleneck width (smaller than the number of features).
-        dropout: dropout after each hidden layer while training.
-        scaling: "robust" (median / IQR), "standard" (mean / std) or "mad" (median / MAD).
-        clip: standardised inputs are clipped to [-clip, clip] so wild values keep scores
-            finite and do not dominate training.
-        score_batch_size: rows per scoring batch (on the CPU at most 8,192, in parallel
-            lanes: see core.detectors._lanes).
-    """
-
-    # 48-16/8: a higher mean AP over seeds on the sample than 64-32/8, with fewer
-    # multiply-adds a row (docs/BENCHMARKS.md, 'Measurements behind design choices')
-    hidden_dims: tuple[int, ...] = (48, 16)
-    latent_dim: int = 8
+    # hidden_dims (48, 16) and latent_dim 8 (DenseConfig's): a higher mean AP over seeds on
+    # the sample than 64-32/8, with fewer multiply-adds a row (docs/BENCHMARKS.md,
+    # 'Measurements behind design choices').
     # dropout 0.2 keeps a network trained to convergence from learning the identity: it
     # raised the median ROC-AUC over ADBench's ten sets and the AP on the sample
     dropout: float = 0.2
-    scaling: str = "robust"
-    clip: float = 10.0
     score_batch_size: int = 65_536
     # a step budget, not epochs: 3,000 steps are ~600 passes over 5k sessions and 3 over 1M;
     # early stopping (10 checks without a better validation loss) usually ends sooner
@@ -74,21 +53,55 @@ class AutoencoderConfig(TorchTrainingConfig):
     batch_size: int = 1024
     learning_rate: float = 3e-3
 
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        if not isinstance(self.hidden_dims, tuple | list) or not self.hidden_dims:
+
+class ScaledFeaturesMixin:
+    """TorchDetector hooks of a net on standardised, clipped session features (the dense
+    autoencoder, VAE and MLP): learns ``feature_names_`` and ``centre_``/``scale_``
+    (``config.scaling`` over the training rows), saved as config.json's "feature_names" and
+    "scaler". The first raw array is the feature values; later ones (labels) pass through.
+    """
+
+    config: Any
+    feature_names_: tuple[str, ...]
+    centre_: np.ndarray
+    scale_: np.ndarray
+
+    @property
+    def is_fitted(self) -> bool:
+        return hasattr(self, "net_") and hasattr(self, "feature_names_")
+
+    def _fit_inputs(self, data: FeatureMatrix, y: np.ndarray | None) -> list[np.ndarray]:
+        values = self._values_for_fit(data)  # type: ignore[attr-defined]
+        self.feature_names_ = tuple(data.names)
+        return [values]
+
+    def _validation_inputs(self, validation: FeatureMatrix) -> list[np.ndarray]:
+        values = self._values_for_fit(validation, min_rows=1)  # type: ignore[attr-defined]
+        if tuple(validation.names) != self.feature_names_:
             raise ConfigError(
-                f"hidden_dims must be a non-empty tuple of positive integers, got "
-                f"{self.hidden_dims!r}. Pass e.g. (48, 16)."
+                "validation features must match the training features, got different "
+                "names. Build both with the same feature version."
             )
-        object.__setattr__(self, "hidden_dims", tuple(self.hidden_dims))
-        for width in self.hidden_dims:
-            check_int("each of hidden_dims", width, 1)
-        check_int("latent_dim", self.latent_dim, 1)
-        check_float("dropout", self.dropout, 0.0, 1.0, high_open=True)
-        check_choice("scaling", self.scaling, SCALINGS)
-        check_float("clip", self.clip, 0.0, 1e6, low_open=True)
-        check_int("score_batch_size", self.score_batch_size, 1)
+        return [values]
+
+    def _fit_scaler(self, train_raw: list[np.ndarray]) -> None:
+        self.centre_, self.scale_ = fit_scaler(train_raw[0], self.config.scaling)
+
+    def _standardise(self, values: np.ndarray) -> np.ndarray:
+        z = (values - self.centre_.astype(np.float32)) / self.scale_.astype(np.float32)
+        return np.clip(z, -self.config.clip, self.config.clip).astype(np.float32)
+
+    def _training_arrays(self, raw: list[np.ndarray]) -> list[np.ndarray]:
+        return [self._standardise(raw[0]), *raw[1:]]
+
+    def _extra_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        return {"feature_names": list(self.feature_names_),
+                "scaler": scaler_to_state(self.centre_, self.scale_)}, {}
+
+    def _restore_extra(self, state: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
+        names = tuple(str(n) for n in state["feature_names"])
+        self.centre_, self.scale_ = scaler_from_state(state["scaler"], len(names))
+        self.feature_names_ = names
 
 
 @functools.cache
@@ -217,7 +230,8 @@ class DenseAutoencoderNet(nn.Module):
 
 
 @register("autoencoder")
-class AutoencoderDetector(FeatureDetector[AutoencoderConfig]):
+class AutoencoderDetector(ScaledFeaturesMixin, TorchDetector[AutoencoderConfig],
+                          FeatureDetector[AutoencoderConfig]):
     """Reconstruction-error detector on the session feature matrix.
 
     Learned: ``feature_names_``, ``centre_``/``scale_`` (standardisation), ``net_`` and
@@ -225,65 +239,26 @@ class AutoencoderDetector(FeatureDetector[AutoencoderConfig]):
     """
 
     config_class = AutoencoderConfig
+    description = "autoencoder"
     explain_preference = 1
     tiny_config: ClassVar[dict[str, Any]] = {
         "hidden_dims": (16,), "latent_dim": 4, "epochs": 2, "batch_size": 64, "quiet": True,
         "device": "cpu"}
-    centre_: np.ndarray
-    scale_: np.ndarray
     net_: DenseAutoencoderNet
-    history_: TrainingHistory
 
-    def fit(
-        self, data: FeatureMatrix, y: np.ndarray | None = None, *,
-        validation: FeatureMatrix | None = None, progress: Progress | None = None,
-    ) -> Self:
-        """Train on ``data`` (sorted by time); ``y`` is ignored (unsupervised).
-
-        Early stopping uses ``validation`` when given, else the latest
-        ``config.validation_fraction`` of ``data``.
-        """
+    # -- TorchDetector hooks (inputs, scaler and state: ScaledFeaturesMixin) ----------------
+    def _build_net(self) -> nn.Module:
         cfg = self.config
-        values = self._values_for_fit(data)
-        if validation is None:
-            train_idx, val_idx = split_by_time(len(values), cfg.validation_fraction)
-            train_values, val_values = values[train_idx], values[val_idx]
-        else:
-            train_values = values
-            val_values = self._values_for_fit(validation, min_rows=1)
-            if tuple(validation.names) != tuple(data.names):
-                raise ConfigError(
-                    "validation features must match the training features, got different "
-                    "names. Build both with the same feature version."
-                )
-        centre, scale = fit_scaler(train_values, cfg.scaling)
-        n_features = values.shape[1]
+        net = DenseAutoencoderNet(len(self.feature_names_), cfg.hidden_dims, cfg.latent_dim,
+                                  cfg.dropout, cfg.clip)
+        net.set_scaler(self.centre_, self.scale_)  # scoring buffers; training feeds z
+        return net
 
-        def standardise(x: np.ndarray) -> np.ndarray:
-            z = (x - centre.astype(np.float32)) / scale.astype(np.float32)
-            return np.clip(z, -cfg.clip, cfg.clip).astype(np.float32)
+    def _batch_loss(self, net: nn.Module, batch: tuple[torch.Tensor, ...]) -> torch.Tensor:
+        (z,) = batch
+        return torch.mean((net(z).float() - z) ** 2)
 
-        def build() -> nn.Module:
-            return DenseAutoencoderNet(
-                n_features, cfg.hidden_dims, cfg.latent_dim, cfg.dropout, cfg.clip)
-
-        def batch_loss(net: nn.Module, batch: tuple[torch.Tensor, ...]) -> torch.Tensor:
-            (z,) = batch
-            return torch.mean((net(z).float() - z) ** 2)
-
-        net, history = train_model(
-            build, batch_loss, [standardise(train_values)], cfg,
-            [standardise(val_values)] if len(val_values) else None, progress, "autoencoder")
-        self.centre_, self.scale_ = centre, scale
-        self.net_ = net  # type: ignore[assignment]
-        self._set_scaler_buffers()
-        self.history_ = history
-        self.feature_names_ = tuple(data.names)
-        return self
-
-    def _set_scaler_buffers(self) -> None:
-        self.net_.set_scaler(self.centre_, self.scale_)
-
+    # -- scoring ----------------------------------------------------------------------------
     def _errors(self, data: FeatureMatrix, per_feature: bool) -> np.ndarray:
         values = self._values_for_score(data, check_finite=False)  # checked per block
         net = self.net_.eval()
@@ -310,24 +285,3 @@ class AutoencoderDetector(FeatureDetector[AutoencoderConfig]):
         """float64 (n, f) squared reconstruction error per feature (columns in
         ``feature_names_`` order); its row mean is ``score``."""
         return self._errors(data, per_feature=True)
-
-    def _get_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-        state = {
-            "feature_names": list(self.feature_names_),
-            "scaler": scaler_to_state(self.centre_, self.scale_),
-            "history": self.history_.to_dict(),
-        }
-        return state, state_to_arrays(self.net_)
-
-    def _set_state(self, state: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
-        cfg = self.config
-        names = tuple(str(n) for n in state["feature_names"])
-        centre, scale = scaler_from_state(state["scaler"], len(names))
-        net = DenseAutoencoderNet(len(names), cfg.hidden_dims, cfg.latent_dim, cfg.dropout,
-                                  cfg.clip)
-        load_arrays_into(net, arrays)
-        self.net_ = net.to(resolve_device(cfg.device, strict=False)).eval()
-        self.centre_, self.scale_ = centre, scale
-        self._set_scaler_buffers()
-        self.history_ = TrainingHistory.from_dict(state.get("history"))
-        self.feature_names_ = names

@@ -9,7 +9,7 @@ probability that the session is anomalous (calibrated on the latest sessions).
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, ClassVar, Self
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -17,29 +17,27 @@ from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence
 
 from core.datasets import EventSequences
-from core.detectors._encoder import Prepared, batches_by_length, prepare, take
+from core.detectors._encoder import (
+    EncoderStateMixin,
+    Prepared,
+    batches_by_length,
+    prepare,
+    prepare_arrays,
+)
 from core.detectors._refusals import refuse_one_event_sessions
-from core.detectors._scaling import SCALINGS, fit_scaler, scaler_from_state, scaler_to_state
+from core.detectors._scaling import SCALINGS, fit_scaler
 from core.detectors._supervised import (
     SupervisedConfig,
     SupervisedMixin,
     binary_loss,
     check_labels,
     resolve_pos_weight,
-    split_supervised,
 )
-from core.detectors._training import (
-    Progress,
-    autocast,
-    load_arrays_into,
-    resolve_device,
-    state_to_arrays,
-    train_model,
-)
+from core.detectors._training import autocast
 from core.detectors.base import SequenceDetector, map_tokens
 from core.detectors.config import check_choice, check_float, check_int
 from core.detectors.registry import register
-from core.errors import ModelError
+from core.detectors.torch_detector import TorchDetector
 
 
 @dataclasses.dataclass(frozen=True)
@@ -125,62 +123,74 @@ class CnnGruNet(nn.Module):
 
 
 @register("cnn_gru")
-class CnnGruDetector(SupervisedMixin, SequenceDetector[CnnGruConfig]):
-    """Supervised session probability from a CNN + bidirectional GRU over event sequences.
+class CnnGruDetector(  # type: ignore[misc]  # its fit takes labels, not validation=
+        SupervisedMixin, EncoderStateMixin, TorchDetector[CnnGruConfig],
+        SequenceDetector[CnnGruConfig]):
+    """Supervised session probability from a CNN + bidirectional GRU over event sequences
+    (``event_labels`` in fit are ignored: this detector scores sessions only).
 
     Learned: ``vocab_``, ``n_tokens_``, ``channel_names_``, ``centre_``/``scale_``, ``net_``,
     ``history_``, ``pos_weight_``, ``calibration_`` and ``validation_ap_``.
     """
 
     config_class = CnnGruConfig
+    description = "cnn+gru"
     tiny_config: ClassVar[dict[str, Any]] = {
         "embed_dim": 8, "conv_channels": 8, "hidden_dim": 8, "head_dim": 8, "epochs": 2,
         "batch_size": 64, "quiet": True, "device": "cpu"}
-    centre_: np.ndarray
-    scale_: np.ndarray
     net_: CnnGruNet
 
-    def fit(self, data: EventSequences, y: np.ndarray | None = None,
-            event_labels: np.ndarray | None = None, *, progress: Progress | None = None) -> Self:
-        """Train on ``data`` (sorted by time) and 0/1 session labels ``y``; ``event_labels``
-        is ignored (this detector scores sessions only)."""
-        cfg = self.config
+    # -- TorchDetector hooks (split and calibration: SupervisedMixin) -----------------------
+    def _fit_inputs(self, data: EventSequences, y: np.ndarray | None) -> list[np.ndarray]:
         self._check_input(data)
         labels = check_labels(y, len(data), self.kind)
         refuse_one_event_sessions(data, self.kind)
-        train_idx, val_idx = split_supervised(len(data), labels, cfg.validation_fraction)
-        vocab, n_tokens = self._learn_vocab(data)
-        mask = np.asarray(data.mask, dtype=bool)
-        centre, scale = fit_scaler(np.asarray(data.numeric)[train_idx][mask[train_idx]],
-                                   cfg.scaling)
-        prepared = prepare(data, map_tokens(data, vocab, n_tokens), centre, scale, cfg.clip)
-        pos_weight = resolve_pos_weight(labels[train_idx], cfg.pos_weight)
-        n_channels = data.numeric.shape[2]
-
-        def build() -> nn.Module:
-            return CnnGruNet(n_tokens, n_channels, cfg)
-
-        def batch_loss(net: nn.Module, batch: tuple[torch.Tensor, ...]) -> torch.Tensor:
-            tok, num, lengths, target = batch
-            width = max(int(lengths.max()), 1)
-            logits = net(tok[:, :width], num[:, :width], lengths)
-            return binary_loss(logits, target, pos_weight, cfg.loss, cfg.focal_gamma)
-
-        arrays = [prepared.tokens, prepared.numeric, prepared.lengths, labels]
-        validation = [a[val_idx] for a in arrays] if len(val_idx) else None
-        self.net_, self.history_ = train_model(  # type: ignore[assignment]
-            build, batch_loss, [a[train_idx] for a in arrays], cfg, validation, progress,
-            "cnn+gru", lengths=prepared.lengths[train_idx])
-        self.vocab_, self.n_tokens_ = vocab, n_tokens
+        self.vocab_, self.n_tokens_ = self._learn_vocab(data)
         self.channel_names_ = tuple(data.channel_names)
-        self.centre_, self.scale_ = centre, scale
-        val = take(prepared, val_idx)
-        self._finish_supervised(cfg, self._logits(val), labels[val_idx], pos_weight)
-        return self
+        return [map_tokens(data, self.vocab_, self.n_tokens_), np.asarray(data.numeric),
+                np.asarray(data.mask, dtype=bool), labels]
 
+    def _fit_scaler(self, train_raw: list[np.ndarray]) -> None:
+        _, numeric, mask, labels = train_raw
+        self.centre_, self.scale_ = fit_scaler(numeric[mask], self.config.scaling)
+        self.pos_weight_ = resolve_pos_weight(labels, self.config.pos_weight)
+
+    def _training_arrays(self, raw: list[np.ndarray]) -> list[np.ndarray]:
+        tokens, numeric, mask, labels = raw
+        prepared = prepare_arrays(tokens, numeric, mask, self.centre_, self.scale_,
+                                  self.config.clip)
+        return [prepared.tokens, prepared.numeric, prepared.lengths, labels]
+
+    def _bucket_lengths(self, train: list[np.ndarray]) -> np.ndarray | None:
+        return train[2]
+
+    def _build_net(self) -> nn.Module:
+        return CnnGruNet(self.n_tokens_, len(self.channel_names_), self.config)
+
+    def _batch_loss(self, net: nn.Module, batch: tuple[torch.Tensor, ...]) -> torch.Tensor:
+        cfg = self.config
+        tok, num, lengths, target = batch
+        width = max(int(lengths.max()), 1)
+        logits = net(tok[:, :width], num[:, :width], lengths)
+        return binary_loss(logits, target, self.pos_weight_, cfg.loss, cfg.focal_gamma)
+
+    def _calibrate_on(self, val: list[np.ndarray]) -> None:
+        tokens, numeric, lengths, labels = val
+        self._finish_supervised(self.config, self._logits(Prepared(tokens, numeric, lengths,
+                                                                   None)),
+                                labels, self.pos_weight_)
+
+    def _extra_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        return {**self._encoder_state(), **self._supervised_state()}, {}
+
+    def _restore_extra(self, state: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
+        self._set_encoder_state(state)
+        self._set_supervised_state(state)
+
+    # -- scoring ----------------------------------------------------------------------------
     @torch.inference_mode()
     def _logits(self, prepared: Prepared) -> np.ndarray:
-        device = next(self.net_.parameters()).device
+        device = self.device
         out = np.empty(len(prepared.lengths), dtype=np.float64)
         for rows, width in batches_by_length(prepared.lengths, self.config.score_batch_size):
             with autocast(device):
@@ -202,26 +212,3 @@ class CnnGruDetector(SupervisedMixin, SequenceDetector[CnnGruConfig]):
         """Not available: this detector scores sessions only (``event_score_meaning`` is
         None, so scoring writes no event scores); an AttributeError if called."""
         raise AttributeError("cnn_gru scores whole sessions; it has no per-event scores")
-
-    def _get_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-        state = {"vocab": self.vocab_, "n_tokens": self.n_tokens_,
-                 "channel_names": list(self.channel_names_),
-                 "scaler": scaler_to_state(self.centre_, self.scale_),
-                 **self._supervised_state()}
-        return state, state_to_arrays(self.net_)
-
-    def _set_state(self, state: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
-        vocab = {str(k): int(v) for k, v in state["vocab"].items()}
-        n_tokens = int(state["n_tokens"])
-        channels = tuple(str(c) for c in state["channel_names"])
-        if n_tokens < 2 or any(not 0 <= v < n_tokens for v in vocab.values()):
-            raise ModelError(
-                f"vocabulary in config.json must map to tokens below n_tokens={n_tokens}, got "
-                "values outside. Save the model again or retrain it."
-            )
-        self.centre_, self.scale_ = scaler_from_state(state["scaler"], len(channels))
-        net = CnnGruNet(n_tokens, len(channels), self.config)
-        load_arrays_into(net, arrays)
-        self.net_ = net.to(resolve_device(self.config.device, strict=False)).eval()
-        self._set_supervised_state(state)
-        self.vocab_, self.n_tokens_, self.channel_names_ = vocab, n_tokens, channels

@@ -16,32 +16,26 @@ probability that the session is anomalous.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, ClassVar, Self
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
 from torch import nn
 
 from core.datasets import FeatureMatrix
-from core.detectors._scaling import SCALINGS, fit_scaler, scaler_from_state, scaler_to_state
+from core.detectors._scaling import SCALINGS
 from core.detectors._supervised import (
     SupervisedConfig,
     SupervisedMixin,
     binary_loss,
     check_labels,
     resolve_pos_weight,
-    split_supervised,
 )
-from core.detectors._training import (
-    Progress,
-    load_arrays_into,
-    resolve_device,
-    state_to_arrays,
-    train_model,
-)
+from core.detectors.autoencoder import ScaledFeaturesMixin
 from core.detectors.base import FeatureDetector
 from core.detectors.config import check_choice, check_float, check_int
 from core.detectors.registry import register
+from core.detectors.torch_detector import TorchDetector
 from core.errors import ConfigError
 
 
@@ -103,56 +97,56 @@ class MLPNet(nn.Module):
 
 
 @register("mlp")
-class MLPDetector(SupervisedMixin, FeatureDetector[MLPConfig]):
-    """Supervised MLP on the session feature matrix.
+class MLPDetector(  # type: ignore[misc]  # its fit takes labels, not validation=
+        SupervisedMixin, ScaledFeaturesMixin, TorchDetector[MLPConfig],
+        FeatureDetector[MLPConfig]):
+    """Supervised MLP on the session feature matrix (``event_labels`` in fit are ignored:
+    features have no events).
 
     Learned: ``feature_names_``, ``centre_``/``scale_``, ``net_``, ``history_``,
     ``pos_weight_``, ``calibration_`` and ``validation_ap_``.
     """
 
     config_class = MLPConfig
+    description = "mlp"
     tiny_config: ClassVar[dict[str, Any]] = {
         "hidden_dims": (16,), "epochs": 2, "batch_size": 64, "quiet": True, "device": "cpu"}
-    centre_: np.ndarray
-    scale_: np.ndarray
     net_: MLPNet
 
-    def fit(self, data: FeatureMatrix, y: np.ndarray | None = None,
-            event_labels: np.ndarray | None = None, *, progress: Progress | None = None) -> Self:
-        """Train on ``data`` (sorted by time) and 0/1 labels ``y``; ``event_labels`` is ignored
-        (features have no events). The latest ``validation_fraction`` of sessions is held out
-        for early stopping, calibration and the validation AP."""
+    # -- TorchDetector hooks (scaling and features: ScaledFeaturesMixin) --------------------
+    def _fit_inputs(self, data: FeatureMatrix, y: np.ndarray | None) -> list[np.ndarray]:
+        (values,) = super()._fit_inputs(data, y)
+        return [values, check_labels(y, len(values), self.kind)]
+
+    def _fit_scaler(self, train_raw: list[np.ndarray]) -> None:
+        super()._fit_scaler(train_raw)
+        self.pos_weight_ = resolve_pos_weight(train_raw[-1], self.config.pos_weight)
+
+    def _build_net(self) -> nn.Module:
         cfg = self.config
-        values = self._values_for_fit(data)
-        labels = check_labels(y, len(values), self.kind)
-        train_idx, val_idx = split_supervised(len(values), labels, cfg.validation_fraction)
-        self.centre_, self.scale_ = fit_scaler(values[train_idx], cfg.scaling)
-        z = self._standardise(values)
-        pos_weight = resolve_pos_weight(labels[train_idx], cfg.pos_weight)
-        n_features = values.shape[1]
+        return MLPNet(len(self.feature_names_), cfg.hidden_dims, cfg.dropout)
 
-        def build() -> nn.Module:
-            return MLPNet(n_features, cfg.hidden_dims, cfg.dropout)
+    def _batch_loss(self, net: nn.Module, batch: tuple[torch.Tensor, ...]) -> torch.Tensor:
+        cfg = self.config
+        x, target = batch
+        return binary_loss(net(x), target, self.pos_weight_, cfg.loss, cfg.focal_gamma)
 
-        def batch_loss(net: nn.Module, batch: tuple[torch.Tensor, ...]) -> torch.Tensor:
-            x, target = batch
-            return binary_loss(net(x), target, pos_weight, cfg.loss, cfg.focal_gamma)
+    def _calibrate_on(self, val: list[np.ndarray]) -> None:
+        z, labels = val
+        self._finish_supervised(self.config, self._logits(z), labels, self.pos_weight_)
 
-        validation = [z[val_idx], labels[val_idx]] if len(val_idx) else None
-        net, self.history_ = train_model(build, batch_loss, [z[train_idx], labels[train_idx]],
-                                         cfg, validation, progress, "mlp")
-        self.net_ = net  # type: ignore[assignment]
-        self.feature_names_ = tuple(data.names)
-        self._finish_supervised(cfg, self._logits(z[val_idx]), labels[val_idx], pos_weight)
-        return self
+    def _extra_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        state, arrays = super()._extra_state()
+        return state | self._supervised_state(), arrays
 
-    def _standardise(self, values: np.ndarray) -> np.ndarray:
-        z = (values - self.centre_.astype(np.float32)) / self.scale_.astype(np.float32)
-        return np.clip(z, -self.config.clip, self.config.clip).astype(np.float32)
+    def _restore_extra(self, state: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
+        super()._restore_extra(state, arrays)
+        self._set_supervised_state(state)
 
+    # -- scoring ----------------------------------------------------------------------------
     @torch.inference_mode()
     def _logits(self, z: np.ndarray) -> np.ndarray:
-        device = next(self.net_.parameters()).device
+        device = self.device
         out = np.empty(len(z), dtype=np.float64)
         step = self.config.score_batch_size
         for start in range(0, len(z), step):
@@ -164,19 +158,3 @@ class MLPDetector(SupervisedMixin, FeatureDetector[MLPConfig]):
         """float64 (n,) calibrated probability that each session is anomalous."""
         values = self._values_for_score(data)
         return self.calibration_.apply(self._logits(self._standardise(values)))
-
-    def _get_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-        state = {"feature_names": list(self.feature_names_),
-                 "scaler": scaler_to_state(self.centre_, self.scale_),
-                 **self._supervised_state()}
-        return state, state_to_arrays(self.net_)
-
-    def _set_state(self, state: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
-        cfg = self.config
-        names = tuple(str(n) for n in state["feature_names"])
-        self.centre_, self.scale_ = scaler_from_state(state["scaler"], len(names))
-        net = MLPNet(len(names), cfg.hidden_dims, cfg.dropout)
-        load_arrays_into(net, arrays)
-        self.net_ = net.to(resolve_device(cfg.device, strict=False)).eval()
-        self._set_supervised_state(state)
-        self.feature_names_ = names

@@ -36,19 +36,11 @@ from core.detectors._aggregate import (
 )
 from core.detectors._refusals import refuse_one_event_sessions
 from core.detectors._scaling import SCALINGS, fit_scaler, scaler_from_state, scaler_to_state
-from core.detectors._training import (
-    Progress,
-    TorchTrainingConfig,
-    TrainingHistory,
-    load_arrays_into,
-    resolve_device,
-    split_by_time,
-    state_to_arrays,
-    train_model,
-)
+from core.detectors._training import TorchTrainingConfig
 from core.detectors.base import SequenceDetector, map_tokens
 from core.detectors.config import check_choice, check_float, check_int
 from core.detectors.registry import register
+from core.detectors.torch_detector import TorchDetector
 from core.errors import ConfigError, ModelError
 
 
@@ -201,16 +193,27 @@ def left_align(tokens: np.ndarray, numeric: np.ndarray, mask: np.ndarray
     return tokens, numeric, lengths, order
 
 
+def sample_rows(arrays: list[np.ndarray], limit: int, seed: int) -> list[np.ndarray]:
+    """At most ``limit`` rows of ``arrays``: a seeded random sample kept in order."""
+    if len(arrays[0]) <= limit:
+        return arrays
+    rows = np.sort(np.random.default_rng(seed).choice(len(arrays[0]), limit, replace=False))
+    return [a[rows] for a in arrays]
+
+
 @register("sequence_autoencoder")
-class SequenceAutoencoderDetector(SequenceDetector[SequenceAutoencoderConfig]):
+class SequenceAutoencoderDetector(TorchDetector[SequenceAutoencoderConfig],
+                                  SequenceDetector[SequenceAutoencoderConfig]):
     """Per-event reconstruction error of a recurrent autoencoder over event sequences.
 
     Learned: ``vocab_``, ``n_tokens_``, ``channel_names_``, ``centre_``/``scale_`` (numeric
-    standardisation over real events), ``net_``, ``history_`` and ``unknown_floor_`` (the
-    least score of an event type never seen in training; None when training held UNKNOWN).
+    standardisation over the real events of all of ``data``), ``net_``, ``history_`` and
+    ``unknown_floor_`` (the least score of an event type never seen in training; None when
+    training held UNKNOWN).
     """
 
     config_class = SequenceAutoencoderConfig
+    description = "sequence autoencoder"
     event_score_meaning = "reconstruction_error"
     tiny_config: ClassVar[dict[str, Any]] = {
         "embed_dim": 8, "hidden_dim": 16, "latent_dim": 8, "epochs": 2, "batch_size": 64,
@@ -218,15 +221,17 @@ class SequenceAutoencoderDetector(SequenceDetector[SequenceAutoencoderConfig]):
     centre_: np.ndarray
     scale_: np.ndarray
     net_: SequenceAutoencoderNet
-    history_: TrainingHistory
     unknown_floor_: float | None
 
-    def _prepare(self, data: EventSequences, tokens: np.ndarray,
-                 centre: np.ndarray, scale: np.ndarray) -> tuple[
-                     np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
-        mask = np.asarray(data.mask, dtype=bool)
-        numeric = np.asarray(data.numeric, dtype=np.float32)
-        z = (numeric - centre.astype(np.float32)) / scale.astype(np.float32)
+    @property
+    def is_fitted(self) -> bool:
+        return hasattr(self, "net_") and hasattr(self, "vocab_")
+
+    def _prepare(self, tokens: np.ndarray, numeric: np.ndarray, mask: np.ndarray) -> tuple[
+            np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
+        """Standardise, clip and left-align: (tokens, numeric, lengths, order)."""
+        numeric = np.asarray(numeric, dtype=np.float32)
+        z = (numeric - self.centre_.astype(np.float32)) / self.scale_.astype(np.float32)
         z = np.clip(z, -self.config.clip, self.config.clip, out=z)
         z[~mask] = 0.0
         if not np.isfinite(z).all():
@@ -237,93 +242,104 @@ class SequenceAutoencoderDetector(SequenceDetector[SequenceAutoencoderConfig]):
         tokens = np.where(mask, tokens, EventSequences.PAD)
         return left_align(tokens, z, mask)
 
-    def fit(
-        self, data: EventSequences, y: np.ndarray | None = None, *,
-        validation: EventSequences | None = None, progress: Progress | None = None,
-    ) -> Self:
-        """Train on ``data`` (sorted by time); ``y`` is ignored (unsupervised).
-
-        Early stopping uses ``validation`` when given, else the latest
-        ``config.validation_fraction`` of ``data``.
-        """
-        cfg = self.config
+    # -- TorchDetector hooks ----------------------------------------------------------------
+    def _fit_inputs(self, data: EventSequences, y: np.ndarray | None) -> list[np.ndarray]:
         self._check_input(data)
-        vocab, n_tokens = self._learn_vocab(data)
+        vocab, self.n_tokens_ = self._learn_vocab(data)
         mask = np.asarray(data.mask, dtype=bool)
         if not mask.any():
             raise ModelError(
                 "training sequences must contain at least one real event, got only padding. "
                 "Check the sessions selected for training."
             )
-        n_channels = data.numeric.shape[2]
-        centre, scale = fit_scaler(np.asarray(data.numeric)[mask], cfg.scaling)
+        # the scaler sees every real event of ``data``, validation part included
+        self.centre_, self.scale_ = fit_scaler(np.asarray(data.numeric)[mask],
+                                               self.config.scaling)
         refuse_one_event_sessions(data, self.kind)
         tokens = np.asarray(data.tokens, dtype=np.int64)
         if tokens.min() < 0:
             raise ModelError(f"tokens must be >= 0, got {tokens.min()}. Rebuild the sequences.")
-        vocab = trained_vocab(vocab, tokens, mask)
-        tok, num, lengths, _ = self._prepare(data, tokens, centre, scale)
-        if validation is None:
-            train_idx, val_idx = split_by_time(len(tok), cfg.validation_fraction)
-            train = [tok[train_idx], num[train_idx], lengths[train_idx]]
-            val = [tok[val_idx], num[val_idx], lengths[val_idx]] if len(val_idx) else None
-        else:
-            if tuple(validation.channel_names) != tuple(data.channel_names):
-                raise ConfigError(
-                    "validation channels must match the training channels, got "
-                    f"{list(validation.channel_names)}. Build both with the same feature version."
-                )
-            self._check_input(validation)
-            val_tokens = map_tokens(validation, vocab, n_tokens)
-            train = [tok, num, lengths]
-            val = list(self._prepare(validation, val_tokens, centre, scale)[:3])
-        keep = np.flatnonzero(train[2] > 0)  # sessions without events teach nothing
-        if len(keep) > cfg.max_train_sessions:
-            sample = np.random.default_rng(cfg.seed).choice(
-                len(keep), cfg.max_train_sessions, replace=False)
-            keep = keep[np.sort(sample)]
-        train = [a[keep] for a in train]
-        if val is not None:
-            val = [a[val[2] > 0] for a in val] if (val[2] > 0).any() else None
+        self.vocab_ = trained_vocab(vocab, tokens, mask)
+        self.channel_names_ = tuple(data.channel_names)
+        self.unknown_floor_ = None
+        return [tokens, np.asarray(data.numeric), mask]
 
-        def build() -> nn.Module:
-            return SequenceAutoencoderNet(n_tokens, n_channels, cfg.embed_dim, cfg.hidden_dim,
-                                          cfg.latent_dim, cfg.n_layers, cfg.cell, cfg.dropout)
+    def _validation_inputs(self, validation: EventSequences) -> list[np.ndarray]:
+        if tuple(validation.channel_names) != self.channel_names_:
+            raise ConfigError(
+                "validation channels must match the training channels, got "
+                f"{list(validation.channel_names)}. Build both with the same feature version."
+            )
+        return [map_tokens(validation, self.vocab_, self.n_tokens_),
+                np.asarray(validation.numeric), np.asarray(validation.mask, dtype=bool)]
 
-        def batch_loss(net: nn.Module, batch: tuple[torch.Tensor, ...]) -> torch.Tensor:
-            b_tokens, b_numeric, b_lengths = batch
-            losses = event_losses(net, b_tokens, b_numeric, b_lengths,  # type: ignore[arg-type]
-                                  cfg.numeric_weight)
-            real = torch.arange(losses.shape[1], device=losses.device)[None, :] < b_lengths[:, None]
-            return losses[real].mean()
+    def _training_arrays(self, raw: list[np.ndarray]) -> list[np.ndarray]:
+        tok, num, lengths, _ = self._prepare(*raw)
+        keep = lengths > 0  # sessions without events teach nothing
+        return [tok[keep], num[keep], lengths[keep]]
 
+    def _select_rows(self, train: list[np.ndarray], val: list[np.ndarray] | None
+                     ) -> tuple[list[np.ndarray], list[np.ndarray] | None]:
+        train = sample_rows(train, self.config.max_train_sessions, self.config.seed)
         if val is not None:  # sorted by length: validation batches carry little padding
             by_length = np.argsort(val[2], kind="stable")
             val = [a[by_length] for a in val]
-        net, history = train_model(build, batch_loss, train, cfg, val, progress,
-                                   "sequence autoencoder", lengths=train[2])
-        self.net_ = net  # type: ignore[assignment]
-        self.history_ = history
-        self.centre_, self.scale_ = centre, scale
-        self.n_tokens_ = n_tokens
-        self.channel_names_ = tuple(data.channel_names)
-        self.vocab_ = vocab
-        self.unknown_floor_ = None
-        if not (mask & (tokens == EventSequences.UNKNOWN)).any():
+        return train, val
+
+    def _bucket_lengths(self, train: list[np.ndarray]) -> np.ndarray | None:
+        return train[2]
+
+    def _build_net(self) -> nn.Module:
+        cfg = self.config
+        return SequenceAutoencoderNet(self.n_tokens_, len(self.channel_names_), cfg.embed_dim,
+                                      cfg.hidden_dim, cfg.latent_dim, cfg.n_layers, cfg.cell,
+                                      cfg.dropout)
+
+    def _batch_loss(self, net: nn.Module, batch: tuple[torch.Tensor, ...]) -> torch.Tensor:
+        tokens, numeric, lengths = batch
+        losses = event_losses(net, tokens, numeric, lengths,  # type: ignore[arg-type]
+                              self.config.numeric_weight)
+        real = torch.arange(losses.shape[1], device=losses.device)[None, :] < lengths[:, None]
+        return losses[real].mean()
+
+    def _calibrate(self, data: EventSequences) -> None:
+        mask = np.asarray(data.mask, dtype=bool)
+        if not (mask & (np.asarray(data.tokens) == EventSequences.UNKNOWN)).any():
             latest = data.take(np.arange(max(len(data) - FLOOR_SAMPLE, 0), len(data)))
             self.unknown_floor_ = unknown_floor(self.score_events(latest))
-        return self
 
+    def _extra_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        return {"vocab": self.vocab_, "n_tokens": self.n_tokens_,
+                "channel_names": list(self.channel_names_),
+                "scaler": scaler_to_state(self.centre_, self.scale_),
+                "unknown_floor": self.unknown_floor_}, {}
+
+    def _restore_extra(self, state: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
+        vocab = {str(k): int(v) for k, v in state["vocab"].items()}
+        n_tokens = int(state["n_tokens"])
+        if n_tokens < 2 or any(not 0 <= v < n_tokens for v in vocab.values()):
+            raise ModelError(
+                f"vocabulary in config.json must map to tokens below n_tokens={n_tokens}, got "
+                "values outside. Save the model again or retrain it."
+            )
+        channels = tuple(str(c) for c in state["channel_names"])
+        self.centre_, self.scale_ = scaler_from_state(state["scaler"], len(channels))
+        floor = state.get("unknown_floor")
+        self.unknown_floor_ = None if floor is None else float(floor)
+        self.n_tokens_, self.channel_names_, self.vocab_ = n_tokens, channels, vocab
+
+    # -- scoring ----------------------------------------------------------------------------
     @torch.inference_mode()
     def score_events(self, data: EventSequences) -> np.ndarray:
         """float64 (n, L) reconstruction loss per event (at least ``unknown_floor_`` for an
         event type never seen in training), NaN where padded."""
         tokens = self._tokens_for_score(data)
-        unknown = (tokens == EventSequences.UNKNOWN) & np.asarray(data.mask, dtype=bool)
-        tok, num, lengths, order = self._prepare(data, tokens, self.centre_, self.scale_)
+        mask = np.asarray(data.mask, dtype=bool)
+        unknown = (tokens == EventSequences.UNKNOWN) & mask
+        tok, num, lengths, order = self._prepare(tokens, np.asarray(data.numeric), mask)
         n, width = tok.shape
         aligned = np.full((n, width), np.nan)
-        device = next(self.net_.parameters()).device
+        device = self.device
         # Sort by length so each batch is cut to its own longest session.
         by_length = np.argsort(lengths, kind="stable")
         by_length = by_length[lengths[by_length] > 0]
@@ -352,36 +368,3 @@ class SequenceAutoencoderDetector(SequenceDetector[SequenceAutoencoderConfig]):
     def reduce_events(self, events: np.ndarray) -> np.ndarray:
         """Session scores from the (n, L) output of ``score_events``."""
         return aggregate_events(events, self.config.aggregation, self.config.top_k)
-
-    def _get_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-        state = {
-            "vocab": self.vocab_,
-            "n_tokens": self.n_tokens_,
-            "channel_names": list(self.channel_names_),
-            "scaler": scaler_to_state(self.centre_, self.scale_),
-            "history": self.history_.to_dict(),
-            "unknown_floor": self.unknown_floor_,
-        }
-        return state, state_to_arrays(self.net_)
-
-    def _set_state(self, state: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
-        cfg = self.config
-        vocab = {str(k): int(v) for k, v in state["vocab"].items()}
-        n_tokens = int(state["n_tokens"])
-        channels = tuple(str(c) for c in state["channel_names"])
-        if n_tokens < 2 or any(not 0 <= v < n_tokens for v in vocab.values()):
-            raise ModelError(
-                f"vocabulary in config.json must map to tokens below n_tokens={n_tokens}, got "
-                "values outside. Save the model again or retrain it."
-            )
-        centre, scale = scaler_from_state(state["scaler"], len(channels))
-        net = SequenceAutoencoderNet(n_tokens, len(channels), cfg.embed_dim, cfg.hidden_dim,
-                                     cfg.latent_dim, cfg.n_layers, cfg.cell, cfg.dropout)
-        load_arrays_into(net, arrays)
-        self.net_ = net.to(resolve_device(cfg.device, strict=False)).eval()
-        self.history_ = TrainingHistory.from_dict(state.get("history"))
-        floor = state.get("unknown_floor")
-        self.unknown_floor_ = None if floor is None else float(floor)
-        self.centre_, self.scale_ = centre, scale
-        self.n_tokens_, self.channel_names_ = n_tokens, channels
-        self.vocab_ = vocab

@@ -5,9 +5,11 @@
 1. ``_fit_inputs(data, y)``: check the input, learn its metadata (feature names, vocabulary)
    and return row-aligned raw arrays (first axis = sessions);
 2. the train/validation split: ``validation`` through ``_validation_inputs`` when given, else
-   the latest ``config.validation_fraction`` of the rows (``split_by_time``);
+   ``_split(raw)`` (default: the latest ``config.validation_fraction`` of the rows,
+   ``split_by_time``; the classifiers keep both classes in training);
 3. ``_fit_scaler(train_raw)``: learn scaling statistics from the training rows only;
-4. ``_training_arrays(raw)``: raw arrays -> the net's inputs (scaled, aligned, filtered);
+4. ``_training_arrays(raw)``: raw arrays -> the net's inputs (scaled, aligned, filtered), then
+   ``_select_rows(train, val)`` (e.g. subsample the training rows; default: unchanged);
 5. ``_build_net()`` and ``_batch_loss(net, batch)`` inside ``_training.train_model`` (step
    budget, LR schedule, early stopping on validation loss, best weights kept, device from
    ``config.device``, bf16 autocast on CUDA only). The loss may return ``(loss, {name:
@@ -131,12 +133,22 @@ class TorchDetector(Detector[ConfigT]):
         """Raw arrays of an explicit validation set (checked against what fit learned)."""
         raise NotImplementedError
 
+    def _split(self, raw: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        """Train and validation row positions when fit gets no ``validation``."""
+        cfg: TorchTrainingConfig = self.config  # type: ignore[assignment]
+        return split_by_time(len(raw[0]), cfg.validation_fraction)
+
     def _fit_scaler(self, train_raw: list[np.ndarray]) -> None:
         """Learn scaling statistics from the training rows (default: none)."""
 
     def _training_arrays(self, raw: list[np.ndarray]) -> list[np.ndarray]:
         """Raw arrays -> the net's training inputs (default: unchanged)."""
         return raw
+
+    def _select_rows(self, train: list[np.ndarray], val: list[np.ndarray] | None
+                     ) -> tuple[list[np.ndarray], list[np.ndarray] | None]:
+        """The rows the net trains and validates on (default: all, in order)."""
+        return train, val
 
     def _bucket_lengths(self, train: list[np.ndarray]) -> np.ndarray | None:
         """Per-row lengths for length-bucketed batches (sequence models), or None."""
@@ -177,10 +189,9 @@ class TorchDetector(Detector[ConfigT]):
             progress: Progress | None = None) -> Self:
         """Train on ``data`` (sorted by time). Early stopping uses ``validation`` when given,
         else the latest ``config.validation_fraction`` of ``data``."""
-        cfg: TorchTrainingConfig = self.config  # type: ignore[assignment]
         raw = self._fit_inputs(data, y)
         if validation is None:
-            train_idx, val_idx = split_by_time(len(raw[0]), cfg.validation_fraction)
+            train_idx, val_idx = self._split(raw)
             train_raw = [a[train_idx] for a in raw]
             val_raw = [a[val_idx] for a in raw] if len(val_idx) else None
         else:
@@ -189,6 +200,7 @@ class TorchDetector(Detector[ConfigT]):
         self._fit_scaler(train_raw)
         train = self._training_arrays(train_raw)
         val = None if val_raw is None else self._training_arrays(val_raw)
+        train, val = self._select_rows(train, val)
         if val is not None and len(val[0]) == 0:
             val = None
         self._train(train, val, progress)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import Any, ClassVar, Self
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -29,7 +29,7 @@ from core.detectors._encoder import (
     batches_by_length,
     column_of,
     prepare,
-    take,
+    prepare_arrays,
     to_columns,
 )
 from core.detectors._refusals import refuse_one_event_sessions
@@ -44,19 +44,12 @@ from core.detectors._supervised import (
     check_labels,
     fit_calibration,
     resolve_pos_weight,
-    split_supervised,
 )
-from core.detectors._training import (
-    Progress,
-    autocast,
-    load_arrays_into,
-    resolve_device,
-    state_to_arrays,
-    train_model,
-)
+from core.detectors._training import autocast
 from core.detectors.base import SequenceDetector, load_detector, map_tokens
 from core.detectors.config import check_float
 from core.detectors.registry import register
+from core.detectors.torch_detector import TorchDetector
 from core.detectors.transformer_mlm import TransformerMLMDetector
 from core.errors import ConfigError
 
@@ -130,16 +123,19 @@ def _aligned_event_labels(labels: np.ndarray, prepared: Prepared) -> np.ndarray:
 
 
 @register("transformer")
-class TransformerDetector(SupervisedMixin, EncoderStateMixin,
-                          SequenceDetector[TransformerConfig]):
+class TransformerDetector(  # type: ignore[misc]  # its fit takes labels, not validation=
+        SupervisedMixin, EncoderStateMixin, TorchDetector[TransformerConfig],
+        SequenceDetector[TransformerConfig]):
     """Supervised session and event probabilities from a small BERT over event sequences.
 
     Learned: ``vocab_``, ``n_tokens_``, ``channel_names_``, ``centre_``/``scale_``, ``net_``,
     ``history_``, ``pos_weight_``, ``calibration_``, ``validation_ap_`` and, for the event head,
-    ``event_pos_weight_``, ``event_calibration_`` and ``event_validation_ap_``.
+    ``event_pos_weight_``, ``event_calibration_`` and ``event_validation_ap_``. With
+    ``init_from``, vocabulary, scaler and initial encoder weights come from that model.
     """
 
     config_class = TransformerConfig
+    description = "transformer"
     event_score_meaning = "event_head"
     has_attention = True
     explain_preference = 2
@@ -150,76 +146,99 @@ class TransformerDetector(SupervisedMixin, EncoderStateMixin,
     event_pos_weight_: float
     event_calibration_: Calibration
     event_validation_ap_: float | None
+    _init_encoder: dict[str, torch.Tensor] | None = None
+    """While fitting with ``init_from``: the pre-trained encoder weights ``_build_net`` loads."""
 
-    def fit(self, data: EventSequences, y: np.ndarray | None = None,
-            event_labels: np.ndarray | None = None, *, progress: Progress | None = None) -> Self:
-        """Train on ``data`` (sorted by time), 0/1 session labels ``y`` and optional
-        ``event_labels`` (n, L): 1, 0 or NaN where unknown."""
-        cfg = self.config
+    # -- TorchDetector hooks (split and calibration: SupervisedMixin) -----------------------
+    def _fit_inputs(self, data: EventSequences, y: np.ndarray | None) -> list[np.ndarray]:
         self._check_input(data)
         labels = check_labels(y, len(data), self.kind)
         refuse_one_event_sessions(data, self.kind)
-        events = check_event_labels(event_labels, tuple(data.tokens.shape))  # type: ignore[arg-type]
-        train_idx, val_idx = split_supervised(len(data), labels, cfg.validation_fraction)
+        events = check_event_labels(self._event_labels,
+                                    tuple(data.tokens.shape))  # type: ignore[arg-type]
         base = self._base_model(data)
         if base is not None:
-            vocab, n_tokens = base.vocab_, base.n_tokens_
-            centre, scale = base.centre_, base.scale_
+            self.vocab_, self.n_tokens_ = base.vocab_, base.n_tokens_
+            self.centre_, self.scale_ = base.centre_, base.scale_
+            self._init_encoder = base.net_.encoder.state_dict()
         else:
-            vocab, n_tokens = self._learn_vocab(data)
-            mask = np.asarray(data.mask, dtype=bool)
-            centre, scale = fit_scaler(np.asarray(data.numeric)[train_idx][mask[train_idx]],
-                                       cfg.scaling)
-        prepared = prepare(data, map_tokens(data, vocab, n_tokens), centre, scale, cfg.clip,
-                           cfg.max_len)
-        events = _aligned_event_labels(events, prepared)
-        pos_weight = resolve_pos_weight(labels[train_idx], cfg.pos_weight)
-        event_pos_weight = resolve_pos_weight(events[train_idx], cfg.pos_weight)
-        n_channels = data.numeric.shape[2]
-
-        def build() -> nn.Module:
-            net = TransformerNet(n_tokens, n_channels, cfg)
-            if base is not None:
-                net.encoder.load_state_dict(base.net_.encoder.state_dict())
-            return net
-
-        def batch_loss(net: nn.Module, batch: tuple[torch.Tensor, ...]) -> torch.Tensor:
-            tok, num, lengths, target, event_target = batch
-            width = max(int(lengths.max()), 1)
-            real = torch.arange(width, device=tok.device)[None, :] < lengths[:, None]
-            session, per_event = net(tok[:, :width], num[:, :width], real)
-            loss = binary_loss(session, target, pos_weight, cfg.loss, cfg.focal_gamma)
-            if cfg.event_weight > 0:
-                loss = loss + cfg.event_weight * binary_loss(
-                    per_event, event_target[:, :width], event_pos_weight, cfg.loss,
-                    cfg.focal_gamma)
-            if cfg.mil_weight > 0:
-                top = per_event.float().masked_fill(~real, -1e4).amax(dim=1)  # (B,)
-                mil_target = torch.where(lengths > 0, target, -1.0)
-                loss = loss + cfg.mil_weight * binary_loss(top, mil_target, pos_weight,
-                                                           cfg.loss, cfg.focal_gamma)
-            return loss
-
-        arrays = [prepared.tokens, prepared.numeric, prepared.lengths, labels, events]
-        validation = [a[val_idx] for a in arrays] if len(val_idx) else None
-        self.net_, self.history_ = train_model(  # type: ignore[assignment]
-            build, batch_loss, [a[train_idx] for a in arrays], cfg, validation, progress,
-            "transformer", lengths=prepared.lengths[train_idx])
-        self._eager: EventEncoder | None = None
-        self.vocab_, self.n_tokens_ = vocab, n_tokens
+            self.vocab_, self.n_tokens_ = self._learn_vocab(data)
         self.channel_names_ = tuple(data.channel_names)
-        self.centre_, self.scale_ = centre, scale
-        val = take(prepared, val_idx)
-        session_logits, event_logits = self._logits(val)
+        return [map_tokens(data, self.vocab_, self.n_tokens_), np.asarray(data.numeric),
+                np.asarray(data.mask, dtype=bool), events, labels]
+
+    def _fit_scaler(self, train_raw: list[np.ndarray]) -> None:
+        cfg = self.config
+        _, numeric, mask, events, labels = train_raw
+        if self._init_encoder is None:
+            self.centre_, self.scale_ = fit_scaler(numeric[mask], cfg.scaling)
+        self.pos_weight_ = resolve_pos_weight(labels, cfg.pos_weight)
+        # the event labels of real events (padding's are never trained on)
+        self.event_pos_weight_ = resolve_pos_weight(np.where(mask, events, -1.0),
+                                                    cfg.pos_weight)
+
+    def _training_arrays(self, raw: list[np.ndarray]) -> list[np.ndarray]:
+        cfg = self.config
+        tokens, numeric, mask, events, labels = raw
+        prepared = prepare_arrays(tokens, numeric, mask, self.centre_, self.scale_, cfg.clip,
+                                  cfg.max_len)
+        return [prepared.tokens, prepared.numeric, prepared.lengths, labels,
+                _aligned_event_labels(events, prepared)]
+
+    def _bucket_lengths(self, train: list[np.ndarray]) -> np.ndarray | None:
+        return train[2]
+
+    def _build_net(self) -> nn.Module:
+        net = TransformerNet(self.n_tokens_, len(self.channel_names_), self.config)
+        if self._init_encoder is not None:
+            net.encoder.load_state_dict(self._init_encoder)
+        return net
+
+    def _batch_loss(self, net: nn.Module, batch: tuple[torch.Tensor, ...]) -> torch.Tensor:
+        cfg = self.config
+        tok, num, lengths, target, event_target = batch
+        width = max(int(lengths.max()), 1)
+        real = torch.arange(width, device=tok.device)[None, :] < lengths[:, None]
+        session, per_event = net(tok[:, :width], num[:, :width], real)
+        loss = binary_loss(session, target, self.pos_weight_, cfg.loss, cfg.focal_gamma)
+        if cfg.event_weight > 0:
+            loss = loss + cfg.event_weight * binary_loss(
+                per_event, event_target[:, :width], self.event_pos_weight_, cfg.loss,
+                cfg.focal_gamma)
+        if cfg.mil_weight > 0:
+            top = per_event.float().masked_fill(~real, -1e4).amax(dim=1)  # (B,)
+            mil_target = torch.where(lengths > 0, target, -1.0)
+            loss = loss + cfg.mil_weight * binary_loss(top, mil_target, self.pos_weight_,
+                                                       cfg.loss, cfg.focal_gamma)
+        return loss
+
+    def _calibrate_on(self, val: list[np.ndarray]) -> None:
+        cfg = self.config
+        self._init_encoder = None
+        self._eager: EventEncoder | None = None
+        tokens, numeric, lengths, labels, events = val
+        session_logits, event_logits = self._logits(Prepared(tokens, numeric, lengths, None))
         assert event_logits is not None  # events=True
-        self._finish_supervised(cfg, session_logits, labels[val_idx], pos_weight)
-        known = events[val_idx] >= 0
-        self.event_pos_weight_ = event_pos_weight
-        self.event_calibration_ = fit_calibration(event_logits[known], events[val_idx][known],
-                                                  cfg.calibration, event_pos_weight)
-        self.event_validation_ap_ = average_precision(event_logits[known],
-                                                      events[val_idx][known])
-        return self
+        self._finish_supervised(cfg, session_logits, labels, self.pos_weight_)
+        known = events >= 0
+        self.event_calibration_ = fit_calibration(event_logits[known], events[known],
+                                                  cfg.calibration, self.event_pos_weight_)
+        self.event_validation_ap_ = average_precision(event_logits[known], events[known])
+
+    def _extra_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        return {**self._encoder_state(), **self._supervised_state(),
+                "event_pos_weight": self.event_pos_weight_,
+                "event_calibration": self.event_calibration_.to_dict(),
+                "event_validation_ap": self.event_validation_ap_}, {}
+
+    def _restore_extra(self, state: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
+        self._set_encoder_state(state)
+        self._eager = None
+        self._set_supervised_state(state)
+        self.event_pos_weight_ = float(state.get("event_pos_weight", 1.0))
+        self.event_calibration_ = Calibration.from_dict(state.get("event_calibration"))
+        ap = state.get("event_validation_ap")
+        self.event_validation_ap_ = None if ap is None else float(ap)
 
     def _base_model(self, data: EventSequences) -> TransformerMLMDetector | None:
         """The ``init_from`` transformer_mlm, checked against this config and ``data``."""
@@ -255,7 +274,7 @@ class TransformerDetector(SupervisedMixin, EncoderStateMixin,
                 ) -> tuple[np.ndarray, np.ndarray | None]:
         """Session logits (n,) and, with ``events``, left-aligned event logits (n, W) (NaN on
         padding); without, the session head alone runs (``session_logits``: the scoring path)."""
-        device = next(self.net_.parameters()).device
+        device = self.device
         n, width_all = prepared.tokens.shape
         session = np.empty(n, dtype=np.float64)
         per_event = np.full((n, max(width_all, 1)), np.nan) if events else None
@@ -299,7 +318,7 @@ class TransformerDetector(SupervisedMixin, EncoderStateMixin,
         if getattr(self, "_eager", None) is None:
             self._eager = self.net_.encoder.eager_view()
         encoder = self._eager
-        device = next(self.net_.parameters()).device
+        device = self.device
         cfg = self.config
         n, width_all = prepared.tokens.shape
         out = np.zeros((n, cfg.n_layers, cfg.n_heads, width_all + 1, width_all + 1),
@@ -318,23 +337,3 @@ class TransformerDetector(SupervisedMixin, EncoderStateMixin,
                 out[row][:, :, cols[:, None], cols[None, :]] = \
                     block[i, :, :, :length + 1, :length + 1]
         return out
-
-    def _get_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-        state = {**self._encoder_state(), **self._supervised_state(),
-                 "event_pos_weight": self.event_pos_weight_,
-                 "event_calibration": self.event_calibration_.to_dict(),
-                 "event_validation_ap": self.event_validation_ap_}
-        return state, state_to_arrays(self.net_)
-
-    def _set_state(self, state: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
-        self._set_encoder_state(state)
-        net = TransformerNet(self.n_tokens_, len(self.channel_names_), self.config)
-        load_arrays_into(net, arrays)
-        self.net_ = net.to(resolve_device(self.config.device, strict=False)).eval()
-        self._eager = None
-        self._set_supervised_state(state)
-        self.event_pos_weight_ = float(state.get("event_pos_weight", 1.0))
-        self.event_calibration_ = Calibration.from_dict(state.get("event_calibration"))
-        ap = state.get("event_validation_ap")
-        self.event_validation_ap_ = None if ap is None else float(ap)
-

@@ -15,7 +15,7 @@ deterministic. A fitted model can start the supervised ``transformer`` (``init_f
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, ClassVar, Self
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -37,24 +37,17 @@ from core.detectors._encoder import (
     EventEncoder,
     batches_by_length,
     prepare,
+    prepare_arrays,
     to_columns,
 )
 from core.detectors._refusals import refuse_one_event_sessions, refuse_one_event_type
 from core.detectors._scaling import fit_scaler
-from core.detectors._training import (
-    Progress,
-    TorchTrainingConfig,
-    TrainingHistory,
-    autocast,
-    load_arrays_into,
-    resolve_device,
-    split_by_time,
-    state_to_arrays,
-    train_model,
-)
+from core.detectors._training import TorchTrainingConfig, autocast
 from core.detectors.base import SequenceDetector, map_tokens
 from core.detectors.config import check_float, check_int
 from core.detectors.registry import register
+from core.detectors.sequence_autoencoder import sample_rows
+from core.detectors.torch_detector import TorchDetector
 from core.errors import ModelError
 
 
@@ -113,7 +106,8 @@ def _hide(net: MaskedEventNet, tokens: torch.Tensor, numeric: torch.Tensor,
 
 
 @register("transformer_mlm")
-class TransformerMLMDetector(EncoderStateMixin, SequenceDetector[TransformerMLMConfig]):
+class TransformerMLMDetector(EncoderStateMixin, TorchDetector[TransformerMLMConfig],
+                             SequenceDetector[TransformerMLMConfig]):
     """Unsupervised: masked-event surprise per session (higher = more anomalous).
 
     Learned: ``vocab_``, ``n_tokens_``, ``channel_names_``, ``centre_``/``scale_``, ``net_``,
@@ -122,18 +116,20 @@ class TransformerMLMDetector(EncoderStateMixin, SequenceDetector[TransformerMLMC
     """
 
     config_class = TransformerMLMConfig
+    description = "masked-event transformer"
     event_score_meaning = "surprise"
     tiny_config: ClassVar[dict[str, Any]] = {
         "hidden_size": 16, "n_layers": 1, "n_heads": 2, "intermediate_size": 32, "epochs": 2,
         "batch_size": 64, "quiet": True, "device": "cpu"}
     net_: MaskedEventNet
-    history_: TrainingHistory
     unknown_floor_: float | None
 
-    def fit(self, data: EventSequences, y: np.ndarray | None = None,
-            event_labels: np.ndarray | None = None, *, progress: Progress | None = None) -> Self:
-        """Pre-train on ``data`` (sorted by time); labels are ignored (unsupervised)."""
-        cfg = self.config
+    @property
+    def is_fitted(self) -> bool:
+        return hasattr(self, "net_") and hasattr(self, "vocab_")
+
+    # -- TorchDetector hooks (labels are ignored: unsupervised) ------------------------------
+    def _fit_inputs(self, data: EventSequences, y: np.ndarray | None) -> list[np.ndarray]:
         self._check_input(data)
         mask = np.asarray(data.mask, dtype=bool)
         if not mask.any():
@@ -142,51 +138,63 @@ class TransformerMLMDetector(EncoderStateMixin, SequenceDetector[TransformerMLMC
                 "Check the sessions selected for training."
             )
         refuse_one_event_sessions(data, self.kind)
-        vocab, n_tokens = self._learn_vocab(data)
-        train_idx, val_idx = split_by_time(len(data), cfg.validation_fraction)
-        centre, scale = fit_scaler(np.asarray(data.numeric)[train_idx][mask[train_idx]],
-                                   cfg.scaling)
-        tokens = map_tokens(data, vocab, n_tokens)
+        vocab, self.n_tokens_ = self._learn_vocab(data)
+        tokens = map_tokens(data, vocab, self.n_tokens_)
         refuse_one_event_type(tokens, mask, self.kind)
-        vocab = trained_vocab(vocab, tokens, mask)  # types not in ``data`` -> UNKNOWN
-        prepared = prepare(data, tokens, centre, scale, cfg.clip, cfg.max_len)
-        arrays = [prepared.tokens, prepared.numeric, prepared.lengths]
-        keep = train_idx[prepared.lengths[train_idx] > 0]
-        if len(keep) > cfg.max_train_sessions:
-            sample = np.random.default_rng(cfg.seed).choice(len(keep), cfg.max_train_sessions,
-                                                            replace=False)
-            keep = np.sort(keep[sample])
-        val_keep = val_idx[prepared.lengths[val_idx] > 0]
-        n_channels = data.numeric.shape[2]
-
-        def build() -> nn.Module:
-            return MaskedEventNet(n_tokens, n_channels, cfg)
-
-        def batch_loss(net: nn.Module, batch: tuple[torch.Tensor, ...]) -> torch.Tensor:
-            tok, num, lengths = batch
-            width = int(lengths.max())
-            tok, num = tok[:, :width], num[:, :width]
-            real = torch.arange(width, device=tok.device)[None, :] < lengths[:, None]
-            hidden = (torch.rand(real.shape, device=tok.device) < cfg.mask_rate) & real
-            one = (torch.rand(len(lengths), device=tok.device) * lengths).long()
-            hidden[torch.arange(len(lengths), device=tok.device), one] = True  # >= 1 per row
-            masked_tok, masked_num = _hide(net, tok, num, hidden)  # type: ignore[arg-type]
-            logits = net(masked_tok, masked_num, real)  # (B, W, V)
-            return F.cross_entropy(logits[hidden].float(), tok[hidden])
-
-        validation = [a[val_keep] for a in arrays] if len(val_keep) else None
-        self.net_, self.history_ = train_model(  # type: ignore[assignment]
-            build, batch_loss, [a[keep] for a in arrays], cfg, validation, progress,
-            "masked-event transformer", lengths=prepared.lengths[keep])
-        self.vocab_, self.n_tokens_ = vocab, n_tokens
+        self.vocab_ = trained_vocab(vocab, tokens, mask)  # types not in ``data`` -> UNKNOWN
         self.channel_names_ = tuple(data.channel_names)
-        self.centre_, self.scale_ = centre, scale
         self.unknown_floor_ = None
-        if not (mask & (tokens == EventSequences.UNKNOWN)).any():
+        return [tokens, np.asarray(data.numeric), mask]
+
+    def _fit_scaler(self, train_raw: list[np.ndarray]) -> None:
+        numeric, mask = train_raw[1], train_raw[2]
+        self.centre_, self.scale_ = fit_scaler(numeric[mask], self.config.scaling)
+
+    def _training_arrays(self, raw: list[np.ndarray]) -> list[np.ndarray]:
+        cfg = self.config
+        tokens, numeric, mask = raw
+        prepared = prepare_arrays(tokens, numeric, mask, self.centre_, self.scale_, cfg.clip,
+                                  cfg.max_len)
+        keep = prepared.lengths > 0  # sessions without events teach nothing
+        return [prepared.tokens[keep], prepared.numeric[keep], prepared.lengths[keep]]
+
+    def _select_rows(self, train: list[np.ndarray], val: list[np.ndarray] | None
+                     ) -> tuple[list[np.ndarray], list[np.ndarray] | None]:
+        return sample_rows(train, self.config.max_train_sessions, self.config.seed), val
+
+    def _bucket_lengths(self, train: list[np.ndarray]) -> np.ndarray | None:
+        return train[2]
+
+    def _build_net(self) -> nn.Module:
+        return MaskedEventNet(self.n_tokens_, len(self.channel_names_), self.config)
+
+    def _batch_loss(self, net: nn.Module, batch: tuple[torch.Tensor, ...]) -> torch.Tensor:
+        tok, num, lengths = batch
+        width = int(lengths.max())
+        tok, num = tok[:, :width], num[:, :width]
+        real = torch.arange(width, device=tok.device)[None, :] < lengths[:, None]
+        hidden = (torch.rand(real.shape, device=tok.device) < self.config.mask_rate) & real
+        one = (torch.rand(len(lengths), device=tok.device) * lengths).long()
+        hidden[torch.arange(len(lengths), device=tok.device), one] = True  # >= 1 per row
+        masked_tok, masked_num = _hide(net, tok, num, hidden)  # type: ignore[arg-type]
+        logits = net(masked_tok, masked_num, real)  # (B, W, V)
+        return F.cross_entropy(logits[hidden].float(), tok[hidden])
+
+    def _calibrate(self, data: EventSequences) -> None:
+        tokens = map_tokens(data, self.vocab_, self.n_tokens_)
+        if not (np.asarray(data.mask, dtype=bool) & (tokens == EventSequences.UNKNOWN)).any():
             latest = data.take(np.arange(max(len(data) - FLOOR_SAMPLE, 0), len(data)))
             self.unknown_floor_ = unknown_floor(self.score_events(latest))
-        return self
 
+    def _extra_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        return {**self._encoder_state(), "unknown_floor": self.unknown_floor_}, {}
+
+    def _restore_extra(self, state: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
+        self._set_encoder_state(state)
+        floor = state.get("unknown_floor")
+        self.unknown_floor_ = None if floor is None else float(floor)
+
+    # -- scoring ----------------------------------------------------------------------------
     @torch.inference_mode()
     def score_events(self, data: EventSequences) -> np.ndarray:
         """float64 (n, L) surprise -log p(true event type) of each event when hidden (at
@@ -195,7 +203,7 @@ class TransformerMLMDetector(EncoderStateMixin, SequenceDetector[TransformerMLMC
         prepared = prepare(data, tokens, self.centre_, self.scale_, self.config.clip,
                            self.config.max_len)
         unknown = (tokens == EventSequences.UNKNOWN) & np.asarray(data.mask, dtype=bool)
-        device = next(self.net_.parameters()).device
+        device = self.device
         passes = self.config.score_passes
         aligned = np.full(prepared.tokens.shape, np.nan)
         for rows, width in batches_by_length(prepared.lengths, self.config.score_batch_size):
@@ -223,17 +231,3 @@ class TransformerMLMDetector(EncoderStateMixin, SequenceDetector[TransformerMLMC
         events."""
         return aggregate_events(self.score_events(data), self.config.aggregation,
                                 self.config.top_k)
-
-    def _get_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-        state = {**self._encoder_state(), "history": self.history_.to_dict(),
-                 "unknown_floor": self.unknown_floor_}
-        return state, state_to_arrays(self.net_)
-
-    def _set_state(self, state: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
-        self._set_encoder_state(state)
-        net = MaskedEventNet(self.n_tokens_, len(self.channel_names_), self.config)
-        load_arrays_into(net, arrays)
-        self.net_ = net.to(resolve_device(self.config.device, strict=False)).eval()
-        self.history_ = TrainingHistory.from_dict(state.get("history"))
-        floor = state.get("unknown_floor")
-        self.unknown_floor_ = None if floor is None else float(floor)

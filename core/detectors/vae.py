@@ -62,13 +62,12 @@ import torch
 from torch import nn
 
 from core.datasets import FeatureMatrix
-from core.detectors._scaling import SCALINGS, fit_scaler, scaler_from_state, scaler_to_state
-from core.detectors._training import TorchTrainingConfig
+from core.detectors._dense_config import DenseConfig
+from core.detectors.autoencoder import ScaledFeaturesMixin
 from core.detectors.base import FeatureDetector, raise_not_finite
 from core.detectors.config import check_choice, check_float, check_int
 from core.detectors.registry import register
 from core.detectors.torch_detector import LossOutput, TorchDetector, linear_warmup
-from core.errors import ConfigError
 
 VAE_SCORES = ("elbo", "reconstruction_probability")
 LOG_2PI = math.log(2.0 * math.pi)
@@ -79,33 +78,23 @@ feature that is constant in training cannot drive the density to infinity."""
 
 
 @dataclasses.dataclass(frozen=True)
-class VAEConfig(TorchTrainingConfig):
-    """Dense VAE settings (plus the shared training fields).
+class VAEConfig(DenseConfig):
+    """Dense VAE settings (``DenseConfig``: layers, scaling, clip, plus the shared training
+    fields; dropout 0 by default, as the KL already regularises).
 
     Attributes:
-        hidden_dims: encoder layer widths; the decoder mirrors them.
-        latent_dim: width of z.
-        dropout: after each hidden layer while training (0: the KL already regularises).
         beta: weight of the KL term (beta-VAE); 1 is the ELBO.
         kl_warmup: share of the step budget over which the KL weight rises from 0 to beta.
         score: "elbo" or "reconstruction_probability" (see the module docstring).
         elbo_samples: z samples averaged by the ELBO score (0: decode the posterior mean).
         score_samples: z samples of the reconstruction probability.
-        scaling, clip: standardisation of the features, as the autoencoder.
-        score_batch_size: rows per scoring batch.
     """
 
-    hidden_dims: tuple[int, ...] = (48, 16)
-    latent_dim: int = 8
-    dropout: float = 0.0
     beta: float = 1.0
     kl_warmup: float = 0.25
     score: str = "reconstruction_probability"
     elbo_samples: int = 0
     score_samples: int = 8
-    scaling: str = "robust"
-    clip: float = 10.0
-    score_batch_size: int = 16_384
     max_steps: int = 3000
     epochs: int | None = None
     # a check every 25 steps, not once a pass: on 2,000 sessions a pass is 2 steps, and 10
@@ -118,24 +107,11 @@ class VAEConfig(TorchTrainingConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if not isinstance(self.hidden_dims, tuple | list) or not self.hidden_dims:
-            raise ConfigError(
-                f"hidden_dims must be a non-empty tuple of positive integers, got "
-                f"{self.hidden_dims!r}. Pass e.g. (48, 16)."
-            )
-        object.__setattr__(self, "hidden_dims", tuple(self.hidden_dims))
-        for width in self.hidden_dims:
-            check_int("each of hidden_dims", width, 1)
-        check_int("latent_dim", self.latent_dim, 1)
-        check_float("dropout", self.dropout, 0.0, 1.0, high_open=True)
         check_float("beta", self.beta, 0.0, 1e6)
         check_float("kl_warmup", self.kl_warmup, 0.0, 1.0)
         check_choice("score", self.score, VAE_SCORES)
         check_int("elbo_samples", self.elbo_samples, 0, 4096)
         check_int("score_samples", self.score_samples, 1, 4096)
-        check_choice("scaling", self.scaling, SCALINGS)
-        check_float("clip", self.clip, 0.0, 1e6, low_open=True)
-        check_int("score_batch_size", self.score_batch_size, 1)
 
 
 def _bounded(raw: torch.Tensor, bound: float) -> torch.Tensor:
@@ -197,7 +173,7 @@ class DenseVAENet(nn.Module):
 
 
 @register("vae")
-class VAEDetector(TorchDetector[VAEConfig], FeatureDetector[VAEConfig]):
+class VAEDetector(ScaledFeaturesMixin, TorchDetector[VAEConfig], FeatureDetector[VAEConfig]):
     """Negative ELBO (or reconstruction probability) of a dense VAE on the session features.
 
     Learned: ``feature_names_``, ``centre_``/``scale_``, ``net_`` and ``history_`` (with the
@@ -215,43 +191,13 @@ class VAEDetector(TorchDetector[VAEConfig], FeatureDetector[VAEConfig]):
     tiny_config: ClassVar[dict[str, Any]] = {
         "hidden_dims": (16,), "latent_dim": 2, "epochs": 2, "batch_size": 64, "quiet": True,
         "device": "cpu"}
-    centre_: np.ndarray
-    scale_: np.ndarray
     net_: DenseVAENet
 
-    @property
-    def is_fitted(self) -> bool:
-        return hasattr(self, "net_") and hasattr(self, "feature_names_")
-
-    # -- TorchDetector hooks ----------------------------------------------------------------
-    def _fit_inputs(self, data: FeatureMatrix, y: np.ndarray | None) -> list[np.ndarray]:
-        values = self._values_for_fit(data)
-        self._fit_names = tuple(data.names)
-        self._n_features = values.shape[1]
-        return [values]
-
-    def _validation_inputs(self, validation: FeatureMatrix) -> list[np.ndarray]:
-        values = self._values_for_fit(validation, min_rows=1)
-        if tuple(validation.names) != self._fit_names:
-            raise ConfigError(
-                "validation features must match the training features, got different "
-                "names. Build both with the same feature version."
-            )
-        return [values]
-
-    def _fit_scaler(self, train_raw: list[np.ndarray]) -> None:
-        self.centre_, self.scale_ = fit_scaler(train_raw[0], self.config.scaling)
-
-    def _standardise(self, values: np.ndarray) -> np.ndarray:
-        z = (values - self.centre_.astype(np.float32)) / self.scale_.astype(np.float32)
-        return np.clip(z, -self.config.clip, self.config.clip).astype(np.float32)
-
-    def _training_arrays(self, raw: list[np.ndarray]) -> list[np.ndarray]:
-        return [self._standardise(raw[0])]
-
+    # -- TorchDetector hooks (inputs, scaler and state: ScaledFeaturesMixin) ----------------
     def _build_net(self) -> nn.Module:
         cfg = self.config
-        return DenseVAENet(self._n_features, cfg.hidden_dims, cfg.latent_dim, cfg.dropout)
+        return DenseVAENet(len(self.feature_names_), cfg.hidden_dims, cfg.latent_dim,
+                           cfg.dropout)
 
     def kl_weight(self, step: int, budget: int) -> float:
         """The KL weight at optimiser step ``step`` of ``budget`` (linear warm-up to beta)."""
@@ -265,19 +211,6 @@ class VAEDetector(TorchDetector[VAEConfig], FeatureDetector[VAEConfig]):
         beta = (self.kl_weight(self.train_step_, self.step_budget_) if net.training
                 else self.config.beta)
         return (recon + beta * kl).mean(), {"recon": recon, "kl": kl}
-
-    def _calibrate(self, data: FeatureMatrix) -> None:
-        self.feature_names_ = self._fit_names
-
-    def _extra_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-        return {"feature_names": list(self.feature_names_),
-                "scaler": scaler_to_state(self.centre_, self.scale_)}, {}
-
-    def _restore_extra(self, state: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
-        names = tuple(str(n) for n in state["feature_names"])
-        self.centre_, self.scale_ = scaler_from_state(state["scaler"], len(names))
-        self._n_features = len(names)
-        self.feature_names_ = names
 
     # -- scoring ----------------------------------------------------------------------------
     def _eps(self, samples: int, device: torch.device) -> torch.Tensor:

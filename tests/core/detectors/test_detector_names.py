@@ -26,6 +26,8 @@ ALLOWED: dict[tuple[str, str], str] = {
     ("cli/demo.py", "isolation_forest"): "demo line-up",
     ("cli/demo.py", "autoencoder"): "demo line-up",
     ("cli/demo.py", "sequence_autoencoder"): "demo line-up",
+    ("cli/demo.py", "vae"): "demo line-up",
+    ("cli/demo.py", "sequence_vae"): "demo line-up",
     ("cli/demo.py", "mlp"): "demo line-up",
     ("cli/demo.py", "gbdt"): "demo line-up and its budget",
     ("cli/demo.py", "transformer"): "demo line-up and its budget",

@@ -1,0 +1,48 @@
+"""Fields shared by the dense (feature-matrix) autoencoder and VAE configs."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from core.detectors._scaling import SCALINGS
+from core.detectors._training import TorchTrainingConfig
+from core.detectors.config import check_choice, check_float, check_int
+from core.errors import ConfigError
+
+
+@dataclasses.dataclass(frozen=True)
+class DenseConfig(TorchTrainingConfig):
+    """Dense encoder-decoder settings (plus the shared training fields).
+
+    Attributes:
+        hidden_dims: widths of the encoder layers; the decoder mirrors them.
+        latent_dim: bottleneck width (smaller than the number of features).
+        dropout: dropout after each hidden layer while training.
+        scaling: "robust" (median / IQR), "standard" (mean / std) or "mad" (median / MAD).
+        clip: standardised inputs are clipped to [-clip, clip] so wild values keep scores
+            finite and do not dominate training.
+        score_batch_size: rows per scoring batch.
+    """
+
+    hidden_dims: tuple[int, ...] = (48, 16)
+    latent_dim: int = 8
+    dropout: float = 0.0
+    scaling: str = "robust"
+    clip: float = 10.0
+    score_batch_size: int = 16_384
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if not isinstance(self.hidden_dims, tuple | list) or not self.hidden_dims:
+            raise ConfigError(
+                f"hidden_dims must be a non-empty tuple of positive integers, got "
+                f"{self.hidden_dims!r}. Pass e.g. (48, 16)."
+            )
+        object.__setattr__(self, "hidden_dims", tuple(self.hidden_dims))
+        for width in self.hidden_dims:
+            check_int("each of hidden_dims", width, 1)
+        check_int("latent_dim", self.latent_dim, 1)
+        check_float("dropout", self.dropout, 0.0, 1.0, high_open=True)
+        check_choice("scaling", self.scaling, SCALINGS)
+        check_float("clip", self.clip, 0.0, 1e6, low_open=True)
+        check_int("score_batch_size", self.score_batch_size, 1)
