@@ -21,6 +21,8 @@ PAGES = {
                           url_path="thresholds"),
     "queue": st.Page(VIEWS / "queue.py", title="Flagged queue", icon=":material/flag:",
                      url_path="queue"),
+    "live": st.Page(VIEWS / "live.py", title="Live", icon=":material/sensors:",
+                    url_path="live"),
     "user": st.Page(VIEWS / "user.py", title="User", icon=":material/person_search:",
                     url_path="user"),
     "cases": st.Page(VIEWS / "cases.py", title="Cases", icon=":material/folder_open:",

@@ -201,8 +201,48 @@ def sample_rows(arrays: list[np.ndarray], limit: int, seed: int) -> list[np.ndar
     return [a[rows] for a in arrays]
 
 
+class EventVocabStateMixin:
+    """Save/restore and unknown-type calibration shared by the recurrent sequence models
+    (sequence_autoencoder, sequence_vae): vocabulary, channel scaler, unknown floor."""
+
+    vocab_: dict[str, int]
+    n_tokens_: int
+    channel_names_: tuple[str, ...]
+    centre_: np.ndarray
+    scale_: np.ndarray
+    unknown_floor_: float | None
+    score_events: Any  # the detector's own (n, L) per-event scores
+
+    def _calibrate(self, data: EventSequences) -> None:
+        mask = np.asarray(data.mask, dtype=bool)
+        if not (mask & (np.asarray(data.tokens) == EventSequences.UNKNOWN)).any():
+            latest = data.take(np.arange(max(len(data) - FLOOR_SAMPLE, 0), len(data)))
+            self.unknown_floor_ = unknown_floor(self.score_events(latest))
+
+    def _extra_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        return {"vocab": self.vocab_, "n_tokens": self.n_tokens_,
+                "channel_names": list(self.channel_names_),
+                "scaler": scaler_to_state(self.centre_, self.scale_),
+                "unknown_floor": self.unknown_floor_}, {}
+
+    def _restore_extra(self, state: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
+        vocab = {str(k): int(v) for k, v in state["vocab"].items()}
+        n_tokens = int(state["n_tokens"])
+        if n_tokens < 2 or any(not 0 <= v < n_tokens for v in vocab.values()):
+            raise ModelError(
+                f"vocabulary in config.json must map to tokens below n_tokens={n_tokens}, got "
+                "values outside. Save the model again or retrain it."
+            )
+        channels = tuple(str(c) for c in state["channel_names"])
+        self.centre_, self.scale_ = scaler_from_state(state["scaler"], len(channels))
+        floor = state.get("unknown_floor")
+        self.unknown_floor_ = None if floor is None else float(floor)
+        self.n_tokens_, self.channel_names_, self.vocab_ = n_tokens, channels, vocab
+
+
 @register("sequence_autoencoder")
-class SequenceAutoencoderDetector(TorchDetector[SequenceAutoencoderConfig],
+class SequenceAutoencoderDetector(EventVocabStateMixin,
+                                  TorchDetector[SequenceAutoencoderConfig],
                                   SequenceDetector[SequenceAutoencoderConfig]):
     """Per-event reconstruction error of a recurrent autoencoder over event sequences.
 
@@ -301,32 +341,6 @@ class SequenceAutoencoderDetector(TorchDetector[SequenceAutoencoderConfig],
                               self.config.numeric_weight)
         real = torch.arange(losses.shape[1], device=losses.device)[None, :] < lengths[:, None]
         return losses[real].mean()
-
-    def _calibrate(self, data: EventSequences) -> None:
-        mask = np.asarray(data.mask, dtype=bool)
-        if not (mask & (np.asarray(data.tokens) == EventSequences.UNKNOWN)).any():
-            latest = data.take(np.arange(max(len(data) - FLOOR_SAMPLE, 0), len(data)))
-            self.unknown_floor_ = unknown_floor(self.score_events(latest))
-
-    def _extra_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-        return {"vocab": self.vocab_, "n_tokens": self.n_tokens_,
-                "channel_names": list(self.channel_names_),
-                "scaler": scaler_to_state(self.centre_, self.scale_),
-                "unknown_floor": self.unknown_floor_}, {}
-
-    def _restore_extra(self, state: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
-        vocab = {str(k): int(v) for k, v in state["vocab"].items()}
-        n_tokens = int(state["n_tokens"])
-        if n_tokens < 2 or any(not 0 <= v < n_tokens for v in vocab.values()):
-            raise ModelError(
-                f"vocabulary in config.json must map to tokens below n_tokens={n_tokens}, got "
-                "values outside. Save the model again or retrain it."
-            )
-        channels = tuple(str(c) for c in state["channel_names"])
-        self.centre_, self.scale_ = scaler_from_state(state["scaler"], len(channels))
-        floor = state.get("unknown_floor")
-        self.unknown_floor_ = None if floor is None else float(floor)
-        self.n_tokens_, self.channel_names_, self.vocab_ = n_tokens, channels, vocab
 
     # -- scoring ----------------------------------------------------------------------------
     @torch.inference_mode()

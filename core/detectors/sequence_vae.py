@@ -37,20 +37,18 @@ from torch import nn
 
 from core.datasets import EventSequences
 from core.detectors._aggregate import (
-    FLOOR_SAMPLE,
     aggregate_events,
     apply_unknown_floor,
     check_aggregation,
     trained_vocab,
-    unknown_floor,
 )
 from core.detectors._refusals import refuse_one_event_sessions
-from core.detectors._scaling import SCALINGS, fit_scaler, scaler_from_state, scaler_to_state
+from core.detectors._scaling import SCALINGS, fit_scaler
 from core.detectors._training import TorchTrainingConfig
 from core.detectors.base import SequenceDetector, map_tokens
 from core.detectors.config import check_choice, check_float, check_int
 from core.detectors.registry import register
-from core.detectors.sequence_autoencoder import left_align
+from core.detectors.sequence_autoencoder import EventVocabStateMixin, left_align
 from core.detectors.torch_detector import LossOutput, TorchDetector, linear_warmup
 from core.detectors.vae import ENCODER_LOGVAR_BOUND, kl_to_standard_normal
 from core.errors import ConfigError, ModelError
@@ -168,7 +166,8 @@ def event_terms(net: SequenceVAENet, tokens: torch.Tensor, numeric: torch.Tensor
 
 
 @register("sequence_vae")
-class SequenceVAEDetector(TorchDetector[SequenceVAEConfig], SequenceDetector[SequenceVAEConfig]):
+class SequenceVAEDetector(EventVocabStateMixin, TorchDetector[SequenceVAEConfig],
+                          SequenceDetector[SequenceVAEConfig]):
     """Per-event shares of the negative ELBO of a recurrent VAE over event sequences.
 
     Learned: ``vocab_``, ``n_tokens_``, ``channel_names_``, ``centre_``/``scale_``, ``net_``,
@@ -269,32 +268,6 @@ class SequenceVAEDetector(TorchDetector[SequenceVAEConfig], SequenceDetector[Seq
                                 self.config.numeric_weight, beta, eps)
         recon = terms.sum(dim=1) - beta * kl  # (B,) the reconstruction part alone
         return terms.sum() / lengths.sum(), {"recon": recon, "kl": kl}
-
-    def _calibrate(self, data: EventSequences) -> None:
-        mask = np.asarray(data.mask, dtype=bool)
-        if not (mask & (np.asarray(data.tokens) == EventSequences.UNKNOWN)).any():
-            latest = data.take(np.arange(max(len(data) - FLOOR_SAMPLE, 0), len(data)))
-            self.unknown_floor_ = unknown_floor(self.score_events(latest))
-
-    def _extra_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-        return {"vocab": self.vocab_, "n_tokens": self.n_tokens_,
-                "channel_names": list(self.channel_names_),
-                "scaler": scaler_to_state(self.centre_, self.scale_),
-                "unknown_floor": self.unknown_floor_}, {}
-
-    def _restore_extra(self, state: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
-        vocab = {str(k): int(v) for k, v in state["vocab"].items()}
-        n_tokens = int(state["n_tokens"])
-        if n_tokens < 2 or any(not 0 <= v < n_tokens for v in vocab.values()):
-            raise ModelError(
-                f"vocabulary in config.json must map to tokens below n_tokens={n_tokens}, got "
-                "values outside. Save the model again or retrain it."
-            )
-        channels = tuple(str(c) for c in state["channel_names"])
-        self.centre_, self.scale_ = scaler_from_state(state["scaler"], len(channels))
-        floor = state.get("unknown_floor")
-        self.unknown_floor_ = None if floor is None else float(floor)
-        self.n_tokens_, self.channel_names_, self.vocab_ = n_tokens, channels, vocab
 
     # -- scoring ----------------------------------------------------------------------------
     @torch.inference_mode()

@@ -36,6 +36,8 @@ from core.store.entities import Entities
 from core.store.explanations import Explanations
 from core.store.ingests import Ingests
 from core.store.labels import Labels
+from core.store.live import LiveAlerts
+from core.store.live_stats import LiveStats
 from core.store.models import Models
 from core.store.policies import Policies, SavedViews
 from core.store.scores import Scores
@@ -231,6 +233,14 @@ class Store:
     @cached_property
     def similar(self) -> SimilarReads:
         return SimilarReads(self)
+
+    @cached_property
+    def live(self) -> LiveAlerts:
+        return LiveAlerts(self)
+
+    @cached_property
+    def live_stats(self) -> LiveStats:
+        return LiveStats(self)
 
     @property
     def text(self) -> Texts:

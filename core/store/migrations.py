@@ -302,6 +302,24 @@ MIGRATIONS: tuple[Migration, ...] = (
             "ALTER TABLE cases ADD COLUMN IF NOT EXISTS entity_value VARCHAR",
         ),
     ),
+    Migration(
+        14,
+        "live_alerts: sessions the real-time scoring service flagged (issue #26)",
+        (
+            "CREATE SEQUENCE IF NOT EXISTS live_alert_id_seq START 1",
+            """CREATE TABLE IF NOT EXISTS live_alerts (
+                alert_id BIGINT PRIMARY KEY,
+                session_id VARCHAR NOT NULL,
+                user_id VARCHAR NOT NULL,
+                model_id VARCHAR NOT NULL,
+                score DOUBLE NOT NULL,
+                risk DOUBLE,
+                raised_at TIMESTAMP NOT NULL,
+                event_ts TIMESTAMP NOT NULL,
+                reasons VARCHAR NOT NULL
+            )""",
+        ),
+    ),
 )
 
 CURRENT_VERSION: int = MIGRATIONS[-1].version

@@ -15,7 +15,7 @@ from core.pipeline import labelled_scores
 from core.store import Store
 
 APP = str(Path(__file__).resolve().parents[2] / "dashboard" / "app.py")
-PAGES = ["overview", "thresholds", "queue", "user", "models"]
+PAGES = ["overview", "thresholds", "queue", "user", "models", "live"]
 
 
 def open_page(page: str, db: Path, monkeypatch: pytest.MonkeyPatch,

@@ -1,0 +1,222 @@
+"""``ScoringService``: the store, its event log and the single writer, behind one object.
+
+``submit`` appends the events to the durable log (``<store dir>/event_log/``), which is the
+acknowledgement, then waits (at most ``wait_s``) for the writer to store and score them. An
+event answered "accepted" (HTTP 202) is durable and will be applied, after a crash too: on
+start the writer replays everything after the log's checkpoint.
+
+The service is the store's only writer for its lifetime (one process, one writer thread), so
+it holds the store open for writing; a second service on the same store is refused.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from core.errors import ConfigError
+from core.ingest.time_window import TimeWindow
+from core.schema import DEFAULT_SESSION_GAP_MINUTES
+from core.serve.event_log import DEFAULT_MAX_PENDING, EventLog
+from core.serve.events_in import BodyError, ParsedEvents
+from core.serve.metrics import Metrics
+from core.serve.sessionizer import session_id_for
+from core.serve.writer import NO_POLICY, LiveScorer, StoreWriter, events_frame
+from core.store import Store
+
+log = logging.getLogger(__name__)
+
+EVENT_LOG_DIR = "event_log"
+
+
+@dataclass(frozen=True)
+class ServiceConfig:
+    """How the service runs (the CLI's options)."""
+
+    gap_minutes: float = DEFAULT_SESSION_GAP_MINUTES
+    wait_s: float = 5.0  # how long a request waits for its events to be applied
+    max_pending: int = DEFAULT_MAX_PENDING
+    batch_records: int = 500
+    batch_ms: float = 50.0
+    fsync: bool = True
+    store_wait_s: float = 0.0  # how long to wait for another process to let go of the store
+    window: TimeWindow | None = None
+
+
+@dataclass(frozen=True)
+class SubmitResult:
+    """Per-event answers; ``applied`` False: durable but not applied within the wait."""
+
+    applied: bool
+    first_seq: int
+    last_seq: int
+    events: list[dict[str, Any]]
+
+
+class ScoringService:
+    """Open with ``ScoringService.open``; close (or use as a context manager) to stop."""
+
+    def __init__(self, store: Store, event_log: EventLog, writer: StoreWriter,
+                 config: ServiceConfig) -> None:
+        self.store = store
+        self.log = event_log
+        self.writer = writer
+        self.config = config
+        self.metrics = Metrics()
+        self.window = config.window or TimeWindow.parse()
+        self._closed = False
+
+    @classmethod
+    def open(cls, db: str | os.PathLike[str] | None = None, config: ServiceConfig | None = None,
+             *, start: bool = True) -> ScoringService:
+        """Open the store for writing and its event log, then start the writer (which first
+        replays the log after its checkpoint). ``start=False``: the caller starts it."""
+        config = config or ServiceConfig()
+        if not config.gap_minutes > 0:
+            raise ConfigError(f"session gap must be > 0 minutes, got {config.gap_minutes}. "
+                              "Use e.g. 30m.")
+        store = Store.open(db, wait_s=config.store_wait_s)
+        try:
+            if str(store.path) == ":memory:":
+                raise ConfigError("the scoring service needs a store file, got :memory:. "
+                                  "Pass --db with a file.")
+            event_log = EventLog.open(Path(store.path).parent / EVENT_LOG_DIR,
+                                      max_pending_records=config.max_pending,
+                                      fsync=config.fsync)
+        except BaseException:
+            store.close()
+            raise
+        unit = store.ingests.unit() or "session"
+        writer = StoreWriter(store, event_log, gap_minutes=config.gap_minutes, unit=unit,
+                             batch_records=config.batch_records, batch_ms=config.batch_ms,
+                             window=config.window, scorer=LiveScorer(store))
+        service = cls(store, event_log, writer, config)
+        writer.scorer.warm()
+        if start:
+            writer.start()
+        return service
+
+    # -- events ------------------------------------------------------------------------
+    def submit(self, parsed: ParsedEvents, *, wait_s: float | None = None) -> SubmitResult:
+        """Append the good events of ``parsed`` (acknowledged once fsynced), then wait for
+        the writer. Raises ``LogFull`` (nothing written) under back-pressure."""
+        records = [json.dumps({k: v for k, v in r.items() if k != "index"}).encode()
+                   for r in parsed.rows]
+        if len(records) > self.config.max_pending:
+            raise BodyError(f"a request must hold at most {self.config.max_pending:,} events "
+                            f"(the service's queue bound), got {len(records):,}. Send smaller "
+                            "batches.", 413)
+        first, last = self.log.append(records)
+        self.writer.wake()
+        applied = self.writer.wait_applied(last, self.config.wait_s if wait_s is None
+                                           else wait_s)
+        events = []
+        for i, row in enumerate(parsed.rows):
+            seq = first + i
+            answer: dict[str, Any] = {"index": row["index"], "event_id": row["event_id"],
+                                      "seq": seq}
+            outcome = self.writer.outcome(seq) if applied else None
+            if outcome is not None:
+                answer.update(session_id=outcome.session_id, new_session=outcome.new_session,
+                              duplicate=outcome.duplicate)
+                if outcome.dead_letter:
+                    answer["dead_letter"] = outcome.dead_letter
+                verdict = (self.writer.verdict(outcome.session_id) if outcome.session_id
+                           else None)
+                if verdict is not None:
+                    answer.update(verdict.to_dict())
+            events.append(answer)
+        return SubmitResult(applied, first, last, events)
+
+    # -- inline scoring ----------------------------------------------------------------
+    def score_inline(self, parsed: ParsedEvents) -> dict[str, Any]:
+        """Score one session given inline, storing nothing.
+
+        The events become one session (their own session_id, else ``user@first ts``) in a
+        throw-away in-memory store that holds only them: features that look at history
+        (the user's earlier sessions, tenure, how often a device or IP was seen, novelty)
+        therefore see a user with no past. Risk and flag use the policy in force, segment
+        'all' tenure 'new' (no history)."""
+        from core.ingest.events import ingest_events
+        from core.pipeline.inputs import build_input
+        from core.policy import risk_calibration
+
+        if not parsed.rows:
+            raise ConfigError("an inline session must hold at least one valid event, got "
+                              "none. Send the session's events.")
+        users = {r["user_id"] for r in parsed.rows}
+        if len(users) != 1:
+            raise ConfigError(f"an inline session must belong to one user, got {len(users)} "
+                              "users. Send one session's events.")
+        policy = self.writer.scorer.policy()
+        if policy is None:
+            return {"score": None, "risk": None, "flagged": None, "note": NO_POLICY}
+        first = min(r["ts"] for r in parsed.rows)
+        given = {r["session_id"] for r in parsed.rows if r["session_id"]}
+        session_id = given.pop() if len(given) == 1 else session_id_for(
+            users.pop(), dt.datetime.fromisoformat(first))
+        rows = [{**r, "session_id": session_id} for r in parsed.rows]
+        from core.pipeline.registry import load_model
+
+        model = load_model(self.store, policy.model_id)
+        model.require_same_features()
+        with Store.open(":memory:") as scratch:
+            ingest_events(scratch, events_frame(rows), time_window=self.window)
+            built = build_input(scratch, model.input_kind, model.spec,
+                                session_ids=[session_id], progress=False)
+        score = float(np.asarray(model.detector.score(built.data), dtype=np.float64)[0])
+        calibration = risk_calibration(self.store, policy.model_id)
+        risk = float(calibration.risk(np.array([score]))[0]) if calibration else None
+        country = next((r["country"] for r in rows if r.get("country")), "unknown")
+        threshold = policy.in_force.at(tenure="new", country=country)
+        return {"session_id": session_id, "model_id": policy.model_id, "score": score,
+                "risk": None if risk is None or not np.isfinite(risk) else round(risk, 1),
+                "flagged": bool(score >= threshold), "threshold": threshold,
+                "note": "scored inline, not stored; history features see no past"}
+
+    # -- reads -------------------------------------------------------------------------
+    def alerts(self, since: dt.datetime | None = None, *, after_id: int = 0,
+               limit: int = 100) -> list[dict[str, Any]]:
+        """Live alerts raised at or after ``since`` with an id above ``after_id``."""
+        frame = self.store.live.since(since or dt.datetime(1970, 1, 1), after_id=after_id,
+                                      limit=limit)
+        out = []
+        for row in frame.astype(object).where(frame.notna(), None).to_dict(orient="records"):
+            row["reasons"] = json.loads(row["reasons"] or "[]")
+            for key in ("raised_at", "event_ts"):
+                if row[key] is not None:
+                    row[key] = row[key].isoformat()
+            out.append(row)
+        return out
+
+    def health(self) -> dict[str, Any]:
+        stats = self.writer.stats
+        policy = self.writer.scorer.policy()
+        return {"status": "ok" if self.writer.alive else "writer stopped",
+                "store": str(self.store.path), "applied_seq": self.log.applied_seq,
+                "last_seq": self.log.last_seq, "pending": self.log.pending(),
+                "policy_model": None if policy is None else policy.model_id,
+                "last_error": stats.last_error}
+
+    # -- lifecycle ---------------------------------------------------------------------
+    def close(self) -> None:
+        """Stop the writer (what it has not applied stays in the log), close everything."""
+        if self._closed:
+            return
+        self._closed = True
+        self.writer.stop()
+        self.log.close()
+        self.store.close()
+
+    def __enter__(self) -> ScoringService:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,465 @@
+"""The service's single store writer: event log -> sessions -> store -> scores -> alerts.
+
+One thread reads the log after its checkpoint in micro-batches (up to ``batch_records``
+records, or what arrived within ``batch_ms``), and per batch:
+
+1. decodes the records; events already stored (a replay after a crash between the store
+   commit and the checkpoint, or the same event posted twice) keep their stored session;
+2. sessionizes the new ones (``OnlineSessionizer``, in (ts, event_id) order within the
+   batch) and stores them with ``ingest_events`` (ids and sessions given: idempotent);
+3. re-scores the touched sessions with the model of the alert policy in force
+   (``LiveScorer``), replacing their older scores, and records each newly flagged session
+   in ``live_alerts`` (once per session and model);
+4. ``mark_applied`` (the checkpoint), then wakes the requests waiting on those seqs.
+
+A failing store write leaves the batch in the log: the writer logs, backs off and retries. A
+record that can never be stored (undecodable, or refused by ingest alone) goes to the
+dead-letter file ``dead_letter.jsonl`` (seq, reason, record) so it cannot block the log. A
+failing *score* does not hold events back: they are stored and answered "not scored".
+"""
+
+from __future__ import annotations
+
+import collections
+import datetime as dt
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from core.errors import AnomalystError, IngestError
+from core.files import private_umask
+from core.ingest.events import ingest_events
+from core.ingest.time_window import TimeWindow
+from core.schema import EVENT_COLUMN_NAMES
+from core.serve.event_log import EventLog
+from core.serve.live_models import LiveModel, load_live_model, score_sessions
+from core.serve.sessionizer import OnlineSessionizer, OpenSession
+from core.store import Store
+
+log = logging.getLogger(__name__)
+
+NO_POLICY = "no policy in force: stored, not scored"
+DEAD_LETTER_NAME = "dead_letter.jsonl"
+_KEPT_OUTCOMES = 200_000  # per-seq answers kept for waiters that have not read them yet
+_KEPT_VERDICTS = 100_000  # sessions' latest verdicts
+N_REASONS = 3
+
+
+class PoisonRecord(AnomalystError):
+    """A log record that can never be stored (its reason goes to the dead-letter file)."""
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """A session's latest live score: ``note`` says why there is none."""
+
+    session_id: str
+    score: float | None = None
+    risk: float | None = None
+    flagged: bool | None = None
+    reasons: tuple[str, ...] = ()
+    note: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"score": self.score, "risk": self.risk, "flagged": self.flagged,
+                "reasons": list(self.reasons), "note": self.note}
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What became of one log record."""
+
+    seq: int
+    session_id: str | None
+    new_session: bool = False
+    duplicate: bool = False
+    dead_letter: str | None = None  # the reason, when it went to the dead-letter file
+
+
+@dataclass
+class WriterStats:
+    events_stored: int = 0
+    duplicates: int = 0
+    alerts_raised: int = 0
+    batches: int = 0
+    failures: int = 0
+    dead_letters: int = 0
+    sessions_scored: int = 0
+    last_error: str | None = None
+
+
+class LiveScorer:
+    """Scores sessions with the alert policy's model; the policy is re-read every
+    ``policy_ttl_s`` seconds (a newly published one takes effect within that). A newly
+    flagged session's reasons are its explanation's top ones (``core.explain``, ~0.3 s each,
+    for at most ``explain_per_batch`` new alerts a batch; the others, and explanations that
+    fail, get the threshold sentence)."""
+
+    def __init__(self, store: Store, *, policy_ttl_s: float = 5.0,
+                 explain_per_batch: int = 3) -> None:
+        self._store = store
+        self._explain_per_batch = explain_per_batch
+        self._explained: collections.OrderedDict[str, tuple[str, ...]] = (
+            collections.OrderedDict())
+        self._ttl = policy_ttl_s
+        self._policy: Any = None
+        self._read_at = -float("inf")
+        self._models: dict[str, Any] = {}
+
+    def policy(self) -> Any:
+        """The policy in force (``core.policy.AlertPolicy``), or None."""
+        from core.policy import policy_in_force
+
+        if time.monotonic() - self._read_at > self._ttl:
+            self._policy, self._read_at = policy_in_force(self._store), time.monotonic()
+        return self._policy
+
+    def warm(self) -> None:
+        """Read the policy and load its model now, so the first request is not the one
+        that waits for them (seconds: torch, the model files)."""
+        try:
+            policy = self.policy()
+            if policy is not None:
+                self._model(policy.model_id)
+        except Exception:  # scoring will say what is wrong, per batch
+            log.warning("live scorer: could not load the policy's model", exc_info=True)
+
+    def _model(self, model_id: str) -> LiveModel:
+        """The policy's model (an ensemble with its members), loaded once."""
+        if model_id not in self._models:
+            self._models = {model_id: load_live_model(self._store, model_id)}
+        return self._models[model_id]
+
+    def score(self, session_ids: list[str]) -> tuple[dict[str, Verdict], list[dict[str, Any]]]:
+        """Verdicts of ``session_ids`` (scores written) and the alerts newly raised."""
+        from core.policy import risk_calibration
+
+        policy = self.policy()
+        if policy is None:
+            return {s: Verdict(s, note=NO_POLICY) for s in session_ids}, []
+        model_id = policy.model_id
+        started = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+        scores = score_sessions(self._store, self._model(model_id), session_ids, started)
+        table = self._store.live.segments(list(scores["session_id"]))
+        table = table.merge(scores.rename(columns={"score": f"score:{model_id}"}),
+                            on="session_id")
+        flagged = policy.in_force.flags(table, model_id)
+        calibration = risk_calibration(self._store, model_id)
+        values = table[f"score:{model_id}"].to_numpy(np.float64)
+        risk = calibration.risk(values) if calibration else np.full(len(table), np.nan)
+        verdicts: dict[str, Verdict] = {}
+        for i, r in enumerate(table.itertuples(index=False)):
+            threshold = policy.in_force.at(tenure=r.tenure, country=r.country)
+            reasons = (f"score {values[i]:.4g} is at or above the policy threshold "
+                       f"{threshold:.4g} for a {r.tenure} user in {r.country}",) if (
+                flagged[i]) else ()
+            verdicts[r.session_id] = Verdict(
+                r.session_id, float(values[i]),
+                None if not np.isfinite(risk[i]) else round(float(risk[i]), 1),
+                bool(flagged[i]), reasons)
+        return verdicts, self._raise_alerts(model_id, table, verdicts)
+
+    def _reasons(self, model_id: str, verdict: Verdict) -> tuple[str, ...]:
+        """The explanation's top reasons (``core.explain``), else the threshold sentence."""
+        from core.explain import explain_session
+
+        try:
+            found = explain_session(self._store, verdict.session_id, model_id=model_id,
+                                    use_cache=False, save=False).reasons
+        except Exception:  # an explanation is a nicety: the alert stands without it
+            log.warning("live scorer: no explanation for %s", verdict.session_id,
+                        exc_info=True)
+            return verdict.reasons
+        reasons = tuple(found[:N_REASONS]) or verdict.reasons
+        self._explained[verdict.session_id] = reasons
+        _trim(self._explained, _KEPT_VERDICTS)
+        return reasons
+
+    def _raise_alerts(self, model_id: str, table: pd.DataFrame,
+                      verdicts: dict[str, Verdict]) -> list[dict[str, Any]]:
+        flagged = [s for s, v in verdicts.items() if v.flagged]
+        if not flagged:
+            return []
+        alerted = self._store.live.alerted(model_id, flagged)
+        for s in alerted:  # already alerted: the reasons found then
+            verdicts[s] = replace(verdicts[s], reasons=self._explained.get(
+                s, verdicts[s].reasons))
+        fresh = [s for s in flagged if s not in alerted]
+        if not fresh:
+            return []
+        for s in fresh[:self._explain_per_batch]:
+            verdicts[s] = replace(verdicts[s], reasons=self._reasons(model_id, verdicts[s]))
+        now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+        rows = table.set_index("session_id").loc[fresh]
+        alerts = pd.DataFrame({
+            "session_id": fresh, "user_id": rows["user_id"].astype(str).to_list(),
+            "model_id": model_id, "score": [verdicts[s].score for s in fresh],
+            "risk": [verdicts[s].risk for s in fresh], "raised_at": now,
+            "event_ts": pd.to_datetime(rows["end_ts"]).to_list(),
+            "reasons": [json.dumps(list(verdicts[s].reasons)) for s in fresh]})
+        with self._store.transaction():
+            self._store.live.insert(alerts)
+        return [{**a, "raised_at": now.isoformat(), "event_ts": str(a["event_ts"])}
+                for a in alerts.to_dict(orient="records")]
+
+
+def store_lookup(store: Store) -> Callable[[str], OpenSession | None]:
+    """The sessionizer's ``lookup``: the user's latest stored session."""
+    def lookup(user_id: str) -> OpenSession | None:
+        found = store.live.latest_session(user_id)
+        if found is None:
+            return None
+        return OpenSession(found["session_id"], found["start_ts"], found["end_ts"],
+                           found["n_events"])
+    return lookup
+
+
+class StoreWriter:
+    """The writer thread; ``start``/``stop``; requests wait with ``wait_applied``."""
+
+    def __init__(self, store: Store, event_log: EventLog, *, gap_minutes: float,
+                 unit: str = "session", batch_records: int = 500, batch_ms: float = 50.0,
+                 window: TimeWindow | None = None, scorer: LiveScorer | None = None,
+                 max_open_sessions: int = 100_000) -> None:
+        self.store = store
+        self.log = event_log
+        self.gap_minutes = gap_minutes
+        self.unit = unit
+        self.batch_records = batch_records
+        self.batch_ms = batch_ms
+        self.window = window or TimeWindow.parse()
+        self.scorer = scorer or LiveScorer(store)
+        self.sessionizer = OnlineSessionizer(gap_minutes, max_open_sessions,
+                                             lookup=store_lookup(store))
+        self.stats = WriterStats()
+        self.alert_listeners: list[Callable[[list[dict[str, Any]]], None]] = []
+        self.dead_letter_path = Path(event_log.directory) / DEAD_LETTER_NAME
+        self._cond = threading.Condition()
+        self._applied = event_log.applied_seq
+        self._outcomes: collections.OrderedDict[int, Outcome] = collections.OrderedDict()
+        self._verdicts: collections.OrderedDict[str, Verdict] = collections.OrderedDict()
+        self._stop = threading.Event()
+        self._running = threading.Event()
+        self._running.set()
+        self._thread: threading.Thread | None = None
+
+    # -- control -----------------------------------------------------------------------
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="anomalyst-store-writer",
+                                        daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Finish the batch in hand and stop (what is left stays in the log)."""
+        self._stop.set()
+        self._running.set()
+        self.wake()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def pause(self) -> None:
+        """Hold off applying after the batch in hand (tests, maintenance)."""
+        self._running.clear()
+
+    def resume(self) -> None:
+        self._running.set()
+        self.wake()
+
+    def wake(self) -> None:
+        with self._cond:
+            self._cond.notify_all()
+
+    @property
+    def alive(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    @property
+    def applied_seq(self) -> int:
+        with self._cond:
+            return self._applied
+
+    def wait_applied(self, seq: int, timeout: float) -> bool:
+        """True once every record <= ``seq`` is applied, False after ``timeout`` seconds."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while self._applied < seq:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._cond.wait(left)
+            return True
+
+    def outcome(self, seq: int) -> Outcome | None:
+        with self._cond:
+            return self._outcomes.get(seq)
+
+    def verdict(self, session_id: str) -> Verdict | None:
+        with self._cond:
+            return self._verdicts.get(session_id)
+
+    # -- the loop ----------------------------------------------------------------------
+    def _run(self) -> None:
+        backoff = 0.1
+        while not self._stop.is_set():
+            self._running.wait()
+            if self._stop.is_set():
+                return
+            batch = self._next_batch()
+            if not batch:
+                continue
+            try:
+                self._apply_or_isolate(batch)
+                backoff = 0.1
+            except Exception as exc:  # the store failed: keep the batch, retry later
+                self.stats.failures += 1
+                self.stats.last_error = str(exc)[:500]
+                log.exception("live writer: batch of seqs %d-%d failed; retrying in %.1f s",
+                              batch[0][0], batch[-1][0], backoff)
+                self._stop.wait(backoff)
+                backoff = min(backoff * 2, 5.0)
+
+    def _next_batch(self) -> list[tuple[int, bytes]]:
+        """Up to ``batch_records`` records after the checkpoint, waiting ``batch_ms`` for a
+        batch to fill once its first record is there."""
+        deadline = None
+        while not self._stop.is_set():
+            batch = list(self.log.read(self.applied_seq, limit=self.batch_records))
+            if len(batch) >= self.batch_records or (batch and deadline is not None
+                                                    and time.monotonic() >= deadline):
+                return batch
+            if batch and deadline is None:
+                deadline = time.monotonic() + self.batch_ms / 1000
+            with self._cond:
+                self._cond.wait(0.2 if deadline is None else
+                                max(0.0, deadline - time.monotonic()))
+        return []
+
+    def _apply_or_isolate(self, batch: list[tuple[int, bytes]]) -> None:
+        """Apply the batch; when data in it is refused, apply record by record and send
+        the refused ones to the dead-letter file."""
+        try:
+            self._apply(batch)
+            return
+        except (PoisonRecord, IngestError) as exc:
+            if len(batch) == 1:
+                self._dead_letter(batch[0], str(exc))
+                return
+        for record in batch:
+            try:
+                self._apply([record])
+            except (PoisonRecord, IngestError) as exc:
+                self._dead_letter(record, str(exc))
+
+    def _apply(self, batch: list[tuple[int, bytes]]) -> None:
+        rows = [_decode(seq, payload) for seq, payload in batch]
+        stored = self.store.live.stored_sessions_of([r["event_id"] for r in rows])
+        outcomes, new_rows = self._sessionize(rows, stored)
+        if new_rows:
+            frame = events_frame(new_rows)
+            ingest_events(self.store, frame, session_gap_minutes=self.gap_minutes,
+                          unit=self.unit, time_window=self.window)
+        touched = sorted({o.session_id for o in outcomes if o.session_id})
+        verdicts, alerts = self._score(touched)
+        self.log.mark_applied(batch[-1][0])
+        self._publish(batch[-1][0], outcomes, verdicts, len(new_rows), alerts)
+
+    def _sessionize(self, rows: list[dict[str, Any]], stored: dict[str, str]
+                    ) -> tuple[list[Outcome], list[dict[str, Any]]]:
+        outcomes: dict[int, Outcome] = {}
+        new_rows: list[dict[str, Any]] = []
+        seen: dict[str, str] = dict(stored)
+        for row in sorted(rows, key=lambda r: (r["ts"], r["event_id"])):
+            if row["event_id"] in seen:
+                outcomes[row["_seq"]] = Outcome(row["_seq"], seen[row["event_id"]],
+                                                duplicate=True)
+                continue
+            if self.unit == "event":
+                session_id, new = row["event_id"], True
+            else:
+                session_id, new = self.sessionizer.assign(
+                    row["user_id"], dt.datetime.fromisoformat(row["ts"]), row["session_id"])
+            seen[row["event_id"]] = session_id
+            outcomes[row["_seq"]] = Outcome(row["_seq"], session_id, new)
+            new_rows.append({**row, "session_id": session_id})
+        self.sessionizer.closed_since_last_call()  # v1: closing needs no action
+        return [outcomes[r["_seq"]] for r in rows], new_rows
+
+    def _score(self, session_ids: list[str]) -> tuple[dict[str, Verdict], list[dict[str, Any]]]:
+        if not session_ids:
+            return {}, []
+        try:
+            verdicts, alerts = self.scorer.score(session_ids)
+        except Exception as exc:  # the events are stored: answer "not scored", go on
+            log.exception("live writer: scoring %d sessions failed", len(session_ids))
+            self.stats.last_error = str(exc)[:500]
+            note = f"stored, not scored: {str(exc)[:300]}"
+            return {s: Verdict(s, note=note) for s in session_ids}, []
+        self.stats.sessions_scored += sum(v.score is not None for v in verdicts.values())
+        return verdicts, alerts
+
+    def _publish(self, last_seq: int, outcomes: list[Outcome], verdicts: dict[str, Verdict],
+                 n_stored: int, alerts: list[dict[str, Any]]) -> None:
+        self.stats.events_stored += n_stored
+        self.stats.duplicates += sum(o.duplicate for o in outcomes)
+        self.stats.alerts_raised += len(alerts)
+        self.stats.batches += 1
+        with self._cond:
+            for o in outcomes:
+                self._outcomes[o.seq] = o
+            for session_id, v in verdicts.items():
+                self._verdicts[session_id] = v
+                self._verdicts.move_to_end(session_id)
+            _trim(self._outcomes, _KEPT_OUTCOMES)
+            _trim(self._verdicts, _KEPT_VERDICTS)
+            self._applied = last_seq
+            self._cond.notify_all()
+        for listener in list(self.alert_listeners) if alerts else []:
+            listener(alerts)
+
+    def _dead_letter(self, record: tuple[int, bytes], reason: str) -> None:
+        seq, payload = record
+        line = json.dumps({"seq": seq, "reason": reason,
+                           "record": payload.decode("utf-8", "replace")})
+        with private_umask(), open(self.dead_letter_path, "a", encoding="utf-8") as f:
+            f.write(line + "\n")
+            f.flush()
+        log.error("live writer: seq %d moved to %s: %s", seq, self.dead_letter_path, reason)
+        self.stats.dead_letters += 1
+        self.log.mark_applied(seq)
+        self._publish(seq, [Outcome(seq, None, dead_letter=reason)], {}, 0, [])
+
+
+def _trim(d: collections.OrderedDict[Any, Any], size: int) -> None:
+    while len(d) > size:
+        d.popitem(last=False)
+
+
+def _decode(seq: int, payload: bytes) -> dict[str, Any]:
+    try:
+        row = json.loads(payload)
+        if not isinstance(row, dict) or not row.get("event_id") or not row.get("user_id"):
+            raise ValueError("not an event object with event_id and user_id")
+        dt.datetime.fromisoformat(row["ts"])
+    except (ValueError, TypeError, KeyError) as exc:
+        raise PoisonRecord(f"log record {seq} must be a parsed event, got {exc}") from None
+    return {**row, "_seq": seq}
+
+
+def events_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
+    """Canonical columns (and the extra fields as their own columns, as a file has them)."""
+    data: dict[str, list[Any]] = {c: [r.get(c) for r in rows] for c in EVENT_COLUMN_NAMES}
+    extras: dict[str, list[Any]] = {}
+    for i, r in enumerate(rows):
+        for key, value in json.loads(r.get("extra") or "{}").items():
+            extras.setdefault(key, [None] * len(rows))[i] = value
+    frame = pd.DataFrame({**data, **{k: v for k, v in extras.items() if k not in data}})
+    frame["ts"] = pd.to_datetime(frame["ts"])
+    return frame.dropna(axis=1, how="all")

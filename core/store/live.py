@@ -1,0 +1,111 @@
+"""Reads and writes of the real-time scoring service (core.serve): its alerts and lookups.
+
+``live_alerts`` holds one row per session the service flagged (a session is alerted once
+per model); the lookups answer what the single writer asks between micro-batches.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from core.store.tenure import tenure_sql
+
+if TYPE_CHECKING:
+    from core.store import Store
+
+ALERT_COLUMNS = ("alert_id", "session_id", "user_id", "model_id", "score", "risk",
+                 "raised_at", "event_ts", "reasons")
+
+_INSERT = """
+    INSERT INTO live_alerts
+    SELECT nextval('live_alert_id_seq'), session_id, user_id, model_id, score, risk,
+           raised_at, event_ts, reasons
+    FROM _new_live_alerts
+"""
+_SINCE = f"""
+    SELECT {', '.join(ALERT_COLUMNS)} FROM live_alerts
+    WHERE raised_at >= $since AND alert_id > $after_id
+    ORDER BY alert_id LIMIT $limit
+"""
+_ALERTED = """
+    SELECT session_id FROM live_alerts
+    WHERE model_id = $model_id AND list_contains($session_ids, session_id)
+"""
+_COUNT = "SELECT count(*) FROM live_alerts"
+_STORED_IDS = """
+    SELECT event_id, session_id FROM events WHERE list_contains($event_ids, event_id)
+"""
+_LATEST_SESSION = """
+    SELECT session_id, start_ts, end_ts, n_events FROM sessions
+    WHERE user_id = $user_id ORDER BY end_ts DESC, session_id DESC LIMIT 1
+"""
+_SEGMENTS = f"""
+    SELECT se.session_id, se.user_id, se.start_ts, se.end_ts,
+           {tenure_sql("se.start_ts", "f.first_ts")} AS tenure,
+           coalesce(se.country, 'unknown') AS country
+    FROM sessions se
+    JOIN (SELECT user_id, min(start_ts) AS first_ts FROM sessions
+          WHERE user_id IN (SELECT user_id FROM sessions
+                            WHERE list_contains($session_ids, session_id))
+          GROUP BY user_id) f ON f.user_id = se.user_id
+    WHERE list_contains($session_ids, se.session_id)
+    ORDER BY se.start_ts, se.session_id
+"""
+
+
+class LiveAlerts:
+    """The ``live_alerts`` table and the service's store lookups; writes run inside the
+    caller's transaction."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    def insert(self, alerts: pd.DataFrame) -> None:
+        """Append ``alerts`` (every column of ``ALERT_COLUMNS`` but ``alert_id``)."""
+        con = self._store.con
+        con.register("_new_live_alerts", alerts)
+        try:
+            self._store._execute("live.insert", _INSERT)
+        finally:
+            con.unregister("_new_live_alerts")
+
+    def since(self, since: dt.datetime, *, after_id: int = 0, limit: int = 100) -> pd.DataFrame:
+        """Alerts raised at or after ``since`` (naive UTC) with an id above ``after_id``,
+        oldest first, at most ``limit``."""
+        return self._store._frame("live.since", _SINCE, {
+            "since": since, "after_id": int(after_id), "limit": int(limit)})
+
+    def count(self) -> int:
+        return int(self._store._scalar("live.count", _COUNT))
+
+    def alerted(self, model_id: str, session_ids: Sequence[str]) -> set[str]:
+        """Which of ``session_ids`` already have an alert of ``model_id``."""
+        rows = self._store._rows("live.alerted", _ALERTED, {
+            "model_id": model_id, "session_ids": list(session_ids)})
+        return {str(r[0]) for r in rows}
+
+    def stored_sessions_of(self, event_ids: Sequence[str]) -> dict[str, str]:
+        """event_id -> session_id of those ``event_ids`` already stored."""
+        if not event_ids:
+            return {}
+        rows = self._store._rows("live.stored_ids", _STORED_IDS,
+                                 {"event_ids": list(event_ids)})
+        return {str(e): str(s) for e, s in rows}
+
+    def latest_session(self, user_id: str) -> dict[str, Any] | None:
+        """The user's session that ended last: session_id, start_ts, end_ts, n_events."""
+        rows = self._store._rows("live.latest_session", _LATEST_SESSION, {"user_id": user_id})
+        if not rows:
+            return None
+        session_id, start, end, n = rows[0]
+        return {"session_id": str(session_id), "start_ts": start, "end_ts": end,
+                "n_events": int(n)}
+
+    def segments(self, session_ids: Sequence[str]) -> pd.DataFrame:
+        """session_id, user_id, start_ts, end_ts, tenure, country of ``session_ids``."""
+        return self._store._frame("live.segments", _SEGMENTS,
+                                  {"session_ids": list(session_ids)})

@@ -1,0 +1,136 @@
+"""ScoringService: store, score, alert; replay after a stop; back-pressure; dead letters."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from core.policy import publish_policy
+from core.serve.event_log import LogFull
+from core.serve.events_in import parse_events
+from core.serve.service import ScoringService, ServiceConfig
+from core.serve.writer import DEAD_LETTER_NAME, NO_POLICY
+from core.store import Store
+
+FAST = ServiceConfig(fsync=False, wait_s=30.0, batch_ms=5.0)
+
+
+def events(user: str, *minutes: int) -> bytes:
+    return json.dumps([{"user_id": user, "ts": f"2026-09-10T10:{m:02d}:00",
+                        "event_type": "view", "amount": 10 + m} for m in minutes]).encode()
+
+
+def flag_everything(path: Path) -> str:
+    """Publish a policy on the zscore model that flags every scored session."""
+    with Store.open(path) as store:
+        listing = store.models.listing()
+        model_id = str(listing[listing["detector"] == "zscore"]["model_id"].iloc[0])
+        publish_policy(store, analyst="test", model_id=model_id, thresholds={"all": -1e9})
+    return model_id
+
+
+def count(path: Path, sql: str) -> int:
+    with Store.open(path, read_only=True) as store:
+        return int(store.con.execute(sql).fetchone()[0])
+
+
+def test_events_are_stored_scored_and_alerted_once(demo_store_copy: Path) -> None:
+    model_id = flag_everything(demo_store_copy)
+    with ScoringService.open(demo_store_copy, FAST) as service:
+        first = service.submit(parse_events(events("live_a", 0, 5)))
+        again = service.submit(parse_events(events("live_a", 9)))
+        dup = service.submit(parse_events(events("live_a", 0)))
+        assert first.applied and again.applied
+        answers = first.events + again.events
+        assert {e["session_id"] for e in answers} == {"live_a@2026-09-10T10:00:00"}
+        assert [e["new_session"] for e in answers] == [True, False, False]
+        assert all(e["flagged"] and e["risk"] is not None and e["reasons"] for e in answers)
+        assert dup.events[0]["duplicate"] is True
+        alerts = service.alerts()
+        assert [a["session_id"] for a in alerts] == ["live_a@2026-09-10T10:00:00"]
+        assert alerts[0]["model_id"] == model_id and alerts[0]["reasons"]
+        assert not alerts[0]["reasons"][0].startswith("score ")  # the explanation's reasons
+        assert answers[-1]["reasons"] == alerts[0]["reasons"]  # kept for later events
+        assert service.writer.stats.events_stored == 3
+    sid = "'live_a@2026-09-10T10:00:00'"
+    assert count(demo_store_copy, f"SELECT count(*) FROM events WHERE session_id = {sid}") == 3
+    assert count(demo_store_copy, f"SELECT n_events FROM sessions WHERE session_id = {sid}") == 3
+    assert count(demo_store_copy, f"SELECT count(*) FROM scores WHERE session_id = {sid} "
+                                  f"AND model_id = '{model_id}'") == 1
+
+
+def test_acked_events_are_replayed_exactly_once_after_a_stop(demo_store_copy: Path) -> None:
+    service = ScoringService.open(demo_store_copy, FAST, start=False)  # writer never runs
+    answer = service.submit(parse_events(events("live_r", 0, 1, 2)), wait_s=0.05)
+    assert not answer.applied and [e["seq"] for e in answer.events] == [1, 2, 3]
+    service.close()
+    with ScoringService.open(demo_store_copy, FAST) as service:
+        assert service.writer.wait_applied(3, 30)
+    log_dir = demo_store_copy.parent / "event_log"
+    (log_dir / "checkpoint.json").unlink()  # as if killed after the commit, before the
+    with ScoringService.open(demo_store_copy, FAST) as service:  # checkpoint: all replayed
+        assert service.writer.wait_applied(3, 30)
+        assert service.writer.stats.duplicates == 3 and service.writer.stats.events_stored == 0
+    assert count(demo_store_copy,
+                 "SELECT count(*) FROM events WHERE user_id = 'live_r'") == 3
+
+
+def test_a_full_log_refuses_with_a_retry_hint(demo_store_copy: Path) -> None:
+    config = ServiceConfig(fsync=False, max_pending=2)
+    with ScoringService.open(demo_store_copy, config, start=False) as service:
+        service.submit(parse_events(events("live_f", 0, 1)), wait_s=0)
+        with pytest.raises(LogFull, match="Retry later") as caught:
+            service.submit(parse_events(events("live_f", 2)), wait_s=0)
+        assert caught.value.retry_after_s > 0
+
+
+def test_a_poison_record_goes_to_the_dead_letter_file(demo_store_copy: Path) -> None:
+    with ScoringService.open(demo_store_copy, FAST, start=False) as service:
+        service.log.append([b"not an event"])
+        service.writer.start()
+        answer = service.submit(parse_events(events("live_p", 0)))
+        assert answer.applied and answer.events[0]["session_id"] == "live_p@2026-09-10T10:00:00"
+        assert service.writer.stats.dead_letters == 1
+    lines = (demo_store_copy.parent / "event_log" / DEAD_LETTER_NAME).read_text().splitlines()
+    assert json.loads(lines[0])["seq"] == 1 and "must be a parsed event" in lines[0]
+
+
+def test_without_a_policy_events_are_stored_not_scored(tmp_path: Path) -> None:
+    with ScoringService.open(tmp_path / "fresh.duckdb", FAST) as service:
+        answer = service.submit(parse_events(events("live_n", 0)))
+        assert answer.applied and answer.events[0]["note"] == NO_POLICY
+        assert answer.events[0]["score"] is None
+        assert service.score_inline(parse_events(events("live_n", 0)))["note"] == NO_POLICY
+    assert count(tmp_path / "fresh.duckdb", "SELECT count(*) FROM events") == 1
+
+
+def test_inline_scoring_stores_nothing(demo_store_copy: Path) -> None:
+    flag_everything(demo_store_copy)
+    with ScoringService.open(demo_store_copy, FAST) as service:
+        before = service.store.summary.count_events()
+        out = service.score_inline(parse_events(events("live_i", 0, 3)))
+        assert out["session_id"] == "live_i@2026-09-10T10:00:00" and out["flagged"] is True
+        assert isinstance(out["score"], float)
+        assert service.store.summary.count_events() == before
+
+
+def test_a_failing_store_write_is_retried_not_lost(demo_store_copy: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    import core.serve.writer as writer
+
+    real, calls = writer.ingest_events, []
+
+    def flaky(*args: object, **kwargs: object) -> object:
+        calls.append(1)
+        if len(calls) == 1:
+            raise OSError("disk hiccup")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(writer, "ingest_events", flaky)
+    with ScoringService.open(demo_store_copy, FAST) as service:
+        answer = service.submit(parse_events(events("live_t", 0)))
+        assert answer.applied and answer.events[0]["session_id"] == "live_t@2026-09-10T10:00:00"
+        assert service.writer.stats.failures == 1 and len(calls) == 2
+        assert "disk hiccup" in (service.writer.stats.last_error or "")
