@@ -51,6 +51,8 @@ DEAD_LETTER_NAME = "dead_letter.jsonl"
 _KEPT_OUTCOMES = 200_000  # per-seq answers kept for waiters that have not read them yet
 _KEPT_VERDICTS = 100_000  # sessions' latest verdicts
 N_REASONS = 3
+ISOLATE_AFTER = 3
+"""Failures of one batch, not the store's, after which its records are tried one by one."""
 
 
 class PoisonRecord(AnomalystError):
@@ -307,7 +309,7 @@ class StoreWriter:
 
     # -- the loop ----------------------------------------------------------------------
     def _run(self) -> None:
-        backoff = 0.1
+        backoff, failed = 0.1, 0
         while not self._stop.is_set():
             self._running.wait()
             if self._stop.is_set():
@@ -316,15 +318,30 @@ class StoreWriter:
             if not batch:
                 continue
             try:
-                self._apply_or_isolate(batch)
-                backoff = 0.1
+                if failed >= ISOLATE_AFTER:  # the same error every time: find its records
+                    self._isolate(batch)
+                else:
+                    self._apply_or_isolate(batch)
+                backoff, failed = 0.1, 0
             except Exception as exc:  # the store failed: keep the batch, retry later
                 self.stats.failures += 1
                 self.stats.last_error = str(exc)[:500]
+                failed = failed + 1 if not _is_store_failure(exc) else 0
                 log.exception("live writer: batch of seqs %d-%d failed; retrying in %.1f s",
                               batch[0][0], batch[-1][0], backoff)
                 self._stop.wait(backoff)
                 backoff = min(backoff * 2, 5.0)
+
+    def _isolate(self, batch: list[tuple[int, bytes]]) -> None:
+        """Apply record by record; a record that fails with anything but a store failure
+        goes to the dead-letter file with its error, so one bad record cannot stop the log."""
+        for record in batch:
+            try:
+                self._apply([record])
+            except Exception as exc:
+                if _is_store_failure(exc):
+                    raise
+                self._dead_letter(record, f"{type(exc).__name__}: {str(exc)[:300]}")
 
     def _next_batch(self) -> list[tuple[int, bytes]]:
         """Up to ``batch_records`` records after the checkpoint, waiting ``batch_ms`` for a
@@ -453,6 +470,15 @@ def _decode(seq: int, payload: bytes) -> dict[str, Any]:
     return {**row, "_seq": seq}
 
 
+def _is_store_failure(exc: BaseException) -> bool:
+    """A failure of the store or the disk (worth retrying as is), not of the data."""
+    import duckdb
+
+    from core.errors import StoreError
+
+    return isinstance(exc, duckdb.Error | OSError | StoreError)
+
+
 def events_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
     """Canonical columns (and the extra fields as their own columns, as a file has them)."""
     data: dict[str, list[Any]] = {c: [r.get(c) for r in rows] for c in EVENT_COLUMN_NAMES}
@@ -461,5 +487,7 @@ def events_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
         for key, value in json.loads(r.get("extra") or "{}").items():
             extras.setdefault(key, [None] * len(rows))[i] = value
     frame = pd.DataFrame({**data, **{k: v for k, v in extras.items() if k not in data}})
-    frame["ts"] = pd.to_datetime(frame["ts"])
+    # ISO 8601 with or without fractions (format inference from the first row would refuse
+    # the rest of a batch that mixes them)
+    frame["ts"] = pd.to_datetime(frame["ts"], format="ISO8601")
     return frame.dropna(axis=1, how="all")

@@ -134,3 +134,12 @@ def test_a_failing_store_write_is_retried_not_lost(demo_store_copy: Path,
         assert answer.applied and answer.events[0]["session_id"] == "live_t@2026-09-10T10:00:00"
         assert service.writer.stats.failures == 1 and len(calls) == 2
         assert "disk hiccup" in (service.writer.stats.last_error or "")
+
+
+def test_a_batch_mixing_whole_and_fractional_seconds_is_stored(demo_store_copy: Path) -> None:
+    body = json.dumps([{"user_id": "live_t", "ts": ts, "event_type": "view"} for ts in (
+        "2026-09-10T11:00:00.250", "2026-09-10T11:01:00", "2026-09-10T11:02:00.5")]).encode()
+    with ScoringService.open(demo_store_copy, FAST) as service:
+        answer = service.submit(parse_events(body))
+        assert answer.applied and service.writer.stats.failures == 0
+    assert count(demo_store_copy, "SELECT count(*) FROM events WHERE user_id = 'live_t'") == 3
