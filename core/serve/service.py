@@ -48,6 +48,8 @@ class ServiceConfig:
     fsync: bool = True
     store_wait_s: float = 0.0  # how long to wait for another process to let go of the store
     window: TimeWindow | None = None
+    share_store: bool = True  # open the store only while a batch or a read needs it
+    share_wait_s: float = 30.0  # then: how long a batch waits for a reader to let go
 
 
 @dataclass(frozen=True)
@@ -99,6 +101,8 @@ class ScoringService:
                              window=config.window, scorer=LiveScorer(store))
         service = cls(store, event_log, writer, config)
         writer.scorer.warm()
+        if config.share_store:  # readers (the dashboard, the CLI) open it between batches
+            store.share_when_idle(config.share_wait_s)
         if start:
             writer.start()
         return service
@@ -165,14 +169,15 @@ class ScoringService:
         rows = [{**r, "session_id": session_id} for r in parsed.rows]
         from core.pipeline.registry import load_model
 
-        model = load_model(self.store, policy.model_id)
+        with self.store.held():
+            model = load_model(self.store, policy.model_id)
+            calibration = risk_calibration(self.store, policy.model_id)
         model.require_same_features()
         with Store.open(":memory:") as scratch:
             ingest_events(scratch, events_frame(rows), time_window=self.window)
             built = build_input(scratch, model.input_kind, model.spec,
                                 session_ids=[session_id], progress=False)
         score = float(np.asarray(model.detector.score(built.data), dtype=np.float64)[0])
-        calibration = risk_calibration(self.store, policy.model_id)
         risk = float(calibration.risk(np.array([score]))[0]) if calibration else None
         country = next((r["country"] for r in rows if r.get("country")), "unknown")
         threshold = policy.in_force.at(tenure="new", country=country)
@@ -185,8 +190,9 @@ class ScoringService:
     def alerts(self, since: dt.datetime | None = None, *, after_id: int = 0,
                limit: int = 100) -> list[dict[str, Any]]:
         """Live alerts raised at or after ``since`` with an id above ``after_id``."""
-        frame = self.store.live.since(since or dt.datetime(1970, 1, 1), after_id=after_id,
-                                      limit=limit)
+        with self.store.held():
+            frame = self.store.live.since(since or dt.datetime(1970, 1, 1), after_id=after_id,
+                                          limit=limit)
         out = []
         for row in frame.astype(object).where(frame.notna(), None).to_dict(orient="records"):
             row["reasons"] = json.loads(row["reasons"] or "[]")

@@ -121,7 +121,8 @@ class LiveScorer:
         from core.policy import policy_in_force
 
         if time.monotonic() - self._read_at > self._ttl:
-            self._policy, self._read_at = policy_in_force(self._store), time.monotonic()
+            with self._store.held():
+                self._policy, self._read_at = policy_in_force(self._store), time.monotonic()
         return self._policy
 
     def warm(self) -> None:
@@ -130,7 +131,8 @@ class LiveScorer:
         try:
             policy = self.policy()
             if policy is not None:
-                self._model(policy.model_id)
+                with self._store.held():
+                    self._model(policy.model_id)
         except Exception:  # scoring will say what is wrong, per batch
             log.warning("live scorer: could not load the policy's model", exc_info=True)
 
@@ -318,10 +320,11 @@ class StoreWriter:
             if not batch:
                 continue
             try:
-                if failed >= ISOLATE_AFTER:  # the same error every time: find its records
-                    self._isolate(batch)
-                else:
-                    self._apply_or_isolate(batch)
+                with self.store.held():  # open only while a batch is applied
+                    if failed >= ISOLATE_AFTER:  # the same error every time: find its records
+                        self._isolate(batch)
+                    else:
+                        self._apply_or_isolate(batch)
                 backoff, failed = 0.1, 0
             except Exception as exc:  # the store failed: keep the batch, retry later
                 self.stats.failures += 1

@@ -85,10 +85,48 @@ class Store:
     """
 
     def __init__(self, con: duckdb.DuckDBPyConnection, path: Path, *, read_only: bool) -> None:
-        self._con = con
+        self._con: duckdb.DuckDBPyConnection | None = con
         self.path = path
         self.read_only = read_only
         self._local = threading.local()
+        self._holders = 0
+        self._hold_lock = threading.Lock()
+        self._share_wait_s: float | None = None  # set by share_when_idle
+
+    # --- sharing the file with other processes (a long-lived writer) -----------------------
+    def share_when_idle(self, wait_s: float = DEFAULT_WAIT_S) -> None:
+        """From now on the file is open only while some thread is inside ``held()``: the last
+        one out closes it, so other processes (the dashboard, the CLI) can open it between
+        uses; the next ``held()`` opens it again, waiting up to ``wait_s`` for them. For a
+        process that keeps a store for hours (the scoring service). Every use must then be
+        inside ``held()``."""
+        self._share_wait_s = float(wait_s)
+        with self._hold_lock:
+            if self._holders == 0:
+                self._close_connection()
+
+    @contextmanager
+    def held(self) -> Iterator[Store]:
+        """The store, open for as long as the block runs (see ``share_when_idle``; without
+        it, this only yields the open store)."""
+        with self._hold_lock:
+            if self._con is None:
+                self._con = connect_with_retry(self.path, read_only=self.read_only,
+                                               wait_s=self._share_wait_s or DEFAULT_WAIT_S)
+            self._holders += 1
+        try:
+            yield self
+        finally:
+            with self._hold_lock:
+                self._holders -= 1
+                if self._holders == 0 and self._share_wait_s is not None:
+                    self._close_connection()
+
+    def _close_connection(self) -> None:
+        if self._con is not None:
+            self._con.close()
+            self._con = None
+            self._local = threading.local()  # every thread's cursor was on that connection
 
     # --- one snapshot of repeated reads ------------------------------------------------------
     @contextmanager
@@ -148,7 +186,8 @@ class Store:
         return cls(con, resolved, read_only=read_only)
 
     def close(self) -> None:
-        self._con.close()
+        self._share_wait_s = None
+        self._close_connection()
 
     def __enter__(self) -> Store:
         return self
@@ -257,6 +296,9 @@ class Store:
         """This thread's cursor on the store's connection."""
         cursor = getattr(self._local, "cursor", None)
         if cursor is None:
+            if self._con is None:
+                raise StoreError(f"the store {self.path} is shared with other processes and "
+                                 "not held here: use it inside `with store.held():`.")
             cursor = self._con if threading.current_thread() is threading.main_thread() else (
                 self._con.cursor()
             )

@@ -109,11 +109,13 @@ def test_without_a_policy_events_are_stored_not_scored(tmp_path: Path) -> None:
 def test_inline_scoring_stores_nothing(demo_store_copy: Path) -> None:
     flag_everything(demo_store_copy)
     with ScoringService.open(demo_store_copy, FAST) as service:
-        before = service.store.summary.count_events()
+        with service.store.held():
+            before = service.store.summary.count_events()
         out = service.score_inline(parse_events(events("live_i", 0, 3)))
         assert out["session_id"] == "live_i@2026-09-10T10:00:00" and out["flagged"] is True
         assert isinstance(out["score"], float)
-        assert service.store.summary.count_events() == before
+        with service.store.held():
+            assert service.store.summary.count_events() == before
 
 
 def test_a_failing_store_write_is_retried_not_lost(demo_store_copy: Path,
@@ -143,3 +145,21 @@ def test_a_batch_mixing_whole_and_fractional_seconds_is_stored(demo_store_copy: 
         answer = service.submit(parse_events(body))
         assert answer.applied and service.writer.stats.failures == 0
     assert count(demo_store_copy, "SELECT count(*) FROM events WHERE user_id = 'live_t'") == 3
+
+
+def test_another_process_reads_the_store_while_the_service_runs(demo_store_copy: Path) -> None:
+    import subprocess
+    import sys
+
+    read = ("from core.store import Store\n"
+            f"with Store.open({str(demo_store_copy)!r}, read_only=True, wait_s=20) as s:\n"
+            "    print(s.con.execute(\"SELECT count(*) FROM events WHERE user_id = 'live_r'\")"
+            ".fetchall()[0][0])\n")
+    root = Path(__file__).resolve().parents[3]
+    with ScoringService.open(demo_store_copy, FAST) as service:
+        assert service.submit(parse_events(events("live_r", 0, 1))).applied
+        done = subprocess.run([sys.executable, "-c", read], cwd=root, capture_output=True,
+                              text=True, timeout=120)
+        assert done.returncode == 0, done.stderr[-2000:]
+        assert done.stdout.strip() == "2"
+        assert service.submit(parse_events(events("live_r", 2))).applied  # and writes again
