@@ -65,7 +65,7 @@ def draw_feed() -> None:
                 "or replay a file: `anomalyst replay FILE --to URL`.")
         return
     shown = services_live.with_links(frame)[[
-        "raised_at", "risk", "user_id", "session_id", "model_id", "reasons", "explain", "user",
+        "raised_at", "risk", "user_id", "session_id", "explain", "user", "reasons", "model_id",
         "alert_id"]]
     config = {
         "risk": st.column_config.ProgressColumn("risk", min_value=0, max_value=100,
