@@ -28,12 +28,17 @@ def _echo(step: str) -> None:
 @click.option("--rebuild", is_flag=True, help="Build the demo store again even if it exists.")
 @click.option("--no-dashboard", is_flag=True, help="Build the store and stop.")
 @click.option("--port", type=int, default=8501, show_default=True)
+@click.option("--live", is_flag=True,
+              help="Also start the scoring service and replay fresh sample events into it, so "
+                   "the Live page moves from the first minute.")
+@click.option("--live-port", type=int, default=8765, show_default=True,
+              help="The scoring service's port (with --live).")
 @wait_option
 @user_errors
 def demo(db: str | None, users: int, days: int, seed: int, rebuild: bool, no_dashboard: bool,
-         port: int, wait_s: float) -> None:
+         port: int, live: bool, live_port: int, wait_s: float) -> None:
     """Build the sample store when there is none (generate, ingest, train, score), then open
-    the dashboard on it."""
+    the dashboard on it (with --live: beside the scoring service and a replay into it)."""
     path = resolve_db_path(db)
     if rebuild and path.exists():
         path.unlink()
@@ -47,8 +52,56 @@ def demo(db: str | None, users: int, days: int, seed: int, rebuild: bool, no_das
         build_demo_store(path, users=users, days=days, seed=seed, wait_s=wait_s, step=_echo)
     else:
         _echo(f"using the existing demo store {path} (pass --rebuild to build it again)")
-    if not no_dashboard:
-        _run_dashboard(path, port)
+    helpers = _start_live(path, live_port, seed) if live else []
+    try:
+        if not no_dashboard:
+            _run_dashboard(path, port)
+        else:
+            if helpers:  # --live --no-dashboard: run until the replay ends
+                helpers[-1].wait()
+    finally:
+        for child in reversed(helpers):
+            _stop_group(child)
+
+
+LIVE_RATE = "20/s"
+LIVE_SPEEDUP = "120"
+"""The live demo replays two days of events in about 25 minutes (at most 20 events a second)."""
+
+
+def _start_live(path: Path, port: int, seed: int) -> list[subprocess.Popen]:
+    """The scoring service on ``path`` (no tokens: loopback only) and a replay of fresh
+    sample events into it, each in its own process group; returns both."""
+    import time
+    import urllib.request
+
+    from cli.demo import write_live_events
+
+    events = write_live_events(path, seed=seed + 1)
+    url = f"http://127.0.0.1:{port}"
+    anomalyst = [sys.executable, "-m", "cli"]
+    kwargs = {"start_new_session": True, "cwd": Path(__file__).resolve().parent.parent,
+              "preexec_fn": _die_with_parent if sys.platform == "linux" else None}
+    service = subprocess.Popen([*anomalyst, "serve", "--db", str(path), "--port", str(port),
+                                "--insecure-local"], **kwargs)
+    _echo(f"scoring service on {url} (no tokens: loopback only)")
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if service.poll() is not None:
+            raise click.ClickException(f"the scoring service stopped (exit {service.returncode})"
+                                       "; see its messages above.")
+        try:
+            with urllib.request.urlopen(f"{url}/healthz", timeout=2):
+                break
+        except OSError:
+            time.sleep(0.5)
+    else:
+        _stop_group(service)
+        raise click.ClickException(f"the scoring service did not answer on {url} in 120 s.")
+    replay = subprocess.Popen([*anomalyst, "replay", str(events), "--to", url, "--rate",
+                               LIVE_RATE, "--speedup", LIVE_SPEEDUP, "--batch", "50"], **kwargs)
+    _echo(f"replaying {events.name} into it ({LIVE_RATE}, event time x{LIVE_SPEEDUP})")
+    return [service, replay]
 
 
 @click.command()

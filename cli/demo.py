@@ -65,3 +65,33 @@ def build_demo_store(
             app_models.score(store, result.model_id)
             model_ids.append(result.model_id)
     return model_ids
+
+
+LIVE_PREFIX = "live-"
+"""Ids of the live demo's users and events start with this and the run's time, so each run's
+users and events are new (an event id already stored would be a duplicate, not scored)."""
+
+
+def write_live_events(db: Path, *, users: int = 400, days: int = 2, seed: int = 8) -> Path:
+    """A fresh sample (new users, ids prefixed ``live-<run time>-``, no session ids: the service
+    sessionizes them) whose first event comes right after the store's last, as Parquet beside
+    the store; for ``anomalyst demo --live`` to replay."""
+    import pandas as pd
+
+    import sample_data
+
+    data = sample_data.generate(sample_data.GeneratorConfig(users=users, days=days, seed=seed))
+    events = data.events.copy()
+    with app_data.open_store(db, read_only=True) as store:
+        last = store.summary.time_range()[1]
+    start = pd.to_datetime(events["ts"]).min()
+    if last is not None and not pd.isna(last):
+        events["ts"] = pd.to_datetime(events["ts"]) + (pd.Timestamp(last) - start
+                                                       + pd.Timedelta(minutes=1))
+    run = pd.Timestamp.now(tz="UTC").strftime("%m%d%H%M%S")
+    for column in ("user_id", "event_id"):
+        events[column] = f"{LIVE_PREFIX}{run}-" + events[column].astype(str)
+    events = events.drop(columns=["session_id"], errors="ignore")
+    target = db.parent / "live_demo_events.parquet"
+    events.sort_values("ts").to_parquet(target, index=False)
+    return target
