@@ -213,6 +213,16 @@ class EventVocabStateMixin:
     unknown_floor_: float | None
     score_events: Any  # the detector's own (n, L) per-event scores
 
+    def _validation_inputs(self, validation: EventSequences) -> list[np.ndarray]:
+        if tuple(validation.channel_names) != self.channel_names_:
+            raise ConfigError(
+                "validation channels must match the training channels, got "
+                f"{list(validation.channel_names)}. Build both with the same feature version."
+            )
+        return [map_tokens(validation, self.vocab_, self.n_tokens_),
+                np.asarray(validation.numeric, dtype=np.float32),
+                np.asarray(validation.mask, dtype=bool)]
+
     def _calibrate(self, data: EventSequences) -> None:
         mask = np.asarray(data.mask, dtype=bool)
         if not (mask & (np.asarray(data.tokens) == EventSequences.UNKNOWN)).any():
@@ -303,15 +313,6 @@ class SequenceAutoencoderDetector(EventVocabStateMixin,
         self.channel_names_ = tuple(data.channel_names)
         self.unknown_floor_ = None
         return [tokens, np.asarray(data.numeric), mask]
-
-    def _validation_inputs(self, validation: EventSequences) -> list[np.ndarray]:
-        if tuple(validation.channel_names) != self.channel_names_:
-            raise ConfigError(
-                "validation channels must match the training channels, got "
-                f"{list(validation.channel_names)}. Build both with the same feature version."
-            )
-        return [map_tokens(validation, self.vocab_, self.n_tokens_),
-                np.asarray(validation.numeric), np.asarray(validation.mask, dtype=bool)]
 
     def _training_arrays(self, raw: list[np.ndarray]) -> list[np.ndarray]:
         tok, num, lengths, _ = self._prepare(*raw)

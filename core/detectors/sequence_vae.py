@@ -45,13 +45,13 @@ from core.detectors._aggregate import (
 from core.detectors._refusals import refuse_one_event_sessions
 from core.detectors._scaling import SCALINGS, fit_scaler
 from core.detectors._training import TorchTrainingConfig
-from core.detectors.base import SequenceDetector, map_tokens
+from core.detectors.base import SequenceDetector
 from core.detectors.config import check_choice, check_float, check_int
 from core.detectors.registry import register
 from core.detectors.sequence_autoencoder import EventVocabStateMixin, left_align
 from core.detectors.torch_detector import LossOutput, TorchDetector, linear_warmup
 from core.detectors.vae import ENCODER_LOGVAR_BOUND, kl_to_standard_normal
-from core.errors import ConfigError, ModelError
+from core.errors import ModelError
 
 
 @dataclasses.dataclass(frozen=True)
@@ -213,16 +213,6 @@ class SequenceVAEDetector(EventVocabStateMixin, TorchDetector[SequenceVAEConfig]
         self.channel_names_ = tuple(data.channel_names)
         self.unknown_floor_ = None
         return [tokens, np.asarray(data.numeric, dtype=np.float32), mask]
-
-    def _validation_inputs(self, validation: EventSequences) -> list[np.ndarray]:
-        if tuple(validation.channel_names) != self.channel_names_:
-            raise ConfigError(
-                "validation channels must match the training channels, got "
-                f"{list(validation.channel_names)}. Build both with the same feature version."
-            )
-        return [map_tokens(validation, self.vocab_, self.n_tokens_),
-                np.asarray(validation.numeric, dtype=np.float32),
-                np.asarray(validation.mask, dtype=bool)]
 
     def _fit_scaler(self, train_raw: list[np.ndarray]) -> None:
         numeric, mask = train_raw[1], train_raw[2]
