@@ -366,7 +366,9 @@ def run(*, quick: bool = False, smoke: bool = False) -> dict[str, Any]:
         fit_wall, fit_cpu, _ = clock(lambda b=built.data: vae.fit(b.take(np.arange(fit_rows))))
         entry = measure(lambda: vae.score(matrix), n=n_rows)
         entry.pop("_result")
-        add(f"vae score ({vae.config.score}, {vae.config.score_samples} draws), "
+        draws = (vae.config.elbo_samples if vae.config.score == "elbo"
+                 else vae.config.score_samples)
+        add(f"vae score ({vae.config.score}, {draws or 'posterior mean, no'} draws), "
             f"{n_rows:,} x {n_features}", entry, kind="detector", fit_rows=fit_rows,
             fit_wall_s=fit_wall, fit_cpu_s=fit_cpu)
         if entry["per_s"] < TARGETS["vae_sessions_per_s"]:
