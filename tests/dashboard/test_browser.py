@@ -28,7 +28,7 @@ def page(server: str):
         yield opened
 
 
-@pytest.mark.parametrize("name", ["overview", "thresholds", "queue", "user"])
+@pytest.mark.parametrize("name", ["overview", "thresholds", "queue", "user", "live"])
 def test_every_page_renders(page, server: str, name: str) -> None:
     page.goto(f"{server}/{'' if name == 'overview' else name}")
     settle(page)
