@@ -192,9 +192,10 @@ def alert_latency(service: Service, db: Path) -> dict[str, Any]:
     status, answer = service.post(service.connection(), burst)
     acked = time.perf_counter()
     flagged = any(e.get("flagged") for e in answer.get("events", []))
-    code = (f"from core.store import Store\nwith Store.open({str(db)!r}, read_only=True, "
-            "wait_s=30) as s:\n    print(s.con.execute(\"SELECT count(*) FROM live_alerts "
-            f"WHERE user_id = '{user}'\").fetchall()[0][0])\n")
+    code = ("import datetime as dt\nfrom core.store import Store\n"
+            f"with Store.open({str(db)!r}, read_only=True, wait_s=30) as s:\n"
+            "    found = s.live.since(dt.datetime(1970, 1, 1), limit=100_000)\n"
+            f"    print(int((found['user_id'] == {user!r}).sum()))\n")
     while time.perf_counter() - acked < 60:
         seen = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
                               text=True).stdout.strip()

@@ -42,6 +42,8 @@ DATA_UNSCORED = "data_unscored"  # sessions were ingested and are not scored yet
 USER_SESSIONS_PAGE = "user_sessions_page"  # 1-based page of the user's sessions
 
 # --- Cases ------------------------------------------------------------------------------------
+LIVE_FEED = "live_feed_frame"  # the Live page's feed last drawn, kept while it is paused
+
 CASE = "cs_case"  # the case shown in detail (the picker's value)
 CASE_NOTE = "cs_note"  # the note box
 CASE_NOTE_ADDED = "cs_note_added"  # empty the note box on the next run

@@ -11,16 +11,12 @@ from dashboard import safe_text as safe
 from dashboard import services_queue as sq
 
 REFRESH_S = 2.0
-FEED = "live_feed_frame"  # the feed last drawn, kept while the feed is paused
 
 st.title("Live")
 st.caption("Alerts raised by `anomalyst serve` as events arrive. The page refreshes itself "
            "every 2 s; pause it to act on an alert.")
 
-if not services.store_exists():
-    st.info(safe.fmt("No store at {path} yet. Build the demo store with `anomalyst demo`, or "
-                     "start the service with `anomalyst demo --live`.", path=services.db_path()))
-    st.stop()
+common.scored_models_or_stop()  # no store or no scored model: what to run, then stop
 
 paused = st.toggle("Pause the feed", key="live_paused",
                    help="Stops the refresh so the rows stay put while you pick one.")
@@ -51,13 +47,13 @@ def draw_pulse() -> None:
 
 
 def draw_feed() -> None:
-    if paused and FEED in st.session_state:
-        frame = st.session_state[FEED]
+    if paused and state.has(state.LIVE_FEED):
+        frame = state.get(state.LIVE_FEED)
     else:
         frame = services.safely(lambda: services_live.feed(*services.key()), "read the alerts")
         if frame is None:
             return
-        st.session_state[FEED] = frame
+        state.put(state.LIVE_FEED, frame)
     draw_pulse()
     st.subheader(safe.fmt("Newest alerts ({n})", n=len(frame)))
     if frame.empty:
