@@ -140,3 +140,32 @@ def test_planted_anomalies_score_higher_than_normal_rows(
         assert np.isfinite(scores).all()
         assert scores[200:].min() > np.quantile(scores[:200], 0.95)
 
+
+
+def test_the_trimmed_loss_leaves_out_the_worst_rows_in_training_only(
+    fitted: VAEDetector, features: FeatureMatrix,
+) -> None:
+    def copy(trim: float) -> VAEDetector:
+        detector = VAEDetector(dataclasses.replace(fitted.config, trim_fraction=trim))
+        for name in ("feature_names_", "centre_", "scale_", "net_"):
+            setattr(detector, name, getattr(fitted, name))
+        detector.train_step_, detector.step_budget_ = 10, 10  # past the warm-up: beta = 1
+        return detector
+
+    trimmed, untrimmed = copy(0.25), copy(0.0)
+    x = torch.from_numpy(trimmed._standardise(features.values[:8]))
+    x[0] = 9.0  # one row far off: the worst quarter of 8 rows holds it
+
+    def loss(detector: VAEDetector, training: bool) -> float:
+        detector.net_.train(training)
+        torch.manual_seed(0)
+        with torch.no_grad():
+            return float(detector._batch_loss(detector.net_, (x,))[0])
+
+    try:
+        assert loss(trimmed, True) < loss(untrimmed, True)
+        assert loss(trimmed, False) == pytest.approx(loss(untrimmed, False))  # every row
+    finally:
+        fitted.net_.eval()
+    with pytest.raises(Exception, match="trim_fraction"):
+        VAEConfig(trim_fraction=0.9)
