@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import numpy as np
 import pytest
@@ -168,3 +168,15 @@ def make_markov_sessions(
 @pytest.fixture(scope="module")
 def markov_factory() -> Callable[..., tuple[EventSequences, np.ndarray]]:
     return make_markov_sessions
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread() -> Iterator[None]:
+    """Tiny nets train faster on one thread (and ten times faster on a loaded machine); a
+    module opts in with an autouse fixture that requests this one."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

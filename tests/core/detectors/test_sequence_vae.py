@@ -4,7 +4,7 @@ padding, save/load and planted anomalies."""
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import numpy as np
 import pytest
@@ -19,12 +19,8 @@ TINY = SequenceVAEConfig(**SequenceVAEDetector.tiny_config)
 
 
 @pytest.fixture(scope="module", autouse=True)
-def one_thread() -> Iterator[None]:
-    """Tiny nets train faster on one thread (and ten times faster on a loaded machine)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+def one_thread(one_torch_thread: None) -> None:
+    """Every test of this module on one torch thread (conftest's ``one_torch_thread``)."""
 
 
 @pytest.fixture(scope="module")
