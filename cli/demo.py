@@ -19,9 +19,10 @@ log = logging.getLogger(__name__)
 SAMPLE_CURRENCY = "EUR"
 """The sample data's prices are euros (sample_data/catalogue.py); set as the display currency."""
 
-DEMO_DETECTORS = ("zscore", "isolation_forest", "autoencoder", "sequence_autoencoder", "vae",
-                  "sequence_vae", "mlp", "gbdt", "transformer", "ensemble")
-"""Trained by `anomalyst demo`: both baselines, the reconstruction families (autoencoders and
+DEMO_DETECTORS = ("zscore", "isolation_forest", "ecdf_tails", "autoencoder",
+                  "sequence_autoencoder", "vae", "sequence_vae", "mlp", "gbdt", "transformer",
+                  "ensemble")
+"""Trained by `anomalyst demo`: the three baselines, the reconstruction families (autoencoders and
 VAEs, on features and on sequences), three classifiers (trained on the sample data's ground
 truth) and, last, the ensemble of all of them."""
 

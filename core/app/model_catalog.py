@@ -350,9 +350,9 @@ def retire(store: Store, model_id: str, *, by: str, undo: bool = False) -> str:
 
 
 # --- training runs -----------------------------------------------------------------------
-DETECTORS = ("zscore", "isolation_forest", "autoencoder", "vae", "sequence_autoencoder",
-             "sequence_vae", "mlp", "gbdt", "transformer", "cnn_gru", "transformer_mlm",
-             "ensemble")
+DETECTORS = ("zscore", "isolation_forest", "ecdf_tails", "autoencoder", "vae",
+             "sequence_autoencoder", "sequence_vae", "mlp", "gbdt", "transformer", "cnn_gru",
+             "transformer_mlm", "ensemble")
 """Detectors the Models page offers (named here: listing the registry would load torch; a
 name the registry lacks makes the run fail with the CLI's list of detectors)."""
 _NAME = re.compile(r"[a-z][a-z0-9_]{0,47}")

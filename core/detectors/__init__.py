@@ -14,6 +14,7 @@ from core.detectors.autoencoder import AutoencoderConfig, AutoencoderDetector
 from core.detectors.base import Detector, FeatureDetector, SequenceDetector, load_detector
 from core.detectors.cnn_gru import CnnGruConfig, CnnGruDetector
 from core.detectors.config import DetectorConfig
+from core.detectors.ecdf_tails import EcdfTailsConfig, EcdfTailsDetector
 from core.detectors.gbdt import GBDTConfig, GBDTDetector
 from core.detectors.isolation_forest import IsolationForestConfig, IsolationForestDetector
 from core.detectors.mlp import MLPConfig, MLPDetector
@@ -40,6 +41,8 @@ __all__ = [
     "CnnGruDetector",
     "Detector",
     "DetectorConfig",
+    "EcdfTailsConfig",
+    "EcdfTailsDetector",
     "FeatureDetector",
     "GBDTConfig",
     "GBDTDetector",
