@@ -14,6 +14,7 @@ are bound parameters, never formatted into SQL."""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections.abc import Sequence
@@ -48,6 +49,7 @@ from core.features.spec import (
     NIGHT_HOURS,
     PAYMENT_ATTEMPT,
     PAYMENT_FAILED,
+    POINT_IN_TIME,
     REMOVE_FROM_CART,
     SMALL_AMOUNT,
     FeatureSpec,
@@ -91,11 +93,14 @@ def _epoch_ms(us: np.ndarray) -> np.ndarray:
 
 
 def _queries(
-    con: duckdb.DuckDBPyConnection, where: str, params: dict[str, Any], scoped: bool
+    con: duckdb.DuckDBPyConnection, where: str, params: dict[str, Any], scoped: bool,
+    point_in_time: bool = False,
 ) -> dict[str, str]:
     """SQL of the two feature queries: ``sessions`` (one row per session, in session_id
     order) and ``events`` (one row per event as numbers, in scan order); both carry
-    ``h_session``, the hash of the session id that ties an event to its session."""
+    ``h_session``, the hash of the session id that ties an event to its session.
+    ``point_in_time``: a text is a duplicate once another user had written it by the
+    session's last event (else: when any other user wrote it, ever)."""
     c = event_columns(con)
     cols = ", ".join(f"{expr} AS {name}" for name, expr in c.items())
     text_scope = (f"AND {c['text']} IN (SELECT {c['text']} FROM events {where})"
@@ -117,6 +122,23 @@ def _queries(
           count(d.dtext) AS n_dup_texts,
           max(quantity) FILTER (event_type = $add) AS cart_qty_max
         FROM e LEFT JOIN dup d ON d.dtext = e.text
+        GROUP BY session_id ORDER BY session_id""" if not point_in_time else f"""
+        WITH firsts AS (
+          SELECT text AS dtext, min_by(user_id, t0, 2) AS users, min_by(t0, t0, 2) AS times
+          FROM (SELECT {c['text']} AS text, user_id, min(ts) AS t0 FROM events
+                WHERE {c['text']} IS NOT NULL {text_scope} GROUP BY ALL)
+          GROUP BY text
+        ), e AS (SELECT {cols}, max(ts) OVER (PARTITION BY session_id) AS end_ts
+                 FROM events {where})
+        SELECT session_id, hash(session_id) AS h_session, any_value(user_id) AS user_id,
+          sum(amount) AS amount_sum, max(amount) AS amount_max, count(amount) AS n_amounts,
+          count(*) FILTER (amount >= 0 AND amount < {SMALL_AMOUNT}) AS n_small,
+          count(text) AS n_texts, sum(length(text))::DOUBLE AS text_len_sum,
+          -- another user had written the text by the session's last event
+          count(*) FILTER (coalesce(if(d.users[1] = e.user_id, d.times[2], d.times[1])
+                                    <= e.end_ts, false)) AS n_dup_texts,
+          max(quantity) FILTER (event_type = $add) AS cart_qty_max
+        FROM e LEFT JOIN firsts d ON d.dtext = e.text
         GROUP BY session_id ORDER BY session_id""",
         "events": f"""
         WITH e AS (SELECT {cols} FROM events {where})
@@ -257,13 +279,44 @@ def _sharing_whole_table(
     return out["h"], out["n"].astype(np.float64)
 
 
+def _sharing_point_in_time(
+    con: duckdb.DuckDBPyConnection, col: str, where: str, params: dict[str, Any],
+    scoped: bool, timings: dict[str, float], value_hash: np.ndarray, end_us: np.ndarray,
+) -> np.ndarray:
+    """Per (value, session end) pair: how many *other* users had used the value at or before
+    the session's end (each user's first event with it, over the whole table).
+
+    What a live service knows when the session's last event arrives, so streaming and batch
+    agree (issue #26); the whole-table count also saw users who came later.
+    """
+    source = (f"WHERE {col} IN (SELECT {col} FROM events {where})" if scoped
+              else f"WHERE {col} IS NOT NULL")
+    out = A.fetch(con, f"""
+        SELECT {A.hashed(col)} AS h, epoch_us(min(ts)) AS t FROM events {source}
+        GROUP BY {col}, user_id ORDER BY h, t""", params, timings, f"sharing_{col}")
+    hashes, first = out["h"], out["t"].astype(np.int64)
+    if len(hashes) == 0:
+        return np.zeros(len(value_hash))
+    # one sorted int64 key per (value, first use): value code, then the time's rank
+    values, code = np.unique(hashes, return_inverse=True)
+    times = np.unique(first)
+    width = len(times) + 1
+    keys = code.astype(np.int64) * width + np.searchsorted(times, first)
+    at = np.minimum(np.searchsorted(values, value_hash), len(values) - 1)
+    known = values[at] == value_hash
+    group = at.astype(np.int64) * width
+    upto = group + np.searchsorted(times, end_us, side="right") - 1
+    users = np.searchsorted(keys, upto, side="right") - np.searchsorted(keys, group)
+    return np.where(known, np.maximum(users - 1, 0), 0).astype(np.float64)
+
+
 def _compute(
     con: duckdb.DuckDBPyConnection, spec: FeatureSpec, where: str, params: dict[str, Any],
     scoped: bool, timings: dict[str, float],
 ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
     """(feature name -> float64 column, meta columns), both in the output order (start
     time, then session id)."""
-    queries = _queries(con, where, params, scoped)
+    queries = _queries(con, where, params, scoped, spec.sharing == POINT_IN_TIME)
     sessions_result = A.fetch_in_background(con, queries["sessions"], params, timings,
                                             "sessions")
     # Distinct values per session on a worker thread (numpy's sorts and pandas' hash tables
@@ -277,15 +330,16 @@ def _compute(
         timings["event_numpy"] = time.perf_counter() - started
         sess = sessions_result()
         started = time.perf_counter()
-        out = _session_features(con, where, params, scoped, timings, sess, red, pool)
+        out = _session_features(con, spec, where, params, scoped, timings, sess, red,
+                                pool)
     timings["numpy"] = time.perf_counter() - started
     return out
 
 
 def _session_features(
-    con: duckdb.DuckDBPyConnection, where: str, params: dict[str, Any], scoped: bool,
-    timings: dict[str, float], sess: dict[str, np.ndarray], red: _EventReductions,
-    pool: ThreadPoolExecutor,
+    con: duckdb.DuckDBPyConnection, spec: FeatureSpec, where: str, params: dict[str, Any],
+    scoped: bool, timings: dict[str, float], sess: dict[str, np.ndarray],
+    red: _EventReductions, pool: ThreadPoolExecutor,
 ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
     """_compute's second half: the sessions query's columns and the event reductions, in
     the output order."""
@@ -347,7 +401,13 @@ def _session_features(
         first = A.first_uses(p_seg, p_id, rank, user, len(p_hash))
         f[f"is_new_{short}"] = ((np.bincount(p_seg[first], minlength=n)[:n] > 0)
                                 & (n_prev > 0)).astype(np.float64)
-        if name in ("device_id", "ip"):
+        if name in ("device_id", "ip") and spec.sharing == POINT_IN_TIME:
+            per_pair = _sharing_point_in_time(con, event_columns(con)[name], where, params,
+                                              scoped, timings, p_hash[p_id], end_us[p_seg])
+            others = np.zeros(n)
+            np.maximum.at(others, p_seg, per_pair)
+            f[f"{short}_other_users_log"] = _log1p(others)
+        elif name in ("device_id", "ip"):
             if scoped:
                 keys, n_other = _sharing_whole_table(con, event_columns(con)[name], where,
                                                      params, timings)
@@ -548,7 +608,7 @@ def build_session_features(
             if training.history is not None:
                 history = learn_history(con, training.history, learn, learn_params)
         spec = FeatureSpec(types, text=text_spec, novelty=novelty, extras=extras,
-                           history=history)
+                           history=history, sharing=POINT_IN_TIME)
     params = {
         **params,
         **{f"t{i}": t for i, t in enumerate(spec.event_types)},
@@ -571,12 +631,12 @@ def build_session_features(
     if spec.text is not None:
         from core.text.features import text_feature_columns
 
-        text_columns, text_spec = text_feature_columns(con, spec.text, meta["session_id"],
-                                                       scoped=requested is not None,
-                                                       progress=progress)
+        text_columns, text_spec = text_feature_columns(
+            con, spec.text, meta["session_id"], scoped=requested is not None,
+            progress=progress,
+            session_end_us=meta["end_us"] if spec.sharing == POINT_IN_TIME else None)
         f |= text_columns
-        spec = FeatureSpec(spec.event_types, spec.version, text_spec,  # PCA fitted when new
-                           spec.novelty, spec.extras, spec.history)
+        spec = dataclasses.replace(spec, text=text_spec)  # PCA fitted when new
     names = spec.names
     rows = slice(None)
     if requested is not None:

@@ -96,6 +96,15 @@ def event_type_features(event_types: Iterable[str]) -> tuple[str, ...]:
     return (*(f"count_log[{t}]" for t in buckets), *(f"share[{t}]" for t in buckets))
 
 
+WHOLE_TABLE = "whole_table"
+POINT_IN_TIME = "point_in_time"
+SHARING_MODES = (WHOLE_TABLE, POINT_IN_TIME)
+"""How ``device_other_users_log`` / ``ip_other_users_log`` count the other users of a device
+or IP: over the whole events table (models trained before issue #26; their specs have no
+"sharing" key), or only the users who had used it by the session's last event (every new
+spec: what a live service knows at that moment, so streaming and batch scores agree)."""
+
+
 def feature_hash(names: Iterable[str], version: int = FEATURE_VERSION) -> str:
     """A stable 16-hex-digit fingerprint of feature names (in order) and the feature version.
 
@@ -133,8 +142,13 @@ class FeatureSpec:
     """Extra source columns as features (core.features.extras), or None."""
     history: HistorySpec | None = None
     """Point-in-time history and entity features (core.features.history), or None."""
+    sharing: str = WHOLE_TABLE
+    """How device and IP sharing are counted (``SHARING_MODES``); new specs learned by
+    ``build_session_features`` use ``POINT_IN_TIME``."""
 
     def __post_init__(self) -> None:
+        if self.sharing not in SHARING_MODES:
+            raise ConfigError(f"sharing must be one of {SHARING_MODES}, got {self.sharing!r}.")
         types = tuple(self.event_types)
         object.__setattr__(self, "event_types", types)
         bad = [t for t in types if not isinstance(t, str) or t == "" or t == OTHER_BUCKET]
@@ -166,6 +180,8 @@ class FeatureSpec:
         """:func:`feature_hash` of :attr:`names` (and of the text spec, when there is one)."""
         parts = [f"{name}:{json.dumps(part.to_dict(), sort_keys=True)}"
                  for name, part in self._parts() if part is not None]
+        if self.sharing != WHOLE_TABLE:  # a whole-table spec hashes as before the field
+            parts.append(f"sharing:{self.sharing}")
         return feature_hash((*self.names, *parts), self.version)
 
     def _parts(self) -> tuple[tuple[str, Any], ...]:
@@ -180,6 +196,8 @@ class FeatureSpec:
         for name, part in self._parts():
             if part is not None:
                 out[name] = part.to_dict()
+        if self.sharing != WHOLE_TABLE:
+            out["sharing"] = self.sharing
         return out
 
     @classmethod
@@ -191,7 +209,7 @@ class FeatureSpec:
             extras = ExtraSpec.from_dict(data["extras"]) if data.get("extras") else None
             history = HistorySpec.from_dict(data["history"]) if data.get("history") else None
             spec = cls(tuple(data["event_types"]), int(data["version"]), text, novelty, extras,
-                       history)
+                       history, str(data.get("sharing", WHOLE_TABLE)))
         except KeyError as exc:
             raise ModelError(
                 f"feature spec must have 'event_types' and 'version', got keys {sorted(data)}."

@@ -49,6 +49,18 @@ _WRITERS = """
     FROM events WHERE length(text) >= $min_chars
     GROUP BY text
 """
+# The same texts with their two earliest writers (user, first use in epoch microseconds; NULL
+# when only one user wrote it): point-in-time comparison sets (a session sees a text only once
+# another user had written it).
+_FIRST_WRITERS = """
+    SELECT text, users[1] AS user1, times[1] AS t1, users[2] AS user2,
+      coalesce(times[2], 9223372036854775807) AS t2
+    FROM (
+      SELECT text, min_by(user_id, t0, 2) AS users, min_by(t0, t0, 2) AS times FROM (
+        SELECT text, user_id, epoch_us(min(ts)) AS t0 FROM events
+        WHERE length(text) >= $min_chars GROUP BY text, user_id)
+      GROUP BY text)
+"""
 _DISTINCT_TEXTS = "SELECT DISTINCT text FROM events WHERE text <> '' ORDER BY text"
 _N_TEXT_EVENTS = "SELECT count(*) FROM events WHERE text <> ''"
 
@@ -96,6 +108,12 @@ class Texts:
     def writers(self, min_chars: int) -> pd.DataFrame:
         """text, n_users, user_id of the distinct texts of at least ``min_chars`` characters."""
         return self._exec("writers", _WRITERS, {"min_chars": int(min_chars)}).df()
+
+    def first_writers(self, min_chars: int) -> pd.DataFrame:
+        """text, user1, t1, user2, t2 of the distinct texts of at least ``min_chars``
+        characters: the two earliest writers and their first use (epoch microseconds;
+        user2 None and t2 the largest int64 when one user wrote it)."""
+        return self._exec("first_writers", _FIRST_WRITERS, {"min_chars": int(min_chars)}).df()
 
     def distinct_texts(self) -> list[str]:
         """Every distinct non-empty text, in order."""

@@ -98,18 +98,25 @@ def text_feature_columns(
     *,
     scoped: bool,
     progress: bool | None = None,
+    session_end_us: np.ndarray | None = None,
 ) -> tuple[dict[str, np.ndarray], TextSpec]:
     """(feature name -> float64 column aligned with ``session_ids``, the spec used).
 
     Columns cover all sessions, or only ``session_ids`` when ``scoped``; the comparison texts
     are always the whole table's. An unfitted spec gets its PCA fitted on these sessions.
+    With ``session_end_us`` (each session's last event, epoch microseconds) the comparison is
+    point-in-time: a session compares with a text only once another user had written it by
+    the session's last event (what a live service knows then); without, with any text of the
+    store (specs saved before issue #26).
     """
     check_text_spec(spec)
     started = time.perf_counter()
     n = len(session_ids)
     texts_of = Texts(con)
     rows = texts_of.rows(session_ids if scoped else None)
-    writers = texts_of.writers(spec.min_sim_chars)
+    point_in_time = session_end_us is not None
+    writers = (texts_of.first_writers(spec.min_sim_chars) if point_in_time
+               else texts_of.writers(spec.min_sim_chars))
     texts = pd.Index(pd.unique(pd.concat([rows["text"], writers["text"]], ignore_index=True)))
     vectors, stats = embed_texts(con, texts.tolist(), progress=progress)
 
@@ -146,16 +153,25 @@ def text_feature_columns(
     for i in range(spec.n_components):
         out[f"text_emb_{i}"] = coords[:, i]
 
-    users, _ = pd.factorize(pd.concat([rows["user_id"], writers["user_id"]], ignore_index=True))
-    row_users = users[: len(rows)][keep]
-    pair_sim = _max_sim_other_users(
-        vectors, texts.get_indexer(writers["text"]), users[len(rows):],
-        writers["n_users"].to_numpy() > 1, text_of, row_users,
-        rows["text"].str.len().to_numpy()[keep] >= spec.min_sim_chars,
-    )
+    long_rows = rows["text"].str.len().to_numpy()[keep] >= spec.min_sim_chars
+    if point_in_time:
+        users, _ = pd.factorize(pd.concat([rows["user_id"], writers["user1"]],
+                                          ignore_index=True))
+        n_rows, n_refs = len(rows), len(writers)
+        pair_sim = _max_sim_point_in_time(
+            vectors, texts.get_indexer(writers["text"]),
+            users[n_rows:n_rows + n_refs], writers["t1"].to_numpy(np.int64),
+            writers["t2"].to_numpy(np.int64), text_of, users[:n_rows][keep],
+            np.asarray(session_end_us, np.int64)[session_of], long_rows)
+    else:
+        users, _ = pd.factorize(pd.concat([rows["user_id"], writers["user_id"]],
+                                          ignore_index=True))
+        pair_sim = _max_sim_other_users(
+            vectors, texts.get_indexer(writers["text"]), users[len(rows):],
+            writers["n_users"].to_numpy() > 1, text_of, users[: len(rows)][keep], long_rows)
     best = np.zeros(n)
-    long_rows = np.isfinite(pair_sim)
-    np.maximum.at(best, session_of[long_rows], np.maximum(pair_sim[long_rows], 0.0))
+    scored = np.isfinite(pair_sim)
+    np.maximum.at(best, session_of[scored], np.maximum(pair_sim[scored], 0.0))
     out["text_max_sim_other_users"] = best
     out["text_n_texts_log"] = np.log1p(n_texts)
     log.info("text features: %d sessions, %d texts (%d embedded) in %.2fs", n, len(texts),
@@ -193,6 +209,40 @@ def _max_sim_other_users(
         shared = np.zeros(len(vectors), dtype=bool)
         shared[ref_text[ref_multi]] = True
         sims[shared[pairs[:, 0]]] = 1.0
+    out[np.flatnonzero(row_long)] = sims[back.ravel()]
+    return out
+
+
+def _max_sim_point_in_time(
+    vectors: np.ndarray, ref_text: np.ndarray, user1: np.ndarray, t1: np.ndarray,
+    t2: np.ndarray, row_text: np.ndarray, row_user: np.ndarray, row_end: np.ndarray,
+    row_long: np.ndarray,
+) -> np.ndarray:
+    """Per row: max cosine of its text to a reference text that a user other than the row's
+    had written by the row's session end (NaN for short texts, -inf when there is none); 1.0
+    when that reference is the row's own text.
+
+    A reference's earliest writer other than the row's user is its first writer (``user1``
+    at ``t1``), or its second when the first is the row's user (at ``t2``: the largest int64
+    when nobody else wrote it).
+    """
+    out = np.full(len(row_text), np.nan)
+    if not row_long.any():
+        return out
+    keys = np.stack([row_text[row_long], row_user[row_long], row_end[row_long]], axis=1)
+    triples, back = np.unique(keys.astype(np.int64), axis=0, return_inverse=True)
+    sims = np.full(len(triples), -np.inf)
+    if len(ref_text):
+        ref = vectors[ref_text]  # (n_ref, d)
+        step = max(1, _BLOCK_CELLS // 4 // len(ref_text))  # int64 masks beside the floats
+        for start in range(0, len(triples), step):
+            block = triples[start:start + step]
+            s = vectors[block[:, 0]] @ ref.T  # (b, n_ref)
+            other_t = np.where(user1[None, :] == block[:, 1][:, None], t2[None, :], t1[None, :])
+            known = other_t <= block[:, 2][:, None]
+            s[~known] = -np.inf
+            s[known & (ref_text[None, :] == block[:, 0][:, None])] = 1.0  # verbatim
+            sims[start:start + step] = s.max(axis=1)
     out[np.flatnonzero(row_long)] = sims[back.ravel()]
     return out
 

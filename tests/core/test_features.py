@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import duckdb
@@ -18,6 +19,7 @@ from core.features import (
     build_session_features,
     feature_hash,
 )
+from core.features.spec import POINT_IN_TIME, WHOLE_TABLE
 
 REQUIRED_ONLY = ["user_id", "session_id", "ts", "event_type"]
 
@@ -111,18 +113,35 @@ def test_novelty_against_the_users_history(feats: SessionFeatures) -> None:
     assert r["user_age_days_log"] == pytest.approx(math.log1p(2))
 
 
-def test_device_shared_by_three_users_has_two_others(feats: SessionFeatures) -> None:
-    for sid in ("s2", "s3", "s4"):
-        assert _row(feats, sid)["device_other_users_log"] == pytest.approx(math.log1p(2))
+def test_a_shared_device_counts_the_users_who_had_used_it_by_the_session_end(
+        feats: SessionFeatures) -> None:
+    # d2: u2 (s3, day 1), then u3 (s4, an hour later), then u1 (s2, day 2)
+    assert feats.spec.sharing == POINT_IN_TIME
+    others = {sid: _row(feats, sid)["device_other_users_log"] for sid in ("s3", "s4", "s2")}
+    assert others == pytest.approx({"s3": 0.0, "s4": math.log1p(1), "s2": math.log1p(2)})
     assert _row(feats, "s1")["device_other_users_log"] == 0
     assert _row(feats, "s2")["ip_other_users_log"] == 0  # ip1 is u1's alone
+
+
+def test_a_spec_from_before_point_in_time_sharing_counts_the_whole_table(
+        feats: SessionFeatures) -> None:
+    old = dataclasses.replace(feats.spec, sharing=WHOLE_TABLE)
+    assert "sharing" not in old.to_dict() and FeatureSpec.from_dict(old.to_dict()) == old
+    assert old.hash != feats.spec.hash
+    con = events_con(_rows())
+    for scope in (None, ["s3", "s4"]):
+        got = build_session_features(con, spec=old, session_ids=scope)
+        for sid in ("s3", "s4"):
+            assert _row(got, sid)["device_other_users_log"] == pytest.approx(math.log1p(2))
+            assert _row(got, sid)["text_dup_share"] == 1
 
 
 def test_text_and_cart_features(feats: SessionFeatures) -> None:
     s2, s3 = _row(feats, "s2"), _row(feats, "s3")
     assert s2["text_share"] == pytest.approx(1 / 3) and s2["text_dup_share"] == 0
     assert s2["text_len_mean_log"] == pytest.approx(math.log1p(5))
-    assert s3["text_dup_share"] == 1 and _row(feats, "s4")["text_dup_share"] == 1
+    # "great product": u2 (s3) first, u3 (s4) an hour later: a duplicate from s4 on
+    assert s3["text_dup_share"] == 0 and _row(feats, "s4")["text_dup_share"] == 1
     assert s3["n_removed_after_add_log"] == pytest.approx(math.log1p(1))
     assert s3["cart_qty_max_log"] == pytest.approx(math.log1p(3))
 
@@ -198,7 +217,7 @@ def test_spec_round_trip_hash_and_refusals() -> None:
     with pytest.raises(ConfigError, match="other"):
         FeatureSpec(("<other>",))
     out = build_session_features(events_con(_rows()), event_types=["login", "view"])
-    assert out.spec == spec
+    assert out.spec == dataclasses.replace(spec, sharing=POINT_IN_TIME)
     spec.check_matrix(out.matrix)
     with pytest.raises(ModelError, match="columns"):
         FeatureSpec(("login",)).check_matrix(out.matrix)

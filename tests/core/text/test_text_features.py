@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import sys
 from collections.abc import Iterator
@@ -14,6 +15,7 @@ import pytest
 
 from core.errors import ModelError
 from core.features import BASE_FEATURES, FeatureSpec, build_session_features
+from core.features.spec import WHOLE_TABLE
 from core.ingest import ingest_events
 from core.store import Store
 from core.text import embeddings, text_features_available
@@ -88,7 +90,8 @@ def test_text_columns_follow_the_base_features(feats) -> None:
 @needs_model
 def test_copy_pasted_text_across_users_lights_up_similarity(feats) -> None:
     sim = _column(feats, "text_max_sim_other_users")
-    assert sim["su1"] == sim["su2"] == 1.0  # the same text by another user
+    # point in time: u1 wrote the template first (nobody to copy), u2 pasted it an hour later
+    assert sim["su1"] == 0.0 and sim["su2"] == 1.0
     assert sim["su3"] > 0.85                 # the template dressed up with a tail
     distinct = max(sim["su4"], sim["su4b"], sim["su5"])
     assert distinct < 0.7 and sim["su4b"] < 1.0  # u4's own copy does not count
@@ -97,6 +100,17 @@ def test_copy_pasted_text_across_users_lights_up_similarity(feats) -> None:
     same = np.array([_column(feats, f"text_emb_{i}")["su2"] for i in range(8)])
     np.testing.assert_allclose(emb, same, atol=1e-6)
     assert np.abs(emb).sum() > 0
+
+
+@needs_model
+def test_a_spec_from_before_point_in_time_compares_with_every_text(store_path: Path,
+                                                                   feats) -> None:
+    old = dataclasses.replace(feats.spec, sharing=WHOLE_TABLE)
+    with Store.open(store_path) as store:
+        for scope in (None, ["su1", "su2"]):
+            sim = _column(build_session_features(store.con, spec=old, session_ids=scope),
+                          "text_max_sim_other_users")
+            assert sim["su1"] == sim["su2"] == 1.0  # the same text by another user, ever
 
 
 @needs_model
