@@ -3,8 +3,9 @@
 - ``text_emb_<i>``: the session's mean text embedding, reduced by the spec's PCA (fitted on
   the sessions' mean embeddings when the spec is learned; see :data:`core.text.spec.PROJECTION`);
 - ``text_max_sim_other_users``: the highest cosine similarity of any of the session's texts
-  (of at least ``min_sim_chars`` characters) to a text another user wrote, anywhere in the
-  store; 1.0 for a text that another user wrote verbatim. Computed by blockwise matrix
+  (of at least ``min_sim_chars`` characters) to a text another user had written by the
+  session's last event (point-in-time specs; anywhere in the store for older ones); 1.0 for a
+  text that another user wrote verbatim. Computed by blockwise matrix
   products over the distinct long texts, only the upper triangle when the sessions' texts
   are the references (still quadratic in their number: seconds at tens of thousands of texts;
   docs/BENCHMARKS.md, 'Measurements behind design choices');
