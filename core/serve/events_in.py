@@ -20,6 +20,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
+import threading
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -162,9 +163,24 @@ def _kind(value: Any) -> str:
         type(value), "a number" if isinstance(value, int | float) else type(value).__name__)
 
 
+_LOCAL = threading.local()
+
+
+def _validator() -> duckdb.DuckDBPyConnection:
+    """This thread's in-memory DuckDB for validation, opened once (opening one costs more
+    than validating a small batch: ~70% of a one-event request's time before)."""
+    con = getattr(_LOCAL, "con", None)
+    if con is None:
+        con = duckdb.connect(":memory:")
+        con.execute("SET TimeZone = 'UTC'")
+        _LOCAL.con = con
+    return con
+
+
 def _validate(cells: list[tuple[int, dict[str, str | None]]], window: TimeWindow
               ) -> tuple[list[dict[str, Any]], list[tuple[int, str]]]:
-    """Batch ingest's typing and rules over the events, in a throw-away DuckDB."""
+    """Batch ingest's typing and rules over the events, in this thread's in-memory DuckDB
+    (it holds no table: the batch is registered for the one query)."""
     extras = sorted({k for _, flat in cells for k in flat if k not in _CANONICAL})
     names = [*_CANONICAL, *extras]
     columns = {_ROW: pa.array([i for i, _ in cells], pa.int64())}
@@ -177,15 +193,14 @@ def _validate(cells: list[tuple[int, dict[str, str | None]]], window: TimeWindow
     canonical = ", ".join(quote_ident(c) for c in _CANONICAL if c != "event_id")
     sql = (f"SELECT _row, _reason, coalesce(event_id, {content_hash_expr()}) AS event_id, "
            f"{canonical}, extra FROM ({select}) ORDER BY _row")
-    con = duckdb.connect(":memory:")
+    con = _validator()
+    con.register("_incoming", table)
     try:
-        con.execute("SET TimeZone = 'UTC'")
-        con.register("_incoming", table)
         result = con.execute(sql)
         names_out = [d[0] for d in result.description]
         fetched = result.fetchall()
     finally:
-        con.close()
+        con.unregister("_incoming")
     rows: list[dict[str, Any]] = []
     rejected: list[tuple[int, str]] = []
     for values in fetched:
