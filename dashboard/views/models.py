@@ -77,8 +77,12 @@ def model_section(model_id: str, where: st.delta_generator.DeltaGenerator, tag: 
         st.dataframe({"property": list(facts), "value": list(facts.values())},
                      hide_index=True, key=f"models_facts_{tag}")
         curves = services_models.loss_curves_frame(card.get("curves") or [])
-        charts.chart(figs.loss_curves(curves), figs.loss_table(curves),
-                     key=f"models_loss_{tag}")
+        if curves.empty:  # a tree, a forest, tail counts, the ensemble: no optimiser steps
+            st.caption(safe.fmt("Training curves: none. This detector does not train in "
+                                "optimiser steps, so it has no loss to plot."))
+        else:
+            charts.chart(figs.loss_curves(curves), figs.loss_table(curves),
+                         key=f"models_loss_{tag}")
         if "note" in found:
             st.info(safe.fmt("No evaluation: {note}.", note=safe.prose(found["note"])))
             return
