@@ -234,16 +234,34 @@ def _max_sim_point_in_time(
     triples, back = np.unique(keys.astype(np.int64), axis=0, return_inverse=True)
     sims = np.full(len(triples), -np.inf)
     if len(ref_text):
+        # Rows in order of their end, references in order of their first writer: a row knows
+        # a prefix of the references (those first written by its end), except where its own
+        # user was that first writer (then the second writer's time decides: a sparse fix),
+        # and a block of rows only meets the prefix of its latest end.
+        by_end = np.argsort(triples[:, 2], kind="stable")
+        by_first = np.argsort(t1, kind="stable")
+        ref_text, user1, t1, t2 = ref_text[by_first], user1[by_first], t1[by_first], t2[by_first]
         ref = vectors[ref_text]  # (n_ref, d)
-        step = max(1, _BLOCK_CELLS // 4 // len(ref_text))  # int64 masks beside the floats
+        step = max(1, _BLOCK_CELLS // 2 // len(ref_text))  # a bool mask beside the floats
         for start in range(0, len(triples), step):
-            block = triples[start:start + step]
-            s = vectors[block[:, 0]] @ ref.T  # (b, n_ref)
-            other_t = np.where(user1[None, :] == block[:, 1][:, None], t2[None, :], t1[None, :])
-            known = other_t <= block[:, 2][:, None]
-            s[~known] = -np.inf
-            s[known & (ref_text[None, :] == block[:, 0][:, None])] = 1.0  # verbatim
-            sims[start:start + step] = s.max(axis=1)
+            rows = by_end[start:start + step]
+            block = triples[rows]
+            known = np.searchsorted(t1, block[:, 2], side="right")  # (b,) prefix lengths
+            k = int(known.max())
+            if k == 0:
+                continue
+            s = vectors[block[:, 0]] @ ref[:k].T  # (b, k)
+            s[np.arange(k)[None, :] >= known[:, None]] = -np.inf
+            r, c = np.nonzero(user1[None, :k] == block[:, 1][:, None])  # the row's user first
+            s[r, c] = np.where(t2[c] <= block[r, 2], s[r, c], -np.inf)
+            sims[rows] = s.max(axis=1)
+        # written verbatim by another user by the row's end: exactly 1, not 0.99999994
+        at = np.full(len(vectors), -1)
+        at[ref_text] = np.arange(len(ref_text))
+        j = at[triples[:, 0]]
+        has = j >= 0
+        other = np.where(user1[j] == triples[:, 1], t2[j], t1[j])
+        sims[has & (other <= triples[:, 2])] = 1.0
     out[np.flatnonzero(row_long)] = sims[back.ravel()]
     return out
 

@@ -183,3 +183,35 @@ def test_without_the_model_text_features_are_absent(
             "all-MiniLM-L6-v2@0.1.0").fit(np.eye(10, 384)))
         with pytest.raises(ModelError, match="no sentence model installed.*retrain"):
             build_session_features(store.con, spec=trained_with)
+
+
+@pytest.mark.parametrize("block_rows", [7, 10_000])
+def test_point_in_time_similarity_equals_a_brute_force_search(
+        block_rows: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    import core.text.features as text_features
+    from core.text.features import _max_sim_point_in_time
+
+    monkeypatch.setattr(text_features, "_BLOCK_CELLS", 4 * 20 * block_rows)  # 20 references
+
+    rng = np.random.default_rng(3)
+    vectors = rng.normal(size=(30, 8)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    ref_text = np.arange(20)
+    user1 = rng.integers(0, 6, 20)
+    t1 = rng.integers(0, 100, 20)
+    second = rng.random(20) < 0.5
+    t2 = np.where(second, t1 + rng.integers(0, 50, 20), np.iinfo(np.int64).max)
+    n = 200
+    row_text, row_user = rng.integers(0, 30, n), rng.integers(0, 6, n)
+    row_end, row_long = rng.integers(0, 160, n), rng.random(n) < 0.9
+    got = _max_sim_point_in_time(vectors, ref_text, user1, t1, t2, row_text, row_user,
+                                 row_end, row_long)
+    for i in range(n):
+        if not row_long[i]:
+            assert np.isnan(got[i])
+            continue
+        other = np.where(user1 == row_user[i], t2, t1)  # earliest writer who is not the row's
+        known = other <= row_end[i]
+        sims = np.where(known, vectors[ref_text] @ vectors[row_text[i]], -np.inf)
+        sims[known & (ref_text == row_text[i])] = 1.0
+        assert got[i] == pytest.approx(sims.max(), abs=1e-6)
