@@ -169,7 +169,7 @@ class LiveScorer:
                 r.session_id, float(values[i]),
                 None if not np.isfinite(risk[i]) else round(float(risk[i]), 1),
                 bool(flagged[i]), reasons)
-        return verdicts, self._raise_alerts(model_id, table, verdicts)
+        return verdicts, self._raise_alerts(model_id, table, verdicts, policy.daily_budget)
 
     def _reasons(self, model_id: str, verdict: Verdict) -> tuple[str, ...]:
         """The explanation's top reasons (``core.explain``), else the threshold sentence."""
@@ -187,8 +187,8 @@ class LiveScorer:
         _trim(self._explained, _KEPT_VERDICTS)
         return reasons
 
-    def _raise_alerts(self, model_id: str, table: pd.DataFrame,
-                      verdicts: dict[str, Verdict]) -> list[dict[str, Any]]:
+    def _raise_alerts(self, model_id: str, table: pd.DataFrame, verdicts: dict[str, Verdict],
+                      daily_budget: int | None = None) -> list[dict[str, Any]]:
         flagged = [s for s, v in verdicts.items() if v.flagged]
         if not flagged:
             return []
@@ -197,6 +197,8 @@ class LiveScorer:
             verdicts[s] = replace(verdicts[s], reasons=self._explained.get(
                 s, verdicts[s].reasons))
         fresh = [s for s in flagged if s not in alerted]
+        if fresh and daily_budget is not None:
+            fresh = self._within_budget(model_id, table, verdicts, fresh, daily_budget)
         if not fresh:
             return []
         for s in fresh[:self._explain_per_batch]:
@@ -213,6 +215,29 @@ class LiveScorer:
             self._store.live.insert(alerts)
         return [{**a, "raised_at": now.isoformat(), "event_ts": str(a["event_ts"])}
                 for a in alerts.to_dict(orient="records")]
+
+
+    def _within_budget(self, model_id: str, table: pd.DataFrame,
+                       verdicts: dict[str, Verdict], fresh: list[str], budget: int
+                       ) -> list[str]:
+        """The newly flagged sessions the policy's daily budget still has room for, highest
+        scores first, per day of the session's start (as batch flagging counts them); the
+        others are answered not flagged, with the reason."""
+        start = table.set_index("session_id")["start_ts"]
+        day_of = {s: pd.Timestamp(start[s]).date() for s in fresh}
+        used = self._store.live.per_day(model_id, sorted(set(day_of.values())))
+        kept: list[str] = []
+        by_score = sorted(fresh, key=lambda s: -(verdicts[s].score or 0.0))
+        for s in by_score:
+            day = day_of[s]
+            if used.get(day, 0) < budget:
+                used[day] = used.get(day, 0) + 1
+                kept.append(s)
+                continue
+            verdicts[s] = replace(verdicts[s], flagged=False, reasons=(
+                f"score {verdicts[s].score:.4g} is above the policy threshold, but the "
+                f"policy's daily budget of {budget} alerts for {day.isoformat()} is spent",))
+        return kept
 
 
 def store_lookup(store: Store) -> Callable[[str], OpenSession | None]:

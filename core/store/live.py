@@ -36,6 +36,13 @@ _ALERTED = """
     WHERE model_id = $model_id AND list_contains($session_ids, session_id)
 """
 _COUNT = "SELECT count(*) FROM live_alerts"
+# Alerts of a model per day of their sessions' start (the day a daily budget counts in)
+_PER_DAY = """
+    SELECT CAST(s.start_ts AS DATE) AS day, count(*) AS alerts
+    FROM live_alerts a JOIN sessions s ON s.session_id = a.session_id
+    WHERE a.model_id = $model_id AND list_contains($days, CAST(s.start_ts AS DATE))
+    GROUP BY ALL
+"""
 _STORED_IDS = """
     SELECT event_id, session_id FROM events WHERE list_contains($event_ids, event_id)
 """
@@ -87,6 +94,15 @@ class LiveAlerts:
         rows = self._store._rows("live.alerted", _ALERTED, {
             "model_id": model_id, "session_ids": list(session_ids)})
         return {str(r[0]) for r in rows}
+
+    def per_day(self, model_id: str, days: Sequence[dt.date]) -> dict[dt.date, int]:
+        """Alerts of ``model_id`` already raised for sessions that started on each of
+        ``days`` (UTC)."""
+        if not days:
+            return {}
+        rows = self._store._rows("live.per_day", _PER_DAY,
+                                 {"model_id": model_id, "days": list(days)})
+        return {day: int(n) for day, n in rows}
 
     def stored_sessions_of(self, event_ids: Sequence[str]) -> dict[str, str]:
         """event_id -> session_id of those ``event_ids`` already stored."""

@@ -163,3 +163,27 @@ def test_another_process_reads_the_store_while_the_service_runs(demo_store_copy:
         assert done.returncode == 0, done.stderr[-2000:]
         assert done.stdout.strip() == "2"
         assert service.submit(parse_events(events("live_r", 2))).applied  # and writes again
+
+
+def test_the_daily_budget_caps_live_alerts_highest_scores_first(demo_store_copy: Path) -> None:
+    with Store.open(demo_store_copy) as store:
+        listing = store.models.listing()
+        model_id = str(listing[listing["detector"] == "zscore"]["model_id"].iloc[0])
+        publish_policy(store, analyst="test", model_id=model_id, thresholds={"all": -1e9},
+                       daily_budget=2)
+    body = json.dumps([{"user_id": f"budget_{i}", "ts": f"2026-09-10T11:0{i}:00",
+                        "event_type": "view", "amount": 10 ** i} for i in range(4)]).encode()
+    with ScoringService.open(demo_store_copy, FAST) as service:
+        answers = service.submit(parse_events(body)).events
+        later = service.submit(parse_events(json.dumps([{
+            "user_id": "budget_9", "ts": "2026-09-10T12:00:00", "event_type": "view",
+            "amount": 10 ** 6}]).encode())).events
+        alerts = service.alerts()
+    alerted = {a["session_id"] for a in alerts}
+    assert len(alerted) == 2  # the budget, although every session is above the threshold
+    top_two = sorted(answers, key=lambda a: -a["score"])[:2]
+    assert alerted == {a["session_id"] for a in top_two}
+    for answer in answers:
+        if answer["session_id"] not in alerted:
+            assert answer["flagged"] is False and "daily budget of 2" in answer["reasons"][0]
+    assert later[0]["flagged"] is False  # the day's budget is spent, whatever the score
