@@ -115,7 +115,15 @@ with tab_one:
     else:
         shown = listed[["model_id", "detector", "created", "train_end", "n_scores", "device",
                         "train_seconds", "policy", "retired"]]
-        st.dataframe(shown, hide_index=True, key="models_table")
+        st.dataframe(shown, hide_index=True, key="models_table", column_config={
+            "model_id": st.column_config.TextColumn("model"),
+            "created": st.column_config.DatetimeColumn("created", format="YYYY-MM-DD HH:mm"),
+            "train_end": st.column_config.DatetimeColumn("trained up to",
+                                                         format="YYYY-MM-DD HH:mm"),
+            "n_scores": st.column_config.NumberColumn("sessions scored", format="localized"),
+            "train_seconds": st.column_config.NumberColumn("training time",
+                                                           format="%.1f s"),
+        })
         ids = list(listed["model_id"])
         label = common.model_label(listed)
         chosen = st.selectbox("Model", ids, index=len(ids) - 1, format_func=label,
