@@ -9,10 +9,10 @@ asserted. Every comparison is between means over seeds of the same run:
 - ``adbench vs IForest``: no ADBench set where our default is more than 0.05 ROC-AUC below
   PyOD IForest, checked for the ensemble and for our best single detector (by median);
 - on every data set: autoencoder >= pyod AutoEncoder (AP), isolation_forest >= pyod IForest
-  (AP), vae >= pyod VAE (AP; issue 25), ecdf_tails >= pyod ECOD (AP), our best unsupervised detector >= pyod AutoEncoder
-  (AP), the ensemble >= its best member (AP on the part after the ensemble's own train end,
-  where its weights saw no labels), and F1 at each of our models' label-free default
-  threshold >= 80% of its oracle best F1.
+  (AP), vae >= pyod VAE (AP; issue 25), ecdf_tails >= pyod ECOD (AP), our best unsupervised
+  detector >= pyod AutoEncoder (AP), the ensemble >= its best member (AP on the part after
+  the ensemble's own train end, where its weights saw no labels), and F1 at each of our
+  models' label-free default threshold >= 80% of its oracle best F1.
 """
 
 from __future__ import annotations
