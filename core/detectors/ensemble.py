@@ -42,6 +42,12 @@ PROBS = (np.arange(N_QUANTILES) + 0.5) / N_QUANTILES
 """Plotting positions of the stored quantiles: strictly inside (0, 1), leaving room for tails."""
 TAIL_SPAN = N_QUANTILES // 100
 """The tails' scale is that of an exponential through the outermost 1% of the quantiles."""
+COMBINATIONS = ("rank", "tail")
+"""How members' rank-normalised scores r add up: "rank" averages r (ensembles trained with
+labels, and every ensemble saved before "tail" existed); "tail" averages -log(1 - r), each
+member's tail surprise (Fisher's way of combining p-values), so one member that is sure a
+session is extreme is not outvoted by members that see nothing (label-free ensembles; see
+``EnsembleCombiner.transform``)."""
 FORMAT_VERSION = 1
 CONFIG_FILE = "ensemble.json"
 QUANTILES_FILE = "quantiles.safetensors"
@@ -79,7 +85,8 @@ def rank_normalise(quantiles: np.ndarray, scores: np.ndarray) -> np.ndarray:
 
 @dataclass(frozen=True)
 class EnsembleCombiner:
-    """Members (model ids), their weights (sum 1) and reference quantiles (members, 1001)."""
+    """Members (model ids), their weights (sum 1), reference quantiles (members, 1001) and
+    how ranks combine (``COMBINATIONS``)."""
 
     kind: ClassVar[str] = "ensemble"
     """The name ensemble models are stored under (``models.detector``, their saved files)."""
@@ -91,8 +98,12 @@ class EnsembleCombiner:
     members: tuple[str, ...]
     weights: np.ndarray
     quantiles: np.ndarray
+    combination: str = "rank"
 
     def __post_init__(self) -> None:
+        if self.combination not in COMBINATIONS:
+            raise ModelError(f"ensemble combination must be one of {COMBINATIONS}, got "
+                             f"{self.combination!r}. Retrain the ensemble.")
         weights = np.asarray(self.weights, dtype=np.float64)
         quantiles = np.asarray(self.quantiles, dtype=np.float64)
         m = len(self.members)
@@ -115,14 +126,14 @@ class EnsembleCombiner:
     @classmethod
     def fit(
         cls, members: Sequence[str], references: Sequence[np.ndarray],
-        weights: Sequence[float] | np.ndarray,
+        weights: Sequence[float] | np.ndarray, combination: str = "rank",
     ) -> EnsembleCombiner:
         """Quantiles of each member's reference scores; weights as given (normalised here)."""
         w = np.asarray(weights, dtype=np.float64)
         if w.sum() <= 0:
             raise ConfigError(f"ensemble weights must have a positive sum, got {list(w)}.")
         return cls(tuple(members), w / w.sum(),
-                   np.stack([reference_quantiles(r) for r in references]))
+                   np.stack([reference_quantiles(r) for r in references]), combination)
 
     def ranks(self, scores: np.ndarray) -> np.ndarray:
         """(n, members) scores -> (n, members) rank-normalised scores in (0, 1)."""
@@ -137,8 +148,24 @@ class EnsembleCombiner:
 
     def combine(self, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(ensemble score (n,), contributions w_m * rank_m (n, members)); score = row sum."""
-        contributions = self.ranks(scores) * self.weights[None, :]
+        contributions = self.transform(self.ranks(scores)) * self.weights[None, :]
         return contributions.sum(axis=1), contributions
+
+    def transform(self, ranks: np.ndarray) -> np.ndarray:
+        """Rank-normalised scores -> what is averaged: themselves ("rank"), or each one's tail
+        surprise -log(1 - r) ("tail"; r beyond the reference keeps rising through the
+        quantiles' fitted tail, so the surprise keeps growing, finite).
+
+        Measured (issue #19; zscore, isolation forest, ecdf_tails, autoencoder and vae on the
+        ten ADBench sets' raw features, one seed, agreement weights): mean AP 0.427 with
+        "tail" against 0.385 with "rank" (median 0.430 against 0.344); smtp 0.063 -> 0.501
+        and mammography 0.146 -> 0.189, where one member alone sees the anomalies; shuttle
+        0.973 -> 0.945 and thyroid 0.550 -> 0.531 the largest losses.
+        """
+        ranks = np.asarray(ranks, dtype=np.float64)
+        if self.combination == "rank":
+            return ranks
+        return -np.log1p(-np.minimum(ranks, np.nextafter(1.0, 0.0)))
 
     # -- persistence ----------------------------------------------------------------------------
     @property
@@ -147,6 +174,8 @@ class EnsembleCombiner:
         digest = hashlib.sha256(json.dumps(list(self.members)).encode())
         digest.update(np.ascontiguousarray(self.weights).tobytes())
         digest.update(np.ascontiguousarray(self.quantiles).tobytes())
+        if self.combination != "rank":  # rank ensembles keep the fingerprint they had
+            digest.update(self.combination.encode())
         return digest.hexdigest()[:16]
 
     def save(self, folder: str | os.PathLike[str], extra: dict | None = None) -> Path:
@@ -157,6 +186,7 @@ class EnsembleCombiner:
                       str(tmp / QUANTILES_FILE), metadata={"kind": self.kind})
             document = {"format_version": FORMAT_VERSION, "kind": self.kind,
                         "members": list(self.members), "weights": self.weights.tolist(),
+                        "combination": self.combination,
                         "n_quantiles": N_QUANTILES, "fingerprint": self.fingerprint,
                         **(extra or {})}
             (tmp / CONFIG_FILE).write_text(json.dumps(document, indent=2), encoding="utf-8")
@@ -170,7 +200,8 @@ class EnsembleCombiner:
             document = json.loads((path / CONFIG_FILE).read_text(encoding="utf-8"))
             arrays = load_file(str(path / QUANTILES_FILE))
             version, members = document["format_version"], document["members"]
-            combiner = cls(tuple(members), arrays["weights"], arrays["quantiles"])
+            combiner = cls(tuple(members), arrays["weights"], arrays["quantiles"],
+                           str(document.get("combination", "rank")))
         except (OSError, json.JSONDecodeError, KeyError, TypeError, SafetensorError) as exc:
             raise ModelError(
                 f"ensemble folder {path} must hold {CONFIG_FILE} and {QUANTILES_FILE}, got an "

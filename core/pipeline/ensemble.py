@@ -125,8 +125,9 @@ def train_ensemble(
     weights = choice.pop("weights")
     if "excluded" in choice:
         note = choice["excluded"] if note is None else f"{note}; {choice['excluded']}"
-    combiner = EnsembleCombiner.fit(members, references, weights)
-    combined = ranks @ combiner.weights
+    combiner = EnsembleCombiner.fit(members, references, weights,
+                                    "tail" if method in LABEL_FREE else "rank")
+    combined = combiner.transform(ranks) @ combiner.weights
     reference = ScoreReference.from_scores(combined[train_rows], combined[in_val & ~y_val])
     point = choose_point(reference, combined[in_val & labelled], y_val[in_val & labelled],
                          supervised=method not in LABEL_FREE,
@@ -143,7 +144,8 @@ def train_ensemble(
     train_end = cut if method not in LABEL_FREE else max(ends)
     config = {"members": members, "detectors": [r["detector"] for r in rows],
               "weights": dict(zip(members, combiner.weights.tolist(), strict=True)),
-              "weight_source": weight_source, "validation_share": VALIDATION_SHARE}
+              "weight_source": weight_source, "validation_share": VALIDATION_SHARE,
+              "combination": combiner.combination}
     combiner.save(partial, extra={"config": config})
     seconds = (dt.datetime.now(dt.UTC).replace(tzinfo=None) - started).total_seconds()
     metrics: dict[str, Any] = {

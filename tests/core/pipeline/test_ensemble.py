@@ -125,7 +125,9 @@ def test_every_session_is_scored_and_contributions_sum_to_the_score(scored: dict
         WHERE s.model_id = ? GROUP BY ALL""", [model_id])
     assert len(joined) == n_sessions and (joined["n_members"] == 3).all()
     np.testing.assert_allclose(joined["total"], joined["score"], rtol=1e-12)
-    assert joined["score"].between(0, 1).all()
+    # label-free: the weighted mean of the members' tail surprise -log(1 - rank), >= 0
+    assert EnsembleCombiner.load(scored["train"].path).combination == "tail"
+    assert (joined["score"] >= 0).all() and np.isfinite(joined["score"]).all()
     top = joined.sort_values("score").iloc[-1]["session_id"]
     with Store.open(db, read_only=True) as store:
         parts = ensemble_contributions(store, model_id, top)
@@ -268,3 +270,26 @@ def test_cli_trains_and_scores_an_ensemble(demo_store_copy: Path) -> None:
     result = CliRunner().invoke(main, ["train", "--detector", "zscore", "--members", "x",
                                        "--db", db])
     assert result.exit_code != 0 and "--members" in result.output
+
+
+def test_tail_combination_lets_one_sure_member_outweigh_lukewarm_agreement(tmp_path) -> None:
+    rng = np.random.default_rng(0)
+    references = [rng.normal(size=5000) for _ in range(3)]
+    # a: extreme for one member only; b: in the top 10% of every member
+    scores = np.array([[9.0, 0.0, 0.0], [1.4, 1.4, 1.4]])
+    rank = EnsembleCombiner.fit(["m1", "m2", "m3"], references, np.ones(3))
+    tail = EnsembleCombiner.fit(["m1", "m2", "m3"], references, np.ones(3), "tail")
+    assert rank.combine(scores)[0][0] < rank.combine(scores)[0][1]
+    assert tail.combine(scores)[0][0] > tail.combine(scores)[0][1]
+    total, parts = tail.combine(scores)
+    np.testing.assert_allclose(parts.sum(axis=1), total)
+    tail.save(tmp_path / "tail")
+    assert EnsembleCombiner.load(tmp_path / "tail").combination == "tail"
+    # an ensemble saved before combinations existed loads as "rank", fingerprint unchanged
+    rank.save(tmp_path / "rank")
+    document = json.loads((tmp_path / "rank" / "ensemble.json").read_text())
+    del document["combination"]
+    (tmp_path / "rank" / "ensemble.json").write_text(json.dumps(document))
+    loaded = EnsembleCombiner.load(tmp_path / "rank")
+    assert loaded.combination == "rank" and loaded.fingerprint == rank.fingerprint
+    assert tail.fingerprint != rank.fingerprint
