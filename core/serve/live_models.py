@@ -4,7 +4,8 @@ A single detector model scores the sessions' inputs (``build_input`` scoped to t
 ``score_model`` would. An ensemble scores each member the same way, then combines the members'
 scores with its own ``EnsembleCombiner`` (rank-normalised against each member's training
 reference, weighted) as ``score_ensemble`` would; members sharing an input spec share one
-input build. Every score written (members', the ensemble's, its contributions, a sequence
+input build, and members of weight 0 are not scored (their contribution is 0 whatever they
+say). Every score written (members', the ensemble's, its contributions, a sequence
 model's per-event scores) replaces those sessions' earlier ones, in one transaction.
 """
 
@@ -66,14 +67,19 @@ def score_sessions(store: Store, live: LiveModel, session_ids: list[str],
             store.scores.replace(live.model_id, scored_at=scored_at, only_new=True,
                                  with_events=events is not None)
         return scores
-    per_member = [_score(store, m, session_ids, inputs) for m in live.members]
+    # A member with weight 0 adds nothing to the score (an ensemble trained with labels often
+    # keeps only its best member): it is not scored live, its column is 0.
+    active = [m for m, w in zip(live.members, live.combiner.weights, strict=True) if w > 0]
+    per_member = {m.model_id: _score(store, m, session_ids, inputs) for m in active}
     wide = None
-    for member, (scores, _) in zip(live.members, per_member, strict=True):
-        part = scores.rename(columns={"score": member.model_id})
+    for member_id, (scores, _) in per_member.items():
+        part = scores.rename(columns={"score": member_id})
         wide = part if wide is None else wide.merge(part, on="session_id")  # scored by all
     assert wide is not None
-    score, contributions = live.combiner.combine(
-        wide[[m.model_id for m in live.members]].to_numpy(np.float64))
+    matrix = np.column_stack([
+        wide[m.model_id].to_numpy(np.float64) if m.model_id in per_member
+        else np.zeros(len(wide)) for m in live.members])
+    score, contributions = live.combiner.combine(matrix)
     sessions = wide["session_id"].to_numpy()
     combined = pd.DataFrame({"session_id": sessions, "score": score})
     shares = pd.DataFrame({
@@ -81,9 +87,9 @@ def score_sessions(store: Store, live: LiveModel, session_ids: list[str],
         "member_id": np.tile(np.array(live.combiner.members, dtype=object), len(sessions)),
         "contribution": contributions.ravel()})
     with store.transaction():
-        for member, (scores, events) in zip(live.members, per_member, strict=True):
+        for member_id, (scores, events) in per_member.items():
             with store.scores.staged(scores, events=events):
-                store.scores.replace(member.model_id, scored_at=scored_at, only_new=True,
+                store.scores.replace(member_id, scored_at=scored_at, only_new=True,
                                      with_events=events is not None)
         with store.scores.staged(combined, contributions=shares):
             store.scores.replace(live.model_id, scored_at=scored_at, only_new=True)
