@@ -10,7 +10,19 @@ import os
 
 import click
 
-from cli import cases, dashboard, data, explain, generate, models, policy, replay, serve, users
+from cli import (
+    cases,
+    dashboard,
+    data,
+    explain,
+    generate,
+    models,
+    policy,
+    replay,
+    scale,
+    serve,
+    users,
+)
 from cli.errors import AnomalystGroup, user_errors
 from cli.options import db_option, json_option, wait_option
 
@@ -82,7 +94,7 @@ for command in (
     data.ingest, data.ingest_labels, data.info, data.migrate, data.currency, generate.generate,
     models.train, models.score, models.scores, models.evaluate, explain.explain,
     cases.case, cases.report, policy.policy, dashboard.demo, dashboard.dashboard, users.users,
-    similar, models.models, serve.serve, replay.replay,
+    similar, models.models, serve.serve, replay.replay, scale.ingest_scores,
 ):
     main.add_command(command)
 

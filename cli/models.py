@@ -77,12 +77,44 @@ def train(detector: str, train_end: str | None, train_sessions: str | None, epoc
 @click.option("--model", "model_id", default=None, help="Model id to score with.")
 @click.option("--detector", default=None, help="Score with the latest model of this detector.")
 @click.option("--only-new", is_flag=True, help="Only sessions this model has not scored yet.")
+@click.option("--events", "events", multiple=True, metavar="PATH_OR_GLOB",
+              help="Score these Parquet event files (folders, globs; s3:// and other URLs "
+                   "with --engine ray) instead of the store's sessions; needs --out and one "
+                   "model. Repeatable.")
+@click.option("--out", "out", default=None, type=click.Path(file_okay=False),
+              help="With --events: a new folder for the Parquet scores (bring them into a "
+                   "store with `anomalyst ingest-scores`).")
+@click.option("--engine", type=click.Choice(["local", "ray"]), default="local",
+              show_default=True,
+              help="With --events: this process, or a Ray cluster (pip install "
+                   "'anomalyst[scale]').")
+@click.option("--address", default=None,
+              help="With --engine ray: the cluster ('auto': the running one; default: start "
+                   "a local one).")
+@click.option("--partitions", type=int, default=None,
+              help="With --events: user partitions (default: 1 locally, one per CPU of the "
+                   "Ray cluster).")
+@click.option("--map", "maps", multiple=True, metavar="CANONICAL=SOURCE",
+              help="With --events: map a source column onto a canonical one (as ingest).")
 @db_option
 @wait_option
 @user_errors
-def score(model_id: str | None, detector: str | None, only_new: bool, db: str | None,
-          wait_s: float) -> None:
-    """Score sessions with a model (default: the latest model of every detector)."""
+def score(model_id: str | None, detector: str | None, only_new: bool, events: tuple[str, ...],
+          out: str | None, engine: str, address: str | None, partitions: int | None,
+          maps: tuple[str, ...], db: str | None, wait_s: float) -> None:
+    """Score sessions with a model (default: the latest model of every detector).
+
+    With --events, score event files instead, partitioned by user (each user's history
+    whole, each partition given the other users' sessions its cross-user features need),
+    here or on a Ray cluster, and write Parquet scores to --out.
+    """
+    if events or out:
+        from cli.scale import score_event_files
+
+        score_event_files(model_id=model_id, detector=detector, only_new=only_new,
+                          events=events, out=out, engine=engine, address=address,
+                          partitions=partitions, maps=maps, db=db, wait_s=wait_s)
+        return
     with open_store(db, wait_s=wait_s) as store:
         for mid in app_models.models_to_score(store, model_id=model_id, detector=detector):
             result = app_models.score(store, mid, only_new=only_new)

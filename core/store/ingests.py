@@ -10,6 +10,7 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from core.schema import EVENT_COLUMNS
 from core.store.ingest_sql import (
     CONFLICT_ROWS,
     CONFLICTING_EVENT_IDS,
@@ -26,9 +27,24 @@ from core.store.ingest_sql import (
 if TYPE_CHECKING:
     from core.store import Store
 
+_CANONICAL = ", ".join(c.name for c in EVENT_COLUMNS)
+
 _RECORD = "INSERT INTO ingests VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
 # Session rows are merged from this ingest's events alone: min/max/count combine, so existing
 # events need not be re-read.
+_CANONICAL_EVENTS = f"""
+    SELECT {", ".join(f"e.{c.name}" for c in EVENT_COLUMNS)}, e.extra,
+           s.start_ts = f.first_start AS _first
+    FROM events e JOIN sessions s USING (session_id)
+    JOIN (SELECT user_id, min(start_ts) AS first_start FROM sessions GROUP BY user_id) f
+        ON f.user_id = s.user_id
+    ORDER BY e.user_id, e.ts, e.event_id
+"""
+_ADD_CANONICAL = f"""
+    INSERT INTO events ({_CANONICAL}, extra, ingest_id)
+    SELECT DISTINCT ON (event_id) {_CANONICAL}, extra, ? FROM _canonical_frame
+    ORDER BY event_id
+"""
 _SESSION_AGGREGATES = """
     CREATE OR REPLACE TEMP TABLE _session_agg AS
     SELECT session_id, min(user_id) AS user_id, max(user_id) AS other_user,
@@ -131,6 +147,29 @@ class Ingests:
         ):
             self._do("drop_temp",
                      f"DROP {'VIEW' if kind == 'VIEW' else 'TABLE'} IF EXISTS {quote_ident(name)}")
+
+    # --- canonical rows: the partitions of a distributed run (core.scale) ---------------------
+    def canonical_events(self) -> Any:
+        """Every stored event in canonical columns (``extra`` as stored), with ``_first``:
+        whether its session starts at its user's earliest session start."""
+        return self._store._frame("canonical_events", _CANONICAL_EVENTS)
+
+    def add_canonical(self, frame: Any, *, unit: str) -> int:
+        """Insert canonical rows (as ``canonical_events`` gives them, event ids not stored
+        yet) and their sessions, in one transaction; how many events were added."""
+        ingest_id = self.next_id()
+        con = self._store.con
+        con.register("_canonical_frame", frame)
+        try:
+            with self._store.transaction():
+                if self.unit() is None:
+                    self.set_unit(unit)
+                self._do("add_canonical", _ADD_CANONICAL, [ingest_id])
+                self.aggregate_sessions(ingest_id)
+                self.merge_sessions(ingest_id)
+        finally:
+            con.unregister("_canonical_frame")
+        return self.count_added(ingest_id)
 
     # --- sources: raw tables, DuckDB's errors unwrapped (core.ingest.sources words them) ---
     def load_frame(self, table: str, frame: Any) -> None:

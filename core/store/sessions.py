@@ -20,6 +20,10 @@ _META_OF = """
     SELECT session_id, start_ts, end_ts, n_events, country FROM sessions
     WHERE list_contains($session_ids, session_id)
 """
+_EXISTING = """
+    SELECT session_id FROM sessions
+    SEMI JOIN (SELECT unnest($session_ids) AS session_id) ids USING (session_id)
+"""
 _OWNER = "SELECT user_id FROM sessions WHERE session_id = $session_id"
 # Label (from the chosen sources, analysts first) and amount of a few sessions.
 _DETAILS = f"""
@@ -51,6 +55,12 @@ class Sessions:
     def meta_of(self, session_ids: Sequence[str]) -> pd.DataFrame:
         """session_id, start_ts, end_ts, n_events, country of ``session_ids`` (any order)."""
         return self._store._frame("sessions.meta_of", _META_OF, {"session_ids": list(session_ids)})
+
+    def existing(self, session_ids: Sequence[str]) -> set[str]:
+        """Those of ``session_ids`` the store holds."""
+        rows = self._store._rows("sessions.existing", _EXISTING,
+                                 {"session_ids": list(session_ids)})
+        return {str(r[0]) for r in rows}
 
     def owner(self, session_id: str) -> str | None:
         """The user of the session, None when there is no such session."""
