@@ -40,13 +40,24 @@ from core.app.data import open_store
               help="Add (or leave out) the point-in-time history and entity features: the "
                    "user's rolling windows, each entity's activity and delayed fraud share "
                    "(default: the detector's own; on for gbdt).")
+@click.option("--engine", type=click.Choice(["local", "ray"]), default="local",
+              show_default=True,
+              help="Train a torch detector in this process, or data-parallel on a Ray cluster "
+                   "(pip install 'anomalyst[scale]').")
+@click.option("--workers", type=int, default=None,
+              help="With --engine ray: training workers (default: 2, or the cluster's CPUs "
+                   "if fewer).")
+@click.option("--address", default=None,
+              help="With --engine ray: the cluster ('auto': the running one; default: start "
+                   "a local one).")
 @db_option
 @wait_option
 @user_errors
 def train(detector: str, train_end: str | None, train_sessions: str | None, epochs: int | None,
           device: str, quiet: bool, members: str | None, contamination: float | None,
           extras_allow: str | None, extras_deny: str | None, map_file: str | None,
-          history: bool | None, db: str | None, wait_s: float) -> None:
+          history: bool | None, engine: str, workers: int | None, address: str | None,
+          db: str | None, wait_s: float) -> None:
     """Train DETECTOR on the store's sessions and print the new model id.
 
     Its default threshold comes from its own training scores (median + 3 MAD, or best F1 on
@@ -56,7 +67,8 @@ def train(detector: str, train_end: str | None, train_sessions: str | None, epoc
         detector, train_end=train_end, train_sessions=train_sessions, members=members,
         extras_allow=extras_allow, extras_deny=extras_deny, map_file=map_file, epochs=epochs,
         device=device, quiet=quiet, contamination=contamination,
-        config=None if history is None else {"history_features": history})
+        config=None if history is None else {"history_features": history}, engine=engine,
+        workers=workers, address=address)
     with open_store(db, wait_s=wait_s) as store:
         result = app_models.train(store, request)
     if not quiet and request.is_ensemble:

@@ -8,7 +8,6 @@ from cli.errors import user_errors
 from cli.options import db_option, wait_option
 from core.app import scale as app_scale
 from core.app.data import open_store, parse_mapping
-from core.errors import ConfigError
 
 
 def score_event_files(*, model_id: str | None, detector: str | None, only_new: bool,
@@ -16,13 +15,9 @@ def score_event_files(*, model_id: str | None, detector: str | None, only_new: b
                       address: str | None, partitions: int | None, maps: tuple[str, ...],
                       db: str | None, wait_s: float) -> None:
     """``score --events``: read the model from the store, score the files, print a line."""
-    if not events or not out:
-        raise ConfigError("scoring files needs both --events (what to score) and --out (a new "
-                          "folder for the scores).")
-    if only_new:
-        raise ConfigError("--only-new applies to the store's sessions, not to --events.")
     request = app_scale.file_score_request(events, out, engine=engine, partitions=partitions,
-                                           address=address, mapping=parse_mapping(maps))
+                                           address=address, mapping=parse_mapping(maps),
+                                           only_new=only_new)
     with open_store(db, read_only=True, wait_s=wait_s) as store:
         bundle = app_scale.model_bundle(store, model_id, detector)
         unit = store.ingests.unit() or "session"

@@ -9,11 +9,13 @@ if [ ! -x .venv/bin/python ]; then
   echo "== creating .venv"
   "$PY" -m venv .venv
 fi
-stamp=.venv/.anomalyst-installed
+# ANOMALYST_EXTRAS picks the extras (scripts/test.sh adds scale: Ray, for its tests).
+extras="${ANOMALYST_EXTRAS:-dev,text}"
+stamp=".venv/.anomalyst-installed-${extras//,/-}"
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
-  echo "== installing torch==2.13.0, then anomalyst[dev,text] (about a minute)"
+  echo "== installing torch==2.13.0, then anomalyst[$extras] (about a minute)"
   .venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip
   .venv/bin/python -m pip install --quiet --disable-pip-version-check "torch==2.13.0"
-  .venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".[dev,text]"
+  .venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".[$extras]"
   touch "$stamp"
 fi

@@ -89,6 +89,10 @@ class TrainRequest:
     contamination: float | None = None
     extras: ExtraSelection | None = None
     config: dict[str, Any] | None = field(default=None)
+    engine: str = "local"
+    """Where the torch detectors train: this process, or Ray Train ("ray")."""
+    workers: int | None = None
+    address: str | None = None
 
     @property
     def is_ensemble(self) -> bool:
@@ -102,6 +106,12 @@ def train_request(detector: str, *, train_end: str | None = None,
     """A ``TrainRequest`` from option text: comma lists, an ISO time, a sessions file and the
     mapping file's extra types; ``options`` (epochs, device, quiet, contamination, config)
     pass through."""
+    engine = options.get("engine", "local")
+    if engine == "ray" and combines_members(detector):
+        raise ConfigError("--engine ray trains torch detectors; an ensemble combines scores in "
+                          "the store: drop --engine.")
+    if (options.get("workers") or options.get("address")) and engine != "ray":
+        raise ConfigError("--workers and --address are for --engine ray.")
     if members is not None and not combines_members(detector):
         raise ConfigError(f"--members must come with --detector ensemble, got --detector "
                           f"{detector}. Drop --members or train an ensemble.")
@@ -128,10 +138,17 @@ def train(store: Store, request: TrainRequest) -> TrainResult:
         return train_ensemble(store, request.members)
     from core.pipeline import train_model
 
+    fit = None
+    if request.engine == "ray":
+        from core.scale.ray_train import ray_fitter
+
+        fit = ray_fitter(request.workers, request.address, use_gpu=request.device == "cuda")
+    elif request.engine != "local":
+        raise ConfigError(f"engine must be local or ray, got {request.engine!r}.")
     return train_model(store, request.detector, train_end=request.train_end,
                        train_sessions=request.train_sessions, epochs=request.epochs,
                        device=request.device, quiet=request.quiet, extras=request.extras,
-                       contamination=request.contamination, config=request.config)
+                       contamination=request.contamination, config=request.config, fit=fit)
 
 
 def latest_models(store: Store) -> list[str]:

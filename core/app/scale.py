@@ -49,15 +49,18 @@ class FileScoreResult:
     out: Path
 
 
-def file_score_request(events: Sequence[str], out: str, *, engine: str = "local",
+def file_score_request(events: Sequence[str], out: str | None, *, engine: str = "local",
                        partitions: int | None = None, address: str | None = None,
-                       mapping: Any = None) -> FileScoreRequest:
+                       mapping: Any = None, only_new: bool = False) -> FileScoreRequest:
     """A checked request: an engine we know, events that exist (object-store URLs only for
     Ray), an output folder that is new or empty (runs never mix)."""
+    if not events or not out:
+        raise ConfigError("scoring files needs both --events (what to score) and --out (a new "
+                          "folder for the scores).")
+    if only_new:
+        raise ConfigError("--only-new applies to the store's sessions, not to --events.")
     if engine not in ENGINES:
         raise ConfigError(f"engine must be one of {', '.join(ENGINES)}, got {engine!r}.")
-    if not events:
-        raise ConfigError("events must name at least one Parquet file, folder or glob.")
     if partitions is not None and partitions < 1:
         raise ConfigError(f"partitions must be at least 1, got {partitions}.")
     if address and engine != "ray":

@@ -12,7 +12,9 @@ import dataclasses
 import logging
 import math
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext
+from contextvars import ContextVar
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -201,6 +203,53 @@ def _epoch_batches(n: int, batch_size: int, generator: torch.Generator,
     return batches
 
 
+@dataclass(frozen=True)
+class DataParallel:
+    """This process's place in a data-parallel run (``torch.distributed`` initialised, e.g. by
+    Ray Train). Every worker draws the same global mini-batches and computes the loss on its
+    slice; gradients are summed across workers, each weighted by its share of the batch, so a
+    step equals one local step on the whole batch (DDP's averaging, without wrapping the
+    module: every detector's loss hooks stay as they are)."""
+
+    rank: int
+    world_size: int
+
+    def slice(self, index: torch.Tensor) -> torch.Tensor:
+        return index[self.rank::self.world_size]
+
+    def reduce_gradients(self, net: nn.Module, share: float) -> None:
+        import torch.distributed as dist
+
+        for p in net.parameters():
+            if not p.requires_grad:
+                continue
+            if p.grad is None:
+                p.grad = torch.zeros_like(p)
+            else:
+                p.grad.mul_(share)
+            dist.all_reduce(p.grad, op=dist.ReduceOp.SUM)
+
+    def sum(self, *values: float, device: torch.device) -> tuple[float, ...]:
+        import torch.distributed as dist
+
+        tensor = torch.tensor(values, dtype=torch.float64, device=device)
+        dist.all_reduce(tensor, op=dist.ReduceOp.SUM)
+        return tuple(float(v) for v in tensor)
+
+
+_DATA_PARALLEL: ContextVar[DataParallel | None] = ContextVar("data_parallel", default=None)
+
+
+@contextmanager
+def data_parallel(rank: int, world_size: int) -> Iterator[None]:
+    """Train with ``train_model`` as worker ``rank`` of ``world_size`` inside this block."""
+    token = _DATA_PARALLEL.set(DataParallel(rank, world_size))
+    try:
+        yield
+    finally:
+        _DATA_PARALLEL.reset(token)
+
+
 def _batches(
     arrays: Sequence[torch.Tensor], batch_size: int, device: torch.device,
     index_batches: list[torch.Tensor] | None = None,
@@ -250,6 +299,7 @@ def train_model(
     length_tensor = None if lengths is None else torch.from_numpy(np.asarray(lengths))
     n_rows = len(tensors[0])
     budget, every = config.step_budget(n_rows)
+    parallel = _DATA_PARALLEL.get()
     fork_devices = [device.index or 0] if device.type == "cuda" else []
     with torch.random.fork_rng(devices=fork_devices):
         torch.manual_seed(config.seed)
@@ -271,25 +321,37 @@ def train_model(
                 net.train()
                 index_batches = _epoch_batches(n_rows, config.batch_size, shuffler,
                                                length_tensor)
-                for batch in _batches(tensors, config.batch_size, device, index_batches):
-                    with autocast(device):
-                        loss = batch_loss(net, batch)
-                    if not torch.isfinite(loss):
-                        raise ModelError(
-                            f"training loss must stay finite, got {loss.item()} at step "
-                            f"{step + 1}. Lower learning_rate or check the input features."
-                        )
+                sizes = [len(index) for index in index_batches]
+                if parallel is not None:
+                    index_batches = [parallel.slice(index) for index in index_batches]
+                for size, batch in zip(sizes, _batches(tensors, config.batch_size, device,
+                                                       index_batches), strict=True):
                     optimiser.zero_grad(set_to_none=True)
-                    loss.backward()
+                    rows = len(batch[0])
+                    loss_value = 0.0
+                    if rows:
+                        with autocast(device):
+                            loss = batch_loss(net, batch)
+                        if not torch.isfinite(loss):
+                            raise ModelError(
+                                f"training loss must stay finite, got {loss.item()} at step "
+                                f"{step + 1}. Lower learning_rate or check the input features."
+                            )
+                        loss.backward()
+                        loss_value = loss.item()
+                    if parallel is not None:
+                        parallel.reduce_gradients(net, rows / size)
                     nn.utils.clip_grad_norm_(net.parameters(), 5.0)
                     optimiser.step()
                     schedule.step()
                     step += 1
-                    total += loss.item() * len(batch[0])
-                    count += len(batch[0])
+                    total += loss_value * rows
+                    count += rows
                     bar.update(1)
                     if step % every and step < budget:
                         continue
+                    if parallel is not None:
+                        total, count = parallel.sum(total, count, device=device)
                     train_hist.append(total / max(count, 1))
                     total, count = 0.0, 0
                     check_steps.append(step)

@@ -189,6 +189,16 @@ class TorchDetector(Detector[ConfigT]):
             progress: Progress | None = None) -> Self:
         """Train on ``data`` (sorted by time). Early stopping uses ``validation`` when given,
         else the latest ``config.validation_fraction`` of ``data``."""
+        train, val = self.prepare_fit(data, y, validation=validation)
+        self._train(train, val, progress)
+        self._calibrate(data)
+        return self
+
+    def prepare_fit(self, data: Any, y: np.ndarray | None = None, *, validation: Any = None,
+                    ) -> tuple[list[np.ndarray], list[np.ndarray] | None]:
+        """Everything ``fit`` does before the training loop: check the data, learn its
+        metadata and scaling, and return the net's (train, validation) arrays. A distributed
+        run (core.scale.ray_train) calls it once, then runs ``train_prepared`` per worker."""
         raw = self._fit_inputs(data, y)
         if validation is None:
             train_idx, val_idx = self._split(raw)
@@ -203,7 +213,19 @@ class TorchDetector(Detector[ConfigT]):
         train, val = self._select_rows(train, val)
         if val is not None and len(val[0]) == 0:
             val = None
-        self._train(train, val, progress)
+        return train, val
+
+    def train_prepared(self, train: list[np.ndarray], val: list[np.ndarray] | None) -> None:
+        """The training loop alone, on arrays from ``prepare_fit`` (no progress)."""
+        self._train(train, val, None)
+
+    def finish_fit(self, data: Any, state: tuple[dict[str, Any], dict[str, np.ndarray]],
+                   ) -> Self:
+        """Take a net trained elsewhere (``_get_state`` of the trained copy), then calibrate
+        on ``data`` as ``fit`` does."""
+        self._set_state(*state)
+        self.train_step_ = int(self.history_.n_steps)
+        self.step_budget_ = int(self.history_.step_budget)
         self._calibrate(data)
         return self
 

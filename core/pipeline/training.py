@@ -56,6 +56,7 @@ def train_model(
     models_dir: Path | None = None,
     extras: ExtraSelection | None = None,
     contamination: float | None = None,
+    fit: Callable[[Any, Any, dict[str, Any]], None] | None = None,
 ) -> TrainResult:
     """Fit ``detector`` on the store's training sessions, save it, register it, return its id.
 
@@ -63,6 +64,7 @@ def train_model(
     training sessions only; ``extras`` allows or denies extra columns by name. The model keeps
     its scores' distribution on its training sessions and its default operating point
     (core.pipeline.operating_point; ``contamination`` sets it as a share of training sessions).
+    ``fit(model, data, fit_kwargs)`` fits elsewhere (core.scale.ray_train); default here.
     """
     if combines_members(detector):  # combines scored models: config {"members": [ids]} or latest
         from core.pipeline.ensemble import train_ensemble
@@ -122,7 +124,10 @@ def train_model(
     train_data = built.data.take(np.flatnonzero(keep))
     fit_kwargs = fit_arguments(store, detector, train_data, meta["session_id"].to_numpy()[keep],
                                anomalous, train_end) if cls.requires_labels else {}
-    model.fit(train_data, **fit_kwargs)
+    if fit is None:
+        model.fit(train_data, **fit_kwargs)
+    else:
+        fit(model, train_data, fit_kwargs)
 
     model_id = f"{detector}-{started:%Y%m%d-%H%M%S}-{secrets.token_hex(2)}"
     partial = partial_folder(store, models_dir or models_dir_for(store), model_id)

@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -87,15 +87,20 @@ class RayRun:
     n_partitions: int
     n_context_rows: int
     seconds: float
+    stages: dict[str, float] = field(default_factory=dict)
+    """Seconds of each stage: canonical rows, routing (context), scoring, writing."""
+    rows_per_partition: dict[int, tuple[int, int]] = field(default_factory=dict)
+    """partition -> (own rows, context rows); filled when asked for (``measure``)."""
 
 
 
 def score_with_ray(paths: Sequence[str], bundle: ModelBundle, out_dir: str, *,
                    n_partitions: int, mapping: Any = None,
                    session_gap_minutes: float | None = None, unit: str = "session",
-                   ) -> RayRun:
+                   measure: bool = False) -> RayRun:
     """Score the events at ``paths`` with ``bundle`` on the connected Ray cluster and write
-    the scores (``SCORE_COLUMNS``) as Parquet files under ``out_dir``."""
+    the scores (``SCORE_COLUMNS``) as Parquet files under ``out_dir``. ``measure`` also
+    counts each partition's own and context rows (one more pass: for benchmarks)."""
     require_ray()
     import pyarrow as pa
     import ray.data
@@ -117,22 +122,43 @@ def score_with_ray(paths: Sequence[str], bundle: ModelBundle, out_dir: str, *,
                                     session_gap_minutes=session_gap_minutes, unit=unit)
         return pa.Table.from_pandas(frame, schema=schema, preserve_index=False)
 
+    stages: dict[str, float] = {}
+    mark = time.perf_counter()
+
+    def lap(name: str) -> None:
+        nonlocal mark
+        now = time.perf_counter()
+        stages[name] = now - mark
+        mark = now
+
     canon = (raw.map_batches(tag, batch_format="pandas")
              .groupby(PART, num_partitions=n_partitions)
              .map_groups(canonical, batch_format="pandas")
              .materialize())
+    lap("canonical")
     routed = _route(canon, rule, n_partitions)
+    lap("route")
 
     def score(group: pd.DataFrame) -> pd.DataFrame:
         return score_partition(group, bundle, unit=unit)
 
     scores = (routed.groupby(TARGET, num_partitions=n_partitions)
               .map_groups(score, batch_format="pandas").materialize())
+    lap("score")
     n_sessions = scores.count()
     if n_sessions:
         scores.write_parquet(out_dir)
+    lap("write")
     n_context = routed.count() - canon.count()
-    return RayRun(n_sessions, n_partitions, n_context, time.perf_counter() - started)
+    rows: dict[int, tuple[int, int]] = {}
+    if measure:
+        counts = routed.groupby([TARGET, OWN]).count().to_pandas()
+        for (target, own), n in zip(zip(counts[TARGET], counts[OWN], strict=True),
+                                    counts["count()"], strict=True):
+            mine, other = rows.get(int(target), (0, 0))
+            rows[int(target)] = (mine + int(n), other) if own else (mine, other + int(n))
+    return RayRun(n_sessions, n_partitions, n_context, time.perf_counter() - started, stages,
+                  rows)
 
 
 def _route(canon: Any, rule: Any, n_partitions: int) -> Any:
