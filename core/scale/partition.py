@@ -1,12 +1,19 @@
 """The steps of a partitioned run, each a pure function of pandas frames.
 
 A run splits events by a hash of the user, so every user's history is whole in one
-partition. Some features look across users: device and IP sharing, duplicated texts, the
-entity history windows (how busy a device, IP, card or merchant was), text similarity. For
-those a partition also receives, as *context*, every session of another user that touches
-one of its values, plus that user's first session (which makes the user "new" or not), and
-every session with a text long enough for similarity. Context is scored by nobody; it only
-makes the partition's own features what a single store would compute.
+partition. Some features look across users, and a partition also receives, as *context*,
+what of the other partitions they read:
+
+- the entity history windows (how busy a device, IP, card, item or merchant was, how many of
+  its sessions were a user's first) read whole sessions: every other user's session that
+  touches one of the partition's values, plus that user's first session;
+- device and IP sharing and duplicated texts read only each (value, user)'s first use: the
+  other users' first-use events of the partition's values;
+- text similarity reads the first use of every long text by every user, which goes to every
+  partition.
+
+Context is scored by nobody; it only makes the partition's own features what one store
+would compute.
 """
 
 from __future__ import annotations
@@ -29,26 +36,35 @@ OWN = "_own"
 """Whether the row belongs to the partition it is sent to (only those sessions are scored)."""
 FIRST = "_first"
 """Whether the row's session starts at its user's first session start."""
-HELPER_COLUMNS = (PART, TARGET, OWN, FIRST)
+FIRST_USE_COLUMNS = ("device_id", "ip", "text")
+"""Columns whose cross-user features read only each (value, user)'s first use."""
+FIRST_USE = {c: f"_first_use_{c}" for c in FIRST_USE_COLUMNS}
+"""Per first-use column: whether the row is its user's earliest use of the value."""
+HELPER_COLUMNS = (PART, TARGET, OWN, FIRST, *FIRST_USE.values())
+KEY = "_key"
+"""A value as '<column>\x1f<value>', so values of different columns never meet."""
 
 SCORE_COLUMNS = ("model_id", "session_id", "user_id", "score")
 """What a run writes, one row per scored session."""
-
-_SHARING_COLUMNS = ("device_id", "ip")
 
 
 @dataclass(frozen=True)
 class ContextRule:
     """What ties one partition to the others for a model's features."""
 
-    columns: tuple[str, ...] = ()
-    """Value columns whose sessions are context wherever another partition uses the value."""
+    session_columns: tuple[str, ...] = ()
+    """Columns whose whole sessions are context wherever another partition uses the value
+    (the entity history)."""
+    first_use_columns: tuple[str, ...] = ()
+    """Columns whose first-use events are context wherever another partition uses the value
+    (sharing, duplicated texts)."""
     text_min_chars: int | None = None
-    """Sessions with a text this long go to every partition (text similarity); None: none."""
+    """First uses of texts this long go to every partition (text similarity); None: none."""
 
     @property
     def is_empty(self) -> bool:
-        return not self.columns and self.text_min_chars is None
+        return (not self.session_columns and not self.first_use_columns
+                and self.text_min_chars is None)
 
 
 _ARROW_TYPES = {"VARCHAR": "string", "TIMESTAMP": "timestamp[us]", "DOUBLE": "float64",
@@ -64,7 +80,8 @@ def canonical_schema() -> Any:
 
     fields = [pa.field(c.name, pa.type_for_alias(_ARROW_TYPES[c.sql_type]))
               for c in EVENT_COLUMNS]
-    return pa.schema([*fields, pa.field("extra", pa.string()), pa.field(FIRST, pa.bool_()),
+    flags = [pa.field(FIRST, pa.bool_()), *(pa.field(f, pa.bool_()) for f in FIRST_USE.values())]
+    return pa.schema([*fields, pa.field("extra", pa.string()), *flags,
                       pa.field(PART, pa.int64())])
 
 
@@ -74,14 +91,13 @@ def context_rule(input_spec: dict[str, Any]) -> ContextRule:
     if input_spec.get("kind") != "features":
         return ContextRule()
     features = input_spec.get("features") or {}
-    columns: list[str] = list(_SHARING_COLUMNS)
     history = features.get("history") or {}
-    if history.get("enabled", False):
-        columns += [c for c in history.get("entity_columns", ()) if c not in columns]
+    whole = tuple(history.get("entity_columns", ())) if history.get("enabled", False) else ()
+    # sharing (device, IP) and duplicated texts (text_dup_share) count first uses
+    first = tuple(c for c in FIRST_USE_COLUMNS if c not in whole)
     text = features.get("text")
-    columns.append("text")  # duplicated texts (text_dup_share) count other users' texts
     min_chars = None if not text else int(text.get("min_sim_chars", 0))
-    return ContextRule(tuple(columns), min_chars)
+    return ContextRule(tuple(whole), first, min_chars)
 
 
 def user_partition(user_ids: Sequence[Any] | np.ndarray, n_partitions: int) -> np.ndarray:
@@ -120,42 +136,98 @@ def canonical_partition(raw: pd.DataFrame, *, mapping: Any = None,
     gap = DEFAULT_SESSION_GAP_MINUTES if session_gap_minutes is None else session_gap_minutes
     with Store.open(":memory:") as store:
         ingest_events(store, source, mapping=mapping, session_gap_minutes=gap, unit=unit)
-        canonical = store.ingests.canonical_events()
-    return canonical.assign(**{PART: np.int64(part)})
+        canonical = store.ingests.canonical_events()  # by user, time, event id
+    flags = {flag: (canonical[c].notna() & ~canonical.duplicated(["user_id", c])).to_numpy()
+             for c, flag in FIRST_USE.items()}
+    return canonical.assign(**flags, **{PART: np.int64(part)})
 
 
-def context_sessions(canonical: pd.DataFrame, rule: ContextRule, n_partitions: int,
-                     ) -> pd.DataFrame:
-    """(session_id, _target): the sessions each partition needs from the others (in-process
-    reference of what ``ray_engine`` computes with joins)."""
+def value_holders(batch: pd.DataFrame, rule: ContextRule) -> pd.DataFrame:
+    """(_key, kind, id, user_id, _part) per distinct use the rule follows: kind 'session'
+    (id a session id) for the session columns, 'event' (id an event id) for the first uses
+    of the first-use columns."""
+    frames = []
+    for kind, columns in (("session", rule.session_columns), ("event", rule.first_use_columns)):
+        for column in columns:
+            if column not in batch.columns:
+                continue
+            held = batch[column].notna()
+            if kind == "event":
+                held &= batch[FIRST_USE[column]].astype(bool)
+            rows = batch.loc[held]
+            frames.append(pd.DataFrame({
+                KEY: column + "\x1f" + rows[column].astype(str), "kind": kind,
+                "id": rows["session_id" if kind == "session" else "event_id"],
+                "user_id": rows["user_id"], PART: rows[PART]}))
+    if not frames:
+        return pd.DataFrame({KEY: [], "kind": [], "id": [], "user_id": [], PART: []})
+    return pd.concat(frames, ignore_index=True).drop_duplicates()
+
+
+def value_uses(holders: pd.DataFrame) -> pd.DataFrame:
+    """(_key, _target): the partitions that use each value."""
+    return holders[[KEY, PART]].drop_duplicates().rename(columns={PART: TARGET})
+
+
+def elsewhere(joined: pd.DataFrame) -> pd.DataFrame:
+    """Holders joined with the uses: those another partition needs (kind, id, user_id,
+    _target)."""
+    return joined.loc[joined[PART] != joined[TARGET], ["kind", "id", "user_id", TARGET]]
+
+
+def broadcast_texts(batch: pd.DataFrame, min_chars: int, n_partitions: int) -> pd.DataFrame:
+    """(kind 'event', id, user_id, _target) for the first use of every long text, to every
+    other partition (text similarity reads them all)."""
+    long = batch.loc[batch[FIRST_USE["text"]].astype(bool)
+                     & (batch["text"].fillna("").str.len() >= max(min_chars, 1)),
+                     ["event_id", "user_id", PART]]
+    crossed = long.merge(pd.DataFrame({TARGET: np.arange(n_partitions, dtype=np.int64)}),
+                         how="cross")
+    crossed = crossed.loc[crossed[PART] != crossed[TARGET]]
+    return pd.DataFrame({"kind": "event", "id": crossed["event_id"],
+                         "user_id": crossed["user_id"], TARGET: crossed[TARGET]})
+
+
+def context_needs(canonical: pd.DataFrame, rule: ContextRule, n_partitions: int,
+                  ) -> pd.DataFrame:
+    """(kind, id, _target): the sessions and events each partition needs from the others,
+    with the first session of every user whose sessions it needs (in-process reference of
+    what ``ray_engine`` computes with joins)."""
     pieces: list[pd.DataFrame] = []
-    for column in rule.columns:
-        if column not in canonical.columns:
-            continue
-        held = canonical.loc[canonical[column].notna(), [column, "session_id", "user_id", PART]]
-        uses = held[[column, PART]].drop_duplicates().rename(columns={PART: TARGET})
-        pieces.append(held.merge(uses, on=column)[["session_id", "user_id", PART, TARGET]])
+    holders = value_holders(canonical, rule)
+    if len(holders):
+        pieces.append(elsewhere(holders.merge(value_uses(holders), on=KEY)))
     if rule.text_min_chars is not None and "text" in canonical.columns:
-        long = canonical.loc[canonical["text"].fillna("").str.len() >= max(rule.text_min_chars, 1),
-                             ["session_id", "user_id", PART]].drop_duplicates()
-        targets = pd.DataFrame({TARGET: np.arange(n_partitions, dtype=np.int64)})
-        pieces.append(long.merge(targets, how="cross"))
+        pieces.append(broadcast_texts(canonical, rule.text_min_chars, n_partitions))
     if not pieces:
-        return pd.DataFrame({"session_id": pd.Series(dtype=object),
+        return pd.DataFrame({"kind": pd.Series(dtype=object), "id": pd.Series(dtype=object),
                              TARGET: pd.Series(dtype=np.int64)})
     needed = pd.concat(pieces, ignore_index=True)
-    needed = needed[needed[PART] != needed[TARGET]]
-    firsts = canonical.loc[canonical[FIRST].astype(bool), ["session_id", "user_id"]]
-    first_needed = needed[["user_id", TARGET]].drop_duplicates().merge(firsts, on="user_id")
-    out = pd.concat([needed[["session_id", TARGET]], first_needed[["session_id", TARGET]]])
+    users = needed.loc[needed["kind"] == "session", ["user_id", TARGET]].drop_duplicates()
+    firsts = first_sessions(canonical)
+    first_needed = users.merge(firsts, on="user_id")
+    out = pd.concat([needed[["kind", "id", TARGET]],
+                     first_needed.assign(kind="session").rename(columns={"session_id": "id"})[
+                         ["kind", "id", TARGET]]])
     return out.drop_duplicates().reset_index(drop=True)
 
 
-def routed_rows(canonical: pd.DataFrame, context: pd.DataFrame) -> pd.DataFrame:
+def first_sessions(batch: pd.DataFrame) -> pd.DataFrame:
+    """(user_id, session_id) of each user's sessions at its first start."""
+    return batch.loc[batch[FIRST].astype(bool), ["user_id", "session_id"]].drop_duplicates()
+
+
+def routed_rows(canonical: pd.DataFrame, needs: pd.DataFrame) -> pd.DataFrame:
     """Every row sent where it is needed: to its own partition (``_own`` true) and as
-    context to the partitions of ``context`` (``_own`` false)."""
+    context to the partitions of ``needs`` (``_own`` false)."""
     own = canonical.assign(**{TARGET: canonical[PART], OWN: True})
-    extra = canonical.merge(context, on="session_id").assign(**{OWN: False})
+    sessions = needs.loc[needs["kind"] == "session", ["id", TARGET]].rename(
+        columns={"id": "session_id"})
+    events = needs.loc[needs["kind"] == "event", ["id", TARGET]].rename(
+        columns={"id": "event_id"})
+    extra = pd.concat([canonical.merge(sessions, on="session_id"),
+                       canonical.merge(events, on="event_id")], ignore_index=True)
+    extra = extra.drop_duplicates(["event_id", TARGET]).assign(**{OWN: False})
     return pd.concat([own, extra], ignore_index=True)
 
 

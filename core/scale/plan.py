@@ -17,8 +17,8 @@ from core.scale.partition import (
     PART,
     TARGET,
     canonical_partition,
+    context_needs,
     context_rule,
-    context_sessions,
     empty_scores,
     routed_rows,
     score_partition,
@@ -68,8 +68,8 @@ def score_in_process(raw: pd.DataFrame, bundle: ModelBundle, *, n_partitions: in
     if n_partitions == 1:
         routed = canonical.assign(**{TARGET: canonical[PART], OWN: True})
     else:
-        context = context_sessions(canonical, context_rule(bundle.load().spec), n_partitions)
-        routed = routed_rows(canonical, context)
+        needs = context_needs(canonical, context_rule(bundle.load().spec), n_partitions)
+        routed = routed_rows(canonical, needs)
     scores = [score_partition(group, bundle, unit=unit)
               for _, group in routed.groupby(TARGET, sort=True)]
     return sort_scores(pd.concat(scores, ignore_index=True))

@@ -20,22 +20,26 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from core.errors import ConfigError
 from core.scale.bundle import ModelBundle
 from core.scale.partition import (
-    FIRST,
+    KEY,
     OWN,
     PART,
     TARGET,
+    broadcast_texts,
     canonical_partition,
     canonical_schema,
     context_rule,
+    elsewhere,
     empty_scores,
+    first_sessions,
     score_partition,
     user_column,
+    value_holders,
+    value_uses,
     with_partition,
 )
 
@@ -162,41 +166,38 @@ def score_with_ray(paths: Sequence[str], bundle: ModelBundle, out_dir: str, *,
 
 
 def _route(canon: Any, rule: Any, n_partitions: int) -> Any:
-    """Own rows (``_target`` = ``_part``) and the context rows each partition needs."""
-    def own(batch: pd.DataFrame) -> pd.DataFrame:
-        return batch.assign(**{TARGET: batch[PART], OWN: True})
-
-    own_rows = canon.map_batches(own, batch_format="pandas")
+    """Own rows (``_target`` = ``_part``) and the context rows each partition needs
+    (``core.scale.partition``'s rule, as joins)."""
+    own_rows = canon.map_batches(_own, batch_format="pandas")
     if rule.is_empty or n_partitions == 1:
         return own_rows
-    names = canon.schema().names
-    columns = [c for c in rule.columns if c in names]
     shuffle = ray_parallelism()
     pieces = []
-    if columns:  # all value columns in one (key, session) table: two shuffles, not two each
-        held = canon.map_batches(_holders(columns), batch_format="pandas")
-        uses = held.map_batches(_uses, batch_format="pandas").groupby(["_key", TARGET]).count()
-        uses = uses.map_batches(_columns(["_key", TARGET]), batch_format="pandas")
-        joined = held.join(uses, "inner", shuffle, on=("_key",))
-        pieces.append(joined.map_batches(_elsewhere, batch_format="pandas"))
-    if rule.text_min_chars is not None and "text" in names:
-        pieces.append(canon.map_batches(_broadcast_texts(rule.text_min_chars, n_partitions),
-                                        batch_format="pandas"))
-    if not pieces:
-        return own_rows
-    needed = pieces[0].union(*pieces[1:]) if len(pieces) > 1 else pieces[0]
-    needed = needed.materialize()
-    firsts = canon.map_batches(_firsts, batch_format="pandas")
-    users = needed.groupby(["user_id", TARGET]).count().map_batches(
-        _columns(["user_id", TARGET]), batch_format="pandas")
-    first_needed = users.join(firsts, "inner", shuffle, on=("user_id",))
-    sessions = needed.map_batches(_columns(["session_id", TARGET]), batch_format="pandas").union(
-        first_needed.map_batches(_columns(["session_id", TARGET]), batch_format="pandas"))
-    context = sessions.groupby(["session_id", TARGET]).count().map_batches(
-        _columns(["session_id", TARGET]), batch_format="pandas")
-    context_rows = canon.join(context, "inner", shuffle, on=("session_id",)).map_batches(
-        _as_context, batch_format="pandas")
-    return own_rows.union(context_rows).materialize()
+    if rule.session_columns or rule.first_use_columns:  # one melted table: two shuffles
+        held = canon.map_batches(_call(value_holders, rule), batch_format="pandas")
+        uses = held.map_batches(value_uses, batch_format="pandas").groupby([KEY, TARGET]).count()
+        uses = uses.map_batches(_columns([KEY, TARGET]), batch_format="pandas")
+        pieces.append(held.join(uses, "inner", shuffle, on=(KEY,)).map_batches(
+            elsewhere, batch_format="pandas"))
+    if rule.text_min_chars is not None:
+        pieces.append(canon.map_batches(_call(broadcast_texts, rule.text_min_chars,
+                                              n_partitions), batch_format="pandas"))
+    needed = (pieces[0].union(*pieces[1:]) if len(pieces) > 1 else pieces[0]).materialize()
+    users = needed.map_batches(_sessions_users, batch_format="pandas").groupby(
+        ["user_id", TARGET]).count().map_batches(_columns(["user_id", TARGET]),
+                                                 batch_format="pandas")
+    firsts = canon.map_batches(first_sessions, batch_format="pandas")
+    first_needed = users.join(firsts, "inner", shuffle, on=("user_id",)).map_batches(
+        _as_session_need, batch_format="pandas")
+    needs = needed.map_batches(_columns(["kind", "id", TARGET]), batch_format="pandas").union(
+        first_needed).groupby(["kind", "id", TARGET]).count().map_batches(
+        _columns(["kind", "id", TARGET]), batch_format="pandas")
+    sessions = needs.map_batches(_of_kind("session", "session_id"), batch_format="pandas")
+    events = needs.map_batches(_of_kind("event", "event_id"), batch_format="pandas")
+    by_session = canon.join(sessions, "inner", shuffle, on=("session_id",))
+    by_event = canon.join(events, "inner", shuffle, on=("event_id",))
+    context = by_session.union(by_event).map_batches(_as_context, batch_format="pandas")
+    return own_rows.union(context).materialize()
 
 
 def ray_parallelism() -> int:
@@ -206,23 +207,10 @@ def ray_parallelism() -> int:
     return int(ray.data.DataContext.get_current().default_hash_shuffle_parallelism)
 
 
-def _holders(columns: list[str]) -> Callable[[pd.DataFrame], pd.DataFrame]:
-    """(_key, session_id, user_id, _part) per distinct value use; the key is the column's
-    name and the value, so values of different columns never meet."""
-    def holders(batch: pd.DataFrame) -> pd.DataFrame:
-        frames = []
-        for column in columns:
-            kept = batch.loc[batch[column].notna(), [column, "session_id", "user_id", PART]]
-            frames.append(pd.DataFrame({
-                "_key": column + "\x1f" + kept[column].astype(str),
-                "session_id": kept["session_id"], "user_id": kept["user_id"],
-                PART: kept[PART]}))
-        return pd.concat(frames, ignore_index=True).drop_duplicates()
-    return holders
-
-
-def _uses(batch: pd.DataFrame) -> pd.DataFrame:
-    return batch[["_key", PART]].drop_duplicates().rename(columns={PART: TARGET})
+def _call(fn: Callable[..., pd.DataFrame], *args: Any) -> Callable[[pd.DataFrame], pd.DataFrame]:
+    def call(batch: pd.DataFrame) -> pd.DataFrame:
+        return fn(batch, *args)
+    return call
 
 
 def _columns(names: list[str]) -> Callable[[pd.DataFrame], pd.DataFrame]:
@@ -231,27 +219,40 @@ def _columns(names: list[str]) -> Callable[[pd.DataFrame], pd.DataFrame]:
     return select
 
 
-def _elsewhere(batch: pd.DataFrame) -> pd.DataFrame:
-    """Holders of a value another partition uses: (session_id, user_id, _target)."""
-    return batch.loc[batch[PART] != batch[TARGET], ["session_id", "user_id", TARGET]]
+def _of_kind(kind: str, id_column: str) -> Callable[[pd.DataFrame], pd.DataFrame]:
+    def of_kind(batch: pd.DataFrame) -> pd.DataFrame:
+        rows = batch.loc[batch["kind"] == kind, ["id", TARGET]]
+        return rows.rename(columns={"id": id_column})
+    return of_kind
 
 
-def _broadcast_texts(min_chars: int, n_partitions: int) -> Callable[[pd.DataFrame], pd.DataFrame]:
-    def broadcast(batch: pd.DataFrame) -> pd.DataFrame:
-        long = batch.loc[batch["text"].fillna("").str.len() >= max(min_chars, 1),
-                         ["session_id", "user_id", PART]].drop_duplicates()
-        targets = pd.DataFrame({TARGET: np.arange(n_partitions, dtype=np.int64)})
-        crossed = long.merge(targets, how="cross")
-        return crossed.loc[crossed[PART] != crossed[TARGET], ["session_id", "user_id", TARGET]]
-    return broadcast
+def _routed_table(frame: pd.DataFrame) -> Any:
+    """Routed rows with one Arrow schema (Ray's joins give large strings; a shuffle must not
+    meet two types of one column)."""
+    import pyarrow as pa
+
+    schema = canonical_schema()
+    schema = schema.append(pa.field(TARGET, pa.int64())).append(pa.field(OWN, pa.bool_()))
+    return pa.Table.from_pandas(frame[schema.names], schema=schema, preserve_index=False)
 
 
-def _firsts(batch: pd.DataFrame) -> pd.DataFrame:
-    return batch.loc[batch[FIRST].astype(bool), ["user_id", "session_id"]].drop_duplicates()
+def _own(batch: pd.DataFrame) -> Any:
+    return _routed_table(batch.assign(**{TARGET: batch[PART], OWN: True}))
 
 
-def _as_context(batch: pd.DataFrame) -> pd.DataFrame:
-    return batch.assign(**{OWN: False})
+def _sessions_users(batch: pd.DataFrame) -> pd.DataFrame:
+    """The users whose whole sessions a partition needs (their first session goes too)."""
+    return batch.loc[batch["kind"] == "session", ["user_id", TARGET]].drop_duplicates()
+
+
+def _as_session_need(batch: pd.DataFrame) -> pd.DataFrame:
+    return pd.DataFrame({"kind": "session", "id": batch["session_id"],
+                         TARGET: batch[TARGET]})
+
+
+def _as_context(batch: pd.DataFrame) -> Any:
+    """Context rows; a row both a needed session's and a needed first use counts once."""
+    return _routed_table(batch.drop_duplicates(["event_id", TARGET]).assign(**{OWN: False}))
 
 
 __all__ = ["RayRun", "empty_scores", "require_ray", "score_with_ray", "start_ray"]

@@ -45,6 +45,14 @@ def test_local_scores_round_trip_through_ingest_scores(store_and_events, tmp_pat
         after = store.scores.of_model(model_id).set_index("session_id")["score"]
     assert outcome.n_scores == len(written) and outcome.n_unknown_sessions == 0
     assert np.allclose(after.reindex(before.index), before, atol=1e-5)
+    # what the pages and the score export read: thresholds, flags and the policy's risk
+    from core.app import models as app_models
+
+    with open_store(db, read_only=True) as store:
+        flagged = app_models.scores_with_flags(store)
+    mine = flagged[flagged["model_id"] == model_id].set_index("session_id")
+    assert np.allclose(mine["score"].reindex(before.index), before, atol=1e-5)
+    assert mine["above_threshold"].notna().all()
 
 
 def _write(folder: Path, rows: dict) -> Path:

@@ -46,8 +46,9 @@ def test_without_context_the_cross_user_features_differ(
         scale_data: ScaleData, raw: pd.DataFrame, monkeypatch: pytest.MonkeyPatch) -> None:
     """The equality above needs the context: partitions that see only their own users
     score sessions differently (sharing, entity history)."""
-    monkeypatch.setattr(plan, "context_sessions", lambda *a: pd.DataFrame(
-        {"session_id": pd.Series(dtype=object), "_target": pd.Series(dtype=np.int64)}))
+    monkeypatch.setattr(plan, "context_needs", lambda *a: pd.DataFrame(
+        {"kind": pd.Series(dtype=object), "id": pd.Series(dtype=object),
+         "_target": pd.Series(dtype=np.int64)}))
     bundle = _bundle(scale_data, "gbdt")
     scores = plan.score_in_process(raw, bundle, n_partitions=3)
     assert _largest_gap(scores, store_scores(scale_data, bundle.model_id)) > 1e-3
@@ -64,8 +65,11 @@ def test_user_partition_is_stable_and_in_range() -> None:
 
 def test_context_rule_follows_the_spec(scale_data: ScaleData) -> None:
     gbdt = context_rule(_bundle(scale_data, "gbdt").load().spec)
-    assert {"device_id", "ip", "text"} <= set(gbdt.columns)
-    assert "payment_id" in gbdt.columns  # an entity history column of these events
+    assert {"device_id", "ip", "payment_id"} <= set(gbdt.session_columns)  # entity history
+    assert gbdt.first_use_columns == ("text",)  # duplicated texts: first uses are enough
+    zscore = context_rule(_bundle(scale_data, "zscore").load().spec)
+    assert zscore.session_columns == () and zscore.first_use_columns == ("device_id", "ip",
+                                                                          "text")
     assert context_rule({"kind": "sequences"}).is_empty
 
 
