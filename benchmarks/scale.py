@@ -66,8 +66,11 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--partitions", default="1,2,4,8")
     parser.add_argument("--detector", default="zscore")
+    parser.add_argument("--local-partitions", type=int, default=1,
+                        help="User partitions of the in-process reference (more hold less in "
+                             "memory at once: the 10M-event run uses 8).")
     parser.add_argument("--skip-local", action="store_true",
-                        help="Leave out the in-process reference (for sizes it cannot hold).")
+                        help="Leave out the in-process reference.")
     parser.add_argument("--json", action="store_true", help="Print one BENCH_JSON line too.")
     args = parser.parse_args()
     from core.app.data import open_store
@@ -90,14 +93,16 @@ def main() -> None:
         raw = read_events(files)
         read_s = time.perf_counter() - t0
         t0 = time.perf_counter()
-        local = score_in_process(raw, bundle, n_partitions=1)
+        local = score_in_process(raw, bundle, n_partitions=args.local_partitions)
         local_s = time.perf_counter() - t0
         del raw
         reference = local.set_index("session_id")["score"]
-        print(f"local, 1 process: {local_s:.1f} s ({n_events / local_s:,.0f} events/s; "
+        print(f"local, 1 process, {args.local_partitions} partition(s): {local_s:.1f} s "
+              f"({n_events / local_s:,.0f} events/s; "
               f"reading the files {read_s:.1f} s more), {len(local):,} sessions, peak RSS "
               f"{peak_rss_mb():,.0f} MB")
-        result["local"] = {"seconds": local_s, "read_seconds": read_s,
+        result["local"] = {"partitions": args.local_partitions, "seconds": local_s,
+                           "read_seconds": read_s,
                            "events_per_s": n_events / local_s, "sessions": len(local)}
     startup = start_ray(None)
     import ray

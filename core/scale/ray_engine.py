@@ -197,7 +197,22 @@ def _route(canon: Any, rule: Any, n_partitions: int) -> Any:
     by_session = canon.join(sessions, "inner", shuffle, on=("session_id",))
     by_event = canon.join(events, "inner", shuffle, on=("event_id",))
     context = by_session.union(by_event).map_batches(_as_context, batch_format="pandas")
-    return own_rows.union(context).materialize()
+    return _with_schema(own_rows.union(context))
+
+
+def _with_schema(routed: Any) -> Any:
+    """``routed`` with every block in the routed schema: a join can leave a block with no
+    rows and no columns, which the next shuffle cannot concatenate with the others."""
+    import ray
+    import ray.data
+
+    schema = _routed_schema()
+
+    @ray.remote(num_cpus=0)
+    def fix(table: Any) -> Any:
+        return table if table.num_columns else schema.empty_table()
+
+    return ray.data.from_arrow_refs([fix.remote(ref) for ref in routed.to_arrow_refs()])
 
 
 def ray_parallelism() -> int:
@@ -226,13 +241,19 @@ def _of_kind(kind: str, id_column: str) -> Callable[[pd.DataFrame], pd.DataFrame
     return of_kind
 
 
+def _routed_schema() -> Any:
+    import pyarrow as pa
+
+    schema = canonical_schema()
+    return schema.append(pa.field(TARGET, pa.int64())).append(pa.field(OWN, pa.bool_()))
+
+
 def _routed_table(frame: pd.DataFrame) -> Any:
     """Routed rows with one Arrow schema (Ray's joins give large strings; a shuffle must not
     meet two types of one column)."""
     import pyarrow as pa
 
-    schema = canonical_schema()
-    schema = schema.append(pa.field(TARGET, pa.int64())).append(pa.field(OWN, pa.bool_()))
+    schema = _routed_schema()
     return pa.Table.from_pandas(frame[schema.names], schema=schema, preserve_index=False)
 
 

@@ -31,16 +31,16 @@ def ray_cluster() -> Iterator[None]:
     ray.shutdown()
 
 
-@pytest.mark.parametrize("detector", ["gbdt", "zscore"])
+@pytest.mark.parametrize("detector, partitions", [("gbdt", 2), ("zscore", 4)])
 def test_ray_scores_equal_one_store(scale_data: ScaleData, ray_cluster: None, tmp_path: Path,
-                                    detector: str) -> None:
+                                    detector: str, partitions: int) -> None:
     from core.scale.plan import event_files
     from core.scale.ray_engine import score_with_ray
 
     with open_store(scale_data.store, read_only=True) as store:
         bundle = ModelBundle.from_store(store, scale_data.models[detector])
     run = score_with_ray(event_files([str(scale_data.events)]), bundle, str(tmp_path / "out"),
-                         n_partitions=2)
+                         n_partitions=partitions)
     scores = pd.read_parquet(tmp_path / "out").set_index("session_id")["score"]
     reference = store_scores(scale_data, bundle.model_id)
     assert run.n_sessions == len(reference) == len(scores)
