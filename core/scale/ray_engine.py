@@ -1,14 +1,17 @@
-"""The partitioned plan on Ray Data (``anomalyst score --engine ray``).
+"""The partitioned plan on Ray (``anomalyst score --engine ray``).
 
-1. Read the Parquet events (local paths or object-store URLs) and tag each row with its
-   user's partition.
-2. ``groupby(_part).map_groups``: each partition's rows become canonical events (sessions and
-   ids derived, rows validated) in a throw-away in-memory store.
-3. Joins find the context each partition needs (``core.scale.partition``'s rule), and the
-   rows are routed: to their own partition, and as context where needed.
-4. ``groupby(_target).map_groups``: each partition builds its features and scores its own
-   sessions; the scores are written as Parquet.
+1. Ray Data reads the Parquet events (local paths or object-store URLs) and tags each row
+   with its user's partition.
+2. Each block is split by partition and one Ray task per partition turns its rows into
+   canonical events (sessions and ids derived, rows validated) in a throw-away in-memory
+   store.
+3. Ray Data joins find the context each partition needs (``core.scale.partition``'s rule),
+   and the rows are routed: to their own partition, and as context where needed.
+4. One Ray task per partition builds its features and scores its own sessions; the scores
+   are written as Parquet.
 
+Steps 2 and 4 are a Ray core shuffle rather than Ray Data's ``groupby``: a hash shuffle of a
+few integer keys can put two partitions in one task, which halves the parallelism.
 Ray is imported here only; the extra ``anomalyst[scale]`` installs it.
 """
 
@@ -106,7 +109,6 @@ def score_with_ray(paths: Sequence[str], bundle: ModelBundle, out_dir: str, *,
     the scores (``SCORE_COLUMNS``) as Parquet files under ``out_dir``. ``measure`` also
     counts each partition's own and context rows (one more pass: for benchmarks)."""
     require_ray()
-    import pyarrow as pa
     import ray.data
 
     if n_partitions < 1:
@@ -116,15 +118,9 @@ def score_with_ray(paths: Sequence[str], bundle: ModelBundle, out_dir: str, *,
     rule = context_rule(spec)
     raw = ray.data.read_parquet(list(paths))
     column = user_column(raw.schema().names, mapping)
-    schema = canonical_schema()
 
     def tag(batch: pd.DataFrame) -> pd.DataFrame:
         return with_partition(batch, n_partitions, column)
-
-    def canonical(group: pd.DataFrame) -> pa.Table:
-        frame = canonical_partition(group, mapping=mapping,
-                                    session_gap_minutes=session_gap_minutes, unit=unit)
-        return pa.Table.from_pandas(frame, schema=schema, preserve_index=False)
 
     stages: dict[str, float] = {}
     mark = time.perf_counter()
@@ -135,21 +131,18 @@ def score_with_ray(paths: Sequence[str], bundle: ModelBundle, out_dir: str, *,
         stages[name] = now - mark
         mark = now
 
-    canon = (raw.map_batches(tag, batch_format="pandas")
-             .groupby(PART, num_partitions=n_partitions)
-             .map_groups(canonical, batch_format="pandas")
-             .materialize())
+    tagged = raw.map_batches(tag, batch_format="pandas").to_arrow_refs()
+    canon_refs = _per_partition(tagged, PART, n_partitions, _canonical_task,
+                                (mapping, session_gap_minutes, unit))
+    canon = ray.data.from_arrow_refs(canon_refs)
     lap("canonical")
     routed = _route(canon, rule, n_partitions)
     lap("route")
-
-    def score(group: pd.DataFrame) -> pd.DataFrame:
-        return score_partition(group, bundle, unit=unit)
-
-    scores = (routed.groupby(TARGET, num_partitions=n_partitions)
-              .map_groups(score, batch_format="pandas").materialize())
-    lap("score")
+    bundle_ref = ray.put(bundle)
+    scores = ray.data.from_arrow_refs(_per_partition(
+        routed.to_arrow_refs(), TARGET, n_partitions, _score_task, (bundle_ref, unit)))
     n_sessions = scores.count()
+    lap("score")
     if n_sessions:
         scores.write_parquet(out_dir)
     lap("write")
@@ -163,6 +156,62 @@ def score_with_ray(paths: Sequence[str], bundle: ModelBundle, out_dir: str, *,
             rows[int(target)] = (mine + int(n), other) if own else (mine, other + int(n))
     return RayRun(n_sessions, n_partitions, n_context, time.perf_counter() - started, stages,
                   rows)
+
+
+def _per_partition(refs: list[Any], column: str, n_partitions: int, task: Callable[..., Any],
+                   args: tuple[Any, ...]) -> list[Any]:
+    """Run ``task(*args, *pieces)`` once per partition, on the rows of ``refs`` (Arrow
+    blocks) whose ``column`` is that partition. Each block is split once into its partitions'
+    pieces (a Ray core shuffle): one task per partition, never two partitions in one task, as
+    a hash shuffle of a few keys can do."""
+    import ray
+
+    split = ray.remote(_split).options(num_returns=n_partitions)
+    pieces = [split.remote(ref, column, n_partitions) for ref in refs]
+    if n_partitions == 1:
+        pieces = [[p] for p in pieces]
+    run = ray.remote(task)
+    return [run.remote(*args, *[p[i] for p in pieces]) for i in range(n_partitions)]
+
+
+def _split(table: Any, column: str, n_partitions: int) -> Any:
+    import pyarrow.compute as pc
+
+    values = table.column(column)
+    parts = tuple(table.filter(pc.equal(values, i)) for i in range(n_partitions))
+    return parts if n_partitions > 1 else parts[0]
+
+
+def _frame(pieces: tuple[Any, ...]) -> pd.DataFrame:
+    import pyarrow as pa
+
+    tables = [t for t in pieces if t.num_rows]
+    if not tables:
+        return pd.DataFrame()
+    return pa.concat_tables(tables, promote_options="permissive").to_pandas()
+
+
+def _canonical_task(mapping: Any, session_gap_minutes: float | None, unit: str,
+                    *pieces: Any) -> Any:
+    import pyarrow as pa
+
+    schema = canonical_schema()
+    rows = _frame(pieces)
+    if rows.empty:
+        return schema.empty_table()
+    frame = canonical_partition(rows, mapping=mapping, session_gap_minutes=session_gap_minutes,
+                                unit=unit)
+    return pa.Table.from_pandas(frame[schema.names], schema=schema, preserve_index=False)
+
+
+def _score_task(bundle: ModelBundle, unit: str, *pieces: Any) -> Any:
+    import pyarrow as pa
+
+    rows = _frame(pieces)
+    scores = empty_scores() if rows.empty else score_partition(rows, bundle, unit=unit)
+    return pa.Table.from_pandas(scores, preserve_index=False, schema=pa.schema([
+        ("model_id", pa.string()), ("session_id", pa.string()), ("user_id", pa.string()),
+        ("score", pa.float64())]))
 
 
 def _route(canon: Any, rule: Any, n_partitions: int) -> Any:
