@@ -231,10 +231,42 @@ def routed_rows(canonical: pd.DataFrame, needs: pd.DataFrame) -> pd.DataFrame:
     return pd.concat([own, extra], ignore_index=True)
 
 
-def score_partition(rows: pd.DataFrame, bundle: Any, *, unit: str = "session") -> pd.DataFrame:
-    """Score the own sessions of one partition's routed rows with ``bundle``'s model."""
+def uses_text_embeddings(input_spec: dict[str, Any]) -> bool:
+    """Whether a model's features embed texts (then a run embeds each distinct text once)."""
+    return bool(input_spec.get("kind") == "features"
+                and (input_spec.get("features") or {}).get("text"))
+
+
+def distinct_texts(batch: pd.DataFrame) -> pd.DataFrame:
+    """The distinct non-empty texts of a batch (``text``)."""
+    texts = batch["text"].dropna()
+    return pd.DataFrame({"text": texts[texts.str.len() > 0].unique()})
+
+
+def embed_distinct(batch: pd.DataFrame) -> Any:
+    """(text_hash, embedding) of a batch of distinct texts: what the store's embedding cache
+    holds, so a partition's store reads them instead of embedding again."""
+    import pyarrow as pa
+
+    from core.text.cache import text_hashes
+    from core.text.embeddings import load_encoder
+
+    texts = batch["text"].astype(str).tolist()
+    vectors = load_encoder().encode(texts, progress=False) if texts else np.zeros((0, 1))
+    dim = int(vectors.shape[1])
+    return pa.table({
+        "text_hash": pa.array(text_hashes(texts).tolist(), type=pa.string()),
+        "embedding": pa.FixedSizeListArray.from_arrays(
+            pa.array(np.ascontiguousarray(vectors, dtype=np.float32).ravel()), dim)})
+
+
+def score_partition(rows: pd.DataFrame, bundle: Any, *, unit: str = "session",
+                    embeddings: Sequence[Any] = ()) -> pd.DataFrame:
+    """Score the own sessions of one partition's routed rows with ``bundle``'s model
+    (``embeddings``: Arrow tables of ``embed_distinct``, put in the store's cache first)."""
     from core.pipeline.inputs import build_input
     from core.store import Store
+    from core.text.embeddings import encoder_name
 
     model = bundle.load()
     own = rows.loc[rows[OWN].astype(bool)]
@@ -243,6 +275,9 @@ def score_partition(rows: pd.DataFrame, bundle: Any, *, unit: str = "session") -
         return empty_scores()
     canonical = rows.drop(columns=[c for c in HELPER_COLUMNS if c in rows.columns])
     with Store.open(":memory:") as store:
+        for table in embeddings:
+            if table.num_rows:
+                store.text.insert_embeddings(encoder_name(), table)
         store.ingests.add_canonical(canonical, unit=unit)
         built = build_input(store, model.input_kind, model.spec, session_ids=session_ids,
                             progress=False)

@@ -19,10 +19,13 @@ from core.scale.partition import (
     canonical_partition,
     context_needs,
     context_rule,
+    distinct_texts,
+    embed_distinct,
     empty_scores,
     routed_rows,
     score_partition,
     user_column,
+    uses_text_embeddings,
     with_partition,
 )
 
@@ -70,7 +73,10 @@ def score_in_process(raw: pd.DataFrame, bundle: ModelBundle, *, n_partitions: in
     else:
         needs = context_needs(canonical, context_rule(bundle.load().spec), n_partitions)
         routed = routed_rows(canonical, needs)
-    scores = [score_partition(group, bundle, unit=unit)
+    embeddings = []
+    if n_partitions > 1 and uses_text_embeddings(bundle.load().spec):  # once, not per partition
+        embeddings = [embed_distinct(distinct_texts(canonical))]
+    scores = [score_partition(group, bundle, unit=unit, embeddings=embeddings)
               for _, group in routed.groupby(TARGET, sort=True)]
     return sort_scores(pd.concat(scores, ignore_index=True))
 

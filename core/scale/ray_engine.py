@@ -36,11 +36,14 @@ from core.scale.partition import (
     canonical_partition,
     canonical_schema,
     context_rule,
+    distinct_texts,
     elsewhere,
+    embed_distinct,
     empty_scores,
     first_sessions,
     score_partition,
     user_column,
+    uses_text_embeddings,
     value_holders,
     value_uses,
     with_partition,
@@ -75,6 +78,7 @@ def start_ray(address: str | None, num_cpus: int | None = None) -> float:
         ray.init(**kwargs)
     import ray.data
 
+    logging.getLogger("ray.data").setLevel(logging.WARNING)  # a line per dataset otherwise
     context = ray.data.DataContext.get_current()
     context.enable_progress_bars = False
     context.print_on_execution_start = False
@@ -95,7 +99,8 @@ class RayRun:
     n_context_rows: int
     seconds: float
     stages: dict[str, float] = field(default_factory=dict)
-    """Seconds of each stage: canonical rows, routing (context), scoring, writing."""
+    """Seconds of each stage: canonical rows, routing (context), embedding the distinct
+    texts, scoring, writing."""
     rows_per_partition: dict[int, tuple[int, int]] = field(default_factory=dict)
     """partition -> (own rows, context rows); filled when asked for (``measure``)."""
 
@@ -138,9 +143,17 @@ def score_with_ray(paths: Sequence[str], bundle: ModelBundle, out_dir: str, *,
     lap("canonical")
     routed = _route(canon, rule, n_partitions)
     lap("route")
+    embeddings: list[Any] = []
+    if uses_text_embeddings(spec):  # each distinct text embedded once, cluster-wide
+        embeddings = (canon.map_batches(distinct_texts, batch_format="pandas")
+                      .groupby("text").count()
+                      .map_batches(embed_distinct, batch_format="pandas")
+                      .to_arrow_refs())
+    lap("embed")
     bundle_ref = ray.put(bundle)
     scores = ray.data.from_arrow_refs(_per_partition(
-        routed.to_arrow_refs(), TARGET, n_partitions, _score_task, (bundle_ref, unit)))
+        routed.to_arrow_refs(), TARGET, n_partitions, _score_task,
+        (bundle_ref, unit, embeddings)))
     n_sessions = scores.count()
     lap("score")
     if n_sessions:
@@ -204,11 +217,15 @@ def _canonical_task(mapping: Any, session_gap_minutes: float | None, unit: str,
     return pa.Table.from_pandas(frame[schema.names], schema=schema, preserve_index=False)
 
 
-def _score_task(bundle: ModelBundle, unit: str, *pieces: Any) -> Any:
+def _score_task(bundle: ModelBundle, unit: str, embedding_refs: list[Any], *pieces: Any
+                ) -> Any:
     import pyarrow as pa
+    import ray
 
     rows = _frame(pieces)
-    scores = empty_scores() if rows.empty else score_partition(rows, bundle, unit=unit)
+    embeddings = ray.get(embedding_refs) if embedding_refs and not rows.empty else []
+    scores = empty_scores() if rows.empty else score_partition(rows, bundle, unit=unit,
+                                                               embeddings=embeddings)
     return pa.Table.from_pandas(scores, preserve_index=False, schema=pa.schema([
         ("model_id", pa.string()), ("session_id", pa.string()), ("user_id", pa.string()),
         ("score", pa.float64())]))
