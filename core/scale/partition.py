@@ -9,8 +9,8 @@ what of the other partitions they read:
   touches one of the partition's values, plus that user's first session;
 - device and IP sharing and duplicated texts read only each (value, user)'s first use: the
   other users' first-use events of the partition's values;
-- text similarity reads the first use of every long text by every user, which goes to every
-  partition.
+- text similarity reads each long text's first use by its two earliest writers, which goes
+  to every partition.
 
 Context is scored by nobody; it only makes the partition's own features what one store
 would compute.
@@ -175,14 +175,26 @@ def elsewhere(joined: pd.DataFrame) -> pd.DataFrame:
     return joined.loc[joined[PART] != joined[TARGET], ["kind", "id", "user_id", TARGET]]
 
 
-def broadcast_texts(batch: pd.DataFrame, min_chars: int, n_partitions: int) -> pd.DataFrame:
-    """(kind 'event', id, user_id, _target) for the first use of every long text, to every
-    other partition (text similarity reads them all)."""
-    long = batch.loc[batch[FIRST_USE["text"]].astype(bool)
-                     & (batch["text"].fillna("").str.len() >= max(min_chars, 1)),
-                     ["event_id", "user_id", PART]]
-    crossed = long.merge(pd.DataFrame({TARGET: np.arange(n_partitions, dtype=np.int64)}),
-                         how="cross")
+def earliest_writers(batch: pd.DataFrame, min_chars: int) -> pd.DataFrame:
+    """(text, ts, event_id, user_id, _part): each long text's first uses by its two earliest
+    writers (all writers tied with the second), which is all text similarity reads of other
+    users. The earliest of a union of batches' earliest is the earliest of all."""
+    columns = ["text", "ts", "event_id", "user_id", PART]
+    flag = FIRST_USE["text"]
+    if flag in batch.columns:
+        long = batch.loc[batch[flag].astype(bool)
+                         & (batch["text"].fillna("").str.len() >= max(min_chars, 1)), columns]
+    else:  # a union of earlier results
+        long = batch[columns]
+    rank = long.groupby("text")["ts"].rank(method="min")
+    return long.loc[rank <= 2].reset_index(drop=True)
+
+
+def broadcast_writers(writers: pd.DataFrame, n_partitions: int) -> pd.DataFrame:
+    """(kind 'event', id, user_id, _target): the earliest writers' first uses, to every other
+    partition."""
+    crossed = writers[["event_id", "user_id", PART]].merge(
+        pd.DataFrame({TARGET: np.arange(n_partitions, dtype=np.int64)}), how="cross")
     crossed = crossed.loc[crossed[PART] != crossed[TARGET]]
     return pd.DataFrame({"kind": "event", "id": crossed["event_id"],
                          "user_id": crossed["user_id"], TARGET: crossed[TARGET]})
@@ -198,7 +210,8 @@ def context_needs(canonical: pd.DataFrame, rule: ContextRule, n_partitions: int,
     if len(holders):
         pieces.append(elsewhere(holders.merge(value_uses(holders), on=KEY)))
     if rule.text_min_chars is not None and "text" in canonical.columns:
-        pieces.append(broadcast_texts(canonical, rule.text_min_chars, n_partitions))
+        writers = earliest_writers(canonical, rule.text_min_chars)
+        pieces.append(broadcast_writers(writers, n_partitions))
     if not pieces:
         return pd.DataFrame({"kind": pd.Series(dtype=object), "id": pd.Series(dtype=object),
                              TARGET: pd.Series(dtype=np.int64)})

@@ -23,6 +23,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from core.errors import ConfigError
@@ -32,11 +33,12 @@ from core.scale.partition import (
     OWN,
     PART,
     TARGET,
-    broadcast_texts,
+    broadcast_writers,
     canonical_partition,
     canonical_schema,
     context_rule,
     distinct_texts,
+    earliest_writers,
     elsewhere,
     embed_distinct,
     empty_scores,
@@ -204,6 +206,24 @@ def _frame(pieces: tuple[Any, ...]) -> pd.DataFrame:
     return pa.concat_tables(tables, promote_options="permissive").to_pandas()
 
 
+def _bucketed_writers(batch: pd.DataFrame, min_chars: int, buckets: int) -> pd.DataFrame:
+    writers = earliest_writers(batch, min_chars)
+    bucket = pd.util.hash_array(writers["text"].to_numpy(dtype=object)) % np.uint64(buckets)
+    return writers.assign(_bucket=bucket.astype(np.int64))
+
+
+def _earliest_task(min_chars: int, *pieces: Any) -> Any:
+    import pyarrow as pa
+
+    rows = _frame(pieces)
+    if rows.empty:
+        return pa.table({"text": pa.array([], pa.string()),
+                         "ts": pa.array([], pa.timestamp("us")),
+                         "event_id": pa.array([], pa.string()),
+                         "user_id": pa.array([], pa.string()), PART: pa.array([], pa.int64())})
+    return pa.Table.from_pandas(earliest_writers(rows, min_chars), preserve_index=False)
+
+
 def _canonical_task(mapping: Any, session_gap_minutes: float | None, unit: str,
                     *pieces: Any) -> Any:
     import pyarrow as pa
@@ -234,6 +254,8 @@ def _score_task(bundle: ModelBundle, unit: str, embedding_refs: list[Any], *piec
 def _route(canon: Any, rule: Any, n_partitions: int) -> Any:
     """Own rows (``_target`` = ``_part``) and the context rows each partition needs
     (``core.scale.partition``'s rule, as joins)."""
+    import ray.data
+
     own_rows = canon.map_batches(_own, batch_format="pandas")
     if rule.is_empty or n_partitions == 1:
         return own_rows
@@ -245,24 +267,33 @@ def _route(canon: Any, rule: Any, n_partitions: int) -> Any:
         uses = uses.map_batches(_columns([KEY, TARGET]), batch_format="pandas")
         pieces.append(held.join(uses, "inner", shuffle, on=(KEY,)).map_batches(
             elsewhere, batch_format="pandas"))
-    if rule.text_min_chars is not None:
-        pieces.append(canon.map_batches(_call(broadcast_texts, rule.text_min_chars,
-                                              n_partitions), batch_format="pandas"))
+    if rule.text_min_chars is not None:  # each block's earliest, then by text: the earliest
+        buckets = ray_parallelism()
+        local = canon.map_batches(_call(_bucketed_writers, rule.text_min_chars, buckets),
+                                  batch_format="pandas").to_arrow_refs()
+        writers = ray.data.from_arrow_refs(_per_partition(
+            local, "_bucket", buckets, _earliest_task, (rule.text_min_chars,)))
+        pieces.append(writers.map_batches(_call(broadcast_writers, n_partitions),
+                                          batch_format="pandas"))
     needed = (pieces[0].union(*pieces[1:]) if len(pieces) > 1 else pieces[0]).materialize()
-    users = needed.map_batches(_sessions_users, batch_format="pandas").groupby(
-        ["user_id", TARGET]).count().map_batches(_columns(["user_id", TARGET]),
-                                                 batch_format="pandas")
-    firsts = canon.map_batches(first_sessions, batch_format="pandas")
-    first_needed = users.join(firsts, "inner", shuffle, on=("user_id",)).map_batches(
-        _as_session_need, batch_format="pandas")
-    needs = needed.map_batches(_columns(["kind", "id", TARGET]), batch_format="pandas").union(
-        first_needed).groupby(["kind", "id", TARGET]).count().map_batches(
-        _columns(["kind", "id", TARGET]), batch_format="pandas")
-    sessions = needs.map_batches(_of_kind("session", "session_id"), batch_format="pandas")
-    events = needs.map_batches(_of_kind("event", "event_id"), batch_format="pandas")
-    by_session = canon.join(sessions, "inner", shuffle, on=("session_id",))
-    by_event = canon.join(events, "inner", shuffle, on=("event_id",))
-    context = by_session.union(by_event).map_batches(_as_context, batch_format="pandas")
+    events = needed.map_batches(_of_kind("event", "event_id"), batch_format="pandas").groupby(
+        ["event_id", TARGET]).count().map_batches(_columns(["event_id", TARGET]),
+                                                  batch_format="pandas")  # once per event
+    context = canon.join(events, "inner", shuffle, on=("event_id",))
+    if rule.session_columns:  # whole sessions, and the first session of their users
+        users = needed.map_batches(_sessions_users, batch_format="pandas").groupby(
+            ["user_id", TARGET]).count().map_batches(_columns(["user_id", TARGET]),
+                                                     batch_format="pandas")
+        firsts = canon.map_batches(first_sessions, batch_format="pandas")
+        first_needed = users.join(firsts, "inner", shuffle, on=("user_id",)).map_batches(
+            _as_session_need, batch_format="pandas")
+        sessions = needed.map_batches(_columns(["kind", "id", TARGET]), batch_format="pandas"
+                                      ).union(first_needed).map_batches(
+            _of_kind("session", "session_id"), batch_format="pandas")
+        sessions = sessions.groupby(["session_id", TARGET]).count().map_batches(
+            _columns(["session_id", TARGET]), batch_format="pandas")
+        context = context.union(canon.join(sessions, "inner", shuffle, on=("session_id",)))
+    context = context.map_batches(_as_context, batch_format="pandas")
     return _with_schema(own_rows.union(context))
 
 
