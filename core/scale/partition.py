@@ -7,10 +7,10 @@ what of the other partitions they read:
 - the entity history windows (how busy a device, IP, card, item or merchant was, how many of
   its sessions were a user's first) read whole sessions: every other user's session that
   touches one of the partition's values, plus that user's first session;
-- device and IP sharing and duplicated texts read only each (value, user)'s first use: the
-  other users' first-use events of the partition's values;
-- text similarity reads each long text's first use by its two earliest writers, which goes
-  to every partition.
+- device and IP sharing read only each (value, user)'s first use: the other users'
+  first-use events of the partition's values;
+- duplicated texts and text similarity read each text's first use by its two earliest
+  writers, which goes to every partition.
 
 Context is scored by nobody; it only makes the partition's own features what one store
 would compute.
@@ -37,7 +37,7 @@ OWN = "_own"
 FIRST = "_first"
 """Whether the row's session starts at its user's first session start."""
 FIRST_USE_COLUMNS = ("device_id", "ip", "text")
-"""Columns whose cross-user features read only each (value, user)'s first use."""
+"""Columns whose cross-user features read only first uses (of texts: the earliest two)."""
 FIRST_USE = {c: f"_first_use_{c}" for c in FIRST_USE_COLUMNS}
 """Per first-use column: whether the row is its user's earliest use of the value."""
 HELPER_COLUMNS = (PART, TARGET, OWN, FIRST, *FIRST_USE.values())
@@ -59,7 +59,8 @@ class ContextRule:
     """Columns whose first-use events are context wherever another partition uses the value
     (sharing, duplicated texts)."""
     text_min_chars: int | None = None
-    """First uses of texts this long go to every partition (text similarity); None: none."""
+    """The two earliest writers of every text this long go to every partition (duplicated
+    texts, text similarity); None: none."""
 
     @property
     def is_empty(self) -> bool:
@@ -93,11 +94,10 @@ def context_rule(input_spec: dict[str, Any]) -> ContextRule:
     features = input_spec.get("features") or {}
     history = features.get("history") or {}
     whole = tuple(history.get("entity_columns", ())) if history.get("enabled", False) else ()
-    # sharing (device, IP) and duplicated texts (text_dup_share) count first uses
-    first = tuple(c for c in FIRST_USE_COLUMNS if c not in whole)
-    text = features.get("text")
-    min_chars = None if not text else int(text.get("min_sim_chars", 0))
-    return ContextRule(tuple(whole), first, min_chars)
+    # sharing (device, IP) counts every user's first use; duplicated texts (text_dup_share)
+    # and text similarity read only each text's two earliest writers (any text: 1 char)
+    first = tuple(c for c in ("device_id", "ip") if c not in whole)
+    return ContextRule(tuple(whole), first, 1)
 
 
 def user_partition(user_ids: Sequence[Any] | np.ndarray, n_partitions: int) -> np.ndarray:
