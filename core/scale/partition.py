@@ -58,14 +58,16 @@ class ContextRule:
     first_use_columns: tuple[str, ...] = ()
     """Columns whose first-use events are context wherever another partition uses the value
     (sharing, duplicated texts)."""
+    text_writers: bool = False
+    """Each text's two earliest writers go where the text is used (duplicated texts)."""
     text_min_chars: int | None = None
-    """The two earliest writers of every text this long go to every partition (duplicated
-    texts, text similarity); None: none."""
+    """The two earliest writers of every text this long go to every partition (text
+    similarity); None: none."""
 
     @property
     def is_empty(self) -> bool:
         return (not self.session_columns and not self.first_use_columns
-                and self.text_min_chars is None)
+                and not self.text_writers and self.text_min_chars is None)
 
 
 _ARROW_TYPES = {"VARCHAR": "string", "TIMESTAMP": "timestamp[us]", "DOUBLE": "float64",
@@ -95,9 +97,11 @@ def context_rule(input_spec: dict[str, Any]) -> ContextRule:
     history = features.get("history") or {}
     whole = tuple(history.get("entity_columns", ())) if history.get("enabled", False) else ()
     # sharing (device, IP) counts every user's first use; duplicated texts (text_dup_share)
-    # and text similarity read only each text's two earliest writers (any text: 1 char)
+    # and text similarity read only each text's two earliest writers
     first = tuple(c for c in ("device_id", "ip") if c not in whole)
-    return ContextRule(tuple(whole), first, 1)
+    text = features.get("text")
+    min_chars = None if not text else max(1, int(text.get("min_sim_chars", 0)))
+    return ContextRule(tuple(whole), first, True, min_chars)
 
 
 def user_partition(user_ids: Sequence[Any] | np.ndarray, n_partitions: int) -> np.ndarray:
@@ -190,6 +194,20 @@ def earliest_writers(batch: pd.DataFrame, min_chars: int) -> pd.DataFrame:
     return long.loc[rank <= 2].reset_index(drop=True)
 
 
+def writer_holders(writers: pd.DataFrame) -> pd.DataFrame:
+    """``earliest_writers`` rows as holders of their text (``value_holders``' columns)."""
+    return pd.DataFrame({KEY: "text\x1f" + writers["text"].astype(str), "kind": "event",
+                         "id": writers["event_id"], "user_id": writers["user_id"],
+                         PART: writers[PART]})
+
+
+def text_uses(batch: pd.DataFrame) -> pd.DataFrame:
+    """(_key, _target): the partitions that use each text."""
+    rows = batch.loc[batch[FIRST_USE["text"]].astype(bool), ["text", PART]]
+    return pd.DataFrame({KEY: "text\x1f" + rows["text"].astype(str),
+                         TARGET: rows[PART]}).drop_duplicates()
+
+
 def broadcast_writers(writers: pd.DataFrame, n_partitions: int) -> pd.DataFrame:
     """(kind 'event', id, user_id, _target): the earliest writers' first uses, to every other
     partition."""
@@ -209,9 +227,14 @@ def context_needs(canonical: pd.DataFrame, rule: ContextRule, n_partitions: int,
     holders = value_holders(canonical, rule)
     if len(holders):
         pieces.append(elsewhere(holders.merge(value_uses(holders), on=KEY)))
-    if rule.text_min_chars is not None and "text" in canonical.columns:
-        writers = earliest_writers(canonical, rule.text_min_chars)
-        pieces.append(broadcast_writers(writers, n_partitions))
+    if (rule.text_writers or rule.text_min_chars is not None) and "text" in canonical.columns:
+        writers = earliest_writers(canonical, 1)
+        if rule.text_writers:
+            holders = writer_holders(writers)
+            pieces.append(elsewhere(holders.merge(text_uses(canonical), on=KEY)))
+        if rule.text_min_chars is not None:
+            long = writers["text"].str.len() >= rule.text_min_chars
+            pieces.append(broadcast_writers(writers.loc[long], n_partitions))
     if not pieces:
         return pd.DataFrame({"kind": pd.Series(dtype=object), "id": pd.Series(dtype=object),
                              TARGET: pd.Series(dtype=np.int64)})

@@ -44,11 +44,13 @@ from core.scale.partition import (
     empty_scores,
     first_sessions,
     score_partition,
+    text_uses,
     user_column,
     uses_text_embeddings,
     value_holders,
     value_uses,
     with_partition,
+    writer_holders,
 )
 
 log = logging.getLogger(__name__)
@@ -206,6 +208,12 @@ def _frame(pieces: tuple[Any, ...]) -> pd.DataFrame:
     return pa.concat_tables(tables, promote_options="permissive").to_pandas()
 
 
+def _long_broadcast(writers: pd.DataFrame, min_chars: int, n_partitions: int,
+                    ) -> pd.DataFrame:
+    return broadcast_writers(writers.loc[writers["text"].str.len() >= min_chars],
+                             n_partitions)
+
+
 def _bucketed_writers(batch: pd.DataFrame, min_chars: int, buckets: int) -> pd.DataFrame:
     writers = earliest_writers(batch, min_chars)
     bucket = pd.util.hash_array(writers["text"].to_numpy(dtype=object)) % np.uint64(buckets)
@@ -267,14 +275,24 @@ def _route(canon: Any, rule: Any, n_partitions: int) -> Any:
         uses = uses.map_batches(_columns([KEY, TARGET]), batch_format="pandas")
         pieces.append(held.join(uses, "inner", shuffle, on=(KEY,)).map_batches(
             elsewhere, batch_format="pandas"))
-    if rule.text_min_chars is not None:  # each block's earliest, then by text: the earliest
+    if rule.text_writers or rule.text_min_chars is not None:
+        # each block's earliest writers, then per text (bucketed by its hash): the earliest
         buckets = ray_parallelism()
-        local = canon.map_batches(_call(_bucketed_writers, rule.text_min_chars, buckets),
+        local = canon.map_batches(_call(_bucketed_writers, 1, buckets),
                                   batch_format="pandas").to_arrow_refs()
         writers = ray.data.from_arrow_refs(_per_partition(
-            local, "_bucket", buckets, _earliest_task, (rule.text_min_chars,)))
-        pieces.append(writers.map_batches(_call(broadcast_writers, n_partitions),
-                                          batch_format="pandas"))
+            local, "_bucket", buckets, _earliest_task, (1,))).materialize()
+        if rule.text_writers:
+            uses = canon.map_batches(text_uses, batch_format="pandas").groupby(
+                [KEY, TARGET]).count().map_batches(_columns([KEY, TARGET]),
+                                                   batch_format="pandas")
+            holders = writers.map_batches(writer_holders, batch_format="pandas")
+            pieces.append(holders.join(uses, "inner", shuffle, on=(KEY,)).map_batches(
+                elsewhere, batch_format="pandas"))
+        if rule.text_min_chars is not None:
+            pieces.append(writers.map_batches(
+                _call(_long_broadcast, rule.text_min_chars, n_partitions),
+                batch_format="pandas"))
     needed = (pieces[0].union(*pieces[1:]) if len(pieces) > 1 else pieces[0]).materialize()
     events = needed.map_batches(_of_kind("event", "event_id"), batch_format="pandas").groupby(
         ["event_id", TARGET]).count().map_batches(_columns(["event_id", TARGET]),

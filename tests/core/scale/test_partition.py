@@ -66,7 +66,7 @@ def test_user_partition_is_stable_and_in_range() -> None:
 def test_context_rule_follows_the_spec(scale_data: ScaleData) -> None:
     gbdt = context_rule(_bundle(scale_data, "gbdt").load().spec)
     assert {"device_id", "ip", "payment_id"} <= set(gbdt.session_columns)  # entity history
-    assert gbdt.first_use_columns == () and gbdt.text_min_chars == 1
+    assert gbdt.first_use_columns == () and gbdt.text_writers  # texts: earliest writers
     zscore = context_rule(_bundle(scale_data, "zscore").load().spec)
     assert zscore.session_columns == () and zscore.first_use_columns == ("device_id", "ip")
     assert context_rule({"kind": "sequences"}).is_empty
