@@ -9,8 +9,9 @@ what of the other partitions they read:
   touches one of the partition's values, plus that user's first session;
 - device and IP sharing read only each (value, user)'s first use: the other users'
   first-use events of the partition's values;
-- duplicated texts and text similarity read each text's first use by its two earliest
-  writers, which goes to every partition.
+- duplicated texts read each text's two earliest writers (their first uses), which go to
+  the partitions that use the text; text similarity reads those of every long text, which
+  go to every partition.
 
 Context is scored by nobody; it only makes the partition's own features what one store
 would compute.
