@@ -77,17 +77,106 @@ def chromium_page(height: int = 1000, *, downloads: bool = False) -> Iterator[ob
         context = browser.new_context(viewport={"width": 1400, "height": height},
                                       accept_downloads=downloads)
         try:
-            yield context.new_page()
+            page = context.new_page()
+            RunTracker().attach(page)
+            yield page
         finally:
             browser.close()
 
 
+class RunTracker:
+    """What the page's own websocket says: the reruns it asked for and the runs that ended.
+
+    Streamlit's DOM alone cannot tell "no rerun yet" from "the rerun is done": a click's
+    request may reach the server after a check of the page, and a run that ends in
+    ``st.rerun()`` leaves the old elements on the page until the next run ends. The frames
+    can: every request is a ``rerun_script`` BackMsg, every finished run a ``script_finished``
+    ForwardMsg (one that ended early for a rerun does not count).
+    """
+
+    def __init__(self) -> None:
+        self.trace = os.environ.get("ANOMALYST_BROWSER_TRACE") == "1"  # frames to stderr
+        self.sockets = 0  # sockets opened, one per loaded document
+        self.seq = 0
+        self.last_request = 0
+        self.last_finish = 0
+        self.settled_socket = 0  # the socket the last settle saw
+
+    def attach(self, page) -> None:
+        page.on("websocket", self._opened)
+        page.anomalyst_runs = self
+
+    def _opened(self, socket) -> None:
+        if "_stcore/stream" not in socket.url:
+            return
+        self.sockets += 1
+        self.seq += 1
+        self.last_request = self.seq  # a new document asks for its first run
+        socket.on("framesent", self._sent)
+        socket.on("framereceived", self._received)
+
+    def _sent(self, payload: str | bytes) -> None:
+        from streamlit.proto.BackMsg_pb2 import BackMsg
+
+        kind = BackMsg.FromString(payload).WhichOneof("type") if isinstance(
+            payload, bytes) else None
+        self._log("sent", kind)
+        if kind == "rerun_script":
+            self.seq += 1
+            self.last_request = self.seq
+
+    def _received(self, payload: str | bytes) -> None:
+        from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+
+        if not isinstance(payload, bytes):
+            return
+        msg = ForwardMsg.FromString(payload)
+        if msg.WhichOneof("type") != "delta":
+            self._log("received", msg.WhichOneof("type"), msg.script_finished)
+        if (msg.WhichOneof("type") == "script_finished"
+                and msg.script_finished != ForwardMsg.FINISHED_EARLY_FOR_RERUN):
+            self.seq += 1
+            self.last_finish = self.seq
+
+    def _log(self, *what: object) -> None:
+        if self.trace:
+            print(f"{time.monotonic():.2f}", *what, file=sys.stderr, flush=True)
+
+    def idle(self, fresh_document: bool) -> bool:
+        """True once every rerun asked for has ended (and a new document's socket is up)."""
+        if fresh_document and self.sockets <= self.settled_socket:
+            return False
+        return self.last_finish > self.last_request
+
+
+SETTLED_DOM = """() => {
+  const app = document.querySelector('[data-testid="stApp"]');
+  return app !== null && app.getAttribute('data-test-script-state') === 'notRunning'
+    && app.getAttribute('data-test-connection-state') === 'CONNECTED'
+    && document.querySelector('[data-stale="true"]') === null;
+}"""
+
+
 def settle(page, timeout_ms: int = 90_000) -> None:
-    """Wait until the script has run to the end (Streamlit marks it on the app root)."""
-    page.wait_for_timeout(500)
-    page.wait_for_selector('[data-testid="stApp"][data-test-script-state="notRunning"]',
-                           timeout=timeout_ms, state="attached")
-    page.wait_for_timeout(500)
+    """Wait (bounded) until every rerun the page asked for has ended and been drawn.
+
+    A new document counts as a request (its first run). Pages come from ``chromium_page``
+    (or any page given to ``RunTracker().attach``)."""
+    runs = getattr(page, "anomalyst_runs", None)
+    if runs is None:
+        pytest.fail("settle() needs a page with a RunTracker attached (see chromium_page)")
+    fresh = page.evaluate("() => window.__anomalystSettled === undefined")
+    runs._log("settle", page.url, "fresh" if fresh else "")
+    deadline = time.monotonic() + timeout_ms / 1000
+    while not runs.idle(fresh):
+        if time.monotonic() > deadline:
+            pytest.fail(f"the page did not finish its runs in {timeout_ms} ms "
+                        f"(requests to {runs.last_request}, last finish {runs.last_finish})")
+        page.wait_for_timeout(50)  # lets Playwright deliver the websocket's frames
+    left = max(1.0, (deadline - time.monotonic()) * 1000)
+    page.wait_for_function(SETTLED_DOM, timeout=left, polling=50)
+    runs.settled_socket = runs.sockets
+    page.evaluate("() => { window.__anomalystSettled = true; }")
 
 
 def no_exception(page) -> None:

@@ -49,14 +49,14 @@ def test_slider_moves_and_metrics_update(page, server: str) -> None:
     assert page.locator('[data-testid="stSliderThumbValue"]').first.inner_text() != before_value
     # The slider sends its value after a debounce, so on a slow box the rerun may start after
     # the first settle: wait (bounded) for the metrics to follow the thumb.
-    after = before
-    for _ in range(60):
-        after = page.locator('[data-testid="stMetricValue"]').all_inner_texts()
-        if after != before:
-            break
-        page.wait_for_timeout(500)
+    page.wait_for_function(
+        """before => JSON.stringify(Array.from(
+               document.querySelectorAll('[data-testid="stMetricValue"]'),
+               e => e.innerText)) !== JSON.stringify(before)""",
+        arg=before, timeout=30_000, polling=100)
     settle(page)
     no_exception(page)
+    after = page.locator('[data-testid="stMetricValue"]').all_inner_texts()
     assert after != before
     page.screenshot(path=str(SHOTS / "thresholds_moved.png"), full_page=True)
 

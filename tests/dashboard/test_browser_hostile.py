@@ -10,6 +10,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from _browser import SHOTS, chromium_page, dashboard_server, no_exception, settle
+from playwright.sync_api import expect
 
 from core.ingest import ingest_events
 from core.store import Store
@@ -60,9 +61,10 @@ def test_crafted_user_link_renders_literally(demo_store_copy: Path) -> None:
         page.goto(f"{url}/user?{query}")
         settle(page)
         no_exception(page)
-        body = page.inner_text('[data-testid="stMain"]')
-        assert "Opened for session" in body and "[open me](http://198.51.100.7/s)" in body
-        assert ":red[alert] $x^2$ :smile: <b>bold</b>" in body
+        main = page.locator('[data-testid="stMain"]')
+        expect(main).to_contain_text("Opened for session [open me](http://198.51.100.7/s)",
+                                     timeout=30_000)
+        expect(main).to_contain_text(":red[alert] $x^2$ :smile: <b>bold</b>", timeout=30_000)
         _no_live_markup(page)
         page.screenshot(path=str(SHOTS / "user_hostile.png"), full_page=True)
         assert not _foreign(requests, url), _foreign(requests, url)
