@@ -71,6 +71,9 @@ def main() -> None:
                              "memory at once: the 10M-event run uses 8).")
     parser.add_argument("--skip-local", action="store_true",
                         help="Leave out the in-process reference.")
+    parser.add_argument("--skip-ray", action="store_true",
+                        help="Only the in-process reference (a 10M-event run in one process "
+                             "needs the memory to itself).")
     parser.add_argument("--json", action="store_true", help="Print one BENCH_JSON line too.")
     args = parser.parse_args()
     from core.app.data import open_store
@@ -104,6 +107,10 @@ def main() -> None:
         result["local"] = {"partitions": args.local_partitions, "seconds": local_s,
                            "read_seconds": read_s,
                            "events_per_s": n_events / local_s, "sessions": len(local)}
+    if args.skip_ray:
+        if args.json:
+            print("BENCH_JSON " + json.dumps(result))
+        return
     startup = start_ray(None)
     import ray
 
