@@ -61,6 +61,13 @@ def prepare(n_events: int, detector: str, seed: int = 5) -> tuple[Path, int, Pat
     return folder, n, db, model_id
 
 
+def work_line(seconds: dict[str, float], n_events: int, who: str) -> str:
+    """The scoring stage's parts as seconds and events per second of ``who``."""
+    return "scoring stage, events/s of " + who + ": " + ", ".join(
+        f"{name} {n_events / value:,.0f} ({value:.1f} s)" for name, value in seconds.items()
+        if value > 0)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=1_000_000)
@@ -96,15 +103,18 @@ def main() -> None:
         raw = read_events(files)
         read_s = time.perf_counter() - t0
         t0 = time.perf_counter()
-        local = score_in_process(raw, bundle, n_partitions=args.local_partitions)
+        parts: dict[str, float] = {}
+        local = score_in_process(raw, bundle, n_partitions=args.local_partitions,
+                                 seconds=parts)
         local_s = time.perf_counter() - t0
         del raw
         reference = local.set_index("session_id")["score"]
         print(f"local, 1 process, {args.local_partitions} partition(s): {local_s:.1f} s "
               f"({n_events / local_s:,.0f} events/s; "
               f"reading the files {read_s:.1f} s more), {len(local):,} sessions, peak RSS "
-              f"{peak_rss_mb():,.0f} MB")
+              f"{peak_rss_mb():,.0f} MB; {work_line(parts, n_events, 'the process')}")
         result["local"] = {"partitions": args.local_partitions, "seconds": local_s,
+                           "work_seconds": parts,
                            "read_seconds": read_s,
                            "events_per_s": n_events / local_s, "sessions": len(local)}
     if args.skip_ray:
@@ -135,11 +145,13 @@ def main() -> None:
               f"{n_events / run.seconds / workers:,.0f} per worker); stages (s): {stages}; "
               f"own rows per partition {min(own):,}..{max(own):,} (max/mean {skew:.2f}); "
               f"context rows {sum(context):,} ({sum(context) / n_events:.2f} per event); "
-              f"largest score difference from local {gap:.2e}")
+              f"largest score difference from local {gap:.2e}; "
+              f"{work_line(run.work_seconds, n_events, 'a worker')}")
         result["runs"].append({"partitions": parts, "workers": workers, "seconds": run.seconds,
                                "events_per_s": n_events / run.seconds,
                                "per_worker": n_events / run.seconds / workers,
-                               "stages": run.stages, "own_rows": own, "context_rows": context,
+                               "stages": run.stages, "work_seconds": run.work_seconds,
+                               "own_rows": own, "context_rows": context,
                                "skew": skew, "max_abs_diff": gap})
     # a cluster needs partitions: project from the partitioned runs (their routing and
     # context included), not from one partition on one worker

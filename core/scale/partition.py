@@ -19,6 +19,7 @@ would compute.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -298,13 +299,16 @@ def embed_distinct(batch: pd.DataFrame) -> Any:
 
 
 def score_partition(rows: pd.DataFrame, bundle: Any, *, unit: str = "session",
-                    embeddings: Sequence[Any] = ()) -> pd.DataFrame:
+                    embeddings: Sequence[Any] = (),
+                    seconds: dict[str, float] | None = None) -> pd.DataFrame:
     """Score the own sessions of one partition's routed rows with ``bundle``'s model
-    (``embeddings``: Arrow tables of ``embed_distinct``, put in the store's cache first)."""
+    (``embeddings``: Arrow tables of ``embed_distinct``, put in the store's cache first).
+    ``seconds``, when given, gains the time spent in each part (``WORK_PARTS``)."""
     from core.pipeline.inputs import build_input
     from core.store import Store
     from core.text.embeddings import encoder_name
 
+    clock = _PartClock(seconds)
     model = bundle.load()
     own = rows.loc[rows[OWN].astype(bool)]
     session_ids = sorted(own["session_id"].astype(str).unique())
@@ -316,13 +320,35 @@ def score_partition(rows: pd.DataFrame, bundle: Any, *, unit: str = "session",
             if table.num_rows:
                 store.text.insert_embeddings(encoder_name(), table)
         store.ingests.add_canonical(canonical, unit=unit)
+        clock.lap("store")
         built = build_input(store, model.input_kind, model.spec, session_ids=session_ids,
                             progress=False)
+        clock.lap("features")
         scores = np.asarray(model.detector.score(built.data), dtype=np.float64)
+        clock.lap("model")
     return pd.DataFrame({"model_id": bundle.model_id,
                          "session_id": built.meta["session_id"].astype(str).to_numpy(),
                          "user_id": built.meta["user_id"].astype(str).to_numpy(),
                          "score": scores})
+
+
+WORK_PARTS = ("store", "features", "model")
+"""The parts of scoring a partition that ``score_partition`` times: loading the rows into the
+in-memory store (with the model), building the features, running the model."""
+
+
+class _PartClock:
+    """Adds the seconds since the last lap to ``seconds[name]`` (nothing when it is None)."""
+
+    def __init__(self, seconds: dict[str, float] | None) -> None:
+        self.seconds = seconds
+        self.mark = time.perf_counter()
+
+    def lap(self, name: str) -> None:
+        if self.seconds is not None:
+            now = time.perf_counter()
+            self.seconds[name] = self.seconds.get(name, 0.0) + now - self.mark
+            self.mark = now
 
 
 def empty_scores() -> pd.DataFrame:

@@ -56,9 +56,12 @@ def read_events(paths: Sequence[str]) -> pd.DataFrame:
 
 def score_in_process(raw: pd.DataFrame, bundle: ModelBundle, *, n_partitions: int = 1,
                      mapping: Any = None, session_gap_minutes: float | None = None,
-                     unit: str = "session") -> pd.DataFrame:
+                     unit: str = "session",
+                     seconds: dict[str, float] | None = None) -> pd.DataFrame:
     """Score raw events with ``bundle``: split by user into ``n_partitions``, each scored in
-    its own in-memory store with the context it needs. Rows sorted by session id."""
+    its own in-memory store with the context it needs. Rows sorted by session id.
+    ``seconds``, when given, gains each part's time summed over the partitions
+    (``partition.WORK_PARTS``)."""
     if n_partitions < 1:
         raise ConfigError(f"partitions must be at least 1, got {n_partitions}.")
     if raw.empty:
@@ -76,7 +79,7 @@ def score_in_process(raw: pd.DataFrame, bundle: ModelBundle, *, n_partitions: in
     embeddings = []
     if n_partitions > 1 and uses_text_embeddings(bundle.load().spec):  # once, not per partition
         embeddings = [embed_distinct(distinct_texts(canonical))]
-    scores = [score_partition(group, bundle, unit=unit, embeddings=embeddings)
+    scores = [score_partition(group, bundle, unit=unit, embeddings=embeddings, seconds=seconds)
               for _, group in routed.groupby(TARGET, sort=True)]
     return sort_scores(pd.concat(scores, ignore_index=True))
 

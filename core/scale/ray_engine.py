@@ -107,6 +107,9 @@ class RayRun:
     texts, scoring, writing."""
     rows_per_partition: dict[int, tuple[int, int]] = field(default_factory=dict)
     """partition -> (own rows, context rows); filled when asked for (``measure``)."""
+    work_seconds: dict[str, float] = field(default_factory=dict)
+    """Worker seconds of each part of the scoring stage (``partition.WORK_PARTS``), summed
+    over the partitions; filled when asked for (``measure``)."""
 
 
 
@@ -116,7 +119,8 @@ def score_with_ray(paths: Sequence[str], bundle: ModelBundle, out_dir: str, *,
                    measure: bool = False) -> RayRun:
     """Score the events at ``paths`` with ``bundle`` on the connected Ray cluster and write
     the scores (``SCORE_COLUMNS``) as Parquet files under ``out_dir``. ``measure`` also
-    counts each partition's own and context rows (one more pass: for benchmarks)."""
+    counts each partition's own and context rows (one more pass: for benchmarks) and times the
+    parts of the scoring stage."""
     require_ray()
     import ray.data
 
@@ -155,11 +159,16 @@ def score_with_ray(paths: Sequence[str], bundle: ModelBundle, out_dir: str, *,
                       .to_arrow_refs())
     lap("embed")
     bundle_ref = ray.put(bundle)
-    scores = ray.data.from_arrow_refs(_per_partition(
-        routed.to_arrow_refs(), TARGET, n_partitions, _score_task,
-        (bundle_ref, unit, embeddings)))
+    outputs = _per_partition(routed.to_arrow_refs(), TARGET, n_partitions, _score_task,
+                             (bundle_ref, unit, embeddings, measure), returns=2 if measure else 1)
+    scores = ray.data.from_arrow_refs([o[0] for o in outputs] if measure else outputs)
     n_sessions = scores.count()
     lap("score")
+    work: dict[str, float] = {}
+    if measure:
+        for part in ray.get([o[1] for o in outputs]):
+            for name, value in part.items():
+                work[name] = work.get(name, 0.0) + value
     if n_sessions:
         scores.write_parquet(out_dir)
     lap("write")
@@ -172,22 +181,22 @@ def score_with_ray(paths: Sequence[str], bundle: ModelBundle, out_dir: str, *,
             mine, other = rows.get(int(target), (0, 0))
             rows[int(target)] = (mine + int(n), other) if own else (mine, other + int(n))
     return RayRun(n_sessions, n_partitions, n_context, time.perf_counter() - started, stages,
-                  rows)
+                  rows, work)
 
 
 def _per_partition(refs: list[Any], column: str, n_partitions: int, task: Callable[..., Any],
-                   args: tuple[Any, ...]) -> list[Any]:
+                   args: tuple[Any, ...], returns: int = 1) -> list[Any]:
     """Run ``task(*args, *pieces)`` once per partition, on the rows of ``refs`` (Arrow
     blocks) whose ``column`` is that partition. Each block is split once into its partitions'
     pieces (a Ray core shuffle): one task per partition, never two partitions in one task, as
-    a hash shuffle of a few keys can do."""
+    a hash shuffle of a few keys can do. A task with ``returns`` > 1 gives that many refs."""
     import ray
 
     split = ray.remote(_split).options(num_returns=n_partitions)
     pieces = [split.remote(ref, column, n_partitions) for ref in refs]
     if n_partitions == 1:
         pieces = [[p] for p in pieces]
-    run = ray.remote(task)
+    run = ray.remote(task) if returns == 1 else ray.remote(task).options(num_returns=returns)
     return [run.remote(*args, *[p[i] for p in pieces]) for i in range(n_partitions)]
 
 
@@ -245,18 +254,21 @@ def _canonical_task(mapping: Any, session_gap_minutes: float | None, unit: str,
     return pa.Table.from_pandas(frame[schema.names], schema=schema, preserve_index=False)
 
 
-def _score_task(bundle: ModelBundle, unit: str, embedding_refs: list[Any], *pieces: Any
-                ) -> Any:
+def _score_task(bundle: ModelBundle, unit: str, embedding_refs: list[Any], measure: bool,
+                *pieces: Any) -> Any:
+    """One partition's scores as an Arrow table (with ``measure``: and its parts' seconds)."""
     import pyarrow as pa
     import ray
 
     rows = _frame(pieces)
     embeddings = ray.get(embedding_refs) if embedding_refs and not rows.empty else []
-    scores = empty_scores() if rows.empty else score_partition(rows, bundle, unit=unit,
-                                                               embeddings=embeddings)
-    return pa.Table.from_pandas(scores, preserve_index=False, schema=pa.schema([
+    seconds: dict[str, float] = {}
+    scores = empty_scores() if rows.empty else score_partition(
+        rows, bundle, unit=unit, embeddings=embeddings, seconds=seconds)
+    table = pa.Table.from_pandas(scores, preserve_index=False, schema=pa.schema([
         ("model_id", pa.string()), ("session_id", pa.string()), ("user_id", pa.string()),
         ("score", pa.float64())]))
+    return (table, seconds) if measure else table
 
 
 def _route(canon: Any, rule: Any, n_partitions: int) -> Any:

@@ -37,9 +37,11 @@ def raw(scale_data: ScaleData) -> pd.DataFrame:
 def test_partitioned_scores_equal_the_store(scale_data: ScaleData, raw: pd.DataFrame,
                                             detector: str, n_partitions: int) -> None:
     bundle = _bundle(scale_data, detector)
-    scores = plan.score_in_process(raw, bundle, n_partitions=n_partitions)
+    seconds: dict[str, float] = {}
+    scores = plan.score_in_process(raw, bundle, n_partitions=n_partitions, seconds=seconds)
     assert _largest_gap(scores, store_scores(scale_data, bundle.model_id)) <= 1e-5
     assert (scores["model_id"] == bundle.model_id).all()
+    assert set(seconds) == {"store", "features", "model"} and min(seconds.values()) > 0
 
 
 def test_without_context_the_cross_user_features_differ(

@@ -39,13 +39,21 @@ def test_ray_scores_equal_one_store(scale_data: ScaleData, ray_cluster: None, tm
 
     with open_store(scale_data.store, read_only=True) as store:
         bundle = ModelBundle.from_store(store, scale_data.models[detector])
+    measure = partitions == 4  # the benchmark's path: rows per partition, parts' seconds
     run = score_with_ray(event_files([str(scale_data.events)]), bundle, str(tmp_path / "out"),
-                         n_partitions=partitions)
+                         n_partitions=partitions, measure=measure)
     scores = pd.read_parquet(tmp_path / "out").set_index("session_id")["score"]
     reference = store_scores(scale_data, bundle.model_id)
     assert run.n_sessions == len(reference) == len(scores)
     assert run.n_context_rows > 0  # the partitions did need each other
     assert float((scores - reference.reindex(scores.index)).abs().max()) <= 1e-5
+    if measure:
+        from core.scale.partition import WORK_PARTS
+
+        assert set(run.rows_per_partition) == set(range(partitions))
+        assert sum(c for _, c in run.rows_per_partition.values()) == run.n_context_rows
+        assert set(run.work_seconds) == set(WORK_PARTS)
+        assert all(v > 0 for v in run.work_seconds.values())
 
 
 def test_cli_scores_on_ray_and_ingests_them_back(scale_data: ScaleData, ray_cluster: None,
