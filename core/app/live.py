@@ -73,13 +73,17 @@ def _reason_line(text: object) -> str:
 
 @dataclass(frozen=True)
 class DriftView:
-    """The policy model's recent risks against its training risks, and the verdict."""
+    """The policy model's recent risks against its training risks, and the verdict. Recent:
+    scored in the last ``window``, of sessions that started after the model's training
+    window (``after``; None when the model records none), so a batch score of the whole store
+    does not compare the training sessions with themselves."""
 
     model_id: str | None
     recent_risk: np.ndarray
     training_risk: np.ndarray
     drift: Drift
     window: dt.timedelta
+    after: dt.datetime | None = None
 
 
 def drift(store: Store, *, model_id: str | None = None, window: dt.timedelta = DRIFT_WINDOW,
@@ -96,7 +100,15 @@ def drift(store: Store, *, model_id: str | None = None, window: dt.timedelta = D
     calibration = risk_calibration(store, model_id)
     if calibration is None:
         return DriftView(model_id, np.empty(0), np.empty(0), empty.drift, window)
-    recent = store.live_stats.recent_scores(model_id, (now or utc_now()) - window)
+    after = _training_end(store, model_id)
+    recent = store.live_stats.recent_scores(model_id, (now or utc_now()) - window, after=after)
     return DriftView(model_id, calibration.risk(recent),
                      calibration.risk(np.asarray(calibration.reference)),
-                     score_drift(calibration.percentile(recent)), window)
+                     score_drift(calibration.percentile(recent)), window, after)
+
+
+def _training_end(store: Store, model_id: str) -> dt.datetime | None:
+    """The end of the model's training window (None when its row has none)."""
+    row = store.models.by_id(model_id) or {}
+    end = pd.Timestamp(row.get("train_end")) if row.get("train_end") is not None else None
+    return None if end is None or pd.isna(end) else end.to_pydatetime()

@@ -23,8 +23,10 @@ _NEWEST_ALERTS = """
     FROM live_alerts ORDER BY alert_id DESC LIMIT $limit
 """
 _RECENT_SCORES = """
-    SELECT score FROM scores WHERE model_id = $model_id AND scored_at >= $since
-    ORDER BY scored_at DESC LIMIT $limit
+    SELECT sc.score FROM scores sc JOIN sessions se ON se.session_id = sc.session_id
+    WHERE sc.model_id = $model_id AND sc.scored_at >= $since
+      AND ($after IS NULL OR se.start_ts > $after)
+    ORDER BY sc.scored_at DESC LIMIT $limit
 """
 
 
@@ -49,9 +51,11 @@ class LiveStats:
         return self._store._frame("live_stats.newest_alerts", _NEWEST_ALERTS,
                                   {"limit": int(limit)})
 
-    def recent_scores(self, model_id: str, since: dt.datetime,
+    def recent_scores(self, model_id: str, since: dt.datetime, *,
+                      after: dt.datetime | None = None,
                       limit: int = MAX_RECENT_SCORES) -> np.ndarray:
-        """float64 scores ``model_id`` gave since ``since``, newest first, at most ``limit``."""
+        """float64 scores ``model_id`` gave since ``since`` to sessions that started after
+        ``after`` (None: any session), newest first, at most ``limit``."""
         rows = self._store._rows("live_stats.recent_scores", _RECENT_SCORES, {
-            "model_id": model_id, "since": since, "limit": int(limit)})
+            "model_id": model_id, "since": since, "after": after, "limit": int(limit)})
         return np.array([r[0] for r in rows], dtype=np.float64)

@@ -41,6 +41,11 @@ def draw_pulse() -> None:
         return
     verdict = safe.fmt("Drift of {model} over the last hour: {verdict}.", model=view.model_id,
                        verdict=view.drift.verdict)
+    if view.after is not None:
+        verdict = safe.join([verdict, safe.fmt(
+            " Sessions scored in the last hour that started after its training window "
+            "(ends {end:%Y-%m-%d %H:%M} UTC), against its training sessions.",
+            end=view.after)])
     (st.error if view.drift.alarm else st.caption)(verdict)
     charts.chart(figs.risk_drift(view.recent_risk, view.training_risk, window_label="last hour"),
                  figs.drift_table(view.recent_risk, view.training_risk), key="live_drift")

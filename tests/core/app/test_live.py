@@ -41,9 +41,26 @@ def test_drift_compares_the_policy_models_recent_scores_with_training(
         demo_store_copy: Path) -> None:
     with open_store(demo_store_copy) as store:
         model_id = app_policy.in_force(store).model_id
-        scored = store.live_stats.recent_scores(model_id, dt.datetime(2000, 1, 1))
         view = live.drift(store, window=dt.timedelta(days=365 * 30))
+        scored = store.live_stats.recent_scores(model_id, dt.datetime(2000, 1, 1),
+                                                after=view.after)
         later = live.drift(store, now=live.utc_now() + dt.timedelta(days=2))
     assert view.model_id == model_id and len(view.recent_risk) == len(scored) > 0
     assert len(view.training_risk) > 0 and np.isfinite(view.drift.psi)
     assert later.drift.n == 0 and not later.drift.alarm  # nothing scored in the last hour then
+
+
+def test_drift_leaves_out_the_models_own_training_sessions(demo_store_copy: Path) -> None:
+    """A batch score of the whole store writes every session's score in the last hour; the
+    sessions the model trained on are not 'recent' and must not vouch for themselves."""
+    with open_store(demo_store_copy) as store:
+        model_id = app_policy.in_force(store).model_id
+        end = pd.Timestamp(store.models.by_id(model_id)["train_end"]).to_pydatetime()
+        everything = store.live_stats.recent_scores(model_id, dt.datetime(2000, 1, 1))
+        newer = store.live_stats.recent_scores(model_id, dt.datetime(2000, 1, 1), after=end)
+        sessions = store.sessions.meta()
+        view = live.drift(store, window=dt.timedelta(days=365 * 30))
+    after_end = int((pd.to_datetime(sessions["start_ts"]) > pd.Timestamp(end)).sum())
+    assert 0 < len(newer) < len(everything)
+    assert len(newer) <= after_end
+    assert view.after == end and view.drift.n == len(newer)
