@@ -316,9 +316,8 @@ def score_partition(rows: pd.DataFrame, bundle: Any, *, unit: str = "session",
         return empty_scores()
     canonical = rows.drop(columns=[c for c in HELPER_COLUMNS if c in rows.columns])
     with Store.open(":memory:") as store:
-        for table in embeddings:
-            if table.num_rows:
-                store.text.insert_embeddings(encoder_name(), table)
+        for table in _used_embeddings(embeddings, rows):
+            store.text.insert_embeddings(encoder_name(), table)
         store.ingests.add_canonical(canonical, unit=unit)
         clock.lap("store")
         built = build_input(store, model.input_kind, model.spec, session_ids=session_ids,
@@ -330,6 +329,23 @@ def score_partition(rows: pd.DataFrame, bundle: Any, *, unit: str = "session",
                          "session_id": built.meta["session_id"].astype(str).to_numpy(),
                          "user_id": built.meta["user_id"].astype(str).to_numpy(),
                          "score": scores})
+
+
+def _used_embeddings(embeddings: Sequence[Any], rows: pd.DataFrame) -> list[Any]:
+    """The rows of ``embeddings`` (Arrow tables of ``embed_distinct``) whose texts ``rows``
+    hold: a partition's store caches its own texts, not the whole run's."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from core.text.cache import text_hashes
+
+    tables = [t for t in embeddings if t.num_rows]
+    if not tables or "text" not in rows.columns:
+        return []
+    used = pa.array(text_hashes(distinct_texts(rows)["text"].astype(str).tolist()).tolist(),
+                    type=pa.string())
+    kept = [t.filter(pc.is_in(t.column("text_hash"), value_set=used)) for t in tables]
+    return [t for t in kept if t.num_rows]
 
 
 WORK_PARTS = ("store", "features", "model")
