@@ -9,7 +9,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -101,6 +101,8 @@ class RunTracker:
         self.last_request = 0
         self.last_finish = 0
         self.settled_socket = 0  # the socket the last settle saw
+        self.requests = 0  # rerun requests sent, all sockets
+        self.settled_requests = 0  # ... when the last settle ended
 
     def attach(self, page) -> None:
         page.on("websocket", self._opened)
@@ -122,6 +124,7 @@ class RunTracker:
             payload, bytes) else None
         self._log("sent", kind)
         if kind == "rerun_script":
+            self.requests += 1
             self.seq += 1
             self.last_request = self.seq
 
@@ -157,25 +160,38 @@ SETTLED_DOM = """() => {
 }"""
 
 
-def settle(page, timeout_ms: int = 90_000) -> None:
+def settle(page, timeout_ms: int = 90_000, *, rerun: bool = False) -> None:
     """Wait (bounded) until every rerun the page asked for has ended and been drawn.
 
-    A new document counts as a request (its first run). Pages come from ``chromium_page``
-    (or any page given to ``RunTracker().attach``)."""
+    ``rerun``: the action just taken must make the page rerun (a click on a button, Enter in
+    a changed text box, a new choice): wait for its request first. Streamlit sends a
+    button's request from a timer, after ``click()`` has returned, so without this the
+    page can look settled before the request leaves. A new document counts as a request
+    (its first run) without ``rerun``. Pages come from ``chromium_page`` (or any page given
+    to ``RunTracker().attach``)."""
     runs = getattr(page, "anomalyst_runs", None)
     if runs is None:
         pytest.fail("settle() needs a page with a RunTracker attached (see chromium_page)")
-    fresh = page.evaluate("() => window.__anomalystSettled === undefined")
-    runs._log("settle", page.url, "fresh" if fresh else "")
     deadline = time.monotonic() + timeout_ms / 1000
-    while not runs.idle(fresh):
-        if time.monotonic() > deadline:
-            pytest.fail(f"the page did not finish its runs in {timeout_ms} ms "
-                        f"(requests to {runs.last_request}, last finish {runs.last_finish})")
-        page.wait_for_timeout(50)  # lets Playwright deliver the websocket's frames
+
+    def wait(ready: Callable[[], bool], what: str) -> None:
+        while not ready():
+            if time.monotonic() > deadline:
+                pytest.fail(f"{what} within {timeout_ms} ms (requests {runs.requests}, "
+                            f"last request #{runs.last_request}, last finish "
+                            f"#{runs.last_finish})")
+            page.wait_for_timeout(50)  # lets Playwright deliver the websocket's frames
+
+    if rerun:
+        wait(lambda: runs.requests > runs.settled_requests,
+             "the action asked for no rerun")
+    fresh = page.evaluate("() => window.__anomalystSettled === undefined")
+    runs._log("settle", page.url, "fresh" if fresh else "", "rerun" if rerun else "")
+    wait(lambda: runs.idle(fresh), "the page did not finish its runs")
     left = max(1.0, (deadline - time.monotonic()) * 1000)
     page.wait_for_function(SETTLED_DOM, timeout=left, polling=50)
     runs.settled_socket = runs.sockets
+    runs.settled_requests = runs.requests
     page.evaluate("() => { window.__anomalystSettled = true; }")
 
 

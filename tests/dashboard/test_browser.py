@@ -45,7 +45,7 @@ def test_slider_moves_and_metrics_update(page, server: str) -> None:
     page.locator('[data-testid="stSlider"] input[type="range"]').first.focus()
     for _ in range(40):
         page.keyboard.press("ArrowLeft")
-    settle(page)
+    settle(page, rerun=True)
     assert page.locator('[data-testid="stSliderThumbValue"]').first.inner_text() != before_value
     # The slider sends its value after a debounce, so on a slow box the rerun may start after
     # the first settle: wait (bounded) for the metrics to follow the thumb.
@@ -95,7 +95,7 @@ def test_queue_row_opens_the_user(page, server: str) -> None:
     page.wait_for_function("b => !b.disabled", arg=button.element_handle(), timeout=30_000)
     button.click()
     page.wait_for_url("**/user?*", timeout=30_000)
-    settle(page)
+    settle(page, rerun=True)
     no_exception(page)
     assert "user=" in page.url
     page.screenshot(path=str(SHOTS / "user_from_queue.png"), full_page=True)

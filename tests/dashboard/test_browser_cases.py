@@ -41,7 +41,7 @@ def type_into(page, label: str, text: str) -> None:
     box = page.get_by_label(label, exact=True)
     box.fill(text)
     box.press("Enter")
-    settle(page)
+    settle(page, rerun=True)
 
 
 def test_open_decide_and_export_a_case(page, server: str, store_copy: Path,
@@ -55,19 +55,19 @@ def test_open_decide_and_export_a_case(page, server: str, store_copy: Path,
     page.get_by_text("Open a case", exact=True).click()
     type_into(page, "User id", user_id)
     page.get_by_role("button", name="Open case").click()
-    settle(page)
+    settle(page, rerun=True)
     no_exception(page)
     assert page.get_by_text("C-00001").count() > 0
     type_into(page, "Scenario", "card_testing")
     page.get_by_role("button", name="Decide", exact=True).click()
-    settle(page)
+    settle(page, rerun=True)
     no_exception(page)
     # "fraud_confirmed" is also a choice of the Decision radio: the case closed
     # when Reopen replaces Decide
     assert page.get_by_role("button", name="Reopen").count() == 1
     assert page.get_by_role("button", name="Decide", exact=True).count() == 0
     page.get_by_role("button", name="Prepare report").click()
-    settle(page)
+    settle(page, rerun=True)
     with page.expect_download(timeout=30_000) as download_info:
         page.get_by_role("button", name="Download HTML").click()
     saved = tmp_path / "report.html"

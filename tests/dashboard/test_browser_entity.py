@@ -35,7 +35,7 @@ def test_entity_page_opens_from_the_user_page(served: str) -> None:
         link.click()
         page.wait_for_function("t => location.href.includes(t)", arg="/entity",
                                timeout=30_000)
-        settle(page)
+        settle(page, rerun=True)
         expect(page.get_by_text("Users touching it")).to_be_visible(timeout=60_000)
         assert "kind=device_id" in page.url and f"value={SHARED}" in page.url
         users = page.locator('[data-testid="stMetric"]').filter(has_text="Users")

@@ -52,7 +52,7 @@ def labelled_caption(page) -> str:
 
 def analysts_only(page) -> None:
     page.locator('[data-testid="stSidebar"]').get_by_text("analysts", exact=True).click()
-    settle(page)
+    settle(page, rerun=True)
 
 
 def test_the_loop_holds_together(browser, served: tuple[str, Path]) -> None:
@@ -72,19 +72,19 @@ def test_the_loop_holds_together(browser, served: tuple[str, Path]) -> None:
     name = analyst.get_by_label("Analyst name", exact=True)
     name.fill("ana")
     name.press("Enter")
-    settle(analyst)
+    settle(analyst, rerun=True)
     analyst.screenshot(path=str(SHOTS / "user.png"), full_page=True)
     analyst.get_by_role("button", name="Open case for this user").click()
-    settle(analyst)
+    settle(analyst, rerun=True)
     no_exception(analyst)
     assert "/cases" in analyst.url and "analyst=ana" in analyst.url, analyst.url
     assert analyst.get_by_text("Type your name in the sidebar").count() == 0
     scenario = analyst.get_by_label("Scenario", exact=True)
     scenario.fill("card_testing")
     scenario.press("Enter")
-    settle(analyst)
+    settle(analyst, rerun=True)
     analyst.get_by_role("button", name="Decide", exact=True).click()
-    settle(analyst)
+    settle(analyst, rerun=True)
     no_exception(analyst)
     assert analyst.get_by_role("button", name="Reopen").count() == 1
 
@@ -100,7 +100,7 @@ def test_the_loop_holds_together(browser, served: tuple[str, Path]) -> None:
 
     # the watcher's next rerun (any widget) shows the decision: no restart, no reload
     watcher.locator('[data-testid="stSidebar"]').get_by_text("both", exact=True).click()
-    settle(watcher)
+    settle(watcher, rerun=True)
     analysts_only(watcher)
     no_exception(watcher)
     assert ": 0 labelled sessions" not in labelled_caption(watcher)

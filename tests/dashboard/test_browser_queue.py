@@ -40,7 +40,7 @@ def choose(page, label: str, option: str) -> None:
     """Pick ``option`` in the selectbox labelled ``label``."""
     page.get_by_label(label, exact=True).click()
     page.get_by_role("option", name=option, exact=True).click()
-    settle(page)
+    settle(page, rerun=True)
 
 
 def url_has(page, text: str) -> None:
@@ -71,11 +71,11 @@ def test_filters_in_the_url_survive_back_and_forward(page, served: tuple[str, Pa
     url_has(page, "q_sort=amount")
     page.go_back()
     url_has(page, "q_sort=oldest")
-    settle(page)
+    settle(page, rerun=True)
     sort_shows(page, "oldest")
     page.go_forward()
     url_has(page, "q_sort=amount")
-    settle(page)
+    settle(page, rerun=True)
     sort_shows(page, "amount")
     # A reload (or a shared link) lands on the same view.
     page.reload()
@@ -95,7 +95,7 @@ def test_bulk_decide_with_a_note_empties_the_default_view(page, served: tuple[st
     if name.input_value() != "ann":  # sign-in off: the name box (URL-bound where supported)
         name.fill("ann")
         name.press("Enter")
-        settle(page)
+        settle(page)  # no rerun when the box already held "ann" for the app
     before = shown_count(page)
     assert before >= 2
     grid = page.locator('[data-testid="stDataFrame"]').first
@@ -104,16 +104,16 @@ def test_bulk_decide_with_a_note_empties_the_default_view(page, served: tuple[st
     assert box is not None
     for row in (0, 1):  # the row markers of the first two rows
         page.mouse.click(box["x"] + 18, box["y"] + 35 + 35 * row + 17)
-        settle(page)
+        settle(page, rerun=True)
     page.get_by_text("Selected: 2 sessions").wait_for(timeout=30_000)
     note = page.get_by_label("Note (required: why this decision)", exact=True)
     note.fill("QA accounts, confirmed with the card team")
     note.press("Enter")
-    settle(page)
+    settle(page, rerun=True)
     decide = page.get_by_role("button", name="Decide 2 sessions")
     assert decide.is_disabled()  # the confirmation is still missing
     page.get_by_text("I reviewed these 2 sessions").click()
-    settle(page)
+    settle(page, rerun=True)
     page.wait_for_function("b => !b.disabled", arg=decide.element_handle(), timeout=30_000)
     page.screenshot(path=str(SHOTS / "queue_bulk_decide.png"), full_page=True)
     decide.click()
