@@ -109,6 +109,5 @@ def drift(store: Store, *, model_id: str | None = None, window: dt.timedelta = D
 
 def _training_end(store: Store, model_id: str) -> dt.datetime | None:
     """The end of the model's training window (None when its row has none)."""
-    row = store.models.by_id(model_id) or {}
-    end = pd.Timestamp(row.get("train_end")) if row.get("train_end") is not None else None
-    return None if end is None or pd.isna(end) else end.to_pydatetime()
+    end = (store.models.by_id(model_id) or {}).get("train_end")
+    return None if end is None or pd.isna(end) else pd.Timestamp(end).to_pydatetime()
