@@ -46,6 +46,25 @@ _PER_DAY = """
 _STORED_IDS = """
     SELECT event_id, session_id FROM events WHERE list_contains($event_ids, event_id)
 """
+# What the service's in-memory feature state needs of the stored events (core.serve.fast_path)
+_SESSION_SUMMARIES = """
+    SELECT user_id, session_id, epoch_us(min(ts)) AS start_us, epoch_us(max(ts)) AS end_us,
+           count(*) AS n_events, max(amount) AS amount_max, min(country) AS country,
+           list(DISTINCT device_id) FILTER (device_id IS NOT NULL) AS device_id,
+           list(DISTINCT ip) FILTER (ip IS NOT NULL) AS ip,
+           list(DISTINCT country) FILTER (country IS NOT NULL) AS countries,
+           list(DISTINCT payment_id) FILTER (payment_id IS NOT NULL) AS payment_id
+    FROM events GROUP BY user_id, session_id
+"""
+_FIRST_USES = {col: f"""
+    SELECT {col} AS value, user_id, epoch_us(min(ts)) AS t_us FROM events
+    WHERE {col} IS NOT NULL GROUP BY ALL
+""" for col in ("device_id", "ip", "text")}
+_SESSION_EVENTS = """
+    SELECT event_id, epoch_us(ts) AS t_us, event_type, amount, quantity, device_id, ip,
+           country, user_agent, payment_id, item_id, category, text
+    FROM events WHERE session_id = $session_id ORDER BY ts, event_id
+"""
 _LATEST_SESSION = """
     SELECT session_id, start_ts, end_ts, n_events FROM sessions
     WHERE user_id = $user_id ORDER BY end_ts DESC, session_id DESC LIMIT 1
@@ -120,6 +139,21 @@ class LiveAlerts:
         session_id, start, end, n = rows[0]
         return {"session_id": str(session_id), "start_ts": start, "end_ts": end,
                 "n_events": int(n)}
+
+    def session_summaries(self) -> pd.DataFrame:
+        """Per stored session: user_id, session_id, start_us, end_us, n_events, amount_max,
+        country (the smallest) and the lists of its devices, IPs, countries and payment ids."""
+        return self._store._large_frame("live.session_summaries", _SESSION_SUMMARIES)
+
+    def first_uses(self, column: str) -> pd.DataFrame:
+        """value, user_id, t_us: each user's first event with each value of ``column``
+        (device_id, ip or text)."""
+        return self._store._large_frame(f"live.first_uses.{column}", _FIRST_USES[column])
+
+    def session_events(self, session_id: str) -> pd.DataFrame:
+        """The stored events of one session, in time order (the feature columns)."""
+        return self._store._frame("live.session_events", _SESSION_EVENTS,
+                                  {"session_id": session_id})
 
     def segments(self, session_ids: Sequence[str]) -> pd.DataFrame:
         """session_id, user_id, start_ts, end_ts, tenure, country of ``session_ids``."""
