@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import functools
 import ipaddress
 import json
 import math
@@ -117,6 +118,7 @@ def create_app(service: ScoringService, *, insecure_local: bool = False,
 
     @app.post("/v1/events")
     async def post_events(request: Request, all_or_nothing: bool = False,
+                          wait_for_store: bool = False,
                           who: Principal = Depends(role("analyst"))  # noqa: B008
                           ) -> JSONResponse:
         """Store and score events (a JSON array or NDJSON); per-event answers."""
@@ -128,7 +130,8 @@ def create_app(service: ScoringService, *, insecure_local: bool = False,
                                  "event(s) are invalid; nothing was stored. Fix them and "
                                  "send again.".strip(), "events": rejected}, status_code=422)
         try:
-            result = await run_in_threadpool(service.submit, parsed)
+            result = await run_in_threadpool(functools.partial(
+                service.submit, parsed, wait_store=wait_for_store))
         except LogFull as exc:
             return JSONResponse({"error": str(exc)}, status_code=429,
                                 headers={"Retry-After": str(math.ceil(exc.retry_after_s))})

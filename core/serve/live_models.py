@@ -86,14 +86,8 @@ def score_sessions(store: Store, live: LiveModel, session_ids: list[str],
         "session_id": np.repeat(sessions, len(live.members)),
         "member_id": np.tile(np.array(live.combiner.members, dtype=object), len(sessions)),
         "contribution": contributions.ravel()})
-    with store.transaction():
-        for member_id, (scores, events) in per_member.items():
-            with store.scores.staged(scores, events=events):
-                store.scores.replace(member_id, scored_at=scored_at, only_new=True,
-                                     with_events=events is not None)
-        with store.scores.staged(combined, contributions=shares):
-            store.scores.replace(live.model_id, scored_at=scored_at, only_new=True)
-            store.ensembles.replace_contributions(live.model_id, only_new=True)
+    write_scores(store, live, {m: scores for m, (scores, _) in per_member.items()}, combined,
+                 shares, scored_at, events={m: e for m, (_, e) in per_member.items()})
     return combined
 
 
@@ -119,3 +113,24 @@ def _score(store: Store, model: Any, session_ids: list[str], inputs: dict[str, A
     return frame, pd.DataFrame({
         "session_id": data.session_ids[rows[ok]], "event_id": data.event_ids[rows[ok], cols[ok]],
         "position": cols[ok].astype(np.int32), "score": values[ok]})
+
+
+def write_scores(store: Store, live: LiveModel, member_scores: dict[str, pd.DataFrame],
+                 combined: pd.DataFrame, shares: pd.DataFrame | None, scored_at: Any, *,
+                 events: dict[str, pd.DataFrame | None] | None = None) -> None:
+    """Replace the sessions' scores of an ensemble's members, of the ensemble and its
+    contributions (``shares``), in one transaction; a single model: ``combined`` alone."""
+    events = events or {}
+    with store.transaction():
+        if live.single is not None:
+            with store.scores.staged(combined):
+                store.scores.replace(live.model_id, scored_at=scored_at, only_new=True)
+            return
+        for member_id, scores in member_scores.items():
+            per_event = events.get(member_id)
+            with store.scores.staged(scores, events=per_event):
+                store.scores.replace(member_id, scored_at=scored_at, only_new=True,
+                                     with_events=per_event is not None)
+        with store.scores.staged(combined, contributions=shares):
+            store.scores.replace(live.model_id, scored_at=scored_at, only_new=True)
+            store.ensembles.replace_contributions(live.model_id, only_new=True)

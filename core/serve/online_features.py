@@ -346,7 +346,7 @@ class OnlineState:
             pairs = 0
             if self._transitions is not None:
                 pairs = sum((a.event_type, b.event_type) not in self._transitions
-                            for a, b in zip(ev, ev[1:]))
+                            for a, b in zip(ev, ev[1:], strict=False))
             f |= {"unseen_event_types_log": _log1p(float(unseen)),
                   "unseen_transitions_log": _log1p(float(pairs)),
                   "unseen_transition_share": pairs / (n - 1) if n > 1 else math.nan}

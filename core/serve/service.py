@@ -15,7 +15,8 @@ import datetime as dt
 import json
 import logging
 import os
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,7 @@ from core.ingest.time_window import TimeWindow
 from core.schema import DEFAULT_SESSION_GAP_MINUTES
 from core.serve.event_log import DEFAULT_MAX_PENDING, EventLog
 from core.serve.events_in import BodyError, ParsedEvents
+from core.serve.fast_path import FastScorer
 from core.serve.metrics import Metrics
 from core.serve.sessionizer import session_id_for
 from core.serve.writer import NO_POLICY, LiveScorer, StoreWriter, events_frame
@@ -50,6 +52,8 @@ class ServiceConfig:
     window: TimeWindow | None = None
     share_store: bool = True  # open the store only while a batch or a read needs it
     share_wait_s: float = 30.0  # then: how long a batch waits for a reader to let go
+    fast_path: bool = True  # answer from memory (core.serve.fast_path) where it can score
+    fast_batch_ms: float = 2.0  # how long the fast path waits for a micro-batch to fill
 
 
 @dataclass(frozen=True)
@@ -66,10 +70,11 @@ class ScoringService:
     """Open with ``ScoringService.open``; close (or use as a context manager) to stop."""
 
     def __init__(self, store: Store, event_log: EventLog, writer: StoreWriter,
-                 config: ServiceConfig) -> None:
+                 config: ServiceConfig, fast: FastScorer | None = None) -> None:
         self.store = store
         self.log = event_log
         self.writer = writer
+        self.fast = fast
         self.config = config
         self.metrics = Metrics()
         self.window = config.window or TimeWindow.parse()
@@ -96,21 +101,42 @@ class ScoringService:
             store.close()
             raise
         unit = store.ingests.unit() or "session"
+        scorer = LiveScorer(store)
+        fast = FastScorer(store, event_log, scorer, gap_minutes=config.gap_minutes,
+                          unit=unit, batch_ms=config.fast_batch_ms) if config.fast_path else None
         writer = StoreWriter(store, event_log, gap_minutes=config.gap_minutes, unit=unit,
                              batch_records=config.batch_records, batch_ms=config.batch_ms,
-                             window=config.window, scorer=LiveScorer(store))
-        service = cls(store, event_log, writer, config)
-        writer.scorer.warm()
+                             window=config.window, scorer=scorer, fast=fast)
+        service = cls(store, event_log, writer, config, fast)
+        try:
+            if fast is not None:
+                fast.on_published.append(writer.wake)
+                fast.warm()
+            else:
+                scorer.warm()
+        except BaseException:
+            event_log.close()
+            store.close()
+            raise
         if config.share_store:  # readers (the dashboard, the CLI) open it between batches
             store.share_when_idle(config.share_wait_s)
         if start:
-            writer.start()
+            service.start()
         return service
 
+    def start(self) -> None:
+        """Start the threads (``open(start=False)``)."""
+        if self.fast is not None:
+            self.fast.start()
+        self.writer.start()
+
     # -- events ------------------------------------------------------------------------
-    def submit(self, parsed: ParsedEvents, *, wait_s: float | None = None) -> SubmitResult:
+    def submit(self, parsed: ParsedEvents, *, wait_s: float | None = None,
+               wait_store: bool = False) -> SubmitResult:
         """Append the good events of ``parsed`` (acknowledged once fsynced), then wait for
-        the writer. Raises ``LogFull`` (nothing written) under back-pressure."""
+        their answers: from memory (the fast path) where it scores them, else from the store
+        writer. ``wait_store``: also wait until they are in the store (read-your-writes for
+        alerts and the dashboard). Raises ``LogFull`` (nothing written) under back-pressure."""
         records = [json.dumps({k: v for k, v in r.items() if k != "index"}).encode()
                    for r in parsed.rows]
         if len(records) > self.config.max_pending:
@@ -118,9 +144,19 @@ class ScoringService:
                             f"(the service's queue bound), got {len(records):,}. Send smaller "
                             "batches.", 413)
         first, last = self.log.append(records)
+        wait = self.config.wait_s if wait_s is None else wait_s
+        if self.fast is not None:
+            started = time.monotonic()
+            answered = self._answers_from_memory(parsed, first, last, wait)
+            if answered is not None:
+                if wait_store and answered.applied:
+                    self.writer.wake()
+                    stored = self.writer.wait_applied(
+                        last, max(0.0, wait - (time.monotonic() - started)))
+                    answered = replace(answered, applied=stored)
+                return answered
         self.writer.wake()
-        applied = self.writer.wait_applied(last, self.config.wait_s if wait_s is None
-                                           else wait_s)
+        applied = self.writer.wait_applied(last, wait)
         events = []
         for i, row in enumerate(parsed.rows):
             seq = first + i
@@ -138,6 +174,33 @@ class ScoringService:
                     answer.update(verdict.to_dict())
             events.append(answer)
         return SubmitResult(applied, first, last, events)
+
+    def _answers_from_memory(self, parsed: ParsedEvents, first: int, last: int,
+                             wait: float) -> SubmitResult | None:
+        """The answers of the fast path, or None when some record needs the store writer
+        (scored there, or moved to the dead-letter file)."""
+        assert self.fast is not None
+        self.fast.wake()
+        if not self.fast.wait_done(last, wait):
+            return SubmitResult(False, first, last, [
+                {"index": r["index"], "event_id": r["event_id"], "seq": first + i}
+                for i, r in enumerate(parsed.rows)])
+        events = []
+        for i, row in enumerate(parsed.rows):
+            seq = first + i
+            outcome = self.fast.outcome(seq)
+            if outcome is None or outcome.session_id is None or not (
+                    outcome.scored or outcome.duplicate):
+                return None
+            answer: dict[str, Any] = {"index": row["index"], "event_id": row["event_id"],
+                                      "seq": seq, "session_id": outcome.session_id,
+                                      "new_session": outcome.new_session,
+                                      "duplicate": outcome.duplicate}
+            verdict = self.fast.verdict(outcome.session_id)
+            if verdict is not None:
+                answer.update(verdict.to_dict())
+            events.append(answer)
+        return SubmitResult(True, first, last, events)
 
     # -- inline scoring ----------------------------------------------------------------
     def score_inline(self, parsed: ParsedEvents) -> dict[str, Any]:
@@ -204,8 +267,12 @@ class ScoringService:
 
     def health(self) -> dict[str, Any]:
         stats = self.writer.stats
-        policy = self.writer.scorer.policy()
-        return {"status": "ok" if self.writer.alive else "writer stopped",
+        policy = self.writer.scorer.cached()[0]
+        fast_ok = self.fast is None or self.fast.alive
+        scoring = ("store" if self.fast is None or self.fast.unsupported else "memory")
+        return {"status": "ok" if self.writer.alive and fast_ok else "writer stopped",
+                "scoring": scoring, "scoring_note": None if self.fast is None
+                else self.fast.unsupported,
                 "store": str(self.store.path), "applied_seq": self.log.applied_seq,
                 "last_seq": self.log.last_seq, "pending": self.log.pending(),
                 "policy_model": None if policy is None else policy.model_id,
@@ -217,6 +284,8 @@ class ScoringService:
         if self._closed:
             return
         self._closed = True
+        if self.fast is not None:
+            self.fast.stop()
         self.writer.stop()
         self.log.close()
         self.store.close()

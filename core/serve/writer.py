@@ -113,17 +113,34 @@ class LiveScorer:
             collections.OrderedDict())
         self._ttl = policy_ttl_s
         self._policy: Any = None
+        self._calibration: Any = None
         self._read_at = -float("inf")
         self._models: dict[str, Any] = {}
 
     def policy(self) -> Any:
         """The policy in force (``core.policy.AlertPolicy``), or None."""
-        from core.policy import policy_in_force
+        from core.policy import policy_in_force, risk_calibration
 
         if time.monotonic() - self._read_at > self._ttl:
             with self._store.held():
-                self._policy, self._read_at = policy_in_force(self._store), time.monotonic()
+                policy = policy_in_force(self._store)
+                calibration = (risk_calibration(self._store, policy.model_id)
+                               if policy is not None else None)
+            self._policy, self._calibration = policy, calibration
+            self._read_at = time.monotonic()
         return self._policy
+
+    def cached(self) -> tuple[Any, Any]:
+        """(the policy last read, its model's risk calibration), without the store: the
+        in-memory scorer's view (the store writer refreshes it every ``policy_ttl_s``)."""
+        return self._policy, self._calibration
+
+    def model(self, model_id: str) -> LiveModel:
+        """The policy's model, loaded once (the store must be held the first time)."""
+        return self._model(model_id)
+
+    def explained(self, session_id: str) -> tuple[str, ...] | None:
+        return self._explained.get(session_id)
 
     def warm(self) -> None:
         """Read the policy and load its model now, so the first request is not the one
@@ -257,7 +274,7 @@ class StoreWriter:
     def __init__(self, store: Store, event_log: EventLog, *, gap_minutes: float,
                  unit: str = "session", batch_records: int = 500, batch_ms: float = 50.0,
                  window: TimeWindow | None = None, scorer: LiveScorer | None = None,
-                 max_open_sessions: int = 100_000) -> None:
+                 max_open_sessions: int = 100_000, fast: Any = None) -> None:
         self.store = store
         self.log = event_log
         self.gap_minutes = gap_minutes
@@ -266,6 +283,7 @@ class StoreWriter:
         self.batch_ms = batch_ms
         self.window = window or TimeWindow.parse()
         self.scorer = scorer or LiveScorer(store)
+        self.fast = fast  # core.serve.fast_path.FastScorer: sessions (and scores) come from it
         self.sessionizer = OnlineSessionizer(gap_minutes, max_open_sessions,
                                              lookup=store_lookup(store))
         self.stats = WriterStats()
@@ -377,6 +395,9 @@ class StoreWriter:
         deadline = None
         while not self._stop.is_set():
             batch = list(self.log.read(self.applied_seq, limit=self.batch_records))
+            if self.fast is not None:  # only what the fast path has placed in sessions
+                done = self.fast.done_seq
+                batch = [r for r in batch if r[0] <= done]
             if len(batch) >= self.batch_records or (batch and deadline is not None
                                                     and time.monotonic() >= deadline):
                 return batch
@@ -404,6 +425,9 @@ class StoreWriter:
                 self._dead_letter(record, str(exc))
 
     def _apply(self, batch: list[tuple[int, bytes]]) -> None:
+        if self.fast is not None:
+            self._apply_after_fast(batch)
+            return
         rows = [_decode(seq, payload) for seq, payload in batch]
         stored = self.store.live.stored_sessions_of([r["event_id"] for r in rows])
         outcomes, new_rows = self._sessionize(rows, stored)
@@ -415,6 +439,113 @@ class StoreWriter:
         verdicts, alerts = self._score(touched)
         self.log.mark_applied(batch[-1][0])
         self._publish(batch[-1][0], outcomes, verdicts, len(new_rows), alerts)
+
+    def _apply_after_fast(self, batch: list[tuple[int, bytes]]) -> None:
+        """Store a batch the fast path has sessionized: its events, the scores and alerts it
+        computed, the texts it embedded; score here what it could not."""
+        self.scorer.policy()  # refreshed while the store is open (the fast path reads it)
+        rows = [_decode(seq, payload) for seq, payload in batch]
+        fast = {r["_seq"]: self.fast.outcome(r["_seq"]) for r in rows}
+        lost = [r for r in rows if fast[r["_seq"]] is None or fast[r["_seq"]].session_id is None]
+        if lost:  # the fast path failed on them: sessionized here, from the store
+            self.sessionizer = OnlineSessionizer(self.gap_minutes, lookup=store_lookup(
+                self.store))
+        stored = self.store.live.stored_sessions_of([r["event_id"] for r in rows])
+        outcomes: list[Outcome] = []
+        new_rows: list[dict[str, Any]] = []
+        for row in sorted(rows, key=lambda r: (r["ts"], r["event_id"])):
+            f = fast[row["_seq"]]
+            seq = row["_seq"]
+            if f is None or f.session_id is None:
+                session_id, new = self._assign(row)
+            else:
+                session_id, new = f.session_id, f.new_session
+            if f is not None and f.duplicate or row["event_id"] in stored:
+                outcomes.append(Outcome(seq, stored.get(row["event_id"], session_id),
+                                        duplicate=True))
+                continue
+            stored[row["event_id"]] = session_id
+            outcomes.append(Outcome(seq, session_id, new))
+            new_rows.append({**row, "session_id": session_id})
+        handoff = self.fast.take(batch[-1][0])
+        self._cache_embeddings(handoff.embeddings)
+        if new_rows:
+            ingest_events(self.store, events_frame(new_rows),
+                          session_gap_minutes=self.gap_minutes, unit=self.unit,
+                          time_window=self.window)
+        self._write_fast_scores(handoff.scores)
+        alerts = self._insert_fast_alerts(handoff.alerts)
+        unscored = sorted({o.session_id for o in outcomes if o.session_id and not o.duplicate
+                           and not (fast[o.seq] is not None and fast[o.seq].scored)})
+        verdicts, more = self._score(unscored)
+        self.log.mark_applied(batch[-1][0])
+        self.fast.applied(batch[-1][0])
+        self._publish(batch[-1][0], sorted(outcomes, key=lambda o: o.seq), verdicts,
+                      len(new_rows), alerts + more)
+
+    def _assign(self, row: dict[str, Any]) -> tuple[str, bool]:
+        if self.unit == "event":
+            return row["event_id"], True
+        return self.sessionizer.assign(row["user_id"], dt.datetime.fromisoformat(row["ts"]),
+                                       row["session_id"])
+
+    def _cache_embeddings(self, found: list[tuple[int, list[str], np.ndarray]]) -> None:
+        """Cache the texts the fast path embedded (batch scoring then reads them)."""
+        if not found:
+            return
+        from core.text.cache import cache_embeddings
+
+        cache_embeddings(self.store.con, [t for _, texts, _ in found for t in texts],
+                         np.concatenate([v for _, _, v in found]))
+
+    def _write_fast_scores(self, records: dict[str, Any]) -> None:
+        if not records:
+            return
+        from core.serve.live_models import write_scores
+
+        policy = self.scorer.policy()
+        if policy is None:
+            return
+        live = self.scorer.model(policy.model_id)
+        ids = sorted(records)
+        scored_at = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+        combined = pd.DataFrame({"session_id": ids,
+                                 "score": [records[s].score for s in ids]})
+        members: dict[str, pd.DataFrame] = {}
+        shares = None
+        if live.single is None:
+            for member_id in records[ids[0]].members:
+                members[member_id] = pd.DataFrame({
+                    "session_id": ids, "score": [records[s].members[member_id] for s in ids]})
+            shares = pd.DataFrame({
+                "session_id": np.repeat(np.array(ids, dtype=object), len(live.members)),
+                "member_id": np.tile(np.array(live.combiner.members, dtype=object), len(ids)),
+                "contribution": np.concatenate([records[s].contributions for s in ids])})
+        write_scores(self.store, live, members, combined, shares, scored_at)
+        self.stats.sessions_scored += len(ids)
+
+    def _insert_fast_alerts(self, found: list[tuple[int, dict[str, Any]]]
+                            ) -> list[dict[str, Any]]:
+        """Record the fast path's alerts; the first few get their explanation's reasons."""
+        if not found:
+            return []
+        now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+        rows = [dict(a) for _, a in found]
+        for a in rows[:self.scorer._explain_per_batch]:
+            verdict = Verdict(a["session_id"], a["score"], a["risk"], True,
+                              tuple(a["reasons"]))
+            a["reasons"] = list(self.scorer._reasons(a["model_id"], verdict))
+        alerts = pd.DataFrame({
+            "session_id": [a["session_id"] for a in rows],
+            "user_id": [a["user_id"] for a in rows],
+            "model_id": [a["model_id"] for a in rows],
+            "score": [a["score"] for a in rows], "risk": [a["risk"] for a in rows],
+            "raised_at": now, "event_ts": [a["event_ts"] for a in rows],
+            "reasons": [json.dumps(a["reasons"]) for a in rows]})
+        with self.store.transaction():
+            self.store.live.insert(alerts)
+        return [{**a, "raised_at": now.isoformat(), "event_ts": str(a["event_ts"])}
+                for a in rows]
 
     def _sessionize(self, rows: list[dict[str, Any]], stored: dict[str, str]
                     ) -> tuple[list[Outcome], list[dict[str, Any]]]:

@@ -35,6 +35,7 @@ _ALERTED = """
     SELECT session_id FROM live_alerts
     WHERE model_id = $model_id AND list_contains($session_ids, session_id)
 """
+_ALERTED_ALL = "SELECT session_id FROM live_alerts WHERE model_id = $model_id"
 _COUNT = "SELECT count(*) FROM live_alerts"
 # Alerts of a model per day of their sessions' start (the day a daily budget counts in)
 _PER_DAY = """
@@ -42,6 +43,11 @@ _PER_DAY = """
     FROM live_alerts a JOIN sessions s ON s.session_id = a.session_id
     WHERE a.model_id = $model_id AND list_contains($days, CAST(s.start_ts AS DATE))
     GROUP BY ALL
+"""
+_PER_DAY_ALL = """
+    SELECT CAST(s.start_ts AS DATE) AS day, count(*) AS alerts
+    FROM live_alerts a JOIN sessions s ON s.session_id = a.session_id
+    WHERE a.model_id = $model_id GROUP BY ALL
 """
 _STORED_IDS = """
     SELECT event_id, session_id FROM events WHERE list_contains($event_ids, event_id)
@@ -121,6 +127,16 @@ class LiveAlerts:
             return {}
         rows = self._store._rows("live.per_day", _PER_DAY,
                                  {"model_id": model_id, "days": list(days)})
+        return {day: int(n) for day, n in rows}
+
+    def alerted_all(self, model_id: str) -> set[str]:
+        """Every session with an alert of ``model_id``."""
+        rows = self._store._rows("live.alerted_all", _ALERTED_ALL, {"model_id": model_id})
+        return {str(r[0]) for r in rows}
+
+    def per_day_all(self, model_id: str) -> dict[dt.date, int]:
+        """Alerts of ``model_id`` per day of their sessions' start (UTC), every day."""
+        rows = self._store._rows("live.per_day_all", _PER_DAY_ALL, {"model_id": model_id})
         return {day: int(n) for day, n in rows}
 
     def stored_sessions_of(self, event_ids: Sequence[str]) -> dict[str, str]:

@@ -111,3 +111,15 @@ def _store(texts: Texts, name: str, hashes: np.ndarray, vectors: np.ndarray) -> 
             pa.array(np.ascontiguousarray(vectors, dtype=np.float32).ravel()), dim),
     })
     texts.insert_embeddings(name, table)
+
+
+def cache_embeddings(con: duckdb.DuckDBPyConnection, texts: Sequence[str],
+                     vectors: np.ndarray) -> None:
+    """Cache embeddings computed elsewhere (the scoring service's encoder) under the
+    installed encoder; texts already cached keep theirs."""
+    has_table, writable = cache_is_writable(con)
+    if not (has_table and writable) or not len(texts):
+        return
+    hashes = text_hashes(texts)
+    unique, first = np.unique(hashes, return_index=True)
+    _store(Texts(con), encoder_name(), unique, np.asarray(vectors, np.float32)[first])

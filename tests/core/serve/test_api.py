@@ -72,10 +72,11 @@ def test_events_join_sessions_and_flagged_ones_raise_alerts(
         served: tuple[TestClient, dict[str, str], ScoringService]) -> None:
     client, keys, _ = served
     got = client.post("/v1/events", content=json.dumps([event("api_s", 0), event("api_s", 20)]),
+                      params={"wait_for_store": "true"},
                       headers=auth(keys["analyst"]))
     assert got.status_code == 200, got.text
     later = "\n".join(json.dumps(e) for e in (event("api_s", 45), event("api_s", 90)))
-    nd = client.post("/v1/events", content=later + "\n",
+    nd = client.post("/v1/events", content=later + "\n", params={"wait_for_store": "true"},
                      headers={**auth(keys["analyst"]), "Content-Type": "application/x-ndjson"})
     answers = got.json()["events"] + nd.json()["events"]
     assert [a["session_id"] for a in answers] == ["api_s@2026-09-11T09:00:00"] * 3 + [

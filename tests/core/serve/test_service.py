@@ -39,9 +39,9 @@ def count(path: Path, sql: str) -> int:
 def test_events_are_stored_scored_and_alerted_once(demo_store_copy: Path) -> None:
     model_id = flag_everything(demo_store_copy)
     with ScoringService.open(demo_store_copy, FAST) as service:
-        first = service.submit(parse_events(events("live_a", 0, 5)))
-        again = service.submit(parse_events(events("live_a", 9)))
-        dup = service.submit(parse_events(events("live_a", 0)))
+        first = service.submit(parse_events(events("live_a", 0, 5)), wait_store=True)
+        again = service.submit(parse_events(events("live_a", 9)), wait_store=True)
+        dup = service.submit(parse_events(events("live_a", 0)), wait_store=True)
         assert first.applied and again.applied
         answers = first.events + again.events
         assert {e["session_id"] for e in answers} == {"live_a@2026-09-10T10:00:00"}
@@ -89,8 +89,8 @@ def test_a_full_log_refuses_with_a_retry_hint(demo_store_copy: Path) -> None:
 def test_a_poison_record_goes_to_the_dead_letter_file(demo_store_copy: Path) -> None:
     with ScoringService.open(demo_store_copy, FAST, start=False) as service:
         service.log.append([b"not an event"])
-        service.writer.start()
-        answer = service.submit(parse_events(events("live_p", 0)))
+        service.start()
+        answer = service.submit(parse_events(events("live_p", 0)), wait_store=True)
         assert answer.applied and answer.events[0]["session_id"] == "live_p@2026-09-10T10:00:00"
         assert service.writer.stats.dead_letters == 1
     lines = (demo_store_copy.parent / "event_log" / DEAD_LETTER_NAME).read_text().splitlines()
@@ -157,7 +157,7 @@ def test_another_process_reads_the_store_while_the_service_runs(demo_store_copy:
             ".fetchall()[0][0])\n")
     root = Path(__file__).resolve().parents[3]
     with ScoringService.open(demo_store_copy, FAST) as service:
-        assert service.submit(parse_events(events("live_r", 0, 1))).applied
+        assert service.submit(parse_events(events("live_r", 0, 1)), wait_store=True).applied
         done = subprocess.run([sys.executable, "-c", read], cwd=root, capture_output=True,
                               text=True, timeout=120)
         assert done.returncode == 0, done.stderr[-2000:]
@@ -174,10 +174,10 @@ def test_the_daily_budget_caps_live_alerts_highest_scores_first(demo_store_copy:
     body = json.dumps([{"user_id": f"budget_{i}", "ts": f"2026-09-10T11:0{i}:00",
                         "event_type": "view", "amount": 10 ** i} for i in range(4)]).encode()
     with ScoringService.open(demo_store_copy, FAST) as service:
-        answers = service.submit(parse_events(body)).events
+        answers = service.submit(parse_events(body), wait_store=True).events
         later = service.submit(parse_events(json.dumps([{
             "user_id": "budget_9", "ts": "2026-09-10T12:00:00", "event_type": "view",
-            "amount": 10 ** 6}]).encode())).events
+            "amount": 10 ** 6}]).encode()), wait_store=True).events
         alerts = service.alerts()
     alerted = {a["session_id"] for a in alerts}
     assert len(alerted) == 2  # the budget, although every session is above the threshold
