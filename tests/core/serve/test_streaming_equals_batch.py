@@ -29,10 +29,18 @@ def replayed(tmp_path_factory: pytest.TempPathFactory, demo_store: Path
              ) -> tuple[Path, Path, pd.DataFrame]:
     """(live store, batch store, the new events): both copies of the demo store."""
     root = tmp_path_factory.mktemp("stream-vs-batch")
+    base = root / "base" / "demo.duckdb"
+    base.parent.mkdir()
+    shutil.copy(demo_store, base)
+    with open_store(base) as store:  # an ensemble of the feature models: the fast path's
+        members = [store.models.latest_of(k) for k in ("zscore", "autoencoder")]
+        trained = app_models.train(store, app_models.TrainRequest("ensemble", quiet=True,
+                                                                  members=members))
+        app_models.score(store, trained.model_id)
     live, batch = root / "live" / "demo.duckdb", root / "batch" / "demo.duckdb"
     for target in (live, batch):
         target.parent.mkdir()
-        shutil.copy(demo_store, target)
+        shutil.copy(base, target)
     events = pd.read_parquet(write_live_events(live, users=24, days=1, seed=5))
     return live, batch, events.sort_values(["ts", "event_id"]).reset_index(drop=True)
 
@@ -44,7 +52,7 @@ def _body(frame: pd.DataFrame) -> bytes:
     return json.dumps(rows, default=str).encode()
 
 
-@pytest.mark.parametrize("kind", ["autoencoder", "sequence_autoencoder"])
+@pytest.mark.parametrize("kind", ["ensemble", "autoencoder", "sequence_autoencoder"])
 def test_replayed_sessions_score_as_batch_scoring_scores_them(
         replayed: tuple[Path, Path, pd.DataFrame], kind: str, tmp_path: Path) -> None:
     source_live, source_batch, events = replayed
@@ -57,6 +65,9 @@ def test_replayed_sessions_score_as_batch_scoring_scores_them(
 
     last_score: dict[str, float] = {}
     with ScoringService.open(live, FAST) as service:
+        # feature models are answered from memory, a sequence model through the store
+        assert service.health()["scoring"] == ("store" if kind.startswith("sequence")
+                                               else "memory")
         for start in range(0, len(events), CHUNK):
             result = service.submit(parse_events(_body(events.iloc[start:start + CHUNK])))
             assert result.applied
@@ -66,6 +77,9 @@ def test_replayed_sessions_score_as_batch_scoring_scores_them(
 
     with open_store(batch) as store:
         ingest_events(store, events)
+        if kind == "ensemble":  # an ensemble combines its members' stored scores
+            for member in ("zscore", "autoencoder"):
+                app_models.score(store, store.models.latest_of(member))
         app_models.score(store, model_id)
         scored = store.scores.of_model(model_id).set_index("session_id")["score"]
     assert len(last_score) > 20
