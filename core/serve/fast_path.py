@@ -133,6 +133,7 @@ class FastScorer:
         self._checked: str | None = None  # the policy model last looked at
         self._state: OnlineState | None = None
         self._cond = threading.Condition()
+        self._kicks = 0
         self._done = event_log.applied_seq
         self._store_applied = event_log.applied_seq
         self._outcomes: collections.OrderedDict[int, FastOutcome] = collections.OrderedDict()
@@ -150,6 +151,10 @@ class FastScorer:
         """Load the policy's model and the feature state now (seconds), not on a request."""
         self.scorer.warm()
         self._refresh()
+        if self._state is not None and self._state.spec.text is not None:
+            from core.text.embeddings import load_encoder
+
+            load_encoder()  # the sentence model: seconds, once
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="anomalyst-fast-path",
@@ -164,6 +169,7 @@ class FastScorer:
 
     def wake(self) -> None:
         with self._cond:
+            self._kicks += 1  # seen by a loop that has not started waiting yet
             self._cond.notify_all()
 
     @property
@@ -203,18 +209,24 @@ class FastScorer:
         """The scores, alerts and embeddings of records <= ``upto``, for the store."""
         with self._cond:
             h = self._handoff
-            out = Handoff(
-                {s: r for s, r in h.scores.items() if r.seq <= upto},
-                [a for a in h.alerts if a[0] <= upto],
-                [e for e in h.embeddings if e[0] <= upto])
-            for s in out.scores:
+            scores = {s: r for s, r in h.scores.items() if r.seq <= upto}
+            for s in scores:
                 del h.scores[s]
-            h.alerts = [a for a in h.alerts if a[0] > upto]
+            # an alert waits for its session's scores (a later event may have replaced them)
+            ready = [a[0] <= upto and a[1]["session_id"] not in h.scores for a in h.alerts]
+            out = Handoff(scores, [a for a, r in zip(h.alerts, ready, strict=True) if r],
+                          [e for e in h.embeddings if e[0] <= upto])
+            h.alerts = [a for a, r in zip(h.alerts, ready, strict=True) if not r]
             h.embeddings = [e for e in h.embeddings if e[0] > upto]
         return out
 
     # -- the loop ----------------------------------------------------------------------
     def _run(self) -> None:
+        import torch
+
+        # This thread's own OpenMP setting: a few rows at a time run fastest on one thread,
+        # and a second would wait on cores the request threads and the store writer use.
+        torch.set_num_threads(1)
         while not self._stop.is_set():
             batch = self._next_batch()
             if not batch:
@@ -234,6 +246,8 @@ class FastScorer:
     def _next_batch(self) -> list[tuple[int, bytes]]:
         deadline = None
         while not self._stop.is_set():
+            with self._cond:
+                kicks = self._kicks
             batch = list(self.log.read(self.done_seq, limit=self.batch_records))
             if len(batch) >= self.batch_records or (batch and deadline is not None
                                                     and time.monotonic() >= deadline):
@@ -241,8 +255,9 @@ class FastScorer:
             if batch and deadline is None:
                 deadline = time.monotonic() + self.batch_ms / 1000
             with self._cond:
-                self._cond.wait(0.2 if deadline is None else
-                                max(0.0, deadline - time.monotonic()))
+                if self._kicks == kicks:  # nothing arrived since the read: wait for it
+                    self._cond.wait(0.2 if deadline is None else
+                                    max(0.0, deadline - time.monotonic()))
         return []
 
     def _refresh(self) -> None:

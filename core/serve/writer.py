@@ -290,6 +290,7 @@ class StoreWriter:
         self.alert_listeners: list[Callable[[list[dict[str, Any]]], None]] = []
         self.dead_letter_path = Path(event_log.directory) / DEAD_LETTER_NAME
         self._cond = threading.Condition()
+        self._kicks = 0
         self._applied = event_log.applied_seq
         self._outcomes: collections.OrderedDict[int, Outcome] = collections.OrderedDict()
         self._verdicts: collections.OrderedDict[str, Verdict] = collections.OrderedDict()
@@ -322,6 +323,7 @@ class StoreWriter:
 
     def wake(self) -> None:
         with self._cond:
+            self._kicks += 1  # seen by a loop that has not started waiting yet
             self._cond.notify_all()
 
     @property
@@ -394,6 +396,8 @@ class StoreWriter:
         batch to fill once its first record is there."""
         deadline = None
         while not self._stop.is_set():
+            with self._cond:
+                kicks = self._kicks
             batch = list(self.log.read(self.applied_seq, limit=self.batch_records))
             if self.fast is not None:  # only what the fast path has placed in sessions
                 done = self.fast.done_seq
@@ -404,8 +408,9 @@ class StoreWriter:
             if batch and deadline is None:
                 deadline = time.monotonic() + self.batch_ms / 1000
             with self._cond:
-                self._cond.wait(0.2 if deadline is None else
-                                max(0.0, deadline - time.monotonic()))
+                if self._kicks == kicks:  # nothing arrived since the read: wait for it
+                    self._cond.wait(0.2 if deadline is None else
+                                    max(0.0, deadline - time.monotonic()))
         return []
 
     def _apply_or_isolate(self, batch: list[tuple[int, bytes]]) -> None:
