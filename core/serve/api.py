@@ -199,6 +199,10 @@ def create_app(service: ScoringService, *, insecure_local: bool = False,
                                                 stats.failures),
             "anomalyst_dead_letters_total": ("counter", "Records moved to the dead-letter "
                                              "file.", stats.dead_letters),
+            "anomalyst_embedding_backlog": ("gauge", "Texts waiting for their embedding "
+                                            "(their sessions' answers are provisional).",
+                                            0 if service.fast is None
+                                            else service.fast.embed_backlog()),
         })
         return PlainTextResponse(text, media_type="text/plain; version=0.0.4")
 

@@ -45,6 +45,7 @@ from core.store import Store
 log = logging.getLogger(__name__)
 
 _EPOCH = dt.datetime(1970, 1, 1)
+_EMBEDDED: list[tuple[int, bytes]] = [(-1, b"")]  # "no records, but embeddings arrived"
 _KEPT_IDS = 1_000_000  # recent event ids -> session, for duplicates of evicted sessions
 _KEPT = 200_000
 
@@ -117,7 +118,7 @@ class FastScorer:
 
     def __init__(self, store: Store, event_log: EventLog, scorer: Any, *, gap_minutes: float,
                  unit: str = "session", batch_records: int = 500, batch_ms: float = 2.0,
-                 max_open_sessions: int = 100_000) -> None:
+                 max_open_sessions: int = 100_000, embed_wait_s: float = 0.0) -> None:
         self.store = store
         self.log = event_log
         self.scorer = scorer  # core.serve.writer.LiveScorer: policy, model, calibration
@@ -145,6 +146,8 @@ class FastScorer:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.on_published: list[Any] = []  # callables, woken after each batch
+        self.embed_wait_s = embed_wait_s  # how long a batch waits for its new texts
+        self._embedder: Any = None  # core.serve.embedder.Embedder, once a spec has text
 
     # -- control -----------------------------------------------------------------------
     def warm(self) -> None:
@@ -166,6 +169,20 @@ class FastScorer:
         self.wake()
         if self._thread is not None:
             self._thread.join(timeout)
+        if self._embedder is not None:
+            self._embedder.stop()
+
+    def embed_backlog(self) -> int:
+        """Texts waiting for their embedding (their sessions' answers are provisional)."""
+        return 0 if self._embedder is None else self._embedder.backlog()
+
+    def has_handoff(self, upto: int) -> bool:
+        """Scores, alerts or embeddings of records <= ``upto`` wait for the store."""
+        with self._cond:
+            h = self._handoff
+            return (any(r.seq <= upto for r in h.scores.values())
+                    or any(a[0] <= upto for a in h.alerts)
+                    or any(e[0] <= upto for e in h.embeddings))
 
     def wake(self) -> None:
         with self._cond:
@@ -231,6 +248,9 @@ class FastScorer:
             batch = self._next_batch()
             if not batch:
                 continue
+            if batch is _EMBEDDED:
+                self._rescore_embedded()
+                continue
             try:
                 self._apply(batch)
             except Exception as exc:  # a bug or a store read: the store writer scores them
@@ -243,12 +263,29 @@ class FastScorer:
                 self._scoring, self._state = None, None  # reloaded on the next batch
                 self._checked = None
 
+    def _rescore_embedded(self) -> None:
+        """Texts were embedded while no event came: score their sessions again."""
+        touched: dict[str, int] = {}
+        try:
+            self._take_embeddings(touched)
+            policy, calibration = self.scorer.cached()
+            verdicts = (self._score(self._scoring, touched, policy, calibration)
+                        if self._scoring is not None and touched else {})
+        except Exception as exc:
+            log.exception("fast path: scoring embedded texts failed")
+            self.stats["failures"] += 1
+            self.last_error = str(exc)[:500]
+            return
+        self._publish(self.done_seq, [], verdicts)
+
     def _next_batch(self) -> list[tuple[int, bytes]]:
         deadline = None
         while not self._stop.is_set():
             with self._cond:
                 kicks = self._kicks
             batch = list(self.log.read(self.done_seq, limit=self.batch_records))
+            if not batch and self._embedder is not None and self._embedder.has_ready():
+                return _EMBEDDED
             if len(batch) >= self.batch_records or (batch and deadline is not None
                                                     and time.monotonic() >= deadline):
                 return batch
@@ -327,8 +364,11 @@ class FastScorer:
             except PoisonRecord:  # the store writer words it and moves it aside
                 outcomes.append(FastOutcome(seq, None))
         state = self._state
+        new_texts: list[str] = []
         if state is not None and state.spec.text is not None:
-            self._embed(batch[-1][0], state, [r.get("text") for _, r in rows])
+            new_texts = state.missing_vectors(r["text"] for _, r in rows if r.get("text"))
+            if new_texts:
+                self._embedding().submit(new_texts)
         touched: dict[str, int] = {}
         for seq, row in sorted(rows, key=lambda sr: (sr[1]["ts"], sr[1]["event_id"])):
             outcome = self._place(seq, row, state)
@@ -337,6 +377,9 @@ class FastScorer:
                 touched[outcome.session_id] = seq
         closed = self.sessionizer.closed_since_last_call()
         self._closing.extend(closed)
+        if new_texts and self.embed_wait_s > 0:
+            self._embedding().wait_for(set(new_texts), self.embed_wait_s)
+        self._take_embeddings(touched)
         verdicts: dict[str, Any] = {}
         scoring = self._scoring
         policy, calibration = self.scorer.cached()
@@ -382,16 +425,29 @@ class FastScorer:
         self._last_seq_of[session_id] = seq
         return FastOutcome(seq, session_id, new)
 
-    def _embed(self, seq: int, state: OnlineState, texts: list[Any]) -> None:
-        missing = state.missing_vectors(t for t in texts if t)
-        if not missing:
-            return
-        from core.text.embeddings import load_encoder
+    def _embedding(self) -> Any:
+        if self._embedder is None:
+            from core.serve.embedder import Embedder
 
-        vectors = load_encoder().encode(missing, progress=False)
-        state.add_vectors(missing, vectors)
-        with self._cond:
-            self._handoff.embeddings.append((seq, missing, vectors))
+            self._embedder = Embedder(self.wake)
+        return self._embedder
+
+    def _take_embeddings(self, touched: dict[str, int]) -> None:
+        """Add the vectors the embedder finished; their live sessions are scored again."""
+        if self._embedder is None or self._state is None:
+            return
+        ready = self._embedder.take()
+        if not ready:
+            return
+        seq = self.done_seq
+        arrived: set[str] = set()
+        for texts, vectors in ready:
+            self._state.add_vectors(texts, vectors)
+            arrived.update(texts)
+            with self._cond:
+                self._handoff.embeddings.append((seq, texts, vectors))
+        for sid in self._state.sessions_with(arrived):
+            touched.setdefault(sid, self._last_seq_of.get(sid, seq))
 
     def _score(self, scoring: _Scoring, touched: dict[str, int], policy: Any,
                calibration: Any) -> dict[str, Any]:
@@ -427,7 +483,8 @@ class FastScorer:
                     f"score {value:.4g} is at or above the policy threshold {threshold:.4g} "
                     f"for a {tenure} user in {country}",)
             verdicts[sid] = Verdict(sid, value, None if not np.isfinite(risk[i])
-                                    else round(float(risk[i]), 1), flagged, reasons)
+                                    else round(float(risk[i]), 1), flagged, reasons,
+                                    provisional=state.pending(sid))
             records[sid] = ScoreRecord(touched[sid], sid, {
                 m: float(v[i]) for m, v in per_member.items()}, value,
                 None if contributions is None else contributions[i].copy())

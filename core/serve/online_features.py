@@ -247,6 +247,18 @@ class OnlineState:
             out[i] = row
         return out
 
+    def pending(self, session_id: str) -> bool:
+        """A text of the session is not embedded yet: its row is provisional."""
+        if self.spec.text is None:
+            return False
+        return any(e.text is not None and e.text not in self.vectors
+                   for e in self.live[session_id].events)
+
+    def sessions_with(self, texts: set[str]) -> list[str]:
+        """The live sessions that hold any of ``texts``."""
+        return [sid for sid, live in self.live.items()
+                if any(e.text in texts for e in live.events if e.text is not None)]
+
     def segment(self, session_id: str) -> tuple[int, int, str]:
         """(start_us, the user's first start_us, country or 'unknown') of a live session."""
         live = self.live[session_id]
@@ -364,6 +376,7 @@ class OnlineState:
         out = {f"text_emb_{i}": 0.0 for i in range(spec.n_components)}
         out["text_n_texts_log"] = math.log1p(len(texts))
         out["text_max_sim_other_users"] = 0.0
+        texts = [t for t in texts if t in self.vectors]  # provisional without the others
         if not texts:
             return out
         projected = spec.project(np.stack([self.vectors[t] for t in texts]))

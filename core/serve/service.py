@@ -54,6 +54,8 @@ class ServiceConfig:
     share_wait_s: float = 30.0  # then: how long a batch waits for a reader to let go
     fast_path: bool = True  # answer from memory (core.serve.fast_path) where it can score
     fast_batch_ms: float = 2.0  # how long the fast path waits for a micro-batch to fill
+    text_wait_s: float = 0.0  # how long an answer waits for its new texts' embeddings (0:
+    # answer at once, "provisional", and revise the score when they are embedded)
 
 
 @dataclass(frozen=True)
@@ -103,7 +105,8 @@ class ScoringService:
         unit = store.ingests.unit() or "session"
         scorer = LiveScorer(store)
         fast = FastScorer(store, event_log, scorer, gap_minutes=config.gap_minutes,
-                          unit=unit, batch_ms=config.fast_batch_ms) if config.fast_path else None
+                          unit=unit, batch_ms=config.fast_batch_ms,
+                          embed_wait_s=config.text_wait_s) if config.fast_path else None
         writer = StoreWriter(store, event_log, gap_minutes=config.gap_minutes, unit=unit,
                              batch_records=config.batch_records, batch_ms=config.batch_ms,
                              window=config.window, scorer=scorer, fast=fast)

@@ -55,6 +55,9 @@ ISOLATE_AFTER = 3
 """Failures of one batch, not the store's, after which its records are tried one by one."""
 
 
+_FLUSH: list[tuple[int, bytes]] = [(-1, b"")]  # "no records, but revised scores to write"
+
+
 class PoisonRecord(AnomalystError):
     """A log record that can never be stored (its reason goes to the dead-letter file)."""
 
@@ -69,10 +72,12 @@ class Verdict:
     flagged: bool | None = None
     reasons: tuple[str, ...] = ()
     note: str | None = None
+    provisional: bool = False  # a text of the session is still being embedded
 
     def to_dict(self) -> dict[str, Any]:
         return {"score": self.score, "risk": self.risk, "flagged": self.flagged,
-                "reasons": list(self.reasons), "note": self.note}
+                "reasons": list(self.reasons), "note": self.note,
+                "provisional": self.provisional}
 
 
 @dataclass(frozen=True)
@@ -364,6 +369,15 @@ class StoreWriter:
             batch = self._next_batch()
             if not batch:
                 continue
+            if batch is _FLUSH:
+                try:
+                    self._flush_handoff()
+                except Exception as exc:  # those scores wait for the sessions' next event
+                    self.stats.failures += 1
+                    self.stats.last_error = str(exc)[:500]
+                    log.exception("live writer: writing revised scores failed")
+                    self._stop.wait(backoff)
+                continue
             try:
                 with self.store.held():  # open only while a batch is applied
                     if failed >= ISOLATE_AFTER:  # the same error every time: find its records
@@ -402,6 +416,8 @@ class StoreWriter:
             if self.fast is not None:  # only what the fast path has placed in sessions
                 done = self.fast.done_seq
                 batch = [r for r in batch if r[0] <= done]
+                if not batch and self.fast.has_handoff(self.applied_seq):
+                    return _FLUSH
             if len(batch) >= self.batch_records or (batch and deadline is not None
                                                     and time.monotonic() >= deadline):
                 return batch
@@ -472,14 +488,11 @@ class StoreWriter:
             stored[row["event_id"]] = session_id
             outcomes.append(Outcome(seq, session_id, new))
             new_rows.append({**row, "session_id": session_id})
-        handoff = self.fast.take(batch[-1][0])
-        self._cache_embeddings(handoff.embeddings)
         if new_rows:
             ingest_events(self.store, events_frame(new_rows),
                           session_gap_minutes=self.gap_minutes, unit=self.unit,
                           time_window=self.window)
-        self._write_fast_scores(handoff.scores)
-        alerts = self._insert_fast_alerts(handoff.alerts)
+        alerts = self._store_handoff(batch[-1][0])
         unscored = sorted({o.session_id for o in outcomes if o.session_id and not o.duplicate
                            and not (fast[o.seq] is not None and fast[o.seq].scored)})
         verdicts, more = self._score(unscored)
@@ -487,6 +500,21 @@ class StoreWriter:
         self.fast.applied(batch[-1][0])
         self._publish(batch[-1][0], sorted(outcomes, key=lambda o: o.seq), verdicts,
                       len(new_rows), alerts + more)
+
+    def _store_handoff(self, upto: int) -> list[dict[str, Any]]:
+        """Write what the fast path computed for records <= ``upto`` (stored already)."""
+        handoff = self.fast.take(upto)
+        self._cache_embeddings(handoff.embeddings)
+        self._write_fast_scores(handoff.scores)
+        return self._insert_fast_alerts(handoff.alerts)
+
+    def _flush_handoff(self) -> None:
+        """Scores revised after their events were stored (a text embedded later)."""
+        with self.store.held():
+            alerts = self._store_handoff(self.applied_seq)
+        self.stats.alerts_raised += len(alerts)
+        for listener in list(self.alert_listeners) if alerts else []:
+            listener(alerts)
 
     def _assign(self, row: dict[str, Any]) -> tuple[str, bool]:
         if self.unit == "event":

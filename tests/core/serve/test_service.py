@@ -187,3 +187,48 @@ def test_the_daily_budget_caps_live_alerts_highest_scores_first(demo_store_copy:
         if answer["session_id"] not in alerted:
             assert answer["flagged"] is False and "daily budget of 2" in answer["reasons"][0]
     assert later[0]["flagged"] is False  # the day's budget is spent, whatever the score
+
+
+def test_a_new_text_is_answered_provisional_then_revised(demo_store_copy: Path,
+                                                         monkeypatch: pytest.MonkeyPatch
+                                                         ) -> None:
+    import threading
+    import time
+
+    from core.serve.embedder import Embedder
+
+    release = threading.Event()
+    real = Embedder._vectors
+
+    def held_back(self: Embedder, texts: list[str]) -> object:
+        release.wait(60)  # the encoder is busy: the answer must not wait for it
+        return real(self, texts)
+
+    monkeypatch.setattr(Embedder, "_vectors", held_back)
+    model_id = flag_everything(demo_store_copy)
+    body = json.dumps([{"user_id": "live_t", "ts": "2026-09-10T10:00:00", "event_type": "review",
+                        "text": "a text nobody wrote before, long enough to compare"}]).encode()
+    with ScoringService.open(demo_store_copy, FAST) as service:
+        if service.health()["scoring"] != "memory" or service.fast._state.spec.text is None:
+            pytest.skip("the demo model has no text features here")
+        answer = service.submit(parse_events(body)).events[0]
+        assert answer["provisional"] is True and answer["score"] is not None
+        release.set()
+        sid = answer["session_id"]
+        deadline = time.monotonic() + 60
+        while service.fast.verdict(sid).provisional and time.monotonic() < deadline:
+            time.sleep(0.02)  # polling a condition, bounded
+        final = service.fast.verdict(sid)
+        assert final.provisional is False
+        assert service.writer.wait_applied(answer["seq"], 30)
+
+        def stored() -> float | None:
+            with service.store.held():
+                scores = service.store.scores.of_model(model_id).set_index("session_id")
+            return float(scores["score"][sid]) if sid in scores.index else None
+
+        deadline = time.monotonic() + 60  # the revised score reaches the store
+        while stored() != pytest.approx(final.score, rel=1e-9) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        stored_score = stored()
+    assert stored_score == pytest.approx(final.score, rel=1e-9)

@@ -20,7 +20,7 @@ from core.policy import publish_policy
 from core.serve.events_in import parse_events
 from core.serve.service import ScoringService, ServiceConfig
 
-FAST = ServiceConfig(fsync=False, wait_s=60.0, batch_ms=1.0)
+FAST = ServiceConfig(fsync=False, wait_s=60.0, batch_ms=1.0, text_wait_s=60.0)
 CHUNK = 40  # events a request: sessions span many micro-batches, and batches mix users
 
 
