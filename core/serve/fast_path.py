@@ -38,6 +38,7 @@ from core.datasets import FeatureMatrix
 from core.features.spec import FeatureSpec
 from core.serve.event_log import EventLog
 from core.serve.online_features import OnlineState, event_from_row, supports
+from core.serve.quick_reasons import quick_reasons, scale_of
 from core.serve.sessionizer import OnlineSessionizer, OpenSession
 from core.serve.state_loader import load_state, stored_events
 from core.store import Store
@@ -93,6 +94,7 @@ class _Scoring:
     active: list[Any]
     alerted: set[str]
     per_day: dict[dt.date, int]
+    scale: tuple[np.ndarray, np.ndarray] | None = None  # for quick reasons
 
 
 def us_of(ts: dt.datetime) -> int:
@@ -327,7 +329,8 @@ class FastScorer:
         with self.store.held():
             self._scoring = _Scoring(model_id, live, self._state, members,
                                      self.store.live.alerted_all(model_id),
-                                     self.store.live.per_day_all(model_id))
+                                     self.store.live.per_day_all(model_id),
+                                     scale_of(members))
 
     @property
     def store_applied(self) -> int:
@@ -455,7 +458,8 @@ class FastScorer:
 
         ids = sorted(touched)
         state = scoring.state
-        matrix = FeatureMatrix(np.array(ids, dtype=object), state.rows(ids), state.names)
+        values = state.rows(ids)
+        matrix = FeatureMatrix(np.array(ids, dtype=object), values, state.names)
         live = scoring.live
         per_member = {m.model_id: np.asarray(m.detector.score(matrix), np.float64)
                       for m in scoring.active}
@@ -479,7 +483,8 @@ class FastScorer:
             value = float(scores[i])
             reasons: tuple[str, ...] = ()
             if flagged:
-                reasons = self.scorer.explained(sid) or (
+                reasons = self.scorer.explained(sid) or (quick_reasons(
+                    state.names, values[i], *scoring.scale) if scoring.scale else ()) or (
                     f"score {value:.4g} is at or above the policy threshold {threshold:.4g} "
                     f"for a {tenure} user in {country}",)
             verdicts[sid] = Verdict(sid, value, None if not np.isfinite(risk[i])

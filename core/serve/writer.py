@@ -289,6 +289,8 @@ class StoreWriter:
         self.window = window or TimeWindow.parse()
         self.scorer = scorer or LiveScorer(store)
         self.fast = fast  # core.serve.fast_path.FastScorer: sessions (and scores) come from it
+        self.explain_every_s = 2.0  # one full explanation of a new alert at most this often
+        self._explained_at = -float("inf")
         self.sessionizer = OnlineSessionizer(gap_minutes, max_open_sessions,
                                              lookup=store_lookup(store))
         self.stats = WriterStats()
@@ -564,7 +566,13 @@ class StoreWriter:
             return []
         now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
         rows = [dict(a) for _, a in found]
-        for a in rows[:self.scorer._explain_per_batch]:
+        # the full explanation costs ~0.5 s of CPU: within a budget, the rest keep the
+        # answer's quick reasons (the Explain page explains any session on demand)
+        n_explain = 0
+        if time.monotonic() - self._explained_at >= self.explain_every_s:
+            n_explain = min(1, len(rows))
+            self._explained_at = time.monotonic()
+        for a in rows[:n_explain]:
             verdict = Verdict(a["session_id"], a["score"], a["risk"], True,
                               tuple(a["reasons"]))
             a["reasons"] = list(self.scorer._reasons(a["model_id"], verdict))
