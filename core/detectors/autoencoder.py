@@ -196,10 +196,20 @@ class DenseAutoencoderNet(nn.Module):
         """(B, f) standardised -> (B, f) reconstruction."""
         return self.decoder(self.encoder(z))  # (B, f) -> (B, latent) -> (B, f)
 
-    @torch.no_grad()
     def scoring_plan(self) -> ScoringPlan:
         """The eval-mode network rearranged for scoring (see ``ScoringPlan``); dropout is
-        skipped."""
+        skipped. Kept while no parameter or buffer changes (a live service scores a few rows
+        at a time: rebuilding it took longer than scoring them)."""
+        key = tuple((t.data_ptr(), t._version) for t in (*self.parameters(), *self.buffers()))
+        cached = getattr(self, "_plan_cache", None)
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        plan = self._build_scoring_plan()
+        self._plan_cache = (key, plan)
+        return plan
+
+    @torch.no_grad()
+    def _build_scoring_plan(self) -> ScoringPlan:
         layers = [*self.encoder, *self.decoder]
         steps = [[m.weight, m.bias, i + 1 < len(layers) and isinstance(layers[i + 1], nn.ReLU)]
                  for i, m in enumerate(layers) if isinstance(m, nn.Linear)]

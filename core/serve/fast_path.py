@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import collections
 import datetime as dt
+import gc
 import logging
 import threading
 import time
@@ -62,6 +63,18 @@ class FastOutcome:
     duplicate: bool = False
     scored: bool = False
     dead_letter: str | None = None
+
+
+@dataclass
+class Submission:
+    """A request's records, appended to the log by this thread (one fsync for every request
+    waiting), then answered: ``appended(first, last, error)`` once durable (or refused),
+    ``answered(done)`` once every record has its outcome (``done`` False: stopping)."""
+
+    records: list[bytes]
+    appended: Any
+    answered: Any
+    last: int = -1
 
 
 @dataclass
@@ -150,16 +163,20 @@ class FastScorer:
         self.on_published: list[Any] = []  # callables, woken after each batch
         self.embed_wait_s = embed_wait_s  # how long a batch waits for its new texts
         self._embedder: Any = None  # core.serve.embedder.Embedder, once a spec has text
+        self._inbox: list[Submission] = []  # waiting to be appended
+        self._waiting: list[Submission] = []  # appended, waiting for their outcomes
 
     # -- control -----------------------------------------------------------------------
     def warm(self) -> None:
         """Load the policy's model and the feature state now (seconds), not on a request."""
         self.scorer.warm()
         self._refresh()
-        if self._state is not None and self._state.spec.text is not None:
-            from core.text.embeddings import load_encoder
-
-            load_encoder()  # the sentence model: seconds, once
+        # What is loaded now lives as long as the service: out of the cyclic collector's
+        # way (a full collection over it took tens of milliseconds, in whichever request
+        # thread happened to trigger it), and collections a little less often.
+        gc.collect()
+        gc.freeze()
+        gc.set_threshold(50_000, 20, 100)
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="anomalyst-fast-path",
@@ -167,10 +184,13 @@ class FastScorer:
         self._thread.start()
 
     def stop(self, timeout: float = 10.0) -> None:
-        self._stop.set()
+        with self._cond:
+            self._stop.set()
         self.wake()
         if self._thread is not None:
             self._thread.join(timeout)
+        self._append_inbox()  # what was handed over is made durable, then answered
+        self._answer_waiting(stopping=True)
         if self._embedder is not None:
             self._embedder.stop()
 
@@ -185,6 +205,49 @@ class FastScorer:
             return (any(r.seq <= upto for r in h.scores.values())
                     or any(a[0] <= upto for a in h.alerts)
                     or any(e[0] <= upto for e in h.embeddings))
+
+    def enqueue(self, submission: Submission) -> None:
+        """Hand a request's records to this thread (``submit_async``)."""
+        with self._cond:
+            if self._stop.is_set():
+                raise RuntimeError("the scoring service is stopping")
+            self._inbox.append(submission)
+            self._kicks += 1
+            self._cond.notify_all()
+
+    def _append_inbox(self) -> None:
+        """Append every waiting request's records: one write and one fsync for all of them
+        (each on its own when together they would overfill the log)."""
+        with self._cond:
+            inbox, self._inbox = self._inbox, []
+        if not inbox:
+            return
+        try:
+            first, _ = self.log.append([r for sub in inbox for r in sub.records])
+        except Exception:  # e.g. LogFull for the lot: some may still fit, one by one
+            for sub in inbox:
+                try:
+                    f, last = self.log.append(sub.records)
+                except Exception as exc:
+                    sub.appended(None, None, exc)
+                    continue
+                sub.last = last
+                sub.appended(f, last, None)
+                self._waiting.append(sub)
+            return
+        for sub in inbox:
+            sub.last = first + len(sub.records) - 1
+            sub.appended(first, sub.last, None)
+            first = sub.last + 1
+            self._waiting.append(sub)
+
+    def _answer_waiting(self, stopping: bool = False) -> None:
+        done = self.done_seq
+        ready = [s for s in self._waiting if s.last <= done or stopping]
+        if ready:
+            self._waiting = [s for s in self._waiting if not (s.last <= done or stopping)]
+            for sub in ready:
+                sub.answered(sub.last <= done)
 
     def wake(self) -> None:
         with self._cond:
@@ -285,6 +348,8 @@ class FastScorer:
         while not self._stop.is_set():
             with self._cond:
                 kicks = self._kicks
+            self._append_inbox()
+            self._answer_waiting()
             batch = list(self.log.read(self.done_seq, limit=self.batch_records))
             if not batch and self._embedder is not None and self._embedder.has_ready():
                 return _EMBEDDED
@@ -560,5 +625,6 @@ class FastScorer:
                 self._verdicts.popitem(last=False)
             self._done = last_seq
             self._cond.notify_all()
+        self._answer_waiting()
         for wake in self.on_published:
             wake()

@@ -12,6 +12,7 @@ it holds the store open for writing; a second service on the same store is refus
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import logging
 import os
@@ -27,7 +28,7 @@ from core.ingest.time_window import TimeWindow
 from core.schema import DEFAULT_SESSION_GAP_MINUTES
 from core.serve.event_log import DEFAULT_MAX_PENDING, EventLog
 from core.serve.events_in import BodyError, ParsedEvents
-from core.serve.fast_path import FastScorer
+from core.serve.fast_path import FastScorer, Submission
 from core.serve.metrics import Metrics
 from core.serve.sessionizer import session_id_for
 from core.serve.writer import NO_POLICY, LiveScorer, StoreWriter, events_frame
@@ -140,12 +141,7 @@ class ScoringService:
         their answers: from memory (the fast path) where it scores them, else from the store
         writer. ``wait_store``: also wait until they are in the store (read-your-writes for
         alerts and the dashboard). Raises ``LogFull`` (nothing written) under back-pressure."""
-        records = [json.dumps({k: v for k, v in r.items() if k != "index"}).encode()
-                   for r in parsed.rows]
-        if len(records) > self.config.max_pending:
-            raise BodyError(f"a request must hold at most {self.config.max_pending:,} events "
-                            f"(the service's queue bound), got {len(records):,}. Send smaller "
-                            "batches.", 413)
+        records = self._records(parsed)
         first, last = self.log.append(records)
         wait = self.config.wait_s if wait_s is None else wait_s
         if self.fast is not None:
@@ -158,6 +154,11 @@ class ScoringService:
                         last, max(0.0, wait - (time.monotonic() - started)))
                     answered = replace(answered, applied=stored)
                 return answered
+        return self._store_answers(parsed, first, last, wait)
+
+    def _store_answers(self, parsed: ParsedEvents, first: int, last: int,
+                       wait: float) -> SubmitResult:
+        """The answers once the store writer has applied the records (its verdicts)."""
         self.writer.wake()
         applied = self.writer.wait_applied(last, wait)
         events = []
@@ -177,6 +178,61 @@ class ScoringService:
                     answer.update(verdict.to_dict())
             events.append(answer)
         return SubmitResult(applied, first, last, events)
+
+    async def submit_async(self, parsed: ParsedEvents, *,
+                           wait_store: bool = False) -> SubmitResult:
+        """``submit`` for the event loop: the records go to the fast path's thread, which
+        appends them with every other waiting request's (one fsync) and answers; no worker
+        thread waits per request. Falls back to ``submit`` in a thread where the fast path
+        does not answer."""
+        import asyncio
+
+        from starlette.concurrency import run_in_threadpool
+
+        if self.fast is None or not self.fast.alive:
+            return await run_in_threadpool(functools.partial(self.submit, parsed,
+                                                             wait_store=wait_store))
+        records = self._records(parsed)
+        loop = asyncio.get_running_loop()
+        appended: asyncio.Future[tuple[int, int]] = loop.create_future()
+        answered: asyncio.Future[bool] = loop.create_future()
+
+        def on_appended(first: int | None, last: int | None, error: BaseException | None
+                        ) -> None:
+            loop.call_soon_threadsafe(_settle, appended, (first, last), error)
+
+        def on_answered(done: bool) -> None:
+            loop.call_soon_threadsafe(_settle, answered, done, None)
+
+        started = time.monotonic()
+        self.fast.enqueue(Submission(records, on_appended, on_answered))
+        first, last = await appended  # durable (or LogFull / RecordTooLarge raised)
+        wait = self.config.wait_s
+        try:
+            done = await asyncio.wait_for(asyncio.shield(answered), wait)
+        except TimeoutError:
+            done = False
+        if not done:
+            return SubmitResult(False, first, last, [
+                {"index": r["index"], "event_id": r["event_id"], "seq": first + i}
+                for i, r in enumerate(parsed.rows)])
+        answers = self._answers_from_memory(parsed, first, last, 0.0)
+        left = max(0.0, wait - (time.monotonic() - started))
+        if answers is None:  # scored by the store writer
+            return await run_in_threadpool(self._store_answers, parsed, first, last, left)
+        if wait_store:
+            stored = await run_in_threadpool(self.writer.wait_applied, last, left)
+            answers = replace(answers, applied=stored)
+        return answers
+
+    def _records(self, parsed: ParsedEvents) -> list[bytes]:
+        records = [json.dumps({k: v for k, v in r.items() if k != "index"}).encode()
+                   for r in parsed.rows]
+        if len(records) > self.config.max_pending:
+            raise BodyError(f"a request must hold at most {self.config.max_pending:,} events "
+                            f"(the service's queue bound), got {len(records):,}. Send smaller "
+                            "batches.", 413)
+        return records
 
     def _answers_from_memory(self, parsed: ParsedEvents, first: int, last: int,
                              wait: float) -> SubmitResult | None:
@@ -298,3 +354,13 @@ class ScoringService:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _settle(future: Any, value: Any, error: BaseException | None) -> None:
+    """Resolve an asyncio future from the loop (a cancelled one is left alone)."""
+    if future.done():
+        return
+    if error is not None:
+        future.set_exception(error)
+    else:
+        future.set_result(value)
