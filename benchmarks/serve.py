@@ -53,13 +53,15 @@ def demo_store(users: int, days: int) -> Path:
     return db
 
 
-def events_for(db: Path, users: int) -> list[dict[str, Any]]:
+def events_for(db: Path, users: int, seed: int = 11) -> list[dict[str, Any]]:
     """Fresh users' events after the store's last one (``anomalyst demo --live``'s)."""
     import pandas as pd
 
     from cli.demo import write_live_events
 
-    frame = pd.read_parquet(write_live_events(db, users=users, days=2, seed=11))
+    frame = pd.read_parquet(write_live_events(db, users=users, days=2, seed=seed))
+    for column in ("user_id", "event_id"):  # two draws never share a user or an event
+        frame[column] = f"s{seed}-" + frame[column].astype(str)
     frame["ts"] = pd.to_datetime(frame["ts"]).dt.strftime("%Y-%m-%dT%H:%M:%S.%f")
     return [{k: v for k, v in r.items() if v is not None and v == v and v != ""}
             for r in frame.to_dict(orient="records")]
@@ -258,21 +260,24 @@ def run(quick: bool, seconds: float, rates: tuple[int, ...] | None = None) -> di
         shutil.copy(source, db)
         shutil.copytree(source.parent / "models", Path(tmp) / "models", dirs_exist_ok=True)
         events = events_for(db, users=1000 if quick else 3000)
-        print(f"{len(events):,} fresh events", flush=True)
+        batch_events = events_for(db, users=1000 if quick else 5000, seed=12)
+        print(f"{len(events):,} fresh events for single requests, {len(batch_events):,} "
+              "others for batches", flush=True)
         out["river"] = river_peer(events)
         print(f"  river HalfSpaceTrees: {out['river']}", flush=True)
         service = Service(db, 8799)
         try:
-            used = 0
+            used = 200
             out["rates"] = []
             out["scoring"] = service.health().get("scoring")
+            out["warm_up"] = open_loop(service, events[:200], 100, 2)  # first requests
             for rate in rates or (RATES[:1] if quick else RATES):
                 part = events[used:used + int(rate * seconds)]
                 used += len(part)
                 row = open_loop(service, part, rate, seconds)
                 out["rates"].append(row)
                 print(f"  {rate}/s: {row}", flush=True)
-            out["batches"] = batches(service, events[used:] or events)
+            out["batches"] = batches(service, batch_events)
             print(f"  batches: {out['batches']}", flush=True)
             out["alert"] = alert_latency(service, db)
             print(f"  alert: {out['alert']}", flush=True)

@@ -213,7 +213,8 @@ def create_app(service: ScoringService, *, insecure_local: bool = False,
         """Liveness: 200 while the writer runs, 503 otherwise."""
         health = service.health()
         ok = health["status"] == "ok"
-        return JSONResponse({"status": health["status"], "pending": health["pending"]},
+        return JSONResponse({"status": health["status"], "pending": health["pending"],
+                             "scoring": health["scoring"]},
                             status_code=200 if ok else 503)
 
     @app.get("/metrics", response_class=PlainTextResponse)

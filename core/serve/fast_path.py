@@ -587,6 +587,7 @@ class FastScorer:
                 continue
             scoring.per_day[day] = scoring.per_day.get(day, 0) + 1
             scoring.alerted.add(sid)
+            self.scorer.remember(sid, verdicts[sid].reasons)  # later answers keep them
             live = scoring.state.live[sid]
             end = _EPOCH + dt.timedelta(microseconds=live.summary.end_us)
             out.append({"session_id": sid, "user_id": live.user_id,

@@ -46,7 +46,7 @@ class ServiceConfig:
     gap_minutes: float = DEFAULT_SESSION_GAP_MINUTES
     wait_s: float = 5.0  # how long a request waits for its events to be applied
     max_pending: int = DEFAULT_MAX_PENDING
-    batch_records: int = 500
+    batch_records: int = 5000  # the store writer: large batches amortise ingest
     batch_ms: float = 50.0
     fsync: bool = True
     store_wait_s: float = 0.0  # how long to wait for another process to let go of the store

@@ -147,6 +147,11 @@ class LiveScorer:
     def explained(self, session_id: str) -> tuple[str, ...] | None:
         return self._explained.get(session_id)
 
+    def remember(self, session_id: str, reasons: tuple[str, ...]) -> None:
+        """An alert's reasons, kept for the session's later answers."""
+        self._explained[session_id] = reasons
+        _trim(self._explained, _KEPT_VERDICTS)
+
     def warm(self) -> None:
         """Read the policy and load its model now, so the first request is not the one
         that waits for them (seconds: torch, the model files)."""
@@ -289,8 +294,6 @@ class StoreWriter:
         self.window = window or TimeWindow.parse()
         self.scorer = scorer or LiveScorer(store)
         self.fast = fast  # core.serve.fast_path.FastScorer: sessions (and scores) come from it
-        self.explain_every_s = 2.0  # one full explanation of a new alert at most this often
-        self._explained_at = -float("inf")
         self.sessionizer = OnlineSessionizer(gap_minutes, max_open_sessions,
                                              lookup=store_lookup(store))
         self.stats = WriterStats()
@@ -561,21 +564,14 @@ class StoreWriter:
 
     def _insert_fast_alerts(self, found: list[tuple[int, dict[str, Any]]]
                             ) -> list[dict[str, Any]]:
-        """Record the fast path's alerts; the first few get their explanation's reasons."""
+        """Record the fast path's alerts with the reasons it answered (the session's most
+        unusual features). The full explanation (SHAP over the members, 0.5-2 s of CPU, and
+        it embeds texts the store has not cached yet) is left to the Explain page: run here
+        it took the store writer's time from storing events."""
         if not found:
             return []
         now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
         rows = [dict(a) for _, a in found]
-        # the full explanation costs ~0.5 s of CPU: within a budget, the rest keep the
-        # answer's quick reasons (the Explain page explains any session on demand)
-        n_explain = 0
-        if time.monotonic() - self._explained_at >= self.explain_every_s:
-            n_explain = min(1, len(rows))
-            self._explained_at = time.monotonic()
-        for a in rows[:n_explain]:
-            verdict = Verdict(a["session_id"], a["score"], a["risk"], True,
-                              tuple(a["reasons"]))
-            a["reasons"] = list(self.scorer._reasons(a["model_id"], verdict))
         alerts = pd.DataFrame({
             "session_id": [a["session_id"] for a in rows],
             "user_id": [a["user_id"] for a in rows],

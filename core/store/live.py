@@ -50,7 +50,7 @@ _PER_DAY_ALL = """
     WHERE a.model_id = $model_id GROUP BY ALL
 """
 _STORED_IDS = """
-    SELECT event_id, session_id FROM events WHERE list_contains($event_ids, event_id)
+    SELECT event_id, session_id FROM events WHERE event_id IN (SELECT unnest($event_ids))
 """
 # What the service's in-memory feature state needs of the stored events (core.serve.fast_path)
 _SESSION_SUMMARIES = """

@@ -232,3 +232,50 @@ def test_a_new_text_is_answered_provisional_then_revised(demo_store_copy: Path,
             time.sleep(0.05)
         stored_score = stored()
     assert stored_score == pytest.approx(final.score, rel=1e-9)
+
+
+def test_kill_9_under_load_loses_no_acknowledged_event(demo_store_copy: Path) -> None:
+    """A service process is killed (SIGKILL) while requests keep coming; after a restart
+    every event it acknowledged is in the store."""
+    import signal
+    import subprocess
+    import sys
+
+    flag_everything(demo_store_copy)
+    loop = (
+        "import json, sys\n"
+        "from core.serve.events_in import parse_events\n"
+        "from core.serve.service import ScoringService, ServiceConfig\n"
+        f"service = ScoringService.open({str(demo_store_copy)!r}, ServiceConfig(wait_s=30))\n"
+        "for i in range(100000):\n"
+        "    body = json.dumps([{'event_id': f'k9-{i}-{j}', 'user_id': f'k9_{i % 7}',\n"
+        "                        'ts': f'2026-09-10T1{i // 3600 % 10}:{i // 60 % 60:02d}:'\n"
+        "                              f'{i % 60:02d}', 'event_type': 'view'}\n"
+        "                       for j in range(3)]).encode()\n"
+        "    result = service.submit(parse_events(body))\n"
+        "    print(json.dumps([e['event_id'] for e in result.events]), flush=True)\n")
+    root = Path(__file__).resolve().parents[3]
+    proc = subprocess.Popen([sys.executable, "-c", loop], cwd=root, stdout=subprocess.PIPE,
+                            stderr=subprocess.DEVNULL, text=True)
+    acked: list[str] = []
+    try:
+        assert proc.stdout is not None
+        for line in proc.stdout:  # bounded by the child's own loop and the test timeout
+            acked.extend(json.loads(line))
+            if len(acked) >= 600:
+                break
+        proc.send_signal(signal.SIGKILL)  # mid-loop: requests in flight
+        proc.wait(30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert len(acked) >= 600
+    with ScoringService.open(demo_store_copy, FAST) as service:
+        assert service.writer.wait_applied(service.log.last_seq, 120)
+    with Store.open(demo_store_copy, read_only=True) as store:
+        got = store.con.execute("SELECT count(*) FROM events WHERE event_id IN "
+                                "(SELECT unnest($ids))", {"ids": acked}).fetchone()[0]
+        stored = store.con.execute("SELECT count(*) FROM events WHERE event_id LIKE 'k9-%'"
+                                   ).fetchone()[0]
+    assert got == len(acked)  # every acknowledged event is stored
+    assert stored >= len(acked)  # (and those acknowledged after the last line was read)
