@@ -47,6 +47,7 @@ def quick_reasons(names: Sequence[str], row: np.ndarray, centre: np.ndarray,
         if kind == "hour":  # a sine or cosine alone is no time of day
             continue
         value, usual = (float(v) for v in decode(kind, np.array([row[j], centre[j]])))
-        out.append(f"{meaning}: {format_value(kind, value)} "
-                   f"(typical {format_value(kind, usual)})")
+        shown, typical = format_value(kind, value), format_value(kind, usual)
+        out.append(f"{shown} {meaning} (typical {typical})" if kind == "share"
+                   else f"{meaning}: {shown} (typical {typical})")
     return tuple(out)

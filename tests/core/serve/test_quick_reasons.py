@@ -22,6 +22,12 @@ def test_the_furthest_features_are_named_one_per_topic() -> None:
     assert len(reasons) == 2  # the amount is within 2 scales of typical: not named
 
 
+def test_a_share_reads_as_a_sentence() -> None:
+    reasons = quick_reasons(["share[payment_failed]"], np.array([1.0]), np.zeros(1),
+                            np.full(1, 0.1))
+    assert reasons == ("100% of events are payment_failed (typical 0%)",)
+
+
 def test_nothing_unusual_gives_no_reasons() -> None:
     names = ["n_events_log", "amount_max_log"]
     assert quick_reasons(names, np.array([1.0, 1.0]), np.ones(2), np.ones(2)) == ()
