@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import sys
+
 import click
 
 from cli.errors import user_errors
 from cli.options import db_option, json_option, parse_minutes
 
 ROLES = ("viewer", "analyst", "admin")
+SWITCH_INTERVAL_S = 0.005  # Python's default; see docs/BENCHMARKS.md for 0.001 measured
 
 
 @click.group(invoke_without_command=True)
@@ -49,6 +52,10 @@ def serve(ctx: click.Context, db: str | None, host: str, port: int, insecure_loc
     check_bind(host, insecure_local=insecure_local, n_tokens=len(tokens))
     config = ServiceConfig(gap_minutes=parse_minutes(gap), wait_s=wait_applied,
                            window=parse_time_window(min_ts, max_ts))
+    # The answer thread, the event loop and the store writer share one interpreter lock: a
+    # thread that wants it waits for the holder's switch interval (5 ms by default), which
+    # at hundreds of requests a second shows in the tail latency.
+    sys.setswitchinterval(SWITCH_INTERVAL_S)
     with ScoringService.open(path, config) as service:
         app = create_app(service, insecure_local=insecure_local, tokens=tokens)
         click.echo(f"Serving {path} on http://{host}:{port} (single writer; Ctrl-C stops; "

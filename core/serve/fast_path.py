@@ -50,6 +50,8 @@ _EPOCH = dt.datetime(1970, 1, 1)
 _EMBEDDED: list[tuple[int, bytes]] = [(-1, b"")]  # "no records, but embeddings arrived"
 _KEPT_IDS = 1_000_000  # recent event ids -> session, for duplicates of evicted sessions
 _KEPT = 200_000
+RESCORE_EVERY_S = 0.0  # sessions whose texts were embedded are scored again this often
+# (0.1 s was measured: more provisional answers and no better tail; docs/BENCHMARKS.md)
 
 
 @dataclass(frozen=True)
@@ -163,6 +165,7 @@ class FastScorer:
         self.on_published: list[Any] = []  # callables, woken after each batch
         self.embed_wait_s = embed_wait_s  # how long a batch waits for its new texts
         self._embedder: Any = None  # core.serve.embedder.Embedder, once a spec has text
+        self._taken_at = -float("inf")  # when embeddings were last taken in
         self._inbox: list[Submission] = []  # waiting to be appended
         self._waiting: list[Submission] = []  # appended, waiting for their outcomes
 
@@ -351,7 +354,8 @@ class FastScorer:
             self._append_inbox()
             self._answer_waiting()
             batch = list(self.log.read(self.done_seq, limit=self.batch_records))
-            if not batch and self._embedder is not None and self._embedder.has_ready():
+            if (not batch and self._embedder is not None and self._embedder.has_ready()
+                    and time.monotonic() - self._taken_at >= RESCORE_EVERY_S):
                 return _EMBEDDED
             if len(batch) >= self.batch_records or (batch and deadline is not None
                                                     and time.monotonic() >= deadline):
@@ -445,9 +449,10 @@ class FastScorer:
                 touched[outcome.session_id] = seq
         closed = self.sessionizer.closed_since_last_call()
         self._closing.extend(closed)
-        if new_texts and self.embed_wait_s > 0:
+        waited = bool(new_texts) and self.embed_wait_s > 0
+        if waited:
             self._embedding().wait_for(set(new_texts), self.embed_wait_s)
-        self._take_embeddings(touched)
+        self._take_embeddings(touched, force=waited)
         verdicts: dict[str, Any] = {}
         scoring = self._scoring
         policy, calibration = self.scorer.cached()
@@ -500,10 +505,16 @@ class FastScorer:
             self._embedder = Embedder(self.wake)
         return self._embedder
 
-    def _take_embeddings(self, touched: dict[str, int]) -> None:
-        """Add the vectors the embedder finished; their live sessions are scored again."""
+    def _take_embeddings(self, touched: dict[str, int], *, force: bool = False) -> None:
+        """Add the vectors the embedder finished; their live sessions are scored again. At
+        most every ``RESCORE_EVERY_S`` (each take is another scoring pass beside the
+        answers), unless ``force`` (a batch waits for its texts)."""
         if self._embedder is None or self._state is None:
             return
+        now = time.monotonic()
+        if not force and now - self._taken_at < RESCORE_EVERY_S:
+            return
+        self._taken_at = now
         ready = self._embedder.take()
         if not ready:
             return

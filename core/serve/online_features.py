@@ -124,6 +124,7 @@ class OnlineState:
         self.first_use: dict[str, dict[str, dict[str, int]]] = {c: {} for c in _SHARED}
         self.text_users: dict[str, dict[str, int]] = {}
         self.vectors: dict[str, np.ndarray] = {}
+        self._text_sessions: dict[str, set[str]] = {}  # text -> live sessions holding it
         self._spec_types = {t: i for i, t in enumerate(spec.event_types)}
         self._novel_types = set(spec.novelty.event_types) if spec.novelty else set()
         self._transitions = (set(spec.novelty.transitions)
@@ -206,6 +207,9 @@ class OnlineState:
         live = LiveSession(user_id, summary, sorted(events, key=lambda e: e.t_us),
                            {e.event_id for e in events})
         self.live[session_id] = live
+        for e in events:
+            if e.text is not None:
+                self._text_sessions.setdefault(e.text, set()).add(session_id)
 
     def apply(self, user_id: str, session_id: str, e: Event) -> None:
         """One new event of ``session_id`` (opened with ``open_live`` or new)."""
@@ -230,10 +234,17 @@ class OnlineState:
                 self.add_first_use(col, v, user_id, e.t_us)
         if e.text is not None:
             self.add_text_use(e.text, user_id, e.t_us)
+            self._text_sessions.setdefault(e.text, set()).add(session_id)
 
     def close(self, session_id: str) -> None:
         """Drop a closed session's events (its summary stays for the user's later ones)."""
-        self.live.pop(session_id, None)
+        live = self.live.pop(session_id, None)
+        for e in live.events if live is not None else ():
+            held = self._text_sessions.get(e.text) if e.text is not None else None
+            if held is not None:
+                held.discard(session_id)
+                if not held:
+                    del self._text_sessions[e.text]
 
     # -- features --------------------------------------------------------------------------
     def rows(self, session_ids: Sequence[str]) -> np.ndarray:
@@ -256,8 +267,10 @@ class OnlineState:
 
     def sessions_with(self, texts: set[str]) -> list[str]:
         """The live sessions that hold any of ``texts``."""
-        return [sid for sid, live in self.live.items()
-                if any(e.text in texts for e in live.events if e.text is not None)]
+        found: set[str] = set()
+        for text in texts:
+            found.update(self._text_sessions.get(text, ()))
+        return sorted(found)
 
     def segment(self, session_id: str) -> tuple[int, int, str]:
         """(start_us, the user's first start_us, country or 'unknown') of a live session."""
