@@ -680,10 +680,15 @@ def events_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
     data: dict[str, list[Any]] = {c: [r.get(c) for r in rows] for c in EVENT_COLUMN_NAMES}
     extras: dict[str, list[Any]] = {}
     for i, r in enumerate(rows):
-        for key, value in json.loads(r.get("extra") or "{}").items():
-            extras.setdefault(key, [None] * len(rows))[i] = value
-    frame = pd.DataFrame({**data, **{k: v for k, v in extras.items() if k not in data}})
+        if r.get("extra"):
+            for key, value in json.loads(r["extra"]).items():
+                extras.setdefault(key, [None] * len(rows))[i] = value
+    columns = {**data, **{k: v for k, v in extras.items() if k not in data}}
+    # a column with no value at all is left out, as a file without it would be (cheaper on
+    # the lists than DataFrame.dropna on an object frame: parsed rows hold no NaN)
+    frame = pd.DataFrame({k: v for k, v in columns.items()
+                          if any(x is not None for x in v)})
     # ISO 8601 with or without fractions (format inference from the first row would refuse
     # the rest of a batch that mixes them)
     frame["ts"] = pd.to_datetime(frame["ts"], format="ISO8601")
-    return frame.dropna(axis=1, how="all")
+    return frame
