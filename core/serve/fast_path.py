@@ -38,6 +38,7 @@ import numpy as np
 from core.datasets import FeatureMatrix
 from core.features.spec import FeatureSpec
 from core.serve.event_log import EventLog
+from core.serve.follower import LogFollower
 from core.serve.online_features import OnlineState, event_from_row, supports
 from core.serve.quick_reasons import quick_reasons, scale_of
 from core.serve.sessionizer import OnlineSessionizer, OpenSession
@@ -130,12 +131,13 @@ def why_not(live: Any) -> str | None:
     return supports(FeatureSpec.from_dict(members[0].spec["features"]))
 
 
-class FastScorer:
+class FastScorer(LogFollower):
     """The answer thread; ``start``/``stop``; requests wait with ``wait_scored``."""
 
     def __init__(self, store: Store, event_log: EventLog, scorer: Any, *, gap_minutes: float,
                  unit: str = "session", batch_records: int = 500, batch_ms: float = 2.0,
                  max_open_sessions: int = 100_000, embed_wait_s: float = 0.0) -> None:
+        super().__init__(event_log.applied_seq)
         self.store = store
         self.log = event_log
         self.scorer = scorer  # core.serve.writer.LiveScorer: policy, model, calibration
@@ -150,9 +152,6 @@ class FastScorer:
         self._scoring: _Scoring | None = None
         self._checked: str | None = None  # the policy model last looked at
         self._state: OnlineState | None = None
-        self._cond = threading.Condition()
-        self._kicks = 0
-        self._done = event_log.applied_seq
         self._store_applied = event_log.applied_seq
         self._outcomes: collections.OrderedDict[int, FastOutcome] = collections.OrderedDict()
         self._verdicts: collections.OrderedDict[str, Any] = collections.OrderedDict()
@@ -161,7 +160,6 @@ class FastScorer:
         self._last_seq_of: dict[str, int] = {}
         self._closing: list[str] = []
         self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
         self.on_published: list[Any] = []  # callables, woken after each batch
         self.embed_wait_s = embed_wait_s  # how long a batch waits for its new texts
         self._embedder: Any = None  # core.serve.embedder.Embedder, once a spec has text
@@ -252,30 +250,14 @@ class FastScorer:
             for sub in ready:
                 sub.answered(sub.last <= done)
 
-    def wake(self) -> None:
-        with self._cond:
-            self._kicks += 1  # seen by a loop that has not started waiting yet
-            self._cond.notify_all()
-
-    @property
-    def alive(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
-
     @property
     def done_seq(self) -> int:
-        with self._cond:
-            return self._done
+        """Every record up to it has its outcome."""
+        return self.mark
 
     def wait_done(self, seq: int, timeout: float) -> bool:
         """True once every record <= ``seq`` has its outcome."""
-        deadline = time.monotonic() + timeout
-        with self._cond:
-            while self._done < seq:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    return False
-                self._cond.wait(left)
-            return True
+        return self.wait_mark(seq, timeout)
 
     def outcome(self, seq: int) -> FastOutcome | None:
         with self._cond:
@@ -349,8 +331,7 @@ class FastScorer:
     def _next_batch(self) -> list[tuple[int, bytes]]:
         deadline = None
         while not self._stop.is_set():
-            with self._cond:
-                kicks = self._kicks
+            kicks = self.kicks()
             self._append_inbox()
             self._answer_waiting()
             batch = list(self.log.read(self.done_seq, limit=self.batch_records))
@@ -362,10 +343,8 @@ class FastScorer:
                 return batch
             if batch and deadline is None:
                 deadline = time.monotonic() + self.batch_ms / 1000
-            with self._cond:
-                if self._kicks == kicks:  # nothing arrived since the read: wait for it
-                    self._cond.wait(0.2 if deadline is None else
-                                    max(0.0, deadline - time.monotonic()))
+            self.idle_wait(kicks, 0.2 if deadline is None
+                           else max(0.0, deadline - time.monotonic()))
         return []
 
     def _refresh(self) -> None:
@@ -635,7 +614,7 @@ class FastScorer:
                 self._outcomes.popitem(last=False)
             while len(self._verdicts) > _KEPT:
                 self._verdicts.popitem(last=False)
-            self._done = last_seq
+            self._mark = last_seq
             self._cond.notify_all()
         self._answer_waiting()
         for wake in self.on_published:

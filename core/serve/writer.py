@@ -40,6 +40,7 @@ from core.ingest.events import ingest_events
 from core.ingest.time_window import TimeWindow
 from core.schema import EVENT_COLUMN_NAMES
 from core.serve.event_log import EventLog
+from core.serve.follower import LogFollower
 from core.serve.live_models import LiveModel, load_live_model, score_sessions
 from core.serve.sessionizer import OnlineSessionizer, OpenSession
 from core.store import Store
@@ -278,13 +279,14 @@ def store_lookup(store: Store) -> Callable[[str], OpenSession | None]:
     return lookup
 
 
-class StoreWriter:
+class StoreWriter(LogFollower):
     """The writer thread; ``start``/``stop``; requests wait with ``wait_applied``."""
 
     def __init__(self, store: Store, event_log: EventLog, *, gap_minutes: float,
                  unit: str = "session", batch_records: int = 500, batch_ms: float = 50.0,
                  window: TimeWindow | None = None, scorer: LiveScorer | None = None,
                  max_open_sessions: int = 100_000, fast: Any = None) -> None:
+        super().__init__(event_log.applied_seq)
         self.store = store
         self.log = event_log
         self.gap_minutes = gap_minutes
@@ -299,15 +301,11 @@ class StoreWriter:
         self.stats = WriterStats()
         self.alert_listeners: list[Callable[[list[dict[str, Any]]], None]] = []
         self.dead_letter_path = Path(event_log.directory) / DEAD_LETTER_NAME
-        self._cond = threading.Condition()
-        self._kicks = 0
-        self._applied = event_log.applied_seq
         self._outcomes: collections.OrderedDict[int, Outcome] = collections.OrderedDict()
         self._verdicts: collections.OrderedDict[str, Verdict] = collections.OrderedDict()
         self._stop = threading.Event()
         self._running = threading.Event()
         self._running.set()
-        self._thread: threading.Thread | None = None
 
     # -- control -----------------------------------------------------------------------
     def start(self) -> None:
@@ -331,30 +329,14 @@ class StoreWriter:
         self._running.set()
         self.wake()
 
-    def wake(self) -> None:
-        with self._cond:
-            self._kicks += 1  # seen by a loop that has not started waiting yet
-            self._cond.notify_all()
-
-    @property
-    def alive(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
-
     @property
     def applied_seq(self) -> int:
-        with self._cond:
-            return self._applied
+        """Every record up to it is in the store (the checkpoint)."""
+        return self.mark
 
     def wait_applied(self, seq: int, timeout: float) -> bool:
         """True once every record <= ``seq`` is applied, False after ``timeout`` seconds."""
-        deadline = time.monotonic() + timeout
-        with self._cond:
-            while self._applied < seq:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    return False
-                self._cond.wait(left)
-            return True
+        return self.wait_mark(seq, timeout)
 
     def outcome(self, seq: int) -> Outcome | None:
         with self._cond:
@@ -415,8 +397,7 @@ class StoreWriter:
         batch to fill once its first record is there."""
         deadline = None
         while not self._stop.is_set():
-            with self._cond:
-                kicks = self._kicks
+            kicks = self.kicks()
             batch = list(self.log.read(self.applied_seq, limit=self.batch_records))
             if self.fast is not None:  # only what the fast path has placed in sessions
                 done = self.fast.done_seq
@@ -428,10 +409,8 @@ class StoreWriter:
                 return batch
             if batch and deadline is None:
                 deadline = time.monotonic() + self.batch_ms / 1000
-            with self._cond:
-                if self._kicks == kicks:  # nothing arrived since the read: wait for it
-                    self._cond.wait(0.2 if deadline is None else
-                                    max(0.0, deadline - time.monotonic()))
+            self.idle_wait(kicks, 0.2 if deadline is None
+                           else max(0.0, deadline - time.monotonic()))
         return []
 
     def _apply_or_isolate(self, batch: list[tuple[int, bytes]]) -> None:
@@ -632,7 +611,7 @@ class StoreWriter:
                 self._verdicts.move_to_end(session_id)
             _trim(self._outcomes, _KEPT_OUTCOMES)
             _trim(self._verdicts, _KEPT_VERDICTS)
-            self._applied = last_seq
+            self._mark = last_seq
             self._cond.notify_all()
         for listener in list(self.alert_listeners) if alerts else []:
             listener(alerts)
