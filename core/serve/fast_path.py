@@ -50,7 +50,6 @@ log = logging.getLogger(__name__)
 _EPOCH = dt.datetime(1970, 1, 1)
 _EMBEDDED: list[tuple[int, bytes]] = [(-1, b"")]  # "no records, but embeddings arrived"
 _KEPT_IDS = 1_000_000  # recent event ids -> session, for duplicates of evicted sessions
-_KEPT = 200_000
 RESCORE_EVERY_S = 0.0  # sessions whose texts were embedded are scored again this often
 # (0.1 s was measured: more provisional answers and no better tail; docs/BENCHMARKS.md)
 
@@ -153,8 +152,6 @@ class FastScorer(LogFollower):
         self._checked: str | None = None  # the policy model last looked at
         self._state: OnlineState | None = None
         self._store_applied = event_log.applied_seq
-        self._outcomes: collections.OrderedDict[int, FastOutcome] = collections.OrderedDict()
-        self._verdicts: collections.OrderedDict[str, Any] = collections.OrderedDict()
         self._handoff = Handoff()
         self._recent: collections.OrderedDict[str, str] = collections.OrderedDict()
         self._last_seq_of: dict[str, int] = {}
@@ -258,14 +255,6 @@ class FastScorer(LogFollower):
     def wait_done(self, seq: int, timeout: float) -> bool:
         """True once every record <= ``seq`` has its outcome."""
         return self.wait_mark(seq, timeout)
-
-    def outcome(self, seq: int) -> FastOutcome | None:
-        with self._cond:
-            return self._outcomes.get(seq)
-
-    def verdict(self, session_id: str) -> Any:
-        with self._cond:
-            return self._verdicts.get(session_id)
 
     def applied(self, seq: int) -> None:
         """The store writer stored every record <= ``seq`` (closed sessions may go)."""
@@ -604,18 +593,7 @@ class FastScorer(LogFollower):
 
     def _publish(self, last_seq: int, outcomes: list[FastOutcome],
                  verdicts: dict[str, Any]) -> None:
-        with self._cond:
-            for o in outcomes:
-                self._outcomes[o.seq] = o
-            for sid, v in verdicts.items():
-                self._verdicts[sid] = v
-                self._verdicts.move_to_end(sid)
-            while len(self._outcomes) > _KEPT:
-                self._outcomes.popitem(last=False)
-            while len(self._verdicts) > _KEPT:
-                self._verdicts.popitem(last=False)
-            self._mark = last_seq
-            self._cond.notify_all()
+        self._record(last_seq, outcomes, verdicts)
         self._answer_waiting()
         for wake in self.on_published:
             wake()

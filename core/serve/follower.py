@@ -1,10 +1,16 @@
-"""What a thread that follows the event log shares: a watermark others wait on, and
-wake-ups that are never lost."""
+"""What a thread that follows the event log shares: a watermark others wait on, each
+record's outcome and each session's latest verdict, and wake-ups that are never lost."""
 
 from __future__ import annotations
 
+import collections
 import threading
 import time
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+KEPT_OUTCOMES = 200_000  # per-seq answers kept for waiters that have not read them yet
+KEPT_VERDICTS = 100_000  # sessions' latest verdicts
 
 
 class LogFollower:
@@ -17,6 +23,35 @@ class LogFollower:
         self._kicks = 0
         self._mark = start_seq
         self._thread: threading.Thread | None = None
+        self._outcomes: collections.OrderedDict[int, Any] = collections.OrderedDict()
+        self._verdicts: collections.OrderedDict[str, Any] = collections.OrderedDict()
+
+    def outcome(self, seq: int) -> Any:
+        """What became of record ``seq`` (None when not done, or long forgotten)."""
+        with self._cond:
+            return self._outcomes.get(seq)
+
+    def verdict(self, session_id: str) -> Any:
+        """The session's latest verdict, or None."""
+        with self._cond:
+            return self._verdicts.get(session_id)
+
+    def _record(self, last_seq: int, outcomes: Iterable[Any],
+                verdicts: Mapping[str, Any]) -> None:
+        """Keep the outcomes (each has ``seq``) and verdicts, move the mark to ``last_seq``
+        and wake every waiter."""
+        with self._cond:
+            for o in outcomes:
+                self._outcomes[o.seq] = o
+            for session_id, v in verdicts.items():
+                self._verdicts[session_id] = v
+                self._verdicts.move_to_end(session_id)
+            while len(self._outcomes) > KEPT_OUTCOMES:
+                self._outcomes.popitem(last=False)
+            while len(self._verdicts) > KEPT_VERDICTS:
+                self._verdicts.popitem(last=False)
+            self._mark = last_seq
+            self._cond.notify_all()
 
     def wake(self) -> None:
         with self._cond:

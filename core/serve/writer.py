@@ -49,7 +49,6 @@ log = logging.getLogger(__name__)
 
 NO_POLICY = "no policy in force: stored, not scored"
 DEAD_LETTER_NAME = "dead_letter.jsonl"
-_KEPT_OUTCOMES = 200_000  # per-seq answers kept for waiters that have not read them yet
 _KEPT_VERDICTS = 100_000  # sessions' latest verdicts
 N_REASONS = 3
 ISOLATE_AFTER = 3
@@ -301,8 +300,6 @@ class StoreWriter(LogFollower):
         self.stats = WriterStats()
         self.alert_listeners: list[Callable[[list[dict[str, Any]]], None]] = []
         self.dead_letter_path = Path(event_log.directory) / DEAD_LETTER_NAME
-        self._outcomes: collections.OrderedDict[int, Outcome] = collections.OrderedDict()
-        self._verdicts: collections.OrderedDict[str, Verdict] = collections.OrderedDict()
         self._stop = threading.Event()
         self._running = threading.Event()
         self._running.set()
@@ -337,14 +334,6 @@ class StoreWriter(LogFollower):
     def wait_applied(self, seq: int, timeout: float) -> bool:
         """True once every record <= ``seq`` is applied, False after ``timeout`` seconds."""
         return self.wait_mark(seq, timeout)
-
-    def outcome(self, seq: int) -> Outcome | None:
-        with self._cond:
-            return self._outcomes.get(seq)
-
-    def verdict(self, session_id: str) -> Verdict | None:
-        with self._cond:
-            return self._verdicts.get(session_id)
 
     # -- the loop ----------------------------------------------------------------------
     def _run(self) -> None:
@@ -603,16 +592,7 @@ class StoreWriter(LogFollower):
         self.stats.duplicates += sum(o.duplicate for o in outcomes)
         self.stats.alerts_raised += len(alerts)
         self.stats.batches += 1
-        with self._cond:
-            for o in outcomes:
-                self._outcomes[o.seq] = o
-            for session_id, v in verdicts.items():
-                self._verdicts[session_id] = v
-                self._verdicts.move_to_end(session_id)
-            _trim(self._outcomes, _KEPT_OUTCOMES)
-            _trim(self._verdicts, _KEPT_VERDICTS)
-            self._mark = last_seq
-            self._cond.notify_all()
+        self._record(last_seq, outcomes, verdicts)
         for listener in list(self.alert_listeners) if alerts else []:
             listener(alerts)
 
