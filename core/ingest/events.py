@@ -96,8 +96,7 @@ def ingest_events(
             raise IngestError(unreadable_source_message(store, raws, exc)) from exc
     finally:
         temps = ("_derived", "_dup_rows", "_stage", "_session_agg", "_conflicts")
-        for name in (*temps, *(r.table for r in raws)):
-            store.ingests.drop_temp(name)
+        store.ingests.drop_temp(*temps, *(r.table for r in raws))
     log.info(report.summary())
     return report
 

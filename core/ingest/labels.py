@@ -93,8 +93,7 @@ def ingest_labels(
                                  n_duplicates=report.n_duplicates, n_rejected=0,
                                  notes=" ".join(report.notes))
     finally:
-        store.ingests.drop_temp("_label_stage")
-        store.ingests.drop_temp(raw.table)
+        store.ingests.drop_temp("_label_stage", raw.table)
     return report
 
 

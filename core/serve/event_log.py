@@ -77,6 +77,7 @@ HEADER = struct.Struct("<IIQ")  # length, crc32 of payload, seq
 MAX_RECORD_BYTES = 1 << 20  # part of the format: recovery treats a longer length as damage
 DEFAULT_SEGMENT_BYTES = 64 << 20
 DEFAULT_MAX_PENDING = 100_000
+TAIL_BYTES = 64 << 20  # unapplied records kept in memory for the readers (then the file)
 LOCK_NAME = "LOCK"
 CHECKPOINT_NAME = "checkpoint.json"
 _SEGMENT_RE = re.compile(r"^(\d{20})\.log$")
@@ -261,6 +262,11 @@ class EventLog:
         self._closed = False
         self._applied_history: collections.deque[tuple[float, int]] = collections.deque(
             maxlen=16)
+        # The records not yet applied, kept in memory as written (bounded by TAIL_BYTES):
+        # the followers read them from here, not back from the file.
+        self._tail: list[bytes] = []
+        self._tail_first = 1  # seq of _tail[0]
+        self._tail_bytes = 0
         self.fsync_count = 0  # fsyncs of segment data (group commits, rolls, close)
         self.recovery = Recovery(1, 0)
 
@@ -449,11 +455,32 @@ class EventLog:
         except BaseException as error:
             self._undo_write(offset, error)
             raise
+        if not self._tail:
+            self._tail_first = self._next_seq
         for payload in payloads:  # only now: the index must not point at undone bytes
             segment.note(self._next_seq, offset)
             offset += HEADER.size + len(payload)
             self._next_seq += 1
         self._size = offset
+        self._tail.extend(payloads)
+        self._tail_bytes += sum(len(p) for p in payloads)
+        if self._tail_bytes > TAIL_BYTES:  # readers fall back to the file for the oldest
+            drop, left = 0, self._tail_bytes
+            while left > TAIL_BYTES // 2 and drop < len(self._tail):
+                left -= len(self._tail[drop])
+                drop += 1
+            self._drop_tail(drop)
+
+    def _drop_tail(self, count: int) -> None:
+        """Forget the oldest ``count`` records of the memory tail (lock held)."""
+        if count <= 0:
+            return
+        if count >= len(self._tail):
+            self._tail, self._tail_bytes = [], 0
+        else:
+            self._tail_bytes -= sum(len(p) for p in self._tail[:count])
+            del self._tail[:count]
+        self._tail_first += count
 
     def _undo_write(self, offset: int, error: BaseException) -> None:
         """Cut a failed write (ENOSPC, ...) back off, so no garbage sits before the next
@@ -525,11 +552,16 @@ class EventLog:
             raise ValueError(f"after_seq must be >= 0, got {after_seq}")
         if limit is not None and limit < 0:
             raise ValueError(f"limit must be >= 0, got {limit}")
+        start = after_seq + 1
         with self._cond:
             upto = self._durable_seq
+            if limit is not None:
+                upto = min(upto, after_seq + limit)
+            if self._tail and self._tail_first <= start <= upto:  # the tail ends at the last
+                lo = start - self._tail_first
+                return iter(list(zip(range(start, upto + 1),
+                                     self._tail[lo:lo + upto - start + 1], strict=True)))
             segments = list(self._segments)
-        if limit is not None:
-            upto = min(upto, after_seq + limit)
         if after_seq + 1 < segments[0].first_seq:
             raise EventLogError(f"event log {self.directory} read must start at or after seq "
                                 f"{segments[0].first_seq - 1} (older records were applied "
@@ -582,6 +614,7 @@ class EventLog:
             with self._cond:
                 self._applied_seq = seq
                 self._applied_history.append((time.monotonic(), seq))
+                self._drop_tail(min(seq - self._tail_first + 1, len(self._tail)))
 
     def compact(self) -> list[str]:
         """Delete segments whose every record is <= ``applied_seq`` (never the active one),

@@ -35,6 +35,7 @@ from core.schema import (
     MAX_TEXT_CHARS,
     OPTIONAL_IN_SOURCE,
 )
+from core.serve import codec
 from core.serve.events_fast import fast_rows
 from core.store.ingest_sql import content_hash_expr, quote_ident, stage_select
 
@@ -130,6 +131,10 @@ def _reject_constant(name: str) -> float:
 
 
 def _loads(text: str, what: str) -> Any:
+    try:
+        return codec.loads(text)
+    except ValueError:
+        pass  # the standard library words the reason (orjson's messages are terser)
     try:
         return json.loads(text, parse_constant=_reject_constant)
     except RecursionError:

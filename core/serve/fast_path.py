@@ -134,7 +134,7 @@ class FastScorer(LogFollower):
     """The answer thread; ``start``/``stop``; requests wait with ``wait_scored``."""
 
     def __init__(self, store: Store, event_log: EventLog, scorer: Any, *, gap_minutes: float,
-                 unit: str = "session", batch_records: int = 500, batch_ms: float = 2.0,
+                 unit: str = "session", batch_records: int = 2000, batch_ms: float = 2.0,
                  max_open_sessions: int = 100_000, embed_wait_s: float = 0.0) -> None:
         super().__init__(event_log.applied_seq)
         self.store = store

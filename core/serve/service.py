@@ -26,6 +26,7 @@ import numpy as np
 from core.errors import ConfigError
 from core.ingest.time_window import TimeWindow
 from core.schema import DEFAULT_SESSION_GAP_MINUTES
+from core.serve import codec
 from core.serve.event_log import DEFAULT_MAX_PENDING, EventLog
 from core.serve.events_in import BodyError, ParsedEvents
 from core.serve.fast_path import FastScorer, Submission
@@ -226,7 +227,7 @@ class ScoringService:
         return answers
 
     def _records(self, parsed: ParsedEvents) -> list[bytes]:
-        records = [json.dumps({k: v for k, v in r.items() if k != "index"}).encode()
+        records = [codec.dumps({k: v for k, v in r.items() if k != "index"})
                    for r in parsed.rows]
         if len(records) > self.config.max_pending:
             raise BodyError(f"a request must hold at most {self.config.max_pending:,} events "

@@ -39,6 +39,7 @@ from core.files import private_umask
 from core.ingest.events import ingest_events
 from core.ingest.time_window import TimeWindow
 from core.schema import EVENT_COLUMN_NAMES
+from core.serve import codec
 from core.serve.event_log import EventLog
 from core.serve.follower import LogFollower
 from core.serve.live_models import LiveModel, load_live_model, score_sessions
@@ -616,7 +617,7 @@ def _trim(d: collections.OrderedDict[Any, Any], size: int) -> None:
 
 def _decode(seq: int, payload: bytes) -> dict[str, Any]:
     try:
-        row = json.loads(payload)
+        row = codec.loads(payload)
         if not isinstance(row, dict) or not row.get("event_id") or not row.get("user_id"):
             raise ValueError("not an event object with event_id and user_id")
         dt.datetime.fromisoformat(row["ts"])

@@ -13,6 +13,7 @@ so scoring rebuilds exactly the same columns (or refuses, when the encoder diffe
 from __future__ import annotations
 
 import base64
+import functools
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, replace
 from typing import Any
@@ -58,6 +59,14 @@ def _decode(text: str, shape: tuple[int, ...]) -> np.ndarray:
             f"text projection must be base64 float32 of shape {shape}, got an unreadable one "
             f"({exc}). Retrain the model."
         ) from exc
+
+
+@functools.lru_cache(maxsize=16)
+def _decoded(text: str, shape: tuple[int, ...]) -> np.ndarray:
+    """``_decode``, once per projection (the live path projects every few events)."""
+    values = _decode(text, shape)
+    values.flags.writeable = False
+    return values
 
 
 @dataclass(frozen=True)
@@ -124,8 +133,8 @@ class TextSpec:
         if not self.is_fitted:
             raise ModelError("text projection must be fitted before use, got an unfitted spec. "
                              "Build features without a spec to learn one.")
-        mean = _decode(self.mean, (self.dim,))
-        components = _decode(self.components, (self.n_components, self.dim))
+        mean = _decoded(self.mean, (self.dim,))
+        components = _decoded(self.components, (self.n_components, self.dim))
         return (np.asarray(session_means, dtype=np.float32) - mean) @ components.T
 
     def to_dict(self) -> dict[str, Any]:

@@ -339,3 +339,34 @@ def test_failed_write_is_cut_back(tmp_path, monkeypatch):
     with EventLog.open(tmp_path) as log:
         assert log.recovery.clean
         assert _all(log) == [(1, _payload(1)), (2, _payload(2))]
+
+
+def test_unapplied_records_are_read_from_memory(tmp_path, monkeypatch):
+    with EventLog.open(tmp_path) as log:
+        log.append([_payload(s) for s in (1, 2, 3)])
+        log.append([_payload(4)])
+
+        def no_disk(*args, **kwargs):
+            raise AssertionError("read the file for records held in memory")
+
+        monkeypatch.setattr(log, "_iter", no_disk)
+        assert _all(log) == [(s, _payload(s)) for s in (1, 2, 3, 4)]
+        assert list(log.read(1, limit=2)) == [(2, _payload(2)), (3, _payload(3))]
+        log.mark_applied(2)
+        assert _all(log, 2) == [(3, _payload(3)), (4, _payload(4))]
+        monkeypatch.undo()  # below the checkpoint: from the file, still correct
+        assert _all(log) == [(s, _payload(s)) for s in (1, 2, 3, 4)]
+        assert log._tail_first == 3 and len(log._tail) == 2
+
+
+def test_memory_tail_is_bounded(tmp_path, monkeypatch):
+    import core.serve.event_log as event_log
+
+    monkeypatch.setattr(event_log, "TAIL_BYTES", 200)
+    with EventLog.open(tmp_path) as log:
+        for seq in range(1, 101):
+            log.append([_payload(seq)])
+            assert log._tail_bytes <= 200
+            assert log._tail_bytes == sum(len(p) for p in log._tail)
+        assert _all(log) == [(s, _payload(s)) for s in range(1, 101)]  # oldest from the file
+        assert log._tail_first > 1 and log._tail_first + len(log._tail) == 101
