@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
 from core.errors import ModelError
+from core.features.spec import CALENDAR_SPREAD
 
 SCALINGS = ("robust", "standard", "mad")
 
@@ -22,7 +25,25 @@ value the floor is ``CONSTANT_RELATIVE`` of it instead."""
 CONSTANT_RELATIVE = 0.01
 
 
-def fit_scaler(values: np.ndarray, method: str) -> tuple[np.ndarray, np.ndarray]:
+UNCOVERED_SCALE = 1e6
+"""Scale of a calendar column constant in training: the window never showed the rest of its
+cycle, so the column is left out of the score (z ~ 0 whatever the clock says)."""
+
+
+def uncovered_calendar(values: np.ndarray, names: Sequence[str] | None) -> np.ndarray:
+    """bool (columns,): calendar columns (``CALENDAR_SPREAD``) constant in ``values``."""
+    out = np.zeros(np.asarray(values).shape[1], dtype=bool)
+    if names is None or len(values) == 0:
+        return out
+    for j, name in enumerate(names):
+        if name in CALENDAR_SPREAD:
+            column = np.asarray(values[:, j])
+            out[j] = bool(np.all(column == column[0]))
+    return out
+
+
+def fit_scaler(values: np.ndarray, method: str, names: Sequence[str] | None = None
+               ) -> tuple[np.ndarray, np.ndarray]:
     """(centre, scale) float64 per column of ``values`` (rows, columns); scale is always > 0.
 
     A column whose robust spread is 0 (e.g. a flag that is almost always 0) falls back to its
@@ -30,6 +51,13 @@ def fit_scaler(values: np.ndarray, method: str) -> tuple[np.ndarray, np.ndarray]
     that is constant in training gets ``scale_floor``: a change of one unit at scoring time
     is then a large deviation (bounded by the detector's clip), not z ~ 1 as a scale of 1
     gave, which let noise columns drown an event type never seen in training.
+
+    With ``names``, calendar columns are the exception: the clock, not behaviour, moves them,
+    and a short training window shows part of their cycle. One constant in training (a
+    weekdays-only window: ``is_weekend``) gets ``UNCOVERED_SCALE``, so it does not count;
+    any other gets at least its full-cycle spread (``CALENDAR_SPREAD``). Before this, every
+    weekend session of a set trained on weekdays was a 10-sigma novelty, and the label-free
+    threshold flagged half of its normal test sessions.
     """
     x = np.asarray(values, dtype=np.float64)
     if x.shape[0] == 0:
@@ -48,6 +76,10 @@ def fit_scaler(values: np.ndarray, method: str) -> tuple[np.ndarray, np.ndarray]
     fallback = x.std(axis=0)
     floor = scale_floor(centre)
     scale = np.where(scale > 1e-12, scale, np.where(fallback > 1e-12, fallback, floor))
+    if names is not None:
+        prior = np.array([CALENDAR_SPREAD.get(n, 0.0) for n in names])
+        scale = np.where(uncovered_calendar(x, names), UNCOVERED_SCALE,
+                         np.maximum(scale, prior))
     return centre, scale
 
 

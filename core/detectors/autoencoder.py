@@ -85,7 +85,8 @@ class ScaledFeaturesMixin:
         return [values]
 
     def _fit_scaler(self, train_raw: list[np.ndarray]) -> None:
-        self.centre_, self.scale_ = fit_scaler(train_raw[0], self.config.scaling)
+        self.centre_, self.scale_ = fit_scaler(train_raw[0], self.config.scaling,
+                                               self.feature_names_)
 
     def _standardise(self, values: np.ndarray) -> np.ndarray:
         z = (values - self.centre_.astype(np.float32)) / self.scale_.astype(np.float32)

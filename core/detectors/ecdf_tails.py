@@ -26,7 +26,9 @@ What differs from PyOD's ECOD, and why:
   at ``beyond_cap`` scale units (10, the dense detectors' clip). A value never seen in
   training (an event type, a device count) is therefore more anomalous the further out it
   is, instead of every novelty tying with the most extreme training row. A column constant
-  in training contributes 0 until it moves; one unit then adds log(n + 1) + 10.
+  in training contributes 0 until it moves; one unit then adds log(n + 1) + 10. The
+  exception is a calendar column constant in training (``_scaling.uncovered_calendar``: a
+  weekdays-only window never saw a weekend): it always contributes 0.
 * **Bounded memory.** A column keeps at most ``max_knots`` knots: every distinct value when
   there are that few, else the ``tail_knots`` most extreme order statistics on each side
   exactly plus evenly spaced ranks between; counts between knots are interpolated linearly.
@@ -54,7 +56,7 @@ import torch
 
 from core.datasets import FeatureMatrix
 from core.detectors._lanes import CPU_BLOCK_ROWS, run_blocks
-from core.detectors._scaling import fit_scaler
+from core.detectors._scaling import UNCOVERED_SCALE, fit_scaler, uncovered_calendar
 from core.detectors.base import FeatureDetector, require_arrays
 from core.detectors.config import DetectorConfig, check_float, check_int
 from core.detectors.registry import register
@@ -129,13 +131,17 @@ class EcdfTailsDetector(FeatureDetector[EcdfTailsConfig]):
         """Learn each feature's CDF knots and robust scale; ``y`` is ignored."""
         values = self._values_for_fit(data).astype(np.float64)
         cfg = self.config
-        parts = [column_knots(values[:, j], cfg.max_knots, cfg.tail_knots)
+        uncovered = uncovered_calendar(values, data.names)
+        n = float(len(values))
+        parts = [(np.array([-UNCOVERED_SCALE, UNCOVERED_SCALE]), np.array([n, n]),
+                  np.array([n, n])) if uncovered[j]
+                 else column_knots(values[:, j], cfg.max_knots, cfg.tail_knots)
                  for j in range(values.shape[1])]
         self.knots_ = np.concatenate([p[0] for p in parts])
         self.le_ = np.concatenate([p[1] for p in parts])
         self.ge_ = np.concatenate([p[2] for p in parts])
         self.offsets_ = np.cumsum([0, *(len(p[0]) for p in parts)]).astype(np.int64)
-        _, self.scale_ = fit_scaler(values, "robust")
+        _, self.scale_ = fit_scaler(values, "robust", data.names)
         self.n_train_ = len(values)
         self.feature_names_ = tuple(data.names)
         return self

@@ -63,7 +63,7 @@ class ZScoreDetector(FeatureDetector[ZScoreConfig]):
     def fit(self, data: FeatureMatrix, y: np.ndarray | None = None) -> Self:
         """Learn each feature's centre and spread; ``y`` is ignored (unsupervised)."""
         values = self._values_for_fit(data)
-        self.centre_, self.scale_ = fit_scaler(values, self.config.scaling)
+        self.centre_, self.scale_ = fit_scaler(values, self.config.scaling, data.names)
         self.feature_names_ = tuple(data.names)
         return self
 

@@ -7,7 +7,8 @@ import pytest
 
 from core.datasets import FeatureMatrix
 from core.detectors import build_detector
-from core.detectors._scaling import fit_scaler
+from core.detectors._scaling import fit_scaler, uncovered_calendar
+from core.features.spec import CALENDAR_SPREAD
 
 
 @pytest.mark.parametrize("method", ["robust", "standard", "mad"])
@@ -46,3 +47,47 @@ def test_the_autoencoder_ranks_a_never_seen_event_type_first() -> None:
     scores = detector.score(FeatureMatrix(np.arange(200).astype(object),
                                           test.astype(np.float32), names))
     assert int(np.argmax(scores)) == 7
+
+
+def test_a_calendar_column_constant_in_training_does_not_count() -> None:
+    """A weekdays-only window never saw a weekend: is_weekend gets no say, while an ordinary
+    constant column keeps its floor."""
+    train = np.column_stack([np.zeros(300), np.zeros(300)])
+    centre, scale = fit_scaler(train, "robust", ("is_weekend", "count_log[x]"))
+    z = (np.array([1.0, 1.0]) - centre) / scale
+    assert abs(z[0]) < 1e-5
+    assert abs(z[1]) >= 5
+    assert uncovered_calendar(train, ("is_weekend", "count_log[x]")).tolist() == [True, False]
+
+
+def test_a_partly_covered_calendar_column_keeps_its_full_cycle_spread() -> None:
+    weekend = np.zeros((1000, 1))
+    weekend[:5] = 1.0  # a window that ends early on a Saturday
+    _, scale = fit_scaler(weekend, "robust", ("is_weekend",))
+    assert scale[0] == pytest.approx(CALENDAR_SPREAD["is_weekend"])
+    _, plain = fit_scaler(weekend, "robust")
+    assert plain[0] < scale[0]  # without names: its (tiny) training spread
+
+
+def _weekday_matrices() -> tuple[FeatureMatrix, FeatureMatrix, tuple[str, ...]]:
+    rng = np.random.default_rng(3)
+    names = ("a", "b", "is_weekend", "hour_sin", "hour_cos")
+    train = np.column_stack([rng.normal(size=(800, 2)), np.zeros(800),
+                             rng.uniform(-1, 1, size=(800, 2))]).astype(np.float32)
+    test = np.repeat(train[:50], 2, axis=0)
+    test[1::2, 2] = 1.0  # every second row: the same session on a weekend
+    return (FeatureMatrix(np.arange(800).astype(object), train, names),
+            FeatureMatrix(np.arange(100).astype(object), test, names), names)
+
+
+@pytest.mark.parametrize("name,config", [("zscore", {}), ("ecdf_tails", {}),
+                                         ("autoencoder", {"max_steps": 50, "device": "cpu",
+                                                          "quiet": True}),
+                                         ("vae", {"max_steps": 50, "device": "cpu",
+                                                  "quiet": True})])
+def test_a_weekend_scores_like_a_weekday_after_weekday_training(name: str, config: dict
+                                                                ) -> None:
+    train, test, _ = _weekday_matrices()
+    detector = build_detector(name, **config).fit(train)
+    scores = detector.score(test)
+    np.testing.assert_allclose(scores[1::2], scores[0::2], rtol=1e-4, atol=1e-4)
