@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from core.errors import ModelError
-from core.features.spec import CALENDAR_SPREAD
+from core.features.spec import CALENDAR_CYCLE_DAYS
 
 SCALINGS = ("robust", "standard", "mad")
 
@@ -31,12 +31,12 @@ cycle, so the column is left out of the score (z ~ 0 whatever the clock says).""
 
 
 def uncovered_calendar(values: np.ndarray, names: Sequence[str] | None) -> np.ndarray:
-    """bool (columns,): calendar columns (``CALENDAR_SPREAD``) constant in ``values``."""
+    """bool (columns,): calendar columns (``CALENDAR_CYCLE_DAYS``) constant in ``values``."""
     out = np.zeros(np.asarray(values).shape[1], dtype=bool)
     if names is None or len(values) == 0:
         return out
     for j, name in enumerate(names):
-        if name in CALENDAR_SPREAD:
+        if name in CALENDAR_CYCLE_DAYS:
             column = np.asarray(values[:, j])
             out[j] = bool(np.all(column == column[0]))
     return out
@@ -52,12 +52,12 @@ def fit_scaler(values: np.ndarray, method: str, names: Sequence[str] | None = No
     is then a large deviation (bounded by the detector's clip), not z ~ 1 as a scale of 1
     gave, which let noise columns drown an event type never seen in training.
 
-    With ``names``, calendar columns are the exception: the clock, not behaviour, moves them,
-    and a short training window shows part of their cycle. One constant in training (a
-    weekdays-only window: ``is_weekend``) gets ``UNCOVERED_SCALE``, so it does not count;
-    any other gets at least its full-cycle spread (``CALENDAR_SPREAD``). Before this, every
-    weekend session of a set trained on weekdays was a 10-sigma novelty, and the label-free
-    threshold flagged half of its normal test sessions.
+    With ``names``, a calendar column constant in training is the exception (a weekdays-only
+    window: ``is_weekend``; the training pipeline also holds one constant when its window is
+    shorter than the column's cycle, ``core.pipeline.calendar``): the clock moves it, not the
+    user, and the window never showed the rest of its cycle. It gets ``UNCOVERED_SCALE``, so
+    it does not count. Before this, every weekend session of a set trained on weekdays was a
+    10-sigma novelty, and the label-free threshold flagged half of its normal test sessions.
     """
     x = np.asarray(values, dtype=np.float64)
     if x.shape[0] == 0:
@@ -77,9 +77,7 @@ def fit_scaler(values: np.ndarray, method: str, names: Sequence[str] | None = No
     floor = scale_floor(centre)
     scale = np.where(scale > 1e-12, scale, np.where(fallback > 1e-12, fallback, floor))
     if names is not None:
-        prior = np.array([CALENDAR_SPREAD.get(n, 0.0) for n in names])
-        scale = np.where(uncovered_calendar(x, names), UNCOVERED_SCALE,
-                         np.maximum(scale, prior))
+        scale = np.where(uncovered_calendar(x, names), UNCOVERED_SCALE, scale)
     return centre, scale
 
 

@@ -44,17 +44,16 @@ SMALL_AMOUNT = 5.0
 NIGHT_HOURS = (0, 6)
 """[start, end) hours counted as night for ``is_night``."""
 
-_NIGHT_SHARE = (NIGHT_HOURS[1] - NIGHT_HOURS[0]) / 24
-CALENDAR_SPREAD: dict[str, float] = {
-    "hour_sin": 0.5 ** 0.5,  # sin and cos of a uniform angle
-    "hour_cos": 0.5 ** 0.5,
-    "is_night": (_NIGHT_SHARE * (1 - _NIGHT_SHARE)) ** 0.5,
-    "is_weekend": (2 / 7 * 5 / 7) ** 0.5,
+CALENDAR_CYCLE_DAYS: dict[str, float] = {
+    "hour_sin": 1.0,
+    "hour_cos": 1.0,
+    "is_night": 1.0,
+    "is_weekend": 7.0,
 }
-"""Features set by the clock rather than by behaviour, with their standard deviation over a
-full cycle (a day, a week). A training window shorter than the cycle shows only part of it
-(a few weekdays: ``is_weekend`` constant), so the detectors do not learn these columns' spread
-from the window alone (``core.detectors._scaling``)."""
+"""Features set by the clock rather than by behaviour, with the length of their cycle. A
+training window shorter than the cycle shows only part of it (a few weekdays: no weekend),
+so such a column says nothing a model may learn (``core.pipeline.calendar``,
+``core.detectors._scaling``)."""
 
 BASE_FEATURES: tuple[str, ...] = (
     "n_events_log",

@@ -26,6 +26,7 @@ from core.faults import crash_point
 from core.features import TrainingScope
 from core.features.extras import ExtraSelection
 from core.features.history import HistorySpec
+from core.pipeline.calendar import hold_short_cycles
 from core.pipeline.inputs import build_input, save_input_spec
 from core.pipeline.operating_point import reference_and_point
 from core.pipeline.registry import (
@@ -122,12 +123,20 @@ def train_model(
     log.info("training %s on %d sessions (%d labelled anomalous left out)", detector, n_train,
              int((in_train & is_anomalous).sum()))
     train_data = built.data.take(np.flatnonzero(keep))
+    held: list[str] = []
+    if cls.input_kind == "features" and not cls.requires_labels:
+        fit_data, held = hold_short_cycles(train_data, meta["start_ts"].to_numpy()[keep])
+        if held:
+            log.info("the training window is shorter than the cycle of %s: held constant, "
+                     "they do not count", ", ".join(held))
+    else:
+        fit_data = train_data
     fit_kwargs = fit_arguments(store, detector, train_data, meta["session_id"].to_numpy()[keep],
                                anomalous, train_end) if cls.requires_labels else {}
     if fit is None:
-        model.fit(train_data, **fit_kwargs)
+        model.fit(fit_data, **fit_kwargs)
     else:
-        fit(model, train_data, fit_kwargs)
+        fit(model, fit_data, fit_kwargs)
 
     model_id = f"{detector}-{started:%Y%m%d-%H%M%S}-{secrets.token_hex(2)}"
     partial = partial_folder(store, models_dir or models_dir_for(store), model_id)
@@ -136,7 +145,9 @@ def train_model(
     crash_point("train.after_save")
     seconds = (dt.datetime.now(dt.UTC).replace(tzinfo=None) - started).total_seconds()
     history = getattr(model, "history_", None)
-    metrics = {"train_seconds": round(seconds, 3)}
+    metrics: dict[str, Any] = {"train_seconds": round(seconds, 3)}
+    if held:
+        metrics["calendar_held"] = held
     if history is not None and hasattr(history, "to_dict"):
         metrics["history"] = history.to_dict()
     n_anomalous = int((keep & is_anomalous).sum()) if cls.requires_labels else 0
