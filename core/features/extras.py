@@ -8,7 +8,10 @@ model's feature spec is learned, each extra column seen in the training events i
 * **categorical** when it has at most ``MAX_CATEGORIES`` distinct values: the session's
   largest *rarity* (-ln of the value's share of training events, unseen values as rare as one
   in the training count) and its events with a value never seen in training (log);
-* otherwise **ignored** (ids, free text): the spec lists them with the reason.
+* otherwise **ignored** (ids, free text): the spec lists them with the reason. A numeric
+  column that follows the event time (a time step, a sequence number: Spearman |rho| >= 0.95
+  with the event timestamps) is ignored too, unless the mapping types it: scored after its
+  training window, every session would lie beyond the range it was trained on.
 
 A model can allow or deny columns by name (``ExtraSelection``). A missing value is 0, as for
 every feature. docs/FEATURES.md has the rules and why.
@@ -34,6 +37,10 @@ MAX_CATEGORIES = 50
 MAX_EXTRA_COLUMNS = 200
 """At most this many extra columns become features (the most frequent first)."""
 NUMERIC_SHARE = 0.99
+CLOCK_CORRELATION = 0.95
+"""A numeric extra whose rank correlation with the event time reaches this is a counter or a
+clock (a time step, a sequence number), not behaviour: it is ignored."""
+CLOCK_SAMPLE = 200_000
 KINDS = ("numeric", "categorical")
 
 
@@ -157,6 +164,14 @@ def learn_extras(con: duckdb.DuckDBPyConnection, relation: str, params: dict[str
             ignored.append((key, column))
         else:
             columns.append(column)
+    clocks = _time_rank_correlations(con, relation, params, [
+        c.name for c in columns if c.kind == "numeric" and c.name not in selection.types])
+    for name, rho in clocks.items():
+        if abs(rho) >= CLOCK_CORRELATION:
+            columns = [c for c in columns if c.name != name]
+            ignored.append((name, f"follows the event time (rank correlation {rho:+.2f}): a "
+                                  "counter or a clock, so every later session would look new. "
+                                  "Type it numeric in the mapping to keep it"))
     return ExtraSpec(tuple(columns), tuple(ignored)) if columns or ignored else None
 
 
@@ -190,6 +205,34 @@ def _type_column(con: duckdb.DuckDBPyConnection, relation: str, params: dict[str
     total = float(n_present)
     return ExtraColumn(key, "categorical", (), tuple(str(v) for v, _ in rows),
                        tuple(-math.log(n / total) for _, n in rows), math.log(total + 1.0))
+
+
+def _time_rank_correlations(con: duckdb.DuckDBPyConnection, relation: str,
+                            params: dict[str, Any], keys: Sequence[str]) -> dict[str, float]:
+    """Spearman's rank correlation of each numeric extra with the event time, over a sample
+    of ``CLOCK_SAMPLE`` training events (one query for every column); a column constant in
+    the sample, or a sample at one instant, has none."""
+    if not keys:
+        return {}
+    p = dict(params)
+    values, ranks, corrs = [], [], []
+    for i, key in enumerate(keys):
+        p[f"_c{i}"] = _path(key)
+        values.append(f"if(isfinite(TRY_CAST(json_extract_string(extra, $_c{i}) AS DOUBLE)), "
+                      f"TRY_CAST(json_extract_string(extra, $_c{i}) AS DOUBLE), NULL) AS x{i}")
+        ranks.append(f"if(x{i} IS NULL, NULL, rank() OVER (ORDER BY x{i})) AS r{i}")
+        corrs.append(f"corr(rt, r{i})")
+    rows = store_rows(con, f"""
+        WITH s AS (SELECT epoch_us(ts) AS t, {', '.join(values)} FROM {relation} e
+                   WHERE extra IS NOT NULL USING SAMPLE reservoir({CLOCK_SAMPLE} ROWS)
+                   REPEATABLE (7)),
+        r AS (SELECT rank() OVER (ORDER BY t) AS rt, {', '.join(ranks)} FROM s)
+        SELECT {', '.join(corrs)} FROM r""", p)
+    out = {}
+    for key, rho in zip(keys, rows[0] if rows else (), strict=False):
+        if rho is not None and math.isfinite(rho):
+            out[key] = float(rho)
+    return out
 
 
 def extra_feature_columns(con: duckdb.DuckDBPyConnection, spec: ExtraSpec, where: str,

@@ -34,6 +34,8 @@ def store_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
                 "browser": "opera" if s == 398 else ["ff", "ch"][s % 2],
                 "order_ref": f"r{s}-{j}",  # an id: ignored
                 "plan": 7.0,  # constant
+                "step": float(s),  # a time step: follows the clock
+                "countdown": float(10_000 - 5 * s - j),  # a counter going down
             })
     path = tmp_path_factory.mktemp("learned") / "s.duckdb"
     with Store.open(path) as store:
@@ -63,6 +65,9 @@ def test_extras_are_typed_and_become_features(store_path: Path) -> None:
     kinds = {c.name: c.kind for c in out.spec.extras.columns}
     assert kinds == {"age": "numeric", "browser": "categorical", "plan": "numeric"}
     assert dict(out.spec.extras.ignored)["order_ref"].startswith("text with")
+    ignored = dict(out.spec.extras.ignored)
+    assert ignored["step"].startswith("follows the event time (rank correlation +1.00)")
+    assert ignored["countdown"].startswith("follows the event time (rank correlation -1.00)")
     assert "extra_mean[age]" in out.matrix.names and "extra_max[age]" in out.matrix.names
     # a browser never seen in training: maximally rare and counted as unseen
     assert _column(out, "extra_unseen_log[browser]", "s398") == pytest.approx(np.log1p(5))
@@ -78,6 +83,11 @@ def test_allow_and_deny_lists_and_type_overrides(store_path: Path) -> None:
                                                                        extras=selection))
     kinds = {c.name: c.kind for c in out.spec.extras.columns}
     assert "age" not in kinds and kinds["plan"] == "categorical"
+    kept = ExtraSelection(types={"step": "numeric"})  # typed by the mapping: kept as asked
+    with Store.open(store_path, read_only=True) as store:
+        out = build_session_features(store.con, training=TrainingScope(until=CUT, extras=kept))
+    kinds = {c.name: c.kind for c in out.spec.extras.columns}
+    assert kinds["step"] == "numeric" and "countdown" not in kinds
 
 
 def test_a_saved_spec_rebuilds_the_same_columns_full_and_scoped(store_path: Path) -> None:
