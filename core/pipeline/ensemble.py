@@ -35,6 +35,7 @@ from core.detectors.ensemble import (
     MIN_STACKING_ANOMALIES,
     EnsembleCombiner,
     agreement_weights,
+    ap_weights,
     choose_weights,
     sane_members,
     stacked_weights,
@@ -108,8 +109,8 @@ def train_ensemble(
     wide = _member_scores(store, members)
     last = store.summary.robust_time_span()[1]  # far-out timestamps left out, like the ends
     cut = max(ends) + (last - max(ends)) * VALIDATION_SHARE
-    weights, validation, note = _weights(store, wide, members, ends, cut, sources,
-                                         min_validation_anomalies)
+    _, validation, note = _weights(store, wide, members, ends, cut, sources,
+                                   min_validation_anomalies)
     equal = EnsembleCombiner.fit(members, references, np.ones(len(members)))
     labels = store.labels.session_labels(sources)
     y_all = wide[["session_id"]].merge(labels[["session_id", "is_anomaly"]], on="session_id",
@@ -120,8 +121,8 @@ def train_ensemble(
     y_val = y_all.fillna(False).astype(bool).to_numpy()
     ranks = equal.ranks(_matrix(wide, len(members)))
     train_rows = (start < np.datetime64(max(ends))) & ~y_val
-    method, choice = _combination(ranks[in_val & labelled], y_val[in_val & labelled], weights,
-                                  note, equal.quantiles, members, ranks[train_rows])
+    method, choice = _combination(ranks[in_val & labelled], y_val[in_val & labelled], note,
+                                  equal.quantiles, members, ranks[train_rows])
     weights = choice.pop("weights")
     if "excluded" in choice:
         note = choice["excluded"] if note is None else f"{note}; {choice['excluded']}"
@@ -239,26 +240,28 @@ def _members_flag_rate(store: Store, members: list[str], weights: np.ndarray) ->
 
 
 def _combination(
-    ranks: np.ndarray, labels: np.ndarray, ap_weights: np.ndarray, note: str | None,
+    ranks: np.ndarray, labels: np.ndarray, note: str | None,
     quantiles: np.ndarray, members: list[str], train_ranks: np.ndarray,
 ) -> tuple[str, dict[str, Any]]:
     """(method, details with "weights") of the ensemble.
 
-    With enough labelled validation anomalies: the best on validation AP of the AP-weighted
-    rank average, stacking (logistic weights on ranks, with at least MIN_STACKING_ANOMALIES)
-    and the best single member, so the ensemble is never below its best member there.
+    With enough labelled validation anomalies: of the AP-weighted rank average, stacking
+    (logistic weights on ranks, with at least MIN_STACKING_ANOMALIES) and the best single
+    member, the one with the best average precision out of sample (``choose_weights``:
+    fitted on bootstrap resamples of the validation window, judged on the sessions each left
+    out), fitted on the whole window.
     Without: weights by each member's agreement with the others on the training window
     (``agreement_weights``) over the members that can rank sessions (near-constant ones get
     weight 0, and the note names them).
     """
     if note is None and len(ranks):
-        candidates = {"validation_ap": ap_weights}
+        candidates: dict[str, Any] = {"validation_ap": ap_weights}
         if int(labels.sum()) >= MIN_STACKING_ANOMALIES:
-            stacked = stacked_weights(ranks, labels)
-            if stacked is not None:
-                candidates["stacked"] = stacked
+            candidates["stacked"] = stacked_weights
         method, weights, aps = choose_weights(ranks, labels, candidates)
-        return method, {"weights": weights, "method": method, "validation_ap": aps}
+        return method, {"weights": weights, "method": method,
+                        "validation_ap": aps["in_sample"],
+                        "out_of_sample_ap": aps["out_of_sample"]}
     sane = sane_members(quantiles)
     if sane.sum() == 0:
         raise ModelError(
