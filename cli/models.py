@@ -82,6 +82,8 @@ def train(detector: str, train_end: str | None, train_sessions: str | None, epoc
             f"{result.seconds:.1f} s; train end {result.train_end or 'given sessions'}.",
             err=True,
         )
+        for note in result.notes:
+            click.echo(f"Note: {note}.", err=True)
     click.echo(result.model_id)
 
 

@@ -20,6 +20,8 @@ class TrainResult:
     seconds: float
     n_anomalous: int = 0
     """Labelled anomalous sessions trained on (supervised detectors; 0 otherwise)."""
+    notes: tuple[str, ...] = ()
+    """What the training left out of the features, and why (shown by the front ends)."""
 
 
 @dataclass(frozen=True)

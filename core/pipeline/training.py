@@ -171,7 +171,19 @@ def train_model(
     })
     n_left_out = 0 if cls.requires_labels else int((in_train & is_anomalous).sum())
     return TrainResult(model_id, detector, folder, n_train, n_left_out, train_end, seconds,
-                       n_anomalous)
+                       n_anomalous, _notes(built.spec, held))
+
+
+def _notes(spec: dict[str, Any], held: list[str]) -> tuple[str, ...]:
+    """Sentences on the features left out: calendar columns held, extra columns ignored."""
+    notes = []
+    if held:
+        notes.append(f"left out {', '.join(held)}: the training window is shorter than "
+                     "their cycle (a day for the hour, a week for the weekend)")
+    extras = (spec.get("features") or {}).get("extras") or {}
+    for name, why in extras.get("ignored", ()):
+        notes.append(f"extra column {name!r} left out: {why}")
+    return tuple(notes)
 
 
 def _validation_fraction(model: Any) -> float:

@@ -138,6 +138,12 @@ def test_the_mapping_files_extra_types_reach_the_model(tmp_path: Path) -> None:
                           ["feature_spec"])["features"]["extras"]
     assert [(c["name"], c["kind"]) for c in spec["columns"]] == [("tier", "categorical")]
     assert spec["ignored"] == [["score_x", "ignored by the mapping"]]
+    told = runner.invoke(main, ["train", "--detector", "zscore", "--map-file", str(mapping),
+                                "--db", str(db)])
+    assert told.exit_code == 0, told.output
+    # what the model left out is said (200 hours: the 70% window has no full week)
+    assert "Note: extra column 'score_x' left out: ignored by the mapping." in told.output
+    assert "Note: left out is_weekend: the training window is shorter" in told.output
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps({"user_id": "customer", "extra_types": {"tier": "float"}}))
     refused = runner.invoke(main, ["ingest", str(source), "--map-file", str(bad), "--db",

@@ -58,6 +58,8 @@ def test_a_short_window_does_not_make_weekends_anomalous(monday_to_saturday: Pat
         metrics = json.loads(model_row(store, trained.model_id)["metrics"])
         detector = load_model(store, trained.model_id).detector
     assert metrics["calendar_held"] == ["is_weekend"]
+    assert any(n.startswith("left out is_weekend: the training window is shorter")
+               for n in trained.notes)
     j = detector.feature_names_.index("is_weekend")
     assert detector.scale_[j] >= 1e5  # left out of the score
     k = detector.feature_names_.index("hour_sin")  # six days cover the day: learned
