@@ -226,8 +226,18 @@ def describe(store: Store, model_id: str) -> dict[str, Any]:
         "operating_point": {k: point.get(k) for k in ("threshold", "rule", "source")},
         "risk_kind": calibration.get("kind"), "risk_ece": calibration.get("ece"),
         "validation_ap": metrics.get("validation_ap"),
+        "left_out": left_out(metrics, _metrics(row.get("feature_spec"))),
     })
     return json_ready(entry)
+
+
+def left_out(metrics: dict[str, Any], spec: dict[str, Any]) -> list[str]:
+    """What training left out of the model's features, a short reason each."""
+    out = [f"{name} (the training window is shorter than its cycle)"
+           for name in metrics.get("calendar_held") or ()]
+    extras = (spec.get("features") or {}).get("extras") or {}
+    out += [f"extra column {name}: {why}" for name, why in extras.get("ignored") or ()]
+    return out
 
 
 def json_ready(value: Any) -> Any:

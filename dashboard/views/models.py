@@ -69,6 +69,7 @@ def model_section(model_id: str, where: st.delta_generator.DeltaGenerator, tag: 
             "input": str(card.get("spec") or "–"),
             "feature spec hash": str(card.get("feature_hash") or "–"),
             "files digest (SHA-256)": str(card.get("digest") or "–"),
+            "left out of the features": "; ".join(card.get("left_out") or []) or "nothing",
             "risk": str(card.get("risk_kind") or "–"),
             "alert policy": str(card.get("policy") or "not used"),
             "retired": (f"{common.when(card.get('retired_at'))} by {card.get('retired_by')}"

@@ -41,6 +41,7 @@ def test_a_card_holds_the_stored_loss_curves_and_is_json(demo_store: Path) -> No
     with open_store(demo_store, read_only=True) as store:
         model_id = store.models.latest_of("autoencoder")
         card = model_catalog.describe(store, model_id)
+        assert isinstance(card["left_out"], list)
         with pytest.raises(ModelError, match="registered models"):
             model_catalog.describe(store, "nope")
     json.dumps(card, allow_nan=False)
@@ -176,3 +177,12 @@ def test_progress_reads_the_latest_loss_from_the_log() -> None:
     assert model_catalog.progress(tail) == {"loss": 0.5, "val_loss": 0.6}
     assert model_catalog.progress("gbdt: 5/200 [loss=0.2]") == {"loss": 0.2}
     assert model_catalog.progress("") == {}
+
+
+def test_left_out_names_held_calendar_columns_and_ignored_extras() -> None:
+    metrics = {"calendar_held": ["is_weekend"]}
+    spec = {"features": {"extras": {"ignored": [["order_ref", "text with 900 distinct values"]]}}}
+    assert model_catalog.left_out(metrics, spec) == [
+        "is_weekend (the training window is shorter than its cycle)",
+        "extra column order_ref: text with 900 distinct values"]
+    assert model_catalog.left_out({}, {}) == []
