@@ -17,9 +17,16 @@ from typing import Any
 
 import pandas as pd
 import plotly.graph_objects as go
+import plotly.io as pio
 import streamlit as st
 
 from dashboard import safe_text as safe
+
+# Plotly encodes figures with orjson whenever it is installed (the scoring service needs it),
+# and that path turns datetime64 values into Python datetimes, which stop at year 9999: a
+# store holding a far-off timestamp then broke the User page. The standard library engine
+# writes them as text, as before orjson was installed (tests/core/test_stored_timestamps.py).
+pio.json.config.default_engine = "json"
 
 TABLE_LABEL = "Table behind this chart"
 MAX_ROWS = 1000
