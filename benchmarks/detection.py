@@ -178,6 +178,31 @@ def f1_at(scores: np.ndarray, y: np.ndarray, threshold: float) -> float:
     return 2 * tp / denominator if denominator else 0.0
 
 
+DUMP_DIR: Path | None = None
+"""Where ``--dump-scores`` writes each model's training reference and test scores (one .npz
+per data set, method and seed), for label-free threshold experiments
+(``python -m benchmarks.operating_point --from-dump DIR``)."""
+ONLY_METHODS: set[str] | None = None
+"""``--methods``: our detectors to run (peers always run); None runs them all."""
+
+
+def dump_scores(dataset: str, method: str, seed: int, store: Any, model_id: str,
+                scores: np.ndarray, labels: np.ndarray) -> None:
+    """Save a model's pooled training-score quantiles and its test scores and labels."""
+    if DUMP_DIR is None:
+        return
+    from core.pipeline.operating_point import operating_point
+
+    point = operating_point(store, model_id)
+    if point.reference is None:
+        return
+    DUMP_DIR.mkdir(parents=True, exist_ok=True)
+    np.savez(DUMP_DIR / f"{dataset}__{method}__{seed}.npz", reference=point.reference.pooled,
+             n_reference=point.reference.n_train + point.reference.n_validation,
+             scores=np.asarray(scores, np.float64), labels=np.asarray(labels, bool),
+             threshold=point.threshold)
+
+
 def operating_point_of(store: Any, model_id: str) -> dict[str, Any] | None:
     """threshold, source (and rule, when the point names one) of a model's label-free
     default; None while the pipeline has no ``core.pipeline.operating_point`` ("–")."""
@@ -359,6 +384,8 @@ def evaluate_dataset(ds: BuiltSet, models_dir: Path, *, seeds: list[int], quick:
     ours = unsupervised + (supervised if ds.info["name"] == "sample" else [])
     if not ds.sequence_models:
         ours = [n for n in ours if get_detector_class(n).input_kind != "sequences"]
+    if ONLY_METHODS is not None:
+        ours = [n for n in ours if n in ONLY_METHODS]
     with Store.open(ds.db) as store, reuse_training_inputs():
         import core.pipeline.training as training
 
@@ -435,6 +462,8 @@ def evaluate_dataset(ds: BuiltSet, models_dir: Path, *, seeds: list[int], quick:
                                  score_cpu_s=score_cpu, n_train=trained.n_train,
                                  model_id=trained.model_id)
                     with_operating_point(entry, trained.model_id, scores)
+                    dump_scores(ds.info["name"], name, seed, store, trained.model_id, scores,
+                                test_y)
                 except Exception as exc:  # a failing detector is a result, not a crash
                     entry["error"] = f"{type(exc).__name__}: {exc}"
                     traceback.print_exc()
@@ -674,7 +703,13 @@ def main() -> None:
                         help="torch compute threads (default: torch's own; 1 helps a lot on "
                              "a machine shared with other jobs)")
     parser.add_argument("--json", action="store_true", help="also print one JSON line")
+    parser.add_argument("--methods", help="only these of our detectors (peers always run)")
+    parser.add_argument("--dump-scores", metavar="DIR",
+                        help="save each model's training reference and test scores here")
     args = parser.parse_args()
+    global DUMP_DIR, ONLY_METHODS
+    DUMP_DIR = Path(args.dump_scores) if args.dump_scores else None
+    ONLY_METHODS = set(args.methods.split(",")) if args.methods else None
     import logging
 
     if args.threads is not None:

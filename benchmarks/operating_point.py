@@ -1,6 +1,14 @@
 """Which label-free threshold rule? An experiment over outside data (ADBench's ten sets).
 
     python -m benchmarks.operating_point [--max-rows 30000] [--seeds 3]
+    python -m benchmarks.operating_point --from-dump DIR [DIR ...]
+
+The second form reads what ``benchmarks.detection --dump-scores DIR`` saved (each model's
+training-score reference from the real pipeline, its test scores and labels, on every data
+set, contaminated or clean) and prints, for the fence ``median + k MAD`` raised to flag at
+most a share ``c`` of training sessions, F1 at that threshold as a share of the oracle F1:
+per group of data sets (ADBench's contaminated training parts; the generated sets, whose
+training windows are clean) and balanced over the two (the mean of the groups' medians).
 
 For each set: a stratified 70/30 split (seed 42, ADBench's unsupervised protocol: the training
 part keeps its anomalies, labels unused), our autoencoder, isolation forest and z-score fitted
@@ -52,6 +60,66 @@ def f1_at(scores: np.ndarray, labels: np.ndarray, threshold: float) -> float:
     return 2 * precision * recall / (precision + recall)
 
 
+GENERATED = frozenset({"sample", "markov", "markov300", "unseen_types", "constant_shift"})
+FENCES = (3.0, 4.0, 5.0, 6.0)
+CAPS = (0.02, 0.05, 0.10, None)
+
+
+def fence_threshold(reference: np.ndarray, k: float, cap: float | None) -> float:
+    """median + k MAD (as a standard deviation) of the reference, raised to flag at most
+    ``cap`` of it."""
+    median = float(np.median(reference))
+    value = median + k * 1.4826 * float(np.median(np.abs(reference - median)))
+    return value if cap is None else max(value, float(np.quantile(reference, 1.0 - cap)))
+
+
+def from_dump(dirs: list[Path]) -> None:
+    """The fence-and-cap grid over dumped scores (see the module docstring)."""
+    from core.operating_point import DEFAULT_RULE
+    from core.pipeline.operating_point import MAX_DEFAULT_SHARE
+
+    cells = [(k, c) for k in FENCES for c in CAPS]
+    shares: dict[str, dict[tuple[float, float | None], list[float]]] = {
+        "adbench": {cell: [] for cell in cells}, "generated": {cell: [] for cell in cells}}
+    flagged: dict[str, dict[tuple[float, float | None], list[float]]] = {
+        group: {cell: [] for cell in cells} for group in shares}
+    files = sorted(f for d in dirs for f in d.glob("*.npz"))
+    for path in files:
+        dataset = path.stem.split("__")[0]
+        group = "generated" if dataset in GENERATED else "adbench"
+        with np.load(path) as data:
+            reference = np.sort(data["reference"])
+            scores, labels = data["scores"], data["labels"].astype(bool)
+        ok = np.isfinite(scores)
+        scores, labels = scores[ok], labels[ok]
+        if not labels.any() or labels.all() or len(reference) == 0:
+            continue
+        oracle = best_f1(scores, labels)
+        for cell in cells:
+            t = fence_threshold(reference, *cell)
+            shares[group][cell].append(f1_at(scores, labels, t) / max(oracle, 1e-12))
+            flagged[group][cell].append(float((scores[~labels] >= t).mean()))
+    if not files:
+        raise SystemExit(f"no .npz files in {', '.join(map(str, dirs))}: run "
+                         "`python -m benchmarks.detection --dump-scores DIR` first")
+    print(f"{len(files)} models; the default is {DEFAULT_RULE} capped at "
+          f"{MAX_DEFAULT_SHARE:.0%}")
+    print(f"{'fence':>6} {'cap':>5} | {'ADBench median':>14} {'>=0.8':>6} {'normals flagged':>15} "
+          f"| {'generated median':>16} {'>=0.8':>6} {'normals flagged':>15} | "
+          f"{'balanced median':>15} {'>=0.8':>6}")
+    for cell in cells:
+        row = []
+        for group in ("adbench", "generated"):
+            values = shares[group][cell]
+            row.append((statistics.median(values) if values else float("nan"),
+                        float(np.mean(np.array(values) >= 0.8)) if values else float("nan"),
+                        statistics.median(flagged[group][cell]) if values else float("nan")))
+        (am, a8, af), (gm, g8, gf) = row
+        cap = "none" if cell[1] is None else f"{cell[1]:.0%}"
+        print(f"{cell[0]:>6.1f} {cap:>5} | {am:>14.2f} {a8:>6.2f} {af:>15.3f} | {gm:>16.2f} "
+              f"{g8:>6.2f} {gf:>15.3f} | {(am + gm) / 2:>15.2f} {(a8 + g8) / 2:>6.2f}")
+
+
 def main() -> None:
     from sklearn.model_selection import train_test_split
 
@@ -63,7 +131,12 @@ def main() -> None:
     parser.add_argument("--max-rows", type=int, default=30_000)
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
+    parser.add_argument("--from-dump", nargs="+", type=Path, metavar="DIR",
+                        help="evaluate the fence grid on `benchmarks.detection --dump-scores`")
     args = parser.parse_args()
+    if args.from_dump:
+        from_dump(args.from_dump)
+        return
     if args.threads:
         import torch
 

@@ -26,11 +26,17 @@ from core.errors import ConfigError
 N_QUANTILES = 1001
 """Points kept of each reference distribution (every 0.1 percentile)."""
 
-RULES = ("q99", "q95", "tukey", "tukey3", "mad3", "log_mad3", "log_tukey")
+RULES = ("q99", "q95", "tukey", "tukey3", "mad3", "mad4", "log_mad3", "log_tukey")
 """Label-free rules, each a function of the training scores alone (see ``threshold_by_rule``).
 The default was chosen by benchmarks.operating_point (docs/FEATURES.md)."""
 
-DEFAULT_RULE = "mad3"
+DEFAULT_RULE = "mad4"
+
+RULE_TEXT = {"q99": "the 99th percentile", "q95": "the 95th percentile",
+             "tukey": "Q3 + 1.5 IQR", "tukey3": "Q3 + 3 IQR", "mad3": "median + 3 MAD",
+             "mad4": "median + 4 MAD", "log_mad3": "median + 3 MAD of the log scores",
+             "log_tukey": "Q3 + 1.5 IQR of the log scores"}
+"""Each rule in words, as the dashboard and the CLI say where a threshold came from."""
 
 
 @dataclass(frozen=True)
@@ -109,10 +115,10 @@ def threshold_by_rule(sorted_scores: np.ndarray, rule: str = DEFAULT_RULE,
     rule: the threshold is then the (1 - contamination) quantile.
 
     Rules: ``q99``/``q95`` quantiles; ``tukey`` Q3 + 1.5 IQR and ``tukey3`` Q3 + 3 IQR;
-    ``mad3`` median + 3 MAD (as a standard deviation); ``log_mad3`` and ``log_tukey`` the same
-    on log(1 + (score - min) / median spread), for the right-skewed errors of reconstruction
-    models. Each is at least the median, so an empty or constant reference never flags half
-    the sessions by accident.
+    ``mad3`` / ``mad4`` median + 3 / 4 MAD (as a standard deviation); ``log_mad3`` and
+    ``log_tukey`` the same on log(1 + (score - min) / median spread), for the right-skewed
+    errors of reconstruction models. Each is at least the median, so an empty or constant
+    reference never flags half the sessions by accident.
     """
     x = np.asarray(sorted_scores, np.float64)
     x = x[np.isfinite(x)]
@@ -132,9 +138,9 @@ def threshold_by_rule(sorted_scores: np.ndarray, rule: str = DEFAULT_RULE,
         return float(np.quantile(x, 0.95))
     if rule in ("tukey", "tukey3"):
         return float(max(q3 + (1.5 if rule == "tukey" else 3.0) * (q3 - q1), median))
-    if rule == "mad3":
+    if rule in ("mad3", "mad4"):
         mad = float(np.median(np.abs(x - median))) * 1.4826
-        return float(median + 3.0 * mad)
+        return float(median + float(rule[3]) * mad)
     if rule in ("log_mad3", "log_tukey"):
         low = float(x[0])
         spread = median - low

@@ -226,7 +226,8 @@ def ensemble_contributions(store: Store, model_id: str, session_id: str) -> pd.D
 def _members_flag_rate(store: Store, members: list[str], weights: np.ndarray) -> float:
     """The median share of training sessions that the weighted members' own default
     thresholds flag: the ensemble's label-free operating point flags that share of its
-    training sessions (its rank-average scores suit no fence rule). Bounded to [0.1%, 2%]."""
+    training sessions (its rank-average scores suit no fence rule). Bounded to [0.1%,
+    MAX_DEFAULT_SHARE]."""
     rates = []
     for member, weight in zip(members, weights, strict=True):
         if weight <= 0:
