@@ -63,11 +63,14 @@ def f1_at(scores: np.ndarray, labels: np.ndarray, threshold: float) -> float:
 GENERATED = frozenset({"sample", "markov", "markov300", "unseen_types", "constant_shift"})
 FENCES = (3.0, 4.0, 5.0, 6.0)
 CAPS = (0.02, 0.05, 0.10, None)
+QUANTILES = (0.99, 0.995, 0.998)
 
 
 def fence_threshold(reference: np.ndarray, k: float, cap: float | None) -> float:
     """median + k MAD (as a standard deviation) of the reference, raised to flag at most
-    ``cap`` of it."""
+    ``cap`` of it; a negative k -q stands for the q quantile."""
+    if k < 0:
+        return float(np.quantile(reference, -k))
     median = float(np.median(reference))
     value = median + k * 1.4826 * float(np.median(np.abs(reference - median)))
     return value if cap is None else max(value, float(np.quantile(reference, 1.0 - cap)))
@@ -76,9 +79,10 @@ def fence_threshold(reference: np.ndarray, k: float, cap: float | None) -> float
 def from_dump(dirs: list[Path]) -> None:
     """The fence-and-cap grid over dumped scores (see the module docstring)."""
     from core.operating_point import DEFAULT_RULE
-    from core.pipeline.operating_point import MAX_DEFAULT_SHARE
+    from core.pipeline.operating_point import MAX_DEFAULT_SHARE, VETTED_RULE
 
-    cells = [(k, c) for k in FENCES for c in CAPS]
+    cells: list[tuple[float, float | None]] = [(k, c) for k in FENCES for c in CAPS]
+    cells += [(-q, None) for q in QUANTILES]  # (-q, None): the q quantile
     shares: dict[str, dict[tuple[float, float | None], list[float]]] = {
         "adbench": {cell: [] for cell in cells}, "generated": {cell: [] for cell in cells}}
     flagged: dict[str, dict[tuple[float, float | None], list[float]]] = {
@@ -103,7 +107,7 @@ def from_dump(dirs: list[Path]) -> None:
         raise SystemExit(f"no .npz files in {', '.join(map(str, dirs))}: run "
                          "`python -m benchmarks.detection --dump-scores DIR` first")
     print(f"{len(files)} models; the default is {DEFAULT_RULE} capped at "
-          f"{MAX_DEFAULT_SHARE:.0%}")
+          f"{MAX_DEFAULT_SHARE:.0%}, and {VETTED_RULE} where the training window is labelled")
     print(f"{'fence':>6} {'cap':>5} | {'ADBench median':>14} {'>=0.8':>6} {'normals flagged':>15} "
           f"| {'generated median':>16} {'>=0.8':>6} {'normals flagged':>15} | "
           f"{'balanced median':>15} {'>=0.8':>6}")
@@ -116,7 +120,8 @@ def from_dump(dirs: list[Path]) -> None:
                         statistics.median(flagged[group][cell]) if values else float("nan")))
         (am, a8, af), (gm, g8, gf) = row
         cap = "none" if cell[1] is None else f"{cell[1]:.0%}"
-        print(f"{cell[0]:>6.1f} {cap:>5} | {am:>14.2f} {a8:>6.2f} {af:>15.3f} | {gm:>16.2f} "
+        fence = f"q{-cell[0] * 100:g}" if cell[0] < 0 else f"{cell[0]:.1f}"
+        print(f"{fence:>6} {cap:>5} | {am:>14.2f} {a8:>6.2f} {af:>15.3f} | {gm:>16.2f} "
               f"{g8:>6.2f} {gf:>15.3f} | {(am + gm) / 2:>15.2f} {(a8 + g8) / 2:>6.2f}")
 
 

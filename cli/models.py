@@ -60,9 +60,10 @@ def train(detector: str, train_end: str | None, train_sessions: str | None, epoc
           db: str | None, wait_s: float) -> None:
     """Train DETECTOR on the store's sessions and print the new model id.
 
-    Its default threshold comes from its own training scores (median + 4 MAD, flagging at
-    most 5% of them, or best F1 on the validation window for a detector trained on labels),
-    unless --contamination is given.
+    Its default threshold comes from its own training scores (best F1 on the validation
+    window for a detector trained on labels; the 99.5th percentile where the training
+    sessions are labelled normal; else median + 4 MAD, flagging at most 5% of them), unless
+    --contamination is given.
     """
     request = app_models.train_request(
         detector, train_end=train_end, train_sessions=train_sessions, members=members,

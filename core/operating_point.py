@@ -26,13 +26,14 @@ from core.errors import ConfigError
 N_QUANTILES = 1001
 """Points kept of each reference distribution (every 0.1 percentile)."""
 
-RULES = ("q99", "q95", "tukey", "tukey3", "mad3", "mad4", "log_mad3", "log_tukey")
+RULES = ("q995", "q99", "q95", "tukey", "tukey3", "mad3", "mad4", "log_mad3", "log_tukey")
 """Label-free rules, each a function of the training scores alone (see ``threshold_by_rule``).
 The default was chosen by benchmarks.operating_point (docs/FEATURES.md)."""
 
 DEFAULT_RULE = "mad4"
 
-RULE_TEXT = {"q99": "the 99th percentile", "q95": "the 95th percentile",
+RULE_TEXT = {"q995": "the 99.5th percentile", "q99": "the 99th percentile",
+             "q95": "the 95th percentile",
              "tukey": "Q3 + 1.5 IQR", "tukey3": "Q3 + 3 IQR", "mad3": "median + 3 MAD",
              "mad4": "median + 4 MAD", "log_mad3": "median + 3 MAD of the log scores",
              "log_tukey": "Q3 + 1.5 IQR of the log scores"}
@@ -114,7 +115,7 @@ def threshold_by_rule(sorted_scores: np.ndarray, rule: str = DEFAULT_RULE,
     ``contamination`` (the share of training sessions expected to be anomalous) overrides the
     rule: the threshold is then the (1 - contamination) quantile.
 
-    Rules: ``q99``/``q95`` quantiles; ``tukey`` Q3 + 1.5 IQR and ``tukey3`` Q3 + 3 IQR;
+    Rules: ``q995``/``q99``/``q95`` quantiles; ``tukey`` Q3 + 1.5 IQR and ``tukey3`` Q3 + 3 IQR;
     ``mad3`` / ``mad4`` median + 3 / 4 MAD (as a standard deviation); ``log_mad3`` and
     ``log_tukey`` the same on log(1 + (score - min) / median spread), for the right-skewed
     errors of reconstruction models. Each is at least the median, so an empty or constant
@@ -132,6 +133,8 @@ def threshold_by_rule(sorted_scores: np.ndarray, rule: str = DEFAULT_RULE,
             )
         return float(np.quantile(x, 1.0 - contamination))
     q1, median, q3 = np.quantile(x, [0.25, 0.5, 0.75])
+    if rule == "q995":
+        return float(np.quantile(x, 0.995))
     if rule == "q99":
         return float(np.quantile(x, 0.99))
     if rule == "q95":

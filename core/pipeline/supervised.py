@@ -24,16 +24,19 @@ from core.store import Store
 
 class AnomalousSessions(set[str]):
     """The ids of the sessions labelled anomalous, and ``n_labelled``: how many sessions
-    carry a final label at all (so "no labels" and "labels, none anomalous" differ)."""
+    carry a final label at all (so "no labels" and "labels, none anomalous" differ), and
+    ``labelled``: their ids."""
 
     n_labelled: int = 0
+    labelled: frozenset[str] = frozenset()
 
 
 def anomalous_sessions(store: Store) -> AnomalousSessions:
     """Ids of the sessions whose final label (analyst over ground truth) is anomalous."""
     labels = store.labels.session_labels(LABEL_SOURCES)
     out = AnomalousSessions(labels.loc[labels["is_anomaly"].astype(bool), "session_id"])
-    out.n_labelled = int(labels["session_id"].nunique())
+    out.labelled = frozenset(labels["session_id"].astype(str))
+    out.n_labelled = len(out.labelled)
     return out
 
 

@@ -28,7 +28,7 @@ from core.features.extras import ExtraSelection
 from core.features.history import HistorySpec
 from core.pipeline.calendar import hold_short_cycles
 from core.pipeline.inputs import build_input, save_input_spec
-from core.pipeline.operating_point import reference_and_point
+from core.pipeline.operating_point import VETTED_SHARE, reference_and_point
 from core.pipeline.registry import (
     default_train_end,
     models_dir_for,
@@ -151,9 +151,11 @@ def train_model(
     if history is not None and hasattr(history, "to_dict"):
         metrics["history"] = history.to_dict()
     n_anomalous = int((keep & is_anomalous).sum()) if cls.requires_labels else 0
+    labelled = meta["session_id"].astype(str).isin(getattr(anomalous, "labelled", ())).to_numpy()
+    vetted = float(labelled[keep].mean()) >= VETTED_SHARE
     reference, point, risk = reference_and_point(
         model, train_data, is_anomalous[keep], validation_fraction=_validation_fraction(model),
-        supervised=cls.requires_labels, contamination=contamination)
+        supervised=cls.requires_labels, contamination=contamination, vetted=vetted)
     metrics["score_reference"] = reference.to_dict()
     metrics["operating_point"] = point.to_dict()
     metrics["risk_calibration"] = risk.to_dict()

@@ -79,3 +79,16 @@ def test_the_default_fence_finds_a_contaminating_tail() -> None:
     point = choose_point(ref, np.empty(0), np.empty(0, bool), supervised=False)
     assert (anomalous >= point.threshold).mean() > 0.9
     assert (normal >= point.threshold).mean() < 0.005
+
+
+def test_a_vetted_training_window_takes_a_false_positive_rate_not_the_fence() -> None:
+    rng = np.random.default_rng(5)
+    heavy = rng.pareto(1.0, 20_000)  # the fence would flag its 5% cap here
+    ref = ScoreReference.from_scores(heavy, np.empty(0))
+    point = choose_point(ref, np.empty(0), np.empty(0, bool), supervised=False, vetted=True)
+    assert point.rule == "q995" and "labelled normal" in point.source
+    assert (heavy >= point.threshold).mean() == pytest.approx(0.005, abs=0.001)
+    labels = np.r_[np.zeros(90, bool), np.ones(10, bool)]  # labels in validation still win
+    scored = choose_point(ref, np.r_[np.zeros(90), np.ones(10)], labels, supervised=True,
+                          vetted=True)
+    assert scored.rule == "best_f1_validation"

@@ -171,7 +171,7 @@ def test_with_labels_the_ensemble_is_the_best_candidate_out_of_sample(scored: di
     assert oob[combination["method"]] == max(oob.values())
     assert set(combination["validation_ap"]) <= set(oob)  # the in-sample figures, reported
     assert result.train_end > min(pd.Timestamp(w) for w in metrics["validation_window"])
-    assert metrics["operating_point"]["rule"] in ("best_f1_validation", "log_tukey", "mad4",
+    assert metrics["operating_point"]["rule"] in ("best_f1_validation", "q995", "mad4",
                                                    "tukey", "q95")
     risk = metrics["risk_calibration"]  # core.risk: kept with the model for the risk score
     labelled_positives = risk["n_positive"]

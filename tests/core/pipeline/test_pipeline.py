@@ -164,7 +164,7 @@ def test_cli_train_score_evaluate_export(demo_store_copy: Path, tmp_path: Path) 
         policy = policy_in_force(store)
         verdict = policy.flags(score_table(store, [policy.model_id]).set_index(
             "session_id", drop=False).loc[mine["session_id"]])
-    assert point.rule == "mad4" and (mine["threshold"] == point.threshold).all()
+    assert point.rule == "q995" and (mine["threshold"] == point.threshold).all()
     assert (mine["above_threshold"] == (mine["score"] >= point.threshold)).all()
     assert mine["percentile_vs_training"].between(0, 100).all()
     # "flagged" is the policy's verdict on the session, whichever model's row it sits on

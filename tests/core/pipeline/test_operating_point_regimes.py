@@ -1,0 +1,65 @@
+"""Which label-free default a model takes: a quantile over a vetted (labelled) training window,
+the fence over an unlabelled one (core.pipeline.operating_point)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from core.ingest import ingest_events
+from core.ingest.labels import ingest_labels
+from core.operating_point import threshold_by_rule
+from core.pipeline import train_model
+from core.pipeline.operating_point import operating_point
+from core.store import Store
+
+
+def _events(n_users: int = 400, seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    rows = []
+    for i in range(n_users):
+        for j in range(int(rng.integers(3, 12))):
+            rows.append((f"u{i}", 1_700_000_000 + i * 3600 + j * 30,
+                         ("view", "cart", "buy")[int(rng.integers(0, 3))]))
+    return pd.DataFrame(rows, columns=["user_id", "ts", "event_type"])
+
+
+@pytest.fixture(scope="module")
+def unlabelled_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("regimes") / "store.duckdb"
+    with Store.open(path) as store:
+        ingest_events(store, _events())
+    return path
+
+
+def _train(path: Path) -> tuple[str, float, float, str]:
+    with Store.open(path) as store:
+        result = train_model(store, "zscore", quiet=True, models_dir=path.parent / "models")
+        point = operating_point(store, result.model_id)
+    assert point.reference is not None
+    return point.rule, point.threshold, threshold_by_rule(point.reference.pooled,
+                                                          point.rule), point.source
+
+
+def test_an_unlabelled_training_window_takes_the_fence(unlabelled_store: Path) -> None:
+    rule, threshold, expected, source = _train(unlabelled_store)
+    assert rule == "mad4" and "median + 4 MAD" in source
+    assert threshold >= expected
+
+
+def test_a_labelled_training_window_flags_half_a_percent_of_normal_sessions(
+    unlabelled_store: Path, tmp_path: Path,
+) -> None:
+    import shutil
+
+    path = tmp_path / "labelled.duckdb"
+    shutil.copy(unlabelled_store, path)
+    with Store.open(path) as store:
+        ids = store.sessions.meta()["session_id"]
+        ingest_labels(store, pd.DataFrame({"session_id": ids, "is_anomaly": False}))
+    rule, threshold, expected, source = _train(path)
+    assert rule == "q995" and threshold == pytest.approx(expected)
+    assert "labelled normal" in source and "99.5th percentile" in source
