@@ -68,6 +68,7 @@ from benchmarks.detection_data import (  # noqa: F401  (re-exported for other be
     build_markov,
     build_sample,
     build_sample_store,
+    build_sample_unlabelled,
     build_unseen_types,
     markov_frames,
 )
@@ -75,7 +76,7 @@ from benchmarks.detection_report import fmt_num as fmt
 
 JSON_PREFIX = "BENCH_JSON "
 DATASETS = ("sample", "markov300", "unseen_types", "constant_shift", "adbench")
-OPTIONAL_DATASETS = ("markov",)
+OPTIONAL_DATASETS = ("markov", "sample_unlabelled")
 PEER_EPOCHS, PEER_BATCH = 10, 256  # as the benchmark always set them (PyOD AE default: 10)
 
 
@@ -184,6 +185,8 @@ per data set, method and seed), for label-free threshold experiments
 (``python -m benchmarks.operating_point --from-dump DIR``)."""
 ONLY_METHODS: set[str] | None = None
 """``--methods``: our detectors to run (peers always run); None runs them all."""
+OVERRIDES: dict[str, Any] = {}
+"""``--set FIELD=VALUE``: config fields given to every detector that has them (a variant)."""
 
 
 def dump_scores(dataset: str, method: str, seed: int, store: Any, model_id: str,
@@ -341,6 +344,7 @@ def _config_for(name: str, seed: int, quick: bool) -> dict[str, Any]:
         config["seed"] = seed
     if quick and "epochs" in fields:
         config["epochs"] = 2 if cls.input_kind == "sequences" else 3
+    config.update({k: v for k, v in OVERRIDES.items() if k in fields})
     return config
 
 
@@ -602,6 +606,9 @@ def _builders(sizes: Sizes, datasets: list[str], adbench_dir: Path,
         if name == "sample":
             out.append(("", name, lambda db: build_sample(db, sizes.users, sizes.days,
                                                           sizes.data_seed)))
+        elif name == "sample_unlabelled":
+            out.append(("", name, lambda db: build_sample_unlabelled(
+                db, sizes.users, sizes.days, sizes.data_seed)))
         elif name in ("markov", "markov300"):
             n_types = 50 if name == "markov" else 300
             out.append(("", name, lambda db, t=n_types: build_markov(
@@ -704,10 +711,18 @@ def main() -> None:
                              "a machine shared with other jobs)")
     parser.add_argument("--json", action="store_true", help="also print one JSON line")
     parser.add_argument("--methods", help="only these of our detectors (peers always run)")
+    parser.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
+                        help="a config field for every detector that has it, e.g. "
+                             "trim_fraction=0 (a JSON value; repeatable)")
     parser.add_argument("--dump-scores", metavar="DIR",
                         help="save each model's training reference and test scores here")
     args = parser.parse_args()
     global DUMP_DIR, ONLY_METHODS
+    for item in args.set:
+        field, sep, value = item.partition("=")
+        if not sep:
+            parser.error(f"--set must be FIELD=VALUE, got {item!r}")
+        OVERRIDES[field] = json.loads(value)
     DUMP_DIR = Path(args.dump_scores) if args.dump_scores else None
     ONLY_METHODS = set(args.methods.split(",")) if args.methods else None
     import logging

@@ -98,10 +98,12 @@ def _time_split(session_start: np.ndarray, event_ts: np.ndarray) -> np.ndarray:
 # ------------------------------------------------------------------------------------ sample
 def build_sample_store(db: Path, users: int, days: int, seed: int,
                        scenarios: tuple[str, ...] | None = None,
-                       anomaly_rate: float | None = None) -> dict[str, Any]:
+                       anomaly_rate: float | None = None,
+                       labels: bool = True) -> dict[str, Any]:
     """The built-in generator's events and ground truth in the store at ``db`` (also used by
     benchmarks.classifiers and benchmarks.explain); ``scenarios`` and ``anomaly_rate`` as
-    ``sample_data.GeneratorConfig`` (its defaults when None)."""
+    ``sample_data.GeneratorConfig`` (its defaults when None); ``labels=False`` leaves the
+    ground truth out of the store."""
     import sample_data
     from core.ingest import ingest_events
     from core.ingest.labels import ingest_labels
@@ -116,7 +118,8 @@ def build_sample_store(db: Path, users: int, days: int, seed: int,
                                                             **extra))
     with Store.open(db) as store:
         ingest_events(store, data.events)
-        ingest_labels(store, data.labels)
+        if labels:
+            ingest_labels(store, data.labels)
         n_sessions = store.summary.count_sessions()
     return {"name": "sample", "events": len(data.events), "sessions": int(n_sessions),
             "description": f"sample_data users={users} days={days} seed={seed}"
@@ -134,6 +137,20 @@ def build_sample(db: Path, users: int, days: int, seed: int) -> BuiltSet:
     truth = truth[["session_id", "is_anomaly", "scenario"]].copy()
     info["anomalous_share"] = float(truth["is_anomaly"].astype(bool).mean())
     return BuiltSet("sample", db, info, truth)
+
+
+def build_sample_unlabelled(db: Path, users: int, days: int, seed: int) -> BuiltSet:
+    """The sample data with its ground truth kept out of the store: the detectors train on an
+    unlabelled window that holds the generator's anomalies, as on a new customer's data. (The
+    truth is read from a labelled twin of the store, then removed.)"""
+    twin = db.with_name(db.stem + "-truth.duckdb")
+    labelled = build_sample(twin, users, days, seed)
+    for path in twin.parent.glob(twin.name + "*"):
+        path.unlink(missing_ok=True)
+    info = build_sample_store(db, users, days, seed, labels=False)
+    info.update(name="sample_unlabelled", anomalous_share=labelled.info["anomalous_share"],
+                description=info["description"] + "; labels not in the store")
+    return BuiltSet("sample_unlabelled", db, info, labelled.truth, labels_in_store=False)
 
 
 # ------------------------------------------------------------------------------------ Markov

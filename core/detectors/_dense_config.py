@@ -22,6 +22,11 @@ class DenseConfig(TorchTrainingConfig):
         clip: standardised inputs are clipped to [-clip, clip] so wild values keep scores
             finite and do not dominate training.
         score_batch_size: rows per scoring batch.
+        trim_fraction: share of each training batch, its highest-loss rows, left out of the
+            loss (a trimmed loss: rows that look like anomalies are not learned, for training
+            data that holds some); 0 keeps every row. Validation uses every row. None: the
+            pipeline decides (``core.pipeline.training``: ``UNLABELLED_TRIM`` where the
+            training window is unlabelled, else 0); a detector fitted directly keeps every row.
     """
 
     hidden_dims: tuple[int, ...] = (48, 16)
@@ -30,6 +35,7 @@ class DenseConfig(TorchTrainingConfig):
     scaling: str = "robust"
     clip: float = 10.0
     score_batch_size: int = 16_384
+    trim_fraction: float | None = None
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -46,3 +52,10 @@ class DenseConfig(TorchTrainingConfig):
         check_choice("scaling", self.scaling, SCALINGS)
         check_float("clip", self.clip, 0.0, 1e6, low_open=True)
         check_int("score_batch_size", self.score_batch_size, 1)
+        if self.trim_fraction is not None:
+            check_float("trim_fraction", self.trim_fraction, 0.0, 0.5)
+
+    @property
+    def trim(self) -> float:
+        """The training batches' trimmed share (``trim_fraction``; None counts as 0)."""
+        return self.trim_fraction or 0.0

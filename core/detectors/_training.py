@@ -431,3 +431,15 @@ def load_arrays_into(net: nn.Module, arrays: dict[str, np.ndarray]) -> None:
                 f"{tuple(arrays[name].shape)}. Save the model again or retrain it."
             )
     net.load_state_dict({k: torch.from_numpy(np.array(v)) for k, v in arrays.items()})
+
+
+def trimmed_mean(per_row: torch.Tensor, fraction: float) -> torch.Tensor:
+    """Mean of ``per_row`` without its highest ``fraction`` (at least one row is kept).
+
+    >>> float(trimmed_mean(torch.tensor([1.0, 2.0, 3.0, 100.0]), 0.25))
+    2.0
+    """
+    if fraction <= 0 or len(per_row) < 2:
+        return per_row.mean()
+    keep = max(1, int(round(len(per_row) * (1.0 - fraction))))
+    return torch.topk(per_row, keep, largest=False, sorted=False).values.mean()

@@ -26,6 +26,7 @@ from core.datasets import FeatureMatrix
 from core.detectors._dense_config import DenseConfig
 from core.detectors._lanes import run_blocks
 from core.detectors._scaling import fit_scaler, scaler_from_state, scaler_to_state
+from core.detectors._training import trimmed_mean
 from core.detectors.base import FeatureDetector, raise_not_finite
 from core.detectors.registry import register
 from core.detectors.torch_detector import TorchDetector
@@ -267,7 +268,8 @@ class AutoencoderDetector(ScaledFeaturesMixin, TorchDetector[AutoencoderConfig],
 
     def _batch_loss(self, net: nn.Module, batch: tuple[torch.Tensor, ...]) -> torch.Tensor:
         (z,) = batch
-        return torch.mean((net(z).float() - z) ** 2)
+        per_row = ((net(z).float() - z) ** 2).mean(dim=1)
+        return trimmed_mean(per_row, self.config.trim if net.training else 0.0)
 
     # -- scoring ----------------------------------------------------------------------------
     def _errors(self, data: FeatureMatrix, per_feature: bool) -> np.ndarray:

@@ -73,6 +73,7 @@ from torch import nn
 from core.datasets import FeatureMatrix
 from core.detectors._dense_config import DenseConfig
 from core.detectors._lanes import run_blocks
+from core.detectors._training import trimmed_mean
 from core.detectors._vae_scoring import BLOCK_ROWS, VAEScoringPlan, block_scores, scoring_plan
 from core.detectors.autoencoder import ScaledFeaturesMixin
 from core.detectors.base import FeatureDetector, raise_not_finite
@@ -99,13 +100,9 @@ class VAEConfig(DenseConfig):
         score: "elbo" or "reconstruction_probability" (see the module docstring).
         elbo_samples: z samples averaged by the ELBO score (0: decode the posterior mean).
         score_samples: z samples of the reconstruction probability.
-        trim_fraction: share of each training batch, its highest-loss rows, left out of the
-            loss (a trimmed loss: rows that look like anomalies are not learned, for training
-            data that holds some); 0 keeps every row. Validation uses every row.
     """
 
     beta: float = 1.0
-    trim_fraction: float = 0.0
     kl_warmup: float = 0.25
     score: str = "elbo"
     elbo_samples: int = 0
@@ -124,7 +121,6 @@ class VAEConfig(DenseConfig):
         super().__post_init__()
         check_float("beta", self.beta, 0.0, 1e6)
         check_float("kl_warmup", self.kl_warmup, 0.0, 1.0)
-        check_float("trim_fraction", self.trim_fraction, 0.0, 0.5)
         check_choice("score", self.score, VAE_SCORES)
         check_int("elbo_samples", self.elbo_samples, 0, 4096)
         check_int("score_samples", self.score_samples, 1, 4096)
@@ -137,18 +133,6 @@ def _bounded(raw: torch.Tensor, bound: float) -> torch.Tensor:
 def gaussian_nll(x: torch.Tensor, mean: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
     """Elementwise -log N(x; mean, exp(logvar))."""
     return 0.5 * (LOG_2PI + logvar + (x - mean).square() * torch.exp(-logvar))
-
-
-def trimmed_mean(per_row: torch.Tensor, fraction: float) -> torch.Tensor:
-    """Mean of ``per_row`` without its highest ``fraction`` (at least one row is kept).
-
-    >>> float(trimmed_mean(torch.tensor([1.0, 2.0, 3.0, 100.0]), 0.25))
-    2.0
-    """
-    if fraction <= 0 or len(per_row) < 2:
-        return per_row.mean()
-    keep = max(1, int(round(len(per_row) * (1.0 - fraction))))
-    return torch.topk(per_row, keep, largest=False, sorted=False).values.mean()
 
 
 def kl_to_standard_normal(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
@@ -239,7 +223,7 @@ class VAEDetector(ScaledFeaturesMixin, TorchDetector[VAEConfig], FeatureDetector
         beta = (self.kl_weight(self.train_step_, self.step_budget_) if net.training
                 else self.config.beta)
         per_row = recon + beta * kl
-        return trimmed_mean(per_row, self.config.trim_fraction if net.training else 0.0), {
+        return trimmed_mean(per_row, self.config.trim if net.training else 0.0), {
             "recon": recon, "kl": kl}
 
     # -- scoring ----------------------------------------------------------------------------

@@ -5,7 +5,8 @@ distribution (``core.operating_point.ScoreReference``) and picks the default thr
 
 * supervised, with both classes in the time-later validation part: the best-F1 threshold
   there;
-* otherwise, where (almost) every training session is labelled normal (``VETTED_SHARE``),
+* otherwise, where (almost) every training session is labelled normal (a vetted window,
+  ``core.pipeline.regime``),
   ``VETTED_RULE``: the training scores are then normal behaviour's, and a quantile of them is
   a false-positive rate (0.5%);
 * otherwise the label-free rule (``core.operating_point.DEFAULT_RULE``) on the training and
@@ -44,10 +45,6 @@ oracle F1, over ADBench's contaminated sets and the clean generated sets togethe
 0.59 against 0.49 for the earlier median + 3 MAD capped at 2%; docs/FEATURES.md, "The
 label-free operating point"); the uncapped fence flags 6-12% of some heavy-tailed score
 distributions, a queue no team works."""
-VETTED_SHARE = 0.95
-"""A training window counts as vetted when at least this share of its sessions carries a
-label (ground truth or an analyst's decision), all normal once labelled anomalies are left
-out."""
 VETTED_RULE = "q995"
 """The default over a vetted training window: flag 0.5% of normal sessions. On the generated
 sets (clean, labelled training windows) it gave a median 0.83 of the oracle F1 against 0.76
@@ -90,7 +87,7 @@ def reference_and_point(
     """Score the training sessions (rows in time order), pick the default threshold and fit
     the risk mapping (a probability where the validation part holds enough labels of both
     kinds, else the training percentile: core.risk). ``vetted``: the training sessions are
-    labelled (``VETTED_SHARE``)."""
+    labelled (``core.pipeline.regime``)."""
     rows = _sample(len(train_data))
     scores = np.asarray(model.score(train_data.take(rows)), np.float64)
     n_val = int(len(rows) * validation_fraction)

@@ -28,7 +28,8 @@ from core.features.extras import ExtraSelection
 from core.features.history import HistorySpec
 from core.pipeline.calendar import hold_short_cycles
 from core.pipeline.inputs import build_input, save_input_spec
-from core.pipeline.operating_point import VETTED_SHARE, reference_and_point
+from core.pipeline.operating_point import reference_and_point
+from core.pipeline.regime import is_vetted, trim_for
 from core.pipeline.registry import (
     default_train_end,
     models_dir_for,
@@ -122,6 +123,10 @@ def train_model(
         )
     log.info("training %s on %d sessions (%d labelled anomalous left out)", detector, n_train,
              int((in_train & is_anomalous).sum()))
+    labelled = meta["session_id"].astype(str).isin(getattr(anomalous, "labelled", ())).to_numpy()
+    vetted = is_vetted(labelled[keep])
+    if getattr(model.config, "trim_fraction", 0.0) is None:  # the pipeline decides
+        model = build_detector(detector, **{**overrides, "trim_fraction": trim_for(vetted=vetted)})
     train_data = built.data.take(np.flatnonzero(keep))
     held: list[str] = []
     if cls.input_kind == "features" and not cls.requires_labels:
@@ -148,11 +153,13 @@ def train_model(
     metrics: dict[str, Any] = {"train_seconds": round(seconds, 3)}
     if held:
         metrics["calendar_held"] = held
+    metrics["training_window"] = {"vetted": vetted,
+                                  "labelled_share": round(float(labelled[keep].mean()), 4)}
+    if getattr(model.config, "trim_fraction", None):
+        metrics["training_window"]["trim_fraction"] = model.config.trim_fraction
     if history is not None and hasattr(history, "to_dict"):
         metrics["history"] = history.to_dict()
     n_anomalous = int((keep & is_anomalous).sum()) if cls.requires_labels else 0
-    labelled = meta["session_id"].astype(str).isin(getattr(anomalous, "labelled", ())).to_numpy()
-    vetted = float(labelled[keep].mean()) >= VETTED_SHARE
     reference, point, risk = reference_and_point(
         model, train_data, is_anomalous[keep], validation_fraction=_validation_fraction(model),
         supervised=cls.requires_labels, contamination=contamination, vetted=vetted)

@@ -116,6 +116,13 @@ def test_the_queue_holds_exactly_the_policys_flagged_sessions(demo_store_copy: P
 
 def test_statuses_on_a_real_store(demo_store_copy: Path) -> None:
     with Store.open(demo_store_copy) as store:
+        # A policy that flags the top 5% of its model's scores: sessions of several users,
+        # whatever the model's own default flags on this tiny store.
+        found = policy.in_force(store)
+        assert found is not None
+        scores = store.scores.of_model(found.model_id)["score"].to_numpy(float)
+        policy.publish(store, analyst="admin", model_id=found.model_id,
+                       thresholds={"all": float(np.quantile(scores, 0.95))}, note="top 5%")
         start = _work_queue(store)
         assert set(start["status"]) == {"new"} and (start["n_detectors"] >= 1).all()
         picks = start.drop_duplicates("user_id").head(3)  # one case per user: three users

@@ -120,3 +120,29 @@ def test_infinite_feature_in_a_late_block_is_rejected(
     bad[-1, 3] = np.inf
     with pytest.raises(ModelError, match=r"feature_3.*Impute"):
         detector.score(FeatureMatrix(features.session_ids, bad, features.names))
+
+
+def test_the_trimmed_loss_leaves_out_the_worst_rows_in_training_only(
+    detector: AutoencoderDetector, features: FeatureMatrix,
+) -> None:
+    import dataclasses
+
+    import torch
+
+    x = torch.from_numpy(detector._standardise(features.values[:8]))
+    x[0] = 9.0  # one row far off: the worst quarter of 8 rows holds it
+    trimmed = AutoencoderDetector(dataclasses.replace(TINY, trim_fraction=0.25))
+
+    def loss(config_of: AutoencoderDetector, training: bool) -> float:
+        detector.net_.train(training)
+        torch.manual_seed(0)
+        with torch.no_grad():
+            return float(type(detector)._batch_loss(config_of, detector.net_, (x,)))
+
+    try:
+        assert loss(trimmed, True) < loss(detector, True)
+        assert loss(trimmed, False) == pytest.approx(loss(detector, False))  # every row
+    finally:
+        detector.net_.eval()
+    with pytest.raises(Exception, match="trim_fraction"):
+        AutoencoderConfig(trim_fraction=0.9)

@@ -63,3 +63,34 @@ def test_a_labelled_training_window_flags_half_a_percent_of_normal_sessions(
     rule, threshold, expected, source = _train(path)
     assert rule == "q995" and threshold == pytest.approx(expected)
     assert "labelled normal" in source and "99.5th percentile" in source
+
+
+def _trained_metrics(path: Path, detector: str, config: dict | None = None) -> dict:
+    import json
+
+    from core.pipeline.registry import model_row
+
+    with Store.open(path) as store:
+        result = train_model(store, detector, quiet=True, models_dir=path.parent / "models",
+                             config={"max_steps": 20, **(config or {})})
+        return json.loads(model_row(store, result.model_id)["metrics"])
+
+
+def test_an_unlabelled_window_trains_the_autoencoder_with_a_trimmed_loss(
+    unlabelled_store: Path, tmp_path: Path,
+) -> None:
+    import shutil
+
+    from core.pipeline.regime import UNLABELLED_TRIM
+
+    path = tmp_path / "store.duckdb"
+    shutil.copy(unlabelled_store, path)
+    window = _trained_metrics(path, "autoencoder")["training_window"]
+    assert window == {"vetted": False, "labelled_share": 0.0, "trim_fraction": UNLABELLED_TRIM}
+    given = _trained_metrics(path, "autoencoder", {"trim_fraction": 0.0})["training_window"]
+    assert "trim_fraction" not in given  # a fraction the user gave is kept
+    with Store.open(path) as store:
+        ids = store.sessions.meta()["session_id"]
+        ingest_labels(store, pd.DataFrame({"session_id": ids, "is_anomaly": False}))
+    vetted = _trained_metrics(path, "vae")["training_window"]
+    assert vetted == {"vetted": True, "labelled_share": 1.0}
