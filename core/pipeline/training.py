@@ -179,8 +179,14 @@ def train_model(
         "device": _device_of(model),
     })
     n_left_out = 0 if cls.requires_labels else int((in_train & is_anomalous).sum())
+    notes = _notes(built.spec, held)
+    if getattr(model.config, "trim_fraction", None):
+        notes += (f"the training window is unlabelled ({labelled[keep].mean():.0%} of its "
+                  f"sessions labelled), so it may hold anomalies: each batch's "
+                  f"{model.config.trim_fraction:.0%} worst-reconstructed rows were left out "
+                  "of the loss (label the window, or pass trim_fraction, to change this)",)
     return TrainResult(model_id, detector, folder, n_train, n_left_out, train_end, seconds,
-                       n_anomalous, _notes(built.spec, held))
+                       n_anomalous, notes)
 
 
 def _notes(spec: dict[str, Any], held: list[str]) -> tuple[str, ...]:

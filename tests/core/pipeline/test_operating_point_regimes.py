@@ -73,7 +73,10 @@ def _trained_metrics(path: Path, detector: str, config: dict | None = None) -> d
     with Store.open(path) as store:
         result = train_model(store, detector, quiet=True, models_dir=path.parent / "models",
                              config={"max_steps": 20, **(config or {})})
-        return json.loads(model_row(store, result.model_id)["metrics"])
+        metrics = json.loads(model_row(store, result.model_id)["metrics"])
+    trimmed = [n for n in result.notes if "worst-reconstructed rows" in n]
+    assert len(trimmed) == ("trim_fraction" in metrics["training_window"])  # said, when done
+    return metrics
 
 
 def test_an_unlabelled_window_trains_the_autoencoder_with_a_trimmed_loss(
