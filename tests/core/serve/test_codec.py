@@ -27,6 +27,16 @@ def test_long_integers_keep_every_digit():
     assert codec.loads('{"event_id": 12345678901234567890123}')["event_id"] == (
         12345678901234567890123)
     assert codec.loads(b'[98765432109876543210]') == [98765432109876543210]
+    assert codec.loads(bytearray(b'[-98765432109876543210]')) == [-98765432109876543210]
+
+
+@pytest.mark.parametrize("data, long", [
+    ("1234567890123456789", False), ("12345678901234567890", True),
+    ("[1234567890, 1234567890]", False), ('{"a": "x98765432109876543210y"}', True),
+    ("ü" + "0" * 19 + "ü", False), ("9" * 40, True)])
+def test_twenty_digits_in_a_row_are_found_in_text_and_bytes(data, long):
+    assert codec._has_long_digits(data) is long
+    assert codec._has_long_digits(data.encode()) is long
 
 
 @pytest.mark.parametrize("text", ["NaN", "[Infinity]", "[1,]", "{", ""])
