@@ -1,4 +1,5 @@
-"""Dense autoencoder on session features; anomaly score = mean squared reconstruction error.
+"""Dense autoencoder on session features; anomaly score = mean squared reconstruction error,
+each feature's error divided by its typical (median) error on the training rows.
 
 >>> import numpy as np
 >>> from core.datasets import FeatureMatrix
@@ -28,6 +29,7 @@ from core.detectors._lanes import run_blocks
 from core.detectors._scaling import fit_scaler, scaler_from_state, scaler_to_state
 from core.detectors._training import trimmed_mean
 from core.detectors.base import FeatureDetector, raise_not_finite
+from core.detectors.config import check_choice
 from core.detectors.registry import register
 from core.detectors.torch_detector import TorchDetector
 from core.errors import ConfigError
@@ -53,6 +55,26 @@ class AutoencoderConfig(DenseConfig):
     patience: int = 10
     batch_size: int = 1024
     learning_rate: float = 3e-3
+    # "median": each feature's squared error is divided by its median on the fitted rows
+    # (floored at ERROR_FLOOR), so features the network cannot model do not drown the ones it
+    # reconstructs well; "none": the plain mean squared error. The median beat "none" on 9 of
+    # 15 benchmark sets (docs/FEATURES.md, "The autoencoder's error scale")
+    error_scale: str = "median"
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_choice("error_scale", self.error_scale, ERROR_SCALES)
+
+
+ERROR_SCALES = ("none", "median")
+ERROR_FLOOR = 1e-2
+"""A feature's error scale is at least this share of the mean squared error over every
+feature and fitted row: a feature the network reconstructs exactly in training (a column
+constant in training, a count almost always 0) counts at most 100 times an average one.
+1e-3 lost the sample data's AP (0.35 -> 0.22), where such counts move for normal sessions
+too; 1e-1 gave up most of the gain elsewhere (docs/FEATURES.md)."""
+ERROR_SCALE_ROWS = 50_000
+"""At most this many fitted rows (evenly spaced in time order) give the medians."""
 
 
 class ScaledFeaturesMixin:
@@ -152,6 +174,7 @@ class ScoringPlan:
     high: torch.Tensor  # (f,) centre + clip * scale
     inv_scale: torch.Tensor  # (f,)
     steps: list[tuple[torch.Tensor, torch.Tensor, bool]]  # (weight, bias, ReLU after)
+    error_root: torch.Tensor | None = None  # (f,) sqrt of the error weights; None: all 1
 
 
 class DenseAutoencoderNet(nn.Module):
@@ -181,6 +204,13 @@ class DenseAutoencoderNet(nn.Module):
         self.register_buffer("scale", torch.ones(n_features), persistent=False)
         self.register_buffer("inv_scale", torch.ones(n_features), persistent=False)
         self.register_buffer("shift", torch.zeros(n_features), persistent=False)
+        # sqrt of each feature's error weight (1: the plain mean squared error)
+        self.register_buffer("error_root", torch.ones(n_features), persistent=False)
+
+    def set_error_weights(self, weights: np.ndarray) -> None:
+        """Each feature's squared error is multiplied by ``weights`` (f,) when scoring."""
+        device = next(self.parameters()).device
+        self.error_root = torch.as_tensor(np.sqrt(weights), dtype=torch.float32, device=device)
 
     def set_scaler(self, centre: np.ndarray, scale: np.ndarray) -> None:
         """Standardise as (x - centre) / scale, kept as one multiply-add: x * inv + shift."""
@@ -218,9 +248,11 @@ class DenseAutoencoderNet(nn.Module):
         weight, bias, _ = steps[0]  # W (z) + b with z = x * inv + shift
         steps[0][:2] = (weight * self.inv_scale).contiguous(), bias + weight @ self.shift
         steps[-1][1] = steps[-1][1] - self.shift  # the reconstruction, minus shift
+        weighted = bool((self.error_root != 1.0).any())
         return ScoringPlan(self.centre - self.clip * self.scale,
                            self.centre + self.clip * self.scale, self.inv_scale,
-                           [(w, b, bool(r)) for w, b, r in steps])
+                           [(w, b, bool(r)) for w, b, r in steps],
+                           self.error_root if weighted else None)
 
     def squared_errors(
         self, x: torch.Tensor, *, per_feature: bool, plan: ScoringPlan | None = None
@@ -236,6 +268,8 @@ class DenseAutoencoderNet(nn.Module):
         for weight, bias, relu in plan.steps:
             h = _linear(h, weight, bias, relu)  # (B, out)
         h = h.addcmul_(clipped, plan.inv_scale, value=-1.0)  # reconstruction - z
+        if plan.error_root is not None:
+            h = h.mul_(plan.error_root)
         if per_feature:
             return h.square_()
         return torch.linalg.vector_norm(h, dim=1).square_().div_(h.shape[1])  # (B,)
@@ -264,12 +298,46 @@ class AutoencoderDetector(ScaledFeaturesMixin, TorchDetector[AutoencoderConfig],
         net = DenseAutoencoderNet(len(self.feature_names_), cfg.hidden_dims, cfg.latent_dim,
                                   cfg.dropout, cfg.clip)
         net.set_scaler(self.centre_, self.scale_)  # scoring buffers; training feeds z
+        weights = getattr(self, "error_weights_", None)
+        if weights is not None:
+            net.set_error_weights(weights)
         return net
 
     def _batch_loss(self, net: nn.Module, batch: tuple[torch.Tensor, ...]) -> torch.Tensor:
         (z,) = batch
         per_row = ((net(z).float() - z) ** 2).mean(dim=1)
         return trimmed_mean(per_row, self.config.trim if net.training else 0.0)
+
+    def _calibrate(self, data: FeatureMatrix) -> None:
+        """With ``error_scale`` "median": weight each feature's squared error by the inverse
+        of its median on the fitted rows (training and validation), floored."""
+        self.error_weights_ = np.ones(len(self.feature_names_))
+        self.net_.set_error_weights(self.error_weights_)
+        if self.config.error_scale == "none":
+            return
+        if len(data) > ERROR_SCALE_ROWS:
+            data = data.take(np.linspace(0, len(data) - 1, ERROR_SCALE_ROWS).astype(np.int64))
+        errors = self._errors(data, per_feature=True)
+        scale = np.median(errors, axis=0)
+        floor = max(ERROR_FLOOR * float(errors.mean()), 1e-12)
+        self.error_weights_ = 1.0 / np.maximum(scale, floor)
+        self.net_.set_error_weights(self.error_weights_)
+
+    def _extra_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        state, arrays = super()._extra_state()
+        weights = getattr(self, "error_weights_", None)
+        if weights is not None and np.any(weights != 1.0):
+            arrays = {**arrays, "error_weights": np.asarray(weights, np.float64)}
+        return state, arrays
+
+    def _restore_extra(self, state: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
+        super()._restore_extra(state, arrays)
+        if "error_weights" in arrays:
+            self.error_weights_ = np.asarray(arrays["error_weights"], np.float64)
+            return
+        # saved unweighted (before error_scale existed, or with "none"): it scores as saved
+        self.error_weights_ = np.ones(len(self.feature_names_))
+        self.config = dataclasses.replace(self.config, error_scale="none")
 
     # -- scoring ----------------------------------------------------------------------------
     def _errors(self, data: FeatureMatrix, per_feature: bool) -> np.ndarray:
@@ -291,10 +359,11 @@ class AutoencoderDetector(ScaledFeaturesMixin, TorchDetector[AutoencoderConfig],
         return out
 
     def score(self, data: FeatureMatrix) -> np.ndarray:
-        """float64 (n,) mean squared reconstruction error of the standardised features."""
+        """float64 (n,) mean squared reconstruction error of the standardised features, each
+        feature's weighted by ``error_weights_`` (see ``AutoencoderConfig.error_scale``)."""
         return self._errors(data, per_feature=False)
 
     def feature_errors(self, data: FeatureMatrix) -> np.ndarray:
-        """float64 (n, f) squared reconstruction error per feature (columns in
+        """float64 (n, f) weighted squared reconstruction error per feature (columns in
         ``feature_names_`` order); its row mean is ``score``."""
         return self._errors(data, per_feature=True)

@@ -103,9 +103,10 @@ def test_scoring_path_matches_the_training_forward_pass(
     with torch.inference_mode():
         net = detector.net_.eval()
         z = net.standardise(torch.from_numpy(values))
-        expected = (net(z) - z).square()
+        weights = torch.as_tensor(detector.error_weights_, dtype=torch.float32)
+        expected = (net(z) - z).square() * weights
     np.testing.assert_allclose(detector.feature_errors(data), expected.numpy(), rtol=1e-4,
-                               atol=1e-5)
+                               atol=1e-4)
     np.testing.assert_allclose(detector.score(data), expected.mean(dim=1).numpy(), rtol=1e-4)
 
 
@@ -146,3 +147,87 @@ def test_the_trimmed_loss_leaves_out_the_worst_rows_in_training_only(
         detector.net_.eval()
     with pytest.raises(Exception, match="trim_fraction"):
         AutoencoderConfig(trim_fraction=0.9)
+
+
+@pytest.fixture(scope="module")
+def weighted() -> tuple[AutoencoderDetector, FeatureMatrix]:
+    """Fitted with ``error_scale="median"`` on two noise columns and two copies of a signal
+    column (which the bottleneck reconstructs from each other)."""
+    import dataclasses
+
+    rng = np.random.default_rng(3)
+    signal = rng.normal(size=600)
+    values = np.column_stack([rng.normal(size=600) * 3, rng.normal(size=600) * 3, signal,
+                              signal]).astype(np.float32)
+    data = FeatureMatrix(np.arange(600).astype(str).astype(object), values,
+                         ("noise_a", "noise_b", "copy_1", "copy_2"))
+    config = dataclasses.replace(TINY, hidden_dims=(8,), latent_dim=1, epochs=30,
+                                 error_scale="median")
+    return AutoencoderDetector(config).fit(data), data
+
+
+def test_median_error_scale_weights_what_the_network_reconstructs(weighted) -> None:  # type: ignore[no-untyped-def]
+    detector, data = weighted
+    weights = detector.error_weights_
+    assert weights[2:].min() > weights[:2].max()  # the modelled columns count for more
+    np.testing.assert_allclose(detector.feature_errors(data).mean(axis=1), detector.score(data),
+                               rtol=1e-5)
+    # breaking the copies' relation outranks the same move in a noise column
+    broken, noisy = data.values[:1].copy(), data.values[:1].copy()
+    broken[0, 3] += 2.0
+    noisy[0, 0] += 2.0
+    ids = data.session_ids[:1]
+    assert (detector.score(FeatureMatrix(ids, broken, data.names))[0]
+            > detector.score(FeatureMatrix(ids, noisy, data.names))[0])
+
+
+def test_error_weights_survive_save_and_load(weighted, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from core.detectors import load_detector
+
+    detector, data = weighted
+    detector.save(tmp_path / "model")
+    loaded = load_detector(tmp_path / "model")
+    np.testing.assert_allclose(loaded.error_weights_, detector.error_weights_)
+    np.testing.assert_allclose(loaded.score(data), detector.score(data), rtol=1e-6)
+
+
+def test_plain_error_scale_keeps_unit_weights(features: FeatureMatrix) -> None:
+    import dataclasses
+
+    plain = AutoencoderDetector(dataclasses.replace(TINY, error_scale="none")).fit(features)
+    assert np.all(plain.error_weights_ == 1.0)
+    errors = plain.feature_errors(features)
+    np.testing.assert_allclose(errors.mean(axis=1), plain.score(features), rtol=1e-5)
+    with pytest.raises(Exception, match="error_scale"):
+        AutoencoderConfig(error_scale="mean")
+
+
+def test_an_unweighted_model_loads_as_saved(features: FeatureMatrix, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import dataclasses
+
+    from core.detectors import load_detector
+
+    plain = AutoencoderDetector(dataclasses.replace(TINY, error_scale="none")).fit(features)
+    plain.save(tmp_path / "plain")
+    loaded = load_detector(tmp_path / "plain")
+    assert loaded.config.error_scale == "none"
+    np.testing.assert_allclose(loaded.score(features), plain.score(features), rtol=1e-6)
+
+
+def test_error_scale_reads_a_bounded_sample_of_rows(features: FeatureMatrix,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    from core.detectors import autoencoder
+
+    seen: list[int] = []
+    errors = AutoencoderDetector._errors
+
+    def counting(self, data, per_feature):  # type: ignore[no-untyped-def]
+        if per_feature:
+            seen.append(len(data))
+        return errors(self, data, per_feature)
+
+    monkeypatch.setattr(autoencoder, "ERROR_SCALE_ROWS", 50)
+    monkeypatch.setattr(AutoencoderDetector, "_errors", counting)
+    detector = AutoencoderDetector(TINY).fit(features)
+    assert seen == [50]
+    assert np.isfinite(detector.error_weights_).all() and (detector.error_weights_ > 0).all()
