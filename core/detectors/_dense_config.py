@@ -27,6 +27,9 @@ class DenseConfig(TorchTrainingConfig):
             data that holds some); 0 keeps every row. Validation uses every row. None: the
             pipeline decides (``core.pipeline.training``: ``UNLABELLED_TRIM`` where the
             training window is unlabelled, else 0); a detector fitted directly keeps every row.
+        unlabelled_epochs: cap on the passes over an *unlabelled* training window, set by the
+            pipeline as ``epochs`` unless the caller gives epochs (core.pipeline.regime);
+            None: no cap. A detector fitted directly is not capped.
     """
 
     hidden_dims: tuple[int, ...] = (48, 16)
@@ -36,6 +39,7 @@ class DenseConfig(TorchTrainingConfig):
     clip: float = 10.0
     score_batch_size: int = 16_384
     trim_fraction: float | None = None
+    unlabelled_epochs: int | None = None
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -54,6 +58,8 @@ class DenseConfig(TorchTrainingConfig):
         check_int("score_batch_size", self.score_batch_size, 1)
         if self.trim_fraction is not None:
             check_float("trim_fraction", self.trim_fraction, 0.0, 0.5)
+        if self.unlabelled_epochs is not None:
+            check_int("unlabelled_epochs", self.unlabelled_epochs, 1)
 
     @property
     def trim(self) -> float:

@@ -6,7 +6,9 @@ behaviour, a quantile of its scores is a false-positive rate (core.pipeline.oper
 and every row is worth learning. Where it is unlabelled it may hold anomalies (fraud is in the
 traffic until someone labels it): the default threshold is a fence above the bulk of the
 scores, and the dense reconstruction models train with a trimmed loss, leaving each batch's
-worst-reconstructed rows out, so that they do not learn the anomalies they should flag.
+worst-reconstructed rows out, so that they do not learn the anomalies they should flag; a
+detector whose config names ``unlabelled_epochs`` (the VAE) also makes at most that many passes
+over such a window, since each pass is another chance to learn them.
 
     >>> import numpy as np
     >>> is_vetted(np.array([True] * 19 + [False]))
@@ -16,6 +18,9 @@ worst-reconstructed rows out, so that they do not learn the anomalies they shoul
 """
 
 from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 
@@ -37,3 +42,30 @@ def is_vetted(labelled: np.ndarray) -> bool:
 def trim_for(*, vetted: bool) -> float:
     """The trimmed share of each training batch for a window of this regime."""
     return 0.0 if vetted else UNLABELLED_TRIM
+
+
+def regime_overrides(config: Any, *, vetted: bool, given: Mapping[str, Any]) -> dict[str, Any]:
+    """The config fields a window's regime sets on a detector, where ``given`` (the fields the
+    caller passed) does not name them: the trimmed share where the config leaves it to the
+    pipeline (``trim_fraction`` None), and on an unlabelled window a cap on the passes over it
+    where the config names one (``unlabelled_epochs``; an ``epochs`` cap already smaller wins).
+
+        >>> from types import SimpleNamespace as Config
+        >>> regime_overrides(Config(trim_fraction=None, unlabelled_epochs=100, epochs=None),
+        ...                  vetted=False, given={})
+        {'trim_fraction': 0.1, 'epochs': 100}
+        >>> regime_overrides(Config(trim_fraction=None, unlabelled_epochs=100, epochs=None),
+        ...                  vetted=True, given={})
+        {'trim_fraction': 0.0}
+        >>> regime_overrides(Config(trim_fraction=0.0, unlabelled_epochs=100, epochs=None),
+        ...                  vetted=False, given={"epochs": 5})
+        {}
+    """
+    out: dict[str, Any] = {}
+    if "trim_fraction" not in given and getattr(config, "trim_fraction", 0.0) is None:
+        out["trim_fraction"] = trim_for(vetted=vetted)
+    cap = getattr(config, "unlabelled_epochs", None)
+    if not vetted and cap and "epochs" not in given:
+        current = getattr(config, "epochs", None)
+        out["epochs"] = cap if current is None else min(cap, current)
+    return out

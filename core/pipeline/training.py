@@ -29,7 +29,7 @@ from core.features.history import HistorySpec
 from core.pipeline.calendar import hold_short_cycles
 from core.pipeline.inputs import build_input, save_input_spec
 from core.pipeline.operating_point import reference_and_point
-from core.pipeline.regime import is_vetted, trim_for
+from core.pipeline.regime import is_vetted, regime_overrides
 from core.pipeline.registry import (
     default_train_end,
     models_dir_for,
@@ -125,8 +125,9 @@ def train_model(
              int((in_train & is_anomalous).sum()))
     labelled = meta["session_id"].astype(str).isin(getattr(anomalous, "labelled", ())).to_numpy()
     vetted = is_vetted(labelled[keep])
-    if getattr(model.config, "trim_fraction", 0.0) is None:  # the pipeline decides
-        model = build_detector(detector, **{**overrides, "trim_fraction": trim_for(vetted=vetted)})
+    regime = regime_overrides(model.config, vetted=vetted, given=overrides)
+    if regime:  # the fields the pipeline decides by the window's regime
+        model = build_detector(detector, **{**overrides, **regime})
     train_data = built.data.take(np.flatnonzero(keep))
     held: list[str] = []
     if cls.input_kind == "features" and not cls.requires_labels:
@@ -157,6 +158,8 @@ def train_model(
                                   "labelled_share": round(float(labelled[keep].mean()), 4)}
     if getattr(model.config, "trim_fraction", None):
         metrics["training_window"]["trim_fraction"] = model.config.trim_fraction
+    if "epochs" in regime:
+        metrics["training_window"]["epochs_cap"] = regime["epochs"]
     if history is not None and hasattr(history, "to_dict"):
         metrics["history"] = history.to_dict()
     n_anomalous = int((keep & is_anomalous).sum()) if cls.requires_labels else 0
@@ -185,6 +188,10 @@ def train_model(
                   f"sessions labelled), so it may hold anomalies: each batch's "
                   f"{model.config.trim_fraction:.0%} worst-reconstructed rows were left out "
                   "of the loss (label the window, or pass trim_fraction, to change this)",)
+    if "epochs" in regime:
+        notes += (f"on the unlabelled window it made at most {regime['epochs']} passes over the "
+                  "data, so as not to learn the anomalies it may hold (pass epochs to change "
+                  "this)",)
     return TrainResult(model_id, detector, folder, n_train, n_left_out, train_end, seconds,
                        n_anomalous, notes)
 
