@@ -17,10 +17,11 @@ from dashboard import services
 
 __all__ = ["a_run_ended", "any_running", "catalog", "compare", "describe", "detectors",
            "evaluation", "loss_curves", "loss_curves_frame", "retire", "start_training",
-           "training_runs"]
+           "time_split", "training_runs"]
 
 loss_curves = model_catalog.loss_curves
 any_running = model_catalog.any_running
+time_split = model_catalog.time_split
 
 
 def loss_curves_frame(records: list[dict[str, Any]]) -> pd.DataFrame:

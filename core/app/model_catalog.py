@@ -53,6 +53,26 @@ def _metrics(text: Any) -> dict[str, Any]:
     return found if isinstance(found, dict) else {}
 
 
+def _seconds(value: Any) -> float | None:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def time_split(card: dict[str, Any]) -> str:
+    """Where a model's training time went, in words ("12.3 s building its features, 0.4 s
+    fitting"), or "not recorded" for a model trained before the split was kept.
+
+        >>> time_split({"input_seconds": 12.34, "fit_seconds": 0.4, "spec": "features"})
+        '12.3 s building its features, 0.4 s fitting'
+        >>> time_split({"input_seconds": None, "fit_seconds": None})
+        'not recorded'
+    """
+    built, fitted = _seconds(card.get("input_seconds")), _seconds(card.get("fit_seconds"))
+    if built is None or fitted is None or built != built or fitted != fitted:
+        return "not recorded"
+    what = "sequences" if str(card.get("spec") or "").startswith("sequences") else "features"
+    return f"{built:,.1f} s building its {what}, {fitted:,.1f} s fitting"
+
+
 def _time(value: Any) -> str | None:
     if value is None or (not isinstance(value, str) and pd.isna(value)):
         return None
@@ -117,9 +137,10 @@ def _policy_uses(store: Store) -> tuple[str | None, int | None, dict[str, list[i
 
 def catalog(store: Store, *, include_retired: bool = True) -> pd.DataFrame:
     """One row per registered model, oldest first: model_id, detector, created, train_start,
-    train_end, n_train, n_scores, device, train_seconds, size_bytes, feature_hash, digest,
-    spec, policy ("in force (vN)", "vN, vM" or ""), in_force, retired (bool), retired_at,
-    retired_by."""
+    train_end, n_train, n_scores, device, train_seconds (input_seconds building its features
+    or sequences, fit_seconds fitting; None for models trained before they were recorded),
+    size_bytes, feature_hash, digest, spec, policy ("in force (vN)", "vN, vM" or ""),
+    in_force, retired (bool), retired_at, retired_by."""
     rows = store.models.catalog()
     in_force, version, versions = _policy_uses(store)
     out = []
@@ -139,7 +160,9 @@ def catalog(store: Store, *, include_retired: bool = True) -> pd.DataFrame:
             "n_train": None if pd.isna(row.get("n_train")) else int(row["n_train"]),
             "n_scores": int(row.get("n_scores") or 0),
             "device": row.get("device") if isinstance(row.get("device"), str) else None,
-            "train_seconds": float(seconds) if isinstance(seconds, int | float) else None,
+            "train_seconds": _seconds(seconds),
+            "input_seconds": _seconds(metrics.get("input_seconds")),
+            "fit_seconds": _seconds(metrics.get("fit_seconds")),
             "size_bytes": _size(_folder(store, row)),
             "feature_hash": row.get("feature_hash") if isinstance(row.get("feature_hash"), str)
             else None,
@@ -151,8 +174,8 @@ def catalog(store: Store, *, include_retired: bool = True) -> pd.DataFrame:
         })
     frame = pd.DataFrame(out, columns=[
         "model_id", "detector", "created", "train_start", "train_end", "n_train", "n_scores",
-        "device", "train_seconds", "size_bytes", "feature_hash", "digest", "spec", "policy",
-        "in_force", "retired", "retired_at", "retired_by"])
+        "device", "train_seconds", "input_seconds", "fit_seconds", "size_bytes", "feature_hash",
+        "digest", "spec", "policy", "in_force", "retired", "retired_at", "retired_by"])
     if not include_retired:
         frame = frame[~frame["retired"].astype(bool)].reset_index(drop=True)
     return frame

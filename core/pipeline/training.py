@@ -13,6 +13,7 @@ import datetime as dt
 import json
 import logging
 import secrets
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -99,8 +100,10 @@ def train_model(
     else:
         train_end = train_end or default_train_end(store)
         scope = TrainingScope(until=train_end, extras=extras, history=history_request)
+    input_started = time.perf_counter()
     built = build_input(store, cls.input_kind, progress=False if quiet else None,
                         training=scope)
+    input_seconds = time.perf_counter() - input_started
     meta = built.meta
     if train_sessions is not None:
         wanted = set(scope.session_ids or ())
@@ -139,10 +142,12 @@ def train_model(
         fit_data = train_data
     fit_kwargs = fit_arguments(store, detector, train_data, meta["session_id"].to_numpy()[keep],
                                anomalous, train_end) if cls.requires_labels else {}
+    fit_started = time.perf_counter()
     if fit is None:
         model.fit(fit_data, **fit_kwargs)
     else:
         fit(model, fit_data, fit_kwargs)
+    fit_seconds = time.perf_counter() - fit_started
 
     model_id = f"{detector}-{started:%Y%m%d-%H%M%S}-{secrets.token_hex(2)}"
     partial = partial_folder(store, models_dir or models_dir_for(store), model_id)
@@ -151,7 +156,9 @@ def train_model(
     crash_point("train.after_save")
     seconds = (dt.datetime.now(dt.UTC).replace(tzinfo=None) - started).total_seconds()
     history = getattr(model, "history_", None)
-    metrics: dict[str, Any] = {"train_seconds": round(seconds, 3)}
+    metrics: dict[str, Any] = {"train_seconds": round(seconds, 3),
+                               "input_seconds": round(input_seconds, 3),
+                               "fit_seconds": round(fit_seconds, 3)}
     if held:
         metrics["calendar_held"] = held
     metrics["training_window"] = {"vetted": vetted,

@@ -65,6 +65,7 @@ def model_section(model_id: str, where: st.delta_generator.DeltaGenerator, tag: 
             "sessions trained on": f"{card.get('n_train') or 0:,}",
             "sessions scored": f"{card.get('n_scores') or 0:,}",
             "device": str(card.get("device") or "–"),
+            "training time": services_models.time_split(card),
             "size on disk": size_text(card.get("size_bytes")),
             "input": str(card.get("spec") or "–"),
             "feature spec hash": str(card.get("feature_hash") or "–"),

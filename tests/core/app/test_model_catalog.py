@@ -30,6 +30,10 @@ def test_catalog_lists_every_model_with_its_facts(demo_store: Path) -> None:
     assert set(frame["detector"]) == {"zscore", "autoencoder", "sequence_autoencoder"}
     assert (frame["n_scores"] > 0).all() and (frame["size_bytes"] > 0).all()
     assert frame["train_seconds"].notna().all() and (frame["device"] == "cpu").all()
+    split = frame["input_seconds"] + frame["fit_seconds"]
+    assert (frame[["input_seconds", "fit_seconds"]] >= 0).all().all()
+    assert (split <= frame["train_seconds"] + 1e-3).all()
+    assert model_catalog.time_split(frame.iloc[0].to_dict()).endswith(" s fitting")
     assert frame["train_end"].notna().all() and frame["feature_hash"].notna().all()
     assert frame.loc[frame["in_force"], "model_id"].tolist() == [in_force]
     assert frame.loc[frame["in_force"], "policy"].iloc[0].startswith("in force (v0)")
