@@ -191,7 +191,8 @@ OVERRIDES: dict[str, Any] = {}
 
 def dump_scores(dataset: str, method: str, seed: int, store: Any, model_id: str,
                 scores: np.ndarray, labels: np.ndarray) -> None:
-    """Save a model's pooled training-score quantiles and its test scores and labels."""
+    """Save a model's training-score quantiles (pooled, training, validation) and its test
+    scores and labels."""
     if DUMP_DIR is None:
         return
     from core.pipeline.operating_point import operating_point
@@ -200,8 +201,10 @@ def dump_scores(dataset: str, method: str, seed: int, store: Any, model_id: str,
     if point.reference is None:
         return
     DUMP_DIR.mkdir(parents=True, exist_ok=True)
-    np.savez(DUMP_DIR / f"{dataset}__{method}__{seed}.npz", reference=point.reference.pooled,
-             n_reference=point.reference.n_train + point.reference.n_validation,
+    ref = point.reference
+    np.savez(DUMP_DIR / f"{dataset}__{method}__{seed}.npz", reference=ref.pooled,
+             n_reference=ref.n_train + ref.n_validation, train=ref.train,
+             validation=ref.validation, n_train=ref.n_train, n_validation=ref.n_validation,
              scores=np.asarray(scores, np.float64), labels=np.asarray(labels, bool),
              threshold=point.threshold)
 
