@@ -31,18 +31,29 @@ def _empty(title: str, note: str) -> go.Figure:
 
 
 def loss_curves(curves: pd.DataFrame, *, title: str = "Training curves") -> go.Figure:
-    """One line per series (train, validation, components) against the training step."""
+    """One line per series (train, validation, components) against the training step: a
+    colour per quantity (the loss, each component), solid on the training rows and dotted on
+    the validation rows, so "kl (train)" and "kl (validation)" read as one pair."""
     if curves is None or curves.empty:
         return _empty(title, "This detector keeps no training curve.")
     traces = []
-    for i, (name, part) in enumerate(curves.groupby("series", sort=False)):
+    colours: dict[str, str] = {}
+    for name, part in curves.groupby("series", sort=False):
+        quantity = _quantity(str(name))
+        colour = colours.setdefault(quantity, PALETTE[len(colours) % len(PALETTE)])
         dash = "dot" if "valid" in str(name) else "solid"
         traces.append(go.Scatter(
             x=part["step"], y=part["value"], mode="lines", name=plain(str(name)),
-            line=dict(color=PALETTE[i % len(PALETTE)], dash=dash, width=2)))
+            line=dict(color=colour, dash=dash, width=2)))
     return go.Figure(traces, layout=dict(
         title=title, **_LAYOUT, xaxis_title="training step", yaxis_title="loss",
         legend=LEGEND_BELOW))
+
+
+def _quantity(series: str) -> str:
+    """ "recon (validation)" -> "recon"; "train" and "validation" -> "loss"."""
+    base = series.rsplit(" (", 1)[0] if series.endswith(")") else series
+    return "loss" if base in ("train", "validation") else base
 
 
 def loss_table(curves: pd.DataFrame) -> pd.DataFrame:

@@ -21,6 +21,9 @@ def test_loss_curves_draw_each_series_and_their_table() -> None:
     assert isinstance(fig, go.Figure)
     assert [t.name for t in fig.data] == ["train", "validation", "recon (train)", "kl (train)"]
     assert fig.data[1].line.dash == "dot"
+    colour = {t.name: t.line.color for t in fig.data}
+    assert colour["train"] == colour["validation"]  # one quantity, two splits
+    assert len({colour["train"], colour["recon (train)"], colour["kl (train)"]}) == 3
     table = figs.loss_table(_curves())
     assert list(table["step"]) == [10, 20, 30] and "kl (train)" in table.columns
 
@@ -64,3 +67,13 @@ def test_figures_set_no_text_colour_and_use_the_theme_palette() -> None:
         assert "'font': {'color'" not in str(layout)
         for trace in fig.data:
             assert trace.line.color in (*PALETTE, NEUTRAL)
+
+
+def test_a_component_keeps_its_colour_on_both_splits() -> None:
+    curves = loss_curves({"train_loss": [3.0, 2.0], "val_loss": [3.5, 2.5], "steps": [10, 20],
+                          "components": {"recon": [2.0, 1.5], "kl": [1.0, 0.5]},
+                          "val_components": {"recon": [2.2, 1.8], "kl": [1.3, 0.7]}})
+    lines = {t.name: t.line for t in figs.loss_curves(curves).data}
+    assert lines["kl (train)"].color == lines["kl (validation)"].color
+    assert lines["kl (validation)"].dash == "dot" and lines["kl (train)"].dash == "solid"
+    assert lines["kl (train)"].color != lines["recon (train)"].color != lines["train"].color
