@@ -36,8 +36,8 @@ cols[4].metric("Labelled anomalous", f"{flags.n_labelled_anomalous:,}",
 st.caption(safe.fmt("Events {n:,} · from {first} to {last} UTC · store {path}{unit}",
                     n=info["n_events"], first=common.when(info["first_event_at"]),
                     last=common.when(info["last_event_at"]), path=info["path"],
-                    unit=" · scored by event: each session is one event"
-                    if info.get("unit") == "event" else ""))
+                    unit=safe.Markdown(" · scored by event: each session is one event"
+                                       if info.get("unit") == "event" else "")))
 
 log_y = st.toggle("Log-scale counts", value=True, key="overview_log")
 left, right = st.columns(2)

@@ -104,6 +104,8 @@ def test_the_overview_breaks_the_queue_and_the_decisions_down_by_typology(
     at.run()
     at.switch_page("views/overview.py").run()
     assert not at.exception, [e.value for e in at.exception]
+    events = next(c.value for c in at.caption if c.value.startswith("Events "))
+    assert not events.endswith('""')  # an empty unit note is not drawn as an empty value
     decided = next(d.value for d in at.dataframe if "decision" in d.value.columns)
     assert decided["decision"].tolist() == ["fraud_confirmed"] and decided["cases"].sum() == 1
     at.toggle(key="overview_typology_on").set_value(True).run()
