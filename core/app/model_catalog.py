@@ -250,6 +250,7 @@ def describe(store: Store, model_id: str) -> dict[str, Any]:
         "risk_kind": calibration.get("kind"), "risk_ece": calibration.get("ece"),
         "validation_ap": metrics.get("validation_ap"),
         "left_out": left_out(metrics, _metrics(row.get("feature_spec"))),
+        "window_regime": window_regime(metrics),
     })
     return json_ready(entry)
 
@@ -261,6 +262,33 @@ def left_out(metrics: dict[str, Any], spec: dict[str, Any]) -> list[str]:
     extras = (spec.get("features") or {}).get("extras") or {}
     out += [f"extra column {name}: {why}" for name, why in extras.get("ignored") or ()]
     return out
+
+
+def window_regime(metrics: dict[str, Any]) -> str:
+    """How the training window's labels shaped training, in words (core.pipeline.regime).
+
+        >>> print(window_regime({"training_window": {
+        ...     "vetted": False, "labelled_share": 0.0, "trim_fraction": 0.1, "epochs_cap": 100}}))
+        unlabelled (0% labelled): each batch's worst 10% left out of the loss; at most 100 passes
+        >>> window_regime({"training_window": {"vetted": True, "labelled_share": 1.0}})
+        'vetted (100% labelled): every row learned'
+        >>> window_regime({})
+        'not recorded'
+    """
+    window = metrics.get("training_window")
+    if not isinstance(window, dict) or "vetted" not in window:
+        return "not recorded"
+    share = window.get("labelled_share")
+    labelled = (f" ({share:.0%} labelled)"
+                if isinstance(share, int | float) and not isinstance(share, bool) else "")
+    head = ("vetted" if window["vetted"] else "unlabelled") + labelled
+    how = []
+    trim, cap = window.get("trim_fraction"), window.get("epochs_cap")
+    if isinstance(trim, int | float) and trim > 0:
+        how.append(f"each batch's worst {trim:.0%} left out of the loss")
+    if isinstance(cap, int) and cap > 0:
+        how.append(f"at most {cap} passes")
+    return f"{head}: " + ("; ".join(how) if how else "every row learned")
 
 
 def json_ready(value: Any) -> Any:

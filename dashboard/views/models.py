@@ -63,6 +63,7 @@ def model_section(model_id: str, where: st.delta_generator.DeltaGenerator, tag: 
             "train window": f"{common.when(card.get('train_start'))} → "
                             f"{common.when(card.get('train_end'))}",
             "sessions trained on": f"{card.get('n_train') or 0:,}",
+            "training regime": str(card.get("window_regime") or "not recorded"),
             "sessions scored": f"{card.get('n_scores') or 0:,}",
             "device": str(card.get("device") or "–"),
             "training time": services_models.time_split(card),

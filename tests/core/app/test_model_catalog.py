@@ -52,6 +52,7 @@ def test_a_card_holds_the_stored_loss_curves_and_is_json(demo_store: Path) -> No
     series = {c["series"] for c in card["curves"]}
     assert {"train", "validation"} <= series
     assert card["history"]["n_steps"] > 0 and card["config"]["latent_dim"] == 6
+    assert card["window_regime"].split(" (")[0] in ("vetted", "unlabelled")
 
 
 def test_loss_curves_read_components_and_boosting_rounds() -> None:
