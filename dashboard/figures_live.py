@@ -31,16 +31,24 @@ def drift_table(recent: np.ndarray, training: np.ndarray) -> pd.DataFrame:
                          "training": _shares(training)})
 
 
+def _drawn(shares: pd.Series) -> list[float | None]:
+    """Shares for a log axis: an empty bin is a gap, not a point at 0."""
+    return [float(v) if v > 0 else None for v in shares]
+
+
 def risk_drift(recent: np.ndarray, training: np.ndarray, *, window_label: str,
                title: str = "Risk: recent sessions against training") -> go.Figure:
-    """Bars of the recent risks' shares, a line of the training shares."""
+    """Bars of the recent risks' shares, a line of the training shares, on a log axis: most
+    sessions sit in the lowest bin, and the high-risk tail (a few percent, where drift
+    matters) would be a flat line at 0% on a linear one."""
     table = drift_table(recent, training)
     n = int(np.isfinite(np.asarray(recent, dtype=np.float64)).sum())
     return go.Figure([
-        go.Bar(x=table["risk"], y=table["recent"], name=f"{window_label} ({n:,} sessions)",
-               marker_color=PALETTE[0]),
-        go.Scatter(x=table["risk"], y=table["training"], name="training", mode="lines+markers",
-                   line=dict(color=NEUTRAL, dash="dot", width=2))],
+        go.Bar(x=table["risk"], y=_drawn(table["recent"]),
+               name=f"{window_label} ({n:,} sessions)", marker_color=PALETTE[0]),
+        go.Scatter(x=table["risk"], y=_drawn(table["training"]), name="training",
+                   mode="lines+markers", line=dict(color=NEUTRAL, dash="dot", width=2))],
         layout=dict(title=title, **_LAYOUT, xaxis_title="risk (0–100)",
-                    yaxis=dict(title="share of sessions", tickformat=".0%"),
+                    yaxis=dict(title="share of sessions (log scale)", type="log",
+                               tickformat=".2~%"),
                     legend=LEGEND_BELOW, bargap=0.1))
