@@ -475,8 +475,10 @@ def evaluate_dataset(ds: BuiltSet, models_dir: Path, *, seeds: list[int], quick:
                     entry["error"] = f"{type(exc).__name__}: {exc}"
                     traceback.print_exc()
                 col.add(name, kind, entry, seeded=_has_seed(name))
-            _ensemble(store, col, seed, by_model, judge, model_scores, with_operating_point,
-                      test_start, test_y, test_scores, models_dir, train_model, score_model)
+            if len(ours) >= 2:  # an ensemble needs two members (not with --methods X)
+                _ensemble(store, col, seed, by_model, judge, model_scores,
+                          with_operating_point, test_start, test_y, test_scores, models_dir,
+                          train_model, score_model)
         _peers(ds, col, seeds, feats, train_rows, test_rows, order, device, quick, extra_peers,
                judge, fit_scaler)
         if seqs is not None:
