@@ -35,7 +35,8 @@ from core.app.data import open_store
               help="Comma-separated extra columns the model must not use.")
 @click.option("--map-file", default=None, type=click.Path(),
               help='The ingest mapping file; its "extra_types" ({"column": "numeric" | '
-                   '"categorical" | "ignore"}) override the inferred types of extra columns.')
+                   '"categorical" | "datetime" | "ignore"}) override the inferred types of '
+                   'extra columns.')
 @click.option("--history/--no-history", "history", default=None,
               help="Add (or leave out) the point-in-time history and entity features: the "
                    "user's rolling windows, each entity's activity and delayed fraud share "

@@ -135,6 +135,8 @@ def describe(name: str) -> tuple[str, str]:
         kind = name[len("count_log["):-1]
         label = "events of other types" if kind == OTHER_BUCKET else f"{kind} events"
         return "count", label
+    if name.startswith("extra_since_log[") and name.endswith("]"):
+        return "seconds", f"time from {name[len('extra_since_log['):-1]} to the event"
     if name.startswith("text_emb_"):
         return "number", f"text topic coordinate {name[len('text_emb_'):]} (sentence embedding)"
     if name.startswith("share[") and name.endswith("]"):

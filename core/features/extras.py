@@ -5,6 +5,12 @@ model's feature spec is learned, each extra column seen in the training events i
 
 * **numeric** when at least 99% of its present values read as finite numbers: the session's
   mean (and its min and max when training sessions carry the column on several events);
+* **datetime** when at least 99% of its present values read as dates or times (ISO 8601; an
+  offset is honoured, none means UTC, like event times): the time from that instant to the
+  event, ``extra_since_log[c]`` = ln(1 + seconds), the smallest in the session, 0 when the
+  instant lies after the event. A sign-up time, an account's or a card's creation date: how
+  soon after sign-up a purchase comes is among the strongest signals of payment fraud, and a
+  relative time does not drift with the clock as the instant itself would;
 * **categorical** when it has at most ``MAX_CATEGORIES`` distinct values: the session's
   largest *rarity* (-ln of the value's share of training events, unseen values as rare as one
   in the training count) and its events with a value never seen in training (log);
@@ -41,7 +47,7 @@ CLOCK_CORRELATION = 0.95
 """A numeric extra whose rank correlation with the event time reaches this is a counter or a
 clock (a time step, a sequence number), not behaviour: it is ignored."""
 CLOCK_SAMPLE = 200_000
-KINDS = ("numeric", "categorical")
+KINDS = ("numeric", "categorical", "datetime")
 
 
 @dataclass(frozen=True)
@@ -51,13 +57,14 @@ class ExtraSelection:
     allow: tuple[str, ...] | None = None
     deny: tuple[str, ...] = ()
     types: Mapping[str, str] = field(default_factory=dict)
-    """Type overrides by column: numeric, categorical or ignore."""
+    """Type overrides by column: numeric, categorical, datetime or ignore."""
 
     def __post_init__(self) -> None:
         bad = {k: v for k, v in self.types.items() if v not in (*KINDS, "ignore")}
         if bad:
             raise ConfigError(
-                f"extra column types must be numeric, categorical or ignore, got {bad}. Fix "
+                f"extra column types must be numeric, categorical, datetime or ignore, got "
+                f"{bad}. Fix "
                 "the types in the mapping file."
             )
 
@@ -80,13 +87,15 @@ class ExtraColumn:
     def names(self) -> tuple[str, ...]:
         if self.kind == "numeric":
             return tuple(f"extra_{s}[{self.name}]" for s in self.stats)
+        if self.kind == "datetime":
+            return (f"extra_since_log[{self.name}]",)
         return (f"extra_rarity[{self.name}]", f"extra_unseen_log[{self.name}]")
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"name": self.name, "kind": self.kind}
         if self.kind == "numeric":
             out["stats"] = list(self.stats)
-        else:
+        elif self.kind == "categorical":
             out |= {"values": list(self.values), "rarity": list(self.rarity),
                     "unseen_rarity": self.unseen_rarity}
         return out
@@ -182,22 +191,27 @@ def _type_column(con: duckdb.DuckDBPyConnection, relation: str, params: dict[str
         return "ignored by the mapping"
     p = {**params, "_xpath": _path(key)}
     value = "json_extract_string(extra, $_xpath)"
-    n_present, n_numeric, n_distinct, max_per_session = store_rows(con, f"""
+    n_present, n_numeric, n_dates, n_distinct, max_per_session = store_rows(con, f"""
         WITH v AS (SELECT session_id, {value} AS v FROM {relation} e WHERE extra IS NOT NULL),
         s AS (SELECT count(v) AS k FROM v GROUP BY session_id)
         SELECT (SELECT count(v) FROM v),
                (SELECT count(*) FROM v WHERE isfinite(TRY_CAST(v AS DOUBLE))),
+               (SELECT count(*) FROM v WHERE TRY_CAST(v AS DOUBLE) IS NULL
+                                         AND TRY_CAST(v AS TIMESTAMPTZ) IS NOT NULL),
                (SELECT approx_count_distinct(v) FROM v),
                (SELECT coalesce(max(k), 0) FROM s)""", p)[0]
     if not n_present:
         return "no values in training"
     kind = forced or ("numeric" if n_numeric >= NUMERIC_SHARE * n_present else
+                      "datetime" if n_dates >= NUMERIC_SHARE * n_present else
                       "categorical" if n_distinct <= MAX_CATEGORIES else "")
     if not kind:
         return f"text with {n_distinct:,} distinct values (ids or free text)"
     if kind == "numeric":
         stats = ("mean", "min", "max") if max_per_session > 1 else ("mean",)
         return ExtraColumn(key, "numeric", stats)
+    if kind == "datetime":
+        return ExtraColumn(key, "datetime", ())
     rows = store_rows(con, f"""
         SELECT v, count(*) FROM (SELECT {value} AS v FROM {relation} e
                                  WHERE extra IS NOT NULL)
@@ -243,24 +257,18 @@ def extra_feature_columns(con: duckdb.DuckDBPyConnection, spec: ExtraSpec, where
     index = pd.Index(np.asarray(session_ids, dtype=object))
     numeric = [c for c in spec.columns if c.kind == "numeric"]
     if numeric:
-        p = dict(params)
-        selects, aggs = [], []
+        paths, selects, aggs = {}, [], []
         for i, column in enumerate(numeric):
-            p[f"_x{i}"] = _path(column.name)
+            paths[f"_x{i}"] = _path(column.name)
             selects.append(f"TRY_CAST(json_extract_string(extra, $_x{i}) AS DOUBLE) AS v{i}")
             value = f"if(isfinite(v{i}), v{i}, NULL)"
             aggs += [f"{'avg' if s == 'mean' else s}({value}) AS \"{n}\""
                      for s, n in zip(column.stats, column.names, strict=True)]
-        frame = store_frame(con, f"""
-            SELECT session_id, {', '.join(aggs)} FROM (
-              SELECT session_id, {', '.join(selects)} FROM events {where})
-            GROUP BY session_id""", used_params(where, params) | {
-                k: v for k, v in p.items() if k.startswith("_x")}).set_index("session_id")
-        frame = frame.reindex(index)
-        for column in numeric:
-            for name in column.names:
-                out[name] = np.nan_to_num(frame[name].to_numpy(np.float64), nan=0.0,
-                                          posinf=0.0, neginf=0.0)
+        frame = _per_session(con, selects, aggs, where, params, paths, index)
+        out |= {n: frame[n].to_numpy(np.float64) for c in numeric for n in c.names}
+    dates = [c for c in spec.columns if c.kind == "datetime"]
+    if dates:
+        out |= _since_columns(con, dates, where, params, index)
     for column in (c for c in spec.columns if c.kind == "categorical"):
         p = {**used_params(where, params), "_xc": _path(column.name)}
         frame = store_frame(con, f"""
@@ -277,3 +285,31 @@ def extra_feature_columns(con: duckdb.DuckDBPyConnection, spec: ExtraSpec, where
         out[rarity_name] = per["rarity"].to_numpy(np.float64)
         out[unseen_name] = np.log1p(per["unseen"].to_numpy(np.float64))
     return {name: out[name] for name in spec.names}
+
+
+def _since_columns(con: duckdb.DuckDBPyConnection, columns: Sequence[ExtraColumn], where: str,
+                   params: dict[str, Any], index: pd.Index) -> dict[str, np.ndarray]:
+    """``extra_since_log[c]`` of each datetime column: ln(1 + seconds from the instant to the
+    event), the smallest in the session, 0 for an instant after the event or none."""
+    paths, selects, aggs = {}, [], []
+    for i, column in enumerate(columns):
+        paths[f"_d{i}"] = _path(column.name)
+        instant = f"TRY_CAST(json_extract_string(extra, $_d{i}) AS TIMESTAMPTZ)"
+        selects.append(f"(epoch_us(ts) - epoch_us({instant})) / 1e6 AS d{i}")
+        aggs.append(f'min(d{i}) AS "{column.names[0]}"')
+    frame = _per_session(con, selects, aggs, where, params, paths, index)
+    return {c.names[0]: np.log1p(np.maximum(frame[c.names[0]].to_numpy(np.float64), 0.0))
+            for c in columns}
+
+
+def _per_session(con: duckdb.DuckDBPyConnection, selects: Sequence[str], aggs: Sequence[str],
+                 where: str, params: dict[str, Any], paths: dict[str, str], index: pd.Index,
+                 ) -> pd.DataFrame:
+    """Per-event ``selects`` aggregated per session by ``aggs``, aligned with ``index``; a
+    missing or non-finite value is 0."""
+    frame = store_frame(con, f"""
+        SELECT session_id, {', '.join(aggs)} FROM (
+          SELECT session_id, {', '.join(selects)} FROM events {where})
+        GROUP BY session_id""", used_params(where, params) | paths).set_index("session_id")
+    frame = frame.reindex(index).astype(np.float64)
+    return frame.replace([np.inf, -np.inf], np.nan).fillna(0.0)

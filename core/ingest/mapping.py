@@ -124,12 +124,12 @@ def suggest_mapping(source_columns: Sequence[str]) -> dict[str, str]:
 
 
 EXTRA_TYPES_KEY = "extra_types"
-EXTRA_TYPES = ("numeric", "categorical", "ignore")
+EXTRA_TYPES = ("numeric", "categorical", "datetime", "ignore")
 
 
 def extra_types(document: dict[str, object], source: str | Path) -> dict[str, str]:
     """The mapping file's optional ``"extra_types": {"column": "numeric" | "categorical" |
-    "ignore"}``: how extra columns become features (core.features.extras), checked."""
+    "datetime" | "ignore"}``: how extra columns become features (core.features.extras), checked."""
     types = document.get(EXTRA_TYPES_KEY, {})
     if not isinstance(types, dict) or not all(
             isinstance(k, str) and v in EXTRA_TYPES for k, v in types.items()):
