@@ -76,7 +76,7 @@ from benchmarks.detection_report import fmt_num as fmt
 
 JSON_PREFIX = "BENCH_JSON "
 DATASETS = ("sample", "markov300", "unseen_types", "constant_shift", "adbench")
-OPTIONAL_DATASETS = ("markov", "sample_unlabelled")
+OPTIONAL_DATASETS = ("markov", "sample_unlabelled", "first_purchase")
 PEER_EPOCHS, PEER_BATCH = 10, 256  # as the benchmark always set them (PyOD AE default: 10)
 
 
@@ -623,6 +623,11 @@ def _builders(sizes: Sizes, datasets: list[str], adbench_dir: Path,
                                                                 sizes.data_seed)))
         elif name == "constant_shift":
             out.append(("", name, lambda db: build_constant_shift(db, sizes.stress_sessions,
+                                                                  sizes.data_seed)))
+        elif name == "first_purchase":
+            from benchmarks.detection_purchases import build_first_purchase
+
+            out.append(("", name, lambda db: build_first_purchase(db, sizes.stress_sessions,
                                                                   sizes.data_seed)))
         elif name == "adbench":
             files = adbench_files(adbench_dir)
