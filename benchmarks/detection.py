@@ -12,7 +12,8 @@ cores were 4-8x slower in the small networks.
 
 Data sets (``benchmarks.detection_data``; each in a fresh temporary store, built through
 ``core.ingest.ingest_events``): ``sample``, ``markov300`` (``markov``, the 50-type set, on
-request), ``unseen_types``, ``constant_shift`` and ``adbench`` (ten sets).
+request), ``unseen_types``, ``constant_shift`` and ``adbench`` (ten sets); on request also
+``sample_unlabelled`` and ``first_purchase`` (``benchmarks.detection_purchases``).
 
 Methods, in the same run on the same split:
 - our unsupervised detectors (every registered detector with ``requires_labels`` False; the
