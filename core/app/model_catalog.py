@@ -108,7 +108,7 @@ def _spec_summary(spec_text: Any) -> str:
     parts = [kind]
     types = inner.get("event_types") if isinstance(inner, dict) else None
     if isinstance(types, list):
-        parts.append(f"{len(types)} event types")
+        parts.append(f"{len(types)} event type{'' if len(types) == 1 else 's'}")
     names = inner.get("feature_names") or inner.get("names") if isinstance(inner, dict) else None
     if isinstance(names, list):
         parts.append(f"{len(names)} features")
@@ -119,7 +119,31 @@ def _spec_summary(spec_text: Any) -> str:
         parts.append("text embeddings")
     if isinstance(inner, dict) and inner.get("history"):
         parts.append("history features")
+    extras = _extras_summary(inner.get("extras") if isinstance(inner, dict) else None)
+    if extras:
+        parts.append(extras)
     return ", ".join(parts)
+
+
+def _extras_summary(extras: Any, shown: int = 6) -> str | None:
+    """The extra source columns a spec turned into features, with their types.
+
+        >>> _extras_summary({"columns": [{"name": "signup_time", "kind": "datetime"},
+        ...                              {"name": "age", "kind": "numeric"}],
+        ...                  "ignored": [["order_ref", "text with 900 distinct values"]]})
+        'extra columns signup_time (datetime), age (numeric); 1 ignored'
+    """
+    if not isinstance(extras, dict):
+        return None
+    columns = [c for c in extras.get("columns") or () if isinstance(c, dict)]
+    ignored = len(extras.get("ignored") or ())
+    if not columns and not ignored:
+        return None
+    named = [f"{c.get('name')} ({c.get('kind')})" for c in columns[:shown]]
+    if len(columns) > shown:
+        named.append(f"{len(columns) - shown} more")
+    text = f"extra columns {', '.join(named)}" if named else "no extra columns used"
+    return text + (f"; {ignored} ignored" if ignored else "")
 
 
 def _policy_uses(store: Store) -> tuple[str | None, int | None, dict[str, list[int]]]:
