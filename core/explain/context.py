@@ -135,8 +135,9 @@ def describe(name: str) -> tuple[str, str]:
         kind = name[len("count_log["):-1]
         label = "events of other types" if kind == OTHER_BUCKET else f"{kind} events"
         return "count", label
-    if name.startswith("extra_since_log[") and name.endswith("]"):
-        return "seconds", f"time from {name[len('extra_since_log['):-1]} to the event"
+    extra = _extra_text(name)
+    if extra is not None:
+        return extra
     if name.startswith("text_emb_"):
         return "number", f"text topic coordinate {name[len('text_emb_'):]} (sentence embedding)"
     if name.startswith("share[") and name.endswith("]"):
@@ -144,6 +145,27 @@ def describe(name: str) -> tuple[str, str]:
         label = "other event types" if kind == OTHER_BUCKET else kind
         return "share", f"of events are {label}"
     return "number", name
+
+
+def _extra_text(name: str) -> tuple[str, str] | None:
+    """(kind, meaning) of an extra column's feature (core.features.extras), else None.
+
+        >>> _extra_text("extra_rarity[browser]")
+        ('rarity', 'share of training events with its rarest browser')
+        >>> _extra_text("count_log[view]") is None
+        True
+    """
+    head, sep, rest = name.partition("[")
+    if not sep or not rest.endswith("]") or not head.startswith("extra_"):
+        return None
+    column = rest[:-1]
+    text = {"extra_since_log": ("seconds", f"time from {column} to the event"),
+            "extra_mean": ("number", column),
+            "extra_min": ("number", f"lowest {column}"),
+            "extra_max": ("number", f"highest {column}"),
+            "extra_rarity": ("rarity", f"share of training events with its rarest {column}"),
+            "extra_unseen_log": ("count", f"{column} values never seen in training")}
+    return text.get(head)
 
 
 def topic(name: str) -> str:
@@ -163,6 +185,8 @@ def decode(kind: str, values: np.ndarray) -> np.ndarray:
         return np.sign(values) * np.expm1(np.abs(values))
     if kind == "ratio":
         return np.exp(values)  # slog(a) - slog(b) = ln((1 + a) / (1 + b)) for a, b >= 0
+    if kind == "rarity":
+        return np.exp(-values)  # -ln(share) -> the share
     return values
 
 
@@ -201,6 +225,8 @@ def format_value(kind: str, value: float) -> str:
         return f"{value:,.2f}"
     if kind == "share":
         return f"{value * 100:.0f}%"
+    if kind == "rarity":
+        return f"{value * 100:.2g}%"
     if kind == "flag":
         return "yes" if value >= 0.5 else "no"
     if kind == "ratio":

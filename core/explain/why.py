@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from core.explain.context import decode, describe, format_value, topic
+from core.explain.context import decode, decode_hour, describe, format_value, topic
 from core.explain.explanation import SessionExplanation
 from core.explain.reasons import feature_sentence
 
@@ -182,7 +182,10 @@ def _sentence(explanation: SessionExplanation, names: list[str], duration_s: flo
     attribution's own values; counts are told first."""
     context = explanation.context
     if not context.empty and "kind" in context:
-        rows = context[context["feature"].isin(names)].to_dict(orient="records")
+        wanted = list(names)
+        if any(describe(n)[0] == "hour" for n in names):  # the hour is read from both
+            wanted += [n for n in ("hour_sin", "hour_cos") if n not in wanted]
+        rows = context[context["feature"].isin(wanted)].to_dict(orient="records")
         rows.sort(key=lambda r: r["kind"] != "count")
         if rows:
             return feature_sentence(rows[0], duration_s=duration_s,
@@ -193,8 +196,14 @@ def _sentence(explanation: SessionExplanation, names: list[str], duration_s: flo
             if name in f.names:
                 kind, meaning = describe(name)
                 value = float(f.values[f.names.index(name)])
-                shown = format_value(kind, float(decode(kind, np.array([value]))[0])) if (
-                    kind != "hour") else "see the hour"
+                if kind != "hour":
+                    shown = format_value(kind, float(decode(kind, np.array([value]))[0]))
+                elif "hour_sin" in f.names and "hour_cos" in f.names:
+                    shown = format_value("hour", decode_hour(
+                        np.array([f.values[f.names.index("hour_sin")]]),
+                        np.array([f.values[f.names.index("hour_cos")]])))
+                else:
+                    continue
                 return f"{readable_name(name)}: {shown}", name
     return None, None
 

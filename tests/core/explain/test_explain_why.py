@@ -123,6 +123,26 @@ def test_one_reason_per_topic_ranked_by_share_and_small_ones_dropped() -> None:
     assert why.n_dropped == 1
 
 
+def test_the_hour_reads_from_both_its_features_without_a_context_row() -> None:
+    names = ("hour_sin", "hour_cos", "gap_min_log")
+    angle = 2 * np.pi * 22.5 / 24  # 22:30
+    shap = np.array([-0.2, 2.0, 0.5])  # only the cosine pushes the score up
+    features = FeatureAttribution("ae", names, np.array([np.sin(angle), np.cos(angle), 1.0]),
+                                  shap, 0.0, float(shap.sum()), 0.0, 10, 3)
+    model = _explanation("ae", "autoencoder", _events(["login"]), features=features)
+    why = combine("s1", "u1", [ModelWeight("ae", "autoencoder", 1.0, "")], {"ae": model}, 60.0)
+    assert why.reasons[0].text == "start hour (UTC): 22:30 UTC"
+
+
+def test_extra_columns_read_in_words() -> None:
+    assert readable_name("extra_since_log[signup_time]") == "time from signup_time to the event"
+    assert readable_name("extra_rarity[browser]") == (
+        "share of training events with its rarest browser")
+    assert readable_name("extra_unseen_log[browser]") == (
+        "browser values never seen in training in the session")
+    assert readable_name("extra_mean[age]") == "age"
+
+
 def test_readable_names_have_no_code() -> None:
     assert readable_name("count_log[purchase]") == "purchase events in the session"
     assert readable_name("type:purchase") == "purchase events in the session"
