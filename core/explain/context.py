@@ -169,11 +169,20 @@ def _extra_text(name: str) -> tuple[str, str] | None:
 
 
 def topic(name: str) -> str:
-    """Features that say the same thing share a topic (one reason per topic)."""
+    """Features that say the same thing share a topic (one reason per topic).
+
+        >>> topic("share[search]"), topic("amount_max_log") == topic("amount_mean_log")
+        ('type:search', True)
+    """
     for prefix in ("count_log[", "share["):
         if name.startswith(prefix):
             return "type:" + name[len(prefix):-1]
-    return {"n_payment_failed_log": "type:payment_failed", "hour_cos": "hour_sin"}.get(name, name)
+    return _SAME_TOPIC.get(name, name)
+
+
+_SAME_TOPIC = {"n_payment_failed_log": "type:payment_failed", "hour_cos": "hour_sin",
+               # the session's spend: one purchase makes its total, largest and mean equal
+               "amount_max_log": "amount_sum_log", "amount_mean_log": "amount_sum_log"}
 
 
 def decode(kind: str, values: np.ndarray) -> np.ndarray:
