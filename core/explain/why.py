@@ -94,6 +94,14 @@ class Why:
         return [f"{r.text} — {r.share * 100:.0f}% of the risk ({', '.join(r.detectors)})"
                 for r in self.reasons]
 
+    def models_text(self) -> str:
+        """The models and their weights, by detector; by model id where two models share a
+        detector ('zscore (60%), vae (40%)')."""
+        shared = {d for d in (m.detector for m in self.models)
+                  if sum(m.detector == d for m in self.models) > 1}
+        return ", ".join(f"{m.model_id if m.detector in shared else m.detector} "
+                         f"({m.weight * 100:.0f}%)" for m in self.models)
+
     def to_dict(self) -> dict[str, Any]:
         return {"session_id": self.session_id, "user_id": self.user_id,
                 "reasons": [r.to_dict() for r in self.reasons],

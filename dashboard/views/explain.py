@@ -81,8 +81,7 @@ if not why.reasons:
 st.caption(safe.fmt(
     "Combined across {models}, each weighted by its part in the risk; one line per topic; "
     "{dropped} smaller topics (under 3% of the risk each) left out.",
-    models=safe.Markdown(", ".join(f"{m.detector} ({m.weight * 100:.0f}%)"
-                                   for m in why.models)), dropped=why.n_dropped))
+    models=why.models_text(), dropped=why.n_dropped))
 for note in why.notes:
     st.caption(safe.prose(note))
 widgets_similar.draw_typology(session_id)

@@ -134,6 +134,13 @@ def test_the_hour_reads_from_both_its_features_without_a_context_row() -> None:
     assert why.reasons[0].text == "start hour (UTC): 22:30 UTC"
 
 
+def test_models_are_named_by_detector_or_by_id_when_two_share_one() -> None:
+    weights = [ModelWeight("e-1", "ecdf_tails", 0.5, ""), ModelWeight("e-2", "ecdf_tails", 0.3, ""),
+               ModelWeight("v-1", "vae", 0.2, "")]
+    why = combine("s1", "u1", weights, {}, 60.0)
+    assert why.models_text() == "e-1 (50%), e-2 (30%), vae (20%)"
+
+
 def test_extra_columns_read_in_words() -> None:
     assert readable_name("extra_since_log[signup_time]") == "time from signup_time to the event"
     assert readable_name("extra_rarity[browser]") == (
