@@ -204,7 +204,8 @@ def train_model(
 
 
 def _notes(spec: dict[str, Any], held: list[str]) -> tuple[str, ...]:
-    """Sentences on the features left out: calendar columns held, extra columns ignored."""
+    """Sentences on how the features read the data: calendar columns held, extra columns
+    ignored, extra columns read as instants."""
     notes = []
     if held:
         notes.append(f"left out {', '.join(held)}: the training window is shorter than "
@@ -212,6 +213,10 @@ def _notes(spec: dict[str, Any], held: list[str]) -> tuple[str, ...]:
     extras = (spec.get("features") or {}).get("extras") or {}
     for name, why in extras.get("ignored", ()):
         notes.append(f"extra column {name!r} left out: {why}")
+    for column in extras.get("columns", ()):
+        if column.get("kind") == "datetime":
+            notes.append(f"extra column {column['name']!r} holds dates or times: the model "
+                         "reads the time from it to each event (extra_since_log)")
     return tuple(notes)
 
 

@@ -89,3 +89,21 @@ def test_explanations_read_it_as_a_time(built) -> None:  # type: ignore[no-untyp
     assert describe("extra_since_log[signed_up]") == (
         "seconds", "time from signed_up to the event")
     assert np.isfinite(built.matrix.values).all()
+
+
+def test_train_says_a_column_was_read_as_instants(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from cli.main import main
+
+    rows = [{"user_id": f"u{i}", "ts": (T0 + dt.timedelta(hours=i)).isoformat(),
+             "event_type": "buy", "signed_up": (T0 - dt.timedelta(days=i % 9)).isoformat()}
+            for i in range(120)]
+    source = tmp_path / "events.csv"
+    pd.DataFrame(rows).to_csv(source, index=False)
+    db = tmp_path / "d.duckdb"
+    runner = CliRunner()
+    assert runner.invoke(main, ["ingest", str(source), "--db", str(db)]).exit_code == 0
+    told = runner.invoke(main, ["train", "--detector", "zscore", "--db", str(db)])
+    assert told.exit_code == 0, told.output
+    assert "Note: extra column 'signed_up' holds dates or times" in told.output
