@@ -61,6 +61,23 @@ OPTIONAL_IN_SOURCE: dict[str, str] = {"event_type": DEFAULT_EVENT_TYPE}
 
 LABEL_LEVELS: tuple[str, ...] = ("event", "session", "user")
 LABEL_SOURCES: tuple[str, ...] = ("ground_truth", "analyst")
+LABEL_LIKE_NAMES = frozenset({
+    "is_anomaly", "anomaly", "is_anomalous", "label", "labels", "is_fraud", "fraud",
+    "is_fraudulent", "fraudulent", "fraud_label", "class", "target", "is_attack", "attack",
+    "ground_truth"})
+"""Source column names that usually hold the answer: a detector must not learn from them."""
+
+
+def looks_like_label(column: str) -> bool:
+    """True for a column named like ground truth (``is_fraud``, ``isFraud``, ``Class``).
+
+        >>> looks_like_label("isFraud"), looks_like_label("Class"), looks_like_label("amount")
+        (True, True, False)
+    """
+    name = column.strip().replace("-", "_").replace(" ", "_")
+    snake = "".join(f"_{c.lower()}" if c.isupper() and i else c.lower()
+                    for i, c in enumerate(name))
+    return name.lower() in LABEL_LIKE_NAMES or snake in LABEL_LIKE_NAMES
 NORMAL_SCENARIO = "normal"
 
 DEFAULT_SESSION_GAP_MINUTES = 30

@@ -36,6 +36,7 @@ import pandas as pd
 
 from core.errors import ConfigError, ModelError
 from core.features._source import used_params
+from core.schema import looks_like_label
 from core.store.features import frame as store_frame
 from core.store.features import rows as store_rows
 
@@ -189,6 +190,9 @@ def _type_column(con: duckdb.DuckDBPyConnection, relation: str, params: dict[str
     """The column's features, or the reason it is ignored."""
     if forced == "ignore":
         return "ignored by the mapping"
+    if forced is None and looks_like_label(key):
+        return ("named like labels: a detector must not learn from the answer. Store it with "
+                "`anomalyst ingest-labels`, or type it in the mapping's extra_types to use it")
     p = {**params, "_xpath": _path(key)}
     value = "json_extract_string(extra, $_xpath)"
     n_present, n_numeric, n_dates, n_distinct, max_per_session = store_rows(con, f"""

@@ -34,7 +34,12 @@ from core.ingest.sources import (
     unreadable_source_message,
 )
 from core.ingest.time_window import TimeWindow
-from core.schema import DEFAULT_SESSION_GAP_MINUTES, EVENT_COLUMN_NAMES, OPTIONAL_IN_SOURCE
+from core.schema import (
+    DEFAULT_SESSION_GAP_MINUTES,
+    EVENT_COLUMN_NAMES,
+    OPTIONAL_IN_SOURCE,
+    looks_like_label,
+)
 from core.store import Store
 from core.store.ingest_sql import quote_ident, stage_select
 
@@ -132,6 +137,11 @@ def _stage_select(
         extras = []
     elif extras:
         report.notes.append(f"{raw.label}: kept extra column(s) {', '.join(extras)} in 'extra'.")
+        for column in (c for c in extras if looks_like_label(c)):
+            report.notes.append(
+                f"{raw.label}: column {column!r} looks like labels; models leave it out of "
+                f"their features. To evaluate against it, store it as labels: `anomalyst "
+                f"ingest-labels {raw.label}`.")
     return stage_select(quote_ident(raw.table), "rowid", mapped, extras, index,
                         (window.min_ts, window.max_ts))
 

@@ -107,3 +107,30 @@ def test_train_says_a_column_was_read_as_instants(tmp_path: Path) -> None:
     told = runner.invoke(main, ["train", "--detector", "zscore", "--db", str(db)])
     assert told.exit_code == 0, told.output
     assert "Note: extra column 'signed_up' holds dates or times" in told.output
+
+
+def test_a_column_named_like_labels_is_not_a_feature_unless_the_mapping_says_so(
+        tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from cli.main import main
+
+    rows = [{"user_id": f"u{i}", "ts": (T0 + dt.timedelta(hours=i)).isoformat(),
+             "event_type": "buy", "amount": float(i % 7), "isFraud": int(i % 50 == 0)}
+            for i in range(150)]
+    source = tmp_path / "events.csv"
+    pd.DataFrame(rows).to_csv(source, index=False)
+    db = tmp_path / "d.duckdb"
+    runner = CliRunner()
+    ingested = runner.invoke(main, ["ingest", str(source), "--db", str(db)])
+    assert ingested.exit_code == 0, ingested.output
+    assert "column 'isFraud' looks like labels" in ingested.output
+    told = runner.invoke(main, ["train", "--detector", "zscore", "--db", str(db)])
+    assert told.exit_code == 0, told.output
+    assert "extra column 'isFraud' left out: named like labels" in told.output
+    with Store.open(db, read_only=True) as store:
+        kept = build_session_features(store.con, training=TrainingScope(
+            until=CUT, extras=ExtraSelection(types={"isFraud": "numeric"})))
+        left = build_session_features(store.con, training=TrainingScope(until=CUT))
+    assert "extra_mean[isFraud]" in kept.matrix.names
+    assert not any("isFraud" in n for n in left.matrix.names)
