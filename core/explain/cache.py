@@ -19,9 +19,10 @@ from core.store import Store
 SUMMARY = "summary"
 SHAP = "shap"
 ATTENTION = "attention_maps"  # not "attention": that is a per-event method's name
-FORMAT = 2
+FORMAT = 3
 """Bumped when what an explanation holds changes (2: log-odds attributions of probability
-outputs); a cached explanation of another format is computed again."""
+outputs; 3: extra columns' context rows in words, 2026-12-07); a cached explanation of another
+format is computed again."""
 
 
 def _split(explanation: SessionExplanation) -> dict[str, dict[str, Any]]:

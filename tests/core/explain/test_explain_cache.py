@@ -140,6 +140,12 @@ def test_every_part_survives_the_cache_round_trip() -> None:
                                [0.01, 0.02, np.nan])
     assert back.events["ts"].tolist() == events["ts"].tolist()
     assert back.reasons == ["one", "two"] and back.is_flagged and back.percentile == 99.5
+    with Store.open(":memory:") as store:  # written by an older version: computed again
+        cache.save(store, original)
+        rows = store.explanations.cached("m1", "s1")
+        rows["summary"]["format"] = cache.FORMAT - 1
+        store.explanations.replace("m1", "s1", rows, computed_at=original.computed_at)
+        assert cache.load(store, "m1", "s1") is None
 
 
 def test_a_real_ensemble_is_explained_through_its_members(demo_store_copy: Path) -> None:
