@@ -137,7 +137,7 @@ class ExtraSpec:
             raise ModelError(f"extra column spec is damaged ({exc}). Retrain the model.") from exc
 
 
-def _path(name: str) -> str:
+def extra_path(name: str) -> str:
     """JSON path of a top-level key (quoted, so any key name works)."""
     return '$."' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
@@ -193,7 +193,7 @@ def _type_column(con: duckdb.DuckDBPyConnection, relation: str, params: dict[str
     if forced is None and looks_like_label(key):
         return ("named like labels: a detector must not learn from the answer. Store it with "
                 "`anomalyst ingest-labels`, or type it in the mapping's extra_types to use it")
-    p = {**params, "_xpath": _path(key)}
+    p = {**params, "_xpath": extra_path(key)}
     value = "json_extract_string(extra, $_xpath)"
     n_present, n_numeric, n_dates, n_distinct, max_per_session = store_rows(con, f"""
         WITH v AS (SELECT session_id, {value} AS v FROM {relation} e WHERE extra IS NOT NULL),
@@ -235,7 +235,7 @@ def _time_rank_correlations(con: duckdb.DuckDBPyConnection, relation: str,
     p = dict(params)
     values, ranks, corrs = [], [], []
     for i, key in enumerate(keys):
-        p[f"_c{i}"] = _path(key)
+        p[f"_c{i}"] = extra_path(key)
         values.append(f"if(isfinite(TRY_CAST(json_extract_string(extra, $_c{i}) AS DOUBLE)), "
                       f"TRY_CAST(json_extract_string(extra, $_c{i}) AS DOUBLE), NULL) AS x{i}")
         ranks.append(f"if(x{i} IS NULL, NULL, rank() OVER (ORDER BY x{i})) AS r{i}")
@@ -263,7 +263,7 @@ def extra_feature_columns(con: duckdb.DuckDBPyConnection, spec: ExtraSpec, where
     if numeric:
         paths, selects, aggs = {}, [], []
         for i, column in enumerate(numeric):
-            paths[f"_x{i}"] = _path(column.name)
+            paths[f"_x{i}"] = extra_path(column.name)
             selects.append(f"TRY_CAST(json_extract_string(extra, $_x{i}) AS DOUBLE) AS v{i}")
             value = f"if(isfinite(v{i}), v{i}, NULL)"
             aggs += [f"{'avg' if s == 'mean' else s}({value}) AS \"{n}\""
@@ -274,7 +274,7 @@ def extra_feature_columns(con: duckdb.DuckDBPyConnection, spec: ExtraSpec, where
     if dates:
         out |= _since_columns(con, dates, where, params, index)
     for column in (c for c in spec.columns if c.kind == "categorical"):
-        p = {**used_params(where, params), "_xc": _path(column.name)}
+        p = {**used_params(where, params), "_xc": extra_path(column.name)}
         frame = store_frame(con, f"""
             SELECT session_id, v, count(*) AS n FROM (
               SELECT session_id, json_extract_string(extra, $_xc) AS v FROM events {where})
@@ -297,7 +297,7 @@ def _since_columns(con: duckdb.DuckDBPyConnection, columns: Sequence[ExtraColumn
     event), the smallest in the session, 0 for an instant after the event or none."""
     paths, selects, aggs = {}, [], []
     for i, column in enumerate(columns):
-        paths[f"_d{i}"] = _path(column.name)
+        paths[f"_d{i}"] = extra_path(column.name)
         instant = f"TRY_CAST(json_extract_string(extra, $_d{i}) AS TIMESTAMPTZ)"
         selects.append(f"(epoch_us(ts) - epoch_us({instant})) / 1e6 AS d{i}")
         aggs.append(f'min(d{i}) AS "{column.names[0]}"')

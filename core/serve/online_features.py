@@ -16,8 +16,9 @@ table); from then on the service is the store's only writer, so every later even
 through ``apply`` first. Definitions follow ``core.features.session`` and
 ``core.text.features`` line by line (docs/FEATURES.md); ``tests/core/serve/
 test_online_features.py`` checks the rows against the batch build on sample data. Specs with
-extra columns, entity history or whole-table sharing are not supported here (``supports``):
-the service scores them through the store, as before.
+entity history or whole-table sharing are not supported here (``supports``): the service
+scores them through the store, as before. Extra columns are read by
+``core.serve.online_extras``.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ from core.features.spec import (
     SMALL_AMOUNT,
     FeatureSpec,
 )
+from core.serve.online_extras import ExtraReader
 
 _US_PER_DAY = 86_400_000_000
 _NOVEL = ("device_id", "ip", "country", "payment_id")
@@ -52,8 +54,6 @@ def supports(spec: FeatureSpec) -> str | None:
     """None when this module builds ``spec``'s rows exactly, else why not."""
     if spec.sharing != POINT_IN_TIME:
         return "the model's features count device and IP sharing over the whole table"
-    if spec.extras is not None and spec.extras.columns:
-        return "the model uses extra source columns"
     if spec.history is not None and spec.history.enabled:
         return "the model uses entity history features"
     return None
@@ -74,6 +74,8 @@ class Event:
     item_id: str | None = None
     category: str | None = None
     text: str | None = None
+    extra: str | None = None  # the extra fields' JSON text
+    extra_values: tuple[Any, ...] | None = None  # what the spec's extra columns read of it
 
 
 @dataclass(slots=True)
@@ -125,6 +127,8 @@ class OnlineState:
         self.text_users: dict[str, dict[str, int]] = {}
         self.vectors: dict[str, np.ndarray] = {}
         self._text_sessions: dict[str, set[str]] = {}  # text -> live sessions holding it
+        self._extras = (ExtraReader(spec.extras)
+                        if spec.extras is not None and spec.extras.columns else None)
         self._spec_types = {t: i for i, t in enumerate(spec.event_types)}
         self._novel_types = set(spec.novelty.event_types) if spec.novelty else set()
         self._transitions = (set(spec.novelty.transitions)
@@ -250,6 +254,8 @@ class OnlineState:
     def rows(self, session_ids: Sequence[str]) -> np.ndarray:
         """(n, features) float32 in ``spec.names`` order, non-finite values as 0."""
         out = np.zeros((len(session_ids), len(self.names)), np.float32)
+        if self._extras is not None:
+            self._read_extras(session_ids)
         for i, sid in enumerate(session_ids):
             f = self._features(self.live[sid])
             row = np.array([f.get(name, math.nan) for name in self.names], np.float64)
@@ -257,6 +263,15 @@ class OnlineState:
             row[~np.isfinite(row)] = 0.0
             out[i] = row
         return out
+
+    def _read_extras(self, session_ids: Sequence[str]) -> None:
+        """Read the extra columns of the sessions' events not read yet (one query)."""
+        todo = [e for sid in session_ids for e in self.live[sid].events
+                if e.extra_values is None]
+        if todo and self._extras is not None:
+            for e, values in zip(todo, self._extras.read([e.extra for e in todo]),
+                                 strict=True):
+                e.extra_values = values
 
     def pending(self, session_id: str) -> bool:
         """A text of the session is not embedded yet: its row is provisional."""
@@ -377,6 +392,9 @@ class OnlineState:
                   "unseen_transition_share": pairs / (n - 1) if n > 1 else math.nan}
         if self.spec.text is not None:
             f |= self._text_features(texts, live.user_id, end)
+        if self._extras is not None:
+            empty = (None,) * len(self._extras.columns)
+            f |= self._extras.features([(e.t_us, e.extra_values or empty) for e in ev])
         return f
 
     def _other_by(self, text: str, user_id: str, end: int) -> bool:
@@ -455,4 +473,4 @@ def event_from_row(row: dict[str, Any], t_us: int) -> Event:
     return Event(t_us, row["event_id"], row["event_type"], row.get("amount"),
                  row.get("quantity"), row.get("device_id"), row.get("ip"), row.get("country"),
                  row.get("user_agent"), row.get("payment_id"), row.get("item_id"),
-                 row.get("category"), row.get("text"))
+                 row.get("category"), row.get("text"), row.get("extra"))

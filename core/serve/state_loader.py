@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import time
@@ -63,8 +64,15 @@ def stored_events(store: Store, session_id: str) -> list[Event]:
                   None if r["amount"] is None else float(r["amount"]),
                   None if r["quantity"] is None else int(r["quantity"]),
                   r["device_id"], r["ip"], r["country"], r["user_agent"], r["payment_id"],
-                  r["item_id"], r["category"], r["text"])
+                  r["item_id"], r["category"], r["text"], _json_text(r.get("extra")))
             for r in frame.to_dict(orient="records")]
+
+
+def _json_text(value: object) -> str | None:
+    """The ``extra`` column as JSON text (DuckDB hands JSON over as text already)."""
+    if value is None:
+        return None
+    return value if isinstance(value, str) else json.dumps(value)
 
 
 def frame_events(frame: pd.DataFrame) -> list[tuple[str, str, Event]]:
@@ -78,5 +86,6 @@ def frame_events(frame: pd.DataFrame) -> list[tuple[str, str, Event]]:
             None if r.get("amount") is None else float(r["amount"]),
             None if r.get("quantity") is None else int(r["quantity"]),
             r.get("device_id"), r.get("ip"), r.get("country"), r.get("user_agent"),
-            r.get("payment_id"), r.get("item_id"), r.get("category"), r.get("text"))))
+            r.get("payment_id"), r.get("item_id"), r.get("category"), r.get("text"),
+            _json_text(r.get("extra")))))
     return out

@@ -68,7 +68,7 @@ _FIRST_USES = {col: f"""
 """ for col in ("device_id", "ip", "text")}
 _SESSION_EVENTS = """
     SELECT event_id, epoch_us(ts) AS t_us, event_type, amount, quantity, device_id, ip,
-           country, user_agent, payment_id, item_id, category, text
+           country, user_agent, payment_id, item_id, category, text, extra
     FROM events WHERE session_id = $session_id ORDER BY ts, event_id
 """
 _LATEST_SESSION = """
