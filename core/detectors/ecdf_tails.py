@@ -115,7 +115,8 @@ class EcdfTailsDetector(FeatureDetector[EcdfTailsConfig]):
     """Sum over features of -log of the smaller empirical tail probability.
 
     Learned: ``feature_names_``, ``n_train_``, per feature its knots (``knots_``, ``le_``,
-    ``ge_`` flat, ``offsets_`` (f + 1,)) and robust ``scale_``.
+    ``ge_`` flat, ``offsets_`` (f + 1,)) and robust ``scale_``; ``centre_`` (the medians, for
+    the scoring service's quick reasons; None for a model saved before it was kept).
     """
 
     config_class = EcdfTailsConfig
@@ -126,6 +127,7 @@ class EcdfTailsDetector(FeatureDetector[EcdfTailsConfig]):
     ge_: np.ndarray
     offsets_: np.ndarray
     scale_: np.ndarray
+    centre_: np.ndarray | None = None
 
     def fit(self, data: FeatureMatrix, y: np.ndarray | None = None) -> Self:
         """Learn each feature's CDF knots and robust scale; ``y`` is ignored."""
@@ -141,7 +143,7 @@ class EcdfTailsDetector(FeatureDetector[EcdfTailsConfig]):
         self.le_ = np.concatenate([p[1] for p in parts])
         self.ge_ = np.concatenate([p[2] for p in parts])
         self.offsets_ = np.cumsum([0, *(len(p[0]) for p in parts)]).astype(np.int64)
-        _, self.scale_ = fit_scaler(values, "robust", data.names)
+        self.centre_, self.scale_ = fit_scaler(values, "robust", data.names)
         self.n_train_ = len(values)
         self.feature_names_ = tuple(data.names)
         return self
@@ -185,7 +187,8 @@ class EcdfTailsDetector(FeatureDetector[EcdfTailsConfig]):
     def _get_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         return ({"feature_names": list(self.feature_names_), "n_train": self.n_train_},
                 {"knots": self.knots_, "le": self.le_, "ge": self.ge_,
-                 "offsets": self.offsets_, "scale": self.scale_})
+                 "offsets": self.offsets_, "scale": self.scale_}
+                | ({} if self.centre_ is None else {"centre": self.centre_}))
 
     def _set_state(self, state: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
         names = tuple(str(n) for n in state["feature_names"])
@@ -207,4 +210,8 @@ class EcdfTailsDetector(FeatureDetector[EcdfTailsConfig]):
         self.le_ = arrays["le"].astype(np.float64)
         self.ge_ = arrays["ge"].astype(np.float64)
         self.scale_ = arrays["scale"].astype(np.float64)
+        if "centre" in arrays:  # kept since 2026-12-07
+            require_arrays(arrays, {"centre": (f,)})
+        centre = arrays.get("centre")
+        self.centre_ = None if centre is None else centre.astype(np.float64)
         self.feature_names_ = names

@@ -85,6 +85,26 @@ def test_a_session_scores_the_same_alone_and_after_a_reload(tmp_path) -> None:
     np.testing.assert_array_equal(load_detector(tmp_path / "m").score(_matrix(test)), batch)
 
 
+def test_the_medians_are_kept_for_quick_reasons_and_older_models_load_without(tmp_path) -> None:
+    from core.serve.quick_reasons import quick_reasons, scale_of
+
+    rng = np.random.default_rng(6)
+    train = rng.normal(10.0, 2.0, size=(400, 2))
+    detector = EcdfTailsDetector(EcdfTailsConfig(max_knots=32, tail_knots=4)).fit(
+        _matrix(train, ("n_events_log", "duration_log")))
+    detector.save(tmp_path / "m")
+    centre, scale = scale_of([load_detector(tmp_path / "m")])
+    np.testing.assert_allclose(centre, np.median(train, axis=0))
+    assert quick_reasons(("n_events_log", "duration_log"), np.array([10.0, 30.0]), centre,
+                         scale)[0].startswith("session length")
+    state, arrays = detector._get_state()  # a model saved before the medians were kept
+    older = EcdfTailsDetector(detector.config)
+    older._set_state(state, {k: v for k, v in arrays.items() if k != "centre"})
+    assert older.centre_ is None and scale_of([older]) is None
+    rows = _matrix(train[:5], ("n_events_log", "duration_log"))
+    np.testing.assert_array_equal(older.score(rows), detector.score(rows))
+
+
 def test_a_config_whose_tails_swallow_the_knots_is_refused() -> None:
     with pytest.raises(ConfigError, match="tail_knots must be under half"):
         EcdfTailsConfig(max_knots=16, tail_knots=8)
