@@ -50,5 +50,5 @@ def risk_drift(recent: np.ndarray, training: np.ndarray, *, window_label: str,
                    mode="lines+markers", line=dict(color=NEUTRAL, dash="dot", width=2))],
         layout=dict(title=title, **_LAYOUT, xaxis_title="risk (0–100)",
                     yaxis=dict(title="share of sessions (log scale)", type="log",
-                               tickformat=".2~%"),
+                               tickformat=".2~%", dtick="D2"),  # 1, 2, 5 a decade
                     legend=LEGEND_BELOW, bargap=0.1))

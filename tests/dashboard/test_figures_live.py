@@ -16,7 +16,7 @@ def test_drift_table_gives_each_side_shares_of_its_own_sessions() -> None:
 def test_risk_drift_keeps_a_small_tail_visible_on_a_log_axis() -> None:
     training = np.r_[np.full(990, 2.0), np.full(10, 97.0)]  # a 1% tail beside 99% at risk 2
     fig = risk_drift(np.array([97.0, 3.0]), training, window_label="last hour")
-    assert fig.layout.yaxis.type == "log"
+    assert fig.layout.yaxis.type == "log" and fig.layout.yaxis.dtick == "D2"  # 1-2-5 ticks
     line = fig.data[1]
     assert line.y[-1] == 0.01 and line.y[0] == 0.99
     assert line.y[5] is None  # an empty bin is a gap, not a point at 0 (log 0 is undefined)
