@@ -13,7 +13,8 @@ cores were 4-8x slower in the small networks.
 Data sets (``benchmarks.detection_data``; each in a fresh temporary store, built through
 ``core.ingest.ingest_events``): ``sample``, ``markov300`` (``markov``, the 50-type set, on
 request), ``unseen_types``, ``constant_shift`` and ``adbench`` (ten sets); on request also
-``sample_unlabelled`` and ``first_purchase`` (``benchmarks.detection_purchases``).
+``sample_unlabelled``, ``first_purchase`` and ``first_purchase_ids``
+(``benchmarks.detection_purchases``).
 
 Methods, in the same run on the same split:
 - our unsupervised detectors (every registered detector with ``requires_labels`` False; the
@@ -77,7 +78,7 @@ from benchmarks.detection_report import fmt_num as fmt
 
 JSON_PREFIX = "BENCH_JSON "
 DATASETS = ("sample", "markov300", "unseen_types", "constant_shift", "adbench")
-OPTIONAL_DATASETS = ("markov", "sample_unlabelled", "first_purchase")
+OPTIONAL_DATASETS = ("markov", "sample_unlabelled", "first_purchase", "first_purchase_ids")
 PEER_EPOCHS, PEER_BATCH = 10, 256  # as the benchmark always set them (PyOD AE default: 10)
 
 
@@ -625,11 +626,12 @@ def _builders(sizes: Sizes, datasets: list[str], adbench_dir: Path,
         elif name == "constant_shift":
             out.append(("", name, lambda db: build_constant_shift(db, sizes.stress_sessions,
                                                                   sizes.data_seed)))
-        elif name == "first_purchase":
+        elif name in ("first_purchase", "first_purchase_ids"):
             from benchmarks.detection_purchases import build_first_purchase
 
-            out.append(("", name, lambda db: build_first_purchase(db, sizes.stress_sessions,
-                                                                  sizes.data_seed)))
+            numbers = name.endswith("_ids")
+            out.append(("", name, lambda db, ids=numbers: build_first_purchase(
+                db, sizes.stress_sessions, sizes.data_seed, numbers=ids)))
         elif name == "adbench":
             files = adbench_files(adbench_dir)
             if adbench_sets:

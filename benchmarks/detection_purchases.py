@@ -13,6 +13,11 @@ and age arrive as extra columns, the sign-up time as an ISO 8601 string.
   seconds after signing up (a script), ``device_ring`` buys after an ordinary delay but on a
   device shared by 2-8 fraud accounts (on their own IPs).
 
+``first_purchase_ids`` is the same data with two numbers that name something, as public
+account data carries them: a ``customer_number`` handed out in sign-up order (so accounts
+opened after the training window have larger ones) and a five-digit ``zip``. Neither says
+anything about fraud; read as quantities they are noise, and the customer number drifts.
+
 Labels are in the store. A detector sees the quick purchases only through the time from the
 sign-up to the purchase (``extra_since_log[signup_time]``, docs/FEATURES.md): before extra
 columns that hold instants became features, ``signup_time`` was ignored as text with one value
@@ -34,8 +39,9 @@ FRAUD_KINDS = ("instant_purchase", "device_ring")
 
 
 def first_purchase_frames(n_users: int, *, rate: float = 0.05, seed: int = 0,
-                          ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(events, labels) of ``n_users`` first purchases (module docstring)."""
+                          numbers: bool = False) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(events, labels) of ``n_users`` first purchases (module docstring); ``numbers`` adds
+    the ``first_purchase_ids`` columns."""
     rng = np.random.default_rng(seed)
     bought = rng.uniform(0, 60 * 86_400, n_users)
     delay = np.exp(rng.uniform(np.log(3_600), np.log(90 * 86_400), n_users))
@@ -73,16 +79,25 @@ def first_purchase_frames(n_users: int, *, rate: float = 0.05, seed: int = 0,
         "signup_time": signed_up.strftime("%Y-%m-%dT%H:%M:%S"),
         "source": rng.choice(SOURCES, n_users), "browser": rng.choice(BROWSERS, n_users),
         "sex": rng.choice(("M", "F"), n_users), "age": rng.integers(18, 70, n_users)})
+    if numbers:
+        order = np.argsort(signed_up.to_numpy(), kind="stable")
+        events["customer_number"] = np.empty(n_users, np.int64)
+        events.loc[order, "customer_number"] = 100_000 + np.arange(n_users)
+        events["zip"] = rng.integers(10_000, 99_999, n_users)
     events = events.sort_values("ts", kind="stable").reset_index(drop=True)
     labels = pd.DataFrame({"session_id": ids, "is_anomaly": fraud,
                            "scenario": np.where(fraud, kind, "normal")})
     return events, labels
 
 
-def build_first_purchase(db: Path, n_users: int, seed: int) -> BuiltSet:
-    events, labels = first_purchase_frames(n_users, seed=seed)
-    built = _labelled_set("first_purchase", db, events, labels,
+def build_first_purchase(db: Path, n_users: int, seed: int, numbers: bool = False,
+                         ) -> BuiltSet:
+    events, labels = first_purchase_frames(n_users, seed=seed, numbers=numbers)
+    name = "first_purchase_ids" if numbers else "first_purchase"
+    built = _labelled_set(name, db, events, labels,
                           f"{n_users:,} first purchases with a sign-up time (extra column); 5% "
-                          "fraud: half buy 1-10 s after signing up, half share a device ring")
+                          "fraud: half buy 1-10 s after signing up, half share a device ring"
+                          + ("; a customer number handed out in sign-up order and a zip code "
+                             "as extra numbers" if numbers else ""))
     built.sequence_models = False  # one event a session: no order to learn
     return built

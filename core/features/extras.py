@@ -6,7 +6,8 @@ model's feature spec is learned, each extra column seen in the training events i
 * **numeric** when at least 99% of its present values read as finite numbers: the session's
   mean (and its min and max when training sessions carry the column on several events);
 * **datetime** when at least 99% of its present values read as dates or times (ISO 8601; an
-  offset is honoured, none means UTC, like event times): the time from that instant to the
+  offset is honoured, none means UTC, like event times), or as epoch numbers in a column named
+  like instants (``created_at``: ``EPOCH_RANGES``): the time from that instant to the
   event, ``extra_since_log[c]`` = ln(1 + seconds), the smallest in the session, 0 when the
   instant lies after the event. A sign-up time, an account's or a card's creation date: how
   soon after sign-up a purchase comes is among the strongest signals of payment fraud, and a
@@ -14,7 +15,9 @@ model's feature spec is learned, each extra column seen in the training events i
 * **categorical** when it has at most ``MAX_CATEGORIES`` distinct values: the session's
   largest *rarity* (-ln of the value's share of training events, unseen values as rare as one
   in the training count) and its events with a value never seen in training (log);
-* otherwise **ignored** (ids, free text): the spec lists them with the reason. A numeric
+* otherwise **ignored** (ids, free text): the spec lists them with the reason. Numbers
+  named like an identifier (``cc_num``, ``zip``, ``branch_no``: ``core.features.column_names``)
+  are categorical when they have few values and ignored otherwise. A numeric
   column that follows the event time (a time step, a sequence number: Spearman |rho| >= 0.95
   with the event timestamps) is ignored too, unless the mapping types it: scored after its
   training window, every session would lie beyond the range it was trained on.
@@ -36,9 +39,11 @@ import pandas as pd
 
 from core.errors import ConfigError, ModelError
 from core.features._source import used_params
+from core.features.column_names import looks_like_identifier, looks_like_time
 from core.schema import looks_like_label
 from core.store.features import frame as store_frame
 from core.store.features import rows as store_rows
+from core.store.ingest_sql import epoch_to_timestamp
 
 MAX_CATEGORIES = 50
 MAX_EXTRA_COLUMNS = 200
@@ -48,6 +53,9 @@ CLOCK_CORRELATION = 0.95
 """A numeric extra whose rank correlation with the event time reaches this is a counter or a
 clock (a time step, a sequence number), not behaviour: it is ignored."""
 CLOCK_SAMPLE = 200_000
+EPOCH_RANGES = ((1e8, 4.2e9), (1e11, 4.2e12), (1e14, 4.2e15))
+"""Epoch seconds, milliseconds and microseconds from 1973 to 2103: a numeric column named like
+instants (``core.features.column_names.looks_like_time``) whose values lie here holds them."""
 KINDS = ("numeric", "categorical", "datetime")
 
 
@@ -142,6 +150,14 @@ def extra_path(name: str) -> str:
     return '$."' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
+def instant_us_sql(text: str) -> str:
+    """SQL for the epoch microseconds of an extra value ``text``: an ISO 8601 instant, or an
+    epoch number whose unit its magnitude gives (as for event times); NULL otherwise."""
+    number = f"TRY_CAST({text} AS DOUBLE)"
+    return (f"coalesce(epoch_us(TRY_CAST({text} AS TIMESTAMPTZ)), "
+            f"epoch_us({epoch_to_timestamp(f'if(isfinite({number}), {number}, NULL)')}))")
+
+
 def extra_keys(con: duckdb.DuckDBPyConnection, relation: str, params: dict[str, Any],
                ) -> list[str]:
     """Keys of ``extra`` in ``relation``, most frequent first."""
@@ -195,13 +211,16 @@ def _type_column(con: duckdb.DuckDBPyConnection, relation: str, params: dict[str
                 "`anomalyst ingest-labels`, or type it in the mapping's extra_types to use it")
     p = {**params, "_xpath": extra_path(key)}
     value = "json_extract_string(extra, $_xpath)"
-    n_present, n_numeric, n_dates, n_distinct, max_per_session = store_rows(con, f"""
+    in_epoch = " OR ".join(f"abs(TRY_CAST(v AS DOUBLE)) BETWEEN {lo:.0e} AND {hi:.1e}"
+                           for lo, hi in EPOCH_RANGES)
+    n_present, n_numeric, n_dates, n_epoch, n_distinct, max_per_session = store_rows(con, f"""
         WITH v AS (SELECT session_id, {value} AS v FROM {relation} e WHERE extra IS NOT NULL),
         s AS (SELECT count(v) AS k FROM v GROUP BY session_id)
         SELECT (SELECT count(v) FROM v),
                (SELECT count(*) FROM v WHERE isfinite(TRY_CAST(v AS DOUBLE))),
                (SELECT count(*) FROM v WHERE TRY_CAST(v AS DOUBLE) IS NULL
                                          AND TRY_CAST(v AS TIMESTAMPTZ) IS NOT NULL),
+               (SELECT count(*) FROM v WHERE {in_epoch}),
                (SELECT approx_count_distinct(v) FROM v),
                (SELECT coalesce(max(k), 0) FROM s)""", p)[0]
     if not n_present:
@@ -209,8 +228,19 @@ def _type_column(con: duckdb.DuckDBPyConnection, relation: str, params: dict[str
     kind = forced or ("numeric" if n_numeric >= NUMERIC_SHARE * n_present else
                       "datetime" if n_dates >= NUMERIC_SHARE * n_present else
                       "categorical" if n_distinct <= MAX_CATEGORIES else "")
+    if (kind == "numeric" and forced is None and looks_like_time(key)
+            and n_epoch >= NUMERIC_SHARE * n_present):
+        kind = "datetime"
     if not kind:
         return f"text with {n_distinct:,} distinct values (ids or free text)"
+    if kind == "numeric" and forced is None and looks_like_identifier(key):
+        if n_distinct > MAX_CATEGORIES:
+            return (f"numbers named like an identifier, {n_distinct:,} distinct values: their "
+                    "size means nothing, and ids handed out in order would make every newer "
+                    "account look new. Map it to a canonical column (user_id, device_id, "
+                    "payment_id, merchant_id) or type it numeric in the mapping's extra_types "
+                    "to keep it")
+        kind = "categorical"
     if kind == "numeric":
         stats = ("mean", "min", "max") if max_per_session > 1 else ("mean",)
         return ExtraColumn(key, "numeric", stats)
@@ -298,8 +328,8 @@ def _since_columns(con: duckdb.DuckDBPyConnection, columns: Sequence[ExtraColumn
     paths, selects, aggs = {}, [], []
     for i, column in enumerate(columns):
         paths[f"_d{i}"] = extra_path(column.name)
-        instant = f"TRY_CAST(json_extract_string(extra, $_d{i}) AS TIMESTAMPTZ)"
-        selects.append(f"(epoch_us(ts) - epoch_us({instant})) / 1e6 AS d{i}")
+        instant = instant_us_sql(f"json_extract_string(extra, $_d{i})")
+        selects.append(f"(epoch_us(ts) - {instant}) / 1e6 AS d{i}")
         aggs.append(f'min(d{i}) AS "{column.names[0]}"')
     frame = _per_session(con, selects, aggs, where, params, paths, index)
     return {c.names[0]: np.log1p(np.maximum(frame[c.names[0]].to_numpy(np.float64), 0.0))

@@ -16,7 +16,7 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-from core.features.extras import ExtraSpec, extra_path
+from core.features.extras import ExtraSpec, extra_path, instant_us_sql
 
 
 class ExtraReader:
@@ -34,7 +34,7 @@ class ExtraReader:
                 number = f"TRY_CAST({text} AS DOUBLE)"
                 selects.append(f"if(isfinite({number}), {number}, NULL)")
             elif c.kind == "datetime":
-                selects.append(f"epoch_us(TRY_CAST({text} AS TIMESTAMPTZ))")
+                selects.append(instant_us_sql(text))
             else:
                 selects.append(text)
         self._sql = (f"SELECT {', '.join(selects)} FROM (SELECT unnest($xs) AS x, "

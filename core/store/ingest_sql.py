@@ -30,7 +30,8 @@ def _is_numeric(sql_type: str) -> bool:
     return sql_type.upper().startswith(_NUMERIC_TYPES)
 
 
-def _epoch_to_timestamp(num: str) -> str:
+def epoch_to_timestamp(num: str) -> str:
+    """A TIMESTAMP (UTC) from an epoch number, its unit read off its magnitude."""
     # Epoch magnitude picks the unit: below 1e11 seconds (until year 5138), then ms, µs, ns.
     micros = (
         f"CASE WHEN abs({num}) >= 1e17 THEN {num} / 1000 "
@@ -49,11 +50,11 @@ def timestamp_expr(src: str, src_type: str) -> str:
     if t.startswith("TIMESTAMP") or t == "DATE":
         return f"CAST({src} AS TIMESTAMP)"
     if _is_numeric(t):
-        return _epoch_to_timestamp(f"CAST({src} AS DOUBLE)")
+        return epoch_to_timestamp(f"CAST({src} AS DOUBLE)")
     text = f"trim(CAST({src} AS VARCHAR))"
     return (
         f"CASE WHEN regexp_full_match({text}, '-?[0-9]+(\\.[0-9]+)?') "
-        f"THEN {_epoch_to_timestamp(f'CAST({text} AS DOUBLE)')} "
+        f"THEN {epoch_to_timestamp(f'CAST({text} AS DOUBLE)')} "
         f"ELSE CAST(try_cast({text} AS TIMESTAMPTZ) AS TIMESTAMP) END"
     )
 

@@ -23,3 +23,12 @@ def test_first_purchases_plant_quick_buys_and_device_rings_beside_look_alikes() 
     assert not rings & set(events.loc[normal, "device_id"])
     assert set(labels.loc[labels["is_anomaly"], "scenario"]) == set(FRAUD_KINDS)
     assert 0.03 < labels["is_anomaly"].mean() < 0.07
+
+
+def test_the_ids_variant_hands_out_customer_numbers_in_sign_up_order() -> None:
+    plain, _ = first_purchase_frames(500, seed=4)
+    events, labels = first_purchase_frames(500, seed=4, numbers=True)
+    assert events.drop(columns=["customer_number", "zip"]).equals(plain)
+    by_signup = events.sort_values("signup_time", kind="stable")["customer_number"]
+    assert by_signup.is_monotonic_increasing and by_signup.is_unique
+    assert events["zip"].between(10_000, 99_999).all()

@@ -30,7 +30,10 @@ def _events() -> pd.DataFrame:
                    "age": float(rng.normal(40, 9)) if rng.random() > 0.1 else None,
                    "browser": str(rng.choice(["ff", "ch", "sa"])) if s < 280 or j else "edge",
                    "signed_up": (start - dt.timedelta(hours=float(rng.uniform(0, 900))))
-                   .isoformat(timespec="seconds") + ("+02:00" if s % 7 == 0 else "")}
+                   .isoformat(timespec="seconds") + ("+02:00" if s % 7 == 0 else ""),
+                   # an instant as epoch milliseconds, in a column named like instants
+                   "joined_at": int((start - dt.timedelta(days=1 + s % 30)).replace(
+                       tzinfo=dt.UTC).timestamp() * 1000)}
             if s % 11 == 0:
                 row["signed_up"] = None  # missing on every event of the session
             rows.append(row)
@@ -66,6 +69,7 @@ def replayed(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyp
 def test_specs_with_extra_columns_are_supported(replayed) -> None:  # type: ignore[no-untyped-def]
     spec = replayed[0]
     assert {c.kind for c in spec.extras.columns} == {"numeric", "categorical", "datetime"}
+    assert {c.name: c.kind for c in spec.extras.columns}["joined_at"] == "datetime"
     assert supports(spec) is None
 
 
