@@ -10,6 +10,8 @@ from dashboard import figures_models as figs
 from dashboard import safe_text as safe
 
 RUN_REFRESH_S = 2.0
+MAX_LEFT_OUT = 50
+"""Reasons shown under a model's facts; the rest are counted."""
 
 st.title("Models")
 st.caption("What each model is, how it trained, and how it does on its own window: the "
@@ -58,6 +60,7 @@ def model_section(model_id: str, where: st.delta_generator.DeltaGenerator, tag: 
                                                                    float("nan")), 3))
         seconds = card.get("train_seconds")
         cols[3].metric("Training time", "–" if seconds is None else f"{seconds:,.1f} s")
+        left = list(card.get("left_out") or [])
         facts = {
             "created": common.when(card.get("created")),
             "train window": f"{common.when(card.get('train_start'))} → "
@@ -71,7 +74,7 @@ def model_section(model_id: str, where: st.delta_generator.DeltaGenerator, tag: 
             "input": str(card.get("spec") or "–"),
             "feature spec hash": str(card.get("feature_hash") or "–"),
             "files digest (SHA-256)": str(card.get("digest") or "–"),
-            "left out of the features": "; ".join(card.get("left_out") or []) or "nothing",
+            "left out of the features": (f"{len(left)} (listed below)" if left else "nothing"),
             "risk": str(card.get("risk_kind") or "–"),
             "alert policy": str(card.get("policy") or "not used"),
             "retired": (f"{common.when(card.get('retired_at'))} by {card.get('retired_by')}"
@@ -79,6 +82,12 @@ def model_section(model_id: str, where: st.delta_generator.DeltaGenerator, tag: 
         }
         st.dataframe({"property": list(facts), "value": list(facts.values())},
                      hide_index=True, key=f"models_facts_{tag}")
+        if left:  # reasons are sentences: a table cell would cut them off
+            with st.expander(safe.fmt("Left out of the features ({n})", n=len(left))):
+                for item in left[:MAX_LEFT_OUT]:
+                    st.caption(safe.prose(item))
+                if len(left) > MAX_LEFT_OUT:
+                    st.caption(safe.fmt("… and {n} more.", n=len(left) - MAX_LEFT_OUT))
         curves = services_models.loss_curves_frame(card.get("curves") or [])
         if curves.empty:  # a tree, a forest, tail counts, the ensemble: no optimiser steps
             st.caption(safe.fmt("Training curves: none. This detector does not train in "

@@ -123,3 +123,22 @@ def test_an_admin_starts_a_run_and_its_model_appears(
     shown = [d.value for d in at.dataframe if "status" in d.value.columns][0]
     assert shown["status"].tolist() == ["finished"]
     assert any(runs[0]["model_id"] in o for o in at.selectbox(key="models_pick").options)
+
+
+def test_what_training_left_out_is_listed_in_full_and_bounded(
+        demo_store: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from core.app import model_catalog
+
+    reasons = [f"extra column c{i}: numbers named like an identifier, {i:,} distinct values: "
+               "their size means nothing" for i in range(60)]
+    reasons[0] = "extra column **bold** [x](http://example.invalid): named like labels"
+    monkeypatch.setattr(model_catalog, "left_out", lambda metrics, spec: reasons)
+    at = _page(_open(demo_store, monkeypatch))
+    facts = next(d.value for d in at.dataframe if list(d.value.columns) == ["property", "value"])
+    row = facts.set_index("property")["value"]
+    assert row["left out of the features"] == "60 (listed below)"
+    captions = [c.value for c in at.caption]
+    assert any(c.endswith("their size means nothing") and "c59" not in c for c in captions)
+    assert "… and 10 more." in captions
+    hostile = next(c for c in captions if "example.invalid" in c)
+    assert hostile.startswith("`")  # drawn as a code span: no link, no bold
