@@ -150,12 +150,18 @@ def extra_path(name: str) -> str:
     return '$."' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
+def _in_epoch_ranges(number: str) -> str:
+    """SQL: ``number`` lies in one of ``EPOCH_RANGES``."""
+    return " OR ".join(f"{number} BETWEEN {lo:.0e} AND {hi:.1e}" for lo, hi in EPOCH_RANGES)
+
+
 def instant_us_sql(text: str) -> str:
     """SQL for the epoch microseconds of an extra value ``text``: an ISO 8601 instant, or an
-    epoch number whose unit its magnitude gives (as for event times); NULL otherwise."""
+    epoch number in ``EPOCH_RANGES`` whose unit its magnitude gives (as for event times);
+    NULL otherwise."""
     number = f"TRY_CAST({text} AS DOUBLE)"
-    return (f"coalesce(epoch_us(TRY_CAST({text} AS TIMESTAMPTZ)), "
-            f"epoch_us({epoch_to_timestamp(f'if(isfinite({number}), {number}, NULL)')}))")
+    epoch = epoch_to_timestamp(f"if({_in_epoch_ranges(number)}, {number}, NULL)")
+    return f"coalesce(epoch_us(TRY_CAST({text} AS TIMESTAMPTZ)), epoch_us({epoch}))"
 
 
 def extra_keys(con: duckdb.DuckDBPyConnection, relation: str, params: dict[str, Any],
@@ -211,8 +217,7 @@ def _type_column(con: duckdb.DuckDBPyConnection, relation: str, params: dict[str
                 "`anomalyst ingest-labels`, or type it in the mapping's extra_types to use it")
     p = {**params, "_xpath": extra_path(key)}
     value = "json_extract_string(extra, $_xpath)"
-    in_epoch = " OR ".join(f"abs(TRY_CAST(v AS DOUBLE)) BETWEEN {lo:.0e} AND {hi:.1e}"
-                           for lo, hi in EPOCH_RANGES)
+    in_epoch = _in_epoch_ranges("TRY_CAST(v AS DOUBLE)")
     n_present, n_numeric, n_dates, n_epoch, n_distinct, max_per_session = store_rows(con, f"""
         WITH v AS (SELECT session_id, {value} AS v FROM {relation} e WHERE extra IS NOT NULL),
         s AS (SELECT count(v) AS k FROM v GROUP BY session_id)

@@ -97,3 +97,17 @@ def test_epoch_numbers_named_like_instants_are_the_time_since_them(
     row = list(default.meta["session_id"]).index("s7")
     since = default.matrix.values[row, default.matrix.names.index("extra_since_log[joined_at]")]
     assert since == pytest.approx(np.log1p(3 * 86_400), rel=1e-6)
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("1767225600", 1_767_225_600_000_000), ("1767225600000", 1_767_225_600_000_000),
+    ("2026-01-01T02:00:00+02:00", 1_767_225_600_000_000),
+    ("-1767225600", None), ("20240101", None), ("nan", None), ("soon", None)])
+def test_an_instant_is_iso_or_an_epoch_number_in_range(text: str, expected: int | None) -> None:
+    import duckdb
+
+    from core.features.extras import instant_us_sql
+
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+    assert con.execute(f"SELECT {instant_us_sql('$v')}", {"v": text}).fetchone()[0] == expected
