@@ -25,6 +25,7 @@ from core.detectors.registry import combines_members
 from core.errors import ConfigError
 from core.faults import crash_point
 from core.features import TrainingScope
+from core.features.column_names import looks_like_identifier
 from core.features.extras import ExtraSelection
 from core.features.history import HistorySpec
 from core.pipeline.calendar import hold_short_cycles
@@ -217,6 +218,10 @@ def _notes(spec: dict[str, Any], held: list[str]) -> tuple[str, ...]:
         if column.get("kind") == "datetime":
             notes.append(f"extra column {column['name']!r} holds dates or times: the model "
                          "reads the time from it to each event (extra_since_log)")
+        elif column.get("kind") == "categorical" and looks_like_identifier(column["name"]):
+            notes.append(f"extra column {column['name']!r} is named like an identifier: the "
+                         "model reads it as a category (how rare each value is, values never "
+                         "seen), not as a number")
     return tuple(notes)
 
 

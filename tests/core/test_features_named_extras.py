@@ -111,3 +111,16 @@ def test_an_instant_is_iso_or_an_epoch_number_in_range(text: str, expected: int 
     con = duckdb.connect()
     con.execute("SET TimeZone = 'UTC'")
     assert con.execute(f"SELECT {instant_us_sql('$v')}", {"v": text}).fetchone()[0] == expected
+
+
+def test_training_notes_say_how_identifiers_were_read(built) -> None:  # type: ignore[no-untyped-def]
+    from core.pipeline.training import _notes
+
+    default, _ = built
+    notes = _notes({"features": {"extras": default.spec.extras.to_dict()}}, [])
+    assert any("'customer_number' left out: numbers named like an identifier" in n
+               for n in notes)
+    assert any("'branch_no' is named like an identifier" in n and "category" in n
+               for n in notes)
+    assert any("'joined_at' holds dates or times" in n for n in notes)
+    assert not any("'basket'" in n or "'bytes_sent'" in n for n in notes)
