@@ -53,6 +53,16 @@ CONFIG_FILE = "ensemble.json"
 QUANTILES_FILE = "quantiles.safetensors"
 
 
+def tail_surprise(ranks: np.ndarray) -> np.ndarray:
+    """-log(1 - r) of rank-normalised scores r (finite: r is kept below 1).
+
+        >>> [round(float(v), 3) for v in tail_surprise(np.array([0.5, 0.99, 1.0]))]
+        [0.693, 4.605, 36.737]
+    """
+    ranks = np.asarray(ranks, dtype=np.float64)
+    return -np.log1p(-np.minimum(ranks, np.nextafter(1.0, 0.0)))
+
+
 def reference_quantiles(scores: np.ndarray) -> np.ndarray:
     """The N_QUANTILES quantiles of ``scores`` at :data:`PROBS` (float64)."""
     values = np.asarray(scores, dtype=np.float64)
@@ -165,7 +175,7 @@ class EnsembleCombiner:
         ranks = np.asarray(ranks, dtype=np.float64)
         if self.combination == "rank":
             return ranks
-        return -np.log1p(-np.minimum(ranks, np.nextafter(1.0, 0.0)))
+        return tail_surprise(ranks)
 
     # -- persistence ----------------------------------------------------------------------------
     @property

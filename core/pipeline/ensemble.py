@@ -39,6 +39,7 @@ from core.detectors.ensemble import (
     choose_weights,
     sane_members,
     stacked_weights,
+    tail_surprise,
 )
 from core.detectors.registry import combines_members
 from core.errors import ConfigError, ModelError
@@ -126,8 +127,8 @@ def train_ensemble(
     weights = choice.pop("weights")
     if "excluded" in choice:
         note = choice["excluded"] if note is None else f"{note}; {choice['excluded']}"
-    combiner = EnsembleCombiner.fit(members, references, weights,
-                                    "tail" if method in LABEL_FREE else "rank")
+    combiner = EnsembleCombiner.fit(members, references, weights, choice.pop(
+        "combination", "tail" if method in LABEL_FREE else "rank"))
     combined = combiner.transform(ranks) @ combiner.weights
     reference = ScoreReference.from_scores(combined[train_rows], combined[in_val & ~y_val])
     point = choose_point(reference, combined[in_val & labelled], y_val[in_val & labelled],
@@ -246,11 +247,14 @@ def _combination(
 ) -> tuple[str, dict[str, Any]]:
     """(method, details with "weights") of the ensemble.
 
-    With enough labelled validation anomalies: of the AP-weighted rank average, stacking
-    (logistic weights on ranks, with at least MIN_STACKING_ANOMALIES) and the best single
-    member, the one with the best average precision out of sample (``choose_weights``:
+    With enough labelled validation anomalies: of the AP-weighted average, stacking
+    (logistic weights, with at least MIN_STACKING_ANOMALIES) and the best single member, each
+    over the members' ranks and over their tail surprises (``tail_surprise``; names ending
+    "_tail"), the one with the best average precision out of sample (``choose_weights``:
     fitted on bootstrap resamples of the validation window, judged on the sessions each left
-    out), fitted on the whole window.
+    out), fitted on the whole window. Ranks average a session that two members put at their
+    very top and a third only in its top 2% below the best-F1 threshold; the surprises keep
+    it above (docs/ARCHITECTURE.md, "Ensemble").
     Without: weights by each member's agreement with the others on the training window
     (``agreement_weights``) over the members that can rank sessions (near-constant ones get
     weight 0, and the note names them).
@@ -260,9 +264,16 @@ def _combination(
         if int(labels.sum()) >= MIN_STACKING_ANOMALIES:
             candidates["stacked"] = stacked_weights
         method, weights, aps = choose_weights(ranks, labels, candidates)
-        return method, {"weights": weights, "method": method,
-                        "validation_ap": aps["in_sample"],
-                        "out_of_sample_ap": aps["out_of_sample"]}
+        t_method, t_weights, t_aps = choose_weights(tail_surprise(ranks), labels, candidates)
+        out_of_sample = {**aps["out_of_sample"],
+                         **{f"{k}_tail": v for k, v in t_aps["out_of_sample"].items()}}
+        in_sample = {**aps["in_sample"],
+                     **{f"{k}_tail": v for k, v in t_aps["in_sample"].items()}}
+        tail = t_aps["out_of_sample"][t_method] > aps["out_of_sample"][method]
+        method = f"{t_method}_tail" if tail else method
+        return method, {"weights": t_weights if tail else weights, "method": method,
+                        "combination": "tail" if tail else "rank",
+                        "validation_ap": in_sample, "out_of_sample_ap": out_of_sample}
     sane = sane_members(quantiles)
     if sane.sum() == 0:
         raise ModelError(

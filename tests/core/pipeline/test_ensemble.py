@@ -314,3 +314,23 @@ def test_tail_combination_lets_one_sure_member_outweigh_lukewarm_agreement(tmp_p
     loaded = EnsembleCombiner.load(tmp_path / "rank")
     assert loaded.combination == "rank" and loaded.fingerprint == rank.fingerprint
     assert tail.fingerprint != rank.fingerprint
+
+
+def test_with_labels_tail_surprises_win_where_each_anomaly_is_seen_by_one_member() -> None:
+    """Each anomaly is at the very top of one member and ordinary in the others: averaged
+    ranks bury it, averaged surprises do not, and the choice out of sample says so."""
+    from core.pipeline.ensemble import _combination
+
+    rng = np.random.default_rng(4)
+    n, m = 3000, 3
+    ranks = rng.uniform(0.0, 0.99, size=(n, m))
+    labels = np.zeros(n, bool)
+    labels[rng.choice(n, 60, replace=False)] = True
+    for i, row in enumerate(np.flatnonzero(labels)):
+        ranks[row, i % m] = 0.9999
+    quantiles = np.tile(np.linspace(0.0, 1.0, 1001), (m, 1))
+    method, choice = _combination(ranks, labels, None, quantiles, ["a", "b", "c"], ranks)
+    assert method.endswith("_tail") and choice["combination"] == "tail"
+    oob = choice["out_of_sample_ap"]
+    assert oob[method] == max(oob.values())
+    assert oob[method] > max(v for k, v in oob.items() if not k.endswith("_tail")) + 0.2
