@@ -253,8 +253,8 @@ def _combination(
     "_tail"), the one with the best average precision out of sample (``choose_weights``:
     fitted on bootstrap resamples of the validation window, judged on the sessions each left
     out), fitted on the whole window. Ranks average a session that two members put at their
-    very top and a third only in its top 2% below the best-F1 threshold; the surprises keep
-    it above (docs/ARCHITECTURE.md, "Ensemble").
+    very top and a third only in its top 2% below the best-F1 threshold; the surprises can keep
+    it above when the window's labels choose them (docs/ARCHITECTURE.md, "Ensemble").
     Without: weights by each member's agreement with the others on the training window
     (``agreement_weights``) over the members that can rank sessions (near-constant ones get
     weight 0, and the note names them).
