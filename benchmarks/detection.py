@@ -14,7 +14,7 @@ Data sets (``benchmarks.detection_data``; each in a fresh temporary store, built
 ``core.ingest.ingest_events``): ``sample``, ``markov300`` (``markov``, the 50-type set, on
 request), ``unseen_types``, ``constant_shift`` and ``adbench`` (ten sets); on request also
 ``sample_unlabelled``, ``first_purchase`` and ``first_purchase_ids``
-(``benchmarks.detection_purchases``).
+(``benchmarks.detection_purchases``) and ``payments`` (``benchmarks.detection_payments``).
 
 Methods, in the same run on the same split:
 - our unsupervised detectors (every registered detector with ``requires_labels`` False; the
@@ -78,7 +78,8 @@ from benchmarks.detection_report import fmt_num as fmt
 
 JSON_PREFIX = "BENCH_JSON "
 DATASETS = ("sample", "markov300", "unseen_types", "constant_shift", "adbench")
-OPTIONAL_DATASETS = ("markov", "sample_unlabelled", "first_purchase", "first_purchase_ids")
+OPTIONAL_DATASETS = ("markov", "sample_unlabelled", "first_purchase", "first_purchase_ids",
+                     "payments")
 PEER_EPOCHS, PEER_BATCH = 10, 256  # as the benchmark always set them (PyOD AE default: 10)
 
 
@@ -321,9 +322,10 @@ def reuse_training_inputs() -> Iterator[dict[Any, Any]]:
 
 
 def training_scope(store: Any, train_ids: list[str] | None) -> dict[str, Any]:
-    """The ``training=`` argument ``train_model`` gives ``build_input`` (the window or the
-    sessions the feature spec learns from), so a build here is the one the detectors train
-    on; {} while the pipeline has no such argument."""
+    """The ``training=`` argument ``train_model`` gives a feature detector's ``build_input``
+    (the window or the sessions the feature spec learns from, and the history block where the
+    pipeline's default turns it on), so a build here is the one the detectors train on and the
+    peers get the same matrix; {} while the pipeline has no such argument."""
     import inspect
 
     from core.pipeline import default_train_end
@@ -333,9 +335,19 @@ def training_scope(store: Any, train_ids: list[str] | None) -> dict[str, Any]:
         return {}
     from core.features.spec import TrainingScope
 
+    history = None
+    with contextlib.suppress(ImportError):  # the pipeline decides history by the data
+        from core.features.history import HistorySpec
+        from core.pipeline.history_default import history_by_default
+
+        wanted = OVERRIDES.get("history_features")
+        if wanted is None:
+            wanted = history_by_default(store.summary.session_shape())
+        history = HistorySpec() if wanted else None
     if train_ids is not None:
-        return {"training": TrainingScope(session_ids=tuple(str(s) for s in train_ids))}
-    return {"training": TrainingScope(until=default_train_end(store))}
+        return {"training": TrainingScope(session_ids=tuple(str(s) for s in train_ids),
+                                          history=history)}
+    return {"training": TrainingScope(until=default_train_end(store), history=history)}
 
 
 def _config_for(name: str, seed: int, quick: bool) -> dict[str, Any]:
@@ -405,8 +417,9 @@ def evaluate_dataset(ds: BuiltSet, models_dir: Path, *, seeds: list[int], quick:
                                      "n_features": int(feats.data.values.shape[1])}
         seqs = None
         if any(get_detector_class(n).input_kind == "sequences" for n in ours):
+            seq_scope = {k: dataclasses.replace(v, history=None) for k, v in scope.items()}
             wall, cpu, seqs = clock(lambda: training.build_input(store, "sequences",
-                                                                 progress=False, **scope))
+                                                                 progress=False, **seq_scope))
             out["inputs"]["sequences"] = {"wall_s": wall, "cpu_s": cpu}
         meta = feats.meta[["session_id", "start_ts"]].reset_index(drop=True)
         order = meta["session_id"].to_numpy()
@@ -632,6 +645,10 @@ def _builders(sizes: Sizes, datasets: list[str], adbench_dir: Path,
             numbers = name.endswith("_ids")
             out.append(("", name, lambda db, ids=numbers: build_first_purchase(
                 db, sizes.stress_sessions, sizes.data_seed, numbers=ids)))
+        elif name == "payments":
+            from benchmarks.detection_payments import build_payments
+
+            out.append(("", name, lambda db: build_payments(db, sizes.data_seed)))
         elif name == "adbench":
             files = adbench_files(adbench_dir)
             if adbench_sets:

@@ -40,7 +40,8 @@ from core.app.data import open_store
 @click.option("--history/--no-history", "history", default=None,
               help="Add (or leave out) the point-in-time history and entity features: the "
                    "user's rolling windows, each entity's activity and delayed fraud share "
-                   "(default: the detector's own; on for gbdt).")
+                   "(default: on for gbdt; for the other feature detectors, on where most "
+                   "sessions are one event).")
 @click.option("--engine", type=click.Choice(["local", "ray"]), default="local",
               show_default=True,
               help="Train a torch detector in this process, or data-parallel on a Ray cluster "

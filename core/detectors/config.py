@@ -50,11 +50,13 @@ class DetectorConfig:
     """Base of every detector config: frozen, JSON-serialisable, validated in __post_init__.
 
     ``history_features``: a feature detector trained with it gets the point-in-time history
-    and entity features (core.features.history). A detector flips the default by redeclaring
-    the field in its config (``history_features: bool = True``).
+    and entity features (core.features.history). None (the default) leaves it to the
+    training pipeline, which turns it on where sessions are single events
+    (``core.pipeline.history_default``) and saves the choice in the model's config. A detector
+    fixes it by redeclaring the field in its config (``history_features: bool = True``).
     """
 
-    history_features: bool = False
+    history_features: bool | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {f.name: _jsonable(getattr(self, f.name)) for f in dataclasses.fields(self)}

@@ -29,6 +29,7 @@ from core.features.column_names import looks_like_identifier
 from core.features.extras import ExtraSelection
 from core.features.history import HistorySpec
 from core.pipeline.calendar import hold_short_cycles
+from core.pipeline.history_default import history_choice
 from core.pipeline.inputs import build_input, save_input_spec
 from core.pipeline.operating_point import reference_and_point
 from core.pipeline.regime import is_vetted, regime_overrides
@@ -89,6 +90,11 @@ def train_model(
     if "quiet" in fields:
         overrides["quiet"] = quiet
     model = build_detector(detector, **overrides)
+    history_default = history_choice(model.config, cls.input_kind, given=overrides,
+                                     shape=store.summary.session_shape)
+    if history_default:  # saved in the model's config: the choice is the model's, not the store's
+        overrides.update(history_default)
+        model = build_detector(detector, **overrides)
     anomalous = anomalous_sessions(store)
     if cls.requires_labels:
         require_labels(detector, anomalous)  # before the input is built: fail fast
@@ -191,6 +197,10 @@ def train_model(
     })
     n_left_out = 0 if cls.requires_labels else int((in_train & is_anomalous).sum())
     notes = _notes(built.spec, held)
+    if history_default.get("history_features"):
+        notes += ("most sessions in the store are one event, so the model also reads each "
+                  "session's history: its user's earlier activity and amounts, and what its "
+                  "device, IP, merchant or card did before (pass --no-history to leave it out)",)
     if getattr(model.config, "trim_fraction", None):
         notes += (f"the training window is unlabelled ({labelled[keep].mean():.0%} of its "
                   f"sessions labelled), so it may hold anomalies: each batch's "

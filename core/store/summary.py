@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import pandas as pd
 
@@ -45,6 +45,21 @@ _LABEL_COUNTS = """
 
 Span = tuple[dt.datetime, dt.datetime] | tuple[None, None]
 
+_SESSION_SHAPE = """
+    SELECT count(*), count(*) FILTER (WHERE n_events = 1), count(DISTINCT user_id)
+    FROM sessions
+"""
+
+
+class SessionShape(NamedTuple):
+    """single_event_share: sessions of one event; repeat_share: sessions that follow an
+    earlier one of the same user ((sessions - users) / sessions); entity_columns: the
+    canonical entity columns (device, IP, merchant, ...) that hold a value."""
+
+    single_event_share: float
+    repeat_share: float
+    entity_columns: tuple[str, ...]
+
 
 class Summary:
     """Read-only headline figures of the store."""
@@ -57,6 +72,19 @@ class Summary:
 
     def count_sessions(self) -> int:
         return int(self._store._scalar("count_sessions", "SELECT count(*) FROM sessions"))
+
+    def session_shape(self) -> SessionShape:
+        """How the store's sessions are shaped: what says whether history features have
+        anything to read (core.pipeline.history_default)."""
+        from core.store.entities import ENTITY_COLUMNS
+        from core.store.history import present_columns
+
+        n, single, users = self._store._rows("session_shape", _SESSION_SHAPE)[0]
+        n = int(n or 0)
+        if n == 0:
+            return SessionShape(0.0, 0.0, ())
+        entities = tuple(present_columns(self._store.con, ENTITY_COLUMNS))
+        return SessionShape(float(single) / n, (n - int(users)) / n, entities)
 
     def count_users(self) -> int:
         return int(self._store._scalar("count_users",

@@ -311,7 +311,7 @@ def test_spec_integration_and_old_specs() -> None:
 def test_detector_config_default_and_spec_checks() -> None:
     from core.detectors.mlp import MLPConfig
 
-    assert MLPConfig().history_features is False
+    assert MLPConfig().history_features is None  # the pipeline decides (history_default)
     assert MLPConfig.from_dict({"history_features": True}).history_features is True
     with pytest.raises(ConfigError):
         HistorySpec(user_windows=("1w",))
