@@ -10,7 +10,9 @@ Single-event requests are sent open-loop at 100, 500 and 1,000 a second (a reque
 counts from when it was due, so queueing shows); 1,000-event batches are sent back to back from
 two connections; the alert latency is from the acknowledgement of a planted session's last
 event to its row in ``live_alerts`` (what the Live page reads), polled from another process's
-point of view (a read-only open of the shared store). River's HalfSpaceTrees learns and scores
+point of view (a read-only open of the shared store), under a policy the benchmark publishes
+on the copy: the model in force with a threshold at the top 2% of its scores, so that the
+alert does not hang on the model's own operating point. River's HalfSpaceTrees learns and scores
 the same events one by one on per-event numeric fields.
 """
 
@@ -51,6 +53,34 @@ def demo_store(users: int, days: int) -> Path:
         build_demo_store(db, users=users, days=days, seed=7, detectors=DETECTORS, quiet=True,
                          step=lambda s: print(f"  {s}", flush=True))
     return db
+
+
+ALERT_SHARE = 0.02
+"""The benchmark's published policy flags this share of the store's sessions (see
+``publish_alert_policy``)."""
+
+
+def publish_alert_policy(db: Path, share: float = ALERT_SHARE) -> dict[str, Any]:
+    """Publish a policy on the model in force whose threshold flags the top ``share`` of the
+    store's scored sessions, as an analyst sets an alert budget. The alert latency is a
+    property of the service, not of one model's choice: with its own operating point the
+    ensemble's choice of weighting decided whether the planted burst alerted at all (a rank
+    of 0.991 against a best-F1 threshold of 0.998 in one build), so the figure came and went
+    with retraining. Returns the policy's model, threshold and version."""
+    from core.app.policy import in_force, publish
+    from core.store import Store
+
+    with Store.open(db) as store:
+        policy = in_force(store)
+        if policy is None:
+            raise SystemExit("the benchmark store has no policy in force: rebuild it")
+        scores = store.scores.of_model(policy.model_id)["score"].to_numpy(dtype=float)
+        threshold = float(np.quantile(scores, 1.0 - share))
+        published = publish(store, analyst="benchmark", model_id=policy.model_id,
+                            thresholds={"all": threshold},
+                            note=f"benchmarks.serve: the top {share:.0%} of sessions alert")
+    return {"model_id": published.model_id, "threshold": threshold,
+            "version": published.version, "flags_share": share}
 
 
 def events_for(db: Path, users: int, seed: int = 11) -> list[dict[str, Any]]:
@@ -259,6 +289,8 @@ def run(quick: bool, seconds: float, rates: tuple[int, ...] | None = None) -> di
         db = Path(tmp) / "demo.duckdb"
         shutil.copy(source, db)
         shutil.copytree(source.parent / "models", Path(tmp) / "models", dirs_exist_ok=True)
+        out["policy"] = publish_alert_policy(db)
+        print(f"  policy: {out['policy']}", flush=True)
         events = events_for(db, users=1000 if quick else 3000)
         batch_events = events_for(db, users=1000 if quick else 5000, seed=12)
         print(f"{len(events):,} fresh events for single requests, {len(batch_events):,} "
