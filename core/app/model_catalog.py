@@ -275,8 +275,28 @@ def describe(store: Store, model_id: str) -> dict[str, Any]:
         "validation_ap": metrics.get("validation_ap"),
         "left_out": left_out(metrics, _metrics(row.get("feature_spec"))),
         "window_regime": window_regime(metrics),
+        "history_features": history_features(_metrics(row.get("feature_spec"))),
     })
     return json_ready(entry)
+
+
+def history_features(spec: dict[str, Any]) -> str:
+    """Whether the model reads the point-in-time history, and of which entities, in words.
+
+        >>> history_features({"features": {"history": {"enabled": True,
+        ...                                            "entity_columns": ["merchant_id"]}}})
+        "on: the user's earlier sessions and amounts; each merchant_id's recent activity"
+        >>> history_features({"features": {}}), history_features({})
+        ('off', 'off')
+    """
+    history = (spec.get("features") or {}).get("history") or {}
+    if not history.get("enabled"):
+        return "off"
+    text = "on: the user's earlier sessions and amounts"
+    entities = list(history.get("entity_columns") or ())
+    if entities:
+        text += f"; each {', '.join(entities)}'s recent activity"
+    return text
 
 
 def left_out(metrics: dict[str, Any], spec: dict[str, Any]) -> list[str]:

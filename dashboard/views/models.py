@@ -74,6 +74,7 @@ def model_section(model_id: str, where: st.delta_generator.DeltaGenerator, tag: 
             "input": str(card.get("spec") or "–"),
             "feature spec hash": str(card.get("feature_hash") or "–"),
             "files digest (SHA-256)": str(card.get("digest") or "–"),
+            "history features": str(card.get("history_features") or "off"),
             "left out of the features": (f"{len(left)} (listed below)" if left else "nothing"),
             "risk": str(card.get("risk_kind") or "–"),
             "alert policy": str(card.get("policy") or "not used"),

@@ -78,6 +78,9 @@ def test_one_event_sessions_get_history_and_the_choice_is_saved(payments_store: 
         history = spec["features"]["history"]
         assert "merchant_id" in history["entity_columns"]
         assert any("history" in note and "--no-history" in note for note in result.notes)
+        from core.app.model_catalog import describe
+
+        assert describe(store, result.model_id)["history_features"].startswith("on: ")
         assert score_model(store, result.model_id).n_sessions == 240
 
 
