@@ -52,7 +52,8 @@ def evaluation(stamp: str, path: str, model_id: str, sources: tuple[str, ...]
 @st.cache_data(show_spinner="Comparing…", max_entries=16)
 def compare(stamp: str, path: str, a: str, b: str, sources: tuple[str, ...]) -> pd.DataFrame:
     """Property per row, a column per model, every cell as text (one column, one type)."""
-    frame = services.with_store(lambda s: model_catalog.compare(s, a, b, sources))
+    frame = model_catalog.compare_in_words(
+        services.with_store(lambda s: model_catalog.compare(s, a, b, sources)))
 
     def cell(value: Any) -> str:
         if isinstance(value, float):

@@ -405,10 +405,38 @@ def evaluation(store: Store, model_id: str, sources: tuple[str, ...] = ("ground_
     return out
 
 
+COMPARE_LABELS = {
+    "detector": "detector", "created": "created", "train_start": "trained from",
+    "train_end": "trained up to", "n_train": "sessions trained on",
+    "n_scores": "sessions scored", "device": "device", "train_seconds": "training time (s)",
+    "input_seconds": "building its input (s)", "fit_seconds": "fitting (s)",
+    "size_bytes": "size on disk (bytes)", "feature_hash": "feature spec hash",
+    "digest": "files digest (SHA-256)", "spec": "input", "policy": "alert policy",
+    "in_force": "the policy in force uses it", "retired": "retired",
+    "retired_at": "retired at", "retired_by": "retired by",
+    "n_sessions": "sessions judged (after its train end)",
+    "n_anomalous": "labelled anomalies among them", "roc_auc": "ROC-AUC",
+    "average_precision": "average precision", "recall_at_fpr": "recall at 1% FPR",
+    "ece": "calibration error (ECE)"}
+"""Row names of ``compare``'s table, in words (properties not named keep their key)."""
+
+
+def _compare_value(value: Any) -> Any:
+    """A cell of ``compare``'s table: times to the minute, fractions to 3 places."""
+    if isinstance(value, dt.datetime | pd.Timestamp):
+        return pd.Timestamp(value).strftime("%Y-%m-%d %H:%M")
+    if isinstance(value, str) and len(value) >= 16 and value[4] == "-" and value[10] == "T":
+        return value[:16].replace("T", " ")  # an ISO time from the catalogue
+    if isinstance(value, float) and not isinstance(value, bool):
+        return None if math.isnan(value) else round(value, 3)
+    return value
+
+
 def compare(store: Store, a: str, b: str, sources: tuple[str, ...] = ("ground_truth",
                                                                       "analyst")
             ) -> pd.DataFrame:
-    """Side by side: one row per property (detector, train end, AP, ...), a column per model."""
+    """Side by side: one row per property (detector, train end, AP, ...), a column per model
+    (``compare_in_words`` names the rows for people)."""
     listed = catalog(store).set_index("model_id")
     columns = {}
     for mid in (a, b):
@@ -424,6 +452,23 @@ def compare(store: Store, a: str, b: str, sources: tuple[str, ...] = ("ground_tr
     frame = pd.DataFrame(columns)
     frame.index.name = "property"
     return frame
+
+
+def compare_in_words(frame: pd.DataFrame) -> pd.DataFrame:
+    """``compare``'s table for people: rows named in words (``COMPARE_LABELS``), times to the
+    minute, fractions to 3 places.
+
+        >>> table = pd.DataFrame({"m1": ["2026-09-10T19:14:32.527200", 0.91234]},
+        ...                      index=pd.Index(["train_end", "roc_auc"], name="property"))
+        >>> compare_in_words(table)["m1"].tolist()
+        ['2026-09-10 19:14', 0.912]
+        >>> compare_in_words(table).index.tolist()
+        ['trained up to', 'ROC-AUC']
+    """
+    out = frame.apply(lambda column: column.map(_compare_value)).astype(object)
+    out.index = pd.Index([COMPARE_LABELS.get(str(k), str(k)) for k in frame.index],
+                         name=frame.index.name)
+    return out
 
 
 # --- retiring ----------------------------------------------------------------------------

@@ -200,9 +200,9 @@ class SessionExplanation:
         if f is None:
             return None
         return Waterfall(f.names, f.shap, f.base_value, f.base_value + float(f.shap.sum()),
-                         f.units, "How each feature moves the score from a typical session's"
-                         if f.units == "score" else "How each feature moves the log-odds of "
-                         "fraud from a typical session's")
+                         f.units, "From a typical session's score to this one's: what each "
+                         "feature adds" if f.units == "score" else "From a typical session's "
+                         "log-odds of fraud to this one's: what each feature adds")
 
     def top_events(self, method: str, k: int = 3) -> pd.DataFrame:
         """The ``k`` events with the largest contribution under ``method``."""

@@ -17,6 +17,15 @@ from core.store import Store
 
 pytestmark = pytest.mark.browser
 
+CHART_INSIDE_EXPANDER = """() => {
+  const box = [...document.querySelectorAll('[data-testid="stExpander"]')]
+    .find(e => e.innerText.includes("Advanced: each model's own view"));
+  const svg = box && box.querySelector('[data-testid="stPlotlyChart"] .main-svg');
+  if (!svg) return false;
+  const outer = box.getBoundingClientRect(), chart = svg.getBoundingClientRect();
+  return chart.height > 0 && chart.bottom <= outer.bottom + 1;
+}"""
+
 
 @pytest.fixture(scope="module")
 def store_copy(demo_store: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
@@ -63,4 +72,13 @@ def test_explain_page_renders(page, server: str, target: dict[str, str], detecto
     assert page.get_by_text("count_log[", exact=False).count() == 0
     page.get_by_text("Advanced: each model's own view", exact=False).first.click()
     page.get_by_text(expected, exact=False).first.wait_for(timeout=30_000)
+    # the model's own chart (SHAP waterfall or coloured events) drawn by plotly, not the
+    # grey placeholder Streamlit shows while the chart library loads
+    advanced = page.locator('[data-testid="stExpander"]').filter(
+        has_text="Advanced: each model's own view").first
+    advanced.locator('[data-testid="stPlotlyChart"] .main-svg').first.wait_for(
+        state="visible", timeout=60_000)
+    # and the expander opened far enough to show it (it grows in an animation; an earlier
+    # screenshot caught it half open, the chart clipped)
+    page.wait_for_function(CHART_INSIDE_EXPANDER, timeout=60_000, polling=100)
     page.screenshot(path=str(SHOTS / shot), full_page=True)
