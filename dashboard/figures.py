@@ -120,10 +120,26 @@ def score_histogram(scores: np.ndarray, *, anomalous: np.ndarray | None = None,
 
 
 def alerts_over_time(daily: pd.DataFrame, title: str = "Alerts per day") -> go.Figure:
-    """Bars of ``alerts`` per ``day``."""
+    """Bars of ``alerts`` per ``day``; the count axis has whole-number ticks."""
     fig = go.Figure(go.Bar(x=daily["day"], y=daily["alerts"], marker_color=ANOMALY))
-    fig.update_layout(title=title, xaxis=day_axis(daily["day"]), yaxis_title="alerts", **_LAYOUT)
+    fig.update_layout(title=title, xaxis=day_axis(daily["day"]), yaxis_title="alerts",
+                      yaxis=count_axis(daily["alerts"]), **_LAYOUT)
     return fig
+
+
+def count_axis(counts: pd.Series) -> dict[str, object]:
+    """A y axis for counts: whole-number ticks (no 0.2 alerts), at most ~6 of them.
+
+    >>> count_axis(pd.Series([0, 1, 1]))
+    {'tickformat': ',d', 'rangemode': 'tozero', 'dtick': 1}
+    >>> count_axis(pd.Series([0, 40]))
+    {'tickformat': ',d', 'rangemode': 'tozero'}
+    """
+    axis: dict[str, object] = {"tickformat": ",d", "rangemode": "tozero"}
+    top = float(pd.to_numeric(counts, errors="coerce").max()) if len(counts) else 0.0
+    if not top == top or top <= 5:  # NaN (no rows) or few: one tick per whole number
+        axis["dtick"] = 1
+    return axis
 
 
 # The four figures below are redrawn on every slider move: each is built in one constructor

@@ -198,3 +198,19 @@ def settle(page, timeout_ms: int = 90_000, *, rerun: bool = False) -> None:
 def no_exception(page) -> None:
     boxes = page.locator('[data-testid="stException"]')
     assert boxes.count() == 0, boxes.first.inner_text()
+
+
+CHARTS_DRAWN = """() => [...document.querySelectorAll('[data-testid="stPlotlyChart"]')]
+  .filter(c => c.offsetParent !== null)
+  .every(c => c.querySelector('.main-svg') !== null)"""
+
+
+def screenshot(page, name: str, *, full_page: bool = True, timeout_ms: int = 30_000) -> None:
+    """Save ``artifacts/screenshots/<name>`` once every visible chart is drawn (plotly's own
+    SVG, not Streamlit's grey placeholder), waiting at most ``timeout_ms``: the picture is for
+    people, so a chart still loading after that is photographed as it is, not failed."""
+    try:
+        page.wait_for_function(CHARTS_DRAWN, timeout=timeout_ms, polling=100)
+    except Exception as exc:  # noqa: BLE001 - Playwright's TimeoutError; the shot still helps
+        print(f"screenshot {name}: charts not drawn within {timeout_ms} ms ({exc})")
+    page.screenshot(path=str(SHOTS / name), full_page=full_page)

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from _browser import SHOTS, chromium_page, dashboard_server, no_exception, settle
+from _browser import chromium_page, dashboard_server, no_exception, screenshot, settle
 
 pytestmark = pytest.mark.browser
 
@@ -34,7 +34,7 @@ def test_every_page_renders(page, server: str, name: str) -> None:
     settle(page)
     no_exception(page)
     assert page.get_by_text("Page not found").count() == 0
-    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+    screenshot(page, f"{name}.png")
 
 
 def test_slider_moves_and_metrics_update(page, server: str) -> None:
@@ -58,7 +58,7 @@ def test_slider_moves_and_metrics_update(page, server: str) -> None:
     no_exception(page)
     after = page.locator('[data-testid="stMetricValue"]').all_inner_texts()
     assert after != before
-    page.screenshot(path=str(SHOTS / "thresholds_moved.png"), full_page=True)
+    screenshot(page, "thresholds_moved.png")
 
 
 def test_the_models_page_draws_curves_and_compares(page, server: str) -> None:
@@ -79,7 +79,7 @@ def test_the_models_page_draws_curves_and_compares(page, server: str) -> None:
     compare.wait_for(timeout=30_000)
     compare.locator(".scatterlayer .trace").nth(1).wait_for(state="attached", timeout=30_000)
     no_exception(page)
-    page.screenshot(path=str(SHOTS / "models.png"), full_page=True)
+    screenshot(page, "models.png")
 
 
 def test_queue_row_opens_the_user(page, server: str) -> None:
@@ -98,4 +98,4 @@ def test_queue_row_opens_the_user(page, server: str) -> None:
     settle(page, rerun=True)
     no_exception(page)
     assert "user=" in page.url
-    page.screenshot(path=str(SHOTS / "user_from_queue.png"), full_page=True)
+    screenshot(page, "user_from_queue.png")

@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 
 import pytest
-from _browser import SHOTS, chromium_page, dashboard_server, settle
+from _browser import chromium_page, dashboard_server, screenshot, settle
 from playwright.sync_api import expect
 
 from core.access import UserFile
@@ -27,7 +27,7 @@ def test_login_wall_then_viewer_rights(demo_store: Path, tmp_path: Path) -> None
             assert "Sign in to continue" in body, path
             assert page.locator('[data-testid="stDataFrame"]').count() == 0, path
             assert page.locator('[data-testid="stSidebarNav"]').count() == 0, path
-        page.screenshot(path=str(SHOTS / "login.png"))
+        screenshot(page, "login.png", full_page=False)
         page.get_by_label("User name").fill("vera")
         page.get_by_role("textbox", name="Password").fill("viewer-password")
         page.get_by_role("button", name="Sign in").click()
@@ -46,7 +46,7 @@ def test_login_wall_then_viewer_rights(demo_store: Path, tmp_path: Path) -> None
         publish = page.get_by_role("button", name=re.compile("^Publish version"))
         assert publish.first.is_disabled()
         assert page.get_by_text("Needs the admin role").count() > 0
-        page.screenshot(path=str(SHOTS / "thresholds_viewer.png"), full_page=True)
+        screenshot(page, "thresholds_viewer.png")
 
 
 def test_the_deep_link_survives_sign_in(demo_store: Path, tmp_path: Path) -> None:
@@ -73,4 +73,4 @@ def test_the_deep_link_survives_sign_in(demo_store: Path, tmp_path: Path) -> Non
         expect(main).to_contain_text("Opened for session", timeout=30_000)
         expect(main).to_contain_text(session, timeout=30_000)
         expect(page.get_by_label("Find a user")).to_have_value(user, timeout=30_000)
-        page.screenshot(path=str(SHOTS / "deep_link_after_sign_in.png"))
+        screenshot(page, "deep_link_after_sign_in.png", full_page=False)

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from _browser import SHOTS, chromium_page, dashboard_server, no_exception, settle
+from _browser import chromium_page, dashboard_server, no_exception, screenshot, settle
 
 from core import cases
 from core.store import Store
@@ -77,7 +77,7 @@ def test_open_decide_and_export_a_case(page, server: str, store_copy: Path,
     # Streamlit scrolls inside its own container: a tall viewport shows the whole page.
     page.set_viewport_size({"width": 1400, "height": 2700})
     settle(page)
-    page.screenshot(path=str(SHOTS / "cases.png"), full_page=True)
+    screenshot(page, "cases.png")
     with Store.open(store_copy, read_only=True) as store:
         case = cases.get_case(store, "C-00001")
         actions = cases.audit_trail(store, "C-00001")["action"].tolist()

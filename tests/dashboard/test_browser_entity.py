@@ -7,7 +7,7 @@ import shutil
 from collections.abc import Iterator
 
 import pytest
-from _browser import SHOTS, chromium_page, dashboard_server, no_exception, settle
+from _browser import chromium_page, dashboard_server, no_exception, screenshot, settle
 from _entity_store import SHARED, SHARED_USERS, build
 
 pytestmark = pytest.mark.browser
@@ -41,7 +41,7 @@ def test_entity_page_opens_from_the_user_page(served: str) -> None:
         users = page.locator('[data-testid="stMetric"]').filter(has_text="Users")
         expect(users.first).to_contain_text("6", timeout=30_000)
         no_exception(page)
-        page.screenshot(path=str(SHOTS / "entity_from_user.png"), full_page=True)
+        screenshot(page, "entity_from_user.png")
         page.reload()  # the URL alone lands on the same entity
         settle(page)
         expect(page.get_by_text("Users touching it")).to_be_visible(timeout=60_000)

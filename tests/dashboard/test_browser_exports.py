@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from _browser import SHOTS, chromium_page, dashboard_server, no_exception, settle
+from _browser import chromium_page, dashboard_server, no_exception, screenshot, settle
 
 pytestmark = pytest.mark.browser
 
@@ -22,4 +22,4 @@ def test_tables_have_no_toolbar_download(demo_store: Path) -> None:
         toolbar.get_by_role("button", name="Search").wait_for(timeout=15_000)  # it is shown
         assert toolbar.get_by_role("button", name="Download as CSV").count() == 0
         assert page.get_by_role("button", name="Export CSV").count() == 1
-        page.screenshot(path=str(SHOTS / "queue_toolbar.png"))
+        screenshot(page, "queue_toolbar.png", full_page=False)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from _browser import SHOTS, chromium_page, dashboard_server, no_exception, settle
+from _browser import chromium_page, dashboard_server, no_exception, screenshot, settle
 from playwright.sync_api import expect
 
 from core.ingest import ingest_events
@@ -66,5 +66,5 @@ def test_crafted_user_link_renders_literally(demo_store_copy: Path) -> None:
                                      timeout=30_000)
         expect(main).to_contain_text(":red[alert] $x^2$ :smile: <b>bold</b>", timeout=30_000)
         _no_live_markup(page)
-        page.screenshot(path=str(SHOTS / "user_hostile.png"), full_page=True)
+        screenshot(page, "user_hostile.png")
         assert not _foreign(requests, url), _foreign(requests, url)

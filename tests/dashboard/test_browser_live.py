@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 import pytest
-from _browser import SHOTS, chromium_page, dashboard_server, no_exception, settle
+from _browser import chromium_page, dashboard_server, no_exception, screenshot, settle
 
 from core.policy import publish_policy
 from core.serve.events_in import parse_events
@@ -42,6 +42,6 @@ def test_a_new_alert_reaches_the_live_page_within_10_s(demo_store_copy: Path) ->
             expect(page.get_by_text("Newest alerts (1)")).to_be_visible(timeout=10_000)
             assert time.monotonic() - acked <= 10.5
             no_exception(page)
-            page.screenshot(path=str(SHOTS / "live_alert.png"), full_page=True)
+            screenshot(page, "live_alert.png")
     finally:
         service.close()

@@ -11,7 +11,16 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from _browser import CHROMIUM, FLAGS, SHOTS, RunTracker, dashboard_server, no_exception, settle
+from _browser import (
+    CHROMIUM,
+    FLAGS,
+    SHOTS,
+    RunTracker,
+    dashboard_server,
+    no_exception,
+    screenshot,
+    settle,
+)
 from playwright.sync_api import expect
 
 from core.store import Store
@@ -73,7 +82,7 @@ def test_the_loop_holds_together(browser, served: tuple[str, Path]) -> None:
     name.fill("ana")
     name.press("Enter")
     settle(analyst, rerun=True)
-    analyst.screenshot(path=str(SHOTS / "user.png"), full_page=True)
+    screenshot(analyst, "user.png")
     analyst.get_by_role("button", name="Open case for this user").click()
     settle(analyst, rerun=True)
     no_exception(analyst)
@@ -96,7 +105,7 @@ def test_the_loop_holds_together(browser, served: tuple[str, Path]) -> None:
     assert analyst.get_by_role("button", name="Next case").is_enabled()
     analyst.set_viewport_size({"width": 1400, "height": 2600})
     settle(analyst)
-    analyst.screenshot(path=str(SHOTS / "cases_loop.png"), full_page=True)
+    screenshot(analyst, "cases_loop.png")
 
     # the watcher's next rerun (any widget) shows the decision: no restart, no reload
     watcher.locator('[data-testid="stSidebar"]').get_by_text("both", exact=True).click()
@@ -106,7 +115,7 @@ def test_the_loop_holds_together(browser, served: tuple[str, Path]) -> None:
     assert ": 0 labelled sessions" not in labelled_caption(watcher)
     watcher.set_viewport_size({"width": 1400, "height": 2400})
     settle(watcher)
-    watcher.screenshot(path=str(SHOTS / "thresholds_loop.png"), full_page=True)
+    screenshot(watcher, "thresholds_loop.png")
 
     overview = new_page(browser, 1600)
     overview.goto(f"{server}/?analyst=ana")
@@ -114,4 +123,4 @@ def test_the_loop_holds_together(browser, served: tuple[str, Path]) -> None:
     no_exception(overview)
     expect(overview.get_by_label("Analyst name", exact=True)).to_have_value("ana",
                                                                            timeout=30_000)
-    overview.screenshot(path=str(SHOTS / "overview.png"), full_page=True)
+    screenshot(overview, "overview.png")

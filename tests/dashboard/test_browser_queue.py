@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from _browser import SHOTS, chromium_page, dashboard_server, no_exception, settle
+from _browser import chromium_page, dashboard_server, no_exception, screenshot, settle
 
 from core.store import Store
 
@@ -83,7 +83,7 @@ def test_filters_in_the_url_survive_back_and_forward(page, served: tuple[str, Pa
     sort_shows(page, "amount")
     assert "q_sort=amount" in page.url
     no_exception(page)
-    page.screenshot(path=str(SHOTS / "queue_sorted_from_url.png"), full_page=True)
+    screenshot(page, "queue_sorted_from_url.png")
 
 
 def test_bulk_decide_with_a_note_empties_the_default_view(page, served: tuple[str, Path]
@@ -115,12 +115,12 @@ def test_bulk_decide_with_a_note_empties_the_default_view(page, served: tuple[st
     page.get_by_text("I reviewed these 2 sessions").click()
     settle(page, rerun=True)
     page.wait_for_function("b => !b.disabled", arg=decide.element_handle(), timeout=30_000)
-    page.screenshot(path=str(SHOTS / "queue_bulk_decide.png"), full_page=True)
+    screenshot(page, "queue_bulk_decide.png")
     decide.click()
     page.get_by_text(re.compile("Decided 2 sessions")).wait_for(timeout=60_000)
     settle(page)
     no_exception(page)
     assert shown_count(page) == before - 2
-    page.screenshot(path=str(SHOTS / "queue_after_bulk_decide.png"), full_page=True)
+    screenshot(page, "queue_after_bulk_decide.png")
     with Store.open(store_copy, read_only=True) as store:
         assert len(store.labels.session_labels(["analyst"])) == 2

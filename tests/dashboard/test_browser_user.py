@@ -8,7 +8,7 @@ import urllib.parse
 from collections.abc import Iterator
 
 import pytest
-from _browser import SHOTS, chromium_page, dashboard_server, no_exception, settle
+from _browser import chromium_page, dashboard_server, no_exception, screenshot, settle
 from _entity_store import SHARED_USERS, build
 
 pytestmark = pytest.mark.browser
@@ -40,4 +40,4 @@ def test_the_deep_link_highlights_the_focus_session(server: str) -> None:
         buttons.first.wait_for(state="attached", timeout=30_000)
         assert buttons.count() == 5
         assert timeline.get_by_text("focus session").count() >= 1
-        page.screenshot(path=str(SHOTS / "user_focus.png"), full_page=True)
+        screenshot(page, "user_focus.png")
