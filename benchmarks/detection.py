@@ -14,7 +14,8 @@ Data sets (``benchmarks.detection_data``; each in a fresh temporary store, built
 ``core.ingest.ingest_events``): ``sample``, ``markov300`` (``markov``, the 50-type set, on
 request), ``unseen_types``, ``constant_shift`` and ``adbench`` (ten sets); on request also
 ``sample_unlabelled``, ``first_purchase`` and ``first_purchase_ids``
-(``benchmarks.detection_purchases``) and ``payments`` (``benchmarks.detection_payments``).
+(``benchmarks.detection_purchases``), ``payments`` and ``payments_unlabelled``
+(``benchmarks.detection_payments``).
 
 Methods, in the same run on the same split:
 - our unsupervised detectors (every registered detector with ``requires_labels`` False; the
@@ -79,7 +80,7 @@ from benchmarks.detection_report import fmt_num as fmt
 JSON_PREFIX = "BENCH_JSON "
 DATASETS = ("sample", "markov300", "unseen_types", "constant_shift", "adbench")
 OPTIONAL_DATASETS = ("markov", "sample_unlabelled", "first_purchase", "first_purchase_ids",
-                     "payments")
+                     "payments", "payments_unlabelled")
 PEER_EPOCHS, PEER_BATCH = 10, 256  # as the benchmark always set them (PyOD AE default: 10)
 
 
@@ -433,7 +434,9 @@ def evaluate_dataset(ds: BuiltSet, models_dir: Path, *, seeds: list[int], quick:
             train_end = default_train_end(store)
             before = (meta["start_ts"] < train_end).to_numpy()
             test_rows = ~before & labelled
-            train_rows = before & ~is_anom  # the unsupervised detectors' training rows
+            # the unsupervised detectors' training rows: the store's labelled anomalies left
+            # out; with no labels in the store (``*_unlabelled``) nothing is, for the peers too
+            train_rows = before & ~is_anom if ds.labels_in_store else before
         test_ids = order[test_rows]
         test_y = is_anom[test_rows]
         scen = truth["scenario"].reindex(test_ids).fillna("normal").astype(str).to_numpy()
@@ -645,10 +648,11 @@ def _builders(sizes: Sizes, datasets: list[str], adbench_dir: Path,
             numbers = name.endswith("_ids")
             out.append(("", name, lambda db, ids=numbers: build_first_purchase(
                 db, sizes.stress_sessions, sizes.data_seed, numbers=ids)))
-        elif name == "payments":
-            from benchmarks.detection_payments import build_payments
+        elif name in ("payments", "payments_unlabelled"):
+            from benchmarks.detection_payments import build_payments, build_payments_unlabelled
 
-            out.append(("", name, lambda db: build_payments(db, sizes.data_seed)))
+            build = build_payments if name == "payments" else build_payments_unlabelled
+            out.append(("", name, lambda db, b=build: b(db, sizes.data_seed)))
         elif name == "adbench":
             files = adbench_files(adbench_dir)
             if adbench_sets:

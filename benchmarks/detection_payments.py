@@ -9,7 +9,9 @@ payment at 2 terminals a day compromised for the next 28 days, (3) a third of th
 Each payment is a session of one ``payment`` event (the customer is the user, the terminal the
 merchant). Only scenario (1) shows in a payment alone; (2) and (3) live in the entity history
 (a terminal's recent fraud, a customer's usual amount): the set is there to show what a
-detector makes of data whose anomalies need that history.
+detector makes of data whose anomalies need that history. ``payments_unlabelled`` is the
+same data with its labels kept out of the store (no delayed fraud labels to read, and an
+unlabelled training window that holds the frauds), as on a new customer's data.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from benchmarks.detection_data import BASE_TS, BuiltSet, _labelled_set
+from benchmarks.detection_data import BASE_TS, BuiltSet, _ingest, _labelled_set
 from benchmarks.payments import SCENARIOS, simulate
 
 CUSTOMERS, TERMINALS, DAYS = 600, 1200, 70
@@ -49,3 +51,14 @@ def build_payments(db: Path, seed: int) -> BuiltSet:
     built.sequence_models = False  # one event a session: no order to learn
     return built
 
+
+
+def build_payments_unlabelled(db: Path, seed: int) -> BuiltSet:
+    events, labels = payments_frames(seed=seed)
+    n = _ingest(db, events, None)
+    info = {"name": "payments_unlabelled", "events": len(events), "sessions": n,
+            "anomalous_share": float(labels["is_anomaly"].mean()),
+            "description": f"the payments set ({len(events):,} card payments) with its labels "
+                           "kept out of the store"}
+    return BuiltSet("payments_unlabelled", db, info, labels, labels_in_store=False,
+                    sequence_models=False)

@@ -27,3 +27,13 @@ def test_the_built_set_turns_history_on_by_default(tmp_path: Path) -> None:
         shape = store.summary.session_shape()
     assert shape.single_event_share == 1.0 and "merchant_id" in shape.entity_columns
     assert history_by_default(shape)
+
+
+def test_the_unlabelled_twin_keeps_its_labels_out_of_the_store(tmp_path: Path) -> None:
+    from benchmarks.detection_payments import build_payments_unlabelled
+
+    built = build_payments_unlabelled(tmp_path / "u.duckdb", seed=2)
+    assert not built.labels_in_store and built.truth["is_anomaly"].any()
+    with Store.open(built.db) as store:
+        assert store.summary.label_counts().empty
+        assert store.summary.count_sessions() == len(built.truth)
