@@ -5,6 +5,9 @@ distribution (``core.operating_point.ScoreReference``) and picks the default thr
 
 * supervised, with both classes in the time-later validation part: the best-F1 threshold
   there;
+* unsupervised over a vetted window whose validation part holds at least
+  ``MIN_UNSUPERVISED_VALIDATION_POSITIVES`` labelled anomalies: the best-F1 threshold there
+  too (the labels say what a false positive costs against a miss better than any quantile);
 * otherwise, where (almost) every training session is labelled normal (a vetted window,
   ``core.pipeline.regime``),
   ``VETTED_RULE``: the training scores are then normal behaviour's, and a quantile of them is
@@ -52,6 +55,11 @@ for the fence (docs/FEATURES.md); a fence on known-normal scores flags the norma
 MAX_REFERENCE_ROWS = 50_000
 """Training sessions scored for the reference (evenly spaced in time when there are more)."""
 MIN_VALIDATION_POSITIVES = 3
+MIN_UNSUPERVISED_VALIDATION_POSITIVES = 20
+"""Labelled anomalies a vetted window's validation part needs before an unsupervised model
+takes its best-F1 threshold there: the model never saw those labels, so the threshold is its
+only fit to them, and 20 is what the risk calibration (core.risk) asks for too. Fewer, and
+the 99.5th percentile of the normal training scores stays the default."""
 LEGACY_SHARE = 0.01
 
 
@@ -117,6 +125,14 @@ def choose_point(reference: ScoreReference, val_scores: np.ndarray, val_labels: 
                                   f"best F1 on the validation window ({int(val_labels.sum())} "
                                   f"labelled anomalies of {len(val_labels):,} sessions)",
                                   reference)
+    positives = int(np.asarray(val_labels, bool).sum())
+    if vetted and MIN_UNSUPERVISED_VALIDATION_POSITIVES <= positives < len(val_labels):
+        value = best_f1_threshold(val_scores, val_labels)
+        if value is not None:
+            return OperatingPoint(value, "best_f1_validation",
+                                  f"best F1 on the validation window ({positives} labelled "
+                                  f"anomalies of {len(val_labels):,} sessions; the model "
+                                  "itself trained without labels)", reference)
     if vetted:
         value = threshold_by_rule(reference.pooled, VETTED_RULE)
         return OperatingPoint(value, VETTED_RULE,

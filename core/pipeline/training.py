@@ -177,8 +177,11 @@ def train_model(
     if history is not None and hasattr(history, "to_dict"):
         metrics["history"] = history.to_dict()
     n_anomalous = int((keep & is_anomalous).sum()) if cls.requires_labels else 0
+    # every session of the window, its labelled anomalies too: the reference keeps the normal
+    # ones, and a labelled validation part can set the cut (core.pipeline.operating_point)
+    window = train_data if cls.requires_labels else built.data.take(np.flatnonzero(in_train))
     reference, point, risk = reference_and_point(
-        model, train_data, is_anomalous[keep], validation_fraction=_validation_fraction(model),
+        model, window, is_anomalous[in_train], validation_fraction=_validation_fraction(model),
         supervised=cls.requires_labels, contamination=contamination, vetted=vetted)
     metrics["score_reference"] = reference.to_dict()
     metrics["operating_point"] = point.to_dict()

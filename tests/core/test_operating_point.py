@@ -92,3 +92,20 @@ def test_a_vetted_training_window_takes_a_false_positive_rate_not_the_fence() ->
     scored = choose_point(ref, np.r_[np.zeros(90), np.ones(10)], labels, supervised=True,
                           vetted=True)
     assert scored.rule == "best_f1_validation"
+
+
+def test_a_vetted_window_with_enough_labelled_anomalies_takes_best_f1_for_any_model() -> None:
+    """An unsupervised model over a labelled window: the validation labels pick its cut once
+    they hold 20 anomalies; with fewer, the 99.5th percentile of the normal scores stays."""
+    rng = np.random.default_rng(6)
+    ref = ScoreReference.from_scores(rng.normal(size=5000), np.empty(0))
+    val = np.r_[rng.normal(size=600), rng.normal(2.5, 0.3, size=40)]
+    labels = np.r_[np.zeros(600, bool), np.ones(40, bool)]
+    point = choose_point(ref, val, labels, supervised=False, vetted=True)
+    assert point.rule == "best_f1_validation" and "without labels" in point.source
+    assert point.threshold < threshold_by_rule(ref.pooled, "q995")
+    assert (val[600:] >= point.threshold).mean() > 0.9  # the labelled anomalies are caught
+    few = np.r_[np.zeros(600, bool), np.ones(19, bool)]
+    assert choose_point(ref, val[:619], few, supervised=False, vetted=True).rule == "q995"
+    unvetted = choose_point(ref, val, labels, supervised=False)
+    assert unvetted.rule != "best_f1_validation"

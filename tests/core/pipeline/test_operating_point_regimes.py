@@ -116,3 +116,33 @@ def test_an_unlabelled_window_caps_the_passes_of_a_detector_that_names_a_cap(
     assert window["epochs_cap"] == cap and window["trim_fraction"] > 0
     assert "epochs_cap" not in _trained_metrics(path, "autoencoder")["training_window"]
     assert "epochs_cap" not in _trained_metrics(path, "vae", {"epochs": 3})["training_window"]
+
+
+def test_a_labelled_window_with_anomalies_late_in_it_takes_best_f1_there(
+    unlabelled_store: Path, tmp_path: Path,
+) -> None:
+    """A label-free model over a labelled window whose last tenth holds 40 labelled anomalies
+    (sessions far longer than the rest): it never trains on them, yet they set its cut, and
+    the reference of training scores still holds normal sessions only."""
+    import shutil
+
+    path = tmp_path / "late.duckdb"
+    shutil.copy(unlabelled_store, path)
+    rng = np.random.default_rng(1)
+    burst = pd.DataFrame([(f"bot{i}", 1_700_000_000 + 395 * 3600 + i * 60 + j,
+                           ("view", "cart")[j % 2])
+                          for i in range(40) for j in range(int(rng.integers(40, 60)))],
+                         columns=["user_id", "ts", "event_type"])
+    with Store.open(path) as store:
+        ingest_events(store, burst)
+        meta = store.sessions.meta()
+        ingest_labels(store, pd.DataFrame({
+            "session_id": meta["session_id"],
+            "is_anomaly": meta["user_id"].astype(str).str.startswith("bot")}))
+        result = train_model(store, "zscore", quiet=True, models_dir=path.parent / "models",
+                             train_end=pd.Timestamp(1_700_000_000 + 400 * 3600, unit="s"))
+        point = operating_point(store, result.model_id)
+    assert point.rule == "best_f1_validation" and "without labels" in point.source
+    assert point.reference is not None
+    # the cut sits at the bots' lowest score, above every normal training session's
+    assert point.threshold > float(np.max(point.reference.pooled))
