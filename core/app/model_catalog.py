@@ -32,6 +32,7 @@ import numpy as np
 import pandas as pd
 
 from core.errors import ConfigError, ModelError
+from core.pipeline.registry import ENSEMBLE
 
 if TYPE_CHECKING:
     from core.store import Store
@@ -65,7 +66,12 @@ def time_split(card: dict[str, Any]) -> str:
         '12.3 s building its features, 0.4 s fitting'
         >>> time_split({"input_seconds": None, "fit_seconds": None})
         'not recorded'
+        >>> time_split({"combines_members": True, "train_seconds": 2.25})
+        "2.2 s choosing its members' weights"
     """
+    total = _seconds(card.get("train_seconds"))
+    if card.get("combines_members") and total is not None:
+        return f"{total:,.1f} s choosing its members' weights"
     built, fitted = _seconds(card.get("input_seconds")), _seconds(card.get("fit_seconds"))
     if built is None or fitted is None or built != built or fitted != fitted:
         return "not recorded"
@@ -277,7 +283,41 @@ def describe(store: Store, model_id: str) -> dict[str, Any]:
         "window_regime": window_regime(metrics),
         "history_features": history_features(_metrics(row.get("feature_spec"))),
     })
+    if str(row["detector"]) == ENSEMBLE:  # no window, features or fit of its own
+        entry.update({
+            "combines_members": True,
+            "window_regime": combination_in_words(metrics.get("weight_source")),
+            "history_features": "as its members read them",
+        })
     return json_ready(entry)
+
+
+WEIGHT_SOURCES = {
+    "best_member": "the member with the best average precision on its validation window",
+    "validation_ap": "each member's average precision on its validation window",
+    "stacked": "stacking: a logistic regression on its members' ranks, fitted on its "
+               "validation window's labels",
+    "agreement": "no labels: each member weighted by its agreement with the others",
+    "agreement_sane": "no labels: each member weighted by its agreement with the others; "
+                      "members with near-constant scores left out",
+}
+
+
+def combination_in_words(weight_source: Any) -> str:
+    """How an ensemble weighs its members, in words (``core.pipeline.ensemble``).
+
+        >>> combination_in_words("stacked_tail")[:40]
+        "combines its members' scores by stacking"
+        >>> combination_in_words(None)
+        "combines its members' scores (weights not recorded)"
+    """
+    source = str(weight_source or "")
+    tail = source.endswith("_tail")
+    words = WEIGHT_SOURCES.get(source.removesuffix("_tail"))
+    if words is None:
+        return "combines its members' scores (weights not recorded)"
+    over = ", over their tail surprises" if tail else ""
+    return f"combines its members' scores by {words}{over}"
 
 
 def history_features(spec: dict[str, Any]) -> str:

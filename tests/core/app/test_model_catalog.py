@@ -191,3 +191,19 @@ def test_left_out_names_held_calendar_columns_and_ignored_extras() -> None:
         "is_weekend (the training window is shorter than its cycle)",
         "extra column order_ref: text with 900 distinct values"]
     assert model_catalog.left_out({}, {}) == []
+
+
+def test_an_ensemble_card_says_how_it_combines_not_a_training_window(
+    demo_store_copy: Path,
+) -> None:
+    """An ensemble has no training window, features or fit of its own: its card says how it
+    weighs its members and how long choosing the weights took, not "not recorded"."""
+    from core.pipeline import train_model
+
+    with open_store(demo_store_copy) as store:
+        trained = train_model(store, "ensemble", models_dir=demo_store_copy.parent / "models")
+        card = model_catalog.describe(store, trained.model_id)
+    assert card["window_regime"].startswith("combines its members' scores by ")
+    assert "not recorded" not in card["window_regime"]
+    assert card["history_features"] == "as its members read them"
+    assert model_catalog.time_split(card).endswith(" s choosing its members' weights")
