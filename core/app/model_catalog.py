@@ -293,31 +293,30 @@ def describe(store: Store, model_id: str) -> dict[str, Any]:
 
 
 WEIGHT_SOURCES = {
-    "best_member": "the member with the best average precision on its validation window",
-    "validation_ap": "each member's average precision on its validation window",
-    "stacked": "stacking: a logistic regression on its members' ranks, fitted on its "
+    "best_member": "uses one member: the one with the best average precision on its "
+                   "validation window",
+    "validation_ap": "weights each member by its average precision on its validation window",
+    "stacked": "stacks its members: a logistic regression on their scores, fitted on its "
                "validation window's labels",
-    "agreement": "no labels: each member weighted by its agreement with the others",
-    "agreement_sane": "no labels: each member weighted by its agreement with the others; "
-                      "members with near-constant scores left out",
+    "agreement": "no labels: weights each member by its agreement with the others",
+    "agreement_sane": "no labels: weights each member by its agreement with the others, "
+                      "leaving out members with near-constant scores",
 }
 
 
 def combination_in_words(weight_source: Any) -> str:
     """How an ensemble weighs its members, in words (``core.pipeline.ensemble``).
 
-        >>> combination_in_words("stacked_tail")[:40]
-        "combines its members' scores by stacking"
+        >>> combination_in_words("stacked_tail").endswith("(scores read as tail surprises)")
+        True
         >>> combination_in_words(None)
-        "combines its members' scores (weights not recorded)"
+        'combines its members (how was not recorded)'
     """
     source = str(weight_source or "")
-    tail = source.endswith("_tail")
     words = WEIGHT_SOURCES.get(source.removesuffix("_tail"))
     if words is None:
-        return "combines its members' scores (weights not recorded)"
-    over = ", over their tail surprises" if tail else ""
-    return f"combines its members' scores by {words}{over}"
+        return "combines its members (how was not recorded)"
+    return words + (" (scores read as tail surprises)" if source.endswith("_tail") else "")
 
 
 def history_features(spec: dict[str, Any]) -> str:
