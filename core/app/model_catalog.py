@@ -539,7 +539,7 @@ def retire(store: Store, model_id: str, *, by: str, undo: bool = False) -> str:
 
 
 # --- training runs -----------------------------------------------------------------------
-DETECTORS = ("zscore", "isolation_forest", "ecdf_tails", "autoencoder", "vae",
+DETECTORS = ("zscore", "isolation_forest", "ecdf_tails", "ecdf_extremes", "autoencoder", "vae",
              "sequence_autoencoder", "sequence_vae", "mlp", "gbdt", "transformer", "cnn_gru",
              "transformer_mlm", "ensemble")
 """Detectors the Models page offers (named here: listing the registry would load torch; a

@@ -14,6 +14,7 @@ from core.detectors.autoencoder import AutoencoderConfig, AutoencoderDetector
 from core.detectors.base import Detector, FeatureDetector, SequenceDetector, load_detector
 from core.detectors.cnn_gru import CnnGruConfig, CnnGruDetector
 from core.detectors.config import DetectorConfig
+from core.detectors.ecdf_extremes import EcdfExtremesDetector
 from core.detectors.ecdf_tails import EcdfTailsConfig, EcdfTailsDetector
 from core.detectors.gbdt import GBDTConfig, GBDTDetector
 from core.detectors.isolation_forest import IsolationForestConfig, IsolationForestDetector
@@ -41,6 +42,7 @@ __all__ = [
     "CnnGruDetector",
     "Detector",
     "DetectorConfig",
+    "EcdfExtremesDetector",
     "EcdfTailsConfig",
     "EcdfTailsDetector",
     "FeatureDetector",

@@ -65,6 +65,9 @@ class Detector(Generic[ConfigT]):
     explain_preference: ClassVar[int] = 0
     """Tie-break when several models rank a session equally high: the higher, the sooner its
     model is shown (also which model a page opens on)."""
+    weighed_without_labels: ClassVar[bool] = True
+    """False for a specialist that an ensemble without labels leaves out (weight 0, said in
+    its note): only labels can tell how much its view should count (``ecdf_extremes``)."""
     tiny_config: ClassVar[dict[str, Any]] = {}
     """Config overrides for a tiny, fast model (the tests' contract check builds one with
     ``build_detector(kind, **tiny_config)``), so a new detector needs no test edits."""

@@ -29,6 +29,12 @@ What differs from PyOD's ECOD, and why:
   in training contributes 0 until it moves; one unit then adds log(n + 1) + 10. The
   exception is a calendar column constant in training (``_scaling.uncovered_calendar``: a
   weekdays-only window never saw a weekend): it always contributes 0.
+* **Features that grow with the clock read one tail.** An account only gets older and its
+  history longer (``core.features.spec.GROWS_WITH_TIME``): every returning user's sessions
+  after the training window lie beyond its range. Their right tail counts 0 (an old account
+  is not a novelty), their left tail as usual (a new one is). Without this, 38% of the normal
+  sessions after the sample data's training window scored above the 99.5th percentile of
+  the training scores of ``ecdf_extremes``, all of them on ``user_age_days_log``.
 * **Bounded memory.** A column keeps at most ``max_knots`` knots: every distinct value when
   there are that few, else the ``tail_knots`` most extreme order statistics on each side
   exactly plus evenly spaced ranks between; counts between knots are interpolated linearly.
@@ -61,6 +67,7 @@ from core.detectors.base import FeatureDetector, require_arrays
 from core.detectors.config import DetectorConfig, check_float, check_int
 from core.detectors.registry import register
 from core.errors import ConfigError, ModelError
+from core.features.spec import GROWS_WITH_TIME
 
 
 @dataclasses.dataclass(frozen=True)
@@ -128,6 +135,8 @@ class EcdfTailsDetector(FeatureDetector[EcdfTailsConfig]):
     offsets_: np.ndarray
     scale_: np.ndarray
     centre_: np.ndarray | None = None
+    left_only_: tuple[str, ...] = ()
+    """Features read by their left tail only (``core.features.spec.GROWS_WITH_TIME``)."""
 
     def fit(self, data: FeatureMatrix, y: np.ndarray | None = None) -> Self:
         """Learn each feature's CDF knots and robust scale; ``y`` is ignored."""
@@ -146,7 +155,14 @@ class EcdfTailsDetector(FeatureDetector[EcdfTailsConfig]):
         self.centre_, self.scale_ = fit_scaler(values, "robust", data.names)
         self.n_train_ = len(values)
         self.feature_names_ = tuple(data.names)
+        self.left_only_ = tuple(n for n in data.names if n in GROWS_WITH_TIME)
         return self
+
+    @property
+    def _left_only(self) -> np.ndarray:
+        """bool (f,): features read by their left tail only (``left_only_``)."""
+        names = set(self.left_only_)
+        return np.array([n in names for n in self.feature_names_], dtype=bool)
 
     def feature_tails(self, data: FeatureMatrix) -> tuple[np.ndarray, np.ndarray]:
         """float64 (n, f) -log left and -log right tail probability per feature."""
@@ -170,6 +186,7 @@ class EcdfTailsDetector(FeatureDetector[EcdfTailsConfig]):
             above = np.clip((x - knots[-1]) / self.scale_[j], 0.0, self.config.beyond_cap)
             left[:, j] += below
             right[:, j] += above
+        right[:, self._left_only] = 0.0  # the clock, not the user, moves their high end
         return left, right
 
     def score(self, data: FeatureMatrix) -> np.ndarray:
@@ -185,7 +202,8 @@ class EcdfTailsDetector(FeatureDetector[EcdfTailsConfig]):
         return out
 
     def _get_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-        return ({"feature_names": list(self.feature_names_), "n_train": self.n_train_},
+        return ({"feature_names": list(self.feature_names_), "n_train": self.n_train_,
+                 "left_only": list(self.left_only_)},
                 {"knots": self.knots_, "le": self.le_, "ge": self.ge_,
                  "offsets": self.offsets_, "scale": self.scale_}
                 | ({} if self.centre_ is None else {"centre": self.centre_}))
@@ -207,6 +225,8 @@ class EcdfTailsDetector(FeatureDetector[EcdfTailsConfig]):
                              "counts, positive scales), got invalid arrays. Save the model "
                              "again or retrain it.")
         self.knots_, self.offsets_, self.n_train_ = knots, offsets, n_train
+        # models saved before 2026-12-07 read both tails of every feature, as they trained
+        self.left_only_ = tuple(str(n) for n in state.get("left_only", ()) if n in names)
         self.le_ = arrays["le"].astype(np.float64)
         self.ge_ = arrays["ge"].astype(np.float64)
         self.scale_ = arrays["scale"].astype(np.float64)

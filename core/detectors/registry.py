@@ -89,6 +89,13 @@ def combines_members(name: str) -> bool:
     return bool(traits is not None and traits.combines_members)
 
 
+def weighed_without_labels(name: str) -> bool:
+    """False when models stored as ``name`` join an ensemble without labels at weight 0
+    (``weighed_without_labels``); True for an unknown name."""
+    traits = _traits(name)
+    return bool(getattr(traits, "weighed_without_labels", True))
+
+
 def explain_preference(name: str) -> int:
     """Tie-break rank of models stored as ``name`` (``explain_preference``; 0 if unknown)."""
     traits = _traits(name)

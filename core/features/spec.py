@@ -55,6 +55,13 @@ training window shorter than the cycle shows only part of it (a few weekdays: no
 so such a column says nothing a model may learn (``core.pipeline.calendar``,
 ``core.detectors._scaling``)."""
 
+GROWS_WITH_TIME: frozenset[str] = frozenset({"user_age_days_log", "n_prev_sessions_log"})
+"""Features that every returning user's later sessions push past the training window's range
+(an account only gets older, its history only longer). Their low end is a signal (a new
+account, a first session); their high end is the clock: the empirical-tail detectors read
+only their left tail (``core.detectors.ecdf_tails``), or every session after the training
+window would be a novelty (docs/FEATURES.md, "``ecdf_extremes``")."""
+
 BASE_FEATURES: tuple[str, ...] = (
     "n_events_log",
     "duration_log",

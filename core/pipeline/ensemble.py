@@ -41,7 +41,7 @@ from core.detectors.ensemble import (
     stacked_weights,
     tail_surprise,
 )
-from core.detectors.registry import combines_members
+from core.detectors.registry import combines_members, weighed_without_labels
 from core.errors import ConfigError, ModelError
 from core.evaluate import ThresholdTable
 from core.operating_point import ScoreReference
@@ -123,7 +123,8 @@ def train_ensemble(
     ranks = equal.ranks(_matrix(wide, len(members)))
     train_rows = (start < np.datetime64(max(ends))) & ~y_val
     method, choice = _combination(ranks[in_val & labelled], y_val[in_val & labelled], note,
-                                  equal.quantiles, members, ranks[train_rows])
+                                  equal.quantiles, members, ranks[train_rows],
+                                  [weighed_without_labels(str(r["detector"])) for r in rows])
     weights = choice.pop("weights")
     if "excluded" in choice:
         note = choice["excluded"] if note is None else f"{note}; {choice['excluded']}"
@@ -244,6 +245,7 @@ def _members_flag_rate(store: Store, members: list[str], weights: np.ndarray) ->
 def _combination(
     ranks: np.ndarray, labels: np.ndarray, note: str | None,
     quantiles: np.ndarray, members: list[str], train_ranks: np.ndarray,
+    label_free_ok: Sequence[bool] | None = None,
 ) -> tuple[str, dict[str, Any]]:
     """(method, details with "weights") of the ensemble.
 
@@ -257,7 +259,9 @@ def _combination(
     it above when the window's labels choose them (docs/ARCHITECTURE.md, "Ensemble").
     Without: weights by each member's agreement with the others on the training window
     (``agreement_weights``) over the members that can rank sessions (near-constant ones get
-    weight 0, and the note names them).
+    weight 0, and the note names them) and that may be weighed without labels
+    (``label_free_ok``, from the detector's ``weighed_without_labels``; the others get weight 0
+    and the note names them too).
     """
     if note is None and len(ranks):
         candidates: dict[str, Any] = {"validation_ap": ap_weights}
@@ -280,11 +284,23 @@ def _combination(
             "ensemble members must rank sessions, got only near-constant scores from every "
             "member. Check the members' data, or train other detectors."
         )
-    out: dict[str, Any] = {"weights": agreement_weights(train_ranks, sane),
+    allowed = (np.ones(len(members), bool) if label_free_ok is None
+               else np.asarray(label_free_ok, bool))
+    usable = sane & allowed
+    if usable.sum() == 0:  # only specialists: better weighed by agreement than not at all
+        usable = sane
+    out: dict[str, Any] = {"weights": agreement_weights(train_ranks, usable),
                            "method": "agreement"}
+    excluded = []
     if not sane.all():
-        out["excluded"] = ("left out (near-constant scores on their training window): "
-                           + ", ".join(members[i] for i in np.flatnonzero(~sane)))
+        excluded.append("left out (near-constant scores on their training window): "
+                        + ", ".join(members[i] for i in np.flatnonzero(~sane)))
+    if (sane & ~usable).any():
+        excluded.append("left out without labels (specialists that only labels can weigh): "
+                        + ", ".join(members[i] for i in np.flatnonzero(sane & ~usable)))
+    if excluded:
+        out["excluded"] = "; ".join(excluded)
+    if not sane.all():
         return "agreement_sane", out
     return "agreement", out
 

@@ -207,3 +207,11 @@ def test_an_ensemble_card_says_how_it_combines_not_a_training_window(
     assert any(card["window_regime"].startswith(w) for w in words.values())
     assert card["history_features"] == "as its members read them"
     assert model_catalog.time_split(card).endswith(" s choosing its members' weights")
+
+
+def test_the_models_page_offers_every_registered_detector() -> None:
+    """``DETECTORS`` is spelled out (listing the registry would load torch on the page), so a
+    new detector must be added there too: this fails when one is missing."""
+    from core.detectors import available_detectors
+
+    assert set(model_catalog.DETECTORS) == {*available_detectors(), "ensemble"}

@@ -108,3 +108,28 @@ def test_the_medians_are_kept_for_quick_reasons_and_older_models_load_without(tm
 def test_a_config_whose_tails_swallow_the_knots_is_refused() -> None:
     with pytest.raises(ConfigError, match="tail_knots must be under half"):
         EcdfTailsConfig(max_knots=16, tail_knots=8)
+
+
+@pytest.mark.parametrize("kind", ["ecdf_tails", "ecdf_extremes"])
+def test_features_that_grow_with_time_count_only_their_low_end(kind: str, tmp_path) -> None:
+    """An account older than any in training is the clock, not a novelty; a brand-new one is
+    still a surprise. Kept across a reload; a model saved without the list reads both tails."""
+    from core.detectors import build_detector
+
+    rng = np.random.default_rng(7)
+    names = ("user_age_days_log", "duration_log")
+    train = _matrix(np.column_stack([rng.uniform(1.0, 3.0, 500), rng.normal(5.0, 1.0, 500)]),
+                    names)
+    detector = build_detector(kind).fit(train)
+    assert detector.left_only_ == ("user_age_days_log",)
+    typical, older, brand_new = [[2.0, 5.0], [9.0, 5.0], [0.0, 5.0]]
+    rows = _matrix(np.array([typical, older, brand_new]), names)
+    score = detector.score(rows)
+    assert score[1] <= score[0] + 1e-9 < score[2]
+    detector.save(tmp_path / "m")
+    np.testing.assert_array_equal(load_detector(tmp_path / "m").score(rows), score)
+    state, arrays = detector._get_state()
+    state.pop("left_only")
+    before = type(detector)(detector.config)
+    before._set_state(state, arrays)
+    assert before.left_only_ == () and before.score(rows)[1] > score[0] + 5

@@ -334,3 +334,28 @@ def test_with_labels_tail_surprises_win_where_each_anomaly_is_seen_by_one_member
     oob = choice["out_of_sample_ap"]
     assert oob[method] == max(oob.values())
     assert oob[method] > max(v for k, v in oob.items() if not k.endswith("_tail")) + 0.2
+
+
+def test_without_labels_a_specialist_gets_weight_zero_and_the_note_says_so() -> None:
+    """A member whose detector is not ``weighed_without_labels`` (``ecdf_extremes``) counts
+    nothing in an ensemble without labels; with labels it is weighed like the others."""
+    from core.detectors.registry import weighed_without_labels
+    from core.pipeline.ensemble import _combination
+
+    assert not weighed_without_labels("ecdf_extremes") and weighed_without_labels("zscore")
+    rng = np.random.default_rng(5)
+    shared = rng.normal(size=2000)
+    ranks = np.column_stack([shared + rng.normal(0, 0.3, 2000) for _ in range(3)])
+    quantiles = np.tile(np.linspace(0.0, 1.0, 1001), (3, 1))
+    no_labels = (np.empty((0, 3)), np.empty(0, bool), "equal weights: no labels")
+    method, choice = _combination(*no_labels, quantiles, ["a", "b", "c"], ranks,
+                                  [True, True, False])
+    assert method == "agreement" and choice["weights"][2] == 0.0
+    assert choice["weights"][:2].sum() == pytest.approx(1.0)
+    assert "left out without labels" in choice["excluded"] and "c" in choice["excluded"]
+    _, every = _combination(*no_labels, quantiles, ["a", "b", "c"], ranks)
+    assert (every["weights"] > 0).all() and "excluded" not in every
+    labels = shared > np.quantile(shared, 0.95)
+    _, labelled = _combination(ranks, labels, None, quantiles, ["a", "b", "c"], ranks,
+                               [True, True, False])
+    assert "excluded" not in labelled
