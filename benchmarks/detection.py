@@ -190,6 +190,9 @@ per data set, method and seed), for label-free threshold experiments
 ONLY_METHODS: set[str] | None = None
 """``--methods``: our detectors to run (peers always run); None runs them all."""
 OVERRIDES: dict[str, Any] = {}
+SUPERVISED_SETS: set[str] = {"sample"}
+"""``--supervised-on``: the data sets our supervised detectors run on (they need the store's
+labels; "labelled" means every set whose labels are in the store)."""
 """``--set FIELD=VALUE``: config fields given to every detector that has them (a variant)."""
 
 
@@ -403,7 +406,9 @@ def evaluate_dataset(ds: BuiltSet, models_dir: Path, *, seeds: list[int], quick:
     names = [n for n in available_detectors() if n != "ensemble"]
     unsupervised = [n for n in names if not get_detector_class(n).requires_labels]
     supervised = [n for n in names if get_detector_class(n).requires_labels]
-    ours = unsupervised + (supervised if ds.info["name"] == "sample" else [])
+    wants_supervised = ds.info["name"] in SUPERVISED_SETS or (
+        "labelled" in SUPERVISED_SETS and ds.labels_in_store)
+    ours = unsupervised + (supervised if wants_supervised else [])
     if not ds.sequence_models:
         ours = [n for n in ours if get_detector_class(n).input_kind != "sequences"]
     if ONLY_METHODS is not None:
@@ -748,10 +753,14 @@ def main() -> None:
     parser.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
                         help="a config field for every detector that has it, e.g. "
                              "trim_fraction=0 (a JSON value; repeatable)")
+    parser.add_argument("--supervised-on", default="sample", metavar="SETS",
+                        help="data sets our supervised detectors run on (default sample; "
+                             "'labelled': every set whose labels are in the store)")
     parser.add_argument("--dump-scores", metavar="DIR",
                         help="save each model's training reference and test scores here")
     args = parser.parse_args()
-    global DUMP_DIR, ONLY_METHODS
+    global DUMP_DIR, ONLY_METHODS, SUPERVISED_SETS
+    SUPERVISED_SETS = set(args.supervised_on.split(","))
     for item in args.set:
         field, sep, value = item.partition("=")
         if not sep:

@@ -96,6 +96,8 @@ class TorchTrainingConfig(DetectorConfig):
 
 
 _MAX_EVAL_EVERY = 200
+VALIDATION_SEED = 12_345
+"""Seeds the noise of every validation check (``evaluate_loss``)."""
 LR_SCHEDULES = ("cosine", "constant")
 
 
@@ -395,14 +397,23 @@ def evaluate_loss(
     net: nn.Module, batch_loss: BatchLoss, arrays: Sequence[torch.Tensor], batch_size: int,
     device: torch.device,
 ) -> float:
-    """Mean ``batch_loss`` over ``arrays`` in eval mode (weighted by batch size)."""
+    """Mean ``batch_loss`` over ``arrays`` in eval mode (weighted by batch size).
+
+    A loss that draws noise (masked events, a VAE's latent sample) draws the same noise at
+    every check (``VALIDATION_SEED``, on a forked generator, so training's own random stream
+    is untouched): checks then differ by the weights alone, and early stopping does not stop
+    on a lucky or unlucky draw.
+    """
     was_training = net.training
     net.eval()
     total, count = 0.0, 0
-    for batch in _batches(arrays, batch_size, device):
-        with autocast(device):
-            total += float(batch_loss(net, batch)) * len(batch[0])
-        count += len(batch[0])
+    fork_devices = [device.index or 0] if device.type == "cuda" else []
+    with torch.random.fork_rng(devices=fork_devices):
+        torch.manual_seed(VALIDATION_SEED)
+        for batch in _batches(arrays, batch_size, device):
+            with autocast(device):
+                total += float(batch_loss(net, batch)) * len(batch[0])
+            count += len(batch[0])
     net.train(was_training)
     return total / max(count, 1)
 

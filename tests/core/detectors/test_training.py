@@ -119,3 +119,21 @@ def test_history_records_steps_and_passes() -> None:
     assert history.steps[-1] == 40 and len(history.steps) == len(history.val_loss)
     assert history.epochs == pytest.approx(40 * 32 / 200, rel=1e-3)
     assert history.val_loss[-1] < history.val_loss[0]
+
+
+def test_a_noisy_validation_loss_draws_the_same_noise_at_every_check() -> None:
+    net = nn.Linear(3, 1)
+    rows = [torch.ones(50, 3)]
+
+    def noisy(model: nn.Module, batch: tuple[torch.Tensor, ...]) -> torch.Tensor:
+        return (model(batch[0]) + torch.rand(len(batch[0]), 1)).mean()
+
+    torch.manual_seed(0)
+    first = evaluate_loss(net, noisy, rows, 16, torch.device("cpu"))
+    after_first = torch.rand(1)
+    torch.manual_seed(0)
+    second = evaluate_loss(net, noisy, rows, 16, torch.device("cpu"))
+    third = evaluate_loss(net, noisy, rows, 16, torch.device("cpu"))
+    assert first == second == third  # same weights, same noise: checks differ by weights alone
+    torch.manual_seed(0)
+    assert torch.equal(torch.rand(1), after_first)  # training's own stream is untouched
