@@ -68,6 +68,12 @@ class Detector(Generic[ConfigT]):
     weighed_without_labels: ClassVar[bool] = True
     """False for a specialist that an ensemble without labels leaves out (weight 0, said in
     its note): only labels can tell how much its view should count (``ecdf_extremes``)."""
+    novelty_held_out: ClassVar[bool] = True
+    """True: the training matrix counts what only one training session holds as novel for
+    that session (``core.features.novelty.NoveltyHoldout``), so the model learns how common
+    novelty is among normal sessions; False: counted in-sample (always 0 in training). The
+    ``vae`` says False: its decoder learns a variance per feature, and a novelty column that
+    training shows moving gets a wide one, where a single unseen transition stops counting."""
     tiny_config: ClassVar[dict[str, Any]] = {}
     """Config overrides for a tiny, fast model (the tests' contract check builds one with
     ``build_detector(kind, **tiny_config)``), so a new detector needs no test edits."""

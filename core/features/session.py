@@ -41,7 +41,12 @@ from core.features._source import (
 )
 from core.features.extras import extra_feature_columns, learn_extras
 from core.features.history import history_feature_columns, learn_history
-from core.features.novelty import learn_novelty, novelty_counts
+from core.features.novelty import (
+    NoveltyHoldout,
+    learn_holdout,
+    learn_novelty,
+    novelty_counts,
+)
 from core.features.spec import (
     ADD_TO_CART,
     BASE_FEATURES,
@@ -219,9 +224,11 @@ class _EventReductions:
 
 def _reduce_events(
     con: duckdb.DuckDBPyConnection, spec: FeatureSpec, where: str, params: dict[str, Any],
-    ev: dict[str, np.ndarray], pool: ThreadPoolExecutor,
+    ev: dict[str, np.ndarray], pool: ThreadPoolExecutor, holdout: NoveltyHoldout | None,
 ) -> _EventReductions:
-    """Everything the events query gives without the sessions query (see _EventReductions)."""
+    """Everything the events query gives without the sessions query (see _EventReductions);
+    ``holdout``: the training sessions' own novelty (core.features.novelty), while the
+    training matrix is built."""
     seg, hashes = pd.factorize(ev.pop("h_session"), sort=False)
     m = len(hashes)
     seg = seg.astype(np.int64, copy=False)
@@ -254,7 +261,8 @@ def _reduce_events(
     by_type = np.bincount(bucket, minlength=m * (k + 1)).reshape(k + 1, m)
     del bucket
     if spec.novelty is not None:
-        columns |= novelty_counts(spec.novelty, names, type_codes, seg, pos, counts)
+        columns |= novelty_counts(spec.novelty, names, type_codes, seg, pos, counts, holdout,
+                                  np.asarray(hashes, dtype=np.uint64))
         del pos
     for name in (PAYMENT_FAILED, PAYMENT_ATTEMPT):
         if name in spec_index:
@@ -312,7 +320,7 @@ def _sharing_point_in_time(
 
 def _compute(
     con: duckdb.DuckDBPyConnection, spec: FeatureSpec, where: str, params: dict[str, Any],
-    scoped: bool, timings: dict[str, float],
+    scoped: bool, timings: dict[str, float], holdout: NoveltyHoldout | None = None,
 ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
     """(feature name -> float64 column, meta columns), both in the output order (start
     time, then session id)."""
@@ -325,7 +333,7 @@ def _compute(
     with ThreadPoolExecutor(1, thread_name_prefix="features") as pool:
         ev = A.fetch(con, queries["events"], params, timings, "events")
         started = time.perf_counter()
-        red = _reduce_events(con, spec, where, params, ev, pool)
+        red = _reduce_events(con, spec, where, params, ev, pool, holdout)
         del ev
         timings["event_numpy"] = time.perf_counter() - started
         sess = sessions_result()
@@ -567,7 +575,8 @@ def build_session_features(
         progress: the text-embedding progress bar: False hides it, None shows it for many
             texts.
         training: without a spec, learn it from these training events only, with what is
-            novel against them (core.features.novelty) and the extra columns
+            novel against them (core.features.novelty: each training session counts what no
+            other training session holds as novel, as if left out) and the extra columns
             (core.features.extras); the whole table, without those, when None.
 
     Returns:
@@ -589,6 +598,7 @@ def build_session_features(
     all_events = events_relation(con)
     requested = None if session_ids is None else normalize_session_ids(session_ids)
     where, params = scope_filter(requested)
+    holdout = None
     if spec is None:
         learn, learn_params = learning_relation(
             all_events, *((training.until, training.session_ids) if training else (None, None)))
@@ -604,6 +614,8 @@ def build_session_features(
         novelty = extras = history = None
         if training is not None:
             novelty = learn_novelty(con, learn, learn_params)
+            if training.novelty_holdout:
+                holdout = learn_holdout(con, learn, learn_params, novelty)
             extras = learn_extras(con, learn, learn_params, training.extras)
             if training.history is not None:
                 history = learn_history(con, training.history, learn, learn_params)
@@ -619,7 +631,7 @@ def build_session_features(
     }
     started = time.perf_counter()
     timings: dict[str, float] = {}
-    f, meta = _compute(con, spec, where, params, requested is not None, timings)
+    f, meta = _compute(con, spec, where, params, requested is not None, timings, holdout)
     if spec.extras is not None and spec.extras.columns:
         started_extras = time.perf_counter()
         f |= extra_feature_columns(con, spec.extras, where, params, meta["session_id"])

@@ -259,6 +259,10 @@ class TrainingScope:
     extras: ExtraSelection | None = None
     history: HistorySpec | None = None
     """The history features asked for (core.features.history); None for none."""
+    novelty_holdout: bool = True
+    """Count, for each training session, the event types and transitions no other training
+    session holds as novel (``core.features.novelty.NoveltyHoldout``); False counts them
+    in-sample (0 for every training session)."""
 
 
 @dataclass(frozen=True)

@@ -103,10 +103,11 @@ def train_model(
     if train_sessions is not None:
         train_end = None
         scope = TrainingScope(session_ids=tuple(str(s) for s in train_sessions), extras=extras,
-                              history=history_request)
+                              history=history_request, novelty_holdout=cls.novelty_held_out)
     else:
         train_end = train_end or default_train_end(store)
-        scope = TrainingScope(until=train_end, extras=extras, history=history_request)
+        scope = TrainingScope(until=train_end, extras=extras, history=history_request,
+                              novelty_holdout=cls.novelty_held_out)
     input_started = time.perf_counter()
     built = build_input(store, cls.input_kind, progress=False if quiet else None,
                         training=scope)

@@ -149,3 +149,47 @@ def test_the_mapping_files_extra_types_reach_the_model(tmp_path: Path) -> None:
     refused = runner.invoke(main, ["ingest", str(source), "--map-file", str(bad), "--db",
                                    str(db)])
     assert refused.exit_code != 0 and "extra_types" in refused.output
+
+
+def test_training_sessions_count_what_no_other_training_session_holds(tmp_path: Path) -> None:
+    rows = []
+    for s in range(40):
+        kinds = ["view", "cart", "buy"]
+        if s == 5:
+            kinds = ["view", "cart", "rare", "buy"]  # the one training session with "rare"
+        if s in (7, 8):
+            kinds = ["view", "twice", "buy"]  # two training sessions share "twice"
+        if s == 35:
+            kinds = ["view", "cart", "rare", "buy"]  # after the cut: "rare" was seen in training
+        for j, kind in enumerate(kinds):
+            rows.append({"user_id": f"u{s}", "session_id": f"s{s}",
+                         "ts": T0 + dt.timedelta(hours=s, minutes=j), "event_type": kind})
+    path = tmp_path / "s.duckdb"
+    cut = T0 + dt.timedelta(hours=30)
+    with Store.open(path) as store:
+        ingest_events(store, pd.DataFrame(rows))
+        out = build_session_features(store.con, training=TrainingScope(until=cut))
+        scored = build_session_features(store.con, spec=out.spec)
+        in_sample = build_session_features(
+            store.con, training=TrainingScope(until=cut, novelty_holdout=False))
+    assert "rare" in out.spec.event_types
+    assert in_sample.spec.hash == out.spec.hash  # the same spec, counted in-sample
+    assert _column(in_sample, "unseen_transitions_log", "s5") == 0.0
+    # left out of training, s5 would meet "rare" and cart -> rare -> buy for the first time
+    assert _column(out, "unseen_event_types_log", "s5") == pytest.approx(np.log1p(1))
+    assert _column(out, "unseen_transitions_log", "s5") == pytest.approx(np.log1p(2))
+    assert _column(out, "unseen_transition_share", "s5") == pytest.approx(2 / 3)
+    for session in ("s7", "s8", "s1"):
+        assert _column(out, "unseen_event_types_log", session) == 0.0
+        assert _column(out, "unseen_transitions_log", session) == 0.0
+    # after training, and when scoring with the saved spec, "rare" is a type training held
+    assert _column(out, "unseen_event_types_log", "s35") == 0.0
+    assert _column(scored, "unseen_event_types_log", "s5") == 0.0
+    assert _column(scored, "unseen_transitions_log", "s5") == 0.0
+
+
+def test_each_detector_says_whether_it_reads_held_out_novelty() -> None:
+    from core.detectors import get_detector_class
+
+    assert get_detector_class("autoencoder").novelty_held_out
+    assert not get_detector_class("vae").novelty_held_out
