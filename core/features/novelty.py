@@ -57,22 +57,6 @@ class NoveltySpec:
             ) from exc
 
 
-def learn_novelty(con: duckdb.DuckDBPyConnection, relation: str,
-                  params: dict[str, Any]) -> NoveltySpec:
-    """The event types and transitions of the events in ``relation`` (the training scope)."""
-    types = tuple(sorted(str(r[0]) for r in store_rows(
-        con, f"SELECT DISTINCT event_type FROM {relation} e WHERE event_type IS NOT NULL",
-        params)))
-    if len(types) > MAX_TRANSITION_TYPES:
-        return NoveltySpec(types, None)
-    rows = store_rows(con, f"""
-        SELECT DISTINCT prev, event_type FROM (
-          SELECT lag(event_type) OVER (PARTITION BY session_id ORDER BY ts, event_id) AS prev,
-                 event_type FROM {relation} e)
-        WHERE prev IS NOT NULL AND event_type IS NOT NULL""", params)
-    return NoveltySpec(types, tuple(sorted((str(a), str(b)) for a, b in rows)))
-
-
 @dataclass(frozen=True)
 class NoveltyHoldout:
     """Event types and transitions that exactly one training session holds, with the hash of
@@ -94,24 +78,33 @@ class NoveltyHoldout:
     transitions: dict[tuple[str, str], int]
 
 
-def learn_holdout(con: duckdb.DuckDBPyConnection, relation: str, params: dict[str, Any],
-                  spec: NoveltySpec) -> NoveltyHoldout:
-    """The types and transitions of ``relation`` (the training events) that one session
-    holds."""
-    types = {str(t): int(h) for t, h in store_rows(con, f"""
-        SELECT event_type, hash(min(session_id)) FROM {relation} e
-        WHERE event_type IS NOT NULL GROUP BY event_type
-        HAVING count(DISTINCT session_id) = 1""", params)}
-    if spec.transitions is None:
-        return NoveltyHoldout(types, {})
-    pairs = {(str(a), str(b)): int(h) for a, b, h in store_rows(con, f"""
-        SELECT prev, event_type, hash(min(session_id)) FROM (
+def learn_novelty_and_holdout(
+    con: duckdb.DuckDBPyConnection, relation: str, params: dict[str, Any], *,
+    holdout: bool = True,
+) -> tuple[NoveltySpec, NoveltyHoldout | None]:
+    """The event types and transitions of the events in ``relation`` (the training scope),
+    and (with ``holdout``) what one training session alone holds: one grouped query per level
+    (types, transitions), whose keys are the spec and whose session counts find the
+    singletons."""
+    per_key = "count(DISTINCT session_id), hash(min(session_id))" if holdout else "0, 0"
+    rows = store_rows(con, f"""
+        SELECT event_type, {per_key} FROM {relation} e
+        WHERE event_type IS NOT NULL GROUP BY event_type""", params)
+    types = tuple(sorted(str(t) for t, _, _ in rows))
+    held_types = {str(t): int(h) for t, n, h in rows if n == 1}
+    if len(types) > MAX_TRANSITION_TYPES:
+        return NoveltySpec(types, None), NoveltyHoldout(held_types, {}) if holdout else None
+    rows = store_rows(con, f"""
+        SELECT prev, event_type, {per_key} FROM (
           SELECT session_id, event_type,
                  lag(event_type) OVER (PARTITION BY session_id ORDER BY ts, event_id) AS prev
           FROM {relation} e)
-        WHERE prev IS NOT NULL AND event_type IS NOT NULL GROUP BY prev, event_type
-        HAVING count(DISTINCT session_id) = 1""", params)}
-    return NoveltyHoldout(types, pairs)
+        WHERE prev IS NOT NULL AND event_type IS NOT NULL GROUP BY prev, event_type""", params)
+    spec = NoveltySpec(types, tuple(sorted((str(a), str(b)) for a, b, _, _ in rows)))
+    if not holdout:
+        return spec, None
+    return spec, NoveltyHoldout(held_types,
+                                {(str(a), str(b)): int(h) for a, b, n, h in rows if n == 1})
 
 
 def novelty_counts(spec: NoveltySpec, names: Sequence[str | None], type_codes: np.ndarray,

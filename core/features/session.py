@@ -43,8 +43,7 @@ from core.features.extras import extra_feature_columns, learn_extras
 from core.features.history import history_feature_columns, learn_history
 from core.features.novelty import (
     NoveltyHoldout,
-    learn_holdout,
-    learn_novelty,
+    learn_novelty_and_holdout,
     novelty_counts,
 )
 from core.features.spec import (
@@ -613,9 +612,8 @@ def build_session_features(
             require_text_spec(con) if text else default_text_spec(con))
         novelty = extras = history = None
         if training is not None:
-            novelty = learn_novelty(con, learn, learn_params)
-            if training.novelty_holdout:
-                holdout = learn_holdout(con, learn, learn_params, novelty)
+            novelty, holdout = learn_novelty_and_holdout(
+                con, learn, learn_params, holdout=training.novelty_holdout)
             extras = learn_extras(con, learn, learn_params, training.extras)
             if training.history is not None:
                 history = learn_history(con, training.history, learn, learn_params)
