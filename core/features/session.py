@@ -547,6 +547,16 @@ def _removed_after_add(
     return np.bincount(pair[hit] // k, minlength=n)[:n]
 
 
+def holds_singletons(con: duckdb.DuckDBPyConnection, training: TrainingScope) -> bool:
+    """Whether the training events hold an event type or transition that only one session
+    holds: then counting novelty in-sample or held out (``TrainingScope.novelty_holdout``)
+    gives different matrices."""
+    learn, learn_params = learning_relation(events_relation(con), training.until,
+                                            training.session_ids)
+    _, holdout = learn_novelty_and_holdout(con, learn, learn_params)
+    return holdout is not None and bool(holdout.types or holdout.transitions)
+
+
 def build_session_features(
     con: duckdb.DuckDBPyConnection,
     *,
