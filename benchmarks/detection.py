@@ -3,6 +3,7 @@ stress sets and on outside data (ADBench).
 
     python -m benchmarks.detection [--quick] [--seeds 5] [--datasets sample,adbench] [--json]
                                    [--adbench-sets cardio,thyroid] [--threads 1]
+                                   [--methods a,b] [--supervised-on labelled] [--dump-scores DIR]
 
 Run time: ``--quick`` (1 seed, small sizes) ~1 minute of CPU; the full run (5 seeds, every
 set) ~23 minutes of CPU with one torch thread (one seed measured: generated sets 3.1 min,
@@ -20,7 +21,8 @@ request), ``unseen_types``, ``constant_shift`` and ``adbench`` (ten sets); on re
 Methods, in the same run on the same split:
 - our unsupervised detectors (every registered detector with ``requires_labels`` False; the
   sequence ones not on ADBench, whose sessions are one event of one type) and, on ``sample``
-  only, the supervised ones, through ``core.pipeline.train_model`` / ``score_model`` with
+  (``--supervised-on``: other sets, or ``labelled`` for every set whose labels are in the
+  store), the supervised ones, through ``core.pipeline.train_model`` / ``score_model`` with
   their default config and ``{"seed": s}``. Generated sets train on the sessions before the 70%
   time point (unsupervised detectors leave the labelled anomalies out, as in use); ADBench
   trains on its training part, passed as ``train_sessions`` (labels are not in the store, so
