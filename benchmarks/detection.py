@@ -218,6 +218,34 @@ def dump_scores(dataset: str, method: str, seed: int, store: Any, model_id: str,
              threshold=point.threshold)
 
 
+def dump_ensemble_inputs(dataset: str, seed: int, store: Any,
+                         by_model: dict[str, tuple[str, int]], test_ids: np.ndarray,
+                         test_y: np.ndarray) -> None:
+    """Save what a label-free combiner sees: this seed's members' scores on every session
+    they all scored, each session's start, the members' latest train end, and which
+    sessions are the test part (with their labels), for combiner experiments."""
+    if DUMP_DIR is None:
+        return
+    from core.pipeline.ensemble import _train_end, default_members
+    from core.pipeline.registry import default_train_end, model_row
+
+    members = [m for m in default_members(store) if m in by_model]
+    if len(members) < 2:
+        return
+    wide = store.ensembles.member_scores(members)
+    ends = [_train_end(model_row(store, m), default_train_end(store)) for m in members]
+    position = pd.Series(np.arange(len(test_ids)), index=test_ids)
+    test_index = position.reindex(wide["session_id"].to_numpy()).to_numpy()
+    DUMP_DIR.mkdir(parents=True, exist_ok=True)
+    np.savez(DUMP_DIR / f"{dataset}__ensemble_inputs__{seed}.npz",
+             members=np.array([by_model[m][0] for m in members]),
+             scores=np.vstack(wide["scores"].to_numpy()).astype(np.float64),
+             start=wide["start_ts"].to_numpy().astype("datetime64[us]"),
+             train_end=pd.Timestamp(max(ends)).to_datetime64().astype("datetime64[us]"),
+             test_index=np.nan_to_num(test_index, nan=-1).astype(np.int64),
+             test_y=np.asarray(test_y, bool))
+
+
 def operating_point_of(store: Any, model_id: str) -> dict[str, Any] | None:
     """threshold, source (and rule, when the point names one) of a model's label-free
     default; None while the pipeline has no ``core.pipeline.operating_point`` ("–")."""
@@ -504,6 +532,7 @@ def evaluate_dataset(ds: BuiltSet, models_dir: Path, *, seeds: list[int], quick:
                 _ensemble(store, col, seed, by_model, judge, model_scores,
                           with_operating_point, test_start, test_y, test_scores, models_dir,
                           train_model, score_model)
+                dump_ensemble_inputs(ds.info["name"], seed, store, by_model, test_ids, test_y)
         _peers(ds, col, seeds, feats, train_rows, test_rows, order, device, quick, extra_peers,
                judge, fit_scaler)
         if seqs is not None:
