@@ -409,9 +409,11 @@ def evaluation(store: Store, model_id: str, sources: tuple[str, ...] = ("ground_
     if start is not None:
         frame = frame[frame["start_ts"] >= start]
     labels = frame["is_anomaly"].astype(bool).to_numpy()
+    window = ("all sessions" if start is None
+              else f"sessions from {pd.Timestamp(start):%Y-%m-%d %H:%M:%S} UTC")
     out: dict[str, Any] = {
-        "model_id": model_id, "window": f"sessions from {start}" if start is not None
-        else "all sessions", "n_sessions": int(len(frame)), "n_anomalous": int(labels.sum()),
+        "model_id": model_id, "window": window, "n_sessions": int(len(frame)),
+        "n_anomalous": int(labels.sum()),
         "roc": pd.DataFrame(columns=["fpr", "tpr"]),
         "pr": pd.DataFrame(columns=["recall", "precision"]),
         "calibration": pd.DataFrame(columns=["bin", "mean_risk", "observed", "count"]),

@@ -79,8 +79,10 @@ for line in why.lines():  # plain text: reasons quote event types and values fro
 if not why.reasons:
     st.caption("No single reason stands out: every contribution is under 3% of the risk.")
 st.caption(safe.fmt(
-    "Combined across {models}, each weighted by its part in the risk; one line per topic; "
-    "{dropped} smaller topics (under 3% of the risk each) left out.",
+    "Combined across {models}: every model that flags the session counts equally, an "
+    "ensemble through its members (each by its part in the ensemble's score), and the 4 "
+    "weighing most are kept; one line per topic; {dropped} smaller topics (under 3% each) "
+    "left out.",
     models=why.models_text(), dropped=why.n_dropped))
 for note in why.notes:
     st.caption(safe.prose(note))

@@ -4,6 +4,7 @@ retiring, and a training run started in the background."""
 from __future__ import annotations
 
 import json
+import re
 import time
 from pathlib import Path
 
@@ -83,6 +84,8 @@ def test_evaluation_is_on_the_models_own_window(demo_store: Path) -> None:
     assert found["calibration"]["count"].sum() == found["n_sessions"]
     assert found["recall_by_scenario"]
     assert "note" in everything  # no analyst labels in the demo
+    # the window as an analyst reads it: to the second, in UTC (not a raw Timestamp)
+    assert re.fullmatch(r"sessions from \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC", found["window"])
 
 
 def app_models_evaluate(store):  # noqa: ANN001, ANN201
