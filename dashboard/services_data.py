@@ -84,7 +84,8 @@ def preview(name: str, data: bytes) -> UploadPreview:
 
 
 def ingest_upload(name: str, data: bytes, mapping: dict[str, str], *, gap_minutes: float,
-                  skip_bad_rows: bool, unit: str = "session") -> tuple[IngestReport, list[bytes]]:
+                  skip_bad_rows: bool, unit: str = "session", labels_column: str | None = None
+                  ) -> tuple[IngestReport, list[bytes]]:
     """Ingest events (admin only, checked on the server) and drop cached reads. Returns the
     report and the contents of its rejected-rows files (read before the staging is removed)."""
     explicit = app_data.ColumnMapping({k: v for k, v in mapping.items() if v})
@@ -93,7 +94,8 @@ def ingest_upload(name: str, data: bytes, mapping: dict[str, str], *, gap_minute
             lambda store: app_data.ingest_events(store, staged.path, mapping=explicit,
                                         session_gap_minutes=gap_minutes,
                                         skip_bad_rows=skip_bad_rows,
-                                        rejected_dir=staged.path.parent, unit=unit),
+                                        rejected_dir=staged.path.parent, unit=unit,
+                                        labels_column=labels_column or None),
             write=True, action="ingest",
         )
         rejected = [Path(p).read_bytes() for p in report.rejected_files]
@@ -107,6 +109,16 @@ def ingest_label_upload(name: str, data: bytes) -> IngestReport:
                             action="ingest")
     forget_reads()
     return report
+
+
+def required_columns(*, by_event: bool) -> tuple[str, ...]:
+    """The columns an upload must map (by event, user_id is optional)."""
+    return app_data.required_columns(by_event=by_event)
+
+
+def label_like_columns(columns: list[str]) -> list[str]:
+    """The upload's columns named like labels (offered as its labels column)."""
+    return app_data.label_like_columns(columns)
 
 
 def suggest_mapping(columns: list[str]) -> dict[str, str]:

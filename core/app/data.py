@@ -22,13 +22,30 @@ if TYPE_CHECKING:
 
 REQUIRED_IN_SOURCE: tuple[str, ...] = tuple(
     c for c in REQUIRED_EVENT_COLUMNS if c not in OPTIONAL_IN_SOURCE)
-"""The columns a file must have (event_type may be absent: every row is then 'event')."""
+"""The columns a file must have (event_type may be absent: every row is then 'event'; by
+event, user_id may be absent too: each row is then its own user)."""
+
+
+def required_columns(*, by_event: bool) -> tuple[str, ...]:
+    """The columns a file ingested by session (or by event) must map.
+
+        >>> required_columns(by_event=True)
+        ('ts',)
+    """
+    return tuple(c for c in REQUIRED_IN_SOURCE if not (by_event and c == "user_id"))
+
+
+def label_like_columns(columns: Sequence[str]) -> list[str]:
+    """The columns named like labels (``Class``, ``isFraud``), in file order."""
+    from core.schema import looks_like_label
+
+    return [c for c in columns if looks_like_label(str(c))]
 
 __all__ = [
     "DEFAULT_WAIT_S", "EVENT_COLUMN_NAMES", "REQUIRED_EVENT_COLUMNS", "REQUIRED_IN_SOURCE",
     "Store", "holds_scores",
-    "ingest_event_files", "ingest_label_file", "open_store", "parse_mapping",
-    "parse_time_window", "resolve_db_path", "store_info",
+    "ingest_event_files", "ingest_label_file", "label_like_columns", "open_store",
+    "parse_mapping", "parse_time_window", "required_columns", "resolve_db_path", "store_info",
 ]
 
 # Also here, imported on first use: the ingest package loads pyarrow, which `--help` skips.

@@ -24,6 +24,9 @@ from core.csv_safe import neutralise_cell, sql_neutralise
 from core.errors import IngestError
 from core.faults import crash_point
 from core.files import make_private, private_umask
+from core.ingest.inline_labels import check_column as check_labels_column
+from core.ingest.inline_labels import collect as collect_labels
+from core.ingest.inline_labels import store_labels
 from core.ingest.mapping import ColumnMapping
 from core.ingest.report import IngestReport
 from core.ingest.sources import (
@@ -59,6 +62,7 @@ def ingest_events(
     encoding: str = "utf-8",
     time_window: TimeWindow | None = None,
     unit: str = "session",
+    labels_column: str | None = None,
 ) -> IngestReport:
     """Ingest events from CSV/Parquet files or DataFrames into ``store``.
 
@@ -73,6 +77,10 @@ def ingest_events(
     gaps) or ``event`` (each event its own session, its id the event id: for payment data,
     where one event is one payment and the unit an analyst acts on; any session_id column
     is then ignored). A store keeps the unit of its first ingest; another is refused.
+
+    ``labels_column``: a column of every source that holds each row's label (``Class``,
+    ``isFraud``): checked before anything is written, kept out of the events' extras, and
+    stored as ground truth for the rows' events once they are (``core.ingest.inline_labels``).
     """
     if isinstance(sources, (str, os.PathLike, pd.DataFrame)):
         sources = [sources]
@@ -88,20 +96,28 @@ def ingest_events(
     window = time_window or TimeWindow.parse()
     report = IngestReport("events", [source_label(s) for s in sources])
     raws: list[RawSource] = []
+    labels = None
     try:
         selects = []
         for index, source in enumerate(sources):
             raw = load_source(store, source, index, encoding=encoding)
             raws.append(raw)
-            selects.append(_stage_select(raw, index, mapping, keep_extra, report, window))
+            if labels_column is not None:
+                check_labels_column(store, raw, labels_column)
+            selects.append(_stage_select(raw, index, mapping, keep_extra, report, window,
+                                         unit, labels_column))
         try:
             _stage_and_write(store, raws, selects, report, skip_bad_rows, session_gap_minutes,
                              rejected_dir, unit)
+            if labels_column is not None:
+                labels = collect_labels(store, raws, labels_column)
         except duckdb.Error as exc:  # a damaged page read in place, after loading
             raise IngestError(unreadable_source_message(store, raws, exc)) from exc
     finally:
         temps = ("_derived", "_dup_rows", "_stage", "_session_agg", "_conflicts")
         store.ingests.drop_temp(*temps, *(r.table for r in raws))
+    if labels is not None and labels_column is not None:
+        store_labels(store, labels, labels_column, report)
     log.info(report.summary())
     return report
 
@@ -122,16 +138,24 @@ def _stage_and_write(
 
 def _stage_select(
     raw: RawSource, index: int, mapping: ColumnMapping, keep_extra: bool, report: IngestReport,
-    window: TimeWindow,
+    window: TimeWindow, unit: str = "session", labels_column: str | None = None,
 ) -> str:
-    resolved = mapping.resolve(raw.column_names, raw.label)
+    per_event = unit == "event"
+    resolved = mapping.resolve(raw.column_names, raw.label,
+                               optional=("user_id",) if per_event else ())
+    if "user_id" not in resolved:  # --unit event: each row is its own payment and user
+        report.notes.append(
+            f"{raw.label}: no user_id column; each row is its own user (its user id is its "
+            f"event id), so there is no per-user history, only what its entity columns "
+            f"(device, IP, merchant, card) share. Map one with --map user_id=<column>.")
     for column, value in OPTIONAL_IN_SOURCE.items():
         if column not in resolved:
             report.notes.append(f"{raw.label}: no {column} column; every row's {column} is "
                                 f"{value!r} (map one with --map {column}=<column>).")
     types = dict(raw.columns)
     mapped = {canon: (quote_ident(src), types[src]) for canon, src in resolved.items()}
-    extras = [c for c in raw.column_names if c not in resolved.values()]
+    extras = [c for c in raw.column_names
+              if c not in resolved.values() and c != labels_column]
     if extras and not keep_extra:
         report.notes.append(f"{raw.label}: dropped extra column(s) {', '.join(extras)}.")
         extras = []
@@ -140,8 +164,9 @@ def _stage_select(
         for column in (c for c in extras if looks_like_label(c)):
             report.notes.append(
                 f"{raw.label}: column {column!r} looks like labels; models leave it out of "
-                f"their features. To evaluate against it, store it as labels: `anomalyst "
-                f"ingest-labels {raw.label}`.")
+                f"their features. To evaluate against it, store it as labels: ingest again "
+                f"with `--labels {column}` (or `anomalyst ingest-labels` with a file keyed by "
+                f"event_id, session_id or user_id).")
     return stage_select(quote_ident(raw.table), "rowid", mapped, extras, index,
                         (window.min_ts, window.max_ts))
 

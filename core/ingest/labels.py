@@ -31,8 +31,8 @@ from core.store import Store
 from core.store.ingest_sql import quote_ident, quote_literal
 
 LABEL_COLUMNS = ("is_anomaly", "label", "is_fraud", "anomaly")
-_TRUE = ("1", "1.0", "true", "t", "yes", "y", "anomaly", "anomalous", "fraud")
-_FALSE = ("0", "0.0", "false", "f", "no", "n", "normal", "legit", "legitimate", "benign")
+TRUE_LABELS = ("1", "1.0", "true", "t", "yes", "y", "anomaly", "anomalous", "fraud")
+FALSE_LABELS = ("0", "0.0", "false", "f", "no", "n", "normal", "legit", "legitimate", "benign")
 
 
 def ingest_labels(
@@ -64,8 +64,8 @@ def ingest_labels(
             listed = "; ".join(f"{raw.row_label(r)}: {why}" for r, why in bad)
             raise IngestError(
                 f"{raw.label}: {n_bad:,} label row(s) are invalid, e.g. {listed}. Nothing was "
-                f"written. Labels must be one of {', '.join(_TRUE + _FALSE)}; ids must not "
-                "be empty."
+                f"written. Labels must be one of {', '.join(TRUE_LABELS + FALSE_LABELS)}; ids "
+                "must not be empty."
             )
         clash = store.ingests.label_clash()
         if clash:
@@ -137,8 +137,8 @@ def _stage_sql(raw, level: str | None, all_anomalous: bool = False) -> str:
             f"{label_col!r}. Leave the option out to use the column's labels."
         )
     text = f"lower(trim(CAST({quote_ident(label_col)} AS VARCHAR)))" if label_col else "'1'"
-    true_list = ", ".join(quote_literal(v) for v in _TRUE)
-    false_list = ", ".join(quote_literal(v) for v in _FALSE)
+    true_list = ", ".join(quote_literal(v) for v in TRUE_LABELS)
+    false_list = ", ".join(quote_literal(v) for v in FALSE_LABELS)
     scenario = (
         f"NULLIF(trim(CAST({quote_ident(names['scenario'])} AS VARCHAR)), '')"
         if "scenario" in names else "CAST(NULL AS VARCHAR)"

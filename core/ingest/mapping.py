@@ -71,8 +71,10 @@ class ColumnMapping:
             explicit[target.strip()] = source.strip()
         return cls(explicit)
 
-    def resolve(self, source_columns: Sequence[str], file_label: str) -> dict[str, str]:
-        """canonical -> source column for this file; raises when a required column is missing."""
+    def resolve(self, source_columns: Sequence[str], file_label: str, *,
+                optional: Iterable[str] = ()) -> dict[str, str]:
+        """canonical -> source column for this file; raises when a required column is missing
+        (``optional``: required columns this ingest can do without)."""
         by_lower = {c.lower(): c for c in source_columns}
         resolved: dict[str, str] = {}
         for canonical, source in self.explicit.items():
@@ -93,13 +95,17 @@ class ColumnMapping:
                     resolved[canonical] = found
                     used.add(found)
                     break
-        missing = [c for c in REQUIRED_EVENT_COLUMNS
-                   if c not in resolved and c not in OPTIONAL_IN_SOURCE]
+        skip = {*OPTIONAL_IN_SOURCE, *optional}
+        missing = [c for c in REQUIRED_EVENT_COLUMNS if c not in resolved and c not in skip]
         if missing:
+            hint = (" If every row is an independent payment with no user column, pass "
+                    "--unit event: each row is then its own user." if "user_id" in missing
+                    else "")
             raise SchemaError(
                 f"{file_label}: required column(s) {', '.join(missing)} not found. The file has "
                 f"columns: {', '.join(source_columns) or '(none)'}. Map them with "
                 f"--map {missing[0]}=<your column> (repeatable) or --map-file mapping.json."
+                + hint
             )
         return resolved
 

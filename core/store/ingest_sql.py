@@ -222,6 +222,11 @@ def content_hash_expr(prefix: str = "") -> str:
         f"CAST({prefix}{name} AS VARCHAR) END"
         for name in _HASHED_WHEN_PRESENT
     )
+    # A row without a user (``--unit event`` on a file of payments with no user column) is
+    # told apart by its extra columns too: two payments at the same second of the same amount
+    # are two payments when their other columns differ. Rows with a user hash as before.
+    later += (f", CASE WHEN {prefix}user_id IS NULL THEN 'extra=' || "
+              f"coalesce({prefix}extra, '') END")
     return f"md5(concat_ws({_SEP}, {parts}{later}))"
 
 
@@ -232,7 +237,8 @@ def derive_ids_sql(*, gap_minutes: float, per_event: bool = False) -> str:
     a session are sessionized per user: a new session starts after ``gap_minutes`` of
     inactivity, and its id is the user and the session's first timestamp, so the same events
     always give the same id. ``per_event``: every row's session is its own event id (payment
-    data, where one event is one payment and the unit an analyst acts on).
+    data, where one event is one payment and the unit an analyst acts on), and a row without a
+    user (a file of payments with no user column) is its own user too.
     """
     canonical = [c.name for c in EVENT_COLUMNS]
     base_cols = ", ".join(
@@ -240,10 +246,13 @@ def derive_ids_sql(*, gap_minutes: float, per_event: bool = False) -> str:
         for c in canonical
     )
     cols = ", ".join(c for c in canonical if c != "session_id")
-    if per_event:  # the scoring unit is the event: each one is its own session
+    if per_event:  # the scoring unit is the event: each one is its own session (and, in
+        # a file without users, its own user)
+        own = ", ".join("coalesce(user_id, event_id) AS user_id" if c == "user_id" else c
+                        for c in canonical if c != "session_id")
         return f"""
         WITH b AS (SELECT _file, _row, {base_cols}, extra FROM _stage WHERE _reason IS NULL)
-        SELECT _file, _row, {cols}, event_id AS session_id, extra FROM b
+        SELECT _file, _row, {own}, event_id AS session_id, extra FROM b
         """
     gap_us = int(gap_minutes * 60 * 1_000_000)
     return f"""

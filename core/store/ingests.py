@@ -316,6 +316,34 @@ class Ingests:
                  f"ON s._file = {int(file_index)} AND s._row = r.rowid ORDER BY s._row) "
                  f"TO {quote_literal(target)} (HEADER, DELIMITER ',')")
 
+    # --- labels given in an events file (``ingest --labels COLUMN``) ----------------------
+    def unreadable_labels(self, table: str, column: str, readable: Sequence[str], limit: int
+                          ) -> tuple[list[tuple[int, str]], int]:
+        """((row, value) of the first ``limit`` rows whose ``column`` of ``table``, trimmed and
+        lower-cased, is none of ``readable``; how many there are). Empty cells pass: such rows
+        are left unlabelled."""
+        text = f"lower(trim(CAST({quote_ident(column)} AS VARCHAR)))"
+        allowed = ", ".join(quote_literal(v) for v in readable)
+        where = f"WHERE coalesce({text}, '') <> '' AND {text} NOT IN ({allowed})"
+        rows = self._run("unreadable_labels", f"SELECT rowid, CAST({quote_ident(column)} AS "
+                         f"VARCHAR) FROM {quote_ident(table)} {where} ORDER BY rowid LIMIT ?",
+                         [int(limit)])
+        if not rows:
+            return [], 0
+        n_bad = self._run("count_unreadable_labels",
+                          f"SELECT count(*) FROM {quote_ident(table)} {where}")[0][0]
+        return [(int(r), str(v)) for r, v in rows], int(n_bad)
+
+    def derived_labels(self, file_index: int, table: str, column: str) -> Any:
+        """DataFrame (event_id, label) of the rows of ``table`` (source ``file_index``) that
+        this ingest derived an event from, their ``column`` as text; empty cells left out."""
+        return self._store._large_frame(
+            "derived_labels",
+            f"SELECT d.event_id, trim(CAST(r.{quote_ident(column)} AS VARCHAR)) AS label "
+            f"FROM _derived d JOIN {quote_ident(table)} r ON d._row = r.rowid "
+            f"WHERE d._file = $file AND coalesce(trim(CAST(r.{quote_ident(column)} AS "
+            f"VARCHAR)), '') <> ''", {"file": int(file_index)})
+
     # --- labels: staging -----------------------------------------------------------------
     def stage_labels(self, select: str) -> None:
         """``_label_stage`` (_row, level, entity_id, is_anomaly, scenario, note, _reason)."""

@@ -52,7 +52,12 @@ if kind == "labels":
     st.stop()
 
 guess = services_data.suggest_mapping(list(head.columns))
-required = services_data.REQUIRED_IN_SOURCE
+by_event = st.toggle("Score each event on its own (payments: one row is one payment)",
+                     key="data_by_event",
+                     help="Each event becomes its own session, so scores, the queue and cases "
+                          "are per payment; a file with no user column is accepted, each row "
+                          "its own user. A store keeps the unit of its first ingest.")
+required = services_data.required_columns(by_event=by_event)
 st.subheader("Map your columns")
 st.caption(safe.fmt("Required: {cols}. Columns already named like a canonical column (or a "
                     "common alias) are picked for you. Without an event_type column every "
@@ -70,10 +75,14 @@ for i, canonical in enumerate(services_data.EVENT_COLUMN_NAMES):
     if picked:
         mapping[canonical] = picked
 missing = [c for c in required if c not in mapping]
-by_event = st.toggle("Score each event on its own (payments: one row is one payment)",
-                     key="data_by_event",
-                     help="Each event becomes its own session, so scores, the queue and cases "
-                          "are per payment. A store keeps the unit of its first ingest.")
+label_like = services_data.label_like_columns(list(head.columns))
+label_choices = ["", *(c for c in head.columns if c not in mapping.values())]
+labels_column = st.selectbox(
+    "Labels column (each row's ground truth, never a feature)", label_choices,
+    index=label_choices.index(label_like[0]) if label_like and label_like[0] in label_choices
+    else 0, key="data_labels_column", format_func=lambda c: c or "(none)",
+    help="A column such as Class or isFraud: stored as the rows' ground-truth labels while "
+         "the events are ingested, and kept out of the features.")
 gap = st.number_input("Session gap (minutes), used when there is no session_id", 1, 24 * 60,
                       30, key="data_gap", disabled=by_event)
 skip = st.checkbox("Keep the good rows and list the bad ones (instead of refusing the file)",
@@ -86,7 +95,8 @@ if st.button("Ingest", type="primary", disabled=bool(missing), key="data_ingest"
         done = services.safely(
             lambda: services_data.ingest_upload(upload.name, upload.getvalue(), mapping,
                                                 gap_minutes=float(gap), skip_bad_rows=skip,
-                                                unit="event" if by_event else "session"),
+                                                unit="event" if by_event else "session",
+                                                labels_column=labels_column or None),
             "ingest the file")
     if done is not None:
         report, rejected = done

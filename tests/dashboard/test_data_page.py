@@ -55,33 +55,43 @@ def test_preview_and_suggested_mapping(tmp_path: Path) -> None:
         preview_file(broken)
 
 
+class FakeUpload:
+    """What ``st.file_uploader`` returns for a file (AppTest cannot upload one)."""
+
+    def __init__(self, file_id: str, name: str, data: bytes) -> None:
+        self.file_id, self.name, self.data = file_id, name, data
+
+    def getvalue(self) -> bytes:
+        return self.data
 
 
-def test_upload_page_maps_and_ingests(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def _data_page(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, db: Path
+               ) -> tuple[AppTest, Path]:
+    """(the Data page in an AppTest on ``db``, the folder the page stages uploads in)."""
     import tempfile
+
+    import streamlit as st
 
     temp = tmp_path / "tmp"
     temp.mkdir()
     monkeypatch.setattr(tempfile, "tempdir", str(temp))  # where the page stages uploads
-    db = tmp_path / "up.duckdb"
     monkeypatch.setenv("ANOMALYST_DB", str(db))
-    import streamlit as st
-
     st.cache_data.clear()
     at = AppTest.from_file(APP, default_timeout=60)
     at.run()
     at.switch_page("views/data.py").run()
+    return at, temp
+
+
+def test_upload_page_maps_and_ingests(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import streamlit as st
+
+    db = tmp_path / "up.duckdb"
+    at, temp = _data_page(tmp_path, monkeypatch, db)
     assert not at.exception
     # Without a file the page waits for one.
     assert at.get("file_uploader")
-    # AppTest cannot upload: make the uploader report a file by monkeypatching it.
-    class Fake:
-        file_id, name, data = "f1", "events.csv", GOOD
-
-        def getvalue(self) -> bytes:
-            return self.data
-
-    fake = Fake()
+    fake = FakeUpload("f1", "events.csv", GOOD)
     monkeypatch.setattr(st, "file_uploader", lambda *a, **k: fake)
     at.run()
     assert not at.exception, [e.value for e in at.exception]
@@ -104,6 +114,34 @@ def test_upload_page_maps_and_ingests(tmp_path: Path, monkeypatch: pytest.Monkey
         assert store.summary.count_events() == 2
     # Issue #20, item 15: no staged copy is left behind, whether ingest worked or failed.
     assert not list(temp.glob("anomalyst-upload-*")), list(temp.iterdir())
+
+
+CARDS = (b"Time,V1,Amount,Class\n0,-1.36,149.62,0\n1,1.19,2.69,0\n1,-0.97,2.69,1\n")
+
+
+def test_a_card_file_without_users_is_taken_by_event_with_its_labels(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A public card-fraud file as it comes: no user column, the answer in ``Class``."""
+    import streamlit as st
+
+    db = tmp_path / "cards.duckdb"
+    at, _ = _data_page(tmp_path, monkeypatch, db)
+    fake = FakeUpload("c1", "creditcard.csv", CARDS)
+    monkeypatch.setattr(st, "file_uploader", lambda *a, **k: fake)
+    at.run()
+    assert at.button(key="data_ingest").disabled  # by session, a user column is required
+    assert any("user_id" in w.value for w in at.warning)
+    assert at.selectbox(key="data_labels_column").value == "Class"  # picked for the analyst
+    at.toggle(key="data_by_event").set_value(True).run()
+    assert not at.button(key="data_ingest").disabled
+    at.button(key="data_ingest").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert any("stored 3 ground-truth label(s) from column 'Class' (1 anomalous)" in s.value
+               for s in at.success), [s.value for s in at.success]
+    with Store.open(db, read_only=True) as store:
+        assert store.summary.count_events() == 3
+        extras = [r[0] for r in store.con.execute("SELECT extra FROM events").fetchall()]
+    assert all("Class" not in e and "V1" in e for e in extras)
 
 
 def test_a_failed_ingest_removes_its_staged_copy(tmp_path: Path,

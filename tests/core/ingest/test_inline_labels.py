@@ -1,0 +1,102 @@
+"""Public fraud files as they come: no user column (``--unit event``) and the label beside the
+features (``--labels COLUMN``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from cli.main import main
+from core.errors import IngestError, SchemaError
+from core.ingest import ingest_events
+from core.store import Store
+
+# Card payments as the public card-fraud set ships them: seconds since the first payment,
+# anonymised components, the amount and the answer. Rows 2 and 3 share the second and the
+# amount and differ only in a component: two payments, not one.
+CARDS = (
+    "Time,V1,V2,Amount,Class\n"
+    "0,-1.36,0.07,149.62,0\n"
+    "1,1.19,0.27,2.69,0\n"
+    "1,-0.97,-0.19,2.69,1\n"
+    "2,1.23,0.14,378.66,0\n"
+)
+
+
+@pytest.fixture()
+def cards(tmp_path: Path) -> Path:
+    (path := tmp_path / "creditcard.csv").write_text(CARDS)
+    return path
+
+
+def _count(store: Store, table: str) -> int:
+    return int(store.con.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
+
+
+def test_by_event_a_file_without_users_makes_each_row_its_own_user(
+        tmp_path: Path, cards: Path) -> None:
+    with Store.open(tmp_path / "s.duckdb") as store:
+        report = ingest_events(store, cards, unit="event")
+        assert report.n_added == 4  # the two payments of the same second and amount stay two
+        rows = store.con.execute("SELECT user_id = event_id, session_id = event_id "
+                                 "FROM events").fetchall()
+        assert rows == [(True, True)] * 4
+        assert any("each row is its own user" in n for n in report.notes)
+        again = ingest_events(store, cards, unit="event")
+        assert again.n_added == 0 and _count(store, "events") == 4
+
+
+def test_by_session_a_missing_user_column_names_the_way_out(tmp_path: Path,
+                                                            cards: Path) -> None:
+    with Store.open(tmp_path / "s.duckdb") as store:
+        with pytest.raises(SchemaError, match="user_id not found.*--unit event"):
+            ingest_events(store, cards)
+        assert _count(store, "events") == 0
+
+
+def test_the_labels_column_becomes_ground_truth_and_never_a_feature(
+        tmp_path: Path, cards: Path) -> None:
+    with Store.open(tmp_path / "s.duckdb") as store:
+        report = ingest_events(store, cards, unit="event", labels_column="Class")
+        labels = store.con.execute(
+            "SELECT l.is_anomaly, e.extra FROM labels l JOIN events e ON l.entity_id = "
+            "e.event_id WHERE l.level = 'event' AND l.source = 'ground_truth' "
+            "ORDER BY e.ts, e.extra").fetchall()
+        assert sorted(flag for flag, _ in labels) == [False, False, False, True]
+        assert all("Class" not in extra and "V1" in extra for _, extra in labels)
+        assert any("stored 4 ground-truth label(s) from column 'Class' (1 anomalous)" in n
+                   for n in report.notes)
+        again = ingest_events(store, cards, unit="event", labels_column="Class")
+        assert again.n_added == 0 and _count(store, "labels") == 4  # replaced, not doubled
+
+
+def test_a_value_that_is_not_a_label_refuses_the_file_whole(tmp_path: Path) -> None:
+    path = tmp_path / "bad.csv"
+    path.write_text(CARDS + "3,0.1,0.2,5.00,maybe\n4,0.3,0.1,6.00,\n")
+    with Store.open(tmp_path / "s.duckdb") as store:
+        with pytest.raises(IngestError, match=r"1 value\(s\) of the labels column 'Class' "
+                                              r"are not labels, e\.g\. line 6: 'maybe'.*Nothing"):
+            ingest_events(store, path, unit="event", labels_column="Class")
+        assert _count(store, "events") == 0 and _count(store, "labels") == 0
+        with pytest.raises(IngestError, match="--labels names column 'isFraud'.*Time, V1"):
+            ingest_events(store, path, unit="event", labels_column="isFraud")
+
+
+def test_an_empty_label_cell_leaves_its_row_unlabelled(tmp_path: Path) -> None:
+    path = tmp_path / "partly.csv"
+    path.write_text(CARDS + "4,0.3,0.1,6.00,\n")
+    with Store.open(tmp_path / "s.duckdb") as store:
+        ingest_events(store, path, unit="event", labels_column="Class")
+        assert _count(store, "events") == 5 and _count(store, "labels") == 4
+
+
+def test_the_cli_takes_the_labels_column(tmp_path: Path, cards: Path) -> None:
+    db = str(tmp_path / "s.duckdb")
+    result = CliRunner().invoke(main, ["ingest", str(cards), "--db", db, "--unit", "event",
+                                       "--labels", "Class"])
+    assert result.exit_code == 0, result.output
+    assert "stored 4 ground-truth label(s)" in result.output
+    with Store.open(db, read_only=True) as store:
+        assert _count(store, "labels") == 4
