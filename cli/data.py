@@ -30,6 +30,10 @@ from core.app import data
 @click.option("--rejected-dir", type=click.Path(file_okay=False), default=None,
               help="Folder for rejected-row files (default: next to each input).")
 @click.option("--drop-extra", is_flag=True, help="Drop unknown columns instead of keeping them.")
+@click.option("--ts-unit", type=click.Choice(["auto", "s", "ms", "us", "ns", "min", "h", "d"]),
+              default="auto", show_default=True,
+              help="Unit of a numeric time column (a simulation's step in hours: h); auto "
+                   "reads it off the magnitude (seconds, then ms, µs, ns).")
 @click.option("--labels", "labels_column", default=None, metavar="COLUMN",
               help="A column holding each row's label (Class, isFraud): stored as ground "
                    "truth for the rows' events, and never used as a feature.")
@@ -44,8 +48,8 @@ from core.app import data
 @user_errors
 def ingest(files: tuple[str, ...], db: str | None, maps: tuple[str, ...], map_file: str | None,
            session_gap: str, unit: str, skip_bad_rows: bool, rejected_dir: str | None,
-           drop_extra: bool, labels_column: str | None, encoding: str, min_ts: str | None,
-           max_ts: str | None, as_json: bool, wait_s: float) -> None:
+           drop_extra: bool, ts_unit: str, labels_column: str | None, encoding: str,
+           min_ts: str | None, max_ts: str | None, as_json: bool, wait_s: float) -> None:
     """Ingest event FILES (CSV or Parquet) into the store, all or nothing."""
     mapping = data.parse_mapping(maps, map_file)
     window = data.parse_time_window(min_ts, max_ts)
@@ -54,6 +58,7 @@ def ingest(files: tuple[str, ...], db: str | None, maps: tuple[str, ...], map_fi
             store, files, mapping=mapping, session_gap_minutes=parse_minutes(session_gap),
             skip_bad_rows=skip_bad_rows, rejected_dir=rejected_dir, keep_extra=not drop_extra,
             encoding=encoding, time_window=window, unit=unit, labels_column=labels_column,
+            ts_unit=None if ts_unit == "auto" else ts_unit,
         )
     click.echo(json.dumps(report.to_dict(), indent=2) if as_json else report.summary())
 

@@ -44,7 +44,7 @@ from core.schema import (
     looks_like_label,
 )
 from core.store import Store
-from core.store.ingest_sql import quote_ident, stage_select
+from core.store.ingest_sql import EPOCH_UNITS, quote_ident, stage_select
 
 log = logging.getLogger(__name__)
 MAX_LISTED_ROWS = 5
@@ -63,6 +63,7 @@ def ingest_events(
     time_window: TimeWindow | None = None,
     unit: str = "session",
     labels_column: str | None = None,
+    ts_unit: str | None = None,
 ) -> IngestReport:
     """Ingest events from CSV/Parquet files or DataFrames into ``store``.
 
@@ -81,6 +82,9 @@ def ingest_events(
     ``labels_column``: a column of every source that holds each row's label (``Class``,
     ``isFraud``): checked before anything is written, kept out of the events' extras, and
     stored as ground truth for the rows' events once they are (``core.ingest.inline_labels``).
+
+    ``ts_unit``: the unit of a numeric time column (``s``, ``ms``, ``us``, ``ns``, ``min``,
+    ``h``, ``d``: a simulation's step in hours is ``h``); None reads it off the magnitude.
     """
     if isinstance(sources, (str, os.PathLike, pd.DataFrame)):
         sources = [sources]
@@ -92,6 +96,8 @@ def ingest_events(
             f"session gap must be > 0 minutes, got {session_gap_minutes}. Use e.g. 30m."
         )
     _check_unit(store, unit)
+    if ts_unit is not None and ts_unit not in EPOCH_UNITS:
+        raise IngestError(f"ts unit must be one of {', '.join(EPOCH_UNITS)}, got {ts_unit!r}.")
     mapping = mapping or ColumnMapping()
     window = time_window or TimeWindow.parse()
     report = IngestReport("events", [source_label(s) for s in sources])
@@ -105,7 +111,7 @@ def ingest_events(
             if labels_column is not None:
                 check_labels_column(store, raw, labels_column)
             selects.append(_stage_select(raw, index, mapping, keep_extra, report, window,
-                                         unit, labels_column))
+                                         unit, labels_column, ts_unit))
         try:
             _stage_and_write(store, raws, selects, report, skip_bad_rows, session_gap_minutes,
                              rejected_dir, unit)
@@ -139,6 +145,7 @@ def _stage_and_write(
 def _stage_select(
     raw: RawSource, index: int, mapping: ColumnMapping, keep_extra: bool, report: IngestReport,
     window: TimeWindow, unit: str = "session", labels_column: str | None = None,
+    ts_unit: str | None = None,
 ) -> str:
     per_event = unit == "event"
     resolved = mapping.resolve(raw.column_names, raw.label,
@@ -168,7 +175,7 @@ def _stage_select(
                 f"with `--labels {column}` (or `anomalyst ingest-labels` with a file keyed by "
                 f"event_id, session_id or user_id).")
     return stage_select(quote_ident(raw.table), "rowid", mapped, extras, index,
-                        (window.min_ts, window.max_ts))
+                        (window.min_ts, window.max_ts), ts_unit)
 
 
 def _check_rows(

@@ -30,42 +30,53 @@ def _is_numeric(sql_type: str) -> bool:
     return sql_type.upper().startswith(_NUMERIC_TYPES)
 
 
-def epoch_to_timestamp(num: str) -> str:
-    """A TIMESTAMP (UTC) from an epoch number, its unit read off its magnitude."""
-    # Epoch magnitude picks the unit: below 1e11 seconds (until year 5138), then ms, µs, ns.
-    micros = (
-        f"CASE WHEN abs({num}) >= 1e17 THEN {num} / 1000 "
-        f"WHEN abs({num}) >= 1e14 THEN {num} "
-        f"WHEN abs({num}) >= 1e11 THEN {num} * 1000 "
-        f"ELSE {num} * 1000000 END"
-    )
+EPOCH_UNITS: dict[str, float] = {"s": 1e6, "ms": 1e3, "us": 1.0, "ns": 1e-3, "min": 60e6,
+                                 "h": 3600e6, "d": 86400e6}
+"""Microseconds per unit of a numeric time column, when the user names its unit
+(``ingest --ts-unit h``: a simulation's step in hours); otherwise the magnitude decides."""
+
+
+def epoch_to_timestamp(num: str, unit: str | None = None) -> str:
+    """A TIMESTAMP (UTC) from an epoch number, its unit ``unit`` (``EPOCH_UNITS``) or, when
+    None, read off its magnitude."""
+    if unit is not None:
+        micros = f"{num} * {EPOCH_UNITS[unit]!r}"
+    else:  # below 1e11 seconds (until year 5138), then ms, µs, ns
+        micros = (
+            f"CASE WHEN abs({num}) >= 1e17 THEN {num} / 1000 "
+            f"WHEN abs({num}) >= 1e14 THEN {num} "
+            f"WHEN abs({num}) >= 1e11 THEN {num} * 1000 "
+            f"ELSE {num} * 1000000 END"
+        )
     return f"try(make_timestamp(CAST(round({micros}) AS BIGINT)))"
 
 
-def timestamp_expr(src: str, src_type: str) -> str:
-    """A TIMESTAMP (UTC) from a source column of any type; NULL where it cannot be parsed."""
+def timestamp_expr(src: str, src_type: str, unit: str | None = None) -> str:
+    """A TIMESTAMP (UTC) from a source column of any type; NULL where it cannot be parsed.
+    ``unit``: the unit of numbers in it (None: by magnitude)."""
     t = src_type.upper()
     if t.startswith("TIMESTAMP WITH TIME ZONE") or t == "TIMESTAMPTZ":
         return f"CAST({src} AS TIMESTAMP)"  # the connection's time zone is UTC
     if t.startswith("TIMESTAMP") or t == "DATE":
         return f"CAST({src} AS TIMESTAMP)"
     if _is_numeric(t):
-        return epoch_to_timestamp(f"CAST({src} AS DOUBLE)")
+        return epoch_to_timestamp(f"CAST({src} AS DOUBLE)", unit)
     text = f"trim(CAST({src} AS VARCHAR))"
     return (
         f"CASE WHEN regexp_full_match({text}, '-?[0-9]+(\\.[0-9]+)?') "
-        f"THEN {epoch_to_timestamp(f'CAST({text} AS DOUBLE)')} "
+        f"THEN {epoch_to_timestamp(f'CAST({text} AS DOUBLE)', unit)} "
         f"ELSE CAST(try_cast({text} AS TIMESTAMPTZ) AS TIMESTAMP) END"
     )
 
 
-def _typed_expr(column: str, sql_type: str, src: str | None, src_type: str | None) -> str:
+def _typed_expr(column: str, sql_type: str, src: str | None, src_type: str | None,
+                ts_unit: str | None = None) -> str:
     if src is None or src_type is None:
         if column in OPTIONAL_IN_SOURCE:  # a required column the source may lack
             return f"CAST({quote_literal(OPTIONAL_IN_SOURCE[column])} AS {sql_type})"
         return f"CAST(NULL AS {sql_type})"
     if column == "ts":
-        return timestamp_expr(src, src_type)
+        return timestamp_expr(src, src_type, ts_unit)
     if sql_type == "DOUBLE":
         value = (
             f"CAST({src} AS DOUBLE)" if _is_numeric(src_type)
@@ -180,17 +191,20 @@ def stage_select(
     extra_columns: Sequence[str],
     file_index: int,
     ts_window: tuple[dt.datetime, dt.datetime] | None = None,
+    ts_unit: str | None = None,
 ) -> str:
     """SELECT that types every canonical column and explains each bad row in ``_reason``.
 
     ``mapped`` maps canonical name -> (quoted source column, source type). Columns that are
     not mapped are NULL (``event_id`` and ``session_id`` are derived later when absent).
-    ``ts_window`` (low, high): timestamps outside ``[low, high)`` are bad rows.
+    ``ts_window`` (low, high): timestamps outside ``[low, high)`` are bad rows. ``ts_unit``:
+    the unit of a numeric ``ts`` (``EPOCH_UNITS``; None: by magnitude).
     """
     inner_cols = [f"{row_expr} AS _row"]
     for c in EVENT_COLUMNS:
         src, src_type = mapped.get(c.name, (None, None))
-        inner_cols.append(f"{_typed_expr(c.name, c.sql_type, src, src_type)} AS __{c.name}")
+        inner_cols.append(f"{_typed_expr(c.name, c.sql_type, src, src_type, ts_unit)} "
+                          f"AS __{c.name}")
         if src is not None:
             inner_cols.append(f"{src} AS __raw_{c.name}")
     if extra_columns:

@@ -1,0 +1,66 @@
+"""A numeric time column in a unit its magnitude cannot tell (``ingest --ts-unit``)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from cli.main import main
+from core.errors import IngestError
+from core.ingest import ColumnMapping, ingest_events
+from core.store import Store
+
+# Mobile-money payments as the public simulation ships them: the step is an hour.
+MOBILE = (
+    "step,type,amount,nameOrig,nameDest,isFraud\n"
+    "1,PAYMENT,9839.64,C1231006815,M1979787155,0\n"
+    "1,TRANSFER,181.0,C1305486145,C553264065,1\n"
+    "2,CASH_OUT,181.0,C840083671,C38997010,1\n"
+    "26,PAYMENT,11668.14,C2048537720,M1230701703,0\n"
+)
+MAPPING = ColumnMapping({"ts": "step", "user_id": "nameOrig", "merchant_id": "nameDest",
+                         "event_type": "type"})
+
+
+def _times(store: Store) -> list[dt.datetime]:
+    return [r[0] for r in store.con.execute("SELECT ts FROM events ORDER BY ts").fetchall()]
+
+
+def test_steps_in_hours_become_hours(tmp_path: Path) -> None:
+    (path := tmp_path / "mobile.csv").write_text(MOBILE)
+    with Store.open(tmp_path / "s.duckdb") as store:
+        ingest_events(store, path, mapping=MAPPING, unit="event", ts_unit="h",
+                      labels_column="isFraud")
+        epoch = dt.datetime(1970, 1, 1)
+        assert _times(store) == [epoch + dt.timedelta(hours=h) for h in (1, 1, 2, 26)]
+        assert store.con.execute("SELECT count(*) FILTER (WHERE is_anomaly) FROM labels"
+                                 ).fetchone()[0] == 2
+
+
+def test_by_default_small_numbers_are_seconds(tmp_path: Path) -> None:
+    (path := tmp_path / "mobile.csv").write_text(MOBILE)
+    with Store.open(tmp_path / "s.duckdb") as store:
+        ingest_events(store, path, mapping=MAPPING, unit="event")
+        assert _times(store)[-1] == dt.datetime(1970, 1, 1, 0, 0, 26)
+
+
+def test_an_unknown_unit_is_refused_before_anything_is_read(tmp_path: Path) -> None:
+    (path := tmp_path / "mobile.csv").write_text(MOBILE)
+    with Store.open(tmp_path / "s.duckdb") as store:
+        with pytest.raises(IngestError, match="ts unit must be one of s, ms, us, ns, min, h, d"):
+            ingest_events(store, path, mapping=MAPPING, unit="event", ts_unit="weeks")
+        assert store.con.execute("SELECT count(*) FROM events").fetchone()[0] == 0
+
+
+def test_the_cli_takes_the_unit(tmp_path: Path) -> None:
+    (path := tmp_path / "mobile.csv").write_text(MOBILE)
+    db = str(tmp_path / "s.duckdb")
+    result = CliRunner().invoke(main, [
+        "ingest", str(path), "--db", db, "--unit", "event", "--ts-unit", "h",
+        "--map", "ts=step", "--map", "user_id=nameOrig", "--labels", "isFraud"])
+    assert result.exit_code == 0, result.output
+    with Store.open(db, read_only=True) as store:
+        assert _times(store)[-1] == dt.datetime(1970, 1, 2, 2)
