@@ -66,18 +66,37 @@ LABEL_LIKE_NAMES = frozenset({
     "is_fraudulent", "fraudulent", "fraud_label", "class", "target", "is_attack", "attack",
     "ground_truth"})
 """Source column names that usually hold the answer: a detector must not learn from them."""
+LABEL_LIKE_WORDS = frozenset({"fraud", "fraudulent", "anomaly", "anomalous", "label",
+                              "attack", "chargeback"})
+"""Words that make any column named with them answer-like (``TX_FRAUD``,
+``TX_FRAUD_SCENARIO``, ``isFlaggedFraud``, ``chargeback_flag``): a simulator's own verdict or
+a later outcome, which a detector must not read either. ``class`` and ``target`` count only
+as the whole name (``target_url`` is not an answer)."""
+
+
+def _name_words(column: str) -> list[str]:
+    """The words of a column name: split at non-alphanumerics and camelCase humps."""
+    import re
+
+    spaced = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", " ", column.strip())
+    return [w for w in re.split(r"[^A-Za-z0-9]+", spaced.lower()) if w]
 
 
 def looks_like_label(column: str) -> bool:
-    """True for a column named like ground truth (``is_fraud``, ``isFraud``, ``Class``).
+    """True for a column named like ground truth (``is_fraud``, ``isFraud``, ``Class``), or
+    with a word of ``LABEL_LIKE_WORDS`` in its name (``TX_FRAUD_SCENARIO``).
 
         >>> looks_like_label("isFraud"), looks_like_label("Class"), looks_like_label("amount")
         (True, True, False)
+        >>> looks_like_label("TX_FRAUD"), looks_like_label("isFlaggedFraud")
+        (True, True)
+        >>> looks_like_label("target_url"), looks_like_label("classification_code")
+        (False, False)
     """
-    name = column.strip().replace("-", "_").replace(" ", "_")
-    snake = "".join(f"_{c.lower()}" if c.isupper() and i else c.lower()
-                    for i, c in enumerate(name))
-    return name.lower() in LABEL_LIKE_NAMES or snake in LABEL_LIKE_NAMES
+    words = _name_words(column)
+    return "_".join(words) in LABEL_LIKE_NAMES or any(w in LABEL_LIKE_WORDS for w in words)
+
+
 NORMAL_SCENARIO = "normal"
 
 DEFAULT_SESSION_GAP_MINUTES = 30

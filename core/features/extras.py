@@ -213,8 +213,9 @@ def _type_column(con: duckdb.DuckDBPyConnection, relation: str, params: dict[str
     if forced == "ignore":
         return "ignored by the mapping"
     if forced is None and looks_like_label(key):
-        return ("named like labels: a detector must not learn from the answer. Store it with "
-                "`anomalyst ingest-labels`, or type it in the mapping's extra_types to use it")
+        return ("named like labels: a detector must not learn from the answer. Store it as "
+                "labels (`anomalyst ingest --labels COLUMN`, or `anomalyst ingest-labels`), or "
+                "type it in the mapping's extra_types to use it")
     p = {**params, "_xpath": extra_path(key)}
     value = "json_extract_string(extra, $_xpath)"
     in_epoch = _in_epoch_ranges("TRY_CAST(v AS DOUBLE)")

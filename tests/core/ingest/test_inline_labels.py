@@ -100,3 +100,35 @@ def test_the_cli_takes_the_labels_column(tmp_path: Path, cards: Path) -> None:
     assert "stored 4 ground-truth label(s)" in result.output
     with Store.open(db, read_only=True) as store:
         assert _count(store, "labels") == 4
+
+
+def test_a_simulators_verdict_columns_never_become_features(tmp_path: Path) -> None:
+    """The handbook simulator's file carries TX_FRAUD and TX_FRAUD_SCENARIO: the first is
+    stored as the labels, the second (named with 'fraud') is left out of the features."""
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(0)
+    n = 300
+    frame = pd.DataFrame({
+        "TRANSACTION_ID": np.arange(n), "CUSTOMER_ID": rng.integers(0, 30, n),
+        "TERMINAL_ID": rng.integers(0, 50, n),
+        "TX_DATETIME": pd.Timestamp("2026-04-01") + pd.to_timedelta(np.arange(n) * 600, "s"),
+        "TX_AMOUNT": rng.gamma(2.0, 30.0, n).round(2)})
+    frame["TX_FRAUD"] = (frame["TX_AMOUNT"] > 150).astype(int)
+    frame["TX_FRAUD_SCENARIO"] = frame["TX_FRAUD"]
+    frame.to_csv(path := tmp_path / "handbook.csv", index=False)
+    db = str(tmp_path / "s.duckdb")
+    runner = CliRunner()
+    ingested = runner.invoke(main, ["ingest", str(path), "--db", db, "--unit", "event",
+                                    "--map", "ts=TX_DATETIME", "--map", "user_id=CUSTOMER_ID",
+                                    "--map", "amount=TX_AMOUNT", "--labels", "TX_FRAUD"])
+    assert ingested.exit_code == 0, ingested.output
+    assert "column 'TX_FRAUD_SCENARIO' looks like labels" in ingested.output
+    trained = runner.invoke(main, ["train", "--db", db, "--detector", "zscore"])
+    assert trained.exit_code == 0, trained.output
+    assert "'TX_FRAUD_SCENARIO' left out: named like labels" in trained.output
+    with Store.open(db, read_only=True) as store:
+        n_anomalous = store.con.execute(
+            "SELECT count(*) FILTER (WHERE is_anomaly) FROM labels").fetchone()[0]
+    assert n_anomalous == int(frame["TX_FRAUD"].sum()) > 0
