@@ -12,17 +12,25 @@ from core.schema import EVENT_COLUMN_NAMES, OPTIONAL_IN_SOURCE, REQUIRED_EVENT_C
 
 # Common spellings recognised without a --map. An explicit mapping always wins.
 ALIASES: dict[str, tuple[str, ...]] = {
-    "user_id": ("user", "userid", "customer_id", "customer", "account_id", "account"),
+    "user_id": ("user", "userid", "customer_id", "customer", "account_id", "account",
+                "nameorig", "cc_num", "card_number", "card_id"),
     "session_id": ("session", "sessionid", "visit_id"),
-    "ts": ("timestamp", "time", "event_time", "event_timestamp", "datetime", "created_at"),
+    "ts": ("timestamp", "time", "event_time", "event_timestamp", "datetime", "created_at",
+           "tx_datetime", "trans_date_trans_time", "transaction_time", "transactiondt",
+           "purchase_time"),
     "event_type": ("event", "type", "action", "event_name"),
-    "event_id": ("id", "eventid"),
-    "amount": ("price", "value", "order_value"),
+    "event_id": ("id", "eventid", "transaction_id", "transactionid", "trans_num", "tx_id"),
+    "amount": ("price", "value", "order_value", "amt", "tx_amount", "transaction_amount",
+               "transactionamt", "purchase_value"),
     "device_id": ("device",),
     "ip": ("ip_address", "ipaddress"),
     "merchant_id": ("merchant", "merchantid", "terminal_id", "terminal", "shop_id", "shop",
-                    "store_id", "seller_id", "seller", "vendor_id", "tx_terminal_id"),
+                    "store_id", "seller_id", "seller", "vendor_id", "tx_terminal_id",
+                    "namedest"),
 }
+"""Also the column names of the public fraud sets (the fraud-detection handbook's simulator,
+card transactions, mobile money, e-commerce first purchases), so they ingest without a map: a
+card number is the user whose history counts, a payee the merchant."""
 
 
 @dataclass(frozen=True)
@@ -101,6 +109,10 @@ class ColumnMapping:
             hint = (" If every row is an independent payment with no user column, pass "
                     "--unit event: each row is then its own user." if "user_id" in missing
                     else "")
+            step = by_lower.get("step")
+            if "ts" in missing and step is not None:
+                hint += (f" If {step!r} counts a simulation's hours, pass --map ts={step} "
+                         "--ts-unit h.")
             raise SchemaError(
                 f"{file_label}: required column(s) {', '.join(missing)} not found. The file has "
                 f"columns: {', '.join(source_columns) or '(none)'}. Map them with "

@@ -132,3 +132,24 @@ def test_a_simulators_verdict_columns_never_become_features(tmp_path: Path) -> N
         n_anomalous = store.con.execute(
             "SELECT count(*) FILTER (WHERE is_anomaly) FROM labels").fetchone()[0]
     assert n_anomalous == int(frame["TX_FRAUD"].sum()) > 0
+
+
+@pytest.mark.parametrize(("header", "expected"), [
+    (["TRANSACTION_ID", "TX_DATETIME", "CUSTOMER_ID", "TERMINAL_ID", "TX_AMOUNT", "TX_FRAUD"],
+     {"event_id": "TRANSACTION_ID", "ts": "TX_DATETIME", "user_id": "CUSTOMER_ID",
+      "merchant_id": "TERMINAL_ID", "amount": "TX_AMOUNT"}),
+    (["trans_date_trans_time", "cc_num", "merchant", "amt", "trans_num", "is_fraud"],
+     {"ts": "trans_date_trans_time", "user_id": "cc_num", "merchant_id": "merchant",
+      "amount": "amt", "event_id": "trans_num"}),
+    (["step", "type", "amount", "nameOrig", "nameDest", "isFraud"],
+     {"event_type": "type", "amount": "amount", "user_id": "nameOrig",
+      "merchant_id": "nameDest"}),
+    (["user_id", "signup_time", "purchase_time", "purchase_value", "device_id", "class"],
+     {"user_id": "user_id", "ts": "purchase_time", "amount": "purchase_value",
+      "device_id": "device_id"}),
+])
+def test_public_fraud_headers_map_without_a_map(header: list[str],
+                                                expected: dict[str, str]) -> None:
+    from core.ingest import suggest_mapping
+
+    assert suggest_mapping(header) == expected

@@ -64,3 +64,13 @@ def test_the_cli_takes_the_unit(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     with Store.open(db, read_only=True) as store:
         assert _times(store)[-1] == dt.datetime(1970, 1, 2, 2)
+
+
+def test_a_file_with_a_step_and_no_time_is_told_how_to_map_it(tmp_path: Path) -> None:
+    from core.errors import SchemaError
+
+    (path := tmp_path / "mobile.csv").write_text(MOBILE)
+    with Store.open(tmp_path / "s.duckdb") as store:
+        with pytest.raises(SchemaError, match="'step' counts a simulation's hours, pass "
+                                              "--map ts=step --ts-unit h"):
+            ingest_events(store, path, unit="event")
