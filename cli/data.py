@@ -24,7 +24,8 @@ from core.app import data
 @click.option("--unit", type=click.Choice(["session", "event"]), default="session",
               show_default=True,
               help="What is scored: sessions, or each event on its own (payment data: one "
-                   "event is one payment). A store keeps the unit of its first ingest.")
+                   "event is one payment; a file with no user column is then accepted, each "
+                   "row its own user). A store keeps the unit of its first ingest.")
 @click.option("--skip-bad-rows", is_flag=True,
               help="Load good rows; write rejected ones with reasons to FILE.rejected.csv.")
 @click.option("--rejected-dir", type=click.Path(file_okay=False), default=None,
