@@ -150,6 +150,13 @@ def _stage_select(
     per_event = unit == "event"
     resolved = mapping.resolve(raw.column_names, raw.label,
                                optional=("user_id",) if per_event else ())
+    mapped_as = {src: canon for canon, src in resolved.items()}
+    if labels_column is not None and labels_column in mapped_as:
+        canonical = mapped_as[labels_column]
+        raise IngestError(
+            f"{raw.label}: --labels names column {labels_column!r}, which is also mapped as "
+            f"{canonical}. Nothing was written. A column is either the answer or an input: "
+            f"name another labels column, or map {canonical} to another column.")
     if "user_id" not in resolved:  # --unit event: each row is its own payment and user
         report.notes.append(
             f"{raw.label}: no user_id column; each row is its own user (its user id is its "

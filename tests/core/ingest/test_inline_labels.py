@@ -10,7 +10,7 @@ from click.testing import CliRunner
 
 from cli.main import main
 from core.errors import IngestError, SchemaError
-from core.ingest import ingest_events
+from core.ingest import ColumnMapping, ingest_events
 from core.store import Store
 
 # Card payments as the public card-fraud set ships them: seconds since the first payment,
@@ -82,6 +82,12 @@ def test_a_value_that_is_not_a_label_refuses_the_file_whole(tmp_path: Path) -> N
         assert _count(store, "events") == 0 and _count(store, "labels") == 0
         with pytest.raises(IngestError, match="--labels names column 'isFraud'.*Time, V1"):
             ingest_events(store, path, unit="event", labels_column="isFraud")
+    (good := tmp_path / "good.csv").write_text(CARDS)
+    with Store.open(tmp_path / "s.duckdb") as store:
+        with pytest.raises(IngestError, match="'Class', which is also mapped as event_type"):
+            ingest_events(store, good, unit="event", labels_column="Class",
+                          mapping=ColumnMapping({"event_type": "Class"}))
+        assert _count(store, "events") == 0
 
 
 def test_an_empty_label_cell_leaves_its_row_unlabelled(tmp_path: Path) -> None:
