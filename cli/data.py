@@ -38,6 +38,10 @@ from core.app import data
 @click.option("--labels", "labels_column", default=None, metavar="COLUMN",
               help="A column holding each row's label (Class, isFraud): stored as ground "
                    "truth for the rows' events, and never used as a feature.")
+@click.option("--sequence", "sequence_column", default=None, metavar="COLUMN",
+              help="Each row is one session whose events are listed in order in COLUMN "
+                   "(log traces: \"[E5,E22,E11]\" or \"E5 E22 E11\"); event times are made "
+                   "up from that order.")
 @click.option("--encoding", default="utf-8", show_default=True, help="CSV text encoding.")
 @click.option("--min-ts", default=None, metavar="DATE",
               help="Earliest plausible event time (default: $ANOMALYST_MIN_TS or 1970-01-01).")
@@ -49,8 +53,9 @@ from core.app import data
 @user_errors
 def ingest(files: tuple[str, ...], db: str | None, maps: tuple[str, ...], map_file: str | None,
            session_gap: str, unit: str, skip_bad_rows: bool, rejected_dir: str | None,
-           drop_extra: bool, ts_unit: str, labels_column: str | None, encoding: str,
-           min_ts: str | None, max_ts: str | None, as_json: bool, wait_s: float) -> None:
+           drop_extra: bool, ts_unit: str, labels_column: str | None,
+           sequence_column: str | None, encoding: str, min_ts: str | None,
+           max_ts: str | None, as_json: bool, wait_s: float) -> None:
     """Ingest event FILES (CSV or Parquet) into the store, all or nothing."""
     mapping = data.parse_mapping(maps, map_file)
     window = data.parse_time_window(min_ts, max_ts)
@@ -59,7 +64,7 @@ def ingest(files: tuple[str, ...], db: str | None, maps: tuple[str, ...], map_fi
             store, files, mapping=mapping, session_gap_minutes=parse_minutes(session_gap),
             skip_bad_rows=skip_bad_rows, rejected_dir=rejected_dir, keep_extra=not drop_extra,
             encoding=encoding, time_window=window, unit=unit, labels_column=labels_column,
-            ts_unit=None if ts_unit == "auto" else ts_unit,
+            ts_unit=None if ts_unit == "auto" else ts_unit, sequence_column=sequence_column,
         )
     click.echo(json.dumps(report.to_dict(), indent=2) if as_json else report.summary())
 

@@ -84,8 +84,8 @@ def preview(name: str, data: bytes) -> UploadPreview:
 
 
 def ingest_upload(name: str, data: bytes, mapping: dict[str, str], *, gap_minutes: float,
-                  skip_bad_rows: bool, unit: str = "session", labels_column: str | None = None
-                  ) -> tuple[IngestReport, list[bytes]]:
+                  skip_bad_rows: bool, unit: str = "session", labels_column: str | None = None,
+                  sequence_column: str | None = None) -> tuple[IngestReport, list[bytes]]:
     """Ingest events (admin only, checked on the server) and drop cached reads. Returns the
     report and the contents of its rejected-rows files (read before the staging is removed)."""
     explicit = app_data.ColumnMapping({k: v for k, v in mapping.items() if v})
@@ -95,7 +95,8 @@ def ingest_upload(name: str, data: bytes, mapping: dict[str, str], *, gap_minute
                                         session_gap_minutes=gap_minutes,
                                         skip_bad_rows=skip_bad_rows,
                                         rejected_dir=staged.path.parent, unit=unit,
-                                        labels_column=labels_column or None),
+                                        labels_column=labels_column or None,
+                                        sequence_column=sequence_column or None),
             write=True, action="ingest",
         )
         rejected = [Path(p).read_bytes() for p in report.rejected_files]
@@ -111,9 +112,14 @@ def ingest_label_upload(name: str, data: bytes) -> IngestReport:
     return report
 
 
-def required_columns(*, by_event: bool) -> tuple[str, ...]:
-    """The columns an upload must map (by event, user_id is optional)."""
-    return app_data.required_columns(by_event=by_event)
+def required_columns(*, by_event: bool, by_sequence: bool = False) -> tuple[str, ...]:
+    """The columns an upload must map (by event, user_id is optional; none for sequences)."""
+    return app_data.required_columns(by_event=by_event, by_sequence=by_sequence)
+
+
+def sequence_like_columns(head: pd.DataFrame) -> list[str]:
+    """The preview's columns that list each row's events (offered as its sequence column)."""
+    return app_data.sequence_like_columns(head)
 
 
 def label_like_columns(columns: list[str]) -> list[str]:

@@ -7,6 +7,7 @@ options (a mapping, a time window) happens before, so a bad option never touches
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -26,13 +27,38 @@ REQUIRED_IN_SOURCE: tuple[str, ...] = tuple(
 event, user_id may be absent too: each row is then its own user)."""
 
 
-def required_columns(*, by_event: bool) -> tuple[str, ...]:
-    """The columns a file ingested by session (or by event) must map.
+def required_columns(*, by_event: bool, by_sequence: bool = False) -> tuple[str, ...]:
+    """The columns a file ingested by session (or by event) must map; none for a file of
+    sequences (its times and types come from the sequence, each row its own user unless
+    mapped).
 
-        >>> required_columns(by_event=True)
-        ('ts',)
+        >>> required_columns(by_event=True), required_columns(by_event=False, by_sequence=True)
+        (('ts',), ())
     """
+    if by_sequence:
+        return ()
     return tuple(c for c in REQUIRED_IN_SOURCE if not (by_event and c == "user_id"))
+
+
+SEQUENCE_CELL = re.compile(r"^\s*\[[^\[\]]*[^\s,;|\[\]'\"][^\[\]]*\]\s*$")
+"""A cell that lists a session's events: one bracketed list of at least one token."""
+
+
+def sequence_like_columns(frame: Any) -> list[str]:
+    """Text columns of a preview whose every filled cell is a bracketed list of tokens
+    (``[E5,E22,E11]``): the events of one session each, as log traces ship them.
+
+        >>> import pandas as pd
+        >>> sequence_like_columns(pd.DataFrame({"BlockId": ["b1"], "Features": ["[E5,E22]"]}))
+        ['Features']
+    """
+    out = []
+    for column in frame.columns:
+        cells = [str(v) for v in frame[column].tolist() if v is not None and str(v).strip()]
+        if cells and all(SEQUENCE_CELL.match(c) for c in cells):
+            out.append(str(column))
+    # a column named for events first (HDFS traces: Features before TimeInterval)
+    return sorted(out, key=lambda c: not re.search(r"event|sequence|trace|feature", c, re.I))
 
 
 def label_like_columns(columns: Sequence[str]) -> list[str]:
@@ -45,7 +71,8 @@ __all__ = [
     "DEFAULT_WAIT_S", "EVENT_COLUMN_NAMES", "REQUIRED_EVENT_COLUMNS", "REQUIRED_IN_SOURCE",
     "Store", "holds_scores",
     "ingest_event_files", "ingest_label_file", "label_like_columns", "open_store",
-    "parse_mapping", "parse_time_window", "required_columns", "resolve_db_path", "store_info",
+    "parse_mapping", "parse_time_window", "required_columns", "resolve_db_path",
+    "sequence_like_columns", "store_info",
 ]
 
 # Also here, imported on first use: the ingest package loads pyarrow, which `--help` skips.

@@ -24,11 +24,13 @@ from core.csv_safe import neutralise_cell, sql_neutralise
 from core.errors import IngestError
 from core.faults import crash_point
 from core.files import make_private, private_umask
+from core.ingest.inline_labels import answer_columns, store_labels
 from core.ingest.inline_labels import check_column as check_labels_column
 from core.ingest.inline_labels import collect as collect_labels
-from core.ingest.inline_labels import store_labels
 from core.ingest.mapping import ColumnMapping
 from core.ingest.report import IngestReport
+from core.ingest.sequences import SequenceSource
+from core.ingest.sequences import explode as explode_sequences
 from core.ingest.sources import (
     EventSource,
     RawSource,
@@ -64,6 +66,7 @@ def ingest_events(
     unit: str = "session",
     labels_column: str | None = None,
     ts_unit: str | None = None,
+    sequence_column: str | None = None,
 ) -> IngestReport:
     """Ingest events from CSV/Parquet files or DataFrames into ``store``.
 
@@ -85,6 +88,9 @@ def ingest_events(
 
     ``ts_unit``: the unit of a numeric time column (``s``, ``ms``, ``us``, ``ns``, ``min``,
     ``h``, ``d``: a simulation's step in hours is ``h``); None reads it off the magnitude.
+
+    ``sequence_column``: each row is one session whose events are listed, in order, in this
+    column (``[E5,E22,E11]``; ``core.ingest.sequences``); their times are made up.
     """
     if isinstance(sources, (str, os.PathLike, pd.DataFrame)):
         sources = [sources]
@@ -96,6 +102,9 @@ def ingest_events(
             f"session gap must be > 0 minutes, got {session_gap_minutes}. Use e.g. 30m."
         )
     _check_unit(store, unit)
+    if sequence_column is not None and unit == "event":
+        raise IngestError("--sequence makes each row one session of several events, and "
+                          "--unit event scores each event on its own. Pick one.")
     if ts_unit is not None and ts_unit not in EPOCH_UNITS:
         raise IngestError(f"ts unit must be one of {', '.join(EPOCH_UNITS)}, got {ts_unit!r}.")
     mapping = mapping or ColumnMapping()
@@ -108,10 +117,14 @@ def ingest_events(
         for index, source in enumerate(sources):
             raw = load_source(store, source, index, encoding=encoding)
             raws.append(raw)
+            if sequence_column is not None:
+                raw = explode_sequences(store, raw, sequence_column, index, mapping, window,
+                                        report)
+                raws[-1] = raw
             if labels_column is not None:
                 check_labels_column(store, raw, labels_column)
-            selects.append(_stage_select(raw, index, mapping, keep_extra, report, window,
-                                         unit, labels_column, ts_unit))
+            selects.append(_stage_select(store, raw, index, mapping, keep_extra, report,
+                                         window, unit, labels_column, ts_unit))
         try:
             _stage_and_write(store, raws, selects, report, skip_bad_rows, session_gap_minutes,
                              rejected_dir, unit)
@@ -121,7 +134,9 @@ def ingest_events(
             raise IngestError(unreadable_source_message(store, raws, exc)) from exc
     finally:
         temps = ("_derived", "_dup_rows", "_stage", "_session_agg", "_conflicts")
-        store.ingests.drop_temp(*temps, *(r.table for r in raws))
+        store.ingests.drop_temp(*temps, *(r.table for r in raws),
+                                *(r.inner.table for r in raws
+                                  if isinstance(r, SequenceSource) and r.inner is not None))
     if labels is not None and labels_column is not None:
         store_labels(store, labels, labels_column, report)
     log.info(report.summary())
@@ -143,9 +158,9 @@ def _stage_and_write(
 
 
 def _stage_select(
-    raw: RawSource, index: int, mapping: ColumnMapping, keep_extra: bool, report: IngestReport,
-    window: TimeWindow, unit: str = "session", labels_column: str | None = None,
-    ts_unit: str | None = None,
+    store: Store, raw: RawSource, index: int, mapping: ColumnMapping, keep_extra: bool,
+    report: IngestReport, window: TimeWindow, unit: str = "session",
+    labels_column: str | None = None, ts_unit: str | None = None,
 ) -> str:
     per_event = unit == "event"
     resolved = mapping.resolve(raw.column_names, raw.label,
@@ -170,6 +185,9 @@ def _stage_select(
     mapped = {canon: (quote_ident(src), types[src]) for canon, src in resolved.items()}
     extras = [c for c in raw.column_names
               if c not in resolved.values() and c != labels_column]
+    if extras and labels_column is not None:
+        answers = answer_columns(store, raw, labels_column, extras, report)
+        extras = [c for c in extras if c not in answers]
     if extras and not keep_extra:
         report.notes.append(f"{raw.label}: dropped extra column(s) {', '.join(extras)}.")
         extras = []

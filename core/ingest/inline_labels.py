@@ -19,10 +19,13 @@ import pandas as pd
 from core.errors import IngestError
 from core.ingest.labels import FALSE_LABELS, TRUE_LABELS, ingest_labels
 from core.ingest.report import IngestReport
+from core.ingest.sequences import SequenceSource
 from core.ingest.sources import RawSource
 from core.store import Store
 
 MAX_LISTED = 5
+MIN_PER_CLASS = 5
+"""Labelled rows of each class a column must cover before it is said to separate them."""
 
 
 def check_column(store: Store, raw: RawSource, column: str) -> None:
@@ -40,6 +43,44 @@ def check_column(store: Store, raw: RawSource, column: str) -> None:
             f"{raw.label}: {n_bad:,} value(s) of the labels column {column!r} are not labels, "
             f"e.g. {listed}. Nothing was written. Labels must be one of "
             f"{', '.join(TRUE_LABELS + FALSE_LABELS)} (an empty cell leaves its row unlabelled).")
+
+
+def answer_columns(store: Store, raw: RawSource, column: str, extras: Sequence[str],
+                   report: IngestReport) -> list[str]:
+    """Extra columns that are the labels in another form: present on exactly the rows of one
+    class (an anomaly type or fraud reason filled in for anomalies only, as HDFS traces'
+    ``Type``). They are not kept (a detector would learn the answer, and the evaluation would
+    flatter it); a note names each. A numeric column whose values alone split the classes
+    (every anomalous value above every normal one) is kept, with a note: it may be the rule
+    that defined the labels, or a strong signal in few labels."""
+    # a sequence file's rows, not its events, are the sessions that carry the labels
+    table = raw.inner.table if isinstance(raw, SequenceSource) and raw.inner else raw.table
+    stats = store.ingests.separating_columns(table, column, extras, TRUE_LABELS, FALSE_LABELS)
+    dropped = []
+    for name, pos_has, neg_has, pos_not, neg_not, pos_lo, pos_hi, neg_lo, neg_hi in stats:
+        n_pos, n_neg = pos_has + pos_not, neg_has + neg_not
+        if n_pos < MIN_PER_CLASS or n_neg < MIN_PER_CLASS:
+            continue
+        if (pos_not == 0 and neg_has == 0) or (pos_has == 0 and neg_not == 0):
+            which = "anomalous" if neg_has == 0 else "normal"
+            dropped.append(name)
+            report.notes.append(
+                f"{raw.label}: column {name!r} is filled in on exactly the rows labelled "
+                f"{which} by {column!r}: it is the answer in another form, so it is not kept "
+                "(a detector would learn it, and the evaluation would flatter it). Ingest "
+                "without --labels to keep it.")
+            continue
+        if min(pos_has, neg_has) < MIN_PER_CLASS or None in (pos_lo, pos_hi, neg_lo, neg_hi):
+            continue
+        assert pos_lo is not None and pos_hi is not None
+        assert neg_lo is not None and neg_hi is not None
+        if pos_lo > neg_hi or pos_hi < neg_lo:
+            side = "above" if pos_lo > neg_hi else "below"
+            report.notes.append(
+                f"{raw.label}: column {name!r} alone splits the labels of {column!r}: every "
+                f"anomalous row's value is {side} every normal row's. It is kept; if it is the "
+                "rule that made the labels, an evaluation that reads it says little.")
+    return dropped
 
 
 def collect(store: Store, raws: Sequence[RawSource], column: str) -> pd.DataFrame:

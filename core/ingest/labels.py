@@ -31,8 +31,10 @@ from core.store import Store
 from core.store.ingest_sql import quote_ident, quote_literal
 
 LABEL_COLUMNS = ("is_anomaly", "label", "is_fraud", "anomaly")
-TRUE_LABELS = ("1", "1.0", "true", "t", "yes", "y", "anomaly", "anomalous", "fraud")
-FALSE_LABELS = ("0", "0.0", "false", "f", "no", "n", "normal", "legit", "legitimate", "benign")
+TRUE_LABELS = ("1", "1.0", "true", "t", "yes", "y", "anomaly", "anomalous", "fraud", "fail",
+               "failed", "failure")
+FALSE_LABELS = ("0", "0.0", "false", "f", "no", "n", "normal", "legit", "legitimate", "benign",
+                "success", "succeeded")
 
 
 def ingest_labels(

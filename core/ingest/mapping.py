@@ -14,7 +14,7 @@ from core.schema import EVENT_COLUMN_NAMES, OPTIONAL_IN_SOURCE, REQUIRED_EVENT_C
 ALIASES: dict[str, tuple[str, ...]] = {
     "user_id": ("user", "userid", "customer_id", "customer", "account_id", "account",
                 "nameorig", "cc_num", "card_number", "card_id"),
-    "session_id": ("session", "sessionid", "visit_id"),
+    "session_id": ("session", "sessionid", "visit_id", "blockid", "block_id"),
     "ts": ("timestamp", "time", "event_time", "event_timestamp", "datetime", "created_at",
            "tx_datetime", "trans_date_trans_time", "transaction_time", "transactiondt",
            "purchase_time"),
@@ -29,8 +29,9 @@ ALIASES: dict[str, tuple[str, ...]] = {
                     "namedest"),
 }
 """Also the column names of the public fraud sets (the fraud-detection handbook's simulator,
-card transactions, mobile money, e-commerce first purchases), so they ingest without a map: a
-card number is the user whose history counts, a payee the merchant."""
+card transactions, mobile money, e-commerce first purchases) and log sets (HDFS traces'
+``BlockId``), so they ingest without a map: a card number is the user whose history counts,
+a payee the merchant, a block the session."""
 
 
 @dataclass(frozen=True)
@@ -78,6 +79,23 @@ class ColumnMapping:
                 )
             explicit[target.strip()] = source.strip()
         return cls(explicit)
+
+    def source_of(self, canonical: str, source_columns: Sequence[str]) -> str | None:
+        """The source column ``resolve`` would take for ``canonical`` on its own: the explicit
+        mapping, else the canonical name or an alias (None: the file has none).
+
+        >>> ColumnMapping().source_of("session_id", ["BlockId", "Features"])
+        'BlockId'
+        """
+        if canonical in self.explicit:
+            return self.explicit[canonical]
+        by_lower = {c.lower(): c for c in source_columns}
+        used = set(self.explicit.values())
+        for candidate in (canonical, *ALIASES.get(canonical, ())):
+            found = by_lower.get(candidate)
+            if found is not None and found not in used:
+                return found
+        return None
 
     def resolve(self, source_columns: Sequence[str], file_label: str, *,
                 optional: Iterable[str] = ()) -> dict[str, str]:

@@ -316,6 +316,81 @@ class Ingests:
                  f"ON s._file = {int(file_index)} AND s._row = r.rowid ORDER BY s._row) "
                  f"TO {quote_literal(target)} (HEADER, DELIMITER ',')")
 
+    # --- one row per session, its events in one cell (``ingest --sequence COLUMN``) --------
+    def sequence_lengths(self, table: str, column: str, pattern: str) -> tuple[
+            list[int], list[int]]:
+        """(rowid, number of tokens) of the rows of ``table`` whose ``column`` holds at least
+        one token (``pattern``, a regular expression), in row order."""
+        rows = self._run("sequence_lengths",
+                         f"SELECT rowid, n FROM (SELECT rowid, len(regexp_extract_all(CAST("
+                         f"{quote_ident(column)} AS VARCHAR), $pattern)) AS n FROM "
+                         f"{quote_ident(table)}) WHERE n > 0 ORDER BY rowid",
+                         {"pattern": pattern})
+        return [int(r) for r, _ in rows], [int(n) for _, n in rows]
+
+    def explode_sequences(self, target: str, source: str, column: str, *, pattern: str,
+                          drop: Sequence[str], added: dict[str, str], base: dt.datetime,
+                          step_us: int) -> None:
+        """Temp table ``target``: one row per token of ``column`` of ``source`` (``pattern``),
+        in row then token order, the token as ``event_type``, the other columns but ``drop``
+        repeated, each ``added`` name = expression over the source row (``_seq_row`` its row
+        number), and ``ts`` = ``base`` + ``step_us`` microseconds per event before it."""
+        excluded = ", ".join(quote_ident(c) for c in (column, *drop))
+        extra = "".join(f", {expr} AS {quote_ident(name)}" for name, expr in added.items())
+        self._do("explode_sequences", f"""
+            CREATE OR REPLACE TEMP TABLE {quote_ident(target)} AS
+            WITH src AS (
+                SELECT rowid AS _seq_row, * EXCLUDE ({excluded}),
+                       regexp_extract_all(CAST({quote_ident(column)} AS VARCHAR), $pattern)
+                           AS _seq_tokens
+                FROM {quote_ident(source)}),
+            ex AS (
+                SELECT * EXCLUDE (_seq_tokens), unnest(_seq_tokens) AS event_type,
+                       unnest(range(len(_seq_tokens))) AS _seq_pos
+                FROM src)
+            SELECT * EXCLUDE (_seq_row, _seq_pos){extra},
+                   $base + to_microseconds(CAST((row_number() OVER (ORDER BY _seq_row, _seq_pos)
+                                                 - 1) * $step AS BIGINT)) AS ts
+            FROM ex ORDER BY _seq_row, _seq_pos""",
+                 {"pattern": pattern, "base": base, "step": int(step_us)})
+
+    def separating_columns(self, table: str, label: str, columns: Sequence[str],
+                           anomalous: Sequence[str], normal: Sequence[str]
+                           ) -> list[tuple[str, int, int, int, int, float | None,
+                                           float | None, float | None, float | None]]:
+        """Per column of ``table``: (name, rows with a value labelled anomalous, labelled
+        normal, rows without one labelled anomalous, normal, min and max of its numeric
+        values among the anomalous rows, the same among the normal); ``label`` read with the
+        ``anomalous`` / ``normal`` vocabularies (lower-cased, trimmed)."""
+        if not columns:
+            return []
+        text = f"lower(trim(CAST({quote_ident(label)} AS VARCHAR)))"
+        pos = f"{text} IN ({', '.join(quote_literal(v) for v in anomalous)})"
+        neg = f"{text} IN ({', '.join(quote_literal(v) for v in normal)})"
+        parts = []
+        for c in columns:
+            has = f"coalesce(trim(CAST({quote_ident(c)} AS VARCHAR)), '') <> ''"
+            num = f"TRY_CAST({quote_ident(c)} AS DOUBLE)"
+            parts += [f"count(*) FILTER ({has} AND {pos})", f"count(*) FILTER ({has} AND {neg})",
+                      f"count(*) FILTER (NOT {has} AND {pos})",
+                      f"count(*) FILTER (NOT {has} AND {neg})",
+                      f"CASE WHEN count({num}) FILTER ({pos}) = count(*) FILTER ({has} AND {pos}) "
+                      f"THEN min({num}) FILTER ({pos}) END",
+                      f"CASE WHEN count({num}) FILTER ({pos}) = count(*) FILTER ({has} AND {pos}) "
+                      f"THEN max({num}) FILTER ({pos}) END",
+                      f"CASE WHEN count({num}) FILTER ({neg}) = count(*) FILTER ({has} AND {neg}) "
+                      f"THEN min({num}) FILTER ({neg}) END",
+                      f"CASE WHEN count({num}) FILTER ({neg}) = count(*) FILTER ({has} AND {neg}) "
+                      f"THEN max({num}) FILTER ({neg}) END"]
+        row = self._run("separating_columns",
+                        f"SELECT {', '.join(parts)} FROM {quote_ident(table)}")[0]
+        out = []
+        for i, c in enumerate(columns):
+            v = row[8 * i: 8 * i + 8]
+            out.append((c, int(v[0]), int(v[1]), int(v[2]), int(v[3]),
+                        *(None if x is None else float(x) for x in v[4:])))
+        return out
+
     # --- labels given in an events file (``ingest --labels COLUMN``) ----------------------
     def unreadable_labels(self, table: str, column: str, readable: Sequence[str], limit: int
                           ) -> tuple[list[tuple[int, str]], int]:

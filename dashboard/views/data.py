@@ -57,26 +57,47 @@ by_event = st.toggle("Score each event on its own (payments: one row is one paym
                      help="Each event becomes its own session, so scores, the queue and cases "
                           "are per payment; a file with no user column is accepted, each row "
                           "its own user. A store keeps the unit of its first ingest.")
-required = services_data.required_columns(by_event=by_event)
+sequence_like = services_data.sequence_like_columns(head)
+sequence_choices = ["", *sequence_like, *(c for c in head.columns if c not in sequence_like)]
+sequence_column = st.selectbox(
+    "Sequence column (log traces: one row is one session, its events listed in order)",
+    sequence_choices, index=1 if sequence_like else 0, key="data_sequence_column",
+    format_func=lambda c: c or "(none: one row is one event)", disabled=by_event,
+    help="A column such as [E5,E22,E11]: each row becomes one session of those events, in "
+         "that order. Event types come from it and times are made up (the file holds the "
+         "order only), so ts and event_type need no mapping.")
+sequence_column = "" if by_event else sequence_column
+required = services_data.required_columns(by_event=by_event,
+                                          by_sequence=bool(sequence_column))
 st.subheader("Map your columns")
-st.caption(safe.fmt("Required: {cols}. Columns already named like a canonical column (or a "
-                    "common alias) are picked for you. Without an event_type column every "
-                    "row is an 'event'.", cols=", ".join(required)))
+if sequence_column:
+    st.caption("Nothing is required: event types come from the sequence column and times are "
+               "made up from its order. Map a session column (and a user column) if the file "
+               "has one; otherwise each row is numbered and is its own user.")
+else:
+    st.caption(safe.fmt("Required: {cols}. Columns already named like a canonical column (or "
+                        "a common alias) are picked for you. Without an event_type column "
+                        "every row is an 'event'.", cols=", ".join(required)))
 mapping: dict[str, str] = {}
 choices = ["", *head.columns]
 cols = st.columns(4)
 for i, canonical in enumerate(services_data.EVENT_COLUMN_NAMES):
     default = guess.get(canonical, "")
+    if sequence_column and (canonical in ("ts", "event_type") or default == sequence_column):
+        default = ""
     with cols[i % 4]:
         picked = st.selectbox(safe.fmt("{c}", c=canonical)
                               + (" \\*" if canonical in required else ""),
                               choices, index=choices.index(default), key=f"data_map_{canonical}",
-                              format_func=lambda c: c or "(none)")
-    if picked:
+                              format_func=lambda c: c or "(none)",
+                              disabled=bool(sequence_column)
+                              and canonical in ("ts", "event_type"))
+    if picked and not (sequence_column and canonical in ("ts", "event_type")):
         mapping[canonical] = picked
 missing = [c for c in required if c not in mapping]
 label_like = services_data.label_like_columns(list(head.columns))
-label_choices = ["", *(c for c in head.columns if c not in mapping.values())]
+label_choices = ["", *(c for c in head.columns
+                       if c not in mapping.values() and c != sequence_column)]
 labels_column = st.selectbox(
     "Labels column (each row's ground truth, never a feature)", label_choices,
     index=label_choices.index(label_like[0]) if label_like and label_like[0] in label_choices
@@ -96,7 +117,8 @@ if st.button("Ingest", type="primary", disabled=bool(missing), key="data_ingest"
             lambda: services_data.ingest_upload(upload.name, upload.getvalue(), mapping,
                                                 gap_minutes=float(gap), skip_bad_rows=skip,
                                                 unit="event" if by_event else "session",
-                                                labels_column=labels_column or None),
+                                                labels_column=labels_column or None,
+                                                sequence_column=sequence_column or None),
             "ingest the file")
     if done is not None:
         report, rejected = done

@@ -144,6 +144,39 @@ def test_a_card_file_without_users_is_taken_by_event_with_its_labels(
     assert all("Class" not in e and "V1" in e for e in extras)
 
 
+TRACES = (b'BlockId,Label,Type,Features,TimeInterval\n'
+          b'blk_1,Success,,"[E5,E22,E11]","[0.0, 1.0]"\n'
+          b'blk_2,Fail,21,"[E5,E7]","[2.0]"\n')
+
+
+def test_a_log_trace_file_is_taken_as_sessions_of_its_sequences(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """HDFS-shaped traces: one row per block, its events in one cell, no time column."""
+    import streamlit as st
+
+    db = tmp_path / "traces.duckdb"
+    at, _ = _data_page(tmp_path, monkeypatch, db)
+    fake = FakeUpload("t1", "Event_traces.csv", TRACES)
+    monkeypatch.setattr(st, "file_uploader", lambda *a, **k: fake)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    # picked for the analyst: the events' column (before the list of intervals), the labels
+    assert at.selectbox(key="data_sequence_column").value == "Features"
+    assert at.selectbox(key="data_map_ts").disabled
+    assert not at.button(key="data_ingest").disabled  # nothing else is required
+    at.selectbox(key="data_labels_column").select("Label").run()
+    at.button(key="data_ingest").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert any("added 5 events" in s.value for s in at.success), [s.value for s in at.success]
+    with Store.open(db, read_only=True) as store:
+        rows = store.con.execute("SELECT session_id, event_type FROM events "
+                                 "ORDER BY ts").fetchall()
+        assert rows == [("blk_1", "E5"), ("blk_1", "E22"), ("blk_1", "E11"),
+                        ("blk_2", "E5"), ("blk_2", "E7")]
+        assert store.con.execute("SELECT count(*) FROM labels WHERE is_anomaly"
+                                 ).fetchone()[0] == 2
+
+
 def test_a_failed_ingest_removes_its_staged_copy(tmp_path: Path,
                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     import tempfile
