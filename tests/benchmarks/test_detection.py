@@ -267,6 +267,22 @@ def test_training_inputs_are_built_once_per_store_kind_and_scope(monkeypatch) ->
     assert training.build_input is fake_build  # restored
 
 
+def test_peers_see_our_features_as_default_pyod_does_unless_asked() -> None:
+    from benchmarks.detection import peer_matrices
+    from core.detectors._scaling import fit_scaler
+
+    rng = np.random.default_rng(0)
+    values = rng.normal(size=(100, 3)) * [1.0, 50.0, 0.01]
+    values[-1, 1] = 1e6  # an extreme value: PyOD's own standardisation keeps its size
+    train, test = np.arange(80), np.arange(80, 100)
+    x_train, x_test, own = peer_matrices(values, train, test, "pyod", fit_scaler)
+    assert own and np.allclose(x_test, values[test].astype(np.float32))
+    assert x_train.shape == (80, 3)
+    x_train, x_test, own = peer_matrices(values, train, test, "robust", fit_scaler)
+    assert not own and np.abs(x_test).max() == 10.0  # clipped
+    assert abs(float(np.median(x_train[:, 1]))) < 1e-6  # centred on the training rows
+
+
 def test_oracle_best_f1_and_f1_at_a_threshold() -> None:
     from benchmarks.detection import f1_at, test_metrics
 
