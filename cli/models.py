@@ -188,15 +188,16 @@ def evaluate(from_ts: str | None, sessions: str | None, labels: str, as_json: bo
 def format_evaluation(results: list[dict]) -> str:
     """One line per model, the alert policy's precision and recall, then per-scenario recall
     at 1% FPR."""
-    lines = [f"{'model':<36} {'n':>8} {'anom':>6} {'ROC-AUC':>8} {'AP':>7} {'bestF1':>7} "
+    width = max([36, *(len(str(r["model_id"])) for r in results)])  # long detector names
+    lines = [f"{'model':<{width}} {'n':>8} {'anom':>6} {'ROC-AUC':>8} {'AP':>7} {'bestF1':>7} "
              f"{'R@1%FPR':>8}"]
     for r in results:
         if "roc_auc" not in r:
-            lines.append(f"{r['model_id']:<36} {r['n_sessions']:>8,} {r['n_anomalous']:>6,}  "
-                         f"{r.get('note', '')}")
+            lines.append(f"{r['model_id']:<{width}} {r['n_sessions']:>8,} "
+                         f"{r['n_anomalous']:>6,}  {r.get('note', '')}")
             continue
         lines.append(
-            f"{r['model_id']:<36} {r['n_sessions']:>8,} {r['n_anomalous']:>6,} "
+            f"{r['model_id']:<{width}} {r['n_sessions']:>8,} {r['n_anomalous']:>6,} "
             f"{r['roc_auc']:>8.3f} {r['average_precision']:>7.3f} {r['best_f1']:>7.3f} "
             f"{r['recall_at_fpr']:>8.3f}"
         )

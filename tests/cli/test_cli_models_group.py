@@ -63,3 +63,15 @@ def test_the_group_is_registered() -> None:
     out = CliRunner().invoke(main, ["models", "--help"]).output
     assert all(cmd in out for cmd in ("list", "show", "compare", "retire"))
     assert "models" in CliRunner().invoke(main, ["--help"]).output
+
+
+def test_evaluation_columns_line_up_with_long_model_ids() -> None:
+    from cli.models import format_evaluation
+
+    row = {"n_sessions": 5975, "n_anomalous": 196, "roc_auc": 0.931, "average_precision": 0.855,
+           "best_f1": 0.914, "recall_at_fpr": 0.842}
+    text = format_evaluation([{**row, "model_id": "sequence_autoencoder-20261207-232310-159f"},
+                              {**row, "model_id": "vae-20261207-232231-8dab"}])
+    header, first, second = text.splitlines()[:3]
+    assert header.index("ROC-AUC") + len("ROC-AUC") == first.index("0.931") + 5
+    assert first.index("0.931") == second.index("0.931")
