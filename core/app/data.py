@@ -28,16 +28,16 @@ event, user_id may be absent too: each row is then its own user)."""
 
 
 def required_columns(*, by_event: bool, by_sequence: bool = False) -> tuple[str, ...]:
-    """The columns a file ingested by session (or by event) must map; none for a file of
-    sequences (its times and types come from the sequence, each row its own user unless
-    mapped).
+    """The columns a file ingested by session must map; none by event (a row with no user is
+    its own user, and with no time column the rows' order stands for time) or for a file of
+    sequences (times and types come from the sequence).
 
-        >>> required_columns(by_event=True), required_columns(by_event=False, by_sequence=True)
-        (('ts',), ())
+        >>> required_columns(by_event=False), required_columns(by_event=True)
+        (('user_id', 'ts'), ())
     """
-    if by_sequence:
+    if by_sequence or by_event:
         return ()
-    return tuple(c for c in REQUIRED_IN_SOURCE if not (by_event and c == "user_id"))
+    return REQUIRED_IN_SOURCE
 
 
 SEQUENCE_CELL = re.compile(r"^\s*\[[^\[\]]*[^\s,;|\[\]'\"][^\[\]]*\]\s*$")

@@ -29,7 +29,7 @@ from core.ingest.inline_labels import check_column as check_labels_column
 from core.ingest.inline_labels import collect as collect_labels
 from core.ingest.mapping import ColumnMapping
 from core.ingest.report import IngestReport
-from core.ingest.sequences import SequenceSource
+from core.ingest.sequences import SequenceSource, made_up_clock
 from core.ingest.sequences import explode as explode_sequences
 from core.ingest.sources import (
     EventSource,
@@ -46,7 +46,7 @@ from core.schema import (
     looks_like_label,
 )
 from core.store import Store
-from core.store.ingest_sql import EPOCH_UNITS, quote_ident, stage_select
+from core.store.ingest_sql import EPOCH_UNITS, quote_ident, row_order_timestamp, stage_select
 
 log = logging.getLogger(__name__)
 MAX_LISTED_ROWS = 5
@@ -164,7 +164,7 @@ def _stage_select(
 ) -> str:
     per_event = unit == "event"
     resolved = mapping.resolve(raw.column_names, raw.label,
-                               optional=("user_id",) if per_event else ())
+                               optional=("user_id", "ts") if per_event else ())
     mapped_as = {src: canon for canon, src in resolved.items()}
     if labels_column is not None and labels_column in mapped_as:
         canonical = mapped_as[labels_column]
@@ -183,6 +183,14 @@ def _stage_select(
                                 f"{value!r} (map one with --map {column}=<column>).")
     types = dict(raw.columns)
     mapped = {canon: (quote_ident(src), types[src]) for canon, src in resolved.items()}
+    if "ts" not in resolved:  # --unit event: the rows' order stands for time
+        base, step = made_up_clock(raw.n_rows, window, raw.label)
+        mapped["ts"] = (row_order_timestamp("rowid", base, step), "TIMESTAMP")
+        report.notes.append(
+            f"{raw.label}: no time column; the rows' order stands for time (made-up times "
+            f"from {base:%Y-%m-%d}, one step apart, so time-of-day features mean nothing "
+            "here, and the latest rows are the ones evaluated). Map one with "
+            "--map ts=<column>.")
     extras = [c for c in raw.column_names
               if c not in resolved.values() and c != labels_column]
     if extras and labels_column is not None:

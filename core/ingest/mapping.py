@@ -122,6 +122,8 @@ class ColumnMapping:
                     used.add(found)
                     break
         skip = {*OPTIONAL_IN_SOURCE, *optional}
+        if "step" in by_lower:  # a simulation's clock: name its unit rather than guess
+            skip.discard("ts")
         missing = [c for c in REQUIRED_EVENT_COLUMNS if c not in resolved and c not in skip]
         if missing:
             hint = (" If every row is an independent payment with no user column, pass "
@@ -131,6 +133,10 @@ class ColumnMapping:
             if "ts" in missing and step is not None:
                 hint += (f" If {step!r} counts a simulation's hours, pass --map ts={step} "
                          "--ts-unit h.")
+            elif "ts" in missing:
+                hint += (" A file with no time at all: by event (--unit event) the rows' "
+                         "order stands for time; one row per session with its events in one "
+                         "column: --sequence <column>.")
             raise SchemaError(
                 f"{file_label}: required column(s) {', '.join(missing)} not found. The file has "
                 f"columns: {', '.join(source_columns) or '(none)'}. Map them with "

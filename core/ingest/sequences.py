@@ -70,6 +70,21 @@ class SequenceSource(RawSource):
                 "its sequence")
 
 
+def made_up_clock(n_events: int, window: TimeWindow, label: str) -> tuple[dt.datetime, int]:
+    """(first time, microseconds between events) of a made-up clock for ``n_events`` events
+    in order: at most 1 ms apart, all within ``SEQUENCE_SPAN_US``, from ``SEQUENCE_BASE`` (or
+    the first midnight of ``window``); raises when they cannot fit ``window``."""
+    step = max(1, min(MAX_STEP_US, SEQUENCE_SPAN_US // max(n_events, 1)))
+    midnight = dt.datetime.combine(window.min_ts.date(), dt.time())
+    base = max(SEQUENCE_BASE, midnight + dt.timedelta(days=1 if midnight < window.min_ts else 0))
+    if base + dt.timedelta(microseconds=step * n_events) >= window.max_ts:
+        raise IngestError(
+            f"{label}: the made-up event times start at {base:%Y-%m-%d} and need to lie before "
+            f"the latest plausible time, {window.max_ts:%Y-%m-%d}. Nothing was written. Widen "
+            "the window (--max-ts).")
+    return base, step
+
+
 def explode(store: Store, raw: RawSource, column: str, index: int, mapping: ColumnMapping,
             window: TimeWindow, report: IngestReport) -> SequenceSource:
     """``raw`` as one row per event of its ``column`` (temp table ``_seq_{index}``)."""
@@ -101,14 +116,7 @@ def explode(store: Store, raw: RawSource, column: str, index: int, mapping: Colu
         report.notes.append(
             f"{raw.label}: {raw.n_rows - len(rows):,} row(s) have an empty sequence and hold "
             "no event; they were left out (with their labels).")
-    step = max(1, min(MAX_STEP_US, SEQUENCE_SPAN_US // n_events))
-    midnight = dt.datetime.combine(window.min_ts.date(), dt.time())
-    base = max(SEQUENCE_BASE, midnight + dt.timedelta(days=1 if midnight < window.min_ts else 0))
-    if base + dt.timedelta(microseconds=step * n_events) >= window.max_ts:
-        raise IngestError(
-            f"{raw.label}: a sequence file's made-up event times start at {base:%Y-%m-%d} and "
-            f"need to lie before the latest plausible time, {window.max_ts:%Y-%m-%d}. Nothing "
-            "was written. Widen the window (--max-ts).")
+    base, step = made_up_clock(n_events, window, raw.label)
     session = mapping.source_of("session_id", names)
     user = mapping.source_of("user_id", names)
     row_id = f"'seq-{index}-' || CAST(_seq_row + 1 AS VARCHAR)"

@@ -69,6 +69,13 @@ def timestamp_expr(src: str, src_type: str, unit: str | None = None) -> str:
     )
 
 
+def row_order_timestamp(row_expr: str, base: dt.datetime, step_us: int) -> str:
+    """A made-up TIMESTAMP for a source with no time: ``base`` plus ``step_us`` microseconds
+    per row before it (``row_expr``: the row's 0-based number)."""
+    return (f"({_ts_literal(base)} + to_microseconds(CAST({row_expr} AS BIGINT) * "
+            f"{int(step_us)}))")
+
+
 def _typed_expr(column: str, sql_type: str, src: str | None, src_type: str | None,
                 ts_unit: str | None = None) -> str:
     if src is None or src_type is None:

@@ -74,6 +74,10 @@ if sequence_column:
     st.caption("Nothing is required: event types come from the sequence column and times are "
                "made up from its order. Map a session column (and a user column) if the file "
                "has one; otherwise each row is numbered and is its own user.")
+elif not required:
+    st.caption("Nothing is required by event: a row with no user column is its own user, and "
+               "with no time column the rows' order stands for time. Columns already named "
+               "like a canonical column (or a common alias) are picked for you.")
 else:
     st.caption(safe.fmt("Required: {cols}. Columns already named like a canonical column (or "
                         "a common alias) are picked for you. Without an event_type column "

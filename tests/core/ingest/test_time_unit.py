@@ -74,3 +74,32 @@ def test_a_file_with_a_step_and_no_time_is_told_how_to_map_it(tmp_path: Path) ->
         with pytest.raises(SchemaError, match="'step' counts a simulation's hours, pass "
                                               "--map ts=step --ts-unit h"):
             ingest_events(store, path, unit="event")
+
+
+# Shaped like loghub's HDFS event-count matrix: one row per block, no time at all.
+COUNTS = (
+    "BlockId,Label,E1,E2,E3\n"
+    "blk_1,Success,3,1,0\n"
+    "blk_2,Fail,0,4,9\n"
+    "blk_3,Success,3,1,0\n"
+)
+
+
+def test_by_event_a_file_with_no_time_takes_its_row_order(tmp_path: Path) -> None:
+    (path := tmp_path / "Event_occurrence_matrix.csv").write_text(COUNTS)
+    with Store.open(tmp_path / "s.duckdb") as store:
+        report = ingest_events(store, path, unit="event", labels_column="Label")
+        assert report.n_added == 3  # blk_1 and blk_3 hold the same counts: still two rows
+        rows = store.con.execute("SELECT ts, extra FROM events ORDER BY ts").fetchall()
+        assert ['"E3":"9"' in extra for _, extra in rows] == [False, True, False]
+        assert rows[-1][0] - rows[0][0] < dt.timedelta(days=1)  # calendar columns held out
+        assert any("the rows' order stands for time" in n for n in report.notes)
+        again = ingest_events(store, path, unit="event", labels_column="Label")
+        assert again.n_added == 0  # the same file again adds nothing
+
+
+def test_by_session_a_file_with_no_time_is_told_the_ways_out(tmp_path: Path) -> None:
+    (path := tmp_path / "counts.csv").write_text(COUNTS.replace("BlockId", "user_id"))
+    with Store.open(tmp_path / "s.duckdb") as store:
+        with pytest.raises(IngestError, match=r"ts not found.*--unit event.*--sequence"):
+            ingest_events(store, path)
