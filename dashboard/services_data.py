@@ -101,7 +101,20 @@ def ingest_upload(name: str, data: bytes, mapping: dict[str, str], *, gap_minute
         )
         rejected = [Path(p).read_bytes() for p in report.rejected_files]
     forget_reads()
-    return report, rejected
+    return named_as_uploaded(report, str(staged.path), name), rejected
+
+
+def named_as_uploaded(report: IngestReport, staged: str, name: str) -> IngestReport:
+    """``report`` with the staged copy's server path replaced by the upload's own name (the
+    analyst uploaded ``traces.csv``, not a temporary folder)."""
+    import dataclasses
+
+    def named(text: str) -> str:
+        return text.replace(staged, name)
+
+    return dataclasses.replace(report, sources=[named(s) for s in report.sources],
+                               notes=[named(n) for n in report.notes],
+                               rejected_files=[])
 
 
 def ingest_label_upload(name: str, data: bytes) -> IngestReport:
@@ -109,7 +122,7 @@ def ingest_label_upload(name: str, data: bytes) -> IngestReport:
         report = with_store(lambda store: app_data.ingest_labels(store, staged.path), write=True,
                             action="ingest")
     forget_reads()
-    return report
+    return named_as_uploaded(report, str(staged.path), name)
 
 
 def required_columns(*, by_event: bool, by_sequence: bool = False) -> tuple[str, ...]:

@@ -137,6 +137,9 @@ def ingest_events(
         store.ingests.drop_temp(*temps, *(r.table for r in raws),
                                 *(r.inner.table for r in raws
                                   if isinstance(r, SequenceSource) and r.inner is not None))
+    if sequence_column is not None:
+        report.n_source_rows = sum(r.inner.n_rows if isinstance(r, SequenceSource)
+                                   and r.inner is not None else r.n_rows for r in raws)
     if labels is not None and labels_column is not None:
         store_labels(store, labels, labels_column, report)
     log.info(report.summary())

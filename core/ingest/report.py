@@ -14,6 +14,8 @@ class IngestReport:
     kind: str
     sources: list[str]
     n_rows: int = 0
+    n_source_rows: int | None = None  # rows of the files when they differ from n_rows (a
+    # file of sequences: one row per session, n_rows its events)
     n_added: int = 0
     n_duplicates: int = 0
     n_rejected: int = 0
@@ -24,8 +26,10 @@ class IngestReport:
 
     def summary(self) -> str:
         what = "events" if self.kind == "events" else "labels"
+        read = (f"{self.n_rows:,} rows" if self.n_source_rows is None
+                else f"{self.n_source_rows:,} rows ({self.n_rows:,} events)")
         parts = [
-            f"Read {self.n_rows:,} rows from {len(self.sources)} source(s): "
+            f"Read {read} from {len(self.sources)} source(s): "
             f"added {self.n_added:,} {what}, skipped {self.n_duplicates:,} already present"
         ]
         if self.n_rejected:

@@ -167,7 +167,10 @@ def test_a_log_trace_file_is_taken_as_sessions_of_its_sequences(
     at.selectbox(key="data_labels_column").select("Label").run()
     at.button(key="data_ingest").click().run()
     assert not at.exception, [e.value for e in at.exception]
-    assert any("added 5 events" in s.value for s in at.success), [s.value for s in at.success]
+    done = " ".join(s.value for s in at.success)
+    assert "Read 2 rows (5 events)" in done and "added 5 events" in done, done
+    # the notes name the upload, not the server's staged copy
+    assert "Event_traces.csv: 5 events" in done and "anomalyst-upload" not in done, done
     with Store.open(db, read_only=True) as store:
         rows = store.con.execute("SELECT session_id, event_type FROM events "
                                  "ORDER BY ts").fetchall()
