@@ -83,22 +83,35 @@ def answer_columns(store: Store, raw: RawSource, column: str, extras: Sequence[s
     return dropped
 
 
+def label_level(raws: Sequence[RawSource]) -> str:
+    """Where the labels of ``raws`` belong: a file of sequences labels its rows, which are
+    sessions (one label each, not one per event); any other file labels its events."""
+    return "session" if raws and all(isinstance(r, SequenceSource) for r in raws) else "event"
+
+
 def collect(store: Store, raws: Sequence[RawSource], column: str) -> pd.DataFrame:
-    """event_id, is_anomaly (the label as written) of every labelled row this ingest derived
-    an event from; call before the ingest's temp tables are dropped."""
-    frames = [store.ingests.derived_labels(index, raw.table, column)
-              for index, raw in enumerate(raws)]
+    """<level>_id, is_anomaly (the label as written) of every labelled event (or session,
+    ``label_level``) this ingest derived; call before the ingest's temp tables are dropped."""
+    level = label_level(raws)
+    if level == "session":
+        frames = [store.ingests.derived_session_labels(index, raw.table, column, TRUE_LABELS)
+                  for index, raw in enumerate(raws)]
+    else:
+        frames = [store.ingests.derived_labels(index, raw.table, column)
+                  for index, raw in enumerate(raws)]
     frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
-    return frame.rename(columns={"label": "is_anomaly"}).drop_duplicates("event_id")
+    return frame.rename(columns={"label": "is_anomaly"}).drop_duplicates(f"{level}_id")
 
 
 def store_labels(store: Store, frame: pd.DataFrame, column: str, report: IngestReport) -> None:
-    """Store ``collect``'s labels as ground truth at the event level; say so in ``report``."""
+    """Store ``collect``'s labels as ground truth (per event, or per session for a file of
+    sequences); say so in ``report``."""
     if frame.empty:
         report.notes.append(f"the labels column {column!r} holds no label: none stored.")
         return
-    ingest_labels(store, frame[["event_id", "is_anomaly"]], level="event")
+    level = "session" if "session_id" in frame.columns else "event"
+    ingest_labels(store, frame[[f"{level}_id", "is_anomaly"]], level=level)
     n_anomalous = int(frame["is_anomaly"].str.lower().isin(TRUE_LABELS).sum())
     report.notes.append(
-        f"stored {len(frame):,} ground-truth label(s) from column {column!r} "
+        f"stored {len(frame):,} ground-truth {level} label(s) from column {column!r} "
         f"({n_anomalous:,} anomalous); the column is not kept among the events' features.")

@@ -16,9 +16,9 @@ token, in the cell's order, before the usual mapping and validation
   files), so the whole file spans less than a day. Features of time within a session (gaps,
   duration) then count events, and the training pipeline leaves the time-of-day and weekend
   columns out (``core.pipeline.calendar``: a window shorter than their cycle);
-* the other columns repeat on each event of their row (a label column too, so every event of
-  an anomalous session is labelled anomalous); a row with no token holds no event and is left
-  out, with a note.
+* the other columns repeat on each event of their row; a ``--labels`` column labels the
+  row's session (``core.ingest.inline_labels``); a row with no token holds no event and is
+  left out, with a note.
 
     >>> import pandas as pd
     >>> from core.store import Store

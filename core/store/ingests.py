@@ -419,6 +419,20 @@ class Ingests:
             f"WHERE d._file = $file AND coalesce(trim(CAST(r.{quote_ident(column)} AS "
             f"VARCHAR)), '') <> ''", {"file": int(file_index)})
 
+    def derived_session_labels(self, file_index: int, table: str, column: str,
+                               anomalous: Sequence[str]) -> Any:
+        """DataFrame (session_id, label) of the sessions this ingest derived from rows of
+        ``table`` (source ``file_index``) with a label in ``column``: one per session, an
+        ``anomalous`` one where any of its rows has one."""
+        text = f"trim(CAST(r.{quote_ident(column)} AS VARCHAR))"
+        bad = ", ".join(quote_literal(v) for v in anomalous)
+        return self._store._large_frame(
+            "derived_session_labels",
+            f"SELECT d.session_id, arg_max({text}, lower({text}) IN ({bad})) AS label "
+            f"FROM _derived d JOIN {quote_ident(table)} r ON d._row = r.rowid "
+            f"WHERE d._file = $file AND coalesce({text}, '') <> '' GROUP BY d.session_id",
+            {"file": int(file_index)})
+
     # --- labels: staging -----------------------------------------------------------------
     def stage_labels(self, select: str) -> None:
         """``_label_stage`` (_row, level, entity_id, is_anomaly, scenario, note, _reason)."""

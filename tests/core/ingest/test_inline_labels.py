@@ -66,7 +66,7 @@ def test_the_labels_column_becomes_ground_truth_and_never_a_feature(
             "ORDER BY e.ts, e.extra").fetchall()
         assert sorted(flag for flag, _ in labels) == [False, False, False, True]
         assert all("Class" not in extra and "V1" in extra for _, extra in labels)
-        assert any("stored 4 ground-truth label(s) from column 'Class' (1 anomalous)" in n
+        assert any("stored 4 ground-truth event label(s) from column 'Class' (1 anomalous)" in n
                    for n in report.notes)
         again = ingest_events(store, cards, unit="event", labels_column="Class")
         assert again.n_added == 0 and _count(store, "labels") == 4  # replaced, not doubled
@@ -103,7 +103,7 @@ def test_the_cli_takes_the_labels_column(tmp_path: Path, cards: Path) -> None:
     result = CliRunner().invoke(main, ["ingest", str(cards), "--db", db, "--unit", "event",
                                        "--labels", "Class"])
     assert result.exit_code == 0, result.output
-    assert "stored 4 ground-truth label(s)" in result.output
+    assert "stored 4 ground-truth event label(s)" in result.output
     with Store.open(db, read_only=True) as store:
         assert _count(store, "labels") == 4
 

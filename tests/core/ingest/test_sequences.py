@@ -76,14 +76,26 @@ def test_without_a_session_column_rows_are_numbered_and_users_kept(tmp_path: Pat
                                   ("seq-0-3", "b", "4")]
 
 
-def test_labels_reach_every_event_of_a_session(
-        tmp_path: Path, traces: Path) -> None:
+def test_labels_are_the_sessions_one_each(tmp_path: Path, traces: Path) -> None:
     with Store.open(tmp_path / "s.duckdb") as store:
-        ingest_events(store, traces, sequence_column="Features", labels_column="Label")
+        report = ingest_events(store, traces, sequence_column="Features",
+                               labels_column="Label")
         labelled = store.con.execute(
-            "SELECT e.session_id, bool_and(l.is_anomaly), count(*) FROM labels l JOIN events e "
-            "ON l.entity_id = e.event_id GROUP BY 1 ORDER BY 1").fetchall()
-        assert labelled == [("blk_1", False, 5), ("blk_2", True, 3), ("blk_4", False, 3)]
+            "SELECT level, entity_id, is_anomaly FROM labels ORDER BY entity_id").fetchall()
+        assert labelled == [("session", "blk_1", False), ("session", "blk_2", True),
+                            ("session", "blk_4", False)]
+        assert any("stored 3 ground-truth session label(s)" in n for n in report.notes)
+        ingest_events(store, traces, sequence_column="Features", labels_column="Label")
+        assert store.con.execute("SELECT count(*) FROM labels").fetchone()[0] == 3
+
+
+def test_a_session_in_two_rows_is_anomalous_when_either_row_says_so() -> None:
+    frame = pd.DataFrame({"session": ["s1", "s1", "s2"], "trace": ["A B", "C", "A"],
+                          "verdict": ["normal", "anomaly", "normal"]})
+    with Store.open(":memory:") as store:
+        ingest_events(store, frame, sequence_column="trace", labels_column="verdict")
+        assert store.con.execute("SELECT entity_id, is_anomaly FROM labels ORDER BY 1"
+                                 ).fetchall() == [("s1", True), ("s2", False)]
 
 
 def _leaky(n_normal: int, n_anomalous: int) -> pd.DataFrame:
@@ -165,4 +177,4 @@ def test_the_cli_takes_a_trace_file_with_its_labels(tmp_path: Path, traces: Path
     assert "added 11 events" in result.output
     with Store.open(db) as store:
         assert store.con.execute(
-            "SELECT count(*) FROM labels WHERE is_anomaly").fetchone()[0] == 3
+            "SELECT count(*) FROM labels WHERE is_anomaly").fetchone()[0] == 1
