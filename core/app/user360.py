@@ -284,7 +284,9 @@ def focus_window(sessions: pd.DataFrame, focus: str | None, *,
 
     The asked ``focus`` when it is one of ``sessions``; else the highest-risk flagged
     session; else (None, 'all', None): the whole span. The range pads the session by half
-    its length, at least ``min_pad`` each side."""
+    its length, at least ``min_pad`` each side, to show the sessions around it; a user with
+    no other session gets the session alone (a log trace's events lie milliseconds apart,
+    and half an hour each side drew them as one dot)."""
     ids = sessions["session_id"].astype(str)
     why = "asked"
     row = sessions[ids == str(focus)] if focus else sessions.iloc[0:0]
@@ -301,7 +303,8 @@ def focus_window(sessions: pd.DataFrame, focus: str | None, *,
     start = pd.Timestamp(row["start_ts"].iloc[0])
     end = pd.Timestamp(row["end_ts"].iloc[0]) if pd.notna(row["end_ts"].iloc[0]) else start
     end = max(end, start)
-    pad = max((end - start) / 2, min_pad)
+    alone = len(sessions) == 1 and end > start
+    pad = (end - start) / 2 if alone else max((end - start) / 2, min_pad)
     return str(row["session_id"].iloc[0]), why, (start - pad, end + pad)
 
 

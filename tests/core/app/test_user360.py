@@ -173,3 +173,13 @@ def test_focus_window_is_the_asked_session_else_the_riskiest_flagged() -> None:
     assert (focus, why) == ("s199", "highest risk") and window is not None
     calm = frame.assign(flagged=False)
     assert u360.focus_window(calm, None) == (None, "all", None)
+
+
+def test_a_users_only_session_fills_the_timeline() -> None:
+    trace = _sessions(1)  # a log trace: 21 events within 20 ms, no other session
+    start = trace.loc[0, "start_ts"]
+    trace["end_ts"] = start + pd.Timedelta("20ms")
+    _, _, window = u360.focus_window(trace, "s0")
+    assert window == (start - pd.Timedelta("10ms"), start + pd.Timedelta("30ms"))
+    instant = trace.assign(end_ts=start)  # one event: nothing to fill, the usual padding
+    assert u360.focus_window(instant, "s0")[2] == (start - u360.MIN_PAD, start + u360.MIN_PAD)
