@@ -195,3 +195,12 @@ def test_queries_live_in_the_store() -> None:
             if hits:
                 offenders.append(f"{path.relative_to(ROOT)}: {hits}")
     assert not offenders, "query calls outside core/store:\n" + "\n".join(offenders)
+
+
+def test_test_modules_have_unique_names() -> None:
+    """The test folders have no ``__init__.py``, so pytest imports each test module by its
+    file name: two ``test_x.py`` in different folders stop the whole run at collection."""
+    seen: dict[str, Path] = {}
+    for path in sorted((ROOT / "tests").rglob("test_*.py")):
+        assert path.name not in seen, f"{path} and {seen[path.name]} share a name"
+        seen[path.name] = path
