@@ -355,6 +355,9 @@ def window_regime(metrics: dict[str, Any]) -> str:
         unlabelled (0% labelled): each batch's worst 10% left out of the loss; at most 100 passes
         >>> window_regime({"training_window": {"vetted": True, "labelled_share": 1.0}})
         'vetted (100% labelled): every row learned'
+        >>> window_regime({"training_window": {"vetted": True, "labelled_share": 1.0,
+        ...                                    "clip": 100.0}})
+        'vetted (100% labelled): every row learned; inputs clipped at 100 deviations, not 10'
         >>> window_regime({})
         'not recorded'
     """
@@ -371,7 +374,12 @@ def window_regime(metrics: dict[str, Any]) -> str:
         how.append(f"each batch's worst {trim:.0%} left out of the loss")
     if isinstance(cap, int) and cap > 0:
         how.append(f"at most {cap} passes")
-    return f"{head}: " + ("; ".join(how) if how else "every row learned")
+    if not how:
+        how.append("every row learned")
+    clip = window.get("clip")
+    if isinstance(clip, int | float) and not isinstance(clip, bool):
+        how.append(f"inputs clipped at {clip:g} deviations, not 10")
+    return f"{head}: " + "; ".join(how)
 
 
 def json_ready(value: Any) -> Any:

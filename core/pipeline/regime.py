@@ -8,7 +8,9 @@ traffic until someone labels it): the default threshold is a fence above the bul
 scores, and the dense reconstruction models train with a trimmed loss, leaving each batch's
 worst-reconstructed rows out, so that they do not learn the anomalies they should flag; a
 detector whose config names ``unlabelled_epochs`` (the VAE) also makes at most that many passes
-over such a window, since each pass is another chance to learn them.
+over such a window, since each pass is another chance to learn them. On a vetted window the
+dense models clip their standardised inputs at ``vetted_clip`` (100) instead of ``clip`` (10):
+there is nothing to keep out of training, and how far out a session lies is the signal.
 
     >>> import numpy as np
     >>> is_vetted(np.array([True] * 19 + [False]))
@@ -47,15 +49,19 @@ def trim_for(*, vetted: bool) -> float:
 def regime_overrides(config: Any, *, vetted: bool, given: Mapping[str, Any]) -> dict[str, Any]:
     """The config fields a window's regime sets on a detector, where ``given`` (the fields the
     caller passed) does not name them: the trimmed share where the config leaves it to the
-    pipeline (``trim_fraction`` None), and on an unlabelled window a cap on the passes over it
-    where the config names one (``unlabelled_epochs``; an ``epochs`` cap already smaller wins).
+    pipeline (``trim_fraction`` None), on an unlabelled window a cap on the passes over it
+    where the config names one (``unlabelled_epochs``; an ``epochs`` cap already smaller
+    wins), and on a vetted window the clip the config names for it (``vetted_clip``).
 
         >>> from types import SimpleNamespace as Config
-        >>> regime_overrides(Config(trim_fraction=None, unlabelled_epochs=100, epochs=None),
-        ...                  vetted=False, given={})
+        >>> regime_overrides(Config(trim_fraction=None, unlabelled_epochs=100, epochs=None,
+        ...                         vetted_clip=100.0), vetted=False, given={})
         {'trim_fraction': 0.1, 'epochs': 100}
-        >>> regime_overrides(Config(trim_fraction=None, unlabelled_epochs=100, epochs=None),
-        ...                  vetted=True, given={})
+        >>> regime_overrides(Config(trim_fraction=None, unlabelled_epochs=100, epochs=None,
+        ...                         vetted_clip=100.0), vetted=True, given={})
+        {'trim_fraction': 0.0, 'clip': 100.0}
+        >>> regime_overrides(Config(trim_fraction=None, vetted_clip=100.0), vetted=True,
+        ...                  given={"clip": 5.0})
         {'trim_fraction': 0.0}
         >>> regime_overrides(Config(trim_fraction=0.0, unlabelled_epochs=100, epochs=None),
         ...                  vetted=False, given={"epochs": 5})
@@ -68,4 +74,7 @@ def regime_overrides(config: Any, *, vetted: bool, given: Mapping[str, Any]) -> 
     if not vetted and cap and "epochs" not in given:
         current = getattr(config, "epochs", None)
         out["epochs"] = cap if current is None else min(cap, current)
+    wide = getattr(config, "vetted_clip", None)
+    if vetted and wide and "clip" not in given:
+        out["clip"] = wide
     return out

@@ -176,6 +176,8 @@ def train_model(
         metrics["training_window"]["trim_fraction"] = model.config.trim_fraction
     if "epochs" in regime:
         metrics["training_window"]["epochs_cap"] = regime["epochs"]
+    if "clip" in regime:
+        metrics["training_window"]["clip"] = regime["clip"]
     if history is not None and hasattr(history, "to_dict"):
         metrics["history"] = history.to_dict()
     n_anomalous = int((keep & is_anomalous).sum()) if cls.requires_labels else 0

@@ -96,7 +96,33 @@ def test_an_unlabelled_window_trains_the_autoencoder_with_a_trimmed_loss(
         ids = store.sessions.meta()["session_id"]
         ingest_labels(store, pd.DataFrame({"session_id": ids, "is_anomaly": False}))
     vetted = _trained_metrics(path, "vae")["training_window"]
-    assert vetted == {"vetted": True, "labelled_share": 1.0}
+    assert vetted == {"vetted": True, "labelled_share": 1.0, "clip": 100.0}
+
+
+def test_a_vetted_window_widens_the_clip_of_the_dense_models(
+    unlabelled_store: Path, tmp_path: Path,
+) -> None:
+    import json
+    import shutil
+
+    from core.pipeline.registry import model_row
+
+    path = tmp_path / "store.duckdb"
+    shutil.copy(unlabelled_store, path)
+
+    def clip(config: dict | None = None) -> float:
+        with Store.open(path) as store:
+            result = train_model(store, "autoencoder", quiet=True,
+                                 models_dir=path.parent / "models",
+                                 config={"max_steps": 20, **(config or {})})
+            return float(json.loads(model_row(store, result.model_id)["config"])["clip"])
+
+    assert clip() == 10.0  # unlabelled: the clip keeps what may be anomalies in bounds
+    with Store.open(path) as store:
+        ids = store.sessions.meta()["session_id"]
+        ingest_labels(store, pd.DataFrame({"session_id": ids, "is_anomaly": False}))
+    assert clip() == 100.0  # vetted: how far out a session lies counts
+    assert clip({"clip": 5.0}) == 5.0  # a clip the user gives wins
 
 
 def test_an_unlabelled_window_caps_the_passes_of_a_detector_that_names_a_cap(
