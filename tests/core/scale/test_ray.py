@@ -83,7 +83,10 @@ def test_ray_train_reaches_the_local_validation_loss(demo_store_copy: Path, demo
 
     shutil.copytree(demo_store.parent / "models", demo_store_copy.parent / "models",
                     dirs_exist_ok=True)
-    config = {"hidden_dims": (32, 16), "latent_dim": 6, "batch_size": 64}
+    # The demo store's window is vetted, where the dense models clip at 100 deviations; the
+    # engines are compared at the clip of 10, whose loss the bulk of the rows sets: at 100 a
+    # few far-out rows set it, and the two engines' best losses differed by 6% (17.7, 18.9).
+    config = {"hidden_dims": (32, 16), "latent_dim": 6, "batch_size": 64, "clip": 10.0}
     with open_store(demo_store_copy) as store:
         local = app_models.train(store, app_models.TrainRequest(
             "autoencoder", epochs=8, quiet=True, config=config))
